@@ -1,0 +1,26 @@
+"""Names shared by the scanner, the Pulumi stack and the orchestrator.
+
+They live in the scanner package because it is the one piece that must stay importable with
+nothing but boto3 and the standard library (it is zipped into the Lambda); the stack and the CLI
+import these constants so a rename can never leave one side behind.
+"""
+
+from __future__ import annotations
+
+ENV_REPORT_BUCKET = "REPORT_BUCKET"
+ENV_SNS_TOPIC_ARN = "SNS_TOPIC_ARN"
+ENV_METRIC_NAMESPACE = "METRIC_NAMESPACE"
+ENV_POLICY = "COMPLIANCE_POLICY"
+ENV_SCAN_REGIONS = "SCAN_REGIONS"
+
+DEFAULT_METRIC_NAMESPACE = "EC2Compliance"
+
+METRIC_COMPLIANT = "CompliantInstances"
+METRIC_NON_COMPLIANT = "NonCompliantInstances"
+METRIC_COMPLIANCE_RATE = "ComplianceRate"
+METRIC_RULE_FAILURES = "RuleFailures"
+METRIC_RULE_DIMENSION = "Rule"
+
+REPORT_PREFIX = "reports/"
+LATEST_REPORT_KEY = "reports/latest.json"
+SCHEMA_VERSION = 1
