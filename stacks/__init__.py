@@ -1,0 +1,9 @@
+"""The Pulumi side of ec2-compliance: the `ComplianceAnalyzer` component and its inline program."""
+
+from __future__ import annotations
+
+from stacks.args import ArgsError, ComplianceAnalyzerArgs
+from stacks.component import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzer
+from stacks.program import program
+
+__all__ = ["OUTPUT_NAMES", "TYPE_TOKEN", "ArgsError", "ComplianceAnalyzer", "ComplianceAnalyzerArgs", "program"]

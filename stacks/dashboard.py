@@ -1,0 +1,109 @@
+"""The CloudWatch dashboard body, as a pure function of resolved names.
+
+The dashboard is where an operator first looks after an alarm, so it shows the scanner's own
+metrics (names shared with the scanner through `contract`) next to the Lambda's health and its
+recent errors from the log group.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from compliance_scanner import contract
+
+PERIOD_S = 3600
+"""One point per hour: scans run at most every few minutes and usually daily."""
+
+
+def _metric_widget(
+    title: str, region: str, metrics: list[list[Any]], *, x: int, y: int, **properties: Any
+) -> dict[str, Any]:
+    return {
+        "type": "metric",
+        "x": x,
+        "y": y,
+        "width": 12,
+        "height": 6,
+        "properties": {
+            "title": title,
+            "region": region,
+            "metrics": metrics,
+            "period": PERIOD_S,
+            "view": "timeSeries",
+            **properties,
+        },
+    }
+
+
+def dashboard_body(
+    *,
+    region: str,
+    function_name: str,
+    log_group_name: str,
+    metric_namespace: str,
+    alert_threshold: float,
+) -> str:
+    """JSON body of the dashboard: compliance, per-rule failures, Lambda health, recent errors."""
+    ns = metric_namespace
+    rule_search = (
+        f"SEARCH('{{{ns},{contract.METRIC_RULE_DIMENSION}}} "
+        f'MetricName="{contract.METRIC_RULE_FAILURES}"\', \'Maximum\', {PERIOD_S})'
+    )
+    widgets = [
+        _metric_widget(
+            "Compliance rate (%)",
+            region,
+            [[ns, contract.METRIC_COMPLIANCE_RATE, {"stat": "Minimum"}]],
+            x=0,
+            y=0,
+            yAxis={"left": {"min": 0, "max": 100}},
+            annotations={"horizontal": [{"label": "Alert threshold", "value": alert_threshold}]},
+        ),
+        _metric_widget(
+            "Compliant vs non-compliant instances",
+            region,
+            [
+                [ns, contract.METRIC_COMPLIANT, {"stat": "Maximum"}],
+                [ns, contract.METRIC_NON_COMPLIANT, {"stat": "Maximum"}],
+            ],
+            x=12,
+            y=0,
+            stacked=True,
+        ),
+        _metric_widget(
+            "Failures per rule",
+            region,
+            [[{"expression": rule_search, "id": "rules", "label": ""}]],
+            x=0,
+            y=6,
+        ),
+        _metric_widget(
+            f"Scanner Lambda {function_name}: errors and duration",
+            region,
+            [
+                ["AWS/Lambda", "Errors", "FunctionName", function_name, {"stat": "Sum"}],
+                ["AWS/Lambda", "Duration", "FunctionName", function_name, {"stat": "Maximum", "yAxis": "right"}],
+            ],
+            x=12,
+            y=6,
+        ),
+        {
+            "type": "log",
+            "x": 0,
+            "y": 12,
+            "width": 24,
+            "height": 6,
+            "properties": {
+                "title": "Recent scanner errors",
+                "region": region,
+                "view": "table",
+                "query": (
+                    f"SOURCE '{log_group_name}' | fields @timestamp, @message "
+                    "| filter @message like /(?i)(error|exception|traceback)/ "
+                    "| sort @timestamp desc | limit 50"
+                ),
+            },
+        },
+    ]
+    return json.dumps({"widgets": widgets})

@@ -1,0 +1,82 @@
+"""IAM documents for the scanner's role, as pure functions of already-resolved values.
+
+Kept free of Pulumi so the least-privilege promise can be checked by plain unit tests: the
+component feeds these functions through `pulumi.Output.all(...).apply(...)`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from compliance_scanner import contract
+
+POLICY_VERSION = "2012-10-17"
+
+
+def assume_role_policy() -> str:
+    """Trust policy letting only the Lambda service assume the scanner's role."""
+    return json.dumps(
+        {
+            "Version": POLICY_VERSION,
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+
+
+def scanner_policy(
+    *,
+    describe_actions: Sequence[str],
+    bucket_arn: str,
+    topic_arn: str,
+    log_group_arn: str,
+    metric_namespace: str,
+) -> str:
+    """The scanner's inline policy: exactly what one scan run does, and nothing broader.
+
+    `describe_actions` come from the enabled rules; EC2/SSM describe calls have no
+    resource-level permissions, and `PutMetricData` has none either, so those two statements are
+    the only ones on `*` (the metric one pinned to the namespace by condition).
+    """
+    if not describe_actions:
+        raise ValueError("scanner_policy: expected at least one describe action, got none")
+    statements = [
+        {
+            "Sid": "DescribeFleet",
+            "Effect": "Allow",
+            "Action": sorted(describe_actions),
+            "Resource": "*",
+        },
+        {
+            "Sid": "ReadWriteReports",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": f"{bucket_arn}/{contract.REPORT_PREFIX}*",
+        },
+        {
+            "Sid": "PublishAlerts",
+            "Effect": "Allow",
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+        },
+        {
+            "Sid": "PutComplianceMetrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace}},
+        },
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group_arn}:*",
+        },
+    ]
+    return json.dumps({"Version": POLICY_VERSION, "Statement": statements})

@@ -1,0 +1,71 @@
+"""What goes into the scanner's Lambda archive, decided once and used twice.
+
+`archive_members` is the single source of truth: `build_archive` turns it into the
+`pulumi.AssetArchive` the stack ships, `write_zip` into a zip file the packaging test unpacks
+and runs. Same member list, same artifact: the test exercises what Lambda will load.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pulumi
+
+LAMBDA_SOURCE_ROOT = Path(__file__).resolve().parent.parent / "lambda_src"
+"""The scanner's sources in this repository (the stack is deployed from a checkout)."""
+
+HANDLER_MODULE = "index.py"
+PACKAGE = "compliance_scanner"
+
+_EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "test"})
+_EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
+_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _is_shipped(relative: Path) -> bool:
+    """Runtime files only: no tests, caches, bytecode or hidden files."""
+    if any(part in _EXCLUDED_DIRS or part.startswith(".") for part in relative.parts):
+        return False
+    if relative.suffix in _EXCLUDED_SUFFIXES:
+        return False
+    return not (relative.name.startswith("test_") or relative.name == "conftest.py")
+
+
+def archive_members(source_root: Path | None = None) -> dict[str, Path]:
+    """Archive path -> source file: `index.py` at the root and the scanner package beside it.
+
+    Sorted so the archive (and its hash, hence Pulumi's diff) only changes when a file does.
+    `source_root` defaults to this checkout's `lambda_src`.
+    """
+    source_root = LAMBDA_SOURCE_ROOT if source_root is None else source_root
+    handler = source_root / HANDLER_MODULE
+    package = source_root / PACKAGE
+    if not handler.is_file() or not (package / "__init__.py").is_file():
+        raise FileNotFoundError(
+            f"Lambda sources incomplete under {source_root}: expected {HANDLER_MODULE} and "
+            f"{PACKAGE}/__init__.py"
+        )
+    members = {HANDLER_MODULE: handler}
+    for path in package.rglob("*"):
+        relative = path.relative_to(source_root)
+        if path.is_file() and _is_shipped(relative):
+            members[relative.as_posix()] = path
+    return dict(sorted(members.items()))
+
+
+def build_archive(members: Mapping[str, Path]) -> pulumi.AssetArchive:
+    """The Lambda `code` input: one `FileAsset` per member, at its archive path."""
+    return pulumi.AssetArchive({name: pulumi.FileAsset(str(path)) for name, path in members.items()})
+
+
+def write_zip(members: Mapping[str, Path], destination: Path) -> Path:
+    """Write the members to a reproducible zip (fixed timestamps and modes, sorted order)."""
+    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=_FIXED_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, Path(members[name]).read_bytes())
+    return destination

@@ -1,0 +1,25 @@
+"""The inline Pulumi program the orchestrator hands to the Automation API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pulumi
+
+from stacks.args import ComplianceAnalyzerArgs
+from stacks.component import OUTPUT_NAMES, ComplianceAnalyzer
+
+
+def program(args: ComplianceAnalyzerArgs, name: str = "compliance") -> Callable[[], None]:
+    """A `PulumiFn` deploying one `ComplianceAnalyzer` and exporting all of its outputs.
+
+    Args are validated by the caller when it builds them, so a bad environment file fails before
+    the engine starts rather than inside it.
+    """
+
+    def run() -> None:
+        analyzer = ComplianceAnalyzer(name, args)
+        for key in OUTPUT_NAMES:
+            pulumi.export(key, analyzer.outputs[key])
+
+    return run
