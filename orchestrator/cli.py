@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import scan_command
+from . import commands, scan_command
 
 app = typer.Typer(
     name="ec2c",
@@ -15,6 +15,15 @@ app = typer.Typer(
 )
 
 app.command("scan")(scan_command.scan)
+app.command("envs")(commands.envs)
+app.command("preview")(commands.preview)
+app.command("up")(commands.up)
+app.command("refresh")(commands.refresh)
+app.command("destroy")(commands.destroy)
+app.command("outputs")(commands.outputs)
+app.command("test")(commands.test)
+app.command("rollout")(commands.rollout)
+app.add_typer(commands.engine_app, name="engine")
 
 
 def main() -> None:

@@ -1,0 +1,242 @@
+"""Environment files: `config/defaults.yaml` merged under `config/<env>.yaml`, validated.
+
+Validation happens at load so that a typo in a region or a schedule fails in a second with the
+file and field named, instead of minutes later inside a deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from compliance_scanner.policy import PolicyError, load_policy
+
+from .errors import BadInput
+
+DEFAULTS_FILE = "defaults.yaml"
+ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+ACCOUNT_RE = re.compile(r"^\d{12}$")
+ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+RESERVED_FILES = {DEFAULTS_FILE}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AwsTarget(_Model):
+    """Where an environment lives: its deployment region, account and the role to assume."""
+
+    region: str
+    account_id: str | None = None
+    role_arn: str | None = None
+    profile: str | None = None
+    scan_regions: tuple[str, ...] = ()
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not REGION_RE.match(value):
+            raise ValueError(f"expected an AWS region such as eu-west-1, got {value!r}")
+        return value
+
+    @field_validator("scan_regions")
+    @classmethod
+    def _scan_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for region in value:
+            cls._region(region)
+        return value
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not ACCOUNT_RE.match(value):
+            raise ValueError(f"expected a 12-digit account id (quote it in YAML), got {value!r}")
+        return value
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None and not ROLE_RE.match(value):
+            raise ValueError(f"expected an IAM role ARN arn:aws:iam::<account>:role/<name>, got {value!r}")
+        return value
+
+
+class LambdaSettings(_Model):
+    memory_mb: int = Field(512, ge=128, le=10240)
+    timeout_s: int = Field(300, ge=1, le=900)
+
+
+class Retention(_Model):
+    reports_days: int = Field(90, ge=1)
+    logs_days: int = Field(30, ge=1)
+
+
+class Environment(_Model):
+    """One deployable environment, fully merged and validated."""
+
+    name: str
+    source: str = Field(exclude=True)
+    description: str = ""
+    project: str = "ec2-compliance"
+    stack: str | None = None
+    backend: str = "file://.pulumi-state"
+    program: str = "orchestrator.programs:analyzer_program"
+    aws: AwsTarget
+    tags: dict[str, str] = {}
+    schedule: str = "rate(1 day)"
+    metric_namespace: str = "EC2Compliance"
+    alert_emails: tuple[str, ...] = ()
+    protected: bool = False
+    lambda_: LambdaSettings = Field(LambdaSettings(), alias="lambda")
+    retention: Retention = Retention()
+    policy: dict[str, Any] = {}
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("name", "stack")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME_RE.match(value):
+            raise ValueError(f"expected lowercase letters, digits and '-' (max 24), got {value!r}")
+        return value
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        if not value.startswith(("file://", "s3://", "https://", "azblob://", "gs://")):
+            raise ValueError(f"expected a backend URL such as file://.pulumi-state or s3://bucket, got {value!r}")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not SCHEDULE_RE.match(value):
+            raise ValueError(f"expected an EventBridge schedule such as rate(1 day) or cron(0 6 * * ? *), got {value!r}")
+        return value
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for email in value:
+            if not EMAIL_RE.match(email):
+                raise ValueError(f"expected e-mail addresses, got {email!r}")
+        return value
+
+    @property
+    def stack_name(self) -> str:
+        return self.stack or self.name
+
+    @property
+    def scan_regions(self) -> tuple[str, ...]:
+        return self.aws.scan_regions or (self.aws.region,)
+
+    @property
+    def is_local_backend(self) -> bool:
+        return self.backend.startswith("file://")
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge mappings recursively; lists and scalars in `override` replace those in `base`."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping; any problem is a BadInput naming the file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{path}: invalid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    return f"{field}: {message}"
+
+
+def validate(document: Mapping[str, Any], *, name: str, source: str) -> Environment:
+    """Turn a merged document into an Environment, or a BadInput naming the file and fields."""
+    try:
+        env = Environment.model_validate({**document, "name": name, "source": source})
+    except ValidationError as exc:
+        details = "; ".join(_describe(error) for error in exc.errors())
+        raise BadInput(f"{source}: {details}") from None
+    try:
+        load_policy(env.policy, source=f"{source}: policy")
+    except PolicyError as exc:
+        raise BadInput(str(exc)) from None
+    return env
+
+
+class ConfigDir:
+    """The folder of environment files, and where its project keeps state and work dirs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def root(self) -> Path:
+        """The project folder: relative `file://` backends and work dirs resolve against it."""
+        return self.path.resolve().parent
+
+    def names(self) -> list[str]:
+        if not self.path.is_dir():
+            raise BadInput(f"{self.path}: config folder not found (use --config-dir or EC2C_CONFIG_DIR)")
+        return sorted(
+            p.stem for p in self.path.glob("*.yaml") if p.name not in RESERVED_FILES
+        )
+
+    def defaults(self) -> dict[str, Any]:
+        path = self.path / DEFAULTS_FILE
+        return read_yaml(path) if path.exists() else {}
+
+    def load(self, name: str, overrides: Mapping[str, Any] | None = None) -> Environment:
+        """Load `<name>.yaml` over the defaults, with optional overrides (e.g. from a rollout plan)."""
+        path = self.path / f"{name}.yaml"
+        if not path.exists():
+            known = ", ".join(self.names()) or "none"
+            raise BadInput(f"unknown environment {name!r}: {path} does not exist (known: {known})")
+        document = deep_merge(self.defaults(), read_yaml(path))
+        if overrides:
+            document = deep_merge(document, overrides)
+        return validate(document, name=name, source=str(path))
+
+    def load_all(self) -> list[Environment]:
+        return [self.load(name) for name in self.names()]
+
+
+def locate_config_dir(explicit: Path | None = None) -> ConfigDir:
+    """`--config-dir`, else $EC2C_CONFIG_DIR, else ./config, else the project's own config/."""
+    if explicit is not None:
+        return ConfigDir(explicit)
+    if os.environ.get("EC2C_CONFIG_DIR"):
+        return ConfigDir(Path(os.environ["EC2C_CONFIG_DIR"]))
+    cwd_config = Path.cwd() / "config"
+    if cwd_config.is_dir():
+        return ConfigDir(cwd_config)
+    return ConfigDir(Path(__file__).resolve().parent.parent / "config")
+

@@ -1,0 +1,81 @@
+"""Live progress from the engine's event stream.
+
+The Automation API hands us structured engine events; we show one line per finished resource
+step and a spinner naming the step in flight, so a long deployment never looks hung. Events
+arrive on the engine's reader thread (several at once in a rollout), hence the lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from pulumi.automation import EngineEvent, OpType
+from rich.console import Console
+
+SYMBOLS = {
+    OpType.CREATE: ("+", "green", "created"),
+    OpType.UPDATE: ("~", "yellow", "updated"),
+    OpType.DELETE: ("-", "red", "deleted"),
+    OpType.REPLACE: ("+-", "magenta", "replaced"),
+    OpType.CREATE_REPLACEMENT: ("++", "magenta", "created replacement"),
+    OpType.DELETE_REPLACED: ("--", "magenta", "deleted replaced"),
+    OpType.REFRESH: ("~", "cyan", "refreshed"),
+    OpType.READ: (">", "cyan", "read"),
+}
+
+
+def resource_label(urn: str) -> str:
+    """`type name` from a URN, short enough for one terminal line."""
+    parts = urn.split("::")
+    return f"{parts[-2].split('$')[-1]} {parts[-1]}" if len(parts) >= 4 else urn
+
+
+@dataclass
+class ProgressView:
+    """Renders engine events for one stack; `prefix` tells stacks apart in a parallel rollout."""
+
+    console: Console
+    prefix: str = ""
+    quiet: bool = False
+    preview: bool = False
+    changes: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    _started: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, event: EngineEvent) -> None:
+        with self._lock:
+            self._handle(event)
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(f"[dim]{self.prefix}[/dim]{text}" if self.prefix else text)
+
+    def _handle(self, event: EngineEvent) -> None:
+        if event.resource_pre_event is not None:
+            meta = event.resource_pre_event.metadata
+            self._started[meta.urn] = time.monotonic()
+            if self.preview and meta.op not in (OpType.SAME, OpType.READ):
+                symbol, colour, _ = SYMBOLS.get(meta.op, ("?", "white", str(meta.op)))
+                self._say(f"[{colour}]{symbol}[/{colour}] {resource_label(meta.urn)} [dim](will {meta.op.value})[/dim]")
+        elif event.res_outputs_event is not None:
+            meta = event.res_outputs_event.metadata
+            if meta.op in SYMBOLS:
+                symbol, colour, verb = SYMBOLS[meta.op]
+                took = time.monotonic() - self._started.pop(meta.urn, time.monotonic())
+                self._say(f"[{colour}]{symbol}[/{colour}] {resource_label(meta.urn)} [dim]{verb} in {took:.1f}s[/dim]")
+        elif event.res_op_failed_event is not None:
+            meta = event.res_op_failed_event.metadata
+            self._say(f"[red]x[/red] {resource_label(meta.urn)} [red]failed to {meta.op.value}[/red]")
+        elif event.diagnostic_event is not None:
+            diag = event.diagnostic_event
+            if diag.severity == "error":
+                message = diag.message.strip()
+                self.errors.append(message)
+                self._say(f"[red]error:[/red] {message}")
+            elif diag.severity == "warning":
+                self._say(f"[yellow]warning:[/yellow] {diag.message.strip()}")
+        elif event.summary_event is not None:
+            self.changes = {str(getattr(op, "value", op)): count for op, count in event.summary_event.resource_changes.items()}

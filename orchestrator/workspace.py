@@ -1,0 +1,151 @@
+"""One Automation API workspace per stack: backend, secrets, work dir and stack config.
+
+Each stack gets its own work dir because the workspace writes project/stack settings files
+there, and those files are not safe to share between stacks updated concurrently.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from pulumi import automation as auto
+
+from .console import err
+from .engine import Engine
+from .environments import Environment
+from .errors import BadInput, OperationFailed
+
+LOCAL_PASSPHRASE = "ec2c-local-embedded-backend"
+PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+_warned_default_passphrase = False
+
+
+@dataclass(frozen=True)
+class StackTarget:
+    """An environment bound to a concrete stack name (long-lived `<env>` or ephemeral `<env>-<id>`)."""
+
+    env: Environment
+    stack_name: str
+    root: Path
+
+    @property
+    def work_dir(self) -> Path:
+        return self.root / ".ec2c" / "work" / self.env.project / self.stack_name
+
+    @property
+    def backend_url(self) -> str:
+        return resolve_backend(self.env.backend, self.root)
+
+
+def resolve_backend(url: str, root: Path) -> str:
+    """Make a relative `file://` backend absolute under the project folder (and create it)."""
+    if not url.startswith("file://"):
+        return url
+    path = Path(url.removeprefix("file://")).expanduser()
+    if not path.is_absolute():
+        path = root / path
+    path.mkdir(parents=True, exist_ok=True)
+    return f"file://{path}"
+
+
+def secrets_env(env: Environment) -> dict[str, str]:
+    """The passphrase variables for the engine; only the embedded backend may use a default."""
+    global _warned_default_passphrase
+    given = {name: os.environ[name] for name in PASSPHRASE_VARS if os.environ.get(name)}
+    if given:
+        return given
+    if env.is_local_backend:
+        if not _warned_default_passphrase:
+            err.print(
+                "[yellow]note:[/yellow] PULUMI_CONFIG_PASSPHRASE is not set; the embedded file backend "
+                "uses a built-in local passphrase. Set your own before storing real secrets."
+            )
+            _warned_default_passphrase = True
+        return {"PULUMI_CONFIG_PASSPHRASE": LOCAL_PASSPHRASE}
+    raise BadInput(
+        f"{env.source}: backend {env.backend} needs PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) "
+        "to encrypt stack secrets"
+    )
+
+
+def workspace_options(target: StackTarget, engine: Engine) -> auto.LocalWorkspaceOptions:
+    target.work_dir.mkdir(parents=True, exist_ok=True)
+    env_vars = {
+        **secrets_env(target.env),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+    }
+    if target.env.aws.profile:
+        env_vars["AWS_PROFILE"] = target.env.aws.profile
+    return auto.LocalWorkspaceOptions(
+        work_dir=str(target.work_dir),
+        pulumi_command=engine.command(),
+        project_settings=auto.ProjectSettings(
+            name=target.env.project,
+            runtime="python",
+            backend=auto.ProjectBackend(url=target.backend_url),
+        ),
+        secrets_provider="passphrase",
+        env_vars=env_vars,
+    )
+
+
+def stack_config(env: Environment) -> dict[str, auto.ConfigValue]:
+    """Provider configuration for the environment's account, region and role."""
+    config = {"aws:region": auto.ConfigValue(value=env.aws.region)}
+    if env.aws.profile:
+        config["aws:profile"] = auto.ConfigValue(value=env.aws.profile)
+    return config
+
+
+def path_config(env: Environment) -> dict[str, str]:
+    """Nested provider settings, set with path syntax: pin the account and assume the role."""
+    config: dict[str, str] = {}
+    if env.aws.account_id:
+        config["aws:allowedAccountIds[0]"] = env.aws.account_id
+    if env.aws.role_arn:
+        config["aws:assumeRoles[0].roleArn"] = env.aws.role_arn
+        config["aws:assumeRoles[0].sessionName"] = f"ec2c-{env.name}"
+    return config
+
+
+def open_stack(
+    target: StackTarget,
+    engine: Engine,
+    program: Callable[[], None],
+    *,
+    create: bool = True,
+) -> auto.Stack:
+    """Create or select the stack (or only select it when `create` is false) and apply its config."""
+    opts = workspace_options(target, engine)
+    try:
+        if create:
+            stack = auto.create_or_select_stack(
+                stack_name=target.stack_name, project_name=target.env.project, program=program, opts=opts
+            )
+        else:
+            stack = auto.select_stack(
+                stack_name=target.stack_name, project_name=target.env.project, program=program, opts=opts
+            )
+    except auto.StackNotFoundError:
+        raise OperationFailed(
+            f"stack {target.stack_name!r} does not exist in {target.backend_url}; run `ec2c up --env {target.env.name}` first"
+        ) from None
+    except auto.CommandError as exc:
+        raise OperationFailed(f"cannot open stack {target.stack_name!r} in {target.backend_url}: {first_error(exc)}") from None
+    if create:
+        stack.set_all_config(stack_config(target.env))
+        for key, value in path_config(target.env).items():
+            stack.set_config(key, auto.ConfigValue(value=value), path=True)
+    return stack
+
+
+def first_error(exc: auto.CommandError) -> str:
+    """The engine's own error line(s), without the CLI's usage noise, for a one-line message."""
+    text = str(getattr(exc, "stderr", "") or exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    return " ".join(errors or lines[-3:]) or exc.__class__.__name__

@@ -1,0 +1,30 @@
+"""Integration suite: boto3 against a deployed ComplianceAnalyzer, located by its outputs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+import pytest
+
+from orchestrator.testing import ENV_NAME_VAR, stack_outputs  # noqa: F401  (the fixture)
+
+
+
+@pytest.fixture(scope="session")
+def aws(stack_outputs: dict[str, Any]):  # noqa: F811
+    """Clients in the stack's region; the standard SDK environment (profile, endpoint) applies."""
+    session = boto3.session.Session(region_name=stack_outputs["region"])
+    return lambda service: session.client(service)
+
+
+@pytest.fixture(scope="session")
+def environment(stack_outputs: dict[str, Any]):  # noqa: F811
+    """The environment the stack was deployed from, when `ec2c test` says which one."""
+    from orchestrator.environments import locate_config_dir
+
+    name = os.environ.get(ENV_NAME_VAR)
+    if not name:
+        pytest.skip(f"${ENV_NAME_VAR} is not set: expected settings unknown")
+    return locate_config_dir().load(name)
