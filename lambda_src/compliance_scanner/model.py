@@ -1,0 +1,123 @@
+"""Normalized records the rules read and the results they return.
+
+The collector turns AWS API responses into these immutable records once, so every rule is a pure
+function over plain Python values: rules never see boto3 shapes, and tests can build a record
+directly to exercise one rule in isolation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Mapping
+
+PASS = "PASS"
+FAIL = "FAIL"
+SKIPPED = "SKIPPED"
+"""A rule that could not be evaluated (its data was not collected): neither a pass nor a failure,
+so a failed API call can never show up as a false PASS or a false FAIL."""
+
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "informational")
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The outcome of one rule on one instance."""
+
+    status: str
+    message: str
+
+
+def passed(message: str) -> RuleResult:
+    """A PASS result; a helper so rule bodies read as a list of verdicts."""
+    return RuleResult(PASS, message)
+
+
+def failed(message: str) -> RuleResult:
+    """A FAIL result."""
+    return RuleResult(FAIL, message)
+
+
+def skipped(message: str) -> RuleResult:
+    """A result for a rule whose input is missing; the message says what was missing."""
+    return RuleResult(SKIPPED, message)
+
+
+@dataclass(frozen=True)
+class IngressPermission:
+    """One inbound security-group permission, with IPv4 and IPv6 ranges merged.
+
+    Ports are None when the protocol has no ports (protocol "-1" means every protocol and port).
+    """
+
+    protocol: str
+    from_port: int | None
+    to_port: int | None
+    cidrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SecurityGroupInfo:
+    group_id: str
+    name: str
+    ingress: tuple[IngressPermission, ...]
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    volume_id: str
+    encrypted: bool
+    kms_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    image_id: str
+    owner_id: str
+    owner_alias: str | None
+    name: str | None
+    deprecation_time: datetime | None
+
+
+@dataclass(frozen=True)
+class MetadataOptions:
+    http_tokens: str | None
+    http_endpoint: str | None
+    hop_limit: int | None
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """Everything the rules may look at for one instance, gathered in batched calls.
+
+    `image` is None both when the AMI is no longer visible and when images were not collected;
+    `unavailable` tells the two apart: it names the data sources (see `sources`) that could not
+    be collected for this instance, and rules depending on them are skipped, not evaluated.
+    """
+
+    instance_id: str
+    region: str
+    account_id: str | None
+    state: str
+    instance_type: str
+    observed_at: datetime
+    launch_time: datetime | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    public_ip: str | None = None
+    ipv6_addresses: tuple[str, ...] = ()
+    iam_instance_profile: str | None = None
+    metadata_options: MetadataOptions | None = None
+    monitoring: str | None = None
+    eni_count: int = 0
+    virtualization_type: str | None = None
+    ebs_optimized: bool = False
+    key_name: str | None = None
+    image_id: str | None = None
+    security_groups: tuple[SecurityGroupInfo, ...] = ()
+    volumes: tuple[VolumeInfo, ...] = ()
+    image: ImageInfo | None = None
+    ssm_managed: bool | None = None
+    stopped_since: datetime | None = None
+    termination_protection: bool | None = None
+    user_data: str | None = None
+    unavailable: frozenset[str] = frozenset()

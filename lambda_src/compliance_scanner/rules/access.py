@@ -1,0 +1,108 @@
+"""Rules about how people and software get into, and are managed on, the instance."""
+
+from __future__ import annotations
+
+import re
+
+from .. import sources
+from ..model import InstanceRecord, RuleResult, failed, passed
+from .base import REGEXES, Param, Params, Rule
+
+SECRET_PATTERNS = (
+    r"(?:AKIA|ASIA)[0-9A-Z]{16}",
+    r"(?i)aws_secret_access_key\s*[=:]",
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+    r"(?i)\b(?:password|passwd|secret|api_?key|token)\s*[=:]\s*\S+",
+)
+
+
+def _profile_attached(instance: InstanceRecord, params: Params) -> RuleResult:
+    if instance.iam_instance_profile:
+        return passed(f"instance profile {instance.iam_instance_profile} is attached")
+    return failed("no IAM instance profile is attached")
+
+
+def _detailed_monitoring(instance: InstanceRecord, params: Params) -> RuleResult:
+    if instance.monitoring == "enabled":
+        return passed("detailed monitoring is enabled")
+    return failed(f"detailed monitoring is {instance.monitoring or 'not reported'}")
+
+
+def _ssm_managed(instance: InstanceRecord, params: Params) -> RuleResult:
+    if instance.ssm_managed:
+        return passed("instance is registered with Systems Manager")
+    return failed("instance is not registered with Systems Manager")
+
+
+def _no_key_pair(instance: InstanceRecord, params: Params) -> RuleResult:
+    if instance.key_name:
+        return failed(f"instance was launched with key pair {instance.key_name}")
+    return passed("instance has no SSH key pair")
+
+
+def _user_data_secrets(instance: InstanceRecord, params: Params) -> RuleResult:
+    """Name the matching patterns, never the matched text: the report must not leak the secret."""
+    text = instance.user_data or ""
+    hits = [pattern for pattern in params["patterns"] if re.search(pattern, text)]
+    if hits:
+        return failed(f"user data matches {len(hits)} secret pattern(s): {'; '.join(hits)}")
+    return passed("no secret patterns found in user data")
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        id="instance_profile_attached",
+        title="Instance has an IAM instance profile",
+        severity="low",
+        rationale="Without a role, applications fall back to long-lived keys on disk.",
+        remediation="Attach a least-privilege instance profile.",
+        check=_profile_attached,
+        mapping={"aws_config": "ec2-instance-profile-attached", "prowler": "ec2_instance_profile_attached"},
+    ),
+    Rule(
+        id="detailed_monitoring_enabled",
+        title="Detailed monitoring is enabled",
+        severity="low",
+        rationale="One-minute metrics shorten detection and autoscaling reaction times.",
+        remediation="Enable detailed monitoring with MonitorInstances.",
+        check=_detailed_monitoring,
+        mapping={
+            "aws_config": "ec2-instance-detailed-monitoring-enabled",
+            "prowler": "ec2_instance_detailed_monitoring_enabled",
+        },
+    ),
+    Rule(
+        id="ssm_managed",
+        title="Instance is managed by Systems Manager",
+        severity="medium",
+        rationale="Patching, inventory and keyless shell access all depend on the SSM agent.",
+        remediation="Install the SSM agent and grant AmazonSSMManagedInstanceCore.",
+        check=_ssm_managed,
+        mapping={
+            "aws_config": "ec2-instance-managed-by-systems-manager",
+            "security_hub": "SSM.1",
+            "prowler": "ec2_instance_managed_by_ssm",
+        },
+        sources=(sources.SSM,),
+    ),
+    Rule(
+        id="no_key_pair",
+        title="Instance has no SSH key pair",
+        severity="low",
+        rationale="Shared key pairs are hard to rotate and audit; Session Manager needs none.",
+        remediation="Launch without a key pair and use SSM Session Manager or EC2 Instance Connect.",
+        check=_no_key_pair,
+    ),
+    Rule(
+        id="user_data_secrets",
+        title="User data contains no secrets",
+        severity="critical",
+        rationale="User data is readable by anyone with DescribeInstanceAttribute and from IMDS.",
+        remediation="Move secrets to Secrets Manager or Parameter Store and rotate them.",
+        check=_user_data_secrets,
+        mapping={"prowler": "ec2_instance_secrets_user_data"},
+        parameters=(Param("patterns", REGEXES, SECRET_PATTERNS),),
+        sources=(sources.USER_DATA,),
+        opt_in=True,
+    ),
+)

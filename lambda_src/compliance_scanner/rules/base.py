@@ -1,0 +1,70 @@
+"""The shape of a rule: metadata, parameters with defaults, the data it needs, and its check.
+
+One rule is one unit (as in Prowler): everything a reader, a report or an IAM policy needs to know
+about a check sits next to its code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ..model import InstanceRecord, RuleResult, skipped
+from ..sources import iam_actions_for
+
+STRINGS = "strings"
+PORTS = "ports"
+INTEGER = "integer"
+REGEXES = "regexes"
+
+Params = Mapping[str, Any]
+Check = Callable[[InstanceRecord, Params], RuleResult]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A tunable of a rule: its name, value kind (one of the constants above) and default."""
+
+    name: str
+    kind: str
+    default: Any
+    minimum: int = 0
+    maximum: int | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A compliance rule. `check` is pure: it reads only the record and the merged params."""
+
+    id: str
+    title: str
+    severity: str
+    rationale: str
+    remediation: str
+    check: Check
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    parameters: tuple[Param, ...] = ()
+    sources: tuple[str, ...] = ()
+    opt_in: bool = False
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The default parameter values."""
+        return {param.name: param.default for param in self.parameters}
+
+    @property
+    def iam_actions(self) -> tuple[str, ...]:
+        """The read-only API actions this rule's data needs (beyond DescribeInstances)."""
+        return iam_actions_for(self.sources)
+
+
+def evaluate(rule: Rule, instance: InstanceRecord, params: Params) -> RuleResult:
+    """Run a rule, or skip it when data it depends on could not be collected for the instance.
+
+    Skipping here, once, keeps every check free of "was this collected?" branches and guarantees
+    that an API failure never turns into a verdict.
+    """
+    missing = sorted(set(rule.sources) & instance.unavailable)
+    if missing:
+        return skipped(f"not evaluated: {', '.join(missing)} data unavailable (see errors)")
+    return rule.check(instance, params)

@@ -1,0 +1,68 @@
+"""Rules about an instance's age and how long it has been stopped."""
+
+from __future__ import annotations
+
+from .. import sources
+from ..model import InstanceRecord, RuleResult, failed, passed, skipped
+from .base import INTEGER, Param, Params, Rule
+
+
+def _instance_age(instance: InstanceRecord, params: Params) -> RuleResult:
+    if instance.launch_time is None:
+        return skipped("launch time is not reported")
+    days = (instance.observed_at - instance.launch_time).days
+    if days > params["max_age_days"]:
+        return failed(f"instance was launched {days} days ago (max {params['max_age_days']})")
+    return passed(f"instance was launched {days} days ago")
+
+
+def _stopped_too_long(instance: InstanceRecord, params: Params) -> RuleResult:
+    if instance.state != "stopped":
+        return passed(f"instance is {instance.state}")
+    if instance.stopped_since is None:
+        return skipped("stopped instance without a stop time in StateTransitionReason")
+    days = (instance.observed_at - instance.stopped_since).days
+    if days > params["max_stopped_days"]:
+        return failed(f"instance has been stopped for {days} days (max {params['max_stopped_days']})")
+    return passed(f"instance has been stopped for {days} days")
+
+
+def _termination_protection(instance: InstanceRecord, params: Params) -> RuleResult:
+    if instance.termination_protection:
+        return passed("termination protection is enabled")
+    return failed("termination protection is disabled")
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        id="instance_age",
+        title="Instance is not older than the maximum age",
+        severity="low",
+        rationale="Long-lived hosts drift from their baseline and miss image-level patches.",
+        remediation="Replace the instance from a fresh AMI (immutable infrastructure).",
+        check=_instance_age,
+        mapping={"prowler": "ec2_instance_older_than_specific_days"},
+        parameters=(Param("max_age_days", INTEGER, 365, minimum=1),),
+    ),
+    Rule(
+        id="stopped_too_long",
+        title="Instance has not been stopped for too long",
+        severity="low",
+        rationale="Forgotten stopped instances keep paying for volumes and miss patches when "
+        "restarted.",
+        remediation="Terminate the instance or snapshot and remove it.",
+        check=_stopped_too_long,
+        mapping={"aws_config": "ec2-stopped-instance", "security_hub": "EC2.4"},
+        parameters=(Param("max_stopped_days", INTEGER, 30, minimum=1),),
+    ),
+    Rule(
+        id="termination_protection",
+        title="Termination protection is enabled",
+        severity="low",
+        rationale="Protects long-lived, stateful hosts against accidental termination.",
+        remediation="Set DisableApiTermination=true with ModifyInstanceAttribute.",
+        check=_termination_protection,
+        sources=(sources.TERMINATION_PROTECTION,),
+        opt_in=True,
+    ),
+)

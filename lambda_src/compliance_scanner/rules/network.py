@@ -1,0 +1,74 @@
+"""Network placement rules that read only DescribeInstances data."""
+
+from __future__ import annotations
+
+from ..model import InstanceRecord, RuleResult, failed, passed
+from .base import Params, Rule
+
+
+def _public_addresses(instance: InstanceRecord) -> list[str]:
+    """Addresses reachable from the internet: the public IPv4 and every IPv6 (global) address."""
+    addresses = [instance.public_ip] if instance.public_ip else []
+    return addresses + list(instance.ipv6_addresses)
+
+
+def _no_public_ip(instance: InstanceRecord, params: Params) -> RuleResult:
+    addresses = _public_addresses(instance)
+    if addresses:
+        return failed(f"instance has public addresses: {', '.join(addresses)}")
+    return passed("instance has no public IPv4 or IPv6 address")
+
+
+def _public_with_profile(instance: InstanceRecord, params: Params) -> RuleResult:
+    if _public_addresses(instance) and instance.iam_instance_profile:
+        return failed(
+            f"internet-facing instance carries instance profile {instance.iam_instance_profile}"
+        )
+    return passed("instance is not both internet-facing and holding an instance profile")
+
+
+def _single_eni(instance: InstanceRecord, params: Params) -> RuleResult:
+    if instance.eni_count > 1:
+        return failed(f"instance has {instance.eni_count} network interfaces")
+    return passed("instance has at most one network interface")
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        id="no_public_ip",
+        title="Instance has no public IP address",
+        severity="high",
+        rationale="A public address makes the host directly reachable; front it with a load "
+        "balancer or NAT instead.",
+        remediation="Launch into private subnets and disable auto-assigned public IPs.",
+        check=_no_public_ip,
+        mapping={
+            "aws_config": "ec2-instance-no-public-ip",
+            "security_hub": "EC2.9",
+            "prowler": "ec2_instance_public_ip",
+        },
+    ),
+    Rule(
+        id="public_ip_with_instance_profile",
+        title="Internet-facing instance has no instance profile",
+        severity="high",
+        rationale="A compromised internet-facing host hands its role's credentials to the "
+        "attacker.",
+        remediation="Move the workload behind a load balancer or drop the instance profile.",
+        check=_public_with_profile,
+        mapping={"prowler": "ec2_instance_internet_facing_with_instance_profile"},
+    ),
+    Rule(
+        id="single_eni",
+        title="Instance uses a single network interface",
+        severity="low",
+        rationale="Extra interfaces can bridge subnets and bypass network segmentation.",
+        remediation="Detach secondary ENIs unless the appliance needs them.",
+        check=_single_eni,
+        mapping={
+            "aws_config": "ec2-instance-multiple-eni-check",
+            "security_hub": "EC2.17",
+            "prowler": "ec2_instance_uses_single_eni",
+        },
+    ),
+)
