@@ -95,6 +95,8 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         return {key: getattr(self, key) for key in OUTPUT_NAMES}
 
     def _child(self, role: str) -> str:
+        """`<component>-<role>-<environment>`: unique per stack, and the environment is visible
+        in every URN and autonamed physical name."""
         return f"{self._name}-{role}-{self._env}"
 
     def _opts(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
@@ -102,16 +104,15 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
 
     def _reports_bucket(self, args: ComplianceAnalyzerArgs) -> aws.s3.Bucket:
         """Private, versioned, encrypted bucket whose reports expire after the retention."""
-        logical = self._child("reports")
-        bucket = aws.s3.Bucket(logical, tags=self._tags, opts=self._opts())
+        bucket = aws.s3.Bucket(self._child("reports"), tags=self._tags, opts=self._opts())
         aws.s3.BucketOwnershipControls(
-            f"{logical}-ownership",
+            self._child("reports-ownership"),
             bucket=bucket.id,
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
             opts=self._opts(),
         )
         aws.s3.BucketPublicAccessBlock(
-            f"{logical}-public-access",
+            self._child("reports-public-access"),
             bucket=bucket.id,
             block_public_acls=True,
             block_public_policy=True,
@@ -120,13 +121,13 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             opts=self._opts(),
         )
         aws.s3.BucketVersioning(
-            f"{logical}-versioning",
+            self._child("reports-versioning"),
             bucket=bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             opts=self._opts(),
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{logical}-encryption",
+            self._child("reports-encryption"),
             bucket=bucket.id,
             rules=[
                 aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
@@ -141,7 +142,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         )
         retention = args.report_retention_days
         aws.s3.BucketLifecycleConfiguration(
-            f"{logical}-lifecycle",
+            self._child("reports-lifecycle"),
             bucket=bucket.id,
             rules=[
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
@@ -163,11 +164,10 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
     def _alert_topic(self, args: ComplianceAnalyzerArgs) -> aws.sns.Topic:
         """Encrypted alert topic with one e-mail subscription per address (named by address,
         so adding or removing one never replaces the others)."""
-        logical = self._child("alerts")
-        topic = aws.sns.Topic(logical, kms_master_key_id="alias/aws/sns", tags=self._tags, opts=self._opts())
+        topic = aws.sns.Topic(self._child("alerts"), kms_master_key_id="alias/aws/sns", tags=self._tags, opts=self._opts())
         for email in args.alert_emails:
             aws.sns.TopicSubscription(
-                f"{logical}-{email.lower()}",
+                self._child(f"alerts-{email.lower()}"),
                 topic=topic.arn,
                 protocol="email",
                 endpoint=email,
@@ -183,21 +183,20 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         The log group is created first so Lambda never auto-creates one without retention, and
         the policy is attached before the function so the first invocation is not denied.
         """
-        logical = self._child("scanner")
         name = function_name(self._env)
         log_group = aws.cloudwatch.LogGroup(
-            f"{logical}-logs",
+            self._child("scanner-logs"),
             name=f"/aws/lambda/{name}",
             retention_in_days=args.log_retention_days,
             tags=self._tags,
             opts=self._opts(),
         )
         role = aws.iam.Role(
-            f"{logical}-role", assume_role_policy=iam.assume_role_policy(), tags=self._tags, opts=self._opts()
+            self._child("scanner-role"), assume_role_policy=iam.assume_role_policy(), tags=self._tags, opts=self._opts()
         )
         describe_actions = required_iam_actions(args.rule_policy)
         role_policy = aws.iam.RolePolicy(
-            f"{logical}-policy",
+            self._child("scanner-policy"),
             role=role.id,
             policy=pulumi.Output.all(bucket.arn, topic.arn, log_group.arn).apply(
                 lambda arns: iam.scanner_policy(
@@ -221,7 +220,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         )
         self.log_group_name = log_group.name
         return aws.lambda_.Function(
-            logical,
+            self._child("scanner"),
             name=name,
             runtime=LAMBDA_RUNTIME,
             handler=LAMBDA_HANDLER,
@@ -236,23 +235,22 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
 
     def _schedule(self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function) -> aws.cloudwatch.EventRule:
         """EventBridge rule invoking the scanner, with the permission scoped to that rule."""
-        logical = self._child("schedule")
         rule = aws.cloudwatch.EventRule(
-            logical,
+            self._child("schedule"),
             description=f"Runs the EC2 compliance scan for {self._env}",
             schedule_expression=args.schedule,
             tags=self._tags,
             opts=self._opts(),
         )
         aws.lambda_.Permission(
-            f"{logical}-invoke",
+            self._child("schedule-invoke"),
             action="lambda:InvokeFunction",
             function=function.name,
             principal="events.amazonaws.com",
             source_arn=rule.arn,
             opts=self._opts(),
         )
-        aws.cloudwatch.EventTarget(f"{logical}-target", rule=rule.name, arn=function.arn, opts=self._opts())
+        aws.cloudwatch.EventTarget(self._child("schedule-target"), rule=rule.name, arn=function.arn, opts=self._opts())
         return rule
 
     def _monitoring(

@@ -1,0 +1,91 @@
+"""The scanner role's documents, checked as parsed JSON (no Pulumi involved)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stacks import iam
+
+BUCKET_ARN = "arn:aws:s3:::compliance-reports-dev-abc1234"
+TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:compliance-alerts-dev-abc1234"
+LOG_GROUP_ARN = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/ec2-compliance-dev"
+DESCRIBES = ["ec2:DescribeVolumes", "ec2:DescribeInstances"]
+
+
+def _statements(**overrides: object) -> dict[str, dict]:
+    kwargs = dict(
+        describe_actions=DESCRIBES,
+        bucket_arn=BUCKET_ARN,
+        topic_arn=TOPIC_ARN,
+        log_group_arn=LOG_GROUP_ARN,
+        metric_namespace="EC2Compliance",
+    )
+    kwargs.update(overrides)
+    document = json.loads(iam.scanner_policy(**kwargs))
+    assert document["Version"] == "2012-10-17"
+    return {statement["Sid"]: statement for statement in document["Statement"]}
+
+
+def test_assume_role_policy_trusts_only_lambda() -> None:
+    document = json.loads(iam.assume_role_policy())
+    assert document["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+
+
+def test_describe_actions_are_sorted_and_the_only_wildcard_besides_metrics() -> None:
+    statements = _statements()
+    assert statements["DescribeFleet"]["Action"] == ["ec2:DescribeInstances", "ec2:DescribeVolumes"]
+    wildcards = {sid for sid, statement in statements.items() if statement["Resource"] == "*"}
+    assert wildcards == {"DescribeFleet", "PutComplianceMetrics"}
+    assert all(statement["Effect"] == "Allow" for statement in statements.values())
+
+
+def test_reports_are_readable_and_writable_only_under_the_prefix() -> None:
+    statement = _statements()["ReadWriteReports"]
+    assert statement["Action"] == ["s3:GetObject", "s3:PutObject"]
+    assert statement["Resource"] == f"{BUCKET_ARN}/reports/*"
+
+
+def test_publish_is_limited_to_the_alert_topic() -> None:
+    assert _statements()["PublishAlerts"] == {
+        "Sid": "PublishAlerts",
+        "Effect": "Allow",
+        "Action": "sns:Publish",
+        "Resource": TOPIC_ARN,
+    }
+
+
+def test_metrics_are_pinned_to_the_namespace() -> None:
+    statement = _statements(metric_namespace="Acme/Compliance")["PutComplianceMetrics"]
+    assert statement["Action"] == "cloudwatch:PutMetricData"
+    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Acme/Compliance"}}
+
+
+def test_logs_go_only_to_the_own_log_group() -> None:
+    statement = _statements()["WriteOwnLogs"]
+    assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statement["Resource"] == f"{LOG_GROUP_ARN}:*"
+
+
+def test_no_statement_allows_writes_beyond_the_listed_ones() -> None:
+    actions = set()
+    for statement in _statements().values():
+        actions.update([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    assert not any(action.endswith("*") for action in actions)
+    assert actions == {
+        *DESCRIBES,
+        "s3:GetObject",
+        "s3:PutObject",
+        "sns:Publish",
+        "cloudwatch:PutMetricData",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+
+
+def test_an_empty_action_list_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one describe action"):
+        _statements(describe_actions=[])
