@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import commands, scan_command
+from .errors import guard
 
 app = typer.Typer(
     name="ec2c",
@@ -14,15 +15,15 @@ app = typer.Typer(
     add_completion=False,
 )
 
-app.command("scan")(scan_command.scan)
-app.command("envs")(commands.envs)
-app.command("preview")(commands.preview)
-app.command("up")(commands.up)
-app.command("refresh")(commands.refresh)
-app.command("destroy")(commands.destroy)
-app.command("outputs")(commands.outputs)
-app.command("test")(commands.test)
-app.command("rollout")(commands.rollout)
+app.command("scan")(guard(scan_command.scan))
+app.command("envs")(guard(commands.envs))
+app.command("preview")(guard(commands.preview))
+app.command("up")(guard(commands.up))
+app.command("refresh")(guard(commands.refresh))
+app.command("destroy")(guard(commands.destroy))
+app.command("outputs")(guard(commands.outputs))
+app.command("test")(guard(commands.test))
+app.command("rollout")(guard(commands.rollout))
 app.add_typer(commands.engine_app, name="engine")
 
 

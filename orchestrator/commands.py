@@ -14,7 +14,7 @@ from .console import err, print_data, print_json
 from .engine import find_engine, install_engine, require_engine
 from .environments import ConfigDir, Environment, locate_config_dir
 from .ephemeral import DEFAULT_TESTS, run_ephemeral
-from .errors import BadInput, OperationFailed
+from .errors import BadInput, OperationFailed, guard
 from .lifecycle import Operation, OperationResult, read_outputs, run_operation
 from .programs import resolve_program
 from .progress import ProgressView
@@ -207,6 +207,7 @@ engine_app = typer.Typer(help="The pulumi CLI the Automation API drives.", invok
 
 
 @engine_app.callback()
+@guard
 def engine_info(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Show which pulumi CLI is used and its version."""
     if ctx.invoked_subcommand is not None:
@@ -221,6 +222,7 @@ def engine_info(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 
 @engine_app.command("install")
+@guard
 def engine_install(
     version: Annotated[str, typer.Option("--version", help="CLI version to install.")] = "3.259.0",
 ) -> None:

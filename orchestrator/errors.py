@@ -1,23 +1,30 @@
 """The two ways a command can fail, mapped to the CLI's exit codes.
 
-Every expected failure is raised as one of these. They are click exceptions, so click (and
-typer's CliRunner in tests) prints the message and exits with the code instead of a traceback:
-2 means "fix your input", 1 means "the operation failed".
+Every expected failure is raised as one of these; `guard` turns it into a one-line message and
+an exit code at the command boundary, so a user never sees a traceback: 2 means "fix your
+input", 1 means "the operation failed".
 """
 
 from __future__ import annotations
 
-import click
+import functools
+from typing import Any, Callable, TypeVar
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-class Ec2cError(click.ClickException):
+
+class Ec2cError(Exception):
     """An expected failure with a message written for the person at the terminal."""
 
     exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class BadInput(Ec2cError):
@@ -30,3 +37,20 @@ class OperationFailed(Ec2cError):
     """An operation (deployment, scan, test run) ran and failed."""
 
     exit_code = EXIT_FAILURE
+
+
+def guard(command: F) -> F:
+    """Wrap a typer command: an Ec2cError becomes `error: <message>` on stderr and its exit code."""
+    import typer
+
+    from .console import err
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except Ec2cError as exc:
+            err.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -145,7 +145,9 @@ def open_stack(
 
 def first_error(exc: auto.CommandError) -> str:
     """The engine's own error line(s), without the CLI's usage noise, for a one-line message."""
-    text = str(getattr(exc, "stderr", "") or exc)
+    text = str(exc)
+    if "stderr:" in text:
+        text = text.split("stderr:", 1)[1]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if line.lower().startswith("error")]
+    errors = [line.removeprefix("error:").strip() for line in lines if line.lower().startswith("error")]
     return " ".join(errors or lines[-3:]) or exc.__class__.__name__

@@ -1,0 +1,5 @@
+"""`python -m orchestrator` is `ec2c`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""Component-only inline programs for the engine tests: real engine, no provider plugin needed.
+
+`fake_analyzer` registers a component of the analyzer's own type and exports the analyzer's
+output names, so every orchestrator path (workspaces, config, outputs, teardown) runs for real.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pulumi
+
+from orchestrator.environments import Environment
+
+OUTPUT_NAMES = (
+    "lambda_function_arn", "lambda_function_name", "sns_topic_arn", "compliance_bucket_name",
+    "dashboard_name", "log_group_name", "schedule_rule_name",
+)
+SECRET_VALUE = "s3cr3t-token-value"
+
+
+class FakeAnalyzer(pulumi.ComponentResource):
+    def __init__(self, name: str, outputs: dict[str, str], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ec2compliance:index:ComplianceAnalyzer", name, None, opts)
+        self.register_outputs(outputs)
+
+
+def expected_outputs(env: Environment, stack: str) -> dict[str, str]:
+    values = {name: f"{name}-{stack}" for name in OUTPUT_NAMES}
+    values["region"] = env.aws.region
+    return values
+
+
+def fake_analyzer(env: Environment):
+    def program() -> None:
+        stack = pulumi.get_stack()
+        delay = float(os.environ.get("EC2C_TEST_PROGRAM_DELAY", "0"))
+        if delay:
+            time.sleep(delay)
+        outputs = expected_outputs(env, stack)
+        FakeAnalyzer(f"compliance-{stack}", outputs)
+        for key, value in outputs.items():
+            pulumi.export(key, value)
+        pulumi.export("configured_region", pulumi.Config("aws").get("region"))
+        pulumi.export("api_token", pulumi.Output.secret(SECRET_VALUE))
+
+    return program
+
+
+def failing_analyzer(env: Environment):
+    def program() -> None:
+        FakeAnalyzer(f"compliance-{pulumi.get_stack()}", {})
+        raise RuntimeError("deliberate failure inside the program")
+
+    return program
