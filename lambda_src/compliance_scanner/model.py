@@ -7,9 +7,9 @@ directly to exercise one rule in isolation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping
 
 PASS = "PASS"
 FAIL = "FAIL"
@@ -121,3 +121,21 @@ class InstanceRecord:
     termination_protection: bool | None = None
     user_data: str | None = None
     unavailable: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ScanError:
+    """A failed API call: the scan goes on and the report lists what could not be read."""
+
+    region: str
+    operation: str
+    code: str
+    message: str
+
+    def to_document(self) -> dict[str, str]:
+        return {
+            "region": self.region,
+            "operation": self.operation,
+            "code": self.code,
+            "message": self.message,
+        }

@@ -8,9 +8,10 @@ scheduled scan at 3 a.m.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from .model import SEVERITIES
 from .rules import CATALOGUE, INTEGER, PORTS, REGEXES, STRINGS, Param, Rule
@@ -116,14 +117,18 @@ def _rules(value: Any, where: Where) -> Mapping[str, RuleConfig]:
 def _suppressions(value: Any, where: Where) -> tuple[Suppression, ...]:
     if not isinstance(value, list):
         raise where.expected("a list", value)
-    return tuple(parse_suppression(item, where / index, CATALOGUE) for index, item in enumerate(value))
+    return tuple(
+        parse_suppression(item, where / index, CATALOGUE) for index, item in enumerate(value)
+    )
 
 
 def load_policy(document: Mapping[str, Any] | None, source: str = "policy") -> Policy:
     """Validate a policy document (None or {} means all defaults); raises PolicyError."""
     where = Where(source)
     settings = expect_mapping({} if document is None else document, where)
-    check_keys(settings, where, ("alert_threshold", "alert_on_new_findings", "rules", "suppressions"))
+    check_keys(
+        settings, where, ("alert_threshold", "alert_on_new_findings", "rules", "suppressions")
+    )
     threshold = DEFAULT_ALERT_THRESHOLD
     if "alert_threshold" in settings:
         threshold = expect_number(settings["alert_threshold"], where / "alert_threshold", 0, 100)

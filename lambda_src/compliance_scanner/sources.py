@@ -7,7 +7,7 @@ policy cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 INSTANCES = "instances"
 VOLUMES = "volumes"

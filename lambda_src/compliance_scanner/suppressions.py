@@ -8,9 +8,10 @@ finding back without anyone having to remember to remove it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .validation import (
     Where,
@@ -123,6 +124,8 @@ def parse_suppression(value: Any, where: Where, rule_ids: Iterable[str]) -> Supp
         raise where.error("expected exactly one selector: 'instance_id' or 'tag'")
     expires = expect_date(entry["expires"], where / "expires") if "expires" in entry else None
     if "tag" in entry:
-        return Suppression(rule, reason, tag=_parse_tag(entry["tag"], where / "tag"), expires=expires)
+        return Suppression(
+            rule, reason, tag=_parse_tag(entry["tag"], where / "tag"), expires=expires
+        )
     instance_id = expect_text(entry["instance_id"], where / "instance_id")
     return Suppression(rule, reason, instance_id=instance_id, expires=expires)

@@ -8,9 +8,10 @@ error has to name both the source and the field path (`config/dev.yaml: policy.r
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Collection, Mapping
+from typing import Any
 
 
 class PolicyError(ValueError):

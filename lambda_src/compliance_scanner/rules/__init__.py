@@ -5,19 +5,37 @@ The order of the catalogue is the order of reports and documentation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from . import access, exposure, inventory, lifecycle, metadata_service, network, storage
 from .base import INTEGER, PORTS, REGEXES, STRINGS, Param, Rule, evaluate
 
 ORDER = (
-    "imdsv2_required", "imds_hop_limit", "no_public_ip", "public_ip_with_instance_profile",
-    "ssh_open_to_internet", "rdp_open_to_internet", "high_risk_ports_open", "all_ports_open",
-    "ebs_volumes_encrypted", "required_tags", "approved_ami", "allowed_instance_type",
-    "instance_profile_attached", "detailed_monitoring_enabled", "instance_age",
-    "stopped_too_long", "single_eni", "no_paravirtual", "ami_deprecated", "ssm_managed",
-    "ebs_optimized", "no_key_pair", "termination_protection", "user_data_secrets",
+    "imdsv2_required",
+    "imds_hop_limit",
+    "no_public_ip",
+    "public_ip_with_instance_profile",
+    "ssh_open_to_internet",
+    "rdp_open_to_internet",
+    "high_risk_ports_open",
+    "all_ports_open",
+    "ebs_volumes_encrypted",
+    "required_tags",
+    "approved_ami",
+    "allowed_instance_type",
+    "instance_profile_attached",
+    "detailed_monitoring_enabled",
+    "instance_age",
+    "stopped_too_long",
+    "single_eni",
+    "no_paravirtual",
+    "ami_deprecated",
+    "ssm_managed",
+    "ebs_optimized",
+    "no_key_pair",
+    "termination_protection",
+    "user_data_secrets",
 )
 
 _ALL = {
@@ -29,5 +47,12 @@ _ALL = {
 CATALOGUE: Mapping[str, Rule] = MappingProxyType({rule_id: _ALL[rule_id] for rule_id in ORDER})
 
 __all__ = [
-    "CATALOGUE", "INTEGER", "PORTS", "REGEXES", "STRINGS", "Param", "Rule", "evaluate",
+    "CATALOGUE",
+    "INTEGER",
+    "PORTS",
+    "REGEXES",
+    "STRINGS",
+    "Param",
+    "Rule",
+    "evaluate",
 ]

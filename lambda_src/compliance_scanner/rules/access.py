@@ -57,7 +57,10 @@ RULES: tuple[Rule, ...] = (
         rationale="Without a role, applications fall back to long-lived keys on disk.",
         remediation="Attach a least-privilege instance profile.",
         check=_profile_attached,
-        mapping={"aws_config": "ec2-instance-profile-attached", "prowler": "ec2_instance_profile_attached"},
+        mapping={
+            "aws_config": "ec2-instance-profile-attached",
+            "prowler": "ec2_instance_profile_attached",
+        },
     ),
     Rule(
         id="detailed_monitoring_enabled",
@@ -90,7 +93,7 @@ RULES: tuple[Rule, ...] = (
         title="Instance has no SSH key pair",
         severity="low",
         rationale="Shared key pairs are hard to rotate and audit; Session Manager needs none.",
-        remediation="Launch without a key pair and use SSM Session Manager or EC2 Instance Connect.",
+        remediation="Launch without a key pair; use Session Manager or EC2 Instance Connect.",
         check=_no_key_pair,
     ),
     Rule(

@@ -6,8 +6,9 @@ about a check sits next to its code.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..model import InstanceRecord, RuleResult, skipped
 from ..sources import iam_actions_for

@@ -6,10 +6,10 @@ groups reaches known sources, not the internet.
 
 from __future__ import annotations
 
-from typing import Collection
+from collections.abc import Collection
 
-from ..model import InstanceRecord, IngressPermission, RuleResult, failed, passed
 from .. import sources
+from ..model import IngressPermission, InstanceRecord, RuleResult, failed, passed
 from .base import PORTS, Param, Params, Rule
 
 INTERNET_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
@@ -86,8 +86,28 @@ def _all_ports(instance: InstanceRecord, params: Params) -> RuleResult:
 
 
 HIGH_RISK_PORTS = (
-    20, 21, 23, 25, 110, 135, 143, 445, 1433, 1434, 3000, 3306, 4333, 5000, 5432, 5500, 5601,
-    8080, 8088, 8888, 9200, 9300,
+    20,
+    21,
+    23,
+    25,
+    110,
+    135,
+    143,
+    445,
+    1433,
+    1434,
+    3000,
+    3306,
+    4333,
+    5000,
+    5432,
+    5500,
+    5601,
+    8080,
+    8088,
+    8888,
+    9200,
+    9300,
 )
 """Security Hub EC2.19's list without 22 and 3389, which have rules of their own."""
 

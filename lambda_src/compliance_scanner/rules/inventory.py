@@ -9,8 +9,26 @@ from ..model import InstanceRecord, RuleResult, failed, passed
 from .base import STRINGS, Param, Params, Rule
 
 CURRENT_GENERATION = (
-    "t3.*", "t3a.*", "t4g.*", "m5.*", "m5a.*", "m6i.*", "m6a.*", "m6g.*", "m7i.*", "m7g.*",
-    "c5.*", "c6i.*", "c6a.*", "c6g.*", "c7i.*", "c7g.*", "r5.*", "r6i.*", "r6g.*", "r7i.*",
+    "t3.*",
+    "t3a.*",
+    "t4g.*",
+    "m5.*",
+    "m5a.*",
+    "m6i.*",
+    "m6a.*",
+    "m6g.*",
+    "m7i.*",
+    "m7g.*",
+    "c5.*",
+    "c6i.*",
+    "c6a.*",
+    "c6g.*",
+    "c7i.*",
+    "c7g.*",
+    "r5.*",
+    "r6i.*",
+    "r6g.*",
+    "r7i.*",
     "r7g.*",
 )
 

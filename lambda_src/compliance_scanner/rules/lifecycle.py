@@ -23,7 +23,9 @@ def _stopped_too_long(instance: InstanceRecord, params: Params) -> RuleResult:
         return skipped("stopped instance without a stop time in StateTransitionReason")
     days = (instance.observed_at - instance.stopped_since).days
     if days > params["max_stopped_days"]:
-        return failed(f"instance has been stopped for {days} days (max {params['max_stopped_days']})")
+        return failed(
+            f"instance has been stopped for {days} days (max {params['max_stopped_days']})"
+        )
     return passed(f"instance has been stopped for {days} days")
 
 

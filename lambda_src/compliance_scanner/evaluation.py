@@ -1,0 +1,50 @@
+"""Evaluates every enabled rule on every instance and applies the suppressions (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from .model import FAIL, InstanceRecord, RuleResult
+from .policy import Policy
+from .rules import CATALOGUE, evaluate
+from .suppressions import Suppression, find_suppression
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One rule's result on one instance, with the policy's severity and any suppression."""
+
+    instance: InstanceRecord
+    rule_id: str
+    title: str
+    severity: str
+    result: RuleResult
+    suppression: Suppression | None = None
+
+    @property
+    def active_failure(self) -> bool:
+        """A FAIL that no suppression covers: what makes an instance non-compliant."""
+        return self.result.status == FAIL and self.suppression is None
+
+
+def evaluate_instances(
+    instances: Iterable[InstanceRecord], policy: Policy, today: date
+) -> list[Outcome]:
+    """Outcomes for each instance and enabled rule; suppressions are only looked up for FAILs."""
+    enabled = [(rule_id, policy.rules[rule_id]) for rule_id in policy.enabled_rule_ids()]
+    outcomes = []
+    for instance in instances:
+        for rule_id, config in enabled:
+            rule = CATALOGUE[rule_id]
+            result = evaluate(rule, instance, config.params)
+            suppression = None
+            if result.status == FAIL:
+                suppression = find_suppression(
+                    policy.suppressions, rule_id, instance.instance_id, instance.tags, today
+                )
+            outcomes.append(
+                Outcome(instance, rule_id, rule.title, config.severity, result, suppression)
+            )
+    return outcomes

@@ -1,0 +1,218 @@
+"""Pure conversions from EC2/SSM API response shapes into the records the rules read.
+
+Kept free of I/O so the quirks of the API (where a public IP may appear, the stop time hidden in
+a free-text reason, security groups listed per interface) are handled and tested in one place.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import sources
+from .model import (
+    ImageInfo,
+    IngressPermission,
+    InstanceRecord,
+    MetadataOptions,
+    SecurityGroupInfo,
+    VolumeInfo,
+)
+
+_STOP_TIME = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (?:GMT|UTC)\)")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """What the batched calls of one region returned, keyed by resource id.
+
+    `unavailable` names sources that failed or were cut off for the whole region.
+    """
+
+    volumes: Mapping[str, VolumeInfo] = field(default_factory=dict)
+    security_groups: Mapping[str, SecurityGroupInfo] = field(default_factory=dict)
+    images: Mapping[str, ImageInfo] = field(default_factory=dict)
+    ssm_managed: frozenset[str] = frozenset()
+    termination_protection: Mapping[str, bool] = field(default_factory=dict)
+    user_data: Mapping[str, str] = field(default_factory=dict)
+    unavailable: frozenset[str] = frozenset()
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """botocore returns aware datetimes; a naive one is taken to be UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def parse_stopped_since(reason: str | None) -> datetime | None:
+    """The stop time in `StateTransitionReason`, e.g. 'User initiated (2024-01-01 10:00:00 GMT)'."""
+    match = _STOP_TIME.search(reason or "")
+    if match is None:
+        return None
+    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def parse_iso_time(value: str | None) -> datetime | None:
+    """ISO 8601 strings such as an image's DeprecationTime ('2024-01-01T00:00:00.000Z')."""
+    if not value:
+        return None
+    return as_utc(datetime.fromisoformat(value))
+
+
+def decode_user_data(encoded: str | None) -> str:
+    """User data arrives base64-encoded and is often gzipped by cloud-init tooling."""
+    if not encoded:
+        return ""
+    raw = base64.b64decode(encoded)
+    if raw.startswith(_GZIP_MAGIC):
+        raw = gzip.decompress(raw)
+    return raw.decode("utf-8", errors="replace")
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def security_group_ids(raw: Mapping[str, Any]) -> list[str]:
+    """Groups of the instance and of every interface (interfaces may carry their own)."""
+    groups = list(raw.get("SecurityGroups", []))
+    for interface in raw.get("NetworkInterfaces", []):
+        groups.extend(interface.get("Groups", []))
+    return _unique(group["GroupId"] for group in groups)
+
+
+def volume_ids(raw: Mapping[str, Any]) -> list[str]:
+    mappings = raw.get("BlockDeviceMappings", [])
+    return _unique(m["Ebs"]["VolumeId"] for m in mappings if "VolumeId" in m.get("Ebs", {}))
+
+
+def _public_ip(raw: Mapping[str, Any]) -> str | None:
+    if raw.get("PublicIpAddress"):
+        return raw["PublicIpAddress"]
+    for interface in raw.get("NetworkInterfaces", []):
+        address = interface.get("Association", {}).get("PublicIp")
+        if address:
+            return address
+    return None
+
+
+def _ipv6_addresses(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    addresses = [raw["Ipv6Address"]] if raw.get("Ipv6Address") else []
+    for interface in raw.get("NetworkInterfaces", []):
+        addresses.extend(item["Ipv6Address"] for item in interface.get("Ipv6Addresses", []))
+    return tuple(_unique(addresses))
+
+
+def _metadata_options(raw: Mapping[str, Any]) -> MetadataOptions | None:
+    options = raw.get("MetadataOptions")
+    if not options:
+        return None
+    return MetadataOptions(
+        http_tokens=options.get("HttpTokens"),
+        http_endpoint=options.get("HttpEndpoint"),
+        hop_limit=options.get("HttpPutResponseHopLimit"),
+    )
+
+
+def permission_from_api(raw: Mapping[str, Any]) -> IngressPermission:
+    cidrs = [r["CidrIp"] for r in raw.get("IpRanges", [])]
+    cidrs += [r["CidrIpv6"] for r in raw.get("Ipv6Ranges", [])]
+    return IngressPermission(
+        protocol=str(raw.get("IpProtocol", "-1")),
+        from_port=raw.get("FromPort"),
+        to_port=raw.get("ToPort"),
+        cidrs=tuple(cidrs),
+    )
+
+
+def security_group_from_api(raw: Mapping[str, Any]) -> SecurityGroupInfo:
+    return SecurityGroupInfo(
+        group_id=raw["GroupId"],
+        name=raw.get("GroupName", ""),
+        ingress=tuple(permission_from_api(p) for p in raw.get("IpPermissions", [])),
+    )
+
+
+def volume_from_api(raw: Mapping[str, Any]) -> VolumeInfo:
+    return VolumeInfo(raw["VolumeId"], bool(raw.get("Encrypted")), raw.get("KmsKeyId"))
+
+
+def image_from_api(raw: Mapping[str, Any]) -> ImageInfo:
+    return ImageInfo(
+        image_id=raw["ImageId"],
+        owner_id=raw.get("OwnerId", ""),
+        owner_alias=raw.get("ImageOwnerAlias"),
+        name=raw.get("Name"),
+        deprecation_time=parse_iso_time(raw.get("DeprecationTime")),
+    )
+
+
+def _resolve(ids: Iterable[str], found: Mapping[str, Any]) -> tuple[tuple[Any, ...], bool]:
+    """The found items for `ids`, and whether every id was found."""
+    ids = list(ids)
+    items = tuple(found[item_id] for item_id in ids if item_id in found)
+    return items, len(items) == len(ids)
+
+
+def _missing_sources(raw: Mapping[str, Any], instance_id: str, lookups: Lookups) -> set[str]:
+    """Region-wide gaps plus the per-instance ones (a resource or attribute that did not come
+    back, e.g. a volume detached between two calls): either way the rule must not guess."""
+    missing = set(lookups.unavailable)
+    if not _resolve(volume_ids(raw), lookups.volumes)[1]:
+        missing.add(sources.VOLUMES)
+    if not _resolve(security_group_ids(raw), lookups.security_groups)[1]:
+        missing.add(sources.SECURITY_GROUPS)
+    if instance_id not in lookups.termination_protection:
+        missing.add(sources.TERMINATION_PROTECTION)
+    if instance_id not in lookups.user_data:
+        missing.add(sources.USER_DATA)
+    return missing
+
+
+def instance_from_api(
+    raw: Mapping[str, Any],
+    region: str,
+    account_id: str | None,
+    observed_at: datetime,
+    lookups: Lookups,
+) -> InstanceRecord:
+    instance_id = raw["InstanceId"]
+    state = raw.get("State", {}).get("Name", "unknown")
+    image_id = raw.get("ImageId")
+    return InstanceRecord(
+        instance_id=instance_id,
+        region=region,
+        account_id=account_id,
+        state=state,
+        instance_type=raw.get("InstanceType", ""),
+        observed_at=observed_at,
+        launch_time=as_utc(raw.get("LaunchTime")),
+        tags={tag["Key"]: tag.get("Value", "") for tag in raw.get("Tags", [])},
+        public_ip=_public_ip(raw),
+        ipv6_addresses=_ipv6_addresses(raw),
+        iam_instance_profile=raw.get("IamInstanceProfile", {}).get("Arn"),
+        metadata_options=_metadata_options(raw),
+        monitoring=raw.get("Monitoring", {}).get("State"),
+        eni_count=len(raw.get("NetworkInterfaces", [])),
+        virtualization_type=raw.get("VirtualizationType"),
+        ebs_optimized=bool(raw.get("EbsOptimized")),
+        key_name=raw.get("KeyName"),
+        image_id=image_id,
+        security_groups=_resolve(security_group_ids(raw), lookups.security_groups)[0],
+        volumes=_resolve(volume_ids(raw), lookups.volumes)[0],
+        image=lookups.images.get(image_id or ""),
+        ssm_managed=instance_id in lookups.ssm_managed,
+        stopped_since=parse_stopped_since(raw.get("StateTransitionReason"))
+        if state == "stopped"
+        else None,
+        termination_protection=lookups.termination_protection.get(instance_id),
+        user_data=lookups.user_data.get(instance_id),
+        unavailable=frozenset(_missing_sources(raw, instance_id, lookups)),
+    )

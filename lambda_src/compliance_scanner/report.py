@@ -1,0 +1,188 @@
+"""The report document (schema_version 1), its CSV form, its S3 key and the run-to-run diff.
+
+All pure functions over plain dicts, so the orchestrator, the Lambda and tests share them and a
+report loaded back from S3 works exactly like a fresh one.
+
+`findings` lists only FAIL results (suppressed ones included, marked `suppressed`); passes are
+only counted in `summary.by_rule`, which keeps a report of thousands of instances small. In
+`by_rule`, `failed` counts every FAIL and `suppressed` the part of them that a suppression covers;
+`by_severity` and `non_compliant_instances` count only unsuppressed FAILs. `skipped` counts rules
+that could not be evaluated because their data was not collected (see `errors`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .contract import REPORT_PREFIX, SCHEMA_VERSION
+from .evaluation import Outcome
+from .model import FAIL, PASS, SEVERITIES, SKIPPED, InstanceRecord, ScanError
+from .policy import Policy
+
+CSV_COLUMNS = (
+    "instance_id",
+    "region",
+    "rule_id",
+    "title",
+    "severity",
+    "status",
+    "suppressed",
+    "suppression_reason",
+    "message",
+    "tags",
+)
+_COUNTERS = {PASS: "passed", FAIL: "failed", SKIPPED: "skipped"}
+_FORMULA_PREFIXES = ("=", "+", "-", "@")
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _finding(outcome: Outcome) -> dict[str, Any]:
+    instance = outcome.instance
+    return {
+        "instance_id": instance.instance_id,
+        "region": instance.region,
+        "rule_id": outcome.rule_id,
+        "title": outcome.title,
+        "severity": outcome.severity,
+        "status": outcome.result.status,
+        "suppressed": outcome.suppression is not None,
+        "suppression_reason": outcome.suppression.reason if outcome.suppression else None,
+        "message": outcome.result.message,
+        "tags": dict(instance.tags),
+    }
+
+
+def _summary(
+    instances: Sequence[InstanceRecord], outcomes: Sequence[Outcome], rule_ids: Iterable[str]
+) -> dict[str, Any]:
+    by_rule = {
+        rule_id: {"failed": 0, "passed": 0, "suppressed": 0, "skipped": 0} for rule_id in rule_ids
+    }
+    by_severity = dict.fromkeys(SEVERITIES, 0)
+    non_compliant: set[tuple[str, str]] = set()
+    for outcome in outcomes:
+        counts = by_rule[outcome.rule_id]
+        counts[_COUNTERS[outcome.result.status]] += 1
+        if outcome.suppression is not None:
+            counts["suppressed"] += 1
+        if outcome.active_failure:
+            by_severity[outcome.severity] += 1
+            non_compliant.add((outcome.instance.region, outcome.instance.instance_id))
+    total = len(instances)
+    compliant = total - len(non_compliant)
+    return {
+        "total_instances": total,
+        "compliant_instances": compliant,
+        "non_compliant_instances": len(non_compliant),
+        "compliance_rate": round(100.0 * compliant / total, 2) if total else 100.0,
+        "by_rule": by_rule,
+        "by_severity": by_severity,
+    }
+
+
+def _severity_order(finding: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        SEVERITIES.index(finding["severity"]),
+        finding["rule_id"],
+        finding["region"],
+        finding["instance_id"],
+    )
+
+
+def build_report(
+    *,
+    run_id: str,
+    generated_at: datetime,
+    account_id: str | None,
+    regions: Sequence[str],
+    policy: Policy,
+    instances: Sequence[InstanceRecord],
+    outcomes: Sequence[Outcome],
+    errors: Sequence[ScanError],
+    partial_reason: str | None = None,
+    incomplete_regions: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The report document without a diff (`new_findings`/`resolved_findings` come from `diff`)."""
+    findings = [_finding(outcome) for outcome in outcomes if outcome.result.status == FAIL]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "generated_at": iso_utc(generated_at),
+        "account_id": account_id,
+        "regions": list(regions),
+        "incomplete_regions": list(incomplete_regions),
+        "partial": partial_reason is not None,
+        "partial_reason": partial_reason,
+        "policy": {
+            "enabled_rules": policy.enabled_rule_ids(),
+            "alert_threshold": policy.alert_threshold,
+            "alert_on_new_findings": policy.alert_on_new_findings,
+            "suppressions": len(policy.suppressions),
+        },
+        "summary": _summary(instances, outcomes, policy.enabled_rule_ids()),
+        "findings": sorted(findings, key=_severity_order),
+        "errors": [error.to_document() for error in errors],
+        "new_findings": [],
+        "resolved_findings": [],
+    }
+
+
+def _finding_key(finding: Mapping[str, Any]) -> tuple[str, str, str]:
+    return finding["instance_id"], finding["region"], finding["rule_id"]
+
+
+def _active(report: Mapping[str, Any]) -> dict[tuple[str, str, str], Mapping[str, Any]]:
+    return {
+        _finding_key(f): f
+        for f in report.get("findings", [])
+        if f.get("status") == FAIL and not f.get("suppressed")
+    }
+
+
+def diff(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """New and resolved unsuppressed FAILs, keyed by (instance_id, region, rule_id).
+
+    Without a previous report every current failure is new. A previous failure only counts as
+    resolved in a region the current run scanned completely: an instance that simply was not
+    looked at this time has not been fixed.
+    """
+    now = _active(current)
+    before = _active(previous or {})
+    scanned = set(current.get("regions", [])) - set(current.get("incomplete_regions", []))
+    return {
+        "new_findings": [dict(f) for key, f in now.items() if key not in before],
+        "resolved_findings": [
+            dict(f) for key, f in before.items() if key not in now and f["region"] in scanned
+        ],
+    }
+
+
+def _cell(value: Any) -> str:
+    """Neutralize spreadsheet formulas: tag values are user input and CSVs get opened in Excel."""
+    if isinstance(value, Mapping):
+        value = ";".join(f"{key}={val}" for key, val in sorted(value.items()))
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def to_csv(report: Mapping[str, Any]) -> str:
+    """The findings as CSV, one row per finding, in the report's order."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for finding in report.get("findings", []):
+        writer.writerow([_cell(finding.get(column)) for column in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def report_key(report: Mapping[str, Any]) -> str:
+    """`reports/<yyyy>/<mm>/<dd>/<run_id>.json`, dated by the report's generation time."""
+    day = report["generated_at"][:10].replace("-", "/")
+    return f"{REPORT_PREFIX}{day}/{report['run_id']}.json"

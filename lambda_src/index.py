@@ -1,0 +1,7 @@
+"""Lambda entry point at the archive root, so the function's handler setting is `index.handler`."""
+
+from __future__ import annotations
+
+from compliance_scanner.handler import handler
+
+__all__ = ["handler"]
