@@ -27,7 +27,7 @@ import contextlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterator, Sequence
 from unittest import mock
 
@@ -88,6 +88,11 @@ class DemoFleet:
         return {i.instance_id for i in self.instances if i.compliant}
 
     @property
+    def accepted_ids(self) -> set[str]:
+        """Compliant, or failing only rules the demo policy suppresses (the report counts these compliant)."""
+        return {i.instance_id for i in self.instances if not (i.expected - i.suppressed)}
+
+    @property
     def rules_covered(self) -> set[str]:
         return set().union(*(i.expected for i in self.instances)) if self.instances else set()
 
@@ -113,13 +118,13 @@ _FLEET: dict[str, list[dict[str, Any]]] = {
         {"name": "k8s-node-1", "owner": "platform", "env": "prod", "kind": {"hop_limit"},
          "expect": {"imds_hop_limit"}},
         {"name": "marketing-site", "owner": "marketing", "env": "prod", "kind": {"public_ip", "no_profile"},
-         "expect": {"no_public_ip", "instance_profile_attached", "ssm_managed"}},
+         "expect": {"no_public_ip", "instance_profile_attached"}},
         {"name": "public-api-1", "owner": "api-team", "env": "prod", "kind": {"public_ip"},
          "expect": {"no_public_ip", "public_ip_with_instance_profile"}},
         {"name": "dev-box-alice", "owner": "alice", "env": "dev", "kind": {"ssh_open", "key_pair"},
          "expect": {"ssh_open_to_internet", "no_key_pair"}},
         {"name": "debug-anything", "owner": "bob", "env": "dev", "kind": {"all_open"},
-         "expect": {"all_ports_open"}},
+         "expect": {"all_ports_open", "ssh_open_to_internet", "rdp_open_to_internet", "high_risk_ports_open"}},
         {"name": "ml-training-1", "owner": "ml-team", "env": "staging", "kind": {"bad_type"},
          "expect": {"allowed_instance_type"}, "type": "p3.8xlarge"},
         {"name": "batch-2019", "owner": "data-team", "env": "prod", "kind": {"old_launch"},
@@ -156,7 +161,7 @@ _FLEET: dict[str, list[dict[str, Any]]] = {
         {"name": "vendor-appliance", "owner": "it-ops", "env": "prod", "kind": {"unapproved_ami"},
          "expect": {"approved_ami"}},
         {"name": "cron-syd", "owner": "platform", "env": "prod", "kind": {"no_profile"},
-         "expect": {"instance_profile_attached", "ssm_managed"}},
+         "expect": {"instance_profile_attached"}},
         {"name": "legacy-pv-syd", "owner": "erp-team", "env": "prod", "kind": {"paravirtual"},
          "expect": {"no_paravirtual", "allowed_instance_type"}, "type": "m1.small"},
         {"name": "app-syd-old-ami", "owner": "api-team", "env": "prod", "kind": {"deprecated_ami"},
@@ -430,6 +435,49 @@ def seed_demo_fleet(session: boto3.session.Session, regions: Sequence[str] = DEM
             if seeded is not None:
                 fleet.instances.append(seeded)
     return fleet
+
+
+# --------------------------------------------------------------------------------------------
+# The demo policy
+# --------------------------------------------------------------------------------------------
+
+# Rules the demo cannot exercise because moto does not implement the API they read.
+UNSUPPORTED_BY_MOTO: dict[str, str] = {
+    "ssm_managed": "moto does not implement SSM DescribeInstanceInformation",
+}
+
+
+def demo_policy(today: date | None = None) -> dict[str, Any]:
+    """The demo's policy document: stricter AMI ownership, both opt-in rules on, and suppressions
+    for the bastion (by tag, with reasons and a future expiry) plus one that has already expired
+    (the legacy ERP's IMDSv1 exception), whose finding therefore shows up unsuppressed."""
+    today = today or datetime.now(timezone.utc).date()
+    rules: dict[str, Any] = {
+        "approved_ami": {"params": {"owners": ["self"]}},  # golden images only, not any Amazon AMI
+        "required_tags": {"params": {"keys": ["Owner", "Environment"]}},
+        "termination_protection": {"enabled": True},
+        "user_data_secrets": {"enabled": True},
+    }
+    for rule_id in UNSUPPORTED_BY_MOTO:
+        rules[rule_id] = {"enabled": False}
+    bastion = {"key": BASTION_TAG[0], "value": BASTION_TAG[1]}
+    review = (today + timedelta(days=180)).isoformat()
+    return {
+        "alert_threshold": 90,
+        "alert_on_new_findings": True,
+        "rules": rules,
+        "suppressions": [
+            {"rule": "ssh_open_to_internet", "tag": bastion, "expires": review,
+             "reason": "Bastion host: SSH is its purpose; MFA + session recording (SEC-142)"},
+            {"rule": "no_public_ip", "tag": bastion, "expires": review,
+             "reason": "Bastion host needs a public address (SEC-142)"},
+            {"rule": "public_ip_with_instance_profile", "tag": bastion, "expires": review,
+             "reason": "Bastion role only allows SSM session logging (SEC-142)"},
+            {"rule": "imdsv2_required", "tag": {"key": LEGACY_TAG[0], "value": LEGACY_TAG[1]},
+             "expires": (today - timedelta(days=30)).isoformat(),
+             "reason": "Vendor agent needed IMDSv1 until the ERP upgrade (ERP-88)"},
+        ],
+    }
 
 
 # --------------------------------------------------------------------------------------------
