@@ -1,0 +1,286 @@
+"""`ComplianceAnalyzer` under Pulumi's mocks: the inputs of every child, as the engine sees them."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+import pytest
+from compliance_scanner import contract
+from compliance_scanner.permissions import required_iam_actions
+
+from stacks import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzerArgs, packaging
+
+from stack_harness import PROVIDER_MODULES, PROJECT, REGION, STACK, Deployment, Registration, deploy
+
+BUCKET = "aws:s3/bucket:Bucket"
+TOPIC = "aws:sns/topic:Topic"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+FUNCTION = "aws:lambda/function:Function"
+RULE = "aws:cloudwatch/eventRule:EventRule"
+TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+PERMISSION = "aws:lambda/permission:Permission"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def _taggable_types() -> set[str]:
+    """Type tokens of every resource in the provider modules the stack uses that accepts `tags`."""
+    taggable = set()
+    for module in PROVIDER_MODULES:
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            token = getattr(cls, "pulumi_type", None)
+            init = getattr(cls, "_internal_init", None)
+            if token and init and "tags" in inspect.signature(init).parameters:
+                taggable.add(token)
+    return taggable
+
+
+def _policy_statements(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    document = json.loads(deployment.one(ROLE_POLICY).inputs["policy"])
+    return {statement["Sid"]: statement for statement in document["Statement"]}
+
+
+def test_component_is_registered_under_the_stack_with_its_type_token(deployment: Deployment) -> None:
+    component = deployment.component
+    assert component.type == TYPE_TOKEN == "ec2compliance:index:ComplianceAnalyzer"
+    assert component.name == "compliance"
+    assert not component.custom
+    assert component.parent == f"urn:pulumi:{STACK}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{STACK}"
+
+
+CHILD_ROLES = {
+    BUCKET: ["reports"],
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ["reports-ownership"],
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ["reports-public-access"],
+    "aws:s3/bucketVersioning:BucketVersioning": ["reports-versioning"],
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": ["reports-encryption"],
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ["reports-lifecycle"],
+    TOPIC: ["alerts"],
+    SUBSCRIPTION: ["alerts-ops.team@example.org", "alerts-sec@example.com"],
+    LOG_GROUP: ["scanner-logs"],
+    ROLE: ["scanner-role"],
+    ROLE_POLICY: ["scanner-policy"],
+    FUNCTION: ["scanner"],
+    RULE: ["schedule"],
+    PERMISSION: ["schedule-invoke"],
+    TARGET: ["schedule-target"],
+    DASHBOARD: ["dashboard"],
+    ALARM: ["compliance-alarm", "errors-alarm"],
+}
+"""Every child the component creates, by type: `compliance-<role>-staging`."""
+
+
+def test_children_are_exactly_the_expected_ones_named_with_the_environment(deployment: Deployment) -> None:
+    children = [r for r in deployment.resources if r is not deployment.component]
+    by_type: dict[str, list[str]] = {}
+    for child in children:
+        by_type.setdefault(child.type, []).append(child.name)
+    assert {t: sorted(names) for t, names in by_type.items()} == {
+        t: [f"compliance-{role}-staging" for role in roles] for t, roles in CHILD_ROLES.items()
+    }
+
+
+def test_every_child_is_parented_to_the_component(deployment: Deployment) -> None:
+    for child in deployment.resources:
+        if child is deployment.component:
+            continue
+        assert child.parent == deployment.component.urn, child.name
+        assert child.custom, child.name
+        assert child.urn.split("::")[2] == f"{TYPE_TOKEN}${child.type}", child.urn
+
+
+def test_every_taggable_child_carries_the_merged_tags(deployment: Deployment) -> None:
+    taggable = _taggable_types()
+    tagged = [r for r in deployment.resources if r.type in taggable]
+    assert {r.type for r in tagged} == {BUCKET, TOPIC, LOG_GROUP, ROLE, FUNCTION, RULE, ALARM}
+    for resource in tagged:
+        assert resource.inputs["tags"] == {
+            "ManagedBy": "pulumi",
+            "Environment": "staging",
+            "Team": "secops",
+            "CostCenter": "42",
+        }, resource.name
+    for resource in deployment.resources:
+        if resource.type not in taggable:
+            assert "tags" not in resource.inputs, resource.name
+
+
+def test_caller_tags_override_the_component_defaults() -> None:
+    args = ComplianceAnalyzerArgs(environment="dev-a1b2c3", tags={"Environment": "dev"})
+    bucket = deploy(args).one(BUCKET)
+    assert bucket.inputs["tags"] == {"ManagedBy": "pulumi", "Environment": "dev"}
+
+
+def test_reports_bucket_is_private_versioned_encrypted_and_expires_reports(deployment: Deployment) -> None:
+    bucket = deployment.one(BUCKET)
+    bucket_name = bucket.state["bucket"]
+    settings = {
+        r.type.rsplit(":", 1)[-1]: r for r in deployment.resources if r.type.startswith("aws:s3/") and r is not bucket
+    }
+    for resource in settings.values():
+        assert resource.inputs["bucket"] == bucket_name
+        assert bucket.urn in resource.dependencies
+    assert settings["BucketOwnershipControls"].inputs["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+    public = settings["BucketPublicAccessBlock"].inputs
+    assert [public[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")] == [True] * 4
+    assert settings["BucketVersioning"].inputs["versioningConfiguration"] == {"status": "Enabled"}
+    assert settings["BucketServerSideEncryptionConfiguration"].inputs["rules"] == [
+        {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}
+    ]
+    assert settings["BucketLifecycleConfiguration"].inputs["rules"] == [
+        {
+            "id": "expire-reports",
+            "status": "Enabled",
+            "filter": {"prefix": contract.REPORT_PREFIX},
+            "expiration": {"days": 30},
+            "noncurrentVersionExpiration": {"noncurrentDays": 30},
+        }
+    ]
+
+
+def test_topic_uses_the_aws_managed_key_and_subscribes_each_address(deployment: Deployment) -> None:
+    topic = deployment.one(TOPIC)
+    assert topic.inputs["kmsMasterKeyId"] == "alias/aws/sns"
+    subscriptions = deployment.of_type(SUBSCRIPTION)
+    assert sorted(s.inputs["endpoint"] for s in subscriptions) == ["Ops.Team@example.org", "sec@example.com"]
+    for subscription in subscriptions:
+        assert subscription.inputs["protocol"] == "email"
+        assert subscription.inputs["topic"] == topic.state["arn"]
+
+
+def test_log_group_is_the_functions_with_the_retention(deployment: Deployment) -> None:
+    log_group = deployment.one(LOG_GROUP)
+    assert log_group.inputs["name"] == "/aws/lambda/ec2-compliance-staging"
+    assert log_group.inputs["retentionInDays"] == 14
+    assert deployment.one(FUNCTION).inputs["name"] == "ec2-compliance-staging"
+
+
+def test_role_is_assumable_only_by_lambda(deployment: Deployment) -> None:
+    trust = json.loads(deployment.one(ROLE).inputs["assumeRolePolicy"])
+    assert trust["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    assert deployment.one(ROLE_POLICY).inputs["role"] == deployment.one(ROLE).state["name"]
+
+
+def test_inline_policy_is_scoped_to_this_stacks_resources(deployment: Deployment, full_args: ComplianceAnalyzerArgs) -> None:
+    statements = _policy_statements(deployment)
+    assert statements["DescribeFleet"]["Action"] == required_iam_actions(full_args.rule_policy)
+    assert "ssm:DescribeInstanceInformation" in statements["DescribeFleet"]["Action"]
+    assert statements["ReadWriteReports"]["Resource"] == f"{deployment.one(BUCKET).state['arn']}/reports/*"
+    assert statements["PublishAlerts"]["Resource"] == deployment.one(TOPIC).state["arn"]
+    assert statements["WriteOwnLogs"]["Resource"] == f"{deployment.one(LOG_GROUP).state['arn']}:*"
+    assert statements["PutComplianceMetrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "Acme/EC2Compliance"}
+    }
+    wildcard = {sid for sid, statement in statements.items() if statement["Resource"] == "*"}
+    assert wildcard == {"DescribeFleet", "PutComplianceMetrics"}
+    assert all(action.startswith(("ec2:Describe", "ssm:Describe")) for action in statements["DescribeFleet"]["Action"])
+
+
+def test_ssm_action_is_requested_only_when_the_ssm_rule_is_enabled() -> None:
+    args = ComplianceAnalyzerArgs(environment="dev", policy={"rules": {"ssm_managed": {"enabled": False}}})
+    actions = _policy_statements(deploy(args))["DescribeFleet"]["Action"]
+    assert "ssm:DescribeInstanceInformation" not in actions
+    assert actions == required_iam_actions(args.rule_policy)
+    assert "ec2:DescribeInstances" in actions
+
+
+def test_function_runs_the_shipped_archive_with_the_args(deployment: Deployment, full_args: ComplianceAnalyzerArgs) -> None:
+    function = deployment.one(FUNCTION)
+    inputs = function.inputs
+    assert (inputs["runtime"], inputs["handler"]) == ("python3.12", "index.handler")
+    assert (inputs["memorySize"], inputs["timeout"]) == (1024, 600)
+    assert inputs["role"] == deployment.one(ROLE).state["arn"]
+    members = packaging.archive_members()
+    assert {name: asset.path for name, asset in inputs["code"].assets.items()} == {
+        name: str(path) for name, path in members.items()
+    }
+    assert inputs["environment"]["variables"] == {
+        contract.ENV_REPORT_BUCKET: deployment.one(BUCKET).state["bucket"],
+        contract.ENV_SNS_TOPIC_ARN: deployment.one(TOPIC).state["arn"],
+        contract.ENV_METRIC_NAMESPACE: "Acme/EC2Compliance",
+        contract.ENV_POLICY: full_args.policy_json,
+        contract.ENV_SCAN_REGIONS: "eu-west-1,us-east-1",
+    }
+
+
+def test_function_waits_for_its_log_group_and_its_permissions(deployment: Deployment) -> None:
+    dependencies = deployment.one(FUNCTION).dependencies
+    assert deployment.one(LOG_GROUP).urn in dependencies
+    assert deployment.one(ROLE_POLICY).urn in dependencies
+    assert deployment.one(ROLE).urn in dependencies
+
+
+def test_empty_region_list_scans_the_deployment_region() -> None:
+    deployed = deploy(ComplianceAnalyzerArgs(environment="dev"))
+    variables = deployed.one(FUNCTION).inputs["environment"]["variables"]
+    assert variables[contract.ENV_SCAN_REGIONS] == REGION
+    assert deployed.of_type(SUBSCRIPTION) == []
+
+
+def test_schedule_invokes_the_function_through_a_rule_scoped_permission(deployment: Deployment) -> None:
+    rule = deployment.one(RULE)
+    function = deployment.one(FUNCTION)
+    assert rule.inputs["scheduleExpression"] == "rate(6 hours)"
+    target = deployment.one(TARGET).inputs
+    assert (target["rule"], target["arn"]) == (rule.state["name"], function.state["arn"])
+    permission = deployment.one(PERMISSION).inputs
+    assert permission == {
+        "action": "lambda:InvokeFunction",
+        "function": "ec2-compliance-staging",
+        "principal": "events.amazonaws.com",
+        "sourceArn": rule.state["arn"],
+    }
+
+
+def test_dashboard_is_named_per_region_and_shows_this_function(deployment: Deployment) -> None:
+    board = deployment.one(DASHBOARD).inputs
+    assert board["dashboardName"] == f"ec2-compliance-staging-{REGION}"
+    body = json.loads(board["dashboardBody"])
+    text = json.dumps(body)
+    assert '"FunctionName", "ec2-compliance-staging"' in text
+    assert "SOURCE '/aws/lambda/ec2-compliance-staging'" in text
+    assert {w["properties"]["region"] for w in body["widgets"]} == {REGION}
+    namespaces = {m[0] for w in body["widgets"] for m in w["properties"].get("metrics", []) if isinstance(m[0], str)}
+    assert namespaces == {"Acme/EC2Compliance", "AWS/Lambda"}
+
+
+def _alarm(deployment: Deployment, role: str) -> Registration:
+    return next(a for a in deployment.of_type(ALARM) if a.name == f"compliance-{role}-staging")
+
+
+def test_error_alarm_fires_on_the_first_failure(deployment: Deployment) -> None:
+    alarm = _alarm(deployment, "errors-alarm").inputs
+    assert alarm["alarmActions"] == [deployment.one(TOPIC).state["arn"]]
+    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert alarm["dimensions"] == {"FunctionName": "ec2-compliance-staging"}
+    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert alarm["treatMissingData"] == "notBreaching"
+
+
+def test_compliance_alarm_uses_the_policy_threshold(deployment: Deployment) -> None:
+    alarm = _alarm(deployment, "compliance-alarm").inputs
+    assert alarm["alarmActions"] == [deployment.one(TOPIC).state["arn"]]
+    assert (alarm["namespace"], alarm["metricName"]) == ("Acme/EC2Compliance", contract.METRIC_COMPLIANCE_RATE)
+    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("LessThanThreshold", 85)
+    assert (alarm["statistic"], alarm["period"], alarm["evaluationPeriods"]) == ("Minimum", 86400, 1)
+
+
+def test_registered_outputs_are_the_deployed_values(deployment: Deployment) -> None:
+    assert sorted(deployment.component_outputs) == sorted(OUTPUT_NAMES)
+    assert deployment.component_outputs == {
+        "lambda_function_arn": deployment.one(FUNCTION).state["arn"],
+        "lambda_function_name": "ec2-compliance-staging",
+        "sns_topic_arn": deployment.one(TOPIC).state["arn"],
+        "compliance_bucket_name": deployment.one(BUCKET).state["bucket"],
+        "dashboard_name": f"ec2-compliance-staging-{REGION}",
+        "log_group_name": "/aws/lambda/ec2-compliance-staging",
+        "schedule_rule_name": deployment.one(RULE).state["name"],
+        "region": REGION,
+    }
