@@ -1,0 +1,91 @@
+"""Fixtures for the scanner tests: moto-backed AWS, a call counter, and record builders."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from compliance_scanner.model import InstanceRecord
+
+REGION = "us-east-1"
+OTHER_REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+LINUX_AMI = "ami-760aaa0f"
+"""An Amazon-owned Amazon Linux image from moto's default catalogue."""
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials, so nothing can ever reach a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def session(aws: None) -> boto3.session.Session:
+    return boto3.session.Session(region_name=REGION)
+
+
+@pytest.fixture
+def ec2(session: boto3.session.Session) -> Any:
+    return session.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def api_calls(session: boto3.session.Session) -> Counter[str]:
+    """Counts every API call the session's clients make, as 'service:Operation'."""
+    calls: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        calls[f"{model.service_model.service_name}:{model.name}"] += 1
+
+    session.events.register("before-call", count)
+    return calls
+
+
+def launch(ec2: Any, count: int = 1, **kwargs: Any) -> list[str]:
+    """Run `count` instances of the Amazon Linux image; returns their ids."""
+    kwargs.setdefault("ImageId", LINUX_AMI)
+    response = ec2.run_instances(MinCount=count, MaxCount=count, **kwargs)
+    return [instance["InstanceId"] for instance in response["Instances"]]
+
+
+def tag_spec(**tags: str) -> list[dict[str, Any]]:
+    return [
+        {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+    ]
+
+
+BASE_RECORD = InstanceRecord(
+    instance_id="i-0123456789abcdef0",
+    region=REGION,
+    account_id=ACCOUNT,
+    state="running",
+    instance_type="t3.micro",
+    observed_at=NOW,
+)
+
+
+def record(**changes: Any) -> InstanceRecord:
+    """A minimal record with `changes` applied, for testing one rule at a time."""
+    return replace(BASE_RECORD, **changes)
