@@ -1,0 +1,393 @@
+"""`ec2c scan`: run the compliance scanner from a workstation or CI.
+
+Without `--demo` it uses the caller's AWS credentials exactly as the SDK finds them (`AWS_PROFILE`,
+`AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`, SSO, instance roles ...): the command only
+builds a default `boto3` session and never overrides the SDK's own resolution. With `--demo` it
+scans an embedded moto fleet (see `orchestrator.demo`), isolated from the caller's settings.
+
+Exit codes: 0 the scan completed (even with findings, unless `--fail-on` trips), 1 the scan could
+not run or every region failed or `--fail-on` found something, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+
+import boto3
+import typer
+import yaml
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+
+from . import scan_render
+from .console import err, print_data
+from .errors import BadInput, OperationFailed
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Severity(str, Enum):
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+    informational = "informational"
+
+
+_REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+# --------------------------------------------------------------------------------------------
+# Input parsing
+# --------------------------------------------------------------------------------------------
+
+def parse_regions(values: Sequence[str] | None) -> list[str]:
+    """`--regions a,b --regions c` -> [a, b, c], de-duplicated, order kept."""
+    regions: list[str] = []
+    for value in values or ():
+        for part in value.split(","):
+            region = part.strip().lower()
+            if region and region not in regions:
+                regions.append(region)
+    return regions
+
+
+def known_regions(session: boto3.session.Session | None = None) -> set[str]:
+    """Every EC2 region botocore knows about, across all partitions (offline: from its data)."""
+    session = session or boto3.session.Session()
+    names: set[str] = set()
+    for partition in session.get_available_partitions():
+        names.update(session.get_available_regions("ec2", partition_name=partition))
+    return names
+
+
+def validate_regions(regions: Sequence[str], known: set[str]) -> None:
+    unknown = [r for r in regions if r not in known or not _REGION_SHAPE.match(r)]
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]}?)" if close else ""))
+    raise BadInput(f"--regions: unknown region {', '.join(hints)}")
+
+
+def read_policy_file(path: Path) -> tuple[Mapping[str, Any] | None, str]:
+    """Read a policy from YAML or JSON: a bare policy document or an environment file with a
+    top-level `policy:` key. Returns (document, source label for error messages)."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise BadInput(f"{source}: --policy: is a directory, expected a YAML or JSON file") from None
+    except FileNotFoundError:
+        raise BadInput(f"{source}: --policy: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise BadInput(f"{source}: --policy: cannot read the file: {reason}") from None
+
+    try:
+        if path.suffix.lower() == ".json":
+            document = json.loads(text) if text.strip() else None
+        else:
+            document = yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{source}: line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise BadInput(f"{source}: {where}invalid YAML: {problem}") from None
+
+    if document is None:
+        return None, source
+    if not isinstance(document, Mapping):
+        raise BadInput(
+            f"{source}: policy: expected a mapping (a policy document or a file with a top-level "
+            f"`policy:` key), got {type(document).__name__}"
+        )
+    if "policy" in document:
+        inner = document["policy"]
+        if inner is not None and not isinstance(inner, Mapping):
+            raise BadInput(f"{source}: policy: expected a mapping, got {type(inner).__name__}")
+        return inner, source
+    return document, source
+
+
+def load_policy_document(document: Mapping[str, Any] | None, source: str) -> Any:
+    from compliance_scanner.policy import PolicyError, load_policy
+
+    try:
+        return load_policy(document, source=source)
+    except PolicyError as exc:
+        raise BadInput(str(exc)) from None
+
+
+# --------------------------------------------------------------------------------------------
+# AWS session and the up-front credentials check
+# --------------------------------------------------------------------------------------------
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def describe_aws_error(exc: BaseException) -> str:
+    """A one-line, secret-free explanation of why AWS could not be reached."""
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "no AWS credentials found: configure a profile (`aws configure` / `aws sso login`, "
+            "then AWS_PROFILE) or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; "
+            "or try `ec2c scan --demo`"
+        )
+    if isinstance(exc, PartialCredentialsError):
+        return f"incomplete AWS credentials: {_one_line(str(exc))}"
+    if isinstance(exc, ProfileNotFound):
+        return f"{_one_line(str(exc))}: check AWS_PROFILE and ~/.aws/config"
+    if isinstance(exc, NoRegionError):
+        return "no AWS region configured: pass --regions or set AWS_REGION (or a region in your profile)"
+    if isinstance(exc, EndpointConnectionError):
+        return f"cannot reach AWS: {_one_line(str(exc))} (check the network, AWS_ENDPOINT_URL, proxy settings)"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        message = _one_line(error.get("Message", "")) or str(code)
+        op = getattr(exc, "operation_name", "") or "request"
+        return f"AWS rejected the credentials ({op}: {code}): {message}"
+    return f"AWS SDK error: {_one_line(str(exc))}"
+
+
+def make_session() -> boto3.session.Session:
+    """The caller's default session; the SDK resolves profile, region and endpoint from the env."""
+    try:
+        return boto3.session.Session()
+    except ProfileNotFound as exc:
+        raise OperationFailed(describe_aws_error(exc)) from None
+
+
+def caller_account(session: boto3.session.Session, region: str) -> str | None:
+    """STS GetCallerIdentity: proves the credentials work before scanning anything."""
+    try:
+        identity = session.client("sts", region_name=region).get_caller_identity()
+    except (BotoCoreError, ClientError) as exc:
+        raise OperationFailed(describe_aws_error(exc)) from None
+    return identity.get("Account")
+
+
+# --------------------------------------------------------------------------------------------
+# Progress
+# --------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def progress_reporter(enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
+    """A spinner fed by the scanner's `on_progress(stage, count)`; nothing when not a terminal."""
+    if not enabled:
+        yield None
+        return
+    seen: dict[str, int] = {}
+    with err.status("Scanning ...", spinner="dots") as status:
+
+        def on_progress(stage: str, count: int) -> None:
+            seen[stage] = count
+            total = sum(seen.values())
+            status.update(f"Scanning {stage}: {count} instances ({total} so far)")
+
+        yield on_progress
+
+
+# --------------------------------------------------------------------------------------------
+# The scan itself and the report
+# --------------------------------------------------------------------------------------------
+
+def rule_severities(scan_policy: Any) -> dict[str, str]:
+    """rule id -> effective severity (the policy may override a rule's default)."""
+    rules = getattr(scan_policy, "rules", None) or {}
+    return {rule_id: config.severity for rule_id, config in rules.items()}
+
+
+def failed_regions(report: Mapping[str, Any]) -> list[str]:
+    """Regions where the instance inventory itself could not be listed."""
+    failed = []
+    for error in report.get("errors") or []:
+        operation = str(error.get("operation") or "")
+        region = error.get("region")
+        listing = operation.split(":")[-1] in ("", "DescribeInstances")
+        if region and listing and region not in failed:
+            failed.append(region)
+    return failed
+
+
+def gate_failures(report: Mapping[str, Any], threshold: str) -> list[Mapping[str, Any]]:
+    """Unsuppressed FAIL findings at or above `threshold`."""
+    limit = scan_render.severity_rank(threshold)
+    return [
+        f for f in report.get("findings") or []
+        if str(f.get("status", "FAIL")).upper() == "FAIL"
+        and not f.get("suppressed")
+        and scan_render.severity_rank(f.get("severity")) <= limit
+    ]
+
+
+def format_report(report: Mapping[str, Any], fmt: OutputFormat) -> str:
+    if fmt is OutputFormat.csv:
+        from compliance_scanner.report import to_csv
+
+        return to_csv(report)
+    return json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def _file_format(path: Path, fmt: OutputFormat) -> OutputFormat:
+    """With `--format table --output FILE` the file gets JSON, or CSV when it ends in .csv."""
+    if fmt is not OutputFormat.table:
+        return fmt
+    return OutputFormat.csv if path.suffix.lower() == ".csv" else OutputFormat.json
+
+
+def write_output(path: Path, text: str) -> None:
+    try:
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OperationFailed(f"{path}: cannot write the report: {exc.strerror or exc}") from None
+
+
+def _validate_output_path(path: Path) -> None:
+    if path.exists() and path.is_dir():
+        raise BadInput(f"{path}: --output: is a directory, expected a file path")
+
+
+def scan(
+    demo: bool = typer.Option(
+        False, "--demo", help="Scan an embedded demo fleet (moto): no AWS account or network needed."
+    ),
+    regions: Optional[list[str]] = typer.Option(
+        None, "--regions", "-r", metavar="REGION[,REGION]",
+        help="Regions to scan, comma-separated or repeated. Default: the SDK's configured region "
+        "(with --demo: the demo regions).",
+    ),
+    policy: Optional[Path] = typer.Option(
+        None, "--policy", "-p", metavar="FILE",
+        help="Rule policy (YAML or JSON): a policy document or an environment file with a `policy:` key.",
+    ),
+    output_format: OutputFormat = typer.Option(
+        OutputFormat.table, "--format", "-f", case_sensitive=False,
+        help="table: human view on the terminal; json / csv: the report on stdout (or in --output).",
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", metavar="FILE",
+        help="Write the report to FILE (json or csv; with --format table: JSON, or CSV if FILE ends in .csv).",
+    ),
+    fail_on: Optional[Severity] = typer.Option(
+        None, "--fail-on", case_sensitive=False,
+        help="Exit 1 if an unsuppressed finding at or above this severity exists (CI gate).",
+    ),
+    limit: int = typer.Option(
+        scan_render.DEFAULT_LIMIT, "--limit", min=0,
+        help="Rows of the findings table (0: all). The JSON/CSV report always has every finding.",
+    ),
+) -> None:
+    """Scan EC2 instances against the compliance policy and report the findings."""
+    region_list = parse_regions(regions)
+    if output is not None:
+        _validate_output_path(output)
+    if region_list:
+        validate_regions(region_list, known_regions())
+
+    if demo:
+        from . import demo as demo_module
+
+        region_list = region_list or list(demo_module.DEMO_REGIONS)
+
+    if policy is not None:
+        document, source = read_policy_file(policy)
+    elif demo:
+        from . import demo as demo_module
+
+        document, source = demo_module.demo_policy(), "demo policy"
+    else:
+        document, source = None, "default policy"
+    scan_policy = load_policy_document(document, source)
+
+    with _session_for(demo, region_list) as (session, region_list, account_id, fleet_note):
+        if fleet_note:
+            err.print(fleet_note, style="dim")
+        report = _run_scan(session, region_list, scan_policy, account_id)
+
+    _emit(report, output_format, output, limit, rule_severities(scan_policy))
+
+    failed = failed_regions(report)
+    if region_list and failed and set(region_list) <= set(failed):
+        raise OperationFailed(f"every region failed to scan ({', '.join(failed)}); see the errors above")
+
+    if fail_on is not None:
+        hits = gate_failures(report, fail_on.value)
+        if hits:
+            raise OperationFailed(
+                f"--fail-on {fail_on.value}: {len(hits)} unsuppressed finding{'s' if len(hits) != 1 else ''} "
+                f"at {fail_on.value} severity or above"
+            )
+
+
+@contextlib.contextmanager
+def _session_for(demo: bool, regions: list[str]) -> Iterator[tuple[Any, list[str], str | None, str | None]]:
+    if demo:
+        from . import demo as demo_module
+
+        with demo_module.demo_session(regions) as (session, fleet):
+            counts = ", ".join(f"{r} {n}" for r, n in fleet.counts_per_region.items())
+            note = f"Demo: a moto fleet of {len(fleet.instances)} instances ({counts}); no AWS account is used."
+            yield session, regions, demo_module.DEMO_ACCOUNT_ID, note
+        return
+
+    session = make_session()
+    if not regions:
+        if not session.region_name:
+            raise OperationFailed(describe_aws_error(NoRegionError()))
+        regions = [session.region_name]
+        validate_regions(regions, known_regions(session))
+    account_id = caller_account(session, regions[0])
+    yield session, regions, account_id, None
+
+
+def _run_scan(session: Any, regions: list[str], scan_policy: Any, account_id: str | None) -> dict[str, Any]:
+    from compliance_scanner.scanner import scan as run_scan
+
+    with progress_reporter(err.is_terminal) as on_progress:
+        try:
+            return run_scan(session, regions, scan_policy, account_id=account_id, on_progress=on_progress)
+        except (BotoCoreError, ClientError) as exc:
+            raise OperationFailed(f"scan failed: {describe_aws_error(exc)}") from None
+
+
+def _emit(
+    report: Mapping[str, Any], fmt: OutputFormat, output: Path | None, limit: int, severities: Mapping[str, str]
+) -> None:
+    if output is not None:
+        file_fmt = _file_format(output, fmt)
+        write_output(output, format_report(report, file_fmt))
+    if fmt is OutputFormat.table:
+        scan_render.render_report(err, report, severities=severities, limit=limit)
+    elif output is None:
+        print_data(format_report(report, fmt))
+        scan_render.render_summary_line(err, report)
+    else:
+        scan_render.render_summary_line(err, report)
+    if output is not None:
+        err.print(f"Report written to {output} ({_file_format(output, fmt).value})", style="dim")
