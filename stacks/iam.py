@@ -60,6 +60,16 @@ def scanner_policy(
             "Resource": f"{bucket_arn}/{contract.REPORT_PREFIX}*",
         },
         {
+            # Without ListBucket, S3 answers a GetObject for a missing key with 403 instead of
+            # 404, and the scanner's first run (no `reports/latest.json` yet) would fail. No
+            # `s3:prefix` condition: that key is absent from the GetObject request S3 checks this
+            # against, so the condition would never match; the bucket holds only reports anyway.
+            "Sid": "FindPreviousReport",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+        },
+        {
             "Sid": "PublishAlerts",
             "Effect": "Allow",
             "Action": "sns:Publish",

@@ -173,6 +173,7 @@ def test_inline_policy_is_scoped_to_this_stacks_resources(deployment: Deployment
     assert statements["DescribeFleet"]["Action"] == required_iam_actions(full_args.rule_policy)
     assert "ssm:DescribeInstanceInformation" in statements["DescribeFleet"]["Action"]
     assert statements["ReadWriteReports"]["Resource"] == f"{deployment.one(BUCKET).state['arn']}/reports/*"
+    assert statements["FindPreviousReport"]["Resource"] == deployment.one(BUCKET).state["arn"]
     assert statements["PublishAlerts"]["Resource"] == deployment.one(TOPIC).state["arn"]
     assert statements["WriteOwnLogs"]["Resource"] == f"{deployment.one(LOG_GROUP).state['arn']}:*"
     assert statements["PutComplianceMetrics"]["Condition"] == {

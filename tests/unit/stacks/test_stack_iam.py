@@ -49,6 +49,15 @@ def test_reports_are_readable_and_writable_only_under_the_prefix() -> None:
     assert statement["Resource"] == f"{BUCKET_ARN}/reports/*"
 
 
+def test_listing_is_limited_to_the_reports_bucket_and_unconditional() -> None:
+    assert _statements()["FindPreviousReport"] == {
+        "Sid": "FindPreviousReport",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": BUCKET_ARN,
+    }
+
+
 def test_publish_is_limited_to_the_alert_topic() -> None:
     assert _statements()["PublishAlerts"] == {
         "Sid": "PublishAlerts",
@@ -79,6 +88,7 @@ def test_no_statement_allows_writes_beyond_the_listed_ones() -> None:
         *DESCRIBES,
         "s3:GetObject",
         "s3:PutObject",
+        "s3:ListBucket",
         "sns:Publish",
         "cloudwatch:PutMetricData",
         "logs:CreateLogStream",

@@ -7,7 +7,6 @@ against a moto account: if a module is missing from the archive, this is where i
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -149,12 +148,12 @@ HANDLER_RUN = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("compliance_scanner.handler") is None,
-    reason="compliance_scanner.handler has not landed yet",
-)
 def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
-    args = ComplianceAnalyzerArgs(environment="pkg", regions=["eu-west-1"])
+    # moto does not implement ssm:DescribeInstanceInformation, so the SSM rule is switched off,
+    # which also proves the policy really travels through the environment variable.
+    args = ComplianceAnalyzerArgs(
+        environment="pkg", regions=["eu-west-1"], policy={"rules": {"ssm_managed": {"enabled": False}}}
+    )
     archive_dir = tmp_path / "archive"
     with zipfile.ZipFile(packaging.write_zip(packaging.archive_members(), tmp_path / "lambda.zip")) as archive:
         archive.extractall(archive_dir)
@@ -190,9 +189,11 @@ def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
     for module_file in outcome["loaded"].values():
         assert module_file.startswith(str(archive_dir)), module_file
     result = outcome["result"]
-    assert result["status"] == "ok", result["errors"]
-    assert result["errors"] == []
+    assert result["status"] == "ok", outcome["report"]["errors"]
+    assert result["errors"] == 0, outcome["report"]["errors"]
     assert result["report_key"].startswith("reports/") and result["report_key"].endswith(f"{result['run_id']}.json")
     assert result["summary"]["total_instances"] == 1
     assert outcome["report"]["run_id"] == outcome["latest"]["run_id"] == result["run_id"]
     assert outcome["report"]["summary"] == result["summary"]
+    assert "ssm_managed" not in result["summary"]["by_rule"]
+    assert "imdsv2_required" in result["summary"]["by_rule"]
