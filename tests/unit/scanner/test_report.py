@@ -1,0 +1,181 @@
+"""Report building, CSV, diff and the S3 key (pure functions)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+from compliance_scanner import sources
+from compliance_scanner.evaluation import evaluate_instances
+from compliance_scanner.model import ScanError
+from compliance_scanner.policy import load_policy
+from compliance_scanner.report import build_report, diff, report_key, to_csv
+
+from .conftest import NOW, OTHER_REGION, record
+
+POLICY = load_policy(
+    {
+        "rules": {"required_tags": {"params": {"keys": ["Owner"]}}},
+        "suppressions": [{"rule": "*", "instance_id": "i-2", "reason": "edge proxy"}],
+    }
+)
+CLEAN = dict(
+    tags={"Owner": "ops"},
+    monitoring="enabled",
+    ebs_optimized=True,
+    iam_instance_profile="arn:aws:iam::1:instance-profile/p",
+    ssm_managed=True,
+    image_id="ami-1",
+    launch_time=NOW,
+    metadata_options=None,
+    unavailable=frozenset({sources.IMAGES}),
+)
+
+
+def build(instances, errors=(), **kwargs):
+    return build_report(
+        run_id="run-1",
+        generated_at=NOW,
+        account_id="123456789012",
+        regions=["us-east-1", OTHER_REGION],
+        policy=POLICY,
+        instances=instances,
+        outcomes=evaluate_instances(instances, POLICY, date(2025, 6, 1)),
+        errors=errors,
+        **kwargs,
+    )
+
+
+def fleet():
+    from compliance_scanner.model import MetadataOptions
+
+    imds = MetadataOptions("required", "enabled", 1)
+    return [
+        record(instance_id="i-1", **dict(CLEAN, metadata_options=imds)),
+        record(instance_id="i-2", public_ip="54.1.2.3", **dict(CLEAN, metadata_options=imds)),
+        record(instance_id="i-3", public_ip="54.1.2.4", tags={"Name": "x", "@SUM(1)": "y"}),
+    ]
+
+
+def test_summary_counts_instances_rules_and_severities() -> None:
+    report = build(fleet(), [ScanError("eu-west-1", "ec2:DescribeVolumes", "Throttling", "slow")])
+    summary = report["summary"]
+    assert report["schema_version"] == 1
+    assert report["generated_at"] == "2025-06-01T12:00:00Z"
+    assert report["partial"] is False and report["partial_reason"] is None
+    assert summary["total_instances"] == 3
+    assert summary["compliant_instances"] == 2  # i-2's failures are all suppressed
+    assert summary["non_compliant_instances"] == 1
+    assert summary["compliance_rate"] == 66.67
+    assert summary["by_rule"]["no_public_ip"] == {
+        "failed": 2, "passed": 1, "suppressed": 1, "skipped": 0,
+    }  # fmt: skip
+    assert summary["by_rule"]["approved_ami"]["skipped"] == 2  # images unavailable for i-1, i-2
+    assert summary["by_rule"]["imds_hop_limit"] == {
+        "failed": 0, "passed": 2, "suppressed": 0, "skipped": 1,
+    }  # fmt: skip
+    assert summary["by_severity"]["high"] == 2  # i-3: no_public_ip + imdsv2_required
+    assert set(summary["by_severity"]) == {"critical", "high", "medium", "low", "informational"}
+    assert report["errors"] == [
+        {"region": "eu-west-1", "operation": "ec2:DescribeVolumes", "code": "Throttling",
+         "message": "slow"},
+    ]  # fmt: skip
+    assert report["policy"]["alert_threshold"] == 90.0
+    assert report["policy"]["suppressions"] == 1
+
+
+def test_findings_hold_only_failures_sorted_by_severity() -> None:
+    findings = build(fleet())["findings"]
+    assert {f["status"] for f in findings} == {"FAIL"}
+    assert findings[0]["severity"] == "high"
+    suppressed = [f for f in findings if f["suppressed"] and f["rule_id"] == "no_public_ip"]
+    assert suppressed == [
+        {
+            "instance_id": "i-2",
+            "region": "us-east-1",
+            "rule_id": "no_public_ip",
+            "title": "Instance has no public IP address",
+            "severity": "high",
+            "status": "FAIL",
+            "suppressed": True,
+            "suppression_reason": "edge proxy",
+            "message": "instance has public addresses: 54.1.2.3",
+            "tags": {"Owner": "ops"},
+        }
+    ]
+    assert not any(f["instance_id"] == "i-1" for f in findings)
+
+
+def test_an_empty_fleet_is_fully_compliant() -> None:
+    summary = build([])["summary"]
+    assert summary["compliance_rate"] == 100.0
+    assert summary["total_instances"] == 0
+
+
+def test_partial_reports_carry_their_reason() -> None:
+    report = build([], partial_reason="time budget", incomplete_regions=["eu-west-1"])
+    assert report["partial"] is True
+    assert report["partial_reason"] == "time budget"
+    assert report["incomplete_regions"] == ["eu-west-1"]
+
+
+def test_csv_has_one_row_per_finding_and_defuses_formulas() -> None:
+    report = build(fleet())
+    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    assert len(rows) == len(report["findings"])
+    assert rows[0].keys() >= {"instance_id", "rule_id", "severity", "suppressed", "tags"}
+    row = next(r for r in rows if r["instance_id"] == "i-3")
+    assert row["tags"] == "'@SUM(1)=y;Name=x"
+    suppressed = next(r for r in rows if r["suppressed"] == "True")
+    assert suppressed["suppression_reason"] == "edge proxy"
+    assert next(r for r in rows if r["suppressed"] == "False")["suppression_reason"] == ""
+
+
+def test_csv_of_an_empty_report_is_just_the_header() -> None:
+    assert to_csv({"findings": []}).splitlines() == [
+        "instance_id,region,rule_id,title,severity,status,suppressed,suppression_reason,message,tags"
+    ]
+
+
+def finding(instance_id, rule_id="no_public_ip", region="us-east-1", suppressed=False):
+    return {
+        "instance_id": instance_id,
+        "region": region,
+        "rule_id": rule_id,
+        "status": "FAIL",
+        "suppressed": suppressed,
+    }
+
+
+def test_diff_new_and_resolved_unsuppressed_failures() -> None:
+    previous = {
+        "findings": [
+            finding("i-1"),
+            finding("i-2"),
+            finding("i-3", suppressed=True),
+            finding("i-9", region=OTHER_REGION),
+            finding("i-8", region="ap-south-1"),
+        ]
+    }
+    current = {
+        "regions": ["us-east-1", OTHER_REGION],
+        "incomplete_regions": [OTHER_REGION],
+        "findings": [finding("i-2"), finding("i-3"), finding("i-2", rule_id="required_tags")],
+    }
+    result = diff(previous, current)
+    assert [(f["instance_id"], f["rule_id"]) for f in result["new_findings"]] == [
+        ("i-3", "no_public_ip"),
+        ("i-2", "required_tags"),
+    ]
+    # i-9 was not resolved: eu-west-1 is incomplete; ap-south-1 was not scanned at all
+    assert [f["instance_id"] for f in result["resolved_findings"]] == ["i-1"]
+
+
+def test_diff_without_previous_reports_everything_as_new() -> None:
+    current = {"regions": ["us-east-1"], "findings": [finding("i-1"), finding("i-2", suppressed=True)]}
+    assert diff(None, current) == {"new_findings": [finding("i-1")], "resolved_findings": []}
+
+
+def test_report_key_is_dated_by_generation_time() -> None:
+    assert report_key(build([])) == "reports/2025/06/01/run-1.json"

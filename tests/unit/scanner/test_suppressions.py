@@ -1,0 +1,72 @@
+"""Suppressions by instance id, exact tag and tag regex; per rule and '*'; expiry."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from compliance_scanner.evaluation import evaluate_instances
+from compliance_scanner.model import FAIL, PASS
+from compliance_scanner.policy import load_policy
+from compliance_scanner.suppressions import Suppression, TagSelector, find_suppression
+
+from .conftest import record
+
+TODAY = date(2025, 6, 1)
+ID = "i-0123456789abcdef0"
+
+
+@pytest.mark.parametrize(
+    ("suppression", "rule_id", "tags", "expected"),
+    [
+        (Suppression("no_public_ip", "r", instance_id=ID), "no_public_ip", {}, True),
+        (Suppression("no_public_ip", "r", instance_id="i-other"), "no_public_ip", {}, False),
+        (Suppression("no_public_ip", "r", instance_id=ID), "required_tags", {}, False),
+        (Suppression("*", "r", instance_id=ID), "required_tags", {}, True),
+        (Suppression("*", "r", tag=TagSelector("Env", value="dev")), "x", {"Env": "dev"}, True),
+        (Suppression("*", "r", tag=TagSelector("Env", value="dev")), "x", {"Env": "dev2"}, False),
+        (Suppression("*", "r", tag=TagSelector("Env", value="dev")), "x", {}, False),
+        (Suppression("*", "r", tag=TagSelector("Name", regex="^sandbox-")), "x", {"Name": "sandbox-1"}, True),
+        (Suppression("*", "r", tag=TagSelector("Name", regex="^sandbox-")), "x", {"Name": "my-sandbox-1"}, False),
+        (Suppression("*", "r", instance_id=ID, expires=TODAY), "x", {}, True),
+        (Suppression("*", "r", instance_id=ID, expires=date(2025, 5, 31)), "x", {}, False),
+    ],
+)  # fmt: skip
+def test_applies(suppression, rule_id, tags, expected) -> None:
+    assert suppression.applies(rule_id, ID, tags, TODAY) is expected
+
+
+def test_find_suppression_returns_the_first_match() -> None:
+    first = Suppression("*", "first", instance_id=ID)
+    second = Suppression("*", "second", instance_id=ID)
+    assert find_suppression([first, second], "x", ID, {}, TODAY) is first
+    assert find_suppression([], "x", ID, {}, TODAY) is None
+
+
+def test_suppressed_failures_keep_their_status_and_record_the_reason() -> None:
+    policy = load_policy(
+        {
+            "suppressions": [
+                {"rule": "no_public_ip", "instance_id": ID, "reason": "bastion"},
+                {"rule": "*", "tag": {"key": "Name", "regex": "^sandbox-"}, "reason": "sandbox",
+                 "expires": "2025-05-01"},
+            ]
+        }
+    )  # fmt: skip
+    instance = record(public_ip="54.1.2.3", tags={"Name": "sandbox-7"})
+    outcomes = {o.rule_id: o for o in evaluate_instances([instance], policy, TODAY)}
+    public = outcomes["no_public_ip"]
+    assert public.result.status == FAIL and public.suppression.reason == "bastion"
+    assert public.active_failure is False
+    tags = outcomes["required_tags"]
+    assert tags.result.status == FAIL and tags.suppression is None and tags.active_failure
+    assert outcomes["ebs_optimized"].active_failure
+    assert outcomes["single_eni"].result.status == PASS and outcomes["single_eni"].suppression is None
+
+
+def test_policy_severity_overrides_apply_to_outcomes() -> None:
+    policy = load_policy({"rules": {"no_public_ip": {"severity": "critical"}}})
+    outcomes = evaluate_instances([record(public_ip="54.1.2.3")], policy, TODAY)
+    assert {o.rule_id: o.severity for o in outcomes}["no_public_ip"] == "critical"
+    assert len(outcomes) == len(policy.enabled_rule_ids())
