@@ -48,14 +48,16 @@ class TestRun:
     error: str | None = None
 
 
-class Terminated(BaseException):
-    """Raised from the SIGTERM handler so the teardown in `finally` still runs."""
+EXIT_INTERRUPTED = 130
+PYTEST_INTERRUPTED = 2
 
 
 @contextmanager
-def sigterm_as_exception() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (CI cancelling a job) like Ctrl-C, which pytest and our `finally` handle."""
+
     def handler(signum: int, frame: object) -> None:
-        raise Terminated()
+        raise KeyboardInterrupt()
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
@@ -83,7 +85,7 @@ def run_pytest(tests: Path, junit_xml: Path | None, extra_args: Sequence[str]) -
     """Run pytest in this process, so a failing test is this command's exit code."""
     import pytest
 
-    args = [str(tests), "-p", "no:cacheprovider", *extra_args]
+    args = [str(tests), "-p", "no:cacheprovider", "-p", "orchestrator.testing", *extra_args]
     if junit_xml is not None:
         args.append(f"--junitxml={junit_xml}")
     return int(pytest.main(args))
@@ -112,7 +114,7 @@ def run_ephemeral(
     run = TestRun(stack=name, outputs_file=outputs_path)
     err.print(f"[bold]ephemeral stack[/bold] {name} ({target.backend_url})")
     try:
-        with sigterm_as_exception():
+        with sigterm_as_interrupt():
             deployed = run_operation(target, engine, "up", program, view_factory())
             run.steps.append(deployed)
             run.deployed = True
@@ -124,14 +126,16 @@ def run_ephemeral(
                 handover["EC2C_CONFIG_DIR"] = str(config_dir)
             with environment_variables(handover):
                 run.exit_code = test_runner(tests, junit_xml, pytest_args)
+            if run.exit_code == PYTEST_INTERRUPTED:
+                raise KeyboardInterrupt()
     except OperationFailed as exc:
         run.error = exc.message
         err.print(f"[red]deployment failed:[/red] {exc.message}")
         run.exit_code = 1
-    except (KeyboardInterrupt, Terminated):
+    except KeyboardInterrupt:
         run.error = "interrupted"
         err.print("[yellow]interrupted: tearing down[/yellow]")
-        run.exit_code = 130
+        run.exit_code = EXIT_INTERRUPTED
     finally:
         if keep:
             run.kept = True

@@ -53,13 +53,16 @@ def plain_outputs(outputs: auto.OutputMap, *, show_secrets: bool = False) -> dic
     }
 
 
-def _translate(exc: auto.CommandError, target: StackTarget, operation: str) -> OperationFailed:
+def _translate(
+    exc: auto.CommandError, target: StackTarget, operation: str, diagnostics: list[str] | None = None
+) -> OperationFailed:
     if isinstance(exc, auto.ConcurrentUpdateError):
         return OperationFailed(
             f"stack {target.stack_name!r} is locked by another update in progress; wait for it to finish "
             f"(or, if it crashed, run `pulumi cancel` against {target.backend_url})"
         )
-    return OperationFailed(f"{operation} of stack {target.stack_name!r} failed: {first_error(exc)}")
+    reason = diagnostics[0] if diagnostics else first_error(exc)
+    return OperationFailed(f"{operation} of stack {target.stack_name!r} failed: {reason}")
 
 
 def run_operation(
@@ -88,7 +91,7 @@ def run_operation(
             stack.destroy(on_event=view, show_secrets=False)
             outputs = {}
     except auto.CommandError as exc:
-        raise _translate(exc, target, operation) from None
+        raise _translate(exc, target, operation, view.errors) from None
     return OperationResult(target.stack_name, operation, True, time.monotonic() - started, view.changes, outputs)
 
 

@@ -26,6 +26,19 @@ SYMBOLS = {
 }
 
 
+TRACEBACK = "Traceback (most recent call last):"
+
+
+def condense(message: str) -> str:
+    """An engine diagnostic without the program's Python traceback: what failed, and why."""
+    message = message.strip()
+    if TRACEBACK not in message:
+        return message
+    head, _, tail = message.partition(TRACEBACK)
+    last = [line.strip() for line in tail.splitlines() if line.strip()][-1:]
+    return " ".join(part for part in (head.strip().rstrip(":"), *last) if part)
+
+
 def resource_label(urn: str) -> str:
     """`type name` from a URN, short enough for one terminal line."""
     parts = urn.split("::")
@@ -72,9 +85,7 @@ class ProgressView:
         elif event.diagnostic_event is not None:
             diag = event.diagnostic_event
             if diag.severity == "error":
-                message = diag.message.strip()
-                self.errors.append(message)
-                self._say(f"[red]error:[/red] {message}")
+                self.errors.append(condense(diag.message))
             elif diag.severity == "warning":
                 self._say(f"[yellow]warning:[/yellow] {diag.message.strip()}")
         elif event.summary_event is not None:

@@ -8,19 +8,18 @@ from typing import Any
 import boto3
 import pytest
 
-from orchestrator.testing import ENV_NAME_VAR, stack_outputs  # noqa: F401  (the fixture)
-
+from orchestrator.testing import ENV_NAME_VAR, stack_outputs  # noqa: F401  (the fixture, also for plain pytest)
 
 
 @pytest.fixture(scope="session")
-def aws(stack_outputs: dict[str, Any]):  # noqa: F811
+def aws(stack_outputs: dict[str, Any]):
     """Clients in the stack's region; the standard SDK environment (profile, endpoint) applies."""
     session = boto3.session.Session(region_name=stack_outputs["region"])
     return lambda service: session.client(service)
 
 
 @pytest.fixture(scope="session")
-def environment(stack_outputs: dict[str, Any]):  # noqa: F811
+def environment(stack_outputs: dict[str, Any]):
     """The environment the stack was deployed from, when `ec2c test` says which one."""
     from orchestrator.environments import locate_config_dir
 
