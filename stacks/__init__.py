@@ -6,4 +6,11 @@ from stacks.args import ArgsError, ComplianceAnalyzerArgs
 from stacks.component import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzer
 from stacks.program import program
 
-__all__ = ["OUTPUT_NAMES", "TYPE_TOKEN", "ArgsError", "ComplianceAnalyzer", "ComplianceAnalyzerArgs", "program"]
+__all__ = [
+    "OUTPUT_NAMES",
+    "TYPE_TOKEN",
+    "ArgsError",
+    "ComplianceAnalyzer",
+    "ComplianceAnalyzerArgs",
+    "program",
+]

@@ -64,10 +64,11 @@ def _check_schedule(value: Any) -> None:
             raise _fail("schedule", "a singular unit for 1 and a plural one otherwise", value)
         return
     cron = CRON_PATTERN.fullmatch(value)
-    if cron is None or len(cron["fields"].split()) != 6:
+    fields = cron["fields"].split() if cron else []
+    if len(fields) != 6:
         raise _fail("schedule", expected, value)
-    day_of_month, day_of_week = cron["fields"].split()[2], cron["fields"].split()[4]
-    if "?" not in (day_of_month, day_of_week):
+    # EventBridge rejects a cron() that constrains both the day of month and the day of week.
+    if "?" not in (fields[2], fields[4]):
         raise _fail("schedule", "'?' in the day-of-month or day-of-week field of cron()", value)
 
 
@@ -82,7 +83,9 @@ def _check_tags(value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def _check_unique_strings(name: str, value: Any, pattern: re.Pattern[str], shape: str) -> tuple[str, ...]:
+def _check_unique_strings(
+    name: str, value: Any, pattern: re.Pattern[str], shape: str
+) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise _fail(name, f"a sequence of {shape}", value)
     items = tuple(value)
@@ -95,8 +98,16 @@ def _check_unique_strings(name: str, value: Any, pattern: re.Pattern[str], shape
 
 
 def _check_namespace(value: Any) -> None:
-    if not isinstance(value, str) or not NAMESPACE_PATTERN.fullmatch(value) or value.startswith("AWS/"):
-        raise _fail("metric_namespace", "1-255 characters of [A-Za-z0-9._/#: -] not starting with 'AWS/'", value)
+    if (
+        not isinstance(value, str)
+        or not NAMESPACE_PATTERN.fullmatch(value)
+        or value.startswith("AWS/")
+    ):
+        raise _fail(
+            "metric_namespace",
+            "1-255 characters of [A-Za-z0-9._/#: -] not starting with 'AWS/'",
+            value,
+        )
 
 
 @dataclass(frozen=True)
@@ -122,35 +133,59 @@ class ComplianceAnalyzerArgs:
     policy_json: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.environment, str) or not ENVIRONMENT_PATTERN.fullmatch(self.environment):
+        if not isinstance(self.environment, str) or not ENVIRONMENT_PATTERN.fullmatch(
+            self.environment
+        ):
             raise _fail(
-                "environment", "1-24 characters of [a-z0-9-] starting and ending with a letter or digit", self.environment
+                "environment",
+                "1-24 characters of [a-z0-9-] starting and ending with a letter or digit",
+                self.environment,
             )
         _check_schedule(self.schedule)
         _check_int("report_retention_days", self.report_retention_days, 1, 36500)
-        if isinstance(self.log_retention_days, bool) or self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise _fail("log_retention_days", f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}", self.log_retention_days)
+        if (
+            isinstance(self.log_retention_days, bool)
+            or self.log_retention_days not in LOG_RETENTION_DAYS
+        ):
+            raise _fail(
+                "log_retention_days",
+                f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}",
+                self.log_retention_days,
+            )
         _check_int("lambda_memory_mb", self.lambda_memory_mb, *MEMORY_RANGE_MB)
         _check_int("lambda_timeout_s", self.lambda_timeout_s, *TIMEOUT_RANGE_S)
         _check_namespace(self.metric_namespace)
         self._set("tags", _check_tags(self.tags))
-        self._set("alert_emails", _check_unique_strings("alert_emails", self.alert_emails, EMAIL_PATTERN, "e-mail addresses"))
-        self._set("regions", _check_unique_strings("regions", self.regions, REGION_PATTERN, "AWS region names"))
+        self._set(
+            "alert_emails",
+            _check_unique_strings(
+                "alert_emails", self.alert_emails, EMAIL_PATTERN, "e-mail addresses"
+            ),
+        )
+        self._set(
+            "regions",
+            _check_unique_strings("regions", self.regions, REGION_PATTERN, "AWS region names"),
+        )
         if not isinstance(self.policy, Mapping):
             raise _fail("policy", "a mapping (the rule policy document)", self.policy)
         rule_policy = load_policy(self.policy, source="ComplianceAnalyzerArgs.policy")
         self._set("rule_policy", rule_policy)
-        self._set("policy_json", json.dumps(rule_policy.to_document(), separators=(",", ":"), sort_keys=True))
+        self._set(
+            "policy_json",
+            json.dumps(rule_policy.to_document(), separators=(",", ":"), sort_keys=True),
+        )
         size = worst_case_environment_size(
-            metric_namespace=self.metric_namespace, policy_json=self.policy_json, regions=self.regions
+            metric_namespace=self.metric_namespace,
+            policy_json=self.policy_json,
+            regions=self.regions,
         )
         if size > ENV_SIZE_LIMIT_BYTES:
             raise ArgsError(
-                f"ComplianceAnalyzerArgs.policy: expected a policy whose compact JSON keeps the Lambda "
-                f"environment within {ENV_SIZE_LIMIT_BYTES} bytes, got {size} bytes "
+                "ComplianceAnalyzerArgs.policy: expected a policy whose compact JSON keeps the "
+                f"Lambda environment within {ENV_SIZE_LIMIT_BYTES} bytes, got {size} bytes "
                 f"(policy JSON is {len(self.policy_json.encode())} bytes)"
             )
 
     def _set(self, name: str, value: Any) -> None:
-        """Store a normalised value on the frozen instance (copies, so callers cannot mutate it)."""
+        """Store a normalised copy on the frozen instance; the caller's object may change freely."""
         object.__setattr__(self, name, value)

@@ -123,7 +123,9 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         aws.s3.BucketVersioning(
             self._child("reports-versioning"),
             bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                status="Enabled"
+            ),
             opts=self._opts(),
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
@@ -148,8 +150,12 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
                     id="expire-reports",
                     status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=contract.REPORT_PREFIX),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=retention),
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(
+                        prefix=contract.REPORT_PREFIX
+                    ),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=retention
+                    ),
                     noncurrent_version_expiration=(
                         aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
                             noncurrent_days=retention
@@ -164,7 +170,12 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
     def _alert_topic(self, args: ComplianceAnalyzerArgs) -> aws.sns.Topic:
         """Encrypted alert topic with one e-mail subscription per address (named by address,
         so adding or removing one never replaces the others)."""
-        topic = aws.sns.Topic(self._child("alerts"), kms_master_key_id="alias/aws/sns", tags=self._tags, opts=self._opts())
+        topic = aws.sns.Topic(
+            self._child("alerts"),
+            kms_master_key_id="alias/aws/sns",
+            tags=self._tags,
+            opts=self._opts(),
+        )
         for email in args.alert_emails:
             aws.sns.TopicSubscription(
                 self._child(f"alerts-{email.lower()}"),
@@ -192,7 +203,10 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             opts=self._opts(),
         )
         role = aws.iam.Role(
-            self._child("scanner-role"), assume_role_policy=iam.assume_role_policy(), tags=self._tags, opts=self._opts()
+            self._child("scanner-role"),
+            assume_role_policy=iam.assume_role_policy(),
+            tags=self._tags,
+            opts=self._opts(),
         )
         describe_actions = required_iam_actions(args.rule_policy)
         role_policy = aws.iam.RolePolicy(
@@ -233,7 +247,9 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             opts=self._opts(log_group, role_policy),
         )
 
-    def _schedule(self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function) -> aws.cloudwatch.EventRule:
+    def _schedule(
+        self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function
+    ) -> aws.cloudwatch.EventRule:
         """EventBridge rule invoking the scanner, with the permission scoped to that rule."""
         rule = aws.cloudwatch.EventRule(
             self._child("schedule"),
@@ -250,7 +266,9 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             source_arn=rule.arn,
             opts=self._opts(),
         )
-        aws.cloudwatch.EventTarget(self._child("schedule-target"), rule=rule.name, arn=function.arn, opts=self._opts())
+        aws.cloudwatch.EventTarget(
+            self._child("schedule-target"), rule=rule.name, arn=function.arn, opts=self._opts()
+        )
         return rule
 
     def _monitoring(

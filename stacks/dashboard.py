@@ -48,7 +48,7 @@ def dashboard_body(
     ns = metric_namespace
     rule_search = (
         f"SEARCH('{{{ns},{contract.METRIC_RULE_DIMENSION}}} "
-        f'MetricName="{contract.METRIC_RULE_FAILURES}"\', \'Maximum\', {PERIOD_S})'
+        f"MetricName=\"{contract.METRIC_RULE_FAILURES}\"', 'Maximum', {PERIOD_S})"
     )
     widgets = [
         _metric_widget(
@@ -83,7 +83,13 @@ def dashboard_body(
             region,
             [
                 ["AWS/Lambda", "Errors", "FunctionName", function_name, {"stat": "Sum"}],
-                ["AWS/Lambda", "Duration", "FunctionName", function_name, {"stat": "Maximum", "yAxis": "right"}],
+                [
+                    "AWS/Lambda",
+                    "Duration",
+                    "FunctionName",
+                    function_name,
+                    {"stat": "Maximum", "yAxis": "right"},
+                ],
             ],
             x=12,
             y=6,

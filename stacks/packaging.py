@@ -57,7 +57,9 @@ def archive_members(source_root: Path | None = None) -> dict[str, Path]:
 
 def build_archive(members: Mapping[str, Path]) -> pulumi.AssetArchive:
     """The Lambda `code` input: one `FileAsset` per member, at its archive path."""
-    return pulumi.AssetArchive({name: pulumi.FileAsset(str(path)) for name, path in members.items()})
+    return pulumi.AssetArchive(
+        {name: pulumi.FileAsset(str(path)) for name, path in members.items()}
+    )
 
 
 def write_zip(members: Mapping[str, Path], destination: Path) -> Path:

@@ -31,4 +31,3 @@ def full_args() -> ComplianceAnalyzerArgs:
 @pytest.fixture(scope="module")
 def deployment(full_args: ComplianceAnalyzerArgs) -> Iterator[Deployment]:
     yield deploy(full_args)
-

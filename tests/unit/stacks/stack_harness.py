@@ -19,8 +19,12 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime
-
 import pulumi_aws as aws
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+
+from stacks import TYPE_TOKEN, ComplianceAnalyzer, ComplianceAnalyzerArgs
 
 with warnings.catch_warnings():
     # The provider's submodules are loaded lazily, and loading one warns about its deprecated v6
@@ -28,12 +32,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     PROVIDER_MODULES = (aws.s3, aws.sns, aws.iam, aws.cloudwatch, aws.lambda_)
     for _module in PROVIDER_MODULES:
-        getattr(_module, "_utilities")  # a non-dunder attribute makes the lazy module load
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from pulumi.runtime import settings as pulumi_settings
-
-from stacks import TYPE_TOKEN, ComplianceAnalyzer, ComplianceAnalyzerArgs
+        hasattr(_module, "_utilities")  # any non-dunder attribute makes a lazy module load
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -107,7 +106,12 @@ class FakeAws(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         assert args.token == "aws:index/getRegion:getRegion", f"unexpected invoke {args.token}"
-        region = {"region": REGION, "name": REGION, "id": REGION, "endpoint": f"ec2.{REGION}.amazonaws.com"}
+        region = {
+            "region": REGION,
+            "name": REGION,
+            "id": REGION,
+            "endpoint": f"ec2.{REGION}.amazonaws.com",
+        }
         return {**region, "description": "Europe (Ireland)"}, []
 
 

@@ -41,7 +41,9 @@ def test_collections_are_copied_so_callers_cannot_change_a_validated_args() -> N
     tags = {"Team": "secops"}
     emails = ["a@example.com"]
     regions = ["eu-west-1"]
-    args = ComplianceAnalyzerArgs(environment="dev", tags=tags, alert_emails=emails, regions=regions)
+    args = ComplianceAnalyzerArgs(
+        environment="dev", tags=tags, alert_emails=emails, regions=regions
+    )
     tags["Team"] = "x" * 300
     emails.append("not an e-mail")
     regions.append("mars")
@@ -52,7 +54,14 @@ def test_collections_are_copied_so_callers_cannot_change_a_validated_args() -> N
 
 @pytest.mark.parametrize(
     "schedule",
-    ["rate(1 day)", "rate(1 minute)", "rate(5 minutes)", "rate(12 hours)", "cron(0 6 * * ? *)", "cron(15 3 ? * MON-FRI *)"],
+    [
+        "rate(1 day)",
+        "rate(1 minute)",
+        "rate(5 minutes)",
+        "rate(12 hours)",
+        "cron(0 6 * * ? *)",
+        "cron(15 3 ? * MON-FRI *)",
+    ],
 )
 def test_valid_schedules(schedule: str) -> None:
     assert ComplianceAnalyzerArgs(environment="dev", schedule=schedule).schedule == schedule
@@ -60,69 +69,173 @@ def test_valid_schedules(schedule: str) -> None:
 
 def test_every_cloudwatch_retention_is_accepted() -> None:
     for days in LOG_RETENTION_DAYS:
-        assert ComplianceAnalyzerArgs(environment="dev", log_retention_days=days).log_retention_days == days
+        assert (
+            ComplianceAnalyzerArgs(environment="dev", log_retention_days=days).log_retention_days
+            == days
+        )
 
 
 def test_boundaries_are_inclusive() -> None:
-    low = ComplianceAnalyzerArgs(environment="a", lambda_memory_mb=128, lambda_timeout_s=1, report_retention_days=1)
-    high = ComplianceAnalyzerArgs(environment="a" * 24, lambda_memory_mb=10240, lambda_timeout_s=900)
-    assert (low.lambda_memory_mb, high.lambda_memory_mb, low.lambda_timeout_s, high.lambda_timeout_s) == (128, 10240, 1, 900)
+    low = ComplianceAnalyzerArgs(
+        environment="a", lambda_memory_mb=128, lambda_timeout_s=1, report_retention_days=1
+    )
+    high = ComplianceAnalyzerArgs(
+        environment="a" * 24, lambda_memory_mb=10240, lambda_timeout_s=900
+    )
+    assert (
+        low.lambda_memory_mb,
+        high.lambda_memory_mb,
+        low.lambda_timeout_s,
+        high.lambda_timeout_s,
+    ) == (128, 10240, 1, 900)
 
 
 BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
-    ({"lambda_memory_mb": 64}, "ComplianceAnalyzerArgs.lambda_memory_mb: expected 128..10240, got 64"),
-    ({"lambda_memory_mb": 10241}, "ComplianceAnalyzerArgs.lambda_memory_mb: expected 128..10240, got 10241"),
-    ({"lambda_memory_mb": True}, "ComplianceAnalyzerArgs.lambda_memory_mb: expected 128..10240, got True"),
+    (
+        {"lambda_memory_mb": 64},
+        "ComplianceAnalyzerArgs.lambda_memory_mb: expected 128..10240, got 64",
+    ),
+    (
+        {"lambda_memory_mb": 10241},
+        "ComplianceAnalyzerArgs.lambda_memory_mb: expected 128..10240, got 10241",
+    ),
+    (
+        {"lambda_memory_mb": True},
+        "ComplianceAnalyzerArgs.lambda_memory_mb: expected 128..10240, got True",
+    ),
     ({"lambda_timeout_s": 0}, "ComplianceAnalyzerArgs.lambda_timeout_s: expected 1..900, got 0"),
-    ({"lambda_timeout_s": 901}, "ComplianceAnalyzerArgs.lambda_timeout_s: expected 1..900, got 901"),
-    ({"lambda_timeout_s": "300"}, "ComplianceAnalyzerArgs.lambda_timeout_s: expected 1..900, got '300'"),
-    ({"report_retention_days": 0}, "ComplianceAnalyzerArgs.report_retention_days: expected 1..36500, got 0"),
-    ({"log_retention_days": 10}, "ComplianceAnalyzerArgs.log_retention_days: expected one of 1, 3, 5, 7, 14, 30,"),
-    ({"log_retention_days": True}, "ComplianceAnalyzerArgs.log_retention_days: expected one of 1, 3,"),
-    ({"environment": "Prod"}, "ComplianceAnalyzerArgs.environment: expected 1-24 characters of [a-z0-9-]"),
+    (
+        {"lambda_timeout_s": 901},
+        "ComplianceAnalyzerArgs.lambda_timeout_s: expected 1..900, got 901",
+    ),
+    (
+        {"lambda_timeout_s": "300"},
+        "ComplianceAnalyzerArgs.lambda_timeout_s: expected 1..900, got '300'",
+    ),
+    (
+        {"report_retention_days": 0},
+        "ComplianceAnalyzerArgs.report_retention_days: expected 1..36500, got 0",
+    ),
+    (
+        {"log_retention_days": 10},
+        "ComplianceAnalyzerArgs.log_retention_days: expected one of 1, 3, 5, 7, 14, 30,",
+    ),
+    (
+        {"log_retention_days": True},
+        "ComplianceAnalyzerArgs.log_retention_days: expected one of 1, 3,",
+    ),
+    (
+        {"environment": "Prod"},
+        "ComplianceAnalyzerArgs.environment: expected 1-24 characters of [a-z0-9-]",
+    ),
     ({"environment": "a" * 25}, "ComplianceAnalyzerArgs.environment: expected 1-24 characters"),
     ({"environment": "-dev"}, "starting and ending with a letter or digit, got '-dev'"),
     ({"environment": "dev_1"}, "ComplianceAnalyzerArgs.environment: expected"),
     ({"environment": ""}, "ComplianceAnalyzerArgs.environment: expected"),
     ({"environment": None}, "ComplianceAnalyzerArgs.environment: expected"),
-    ({"schedule": "daily"}, "ComplianceAnalyzerArgs.schedule: expected 'rate(<n> minute[s]|hour[s]|day[s])'"),
+    (
+        {"schedule": "daily"},
+        "ComplianceAnalyzerArgs.schedule: expected 'rate(<n> minute[s]|hour[s]|day[s])'",
+    ),
     ({"schedule": 5}, "ComplianceAnalyzerArgs.schedule: expected 'rate("),
     ({"schedule": "rate(0 days)"}, "ComplianceAnalyzerArgs.schedule: expected 'rate("),
-    ({"schedule": "rate(1 days)"}, "ComplianceAnalyzerArgs.schedule: expected a singular unit for 1"),
-    ({"schedule": "rate(2 hour)"}, "ComplianceAnalyzerArgs.schedule: expected a singular unit for 1 and a plural"),
+    (
+        {"schedule": "rate(1 days)"},
+        "ComplianceAnalyzerArgs.schedule: expected a singular unit for 1",
+    ),
+    (
+        {"schedule": "rate(2 hour)"},
+        "ComplianceAnalyzerArgs.schedule: expected a singular unit for 1 and a plural",
+    ),
     ({"schedule": "rate(1 week)"}, "ComplianceAnalyzerArgs.schedule: expected 'rate("),
     ({"schedule": "cron(0 6 * *)"}, "ComplianceAnalyzerArgs.schedule: expected 'rate("),
-    ({"schedule": "cron(0 6 * * * *)"}, "ComplianceAnalyzerArgs.schedule: expected '?' in the day-of-month"),
+    (
+        {"schedule": "cron(0 6 * * * *)"},
+        "ComplianceAnalyzerArgs.schedule: expected '?' in the day-of-month",
+    ),
     ({"tags": ["Team"]}, "ComplianceAnalyzerArgs.tags: expected a mapping of at most 48 tags"),
-    ({"tags": {f"k{i}": "v" for i in range(49)}}, "ComplianceAnalyzerArgs.tags: expected a mapping of at most 48"),
-    ({"tags": {"aws:owner": "x"}}, "ComplianceAnalyzerArgs.tags: expected keys of 1-128 characters not starting with 'aws:', got 'aws:owner'"),
+    (
+        {"tags": {f"k{i}": "v" for i in range(49)}},
+        "ComplianceAnalyzerArgs.tags: expected a mapping of at most 48",
+    ),
+    (
+        {"tags": {"aws:owner": "x"}},
+        "ComplianceAnalyzerArgs.tags: expected keys of 1-128 characters "
+        "not starting with 'aws:', got 'aws:owner'",
+    ),
     ({"tags": {"": "x"}}, "ComplianceAnalyzerArgs.tags: expected keys of 1-128"),
     ({"tags": {1: "x"}}, "ComplianceAnalyzerArgs.tags: expected keys of 1-128"),
-    ({"tags": {"Team": 1}}, "ComplianceAnalyzerArgs.tags['Team']: expected a string of at most 256 characters, got 1"),
-    ({"tags": {"Team": "x" * 257}}, "ComplianceAnalyzerArgs.tags['Team']: expected a string of at most 256"),
-    ({"alert_emails": "a@example.com"}, "ComplianceAnalyzerArgs.alert_emails: expected a sequence of e-mail addresses"),
-    ({"alert_emails": ["ops"]}, "ComplianceAnalyzerArgs.alert_emails: expected e-mail addresses, got 'ops'"),
-    ({"alert_emails": ["a@localhost"]}, "ComplianceAnalyzerArgs.alert_emails: expected e-mail addresses, got 'a@localhost'"),
-    ({"alert_emails": ["a b@example.com"]}, "ComplianceAnalyzerArgs.alert_emails: expected e-mail addresses"),
-    ({"alert_emails": [None]}, "ComplianceAnalyzerArgs.alert_emails: expected e-mail addresses, got None"),
-    ({"alert_emails": ["a@example.com", "A@Example.com"]}, "ComplianceAnalyzerArgs.alert_emails: expected distinct e-mail addresses"),
-    ({"regions": ["eu-west-1", "moon-1x"]}, "ComplianceAnalyzerArgs.regions: expected AWS region names, got 'moon-1x'"),
-    ({"regions": ["eu-west-1", "eu-west-1"]}, "ComplianceAnalyzerArgs.regions: expected distinct AWS region names"),
-    ({"regions": "eu-west-1"}, "ComplianceAnalyzerArgs.regions: expected a sequence of AWS region names"),
-    ({"metric_namespace": "AWS/EC2"}, "ComplianceAnalyzerArgs.metric_namespace: expected 1-255 characters"),
-    ({"metric_namespace": ""}, "ComplianceAnalyzerArgs.metric_namespace: expected 1-255 characters"),
+    (
+        {"tags": {"Team": 1}},
+        "ComplianceAnalyzerArgs.tags['Team']: expected a string of at most 256 characters, got 1",
+    ),
+    (
+        {"tags": {"Team": "x" * 257}},
+        "ComplianceAnalyzerArgs.tags['Team']: expected a string of at most 256",
+    ),
+    (
+        {"alert_emails": "a@example.com"},
+        "ComplianceAnalyzerArgs.alert_emails: expected a sequence of e-mail addresses",
+    ),
+    (
+        {"alert_emails": ["ops"]},
+        "ComplianceAnalyzerArgs.alert_emails: expected e-mail addresses, got 'ops'",
+    ),
+    (
+        {"alert_emails": ["a@localhost"]},
+        "ComplianceAnalyzerArgs.alert_emails: expected e-mail addresses, got 'a@localhost'",
+    ),
+    (
+        {"alert_emails": ["a b@example.com"]},
+        "ComplianceAnalyzerArgs.alert_emails: expected e-mail addresses",
+    ),
+    (
+        {"alert_emails": [None]},
+        "ComplianceAnalyzerArgs.alert_emails: expected e-mail addresses, got None",
+    ),
+    (
+        {"alert_emails": ["a@example.com", "A@Example.com"]},
+        "ComplianceAnalyzerArgs.alert_emails: expected distinct e-mail addresses",
+    ),
+    (
+        {"regions": ["eu-west-1", "moon-1x"]},
+        "ComplianceAnalyzerArgs.regions: expected AWS region names, got 'moon-1x'",
+    ),
+    (
+        {"regions": ["eu-west-1", "eu-west-1"]},
+        "ComplianceAnalyzerArgs.regions: expected distinct AWS region names",
+    ),
+    (
+        {"regions": "eu-west-1"},
+        "ComplianceAnalyzerArgs.regions: expected a sequence of AWS region names",
+    ),
+    (
+        {"metric_namespace": "AWS/EC2"},
+        "ComplianceAnalyzerArgs.metric_namespace: expected 1-255 characters",
+    ),
+    (
+        {"metric_namespace": ""},
+        "ComplianceAnalyzerArgs.metric_namespace: expected 1-255 characters",
+    ),
     ({"metric_namespace": "bad$ns"}, "not starting with 'AWS/', got 'bad$ns'"),
     ({"metric_namespace": None}, "ComplianceAnalyzerArgs.metric_namespace: expected"),
-    ({"policy": ["rules"]}, "ComplianceAnalyzerArgs.policy: expected a mapping (the rule policy document), got ['rules']"),
+    (
+        {"policy": ["rules"]},
+        "ComplianceAnalyzerArgs.policy: expected a mapping (the rule policy document), "
+        "got ['rules']",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("overrides", "message"), BAD_FIELDS)
-def test_bad_fields_fail_with_a_message_naming_the_field(overrides: dict[str, Any], message: str) -> None:
+def test_bad_fields_fail_with_a_message_naming_the_field(
+    overrides: dict[str, Any], message: str
+) -> None:
     fields: dict[str, Any] = {"environment": "dev", **overrides}
     with pytest.raises(ArgsError) as caught:
         ComplianceAnalyzerArgs(**fields)
-    assert str(caught.value).startswith(message) or message in str(caught.value)
+    assert str(caught.value).startswith("ComplianceAnalyzerArgs.")
+    assert message in str(caught.value)
     assert isinstance(caught.value, ValueError)
 
 
@@ -130,8 +243,14 @@ def test_bad_fields_fail_with_a_message_naming_the_field(overrides: dict[str, An
     ("policy", "message"),
     [
         ({"bogus": 1}, "ComplianceAnalyzerArgs.policy: policy.bogus: unknown key"),
-        ({"alert_threshold": 101}, "ComplianceAnalyzerArgs.policy: policy.alert_threshold: expected a number"),
-        ({"rules": {"no_such_rule": {}}}, "ComplianceAnalyzerArgs.policy: policy.rules.no_such_rule: unknown key"),
+        (
+            {"alert_threshold": 101},
+            "ComplianceAnalyzerArgs.policy: policy.alert_threshold: expected a number",
+        ),
+        (
+            {"rules": {"no_such_rule": {}}},
+            "ComplianceAnalyzerArgs.policy: policy.rules.no_such_rule: unknown key",
+        ),
     ],
 )
 def test_policy_errors_name_the_args_field(policy: dict[str, Any], message: str) -> None:
@@ -141,7 +260,11 @@ def test_policy_errors_name_the_args_field(policy: dict[str, Any], message: str)
 
 def _suppressions(count: int) -> list[dict[str, str]]:
     return [
-        {"rule": "no_public_ip", "instance_id": f"i-{index:017x}", "reason": "bastion host behind an allow-list"}
+        {
+            "rule": "no_public_ip",
+            "instance_id": f"i-{index:017x}",
+            "reason": "bastion host behind an allow-list",
+        }
         for index in range(count)
     ]
 
@@ -150,7 +273,9 @@ def test_a_policy_too_large_for_the_lambda_environment_fails_at_construction() -
     with pytest.raises(ArgsError) as caught:
         ComplianceAnalyzerArgs(environment="dev", policy={"suppressions": _suppressions(40)})
     message = str(caught.value)
-    assert message.startswith("ComplianceAnalyzerArgs.policy: expected a policy whose compact JSON keeps the Lambda")
+    assert message.startswith(
+        "ComplianceAnalyzerArgs.policy: expected a policy whose compact JSON keeps the Lambda"
+    )
     assert f"within {ENV_SIZE_LIMIT_BYTES} bytes" in message
 
 

@@ -6,13 +6,11 @@ import inspect
 import json
 from typing import Any
 
-import pytest
 from compliance_scanner import contract
 from compliance_scanner.permissions import required_iam_actions
+from stack_harness import PROJECT, PROVIDER_MODULES, REGION, STACK, Deployment, Registration, deploy
 
 from stacks import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzerArgs, packaging
-
-from stack_harness import PROVIDER_MODULES, PROJECT, REGION, STACK, Deployment, Registration, deploy
 
 BUCKET = "aws:s3/bucket:Bucket"
 TOPIC = "aws:sns/topic:Topic"
@@ -45,12 +43,16 @@ def _policy_statements(deployment: Deployment) -> dict[str, dict[str, Any]]:
     return {statement["Sid"]: statement for statement in document["Statement"]}
 
 
-def test_component_is_registered_under_the_stack_with_its_type_token(deployment: Deployment) -> None:
+def test_component_is_registered_under_the_stack_with_its_type_token(
+    deployment: Deployment,
+) -> None:
     component = deployment.component
     assert component.type == TYPE_TOKEN == "ec2compliance:index:ComplianceAnalyzer"
     assert component.name == "compliance"
     assert not component.custom
-    assert component.parent == f"urn:pulumi:{STACK}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{STACK}"
+    assert (
+        component.parent == f"urn:pulumi:{STACK}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{STACK}"
+    )
 
 
 CHILD_ROLES = {
@@ -58,7 +60,9 @@ CHILD_ROLES = {
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ["reports-ownership"],
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ["reports-public-access"],
     "aws:s3/bucketVersioning:BucketVersioning": ["reports-versioning"],
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": ["reports-encryption"],
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": [
+        "reports-encryption"
+    ],
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ["reports-lifecycle"],
     TOPIC: ["alerts"],
     SUBSCRIPTION: ["alerts-ops.team@example.org", "alerts-sec@example.com"],
@@ -75,7 +79,9 @@ CHILD_ROLES = {
 """Every child the component creates, by type: `compliance-<role>-staging`."""
 
 
-def test_children_are_exactly_the_expected_ones_named_with_the_environment(deployment: Deployment) -> None:
+def test_children_are_exactly_the_expected_ones_named_with_the_environment(
+    deployment: Deployment,
+) -> None:
     children = [r for r in deployment.resources if r is not deployment.component]
     by_type: dict[str, list[str]] = {}
     for child in children:
@@ -116,18 +122,32 @@ def test_caller_tags_override_the_component_defaults() -> None:
     assert bucket.inputs["tags"] == {"ManagedBy": "pulumi", "Environment": "dev"}
 
 
-def test_reports_bucket_is_private_versioned_encrypted_and_expires_reports(deployment: Deployment) -> None:
+def test_reports_bucket_is_private_versioned_encrypted_and_expires_reports(
+    deployment: Deployment,
+) -> None:
     bucket = deployment.one(BUCKET)
     bucket_name = bucket.state["bucket"]
     settings = {
-        r.type.rsplit(":", 1)[-1]: r for r in deployment.resources if r.type.startswith("aws:s3/") and r is not bucket
+        r.type.rsplit(":", 1)[-1]: r
+        for r in deployment.resources
+        if r.type.startswith("aws:s3/") and r is not bucket
     }
     for resource in settings.values():
         assert resource.inputs["bucket"] == bucket_name
         assert bucket.urn in resource.dependencies
-    assert settings["BucketOwnershipControls"].inputs["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+    assert settings["BucketOwnershipControls"].inputs["rule"] == {
+        "objectOwnership": "BucketOwnerEnforced"
+    }
     public = settings["BucketPublicAccessBlock"].inputs
-    assert [public[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")] == [True] * 4
+    assert [
+        public[k]
+        for k in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    ] == [True] * 4
     assert settings["BucketVersioning"].inputs["versioningConfiguration"] == {"status": "Enabled"}
     assert settings["BucketServerSideEncryptionConfiguration"].inputs["rules"] == [
         {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}
@@ -147,7 +167,10 @@ def test_topic_uses_the_aws_managed_key_and_subscribes_each_address(deployment: 
     topic = deployment.one(TOPIC)
     assert topic.inputs["kmsMasterKeyId"] == "alias/aws/sns"
     subscriptions = deployment.of_type(SUBSCRIPTION)
-    assert sorted(s.inputs["endpoint"] for s in subscriptions) == ["Ops.Team@example.org", "sec@example.com"]
+    assert sorted(s.inputs["endpoint"] for s in subscriptions) == [
+        "Ops.Team@example.org",
+        "sec@example.com",
+    ]
     for subscription in subscriptions:
         assert subscription.inputs["protocol"] == "email"
         assert subscription.inputs["topic"] == topic.state["arn"]
@@ -163,16 +186,25 @@ def test_log_group_is_the_functions_with_the_retention(deployment: Deployment) -
 def test_role_is_assumable_only_by_lambda(deployment: Deployment) -> None:
     trust = json.loads(deployment.one(ROLE).inputs["assumeRolePolicy"])
     assert trust["Statement"] == [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
     ]
     assert deployment.one(ROLE_POLICY).inputs["role"] == deployment.one(ROLE).state["name"]
 
 
-def test_inline_policy_is_scoped_to_this_stacks_resources(deployment: Deployment, full_args: ComplianceAnalyzerArgs) -> None:
+def test_inline_policy_is_scoped_to_this_stacks_resources(
+    deployment: Deployment, full_args: ComplianceAnalyzerArgs
+) -> None:
     statements = _policy_statements(deployment)
     assert statements["DescribeFleet"]["Action"] == required_iam_actions(full_args.rule_policy)
     assert "ssm:DescribeInstanceInformation" in statements["DescribeFleet"]["Action"]
-    assert statements["ReadWriteReports"]["Resource"] == f"{deployment.one(BUCKET).state['arn']}/reports/*"
+    assert (
+        statements["ReadWriteReports"]["Resource"]
+        == f"{deployment.one(BUCKET).state['arn']}/reports/*"
+    )
     assert statements["FindPreviousReport"]["Resource"] == deployment.one(BUCKET).state["arn"]
     assert statements["PublishAlerts"]["Resource"] == deployment.one(TOPIC).state["arn"]
     assert statements["WriteOwnLogs"]["Resource"] == f"{deployment.one(LOG_GROUP).state['arn']}:*"
@@ -181,18 +213,25 @@ def test_inline_policy_is_scoped_to_this_stacks_resources(deployment: Deployment
     }
     wildcard = {sid for sid, statement in statements.items() if statement["Resource"] == "*"}
     assert wildcard == {"DescribeFleet", "PutComplianceMetrics"}
-    assert all(action.startswith(("ec2:Describe", "ssm:Describe")) for action in statements["DescribeFleet"]["Action"])
+    assert all(
+        action.startswith(("ec2:Describe", "ssm:Describe"))
+        for action in statements["DescribeFleet"]["Action"]
+    )
 
 
 def test_ssm_action_is_requested_only_when_the_ssm_rule_is_enabled() -> None:
-    args = ComplianceAnalyzerArgs(environment="dev", policy={"rules": {"ssm_managed": {"enabled": False}}})
+    args = ComplianceAnalyzerArgs(
+        environment="dev", policy={"rules": {"ssm_managed": {"enabled": False}}}
+    )
     actions = _policy_statements(deploy(args))["DescribeFleet"]["Action"]
     assert "ssm:DescribeInstanceInformation" not in actions
     assert actions == required_iam_actions(args.rule_policy)
     assert "ec2:DescribeInstances" in actions
 
 
-def test_function_runs_the_shipped_archive_with_the_args(deployment: Deployment, full_args: ComplianceAnalyzerArgs) -> None:
+def test_function_runs_the_shipped_archive_with_the_args(
+    deployment: Deployment, full_args: ComplianceAnalyzerArgs
+) -> None:
     function = deployment.one(FUNCTION)
     inputs = function.inputs
     assert (inputs["runtime"], inputs["handler"]) == ("python3.12", "index.handler")
@@ -225,7 +264,9 @@ def test_empty_region_list_scans_the_deployment_region() -> None:
     assert deployed.of_type(SUBSCRIPTION) == []
 
 
-def test_schedule_invokes_the_function_through_a_rule_scoped_permission(deployment: Deployment) -> None:
+def test_schedule_invokes_the_function_through_a_rule_scoped_permission(
+    deployment: Deployment,
+) -> None:
     rule = deployment.one(RULE)
     function = deployment.one(FUNCTION)
     assert rule.inputs["scheduleExpression"] == "rate(6 hours)"
@@ -248,7 +289,12 @@ def test_dashboard_is_named_per_region_and_shows_this_function(deployment: Deplo
     assert '"FunctionName", "ec2-compliance-staging"' in text
     assert "SOURCE '/aws/lambda/ec2-compliance-staging'" in text
     assert {w["properties"]["region"] for w in body["widgets"]} == {REGION}
-    namespaces = {m[0] for w in body["widgets"] for m in w["properties"].get("metrics", []) if isinstance(m[0], str)}
+    namespaces = {
+        m[0]
+        for w in body["widgets"]
+        for m in w["properties"].get("metrics", [])
+        if isinstance(m[0], str)
+    }
     assert namespaces == {"Acme/EC2Compliance", "AWS/Lambda"}
 
 
@@ -259,7 +305,11 @@ def _alarm(deployment: Deployment, role: str) -> Registration:
 def test_error_alarm_fires_on_the_first_failure(deployment: Deployment) -> None:
     alarm = _alarm(deployment, "errors-alarm").inputs
     assert alarm["alarmActions"] == [deployment.one(TOPIC).state["arn"]]
-    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+        "AWS/Lambda",
+        "Errors",
+        "Sum",
+    )
     assert alarm["dimensions"] == {"FunctionName": "ec2-compliance-staging"}
     assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
     assert alarm["treatMissingData"] == "notBreaching"
@@ -268,9 +318,16 @@ def test_error_alarm_fires_on_the_first_failure(deployment: Deployment) -> None:
 def test_compliance_alarm_uses_the_policy_threshold(deployment: Deployment) -> None:
     alarm = _alarm(deployment, "compliance-alarm").inputs
     assert alarm["alarmActions"] == [deployment.one(TOPIC).state["arn"]]
-    assert (alarm["namespace"], alarm["metricName"]) == ("Acme/EC2Compliance", contract.METRIC_COMPLIANCE_RATE)
+    assert (alarm["namespace"], alarm["metricName"]) == (
+        "Acme/EC2Compliance",
+        contract.METRIC_COMPLIANCE_RATE,
+    )
     assert (alarm["comparisonOperator"], alarm["threshold"]) == ("LessThanThreshold", 85)
-    assert (alarm["statistic"], alarm["period"], alarm["evaluationPeriods"]) == ("Minimum", 86400, 1)
+    assert (alarm["statistic"], alarm["period"], alarm["evaluationPeriods"]) == (
+        "Minimum",
+        86400,
+        1,
+    )
 
 
 def test_registered_outputs_are_the_deployed_values(deployment: Deployment) -> None:

@@ -21,7 +21,9 @@ def _widgets() -> list[dict]:
 
 
 def _by_title(title_start: str) -> dict:
-    return next(w["properties"] for w in _widgets() if w["properties"]["title"].startswith(title_start))
+    return next(
+        w["properties"] for w in _widgets() if w["properties"]["title"].startswith(title_start)
+    )
 
 
 def test_every_widget_is_placed_in_the_region_and_on_the_grid() -> None:

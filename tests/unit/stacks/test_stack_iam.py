@@ -31,7 +31,11 @@ def _statements(**overrides: object) -> dict[str, dict]:
 def test_assume_role_policy_trusts_only_lambda() -> None:
     document = json.loads(iam.assume_role_policy())
     assert document["Statement"] == [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
     ]
 
 
@@ -82,7 +86,9 @@ def test_logs_go_only_to_the_own_log_group() -> None:
 def test_no_statement_allows_writes_beyond_the_listed_ones() -> None:
     actions = set()
     for statement in _statements().values():
-        actions.update([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+        actions.update(
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
     assert not any(action.endswith("*") for action in actions)
     assert actions == {
         *DESCRIBES,

@@ -9,7 +9,11 @@ from stacks import lambda_env
 
 def test_variables_use_the_contract_names() -> None:
     variables = lambda_env.scanner_environment(
-        bucket_name="b", topic_arn="t", metric_namespace="ns", policy_json="{}", regions=["eu-west-1", "us-east-1"]
+        bucket_name="b",
+        topic_arn="t",
+        metric_namespace="ns",
+        policy_json="{}",
+        regions=["eu-west-1", "us-east-1"],
     )
     assert variables == {
         contract.ENV_REPORT_BUCKET: "b",
@@ -25,7 +29,9 @@ def test_size_counts_utf8_bytes_of_keys_and_values() -> None:
 
 
 def test_worst_case_covers_the_longest_real_values() -> None:
-    worst = lambda_env.worst_case_environment_size(metric_namespace="ns", policy_json="{}", regions=[])
+    worst = lambda_env.worst_case_environment_size(
+        metric_namespace="ns", policy_json="{}", regions=[]
+    )
     real = lambda_env.environment_size(
         lambda_env.scanner_environment(
             bucket_name="x" * 63,
@@ -39,6 +45,10 @@ def test_worst_case_covers_the_longest_real_values() -> None:
 
 
 def test_explicit_regions_replace_the_placeholder() -> None:
-    implicit = lambda_env.worst_case_environment_size(metric_namespace="n", policy_json="{}", regions=[])
-    explicit = lambda_env.worst_case_environment_size(metric_namespace="n", policy_json="{}", regions=["eu-west-1"])
+    implicit = lambda_env.worst_case_environment_size(
+        metric_namespace="n", policy_json="{}", regions=[]
+    )
+    explicit = lambda_env.worst_case_environment_size(
+        metric_namespace="n", policy_json="{}", regions=["eu-west-1"]
+    )
     assert implicit - explicit == lambda_env.MAX_REGION_CHARS - len("eu-west-1")

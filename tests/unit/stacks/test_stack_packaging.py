@@ -65,14 +65,18 @@ def test_members_are_the_handler_and_the_package_only(tmp_path: Path) -> None:
 def test_incomplete_sources_fail_naming_what_is_missing(tmp_path: Path, missing: str) -> None:
     files = {"index.py", "compliance_scanner/__init__.py"} - {missing}
     root = _make_tree(tmp_path, sorted(files))
-    with pytest.raises(FileNotFoundError, match="expected index.py and compliance_scanner/__init__.py"):
+    with pytest.raises(
+        FileNotFoundError, match="expected index.py and compliance_scanner/__init__.py"
+    ):
         packaging.archive_members(root)
 
 
 def test_default_source_root_is_this_checkouts_lambda_src() -> None:
     members = packaging.archive_members()
     assert members == packaging.archive_members(SOURCE_ROOT)
-    assert {"index.py", "compliance_scanner/__init__.py", "compliance_scanner/contract.py"} <= set(members)
+    assert {"index.py", "compliance_scanner/__init__.py", "compliance_scanner/contract.py"} <= set(
+        members
+    )
     for name, path in members.items():
         assert name == "index.py" or name.startswith("compliance_scanner/")
         assert "__pycache__" not in name and not name.endswith(".pyc")
@@ -124,7 +128,8 @@ HANDLER_RUN = textwrap.dedent(
     with mock_aws():
         region = os.environ["AWS_DEFAULT_REGION"]
         s3 = boto3.client("s3", region_name=region)
-        s3.create_bucket(Bucket=env["bucket"], CreateBucketConfiguration={"LocationConstraint": region})
+        location = {"LocationConstraint": region}
+        s3.create_bucket(Bucket=env["bucket"], CreateBucketConfiguration=location)
         topic_arn = boto3.client("sns", region_name=region).create_topic(Name="alerts")["TopicArn"]
         assert topic_arn == env["topic_arn"], topic_arn
         ec2 = boto3.client("ec2", region_name=region)
@@ -135,15 +140,18 @@ HANDLER_RUN = textwrap.dedent(
         import index
 
         result = index.handler({"source": "aws.events"}, None)
-        report = json.loads(s3.get_object(Bucket=env["bucket"], Key=result["report_key"])["Body"].read())
-        latest = json.loads(s3.get_object(Bucket=env["bucket"], Key="reports/latest.json")["Body"].read())
+        def stored(key):
+            return json.loads(s3.get_object(Bucket=env["bucket"], Key=key)["Body"].read())
+
+        report, latest = stored(result["report_key"]), stored("reports/latest.json")
 
     loaded = {
         name: module.__file__
         for name, module in sys.modules.items()
         if name == "index" or name.split(".")[0] == "compliance_scanner"
     }
-    print(json.dumps({"result": result, "report": report, "latest": latest, "loaded": loaded}, default=str))
+    outcome = {"result": result, "report": report, "latest": latest, "loaded": loaded}
+    print(json.dumps(outcome, default=str))
     """
 )
 
@@ -152,10 +160,14 @@ def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
     # moto does not implement ssm:DescribeInstanceInformation, so the SSM rule is switched off,
     # which also proves the policy really travels through the environment variable.
     args = ComplianceAnalyzerArgs(
-        environment="pkg", regions=["eu-west-1"], policy={"rules": {"ssm_managed": {"enabled": False}}}
+        environment="pkg",
+        regions=["eu-west-1"],
+        policy={"rules": {"ssm_managed": {"enabled": False}}},
     )
     archive_dir = tmp_path / "archive"
-    with zipfile.ZipFile(packaging.write_zip(packaging.archive_members(), tmp_path / "lambda.zip")) as archive:
+    with zipfile.ZipFile(
+        packaging.write_zip(packaging.archive_members(), tmp_path / "lambda.zip")
+    ) as archive:
         archive.extractall(archive_dir)
     bucket = "compliance-reports-pkg-abc1234"
     topic_arn = "arn:aws:sns:eu-west-1:123456789012:alerts"
@@ -173,7 +185,9 @@ def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_REGION": "eu-west-1",
-        "SHIPPED_ENV": json.dumps({"bucket": bucket, "topic_arn": topic_arn, "variables": variables}),
+        "SHIPPED_ENV": json.dumps(
+            {"bucket": bucket, "topic_arn": topic_arn, "variables": variables}
+        ),
     }
     completed = subprocess.run(
         [sys.executable, "-c", HANDLER_RUN, str(archive_dir)],
@@ -191,7 +205,9 @@ def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
     result = outcome["result"]
     assert result["status"] == "ok", outcome["report"]["errors"]
     assert result["errors"] == 0, outcome["report"]["errors"]
-    assert result["report_key"].startswith("reports/") and result["report_key"].endswith(f"{result['run_id']}.json")
+    assert result["report_key"].startswith("reports/") and result["report_key"].endswith(
+        f"{result['run_id']}.json"
+    )
     assert result["summary"]["total_instances"] == 1
     assert outcome["report"]["run_id"] == outcome["latest"]["run_id"] == result["run_id"]
     assert outcome["report"]["summary"] == result["summary"]
