@@ -71,9 +71,7 @@ def launch(ec2: Any, count: int = 1, **kwargs: Any) -> list[str]:
 
 
 def tag_spec(**tags: str) -> list[dict[str, Any]]:
-    return [
-        {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-    ]
+    return [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
 
 
 BASE_RECORD = InstanceRecord(

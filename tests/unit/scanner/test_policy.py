@@ -88,7 +88,9 @@ def test_yaml_dates_and_timestamps_are_accepted_as_expiry() -> None:
     entry = {"rule": "*", "instance_id": "i-1", "reason": "r"}
     from_date = load_policy({"suppressions": [dict(entry, expires=date(2027, 1, 31))]})
     from_time = load_policy({"suppressions": [dict(entry, expires=datetime(2027, 1, 31, 8))]})
-    assert from_date.suppressions[0].expires == from_time.suppressions[0].expires == date(2027, 1, 31)
+    assert (
+        from_date.suppressions[0].expires == from_time.suppressions[0].expires == date(2027, 1, 31)
+    )
 
 
 def test_blank_json_means_defaults() -> None:
@@ -96,7 +98,9 @@ def test_blank_json_means_defaults() -> None:
 
 
 def test_invalid_json_names_the_source_and_position() -> None:
-    with pytest.raises(PolicyError, match=r"^env COMPLIANCE_POLICY: invalid JSON: .* line 1 column 2"):
+    with pytest.raises(
+        PolicyError, match=r"^env COMPLIANCE_POLICY: invalid JSON: .* line 1 column 2"
+    ):
         policy_from_json("{oops", "env COMPLIANCE_POLICY")
 
 

@@ -173,7 +173,10 @@ def test_diff_new_and_resolved_unsuppressed_failures() -> None:
 
 
 def test_diff_without_previous_reports_everything_as_new() -> None:
-    current = {"regions": ["us-east-1"], "findings": [finding("i-1"), finding("i-2", suppressed=True)]}
+    current = {
+        "regions": ["us-east-1"],
+        "findings": [finding("i-1"), finding("i-2", suppressed=True)],
+    }
     assert diff(None, current) == {"new_findings": [finding("i-1")], "resolved_findings": []}
 
 

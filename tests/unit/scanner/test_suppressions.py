@@ -62,7 +62,9 @@ def test_suppressed_failures_keep_their_status_and_record_the_reason() -> None:
     tags = outcomes["required_tags"]
     assert tags.result.status == FAIL and tags.suppression is None and tags.active_failure
     assert outcomes["ebs_optimized"].active_failure
-    assert outcomes["single_eni"].result.status == PASS and outcomes["single_eni"].suppression is None
+    assert (
+        outcomes["single_eni"].result.status == PASS and outcomes["single_eni"].suppression is None
+    )
 
 
 def test_policy_severity_overrides_apply_to_outcomes() -> None:
