@@ -71,11 +71,18 @@ def envs(config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([e.model_dump(mode="json", by_alias=True) for e in environments])
         return
-    table = Table("env", "stack", "region", "account", "role", "scan regions", "backend", "protected")
+    table = Table(title="environments", title_justify="left")
+    for column in ("env", "account", "region", "scans", "backend", "protected"):
+        table.add_column(column, overflow="fold")
     for e in environments:
+        extra = len(e.scan_regions) - 1
         table.add_row(
-            e.name, e.stack_name, e.aws.region, e.aws.account_id or "-", "yes" if e.aws.role_arn else "-",
-            ",".join(e.scan_regions), e.backend, "[red]yes[/red]" if e.protected else "no",
+            e.name if e.stack_name == e.name else f"{e.name} ({e.stack_name})",
+            (e.aws.account_id or "-") + (" (role)" if e.aws.role_arn else ""),
+            e.aws.region,
+            e.scan_regions[0] + (f" +{extra}" if extra else ""),
+            "embedded" if e.is_local_backend else e.backend.split("?")[0],
+            "[red]yes[/red]" if e.protected else "no",
         )
     err.print(table)
 

@@ -1,0 +1,111 @@
+"""Environment files: merging, validation with file + field in the message, the shipped configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.environments import ConfigDir, deep_merge, locate_config_dir
+from orchestrator.errors import BadInput
+
+REPO_CONFIG = Path(__file__).resolve().parents[3] / "config"
+
+
+def _config(tmp_path: Path, defaults: dict, **envs: dict) -> ConfigDir:
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "defaults.yaml").write_text(yaml.safe_dump(defaults))
+    for name, document in envs.items():
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(document))
+    return ConfigDir(folder)
+
+
+def test_shipped_environments_are_valid_and_prod_is_protected():
+    config = ConfigDir(REPO_CONFIG)
+    envs = {e.name: e for e in config.load_all()}
+    assert set(envs) == {"dev", "staging", "prod", "local"}
+    assert envs["prod"].protected and not envs["dev"].protected
+    assert envs["prod"].backend.startswith("s3://")
+    assert envs["local"].is_local_backend and envs["local"].aws.account_id is None
+    assert envs["staging"].aws.role_arn.endswith(":role/ec2-compliance-deployer")
+    assert envs["prod"].policy["rules"]["required_tags"]["params"]["keys"] == ["Owner", "Environment", "CostCenter"]
+    assert envs["dev"].policy["alert_threshold"] == 80
+    assert envs["dev"].tags == {"ManagedBy": "ec2-compliance", "Environment": "dev", "Owner": "platform-team"}
+
+
+def test_defaults_merge_under_the_environment(tmp_path):
+    config = _config(
+        tmp_path,
+        {"tags": {"ManagedBy": "x", "Team": "a"}, "lambda": {"memory_mb": 256}, "alert_emails": ["a@example.com"]},
+        dev={"aws": {"region": "eu-west-1"}, "tags": {"Team": "b"}, "alert_emails": ["b@example.com"]},
+    )
+    env = config.load("dev")
+    assert env.tags == {"ManagedBy": "x", "Team": "b"}
+    assert env.lambda_.memory_mb == 256 and env.lambda_.timeout_s == 300
+    assert env.alert_emails == ("b@example.com",)
+    assert env.stack_name == "dev" and env.scan_regions == ("eu-west-1",)
+
+
+def test_deep_merge_replaces_lists_and_merges_mappings():
+    assert deep_merge({"a": {"b": 1, "c": [1]}, "d": 1}, {"a": {"c": [2]}, "e": 2}) == {
+        "a": {"b": 1, "c": [2]}, "d": 1, "e": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("document", "fragment"),
+    [
+        ({"aws": {"region": "Europe"}}, "aws.region: expected an AWS region such as eu-west-1, got 'Europe'"),
+        ({"aws": {"region": "eu-west-1", "account_id": 123}}, "aws.account_id"),
+        ({"aws": {"region": "eu-west-1", "account_id": "12345"}}, "expected a 12-digit account id"),
+        ({"aws": {"region": "eu-west-1", "role_arn": "deployer"}}, "aws.role_arn: expected an IAM role ARN"),
+        ({"aws": {"region": "eu-west-1"}, "schedule": "daily"}, "schedule: expected an EventBridge schedule"),
+        ({"aws": {"region": "eu-west-1"}, "alert_emails": ["nobody"]}, "alert_emails: expected e-mail addresses"),
+        ({"aws": {"region": "eu-west-1"}, "lambda": {"timeout_s": 901}}, "lambda.timeout_s"),
+        ({"aws": {"region": "eu-west-1"}, "backend": "ftp://x"}, "backend: expected a backend URL"),
+        ({"aws": {"region": "eu-west-1"}, "regoin": "x"}, "regoin: unknown field"),
+        ({}, "aws: Field required"),
+        ({"aws": {"region": "eu-west-1"}, "policy": {"rules": {"no_such_rule": {}}}}, "no_such_rule"),
+    ],
+)
+def test_invalid_environment_names_file_and_field(tmp_path, document, fragment):
+    config = _config(tmp_path, {}, broken=document)
+    with pytest.raises(BadInput) as info:
+        config.load("broken")
+    assert str(config.path / "broken.yaml") in info.value.message
+    assert fragment in info.value.message
+    assert info.value.exit_code == 2
+
+
+def test_unknown_environment_lists_the_known_ones(tmp_path):
+    config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"}}, prod={"aws": {"region": "eu-west-1"}})
+    with pytest.raises(BadInput, match=r"unknown environment 'qa'.*known: dev, prod"):
+        config.load("qa")
+
+
+def test_broken_yaml_is_reported_with_the_file(tmp_path):
+    config = _config(tmp_path, {})
+    (config.path / "bad.yaml").write_text("aws: [unclosed\n")
+    with pytest.raises(BadInput, match=r"bad\.yaml: invalid YAML"):
+        config.load("bad")
+    (config.path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(BadInput, match=r"list\.yaml: expected a mapping at the top level, got list"):
+        config.load("list")
+
+
+def test_missing_config_folder_says_how_to_point_at_one(tmp_path):
+    with pytest.raises(BadInput, match="config folder not found"):
+        ConfigDir(tmp_path / "nope").names()
+
+
+def test_config_dir_resolution_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EC2C_CONFIG_DIR", raising=False)
+    assert locate_config_dir().path == REPO_CONFIG
+    (tmp_path / "config").mkdir()
+    assert locate_config_dir().path == tmp_path / "config"
+    monkeypatch.setenv("EC2C_CONFIG_DIR", "/elsewhere")
+    assert locate_config_dir().path == Path("/elsewhere")
+    assert locate_config_dir(Path("/explicit")).path == Path("/explicit")
