@@ -31,6 +31,8 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ProfileNotFound,
 )
+from botocore.loaders import create_loader
+from botocore.regions import EndpointResolver
 
 from . import scan_render
 from .console import err, print_data
@@ -69,12 +71,16 @@ def parse_regions(values: Sequence[str] | None) -> list[str]:
     return regions
 
 
-def known_regions(session: boto3.session.Session | None = None) -> set[str]:
-    """Every EC2 region botocore knows about, across all partitions (offline: from its data)."""
-    session = session or boto3.session.Session()
+def known_regions() -> set[str]:
+    """Every EC2 region botocore knows about, across all partitions.
+
+    Read from botocore's bundled endpoint data, not from a session, so it works offline and does
+    not depend on (or trip over) the caller's profile.
+    """
+    resolver = EndpointResolver(create_loader().load_data("endpoints"))
     names: set[str] = set()
-    for partition in session.get_available_partitions():
-        names.update(session.get_available_regions("ec2", partition_name=partition))
+    for partition in resolver.get_available_partitions():
+        names.update(resolver.get_available_endpoints("ec2", partition))
     return names
 
 
@@ -176,9 +182,11 @@ def describe_aws_error(exc: BaseException) -> str:
 def make_session() -> boto3.session.Session:
     """The caller's default session; the SDK resolves profile, region and endpoint from the env."""
     try:
-        return boto3.session.Session()
-    except ProfileNotFound as exc:
+        session = boto3.session.Session()
+        session.region_name  # reads the profile's config: an unknown profile fails here  # noqa: B018
+    except (ProfileNotFound, BotoCoreError) as exc:
         raise OperationFailed(describe_aws_error(exc)) from None
+    return session
 
 
 def caller_account(session: boto3.session.Session, region: str) -> str | None:
@@ -361,7 +369,7 @@ def _session_for(demo: bool, regions: list[str]) -> Iterator[tuple[Any, list[str
         if not session.region_name:
             raise OperationFailed(describe_aws_error(NoRegionError()))
         regions = [session.region_name]
-        validate_regions(regions, known_regions(session))
+        validate_regions(regions, known_regions())
     account_id = caller_account(session, regions[0])
     yield session, regions, account_id, None
 
