@@ -13,7 +13,7 @@ from rich.table import Table
 from .console import err, print_data, print_json
 from .engine import find_engine, install_engine, require_engine
 from .environments import ConfigDir, Environment, locate_config_dir
-from .ephemeral import DEFAULT_TESTS, run_ephemeral
+from .ephemeral import DEFAULT_TESTS, ephemeral_stack_name, run_ephemeral
 from .errors import BadInput, OperationFailed, guard
 from .lifecycle import Operation, OperationResult, read_outputs, run_operation
 from .programs import resolve_program
@@ -157,6 +157,7 @@ def test(
     environment = config.load(env)
     if not tests.exists():
         raise BadInput(f"--tests: {tests} does not exist")
+    environment = environment.ephemeral(ephemeral_stack_name(environment.name))
     program = resolve_program(environment)
     engine = require_engine()
     run = run_ephemeral(

@@ -19,7 +19,8 @@ from compliance_scanner.policy import PolicyError, load_policy
 from .errors import BadInput
 
 DEFAULTS_FILE = "defaults.yaml"
-ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,16}$")
+STACK_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 ACCOUNT_RE = re.compile(r"^\d{12}$")
 ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -96,16 +97,27 @@ class Environment(_Model):
     metric_namespace: str = "EC2Compliance"
     alert_emails: tuple[str, ...] = ()
     protected: bool = False
+    force_destroy: bool = False
     lambda_: LambdaSettings = Field(LambdaSettings(), alias="lambda")
     retention: Retention = Retention()
     policy: dict[str, Any] = {}
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @field_validator("name", "stack")
+    @field_validator("name")
     @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME_RE.match(value):
+    def _name(cls, value: str) -> str:
+        if not ENV_NAME_RE.match(value):
+            raise ValueError(
+                f"expected lowercase letters, digits and '-' (max 17, so that the ephemeral "
+                f"'<env>-<6 chars>' stays a valid resource suffix), got {value!r}"
+            )
+        return value
+
+    @field_validator("stack")
+    @classmethod
+    def _stack(cls, value: str | None) -> str | None:
+        if value is not None and not STACK_NAME_RE.match(value):
             raise ValueError(f"expected lowercase letters, digits and '-' (max 24), got {value!r}")
         return value
 
@@ -134,6 +146,11 @@ class Environment(_Model):
     @property
     def stack_name(self) -> str:
         return self.stack or self.name
+
+    def ephemeral(self, stack_name: str) -> "Environment":
+        """This environment as a throw-away stack: its own resource names, and a bucket that
+        destroy may empty (reports written during the test run would otherwise block it)."""
+        return self.model_copy(update={"stack": stack_name, "force_destroy": True})
 
     @property
     def scan_regions(self) -> tuple[str, ...]:

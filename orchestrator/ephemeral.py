@@ -103,12 +103,15 @@ def run_ephemeral(
     junit_xml: Path | None = None,
     keep: bool = False,
     pytest_args: Sequence[str] = (),
-    stack_name: str | None = None,
     config_dir: Path | None = None,
     test_runner: Callable[[Path, Path | None, Sequence[str]], int] = run_pytest,
 ) -> TestRun:
-    """Deploy a fresh stack, run the tests against its outputs, then always destroy and remove it."""
-    name = stack_name or ephemeral_stack_name(env.name)
+    """Deploy a fresh stack, run the tests against its outputs, then always destroy and remove it.
+
+    `env` is already the ephemeral environment (see `Environment.ephemeral`), so the program
+    it built names its resources after the ephemeral stack.
+    """
+    name = env.stack_name
     target = StackTarget(env=env, stack_name=name, root=root)
     outputs_path = outputs_file or (target.work_dir / "outputs.json")
     run = TestRun(stack=name, outputs_file=outputs_path)

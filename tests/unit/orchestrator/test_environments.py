@@ -109,3 +109,17 @@ def test_config_dir_resolution_order(tmp_path, monkeypatch):
     monkeypatch.setenv("EC2C_CONFIG_DIR", "/elsewhere")
     assert locate_config_dir().path == Path("/elsewhere")
     assert locate_config_dir(Path("/explicit")).path == Path("/explicit")
+
+
+def test_ephemeral_copy_names_resources_after_the_stack_and_may_empty_the_bucket(tmp_path):
+    config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"}})
+    env = config.load("dev")
+    ephemeral = env.ephemeral("dev-a1b2c3")
+    assert (ephemeral.stack_name, ephemeral.force_destroy) == ("dev-a1b2c3", True)
+    assert (env.stack_name, env.force_destroy) == ("dev", False)
+
+
+def test_environment_names_leave_room_for_the_ephemeral_suffix(tmp_path):
+    config = _config(tmp_path, {}, **{"a" * 18: {"aws": {"region": "eu-west-1"}}})
+    with pytest.raises(BadInput, match="max 17"):
+        config.load("a" * 18)
