@@ -133,8 +133,22 @@ def read_policy_file(path: Path) -> tuple[Mapping[str, Any] | None, str]:
         inner = document["policy"]
         if inner is not None and not isinstance(inner, Mapping):
             raise BadInput(f"{source}: policy: expected a mapping, got {type(inner).__name__}")
-        return inner, source
+        return _with_defaults(path, inner), source
     return document, source
+
+
+def _with_defaults(path: Path, policy: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """An environment file inherits the `policy:` of the defaults.yaml next to it (key by key,
+    as `ec2c up` merges it), so a scan applies the same policy as the deployed analyzer."""
+    defaults_path = path.parent / "defaults.yaml"
+    if path.name == "defaults.yaml" or not defaults_path.is_file():
+        return policy
+    from .environments import deep_merge
+
+    defaults, _ = read_policy_file(defaults_path)
+    if not defaults:
+        return policy
+    return deep_merge(defaults, policy or {})
 
 
 def load_policy_document(document: Mapping[str, Any] | None, source: str) -> Any:
@@ -358,7 +372,10 @@ def _session_for(demo: bool, regions: list[str]) -> Iterator[tuple[Any, list[str
     if demo:
         from . import demo as demo_module
 
-        with demo_module.demo_session(regions) as (session, fleet):
+        seeding = err.status("Seeding the demo fleet into moto ...") if err.is_terminal else contextlib.nullcontext()
+        with contextlib.ExitStack() as stack:
+            with seeding:
+                session, fleet = stack.enter_context(demo_module.demo_session(regions))
             counts = ", ".join(f"{r} {n}" for r, n in fleet.counts_per_region.items())
             note = f"Demo: a moto fleet of {len(fleet.instances)} instances ({counts}); no AWS account is used."
             yield session, regions, demo_module.DEMO_ACCOUNT_ID, note

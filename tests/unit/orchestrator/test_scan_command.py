@@ -307,6 +307,20 @@ def test_environment_file_policy_is_used(clean_env):
     assert "instance_age" not in report["summary"]["by_rule"]
 
 
+def test_environment_file_inherits_the_defaults_policy(clean_env):
+    (clean_env / "defaults.yaml").write_text(
+        "project: x\npolicy:\n  rules:\n    required_tags:\n      params:\n        keys: [Team]\n"
+        "    instance_age:\n      enabled: false\n"
+    )
+    env = clean_env / "qa.yaml"
+    env.write_text("policy:\n  rules:\n    instance_age:\n      enabled: true\n")
+    result = run("--demo", "--regions", "eu-west-1", "--policy", str(env), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    rules = [f["rule_id"] for f in json.loads(result.stdout)["findings"]]
+    assert rules.count("required_tags") == len(demo._FLEET["eu-west-1"])  # nobody has a Team tag
+    assert "instance_age" in json.loads(result.stdout)["summary"]["by_rule"]  # the env file wins
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -516,3 +530,17 @@ def test_render_caps_rows_and_shows_errors_and_partial():
     assert "... 7 more findings (7 low)" in text
     assert "AuthFailure" in text and "eu-west-1" in text
     assert "1 error · PARTIAL" in flat(text)
+
+
+def test_progress_spinner_on_a_terminal_and_silence_otherwise(monkeypatch):
+    from orchestrator import scan_command
+
+    screen = io.StringIO()
+    monkeypatch.setattr(scan_command, "err", Console(file=screen, force_terminal=True, width=80))
+    with scan_command.progress_reporter(True) as on_progress:
+        on_progress("us-east-1", 1000)
+        on_progress("us-east-1", 1500)
+        on_progress("eu-west-1", 20)
+    assert "Scanning" in screen.getvalue()
+    with scan_command.progress_reporter(False) as on_progress:
+        assert on_progress is None
