@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from compliance_scanner import contract
@@ -110,12 +111,35 @@ def _check_namespace(value: Any) -> None:
         )
 
 
+def _json_value(value: Any) -> Any:
+    """`json.dumps` fallback for what a validated policy may still hold besides JSON types:
+    YAML dates (`expires: 2025-06-30`, shipped as the ISO day `load_policy` reads them as) and
+    non-dict mappings."""
+    if isinstance(value, date):
+        return date(value.year, value.month, value.day).isoformat()
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def policy_document_json(document: Mapping[str, Any]) -> str:
+    """The caller's policy document as compact JSON with sorted keys (stable across runs, so
+    Pulumi only sees a change when the policy does)."""
+    return json.dumps(document, default=_json_value, separators=(",", ":"), sort_keys=True)
+
+
 @dataclass(frozen=True)
 class ComplianceAnalyzerArgs:
     """Inputs of `ComplianceAnalyzer`, as the orchestrator builds them from an environment file.
 
     `rule_policy` and `policy_json` are derived once here so the component, the IAM policy and
-    the Lambda environment all read the same parsed policy.
+    the Lambda environment all read the same parsed policy. `policy_json` is the caller's
+    document as given (validated by `load_policy` first), not the expanded policy: the scanner
+    fills in the same defaults when it loads it, and the expanded form spells out every rule
+    (~2.3 KB) of Lambda's 4 KB environment, leaving little room for suppressions.
+
+    `force_destroy` lets `destroy` empty the versioned reports bucket; ephemeral test stacks
+    whose scanner wrote reports need it, long-lived environments keep the default (False).
     """
 
     environment: str
@@ -129,6 +153,7 @@ class ComplianceAnalyzerArgs:
     lambda_timeout_s: int = 300
     regions: Sequence[str] = ()
     metric_namespace: str = contract.DEFAULT_METRIC_NAMESPACE
+    force_destroy: bool = False
     rule_policy: Policy = field(init=False, repr=False, compare=False)
     policy_json: str = field(init=False, repr=False, compare=False)
 
@@ -155,6 +180,8 @@ class ComplianceAnalyzerArgs:
         _check_int("lambda_memory_mb", self.lambda_memory_mb, *MEMORY_RANGE_MB)
         _check_int("lambda_timeout_s", self.lambda_timeout_s, *TIMEOUT_RANGE_S)
         _check_namespace(self.metric_namespace)
+        if not isinstance(self.force_destroy, bool):
+            raise _fail("force_destroy", "True or False", self.force_destroy)
         self._set("tags", _check_tags(self.tags))
         self._set(
             "alert_emails",
@@ -170,10 +197,7 @@ class ComplianceAnalyzerArgs:
             raise _fail("policy", "a mapping (the rule policy document)", self.policy)
         rule_policy = load_policy(self.policy, source="ComplianceAnalyzerArgs.policy")
         self._set("rule_policy", rule_policy)
-        self._set(
-            "policy_json",
-            json.dumps(rule_policy.to_document(), separators=(",", ":"), sort_keys=True),
-        )
+        self._set("policy_json", policy_document_json(self.policy))
         size = worst_case_environment_size(
             metric_namespace=self.metric_namespace,
             policy_json=self.policy_json,

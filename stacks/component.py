@@ -4,6 +4,10 @@ One component per environment, so the orchestrator can deploy, test and destroy 
 as a unit and the engine tests can run the component alone. Every child is parented to the
 component and named `<component name>-<role>-<environment>`, so two environments never collide
 in one stack and the URNs read like the architecture.
+
+Nothing is protected or retained on delete: `destroy` removes every child, which ephemeral test
+stacks rely on (the reports bucket additionally needs `force_destroy` once it holds reports, and
+the alert key is scheduled for deletion after `KEY_DELETION_WINDOW_DAYS`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from compliance_scanner.permissions import required_iam_actions
 
 from stacks import dashboard, iam, packaging
 from stacks.args import ComplianceAnalyzerArgs
-from stacks.lambda_env import scanner_environment
+from stacks.lambda_env import MAX_TOPIC_NAME_CHARS, scanner_environment
 
 TYPE_TOKEN = "ec2compliance:index:ComplianceAnalyzer"
 
@@ -39,6 +43,23 @@ LAMBDA_HANDLER = "index.handler"
 ERRORS_ALARM_PERIOD_S = 300
 COMPLIANCE_ALARM_PERIOD_S = 86400
 """A day: the lowest compliance rate of any scan that day, whatever the schedule."""
+KEY_DELETION_WINDOW_DAYS = 7
+"""KMS's shortest window: a destroyed stack's key stops costing money soonest."""
+
+AUTONAME_SUFFIX_CHARS = 8
+"""Pulumi autonames a physical name as `<logical name>-<7 random hex chars>`."""
+
+AUTONAMED_LIMITS = {
+    "reports": ("S3 bucket", 63),
+    "scanner-role": ("IAM role", 64),
+    "scanner-policy": ("IAM role policy", 128),
+    "schedule": ("EventBridge rule", 64),
+    "schedule-invoke": ("Lambda permission statement id", 100),
+    "alerts": ("SNS topic", MAX_TOPIC_NAME_CHARS),  # SNS allows 256; see lambda_env
+    "errors-alarm": ("CloudWatch alarm", 255),
+    "compliance-alarm": ("CloudWatch alarm", 255),
+}
+"""Children whose physical name Pulumi derives from the logical one, with its length limit."""
 
 
 def resource_tags(args: ComplianceAnalyzerArgs) -> dict[str, str]:
@@ -53,6 +74,26 @@ def resource_tags(args: ComplianceAnalyzerArgs) -> dict[str, str]:
 def function_name(environment: str) -> str:
     """Chosen explicitly because the log group `/aws/lambda/<name>` must exist before it."""
     return f"{FUNCTION_NAME_PREFIX}-{environment}"
+
+
+def key_alias(environment: str) -> str:
+    """The alert key's alias, so operators find the key by environment in the KMS console."""
+    return f"alias/{FUNCTION_NAME_PREFIX}-{environment}"
+
+
+def check_child_names(name: str, environment: str) -> None:
+    """Refuse a component name whose autonamed children would exceed an AWS name limit.
+
+    The provider only reports it during `up`, after other children exist; with the default
+    component name every environment suffix (up to 24 characters) fits.
+    """
+    for role, (kind, limit) in AUTONAMED_LIMITS.items():
+        logical = f"{name}-{role}-{environment}"
+        if len(logical) + AUTONAME_SUFFIX_CHARS > limit:
+            raise ValueError(
+                f"ComplianceAnalyzer name {name!r}: the {kind} name {logical!r} plus Pulumi's "
+                f"{AUTONAME_SUFFIX_CHARS}-character suffix exceeds the {limit}-character limit"
+            )
 
 
 class ComplianceAnalyzer(pulumi.ComponentResource):
@@ -70,6 +111,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ComplianceAnalyzerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_child_names(name, args.environment)
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
         self._env = args.environment
@@ -77,8 +119,9 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         self.region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
 
         bucket = self._reports_bucket(args)
-        topic = self._alert_topic(args)
-        function = self._scanner_function(args, bucket, topic)
+        key = self._alert_key()
+        topic = self._alert_topic(args, key)
+        function = self._scanner_function(args, bucket, topic, key)
         rule = self._schedule(args, function)
         self._monitoring(args, function, topic)
 
@@ -103,8 +146,17 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
 
     def _reports_bucket(self, args: ComplianceAnalyzerArgs) -> aws.s3.Bucket:
-        """Private, versioned, encrypted bucket whose reports expire after the retention."""
-        bucket = aws.s3.Bucket(self._child("reports"), tags=self._tags, opts=self._opts())
+        """Private, versioned, encrypted bucket whose reports expire after the retention.
+
+        Versioning keeps every report version, so `destroy` only succeeds on a bucket that held
+        reports when `force_destroy` lets the provider delete them (ephemeral test stacks).
+        """
+        bucket = aws.s3.Bucket(
+            self._child("reports"),
+            force_destroy=args.force_destroy,
+            tags=self._tags,
+            opts=self._opts(),
+        )
         aws.s3.BucketOwnershipControls(
             self._child("reports-ownership"),
             bucket=bucket.id,
@@ -167,12 +219,42 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         )
         return bucket
 
-    def _alert_topic(self, args: ComplianceAnalyzerArgs) -> aws.sns.Topic:
-        """Encrypted alert topic with one e-mail subscription per address (named by address,
-        so adding or removing one never replaces the others)."""
+    def _alert_key(self) -> aws.kms.Key:
+        """Customer-managed key for the alert topic, with a rotation and an alias.
+
+        Not the AWS-managed `alias/aws/sns`: CloudWatch alarms cannot publish to a topic
+        encrypted with it, because its key policy cannot grant `cloudwatch.amazonaws.com` the
+        key (see `iam.alert_key_policy`). The policy names the deploying account, read from the
+        caller's identity (its ARN also gives the partition).
+        """
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        key = aws.kms.Key(
+            self._child("alerts-key"),
+            description=f"Encrypts the EC2 compliance alerts of {self._env}",
+            enable_key_rotation=True,
+            deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
+            policy=pulumi.Output.all(identity.account_id, identity.arn).apply(
+                lambda values: iam.alert_key_policy(
+                    account_id=values[0], partition=values[1].split(":")[1]
+                )
+            ),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        aws.kms.Alias(
+            self._child("alerts-key-alias"),
+            name=key_alias(self._env),
+            target_key_id=key.key_id,
+            opts=self._opts(),
+        )
+        return key
+
+    def _alert_topic(self, args: ComplianceAnalyzerArgs, key: aws.kms.Key) -> aws.sns.Topic:
+        """Alert topic encrypted with the customer-managed key, and one e-mail subscription per
+        address (named by address, so adding or removing one never replaces the others)."""
         topic = aws.sns.Topic(
             self._child("alerts"),
-            kms_master_key_id="alias/aws/sns",
+            kms_master_key_id=key.arn,
             tags=self._tags,
             opts=self._opts(),
         )
@@ -187,7 +269,11 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         return topic
 
     def _scanner_function(
-        self, args: ComplianceAnalyzerArgs, bucket: aws.s3.Bucket, topic: aws.sns.Topic
+        self,
+        args: ComplianceAnalyzerArgs,
+        bucket: aws.s3.Bucket,
+        topic: aws.sns.Topic,
+        key: aws.kms.Key,
     ) -> aws.lambda_.Function:
         """The scanner Lambda, its role with a least-privilege inline policy, and its log group.
 
@@ -212,13 +298,14 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             self._child("scanner-policy"),
             role=role.id,
-            policy=pulumi.Output.all(bucket.arn, topic.arn, log_group.arn).apply(
+            policy=pulumi.Output.all(bucket.arn, topic.arn, log_group.arn, key.arn).apply(
                 lambda arns: iam.scanner_policy(
                     describe_actions=describe_actions,
                     bucket_arn=arns[0],
                     topic_arn=arns[1],
                     log_group_arn=arns[2],
                     metric_namespace=args.metric_namespace,
+                    topic_key_arn=arns[3],
                 )
             ),
             opts=self._opts(),
@@ -275,7 +362,8 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function, topic: aws.sns.Topic
     ) -> None:
         """Dashboard plus two alarms to the alert topic: the scanner failing, and the fleet's
-        compliance rate dropping below the policy's threshold."""
+        compliance rate dropping below the policy's threshold. The alarms can publish to the
+        encrypted topic because its key's policy grants CloudWatch the key (`_alert_key`)."""
         threshold = args.rule_policy.alert_threshold
         dashboard_name = self.region.apply(lambda region: f"{function_name(self._env)}-{region}")
         board = aws.cloudwatch.Dashboard(

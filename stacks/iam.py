@@ -37,12 +37,15 @@ def scanner_policy(
     topic_arn: str,
     log_group_arn: str,
     metric_namespace: str,
+    topic_key_arn: str,
 ) -> str:
     """The scanner's inline policy: exactly what one scan run does, and nothing broader.
 
     `describe_actions` come from the enabled rules; EC2/SSM describe calls have no
     resource-level permissions, and `PutMetricData` has none either, so those two statements are
-    the only ones on `*` (the metric one pinned to the namespace by condition).
+    the only ones on `*` (the metric one pinned to the namespace by condition). Publishing to a
+    topic encrypted with a customer-managed key also needs that key: SNS generates a data key
+    for the message on the publisher's behalf, with the publisher's permissions.
     """
     if not describe_actions:
         raise ValueError("scanner_policy: expected at least one describe action, got none")
@@ -76,6 +79,12 @@ def scanner_policy(
             "Resource": topic_arn,
         },
         {
+            "Sid": "EncryptAlerts",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": topic_key_arn,
+        },
+        {
             "Sid": "PutComplianceMetrics",
             "Effect": "Allow",
             "Action": "cloudwatch:PutMetricData",
@@ -90,3 +99,37 @@ def scanner_policy(
         },
     ]
     return json.dumps({"Version": POLICY_VERSION, "Statement": statements})
+
+
+def alert_key_policy(*, account_id: str, partition: str) -> str:
+    """Key policy of the alert topic's customer-managed key.
+
+    The topic cannot use the AWS-managed `alias/aws/sns`: its key policy cannot be edited and
+    does not let `cloudwatch.amazonaws.com` use the key, so every alarm action would fail with
+    "CloudWatch Alarms does not have authorization to access the SNS topic encryption key".
+    The account root keeps `kms:*` (without it the key could become unmanageable, and IAM
+    policies such as the scanner role's could not grant use of the key); CloudWatch may only
+    generate and decrypt data keys, and only for alarms of this account.
+    """
+    return json.dumps(
+        {
+            "Version": POLICY_VERSION,
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersKey",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchAlarmsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+            ],
+        }
+    )

@@ -17,8 +17,12 @@ ENV_SIZE_LIMIT_BYTES = 4096
 MAX_BUCKET_NAME_CHARS = 63
 """S3's upper bound on a bucket name; the real name is only known once the bucket exists."""
 
-MAX_TOPIC_ARN_CHARS = len("arn:aws-iso-b:sns:") + 25 + len(":123456789012:") + 256
-"""The longest partition, a generous region name, an account id and SNS's 256-char topic name."""
+MAX_TOPIC_NAME_CHARS = 64
+"""The component keeps its topic's name within this (SNS allows 256): every byte not reserved
+for the ARN is room for the policy's suppressions."""
+
+MAX_TOPIC_ARN_CHARS = len("arn:aws-iso-b:sns:") + 25 + len(":123456789012:") + MAX_TOPIC_NAME_CHARS
+"""The longest partition, a generous region name, an account id and the topic name's bound."""
 
 MAX_REGION_CHARS = 25
 """Room for the deployment region, which stands in for an empty region list."""

@@ -30,12 +30,14 @@ with warnings.catch_warnings():
     # The provider's submodules are loaded lazily, and loading one warns about its deprecated v6
     # aliases, none of which the stack uses: load them here, once, without burying the report.
     warnings.simplefilter("ignore", DeprecationWarning)
-    PROVIDER_MODULES = (aws.s3, aws.sns, aws.iam, aws.cloudwatch, aws.lambda_)
+    PROVIDER_MODULES = (aws.s3, aws.sns, aws.kms, aws.iam, aws.cloudwatch, aws.lambda_)
     for _module in PROVIDER_MODULES:
         hasattr(_module, "_utilities")  # any non-dunder attribute makes a lazy module load
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
+PARTITION = "aws-us-gov"
+"""Not `aws`, so a partition hard-coded instead of read from the caller's identity shows."""
 PROJECT = "ec2c"
 STACK = "unit"
 
@@ -50,6 +52,8 @@ class Registration:
     custom: bool
     parent: str
     dependencies: list[str]
+    protect: bool = False
+    retain_on_delete: bool = False
     inputs: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     """What the (fake) provider returned: the values other resources saw as outputs."""
@@ -100,11 +104,21 @@ class FakeAws(pulumi.runtime.Mocks):
             arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}"
         elif args.typ == "aws:cloudwatch/dashboard:Dashboard":
             physical_id = state["dashboardName"]
+        elif args.typ == "aws:kms/key:Key":
+            physical_id = state["keyId"] = f"key-{_suffix(args.name)}"
+            arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{physical_id}"
         state.setdefault("name", name)
         state.setdefault("arn", arn)
         return physical_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT,
+                "arn": f"arn:{PARTITION}:iam::{ACCOUNT}:user/deployer",
+                "id": ACCOUNT,
+                "userId": "AIDAEXAMPLE",
+            }, []
         assert args.token == "aws:index/getRegion:getRegion", f"unexpected invoke {args.token}"
         region = {
             "region": REGION,
@@ -134,6 +148,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     custom=request.custom,
                     parent=request.parent,
                     dependencies=sorted(request.dependencies),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
                     inputs=rpc.deserialize_properties(request.object),
                     state=dict(self.resources[response.urn].state) if request.custom else {},
                 )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -10,8 +12,8 @@ from compliance_scanner import contract
 from compliance_scanner.policy import DEFAULT_ALERT_THRESHOLD, PolicyError, load_policy
 
 from stacks import ArgsError, ComplianceAnalyzerArgs
-from stacks.args import LOG_RETENTION_DAYS
-from stacks.lambda_env import ENV_SIZE_LIMIT_BYTES
+from stacks.args import LOG_RETENTION_DAYS, policy_document_json
+from stacks.lambda_env import ENV_SIZE_LIMIT_BYTES, worst_case_environment_size
 
 
 def test_defaults() -> None:
@@ -23,18 +25,53 @@ def test_defaults() -> None:
     assert (args.lambda_memory_mb, args.lambda_timeout_s) == (512, 300)
     assert args.regions == ()
     assert args.metric_namespace == contract.DEFAULT_METRIC_NAMESPACE
+    assert args.force_destroy is False
     assert args.rule_policy == load_policy({})
+    assert args.policy_json == "{}"
     assert args.rule_policy.alert_threshold == DEFAULT_ALERT_THRESHOLD
 
 
-def test_policy_is_parsed_once_and_serialised_compactly() -> None:
-    document = {"alert_threshold": 75, "rules": {"ssm_managed": {"enabled": False}}}
+def test_force_destroy_is_kept() -> None:
+    assert ComplianceAnalyzerArgs(environment="dev-a1b2c3", force_destroy=True).force_destroy
+
+
+def test_the_lambda_gets_the_callers_document_not_the_expanded_policy() -> None:
+    document = {"rules": {"ssm_managed": {"enabled": False}}, "alert_threshold": 75}
     args = ComplianceAnalyzerArgs(environment="dev", policy=document)
     assert args.rule_policy.alert_threshold == 75.0
-    document_out = args.rule_policy.to_document()
-    assert args.policy_json == json.dumps(document_out, separators=(",", ":"), sort_keys=True)
-    assert len(args.policy_json) < len(json.dumps(document_out))
+    assert args.policy_json == '{"alert_threshold":75,"rules":{"ssm_managed":{"enabled":false}}}'
+    expanded = json.dumps(args.rule_policy.to_document(), separators=(",", ":"), sort_keys=True)
+    assert len(args.policy_json) * 20 < len(expanded)
+    # The scanner fills in the same defaults, so it ends up with the same policy.
     assert load_policy(json.loads(args.policy_json)) == args.rule_policy
+
+
+def test_yaml_dates_and_other_mappings_are_shipped_as_json() -> None:
+    # What a YAML environment file yields: dates, datetimes and (after merging) any mapping.
+    document = MappingProxyType(
+        {
+            "rules": MappingProxyType({"ssm_managed": {"enabled": False}}),
+            "suppressions": [
+                {"rule": "*", "instance_id": "i-1", "reason": "r", "expires": date(2030, 6, 30)},
+                {
+                    "rule": "*",
+                    "tag": {"key": "Env", "value": "lab"},
+                    "reason": "r",
+                    "expires": datetime(2030, 7, 1, 12, 30),
+                },
+            ],
+        }
+    )
+    args = ComplianceAnalyzerArgs(environment="dev", policy=document)
+    shipped = json.loads(args.policy_json)
+    assert [s["expires"] for s in shipped["suppressions"]] == ["2030-06-30", "2030-07-01"]
+    assert shipped["rules"] == {"ssm_managed": {"enabled": False}}
+    assert load_policy(shipped) == args.rule_policy
+
+
+def test_policy_json_refuses_values_json_cannot_carry() -> None:
+    with pytest.raises(TypeError, match="object is not JSON serialisable"):
+        policy_document_json({"alert_threshold": object()})
 
 
 def test_collections_are_copied_so_callers_cannot_change_a_validated_args() -> None:
@@ -219,6 +256,8 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ),
     ({"metric_namespace": "bad$ns"}, "not starting with 'AWS/', got 'bad$ns'"),
     ({"metric_namespace": None}, "ComplianceAnalyzerArgs.metric_namespace: expected"),
+    ({"force_destroy": "yes"}, "ComplianceAnalyzerArgs.force_destroy: expected True or False"),
+    ({"force_destroy": 1}, "ComplianceAnalyzerArgs.force_destroy: expected True or False, got 1"),
     (
         {"policy": ["rules"]},
         "ComplianceAnalyzerArgs.policy: expected a mapping (the rule policy document), "
@@ -258,25 +297,36 @@ def test_policy_errors_name_the_args_field(policy: dict[str, Any], message: str)
         ComplianceAnalyzerArgs(environment="dev", policy=policy)
 
 
-def _suppressions(count: int) -> list[dict[str, str]]:
+def _suppressions(count: int, reason: str = "bastion host behind an allow-list") -> list[dict]:
     return [
-        {
-            "rule": "no_public_ip",
-            "instance_id": f"i-{index:017x}",
-            "reason": "bastion host behind an allow-list",
-        }
+        {"rule": "no_public_ip", "instance_id": f"i-{index:017x}", "reason": reason}
         for index in range(count)
     ]
 
 
 def test_a_policy_too_large_for_the_lambda_environment_fails_at_construction() -> None:
     with pytest.raises(ArgsError) as caught:
-        ComplianceAnalyzerArgs(environment="dev", policy={"suppressions": _suppressions(40)})
+        ComplianceAnalyzerArgs(environment="dev", policy={"suppressions": _suppressions(45)})
     message = str(caught.value)
     assert message.startswith(
         "ComplianceAnalyzerArgs.policy: expected a policy whose compact JSON keeps the Lambda"
     )
-    assert f"within {ENV_SIZE_LIMIT_BYTES} bytes" in message
+    assert f"within {ENV_SIZE_LIMIT_BYTES} bytes, got " in message
+    assert "(policy JSON is " in message
+
+
+def test_forty_suppressions_now_fit() -> None:
+    # Real instance ids (17 hex digits) with a short reason: 40 entries of ~90 bytes.
+    policy = {"suppressions": _suppressions(40, reason="bastion, allow-listed")}
+    args = ComplianceAnalyzerArgs(environment="dev", policy=policy)
+    assert len(args.rule_policy.suppressions) == 40
+    size = worst_case_environment_size(
+        metric_namespace=args.metric_namespace, policy_json=args.policy_json, regions=()
+    )
+    assert size <= ENV_SIZE_LIMIT_BYTES
+    # Shipping the expanded policy (every rule spelled out) would not have fitted.
+    expanded = json.dumps(args.rule_policy.to_document(), separators=(",", ":"), sort_keys=True)
+    assert size - len(args.policy_json) + len(expanded) > ENV_SIZE_LIMIT_BYTES
 
 
 def test_a_few_suppressions_still_fit() -> None:

@@ -8,12 +8,26 @@ from typing import Any
 
 from compliance_scanner import contract
 from compliance_scanner.permissions import required_iam_actions
-from stack_harness import PROJECT, PROVIDER_MODULES, REGION, STACK, Deployment, Registration, deploy
+import pytest
+from stack_harness import (
+    ACCOUNT,
+    PARTITION,
+    PROJECT,
+    PROVIDER_MODULES,
+    REGION,
+    STACK,
+    Deployment,
+    Registration,
+    deploy,
+)
 
 from stacks import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzerArgs, packaging
+from stacks.lambda_env import MAX_TOPIC_NAME_CHARS
 
 BUCKET = "aws:s3/bucket:Bucket"
 TOPIC = "aws:sns/topic:Topic"
+KEY = "aws:kms/key:Key"
+ALIAS = "aws:kms/alias:Alias"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ROLE = "aws:iam/role:Role"
@@ -65,6 +79,8 @@ CHILD_ROLES = {
     ],
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ["reports-lifecycle"],
     TOPIC: ["alerts"],
+    KEY: ["alerts-key"],
+    ALIAS: ["alerts-key-alias"],
     SUBSCRIPTION: ["alerts-ops.team@example.org", "alerts-sec@example.com"],
     LOG_GROUP: ["scanner-logs"],
     ROLE: ["scanner-role"],
@@ -103,7 +119,16 @@ def test_every_child_is_parented_to_the_component(deployment: Deployment) -> Non
 def test_every_taggable_child_carries_the_merged_tags(deployment: Deployment) -> None:
     taggable = _taggable_types()
     tagged = [r for r in deployment.resources if r.type in taggable]
-    assert {r.type for r in tagged} == {BUCKET, TOPIC, LOG_GROUP, ROLE, FUNCTION, RULE, ALARM}
+    assert {r.type for r in tagged} == {
+        BUCKET,
+        TOPIC,
+        KEY,
+        LOG_GROUP,
+        ROLE,
+        FUNCTION,
+        RULE,
+        ALARM,
+    }
     for resource in tagged:
         assert resource.inputs["tags"] == {
             "ManagedBy": "pulumi",
@@ -126,6 +151,7 @@ def test_reports_bucket_is_private_versioned_encrypted_and_expires_reports(
     deployment: Deployment,
 ) -> None:
     bucket = deployment.one(BUCKET)
+    assert bucket.inputs["forceDestroy"] is False
     bucket_name = bucket.state["bucket"]
     settings = {
         r.type.rsplit(":", 1)[-1]: r
@@ -163,9 +189,51 @@ def test_reports_bucket_is_private_versioned_encrypted_and_expires_reports(
     ]
 
 
-def test_topic_uses_the_aws_managed_key_and_subscribes_each_address(deployment: Deployment) -> None:
+def test_an_ephemeral_stack_can_destroy_a_bucket_holding_reports() -> None:
+    bucket = deploy(ComplianceAnalyzerArgs(environment="dev-a1b2c3", force_destroy=True))
+    assert bucket.one(BUCKET).inputs["forceDestroy"] is True
+
+
+def test_nothing_is_protected_or_survives_destroy(deployment: Deployment) -> None:
+    for resource in deployment.resources:
+        assert not resource.protect, resource.name
+        assert not resource.retain_on_delete, resource.name
+    assert "skipDestroy" not in deployment.one(LOG_GROUP).inputs
+
+
+def test_alert_key_is_customer_managed_rotated_and_lets_alarms_publish(
+    deployment: Deployment,
+) -> None:
+    key = deployment.one(KEY)
+    assert key.inputs["enableKeyRotation"] is True
+    assert key.inputs["deletionWindowInDays"] == 7
+    assert key.inputs["description"] == "Encrypts the EC2 compliance alerts of staging"
+    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    assert statements["AccountAdministersKey"]["Principal"] == {
+        "AWS": f"arn:{PARTITION}:iam::{ACCOUNT}:root"
+    }
+    assert statements["AccountAdministersKey"]["Action"] == "kms:*"
+    alarms = statements["CloudWatchAlarmsPublish"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert alarms["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert set(statements) == {"AccountAdministersKey", "CloudWatchAlarmsPublish"}
+    alias = deployment.one(ALIAS)
+    assert alias.inputs == {
+        "name": "alias/ec2-compliance-staging",
+        "targetKeyId": key.state["keyId"],
+    }
+    assert key.urn in alias.dependencies
+
+
+def test_topic_uses_the_customer_managed_key_and_subscribes_each_address(
+    deployment: Deployment,
+) -> None:
     topic = deployment.one(TOPIC)
-    assert topic.inputs["kmsMasterKeyId"] == "alias/aws/sns"
+    key = deployment.one(KEY)
+    assert topic.inputs["kmsMasterKeyId"] == key.state["arn"]
+    assert key.state["arn"].startswith(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/")
+    assert key.urn in topic.dependencies
     subscriptions = deployment.of_type(SUBSCRIPTION)
     assert sorted(s.inputs["endpoint"] for s in subscriptions) == [
         "Ops.Team@example.org",
@@ -207,6 +275,12 @@ def test_inline_policy_is_scoped_to_this_stacks_resources(
     )
     assert statements["FindPreviousReport"]["Resource"] == deployment.one(BUCKET).state["arn"]
     assert statements["PublishAlerts"]["Resource"] == deployment.one(TOPIC).state["arn"]
+    assert statements["EncryptAlerts"] == {
+        "Sid": "EncryptAlerts",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": deployment.one(KEY).state["arn"],
+    }
     assert statements["WriteOwnLogs"]["Resource"] == f"{deployment.one(LOG_GROUP).state['arn']}:*"
     assert statements["PutComplianceMetrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "Acme/EC2Compliance"}
@@ -342,3 +416,49 @@ def test_registered_outputs_are_the_deployed_values(deployment: Deployment) -> N
         "schedule_rule_name": deployment.one(RULE).state["name"],
         "region": REGION,
     }
+
+
+NAME_LIMITS = {
+    BUCKET: ("bucket", 63),
+    FUNCTION: ("name", 64),
+    ROLE: ("name", 64),
+    ROLE_POLICY: ("name", 128),
+    RULE: ("name", 64),
+    TOPIC: ("name", MAX_TOPIC_NAME_CHARS),
+    ALIAS: ("name", 256),
+    LOG_GROUP: ("name", 512),
+    ALARM: ("name", 255),
+    DASHBOARD: ("dashboardName", 255),
+}
+"""Physical names AWS limits, by type: the field holding the name and its maximum length."""
+
+
+def test_an_ephemeral_24_character_suffix_keeps_every_name_within_aws_limits() -> None:
+    environment = "integration-stage-a1b2c3"  # `<env>-<6 chars>` at the 24-character maximum
+    assert len(environment) == 24
+    deployed = deploy(ComplianceAnalyzerArgs(environment=environment))
+    checked = set()
+    for resource in deployed.resources:
+        if resource.type in NAME_LIMITS:
+            field, limit = NAME_LIMITS[resource.type]
+            name = resource.state[field]
+            assert environment in name, name
+            assert len(name) <= limit, (resource.type, name, len(name))
+            checked.add(resource.type)
+    assert checked == set(NAME_LIMITS)
+    bucket = deployed.one(BUCKET).state["bucket"]
+    assert bucket == bucket.lower() and len(bucket) == 51
+    assert len(deployed.one(ROLE).state["name"]) == 56
+    assert deployed.one(FUNCTION).state["name"] == f"ec2-compliance-{environment}"
+    assert deployed.one(PERMISSION).state["name"].startswith("compliance-schedule-invoke-")
+
+
+def test_a_component_name_that_would_overflow_a_name_limit_is_refused() -> None:
+    args = ComplianceAnalyzerArgs(environment="a" * 24)
+    with pytest.raises(ValueError) as caught:
+        deploy(args, name="compliance-analyzer")
+    assert str(caught.value) == (
+        "ComplianceAnalyzer name 'compliance-analyzer': the IAM role name "
+        f"'compliance-analyzer-scanner-role-{'a' * 24}' plus Pulumi's 8-character suffix "
+        "exceeds the 64-character limit"
+    )

@@ -11,6 +11,7 @@ from stacks import iam
 BUCKET_ARN = "arn:aws:s3:::compliance-reports-dev-abc1234"
 TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:compliance-alerts-dev-abc1234"
 LOG_GROUP_ARN = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/ec2-compliance-dev"
+KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 DESCRIBES = ["ec2:DescribeVolumes", "ec2:DescribeInstances"]
 
 
@@ -21,6 +22,7 @@ def _statements(**overrides: object) -> dict[str, dict]:
         topic_arn=TOPIC_ARN,
         log_group_arn=LOG_GROUP_ARN,
         metric_namespace="EC2Compliance",
+        topic_key_arn=KEY_ARN,
     )
     kwargs.update(overrides)
     document = json.loads(iam.scanner_policy(**kwargs))
@@ -71,6 +73,15 @@ def test_publish_is_limited_to_the_alert_topic() -> None:
     }
 
 
+def test_publishing_to_the_encrypted_topic_may_use_only_its_key() -> None:
+    assert _statements()["EncryptAlerts"] == {
+        "Sid": "EncryptAlerts",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": KEY_ARN,
+    }
+
+
 def test_metrics_are_pinned_to_the_namespace() -> None:
     statement = _statements(metric_namespace="Acme/Compliance")["PutComplianceMetrics"]
     assert statement["Action"] == "cloudwatch:PutMetricData"
@@ -89,13 +100,16 @@ def test_no_statement_allows_writes_beyond_the_listed_ones() -> None:
         actions.update(
             [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
         )
-    assert not any(action.endswith("*") for action in actions)
+    # The one wildcard action covers only the GenerateDataKey variants, on one key.
+    assert [action for action in actions if "*" in action] == ["kms:GenerateDataKey*"]
     assert actions == {
         *DESCRIBES,
         "s3:GetObject",
         "s3:PutObject",
         "s3:ListBucket",
         "sns:Publish",
+        "kms:Decrypt",
+        "kms:GenerateDataKey*",
         "cloudwatch:PutMetricData",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
@@ -105,3 +119,25 @@ def test_no_statement_allows_writes_beyond_the_listed_ones() -> None:
 def test_an_empty_action_list_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one describe action"):
         _statements(describe_actions=[])
+
+
+def test_alert_key_policy_lets_the_account_administer_and_cloudwatch_alarms_publish() -> None:
+    document = json.loads(iam.alert_key_policy(account_id="210987654321", partition="aws-cn"))
+    assert document["Version"] == "2012-10-17"
+    assert document["Statement"] == [
+        {
+            "Sid": "AccountAdministersKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws-cn:iam::210987654321:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudWatchAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": "210987654321"}},
+        },
+    ]

@@ -35,7 +35,8 @@ def test_worst_case_covers_the_longest_real_values() -> None:
     real = lambda_env.environment_size(
         lambda_env.scanner_environment(
             bucket_name="x" * 63,
-            topic_arn="arn:aws-us-gov:sns:us-gov-west-1:123456789012:" + "t" * 256,
+            topic_arn="arn:aws-iso-b:sns:us-isob-east-1:123456789012:"
+            + "t" * lambda_env.MAX_TOPIC_NAME_CHARS,
             metric_namespace="ns",
             policy_json="{}",
             regions=["ap-southeast-4"],

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pulumi
 import pytest
+from compliance_scanner import contract
 
 from stacks import ComplianceAnalyzerArgs, lambda_env, packaging
 
@@ -178,6 +179,9 @@ def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
         policy_json=args.policy_json,
         regions=args.regions,
     )
+    # The caller's document as given, not the expanded policy: the shipped scanner fills in the
+    # defaults itself (the other rules still run below).
+    assert variables[contract.ENV_POLICY] == '{"rules":{"ssm_managed":{"enabled":false}}}'
     child_env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(archive_dir),
