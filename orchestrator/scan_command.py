@@ -317,8 +317,9 @@ def scan(
         help="Write the report to FILE (json or csv; with --format table: JSON, or CSV if FILE ends in .csv).",
     ),
     fail_on: Optional[Severity] = typer.Option(
-        None, "--fail-on", case_sensitive=False,
-        help="Exit 1 if an unsuppressed finding at or above this severity exists (CI gate).",
+        None, "--fail-on", case_sensitive=False, metavar="SEVERITY",
+        help="Exit 1 if an unsuppressed finding at or above SEVERITY exists (CI gate): "
+        "critical, high, medium, low or informational.",
     ),
     limit: int = typer.Option(
         scan_render.DEFAULT_LIMIT, "--limit", min=0,
