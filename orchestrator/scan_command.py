@@ -357,7 +357,11 @@ def scan(
 
     failed = failed_regions(report)
     if region_list and failed and set(region_list) <= set(failed):
-        raise OperationFailed(f"every region failed to scan ({', '.join(failed)}); see the errors above")
+        codes = {}
+        for error in report.get("errors") or []:
+            codes.setdefault(error.get("region"), error.get("code") or "error")
+        detail = ", ".join(f"{region}: {codes.get(region)}" for region in failed)
+        raise OperationFailed(f"every region failed to scan ({detail}); see the report's errors")
 
     if fail_on is not None:
         hits = gate_failures(report, fail_on.value)

@@ -413,7 +413,7 @@ def test_every_region_failing_exits_1(mocked, monkeypatch):
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert {e["region"] for e in report["errors"]} == {"us-east-1", "eu-west-1"}
-    assert "every region failed to scan (us-east-1, eu-west-1)" in flat(result.stderr)
+    assert "every region failed to scan (us-east-1: AccessDenied, eu-west-1: AccessDenied)" in flat(result.stderr)
     assert secret not in result.output
 
 
