@@ -1,8 +1,8 @@
 """Collects one region's instances and the data their rules need, in batched calls.
 
-Cloud Custodian style: page through DescribeInstances once, then fetch volumes, security groups
-and images only for the ids seen, a batch of ids per call, so the number of API calls grows with
-pages rather than with instances. Only the per-instance attributes of opt-in rules cost one call
+Cloud Custodian style: page through DescribeInstances once, then fetch security groups and images
+only for the ids seen, a batch of ids per call, and the unencrypted volumes of the region, so the
+number of API calls grows with pages rather than with instances. Only the per-instance attributes of opt-in rules cost one call
 per instance. Every call first asks the time budget, and a failing call is recorded as an error
 while the rest of the region is still collected.
 """
@@ -28,13 +28,12 @@ from .normalize import (
     instance_from_api,
     security_group_from_api,
     security_group_ids,
-    volume_from_api,
-    volume_ids,
 )
 
 PAGE_SIZE = 1000
 ID_BATCH = 200
 SSM_PAGE_SIZE = 50
+VOLUME_PAGE_SIZE = 500
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 
 API_ERRORS = (ClientError, BotoCoreError, NotImplementedError)
@@ -65,7 +64,7 @@ def error_from(region: str, operation: str, exc: Exception) -> ScanError:
     return ScanError(region, operation, type(exc).__name__, str(exc))
 
 
-def _batches(ids: list[str], size: int = ID_BATCH) -> Iterator[list[str]]:
+def _batches(ids: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 
@@ -109,7 +108,7 @@ class _Calls:
         A filter, unlike an id list, does not fail the whole batch when one id has vanished.
         """
         items: list[Any] = []
-        for batch in _batches(sorted(set(ids))):
+        for batch in _batches(sorted(set(ids)), ID_BATCH):
             filters = [{"Name": filter_name, "Values": batch}]
             for page in self.pages(client, operation, method, key, Filters=filters, **params):
                 items.extend(page)
@@ -137,15 +136,23 @@ def _image_ids(raw: Mapping[str, Any]) -> list[str]:
 
 
 def _volumes(region: _Region) -> dict[str, Any]:
-    found = region.calls.by_id_filter(
+    """The region's unencrypted attached volumes: every other volume in a block device mapping
+    is encrypted. Asking for the exceptions instead of every volume by id costs no call per 200
+    volumes, and nothing at all in an estate that encrypts by default."""
+    unencrypted: set[str] = set()
+    for page in region.calls.pages(
         region.ec2,
         "ec2:DescribeVolumes",
         "describe_volumes",
         "Volumes",
-        "volume-id",
-        region.referenced(volume_ids),
-    )
-    return {"volumes": {v["VolumeId"]: volume_from_api(v) for v in found}}
+        Filters=[
+            {"Name": "encrypted", "Values": ["false"]},
+            {"Name": "attachment.status", "Values": ["attaching", "attached", "detaching"]},
+        ],
+        MaxResults=VOLUME_PAGE_SIZE,
+    ):
+        unencrypted.update(volume["VolumeId"] for volume in page)
+    return {"unencrypted_volumes": frozenset(unencrypted)}
 
 
 def _security_groups(region: _Region) -> dict[str, Any]:

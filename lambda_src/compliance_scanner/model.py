@@ -67,7 +67,6 @@ class SecurityGroupInfo:
 class VolumeInfo:
     volume_id: str
     encrypted: bool
-    kms_key_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ class Lookups:
     `unavailable` names sources that failed or were cut off for the whole region.
     """
 
-    volumes: Mapping[str, VolumeInfo] = field(default_factory=dict)
+    unencrypted_volumes: frozenset[str] = frozenset()
     security_groups: Mapping[str, SecurityGroupInfo] = field(default_factory=dict)
     images: Mapping[str, ImageInfo] = field(default_factory=dict)
     ssm_managed: frozenset[str] = frozenset()
@@ -140,10 +140,6 @@ def security_group_from_api(raw: Mapping[str, Any]) -> SecurityGroupInfo:
     )
 
 
-def volume_from_api(raw: Mapping[str, Any]) -> VolumeInfo:
-    return VolumeInfo(raw["VolumeId"], bool(raw.get("Encrypted")), raw.get("KmsKeyId"))
-
-
 def image_from_api(raw: Mapping[str, Any]) -> ImageInfo:
     return ImageInfo(
         image_id=raw["ImageId"],
@@ -162,11 +158,9 @@ def _resolve(ids: Iterable[str], found: Mapping[str, Any]) -> tuple[tuple[Any, .
 
 
 def _missing_sources(raw: Mapping[str, Any], instance_id: str, lookups: Lookups) -> set[str]:
-    """Region-wide gaps plus the per-instance ones (a resource or attribute that did not come
-    back, e.g. a volume detached between two calls): either way the rule must not guess."""
+    """Region-wide gaps plus the per-instance ones (a security group or attribute that did not
+    come back, e.g. deleted between two calls): either way the rule must not guess."""
     missing = set(lookups.unavailable)
-    if not _resolve(volume_ids(raw), lookups.volumes)[1]:
-        missing.add(sources.VOLUMES)
     if not _resolve(security_group_ids(raw), lookups.security_groups)[1]:
         missing.add(sources.SECURITY_GROUPS)
     if instance_id not in lookups.termination_protection:
@@ -206,7 +200,10 @@ def instance_from_api(
         key_name=raw.get("KeyName"),
         image_id=image_id,
         security_groups=_resolve(security_group_ids(raw), lookups.security_groups)[0],
-        volumes=_resolve(volume_ids(raw), lookups.volumes)[0],
+        volumes=tuple(
+            VolumeInfo(volume_id, volume_id not in lookups.unencrypted_volumes)
+            for volume_id in volume_ids(raw)
+        ),
         image=lookups.images.get(image_id or ""),
         ssm_managed=instance_id in lookups.ssm_managed,
         stopped_since=parse_stopped_since(raw.get("StateTransitionReason"))

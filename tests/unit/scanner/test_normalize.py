@@ -46,7 +46,7 @@ RAW = {
 
 
 def test_instance_fields_are_gathered_from_every_place_ec2_puts_them() -> None:
-    lookups = Lookups(volumes={"vol-1": VolumeInfo("vol-1", True)})
+    lookups = Lookups(unencrypted_volumes=frozenset({"vol-2", "vol-elsewhere"}))
     instance = instance_from_api(RAW, REGION, "123456789012", NOW, lookups)
     assert instance.public_ip == "54.1.2.3"
     assert instance.ipv6_addresses == ("2600:1f18::1", "2600:1f18::2")
@@ -54,9 +54,9 @@ def test_instance_fields_are_gathered_from_every_place_ec2_puts_them() -> None:
     assert instance.stopped_since == datetime(2024, 1, 1, 10, tzinfo=UTC)
     assert instance.launch_time == datetime(2023, 12, 1, tzinfo=UTC)
     assert instance.metadata_options is None
-    assert instance.volumes == (VolumeInfo("vol-1", True),)
-    # vol-2 and both groups did not come back: those rules must not guess
-    assert {sources.VOLUMES, sources.SECURITY_GROUPS} <= instance.unavailable
+    assert instance.volumes == (VolumeInfo("vol-1", True), VolumeInfo("vol-2", False))
+    # neither group came back: the exposure rules must not guess
+    assert sources.SECURITY_GROUPS in instance.unavailable
     assert instance.ssm_managed is False
 
 
@@ -66,7 +66,7 @@ def test_a_bare_instance_gets_safe_defaults() -> None:
     assert instance.public_ip is None and instance.ipv6_addresses == ()
     assert instance.stopped_since is None and instance.launch_time is None
     assert instance.tags == {} and instance.security_groups == () and instance.image is None
-    assert sources.VOLUMES not in instance.unavailable  # nothing referenced, nothing missing
+    assert sources.SECURITY_GROUPS not in instance.unavailable  # nothing referenced
 
 
 def test_stop_time_parsing() -> None:

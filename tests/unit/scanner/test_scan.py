@@ -181,10 +181,21 @@ def test_calls_grow_with_pages_not_instances(session, ec2, api_calls, monkeypatc
     assert report["summary"]["total_instances"] == 450
     assert progress == [300, 450]
     assert api_calls["ec2:DescribeInstances"] == 2
-    assert api_calls["ec2:DescribeVolumes"] == 3  # ceil(450 / 200) id batches
+    assert api_calls["ec2:DescribeVolumes"] == 1  # only the unencrypted ones, 500 a page
     assert api_calls["ec2:DescribeSecurityGroups"] == 1
     assert api_calls["ec2:DescribeImages"] == 1
-    assert sum(api_calls.values()) <= 8
+    assert sum(api_calls.values()) == 6
+
+
+def test_id_lookups_are_batched(session, ec2, api_calls, monkeypatch) -> None:
+    monkeypatch.setattr(collector, "ID_BATCH", 2)
+    groups = [open_group(ec2, f"g{n}", []) for n in range(3)]
+    launch(ec2, count=2, SecurityGroupIds=groups)
+    launch(ec2, ImageId="ami-03cf127a")
+    report = scan(session, [REGION], DEFAULT)
+    assert api_calls["ec2:DescribeSecurityGroups"] == 2  # 4 groups (with default), 2 per call
+    assert api_calls["ec2:DescribeImages"] == 1
+    assert report["summary"]["by_rule"]["ssh_open_to_internet"]["passed"] == 3
 
 
 def test_opt_in_rules_read_instance_attributes(session, ec2, api_calls) -> None:
