@@ -2,9 +2,9 @@
 
 Cloud Custodian style: page through DescribeInstances once, then fetch security groups and images
 only for the ids seen, a batch of ids per call, and the unencrypted volumes of the region, so the
-number of API calls grows with pages rather than with instances. Only the per-instance attributes of opt-in rules cost one call
-per instance. Every call first asks the time budget, and a failing call is recorded as an error
-while the rest of the region is still collected.
+number of API calls grows with pages rather than with instances. Only the per-instance
+attributes of opt-in rules cost one call per instance. Every call first asks the time budget, and
+a failing call is recorded as an error while the rest of the region is still collected.
 """
 
 from __future__ import annotations
@@ -198,39 +198,31 @@ def _ssm(region: _Region) -> dict[str, Any]:
     return {"ssm_managed": frozenset(managed)}
 
 
-def _attribute(region: _Region, attribute: str) -> dict[str, dict[str, Any]]:
+def _attribute(
+    region: _Region, attribute: str, key: str, convert: Callable[[Any], Any]
+) -> dict[str, Any]:
     """One DescribeInstanceAttribute call per instance: the API has no batch form, which is why
-    only opt-in rules use it."""
-    return {
-        instance_id: region.calls.call(
+    only opt-in rules use it. Returns the converted `<key>.Value` per instance id."""
+    values = {}
+    for instance_id in region.instance_ids():
+        response = region.calls.call(
             region.ec2,
             "ec2:DescribeInstanceAttribute",
             "describe_instance_attribute",
             InstanceId=instance_id,
             Attribute=attribute,
         )
-        for instance_id in region.instance_ids()
-    }
+        values[instance_id] = convert(response.get(key, {}).get("Value"))
+    return values
 
 
 def _termination(region: _Region) -> dict[str, Any]:
-    responses = _attribute(region, "disableApiTermination")
-    return {
-        "termination_protection": {
-            instance_id: bool(response.get("DisableApiTermination", {}).get("Value"))
-            for instance_id, response in responses.items()
-        }
-    }
+    protected = _attribute(region, "disableApiTermination", "DisableApiTermination", bool)
+    return {"termination_protection": protected}
 
 
 def _user_data(region: _Region) -> dict[str, Any]:
-    responses = _attribute(region, "userData")
-    return {
-        "user_data": {
-            instance_id: decode_user_data(response.get("UserData", {}).get("Value"))
-            for instance_id, response in responses.items()
-        }
-    }
+    return {"user_data": _attribute(region, "userData", "UserData", decode_user_data)}
 
 
 FETCHERS: dict[str, Callable[[_Region], dict[str, Any]]] = {

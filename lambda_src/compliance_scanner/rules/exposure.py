@@ -48,14 +48,27 @@ def groups_exposing(instance: InstanceRecord, port: int, protocols: Collection[s
     ]
 
 
-def _single_port_check(port: int, label: str):
+def _port_rule(
+    rule_id: str, service: str, port: int, rationale: str, remediation: str, **mapping: str
+) -> Rule:
+    """A rule for one well-known TCP service port (SSH, RDP): same check, different port."""
+
     def check(instance: InstanceRecord, params: Params) -> RuleResult:
         groups = groups_exposing(instance, port, TCP)
         if groups:
-            return failed(f"{label} port {port} is open to the internet via {', '.join(groups)}")
-        return passed(f"no security group opens {label} port {port} to the internet")
+            return failed(f"{service} port {port} is open to the internet via {', '.join(groups)}")
+        return passed(f"no security group opens {service} port {port} to the internet")
 
-    return check
+    return Rule(
+        id=rule_id,
+        title=f"{service} ({port}/tcp) is not open to the internet",
+        severity="high",
+        rationale=rationale,
+        remediation=remediation,
+        check=check,
+        mapping=mapping,
+        sources=(sources.SECURITY_GROUPS,),
+    )
 
 
 def _high_risk_ports(instance: InstanceRecord, params: Params) -> RuleResult:
@@ -86,61 +99,33 @@ def _all_ports(instance: InstanceRecord, params: Params) -> RuleResult:
 
 
 HIGH_RISK_PORTS = (
-    20,
-    21,
-    23,
-    25,
-    110,
-    135,
-    143,
-    445,
-    1433,
-    1434,
-    3000,
-    3306,
-    4333,
-    5000,
-    5432,
-    5500,
-    5601,
-    8080,
-    8088,
-    8888,
-    9200,
-    9300,
-)
+    20, 21, 23, 25, 110, 135, 143, 445, 1433, 1434, 3000, 3306, 4333, 5000, 5432, 5500, 5601,
+    8080, 8088, 8888, 9200, 9300,
+)  # fmt: skip
 """Security Hub EC2.19's list without 22 and 3389, which have rules of their own."""
 
 _SG = (sources.SECURITY_GROUPS,)
 
 RULES: tuple[Rule, ...] = (
-    Rule(
-        id="ssh_open_to_internet",
-        title="SSH (22/tcp) is not open to the internet",
-        severity="high",
+    _port_rule(
+        "ssh_open_to_internet",
+        "SSH",
+        22,
         rationale="SSH reachable from anywhere invites brute force and exploits of the daemon.",
         remediation="Restrict port 22 to known CIDRs or use SSM Session Manager instead of SSH.",
-        check=_single_port_check(22, "SSH"),
-        mapping={
-            "aws_config": "restricted-ssh",
-            "security_hub": "EC2.13",
-            "prowler": "ec2_instance_port_ssh_exposed_to_internet",
-        },
-        sources=_SG,
+        aws_config="restricted-ssh",
+        security_hub="EC2.13",
+        prowler="ec2_instance_port_ssh_exposed_to_internet",
     ),
-    Rule(
-        id="rdp_open_to_internet",
-        title="RDP (3389/tcp) is not open to the internet",
-        severity="high",
+    _port_rule(
+        "rdp_open_to_internet",
+        "RDP",
+        3389,
         rationale="RDP exposed to the internet is a leading ransomware entry point.",
         remediation="Restrict port 3389 to known CIDRs or reach hosts through Fleet Manager.",
-        check=_single_port_check(3389, "RDP"),
-        mapping={
-            "aws_config": "restricted-common-ports",
-            "security_hub": "EC2.14",
-            "prowler": "ec2_instance_port_rdp_exposed_to_internet",
-        },
-        sources=_SG,
+        aws_config="restricted-common-ports",
+        security_hub="EC2.14",
+        prowler="ec2_instance_port_rdp_exposed_to_internet",
     ),
     Rule(
         id="high_risk_ports_open",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -10,9 +11,8 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from compliance_scanner.model import InstanceRecord
+from moto import mock_aws
 
 REGION = "us-east-1"
 OTHER_REGION = "eu-west-1"
@@ -61,6 +61,26 @@ def api_calls(session: boto3.session.Session) -> Counter[str]:
 
     session.events.register("before-call", count)
     return calls
+
+
+@pytest.fixture
+def topic(session: boto3.session.Session) -> tuple[Any, str, Any]:
+    """An SNS topic with an SQS subscription, so published messages can be read back.
+
+    Returns (sns client, topic ARN, a function listing the SNS envelopes received so far).
+    """
+    sns = session.client("sns", region_name=REGION)
+    sqs = session.client("sqs", region_name=REGION)
+    arn = sns.create_topic(Name="compliance")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=attributes["Attributes"]["QueueArn"])
+
+    def received() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+    return sns, arn, received
 
 
 def launch(ec2: Any, count: int = 1, **kwargs: Any) -> list[str]:

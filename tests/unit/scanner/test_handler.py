@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 from dataclasses import dataclass
-from typing import Any
-
-import pytest
 
 import index
+import pytest
 from compliance_scanner.handler import account_from_context
 from compliance_scanner.policy import PolicyError
 from compliance_scanner.settings import ConfigError, load_settings
@@ -32,17 +30,10 @@ class LambdaContext:
 
 
 @pytest.fixture
-def deployed(session, monkeypatch):
+def deployed(session, topic, monkeypatch):
     """What the stack creates: bucket, topic (read through SQS) and the environment."""
     session.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-    sns = session.client("sns", region_name=REGION)
-    sqs = session.client("sqs", region_name=REGION)
-    topic_arn = sns.create_topic(Name="alerts")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    _, topic_arn, received = topic
     env = {
         "AWS_REGION": REGION,
         "REPORT_BUCKET": BUCKET,
@@ -54,11 +45,7 @@ def deployed(session, monkeypatch):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 
-    def messages() -> list[dict[str, Any]]:
-        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
-        return [json.loads(m["Body"]) for m in received.get("Messages", [])]
-
-    return messages
+    return received
 
 
 def test_handler_scans_stores_publishes_and_alerts(session, deployed, caplog) -> None:

@@ -6,7 +6,6 @@ import json
 from datetime import date, datetime
 
 import pytest
-
 from compliance_scanner.permissions import required_iam_actions
 from compliance_scanner.policy import (
     DEFAULT_ALERT_THRESHOLD,

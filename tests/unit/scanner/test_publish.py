@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from compliance_scanner.alerts import (
     MESSAGE_LIMIT_BYTES,
     alert_message,
@@ -135,25 +134,6 @@ def test_put_metrics_publishes_totals_and_per_rule_failures(session) -> None:
         Statistics=["Maximum"],
     )
     assert rate["Datapoints"][0]["Maximum"] == 2.0
-
-
-@pytest.fixture
-def topic(session):
-    """An SNS topic with an SQS subscription, so published messages can be read back."""
-    sns = session.client("sns", region_name=REGION)
-    sqs = session.client("sqs", region_name=REGION)
-    arn = sns.create_topic(Name="compliance")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
-
-    def received() -> list[dict[str, Any]]:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
-        return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
-
-    return sns, arn, received
 
 
 def test_send_alert_publishes_summary_and_new_findings(topic) -> None:

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
 from compliance_scanner import sources
 from compliance_scanner.model import (
     FAIL,

@@ -7,15 +7,13 @@ from collections import Counter
 from typing import Any
 
 import boto3
-import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from moto.core.botocore_stubber import MockRawResponse
-
 from compliance_scanner import collector
 from compliance_scanner.policy import load_policy
 from compliance_scanner.scanner import scan
+from moto.core.botocore_stubber import MockRawResponse
 
 from .conftest import ACCOUNT, NOW, OTHER_REGION, REGION, launch, tag_spec
 
@@ -40,6 +38,10 @@ def open_group(ec2: Any, name: str, permissions: list[dict[str, Any]]) -> str:
     return group_id
 
 
+def tcp(port: int, **ranges: Any) -> dict[str, Any]:
+    return {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, **ranges}
+
+
 def fail_when(session: boto3.session.Session, operation: str, code: str, **match: Any) -> list[str]:
     """Make `operation` fail with `code` for calls whose context/params match; returns hits."""
     hits: list[str] = []
@@ -58,30 +60,8 @@ def fail_when(session: boto3.session.Session, operation: str, code: str, **match
 
 
 def test_default_scan_finds_the_expected_failures(session, ec2, api_calls) -> None:
-    ssh = open_group(
-        ec2,
-        "ssh",
-        [
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 22,
-                "ToPort": 22,
-                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
-            }
-        ],
-    )
-    rdp6 = open_group(
-        ec2,
-        "rdp6",
-        [
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 3389,
-                "ToPort": 3389,
-                "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
-            }
-        ],
-    )
+    ssh = open_group(ec2, "ssh", [tcp(22, IpRanges=[{"CidrIp": "0.0.0.0/0"}])])
+    rdp6 = open_group(ec2, "rdp6", [tcp(3389, Ipv6Ranges=[{"CidrIpv6": "::/0"}])])
     everything = open_group(
         ec2, "all", [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
 from compliance_scanner.evaluation import evaluate_instances
 from compliance_scanner.model import FAIL, PASS
 from compliance_scanner.policy import load_policy
