@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from .model import SEVERITIES
@@ -46,6 +45,9 @@ class RuleConfig:
 
 @dataclass(frozen=True)
 class Policy:
+    """A validated policy. Plain dicts inside (read them as read-only) so a Policy can be deep-
+    copied and pickled by whatever holds it, e.g. Pulumi component arguments."""
+
     rules: Mapping[str, RuleConfig]
     suppressions: tuple[Suppression, ...] = ()
     alert_threshold: float = DEFAULT_ALERT_THRESHOLD
@@ -100,18 +102,16 @@ def _rule_config(rule: Rule, override: Any, where: Where) -> RuleConfig:
     by_name = {param.name: param for param in rule.parameters}
     for name, value in given.items():
         params[name] = _param_value(by_name[name], value, where / "params" / name)
-    return RuleConfig(enabled, severity, MappingProxyType(params))
+    return RuleConfig(enabled, severity, params)
 
 
 def _rules(value: Any, where: Where) -> Mapping[str, RuleConfig]:
     overrides = expect_mapping(value, where)
     check_keys(overrides, where, CATALOGUE)
-    return MappingProxyType(
-        {
-            rule_id: _rule_config(rule, overrides.get(rule_id, {}), where / rule_id)
-            for rule_id, rule in CATALOGUE.items()
-        }
-    )
+    return {
+        rule_id: _rule_config(rule, overrides.get(rule_id, {}), where / rule_id)
+        for rule_id, rule in CATALOGUE.items()
+    }
 
 
 def _suppressions(value: Any, where: Where) -> tuple[Suppression, ...]:

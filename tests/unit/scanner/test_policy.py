@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 from datetime import date, datetime
 
 import pytest
@@ -81,6 +83,12 @@ def test_to_document_round_trips_through_json() -> None:
     document = json.loads(json.dumps(policy.to_document()))
     assert load_policy(document) == policy
     assert policy_from_json(json.dumps(document), "env") == policy
+
+
+def test_policies_can_be_copied_and_pickled() -> None:
+    policy = load_policy(FULL, "config/dev.yaml")
+    assert copy.deepcopy(policy) == policy
+    assert pickle.loads(pickle.dumps(policy)) == policy
 
 
 def test_yaml_dates_and_timestamps_are_accepted_as_expiry() -> None:
