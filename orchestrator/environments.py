@@ -15,17 +15,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from compliance_scanner.policy import PolicyError, load_policy
+from stacks.args import CRON_PATTERN, EMAIL_PATTERN, LOG_RETENTION_DAYS, RATE_PATTERN, REGION_PATTERN
 
 from .errors import BadInput
 
 DEFAULTS_FILE = "defaults.yaml"
 ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,16}$")
 STACK_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 ACCOUNT_RE = re.compile(r"^\d{12}$")
 ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 RESERVED_FILES = {DEFAULTS_FILE}
 
 
@@ -45,7 +43,7 @@ class AwsTarget(_Model):
     @field_validator("region")
     @classmethod
     def _region(cls, value: str) -> str:
-        if not REGION_RE.match(value):
+        if not REGION_PATTERN.fullmatch(value):
             raise ValueError(f"expected an AWS region such as eu-west-1, got {value!r}")
         return value
 
@@ -78,7 +76,14 @@ class LambdaSettings(_Model):
 
 class Retention(_Model):
     reports_days: int = Field(90, ge=1)
-    logs_days: int = Field(30, ge=1)
+    logs_days: int = 30
+
+    @field_validator("logs_days")
+    @classmethod
+    def _logs_days(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"expected one of CloudWatch Logs' retention values {list(LOG_RETENTION_DAYS)}, got {value}")
+        return value
 
 
 class Environment(_Model):
@@ -131,7 +136,7 @@ class Environment(_Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        if not SCHEDULE_RE.match(value):
+        if not (RATE_PATTERN.fullmatch(value) or CRON_PATTERN.fullmatch(value)):
             raise ValueError(f"expected an EventBridge schedule such as rate(1 day) or cron(0 6 * * ? *), got {value!r}")
         return value
 
@@ -139,7 +144,7 @@ class Environment(_Model):
     @classmethod
     def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for email in value:
-            if not EMAIL_RE.match(email):
+            if not EMAIL_PATTERN.fullmatch(email):
                 raise ValueError(f"expected e-mail addresses, got {email!r}")
         return value
 

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from xml.etree import ElementTree
 
+import pytest
+
 SUITES = Path(__file__).resolve().parent / "suites"
 CHECK_FILES = ("-o", "python_files=check_*.py")
 
@@ -50,7 +52,8 @@ def test_keep_leaves_the_stack(project):
     assert project.ec2c("destroy", "--env", "eng", "--stack", stacks[0]).returncode == 0
 
 
-def test_sigterm_during_tests_still_tears_down(project, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_a_signal_during_tests_still_tears_down(project, tmp_path, signum):
     marker = tmp_path / "running"
     proc = project.popen(
         "test", "--env", "eng", "--tests", str(SUITES / "failing"), "--", *CHECK_FILES,
@@ -62,24 +65,7 @@ def test_sigterm_during_tests_still_tears_down(project, tmp_path):
     assert marker.exists(), proc.communicate()[1]
     stack = marker.read_text().removeprefix("lambda_function_name-")
     assert project.stacks() == [stack]
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=180)
-    assert proc.returncode == 130
-    assert "interrupted: tearing down" in stderr
-    assert project.stacks() == []
-
-
-def test_ctrl_c_during_tests_still_tears_down(project, tmp_path):
-    marker = tmp_path / "running"
-    proc = project.popen(
-        "test", "--env", "eng", "--tests", str(SUITES / "failing"), "--", *CHECK_FILES,
-        EC2C_TEST_HOLD="60", EC2C_TEST_MARKER=str(marker),
-    )
-    deadline = time.monotonic() + 180
-    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert marker.exists(), proc.communicate()[1]
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 130
     assert "interrupted: tearing down" in stderr

@@ -123,3 +123,9 @@ def test_environment_names_leave_room_for_the_ephemeral_suffix(tmp_path):
     config = _config(tmp_path, {}, **{"a" * 18: {"aws": {"region": "eu-west-1"}}})
     with pytest.raises(BadInput, match="max 17"):
         config.load("a" * 18)
+
+
+def test_log_retention_must_be_a_cloudwatch_value(tmp_path):
+    config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"}, "retention": {"logs_days": 31}})
+    with pytest.raises(BadInput, match=r"retention\.logs_days: expected one of CloudWatch Logs' retention values"):
+        config.load("dev")
