@@ -56,6 +56,7 @@ class RegionScan:
 
 
 def error_from(region: str, operation: str, exc: Exception) -> ScanError:
+    """The report's error entry: AWS's own code and message when it sent one."""
     if isinstance(exc, ClientError):
         details = exc.response.get("Error", {})
         return ScanError(
