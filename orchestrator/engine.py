@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def install_engine(version: str = PINNED_VERSION) -> Engine:
         except Exception as exc:  # noqa: BLE001 - any download failure means "offline" here
             raise OperationFailed(f"PulumiCommand.install() failed ({exc}); install the pulumi CLI by hand") from None
     else:
-        env = {**os.environ, "PULUMI_VERSION": version, "PYTHON": os.environ.get("PYTHON", _python())}
+        env = {**os.environ, "PULUMI_VERSION": version, "PYTHON": os.environ.get("PYTHON", sys.executable)}
         result = subprocess.run(["bash", str(INSTALLER)], env=env, text=True, capture_output=True)
         if result.returncode != 0:
             raise OperationFailed(f"installing the pulumi CLI failed:\n{result.stderr.strip()}")
@@ -103,8 +104,3 @@ def install_engine(version: str = PINNED_VERSION) -> Engine:
         raise OperationFailed("the installer finished but no working pulumi CLI was found")
     return engine
 
-
-def _python() -> str:
-    import sys
-
-    return sys.executable

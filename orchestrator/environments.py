@@ -192,6 +192,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def describe_validation_error(exc: ValidationError) -> str:
+    """Every problem as `field.path: message`, joined; the wording users see for any YAML file."""
+    return "; ".join(_describe(error) for error in exc.errors())
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     field = ".".join(str(part) for part in error["loc"]) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
@@ -205,8 +210,7 @@ def validate(document: Mapping[str, Any], *, name: str, source: str) -> Environm
     try:
         env = Environment.model_validate({**document, "name": name, "source": source})
     except ValidationError as exc:
-        details = "; ".join(_describe(error) for error in exc.errors())
-        raise BadInput(f"{source}: {details}") from None
+        raise BadInput(f"{source}: {describe_validation_error(exc)}") from None
     try:
         load_policy(env.policy, source=f"{source}: policy")
     except PolicyError as exc:

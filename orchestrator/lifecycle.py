@@ -14,7 +14,7 @@ from pulumi import automation as auto
 
 from .engine import Engine
 from .errors import OperationFailed
-from .progress import ProgressView
+from .progress import ProgressView, op_counts
 from .workspace import StackTarget, first_error, open_stack
 
 Operation = Literal["preview", "up", "refresh", "destroy"]
@@ -79,7 +79,7 @@ def run_operation(
     try:
         if operation == "preview":
             result = stack.preview(on_event=view, diff=False)
-            changes = {str(getattr(op, "value", op)): n for op, n in result.change_summary.items()}
+            changes = op_counts(result.change_summary)
             return OperationResult(target.stack_name, operation, True, time.monotonic() - started, changes)
         if operation == "up":
             up = stack.up(on_event=view, show_secrets=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from pulumi.automation import EngineEvent, OpType
 from rich.console import Console
@@ -37,6 +38,11 @@ def condense(message: str) -> str:
     head, _, tail = message.partition(TRACEBACK)
     last = [line.strip() for line in tail.splitlines() if line.strip()][-1:]
     return " ".join(part for part in (head.strip().rstrip(":"), *last) if part)
+
+
+def op_counts(changes: Mapping[Any, int]) -> dict[str, int]:
+    """Engine change counts keyed by plain op names ("create", "same"...), ready for JSON."""
+    return {str(getattr(op, "value", op)): count for op, count in changes.items()}
 
 
 def resource_label(urn: str) -> str:
@@ -89,4 +95,4 @@ class ProgressView:
             elif diag.severity == "warning":
                 self._say(f"[yellow]warning:[/yellow] {diag.message.strip()}")
         elif event.summary_event is not None:
-            self.changes = {str(getattr(op, "value", op)): count for op, count in event.summary_event.resource_changes.items()}
+            self.changes = op_counts(event.summary_event.resource_changes)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .environments import ConfigDir, Environment, read_yaml
+from .environments import ConfigDir, Environment, describe_validation_error, read_yaml
 from .errors import BadInput, Ec2cError
 from .lifecycle import Operation, OperationResult
 
@@ -107,11 +107,7 @@ def load_plan(path: Path, config: ConfigDir) -> Plan:
     try:
         spec = PlanSpec.model_validate(read_yaml(path))
     except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {'unknown field' if e['type'] == 'extra_forbidden' else e['msg']}"
-            for e in exc.errors()
-        )
-        raise BadInput(f"{path}: {details}") from None
+        raise BadInput(f"{path}: {describe_validation_error(exc)}") from None
     waves = []
     seen: dict[str, str] = {}
     for w, wave in enumerate(spec.waves):
