@@ -19,13 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rich.console import Console  # noqa: E402
 
-from orchestrator.engine import require_engine  # noqa: E402
-from orchestrator.environments import ConfigDir  # noqa: E402
-from orchestrator.lifecycle import run_operation  # noqa: E402
-from orchestrator.programs import resolve_program  # noqa: E402
-from orchestrator.progress import ProgressView  # noqa: E402
-from orchestrator.rollout import Plan, PlannedTarget, execute  # noqa: E402
-from orchestrator.workspace import StackTarget  # noqa: E402
+from orchestrator.deploy.engine import require_engine  # noqa: E402
+from orchestrator.deploy.environments import ConfigDir  # noqa: E402
+from orchestrator.deploy.lifecycle import run_operation  # noqa: E402
+from orchestrator.deploy.programs import resolve_program  # noqa: E402
+from orchestrator.deploy.progress import ProgressView  # noqa: E402
+from orchestrator.deploy.rollout import Plan, PlannedTarget, execute  # noqa: E402
+from orchestrator.deploy.workspace import StackTarget  # noqa: E402
 
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2", "ap-northeast-1")
 

@@ -1,11 +1,12 @@
-"""The `ec2c` command line: thin typer wrappers over the orchestrator's modules."""
+"""The `ec2c` command line: thin typer wrappers over the deploy and scan sub-packages."""
 
 from __future__ import annotations
 
 import typer
 
-from . import commands, scan_command
+from .deploy import commands
 from .errors import guard
+from .scan import command as scan_command
 
 app = typer.Typer(
     name="ec2c",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.engine import find_engine
+from orchestrator.deploy.engine import find_engine
 
 REPO = Path(__file__).resolve().parents[2]
 EC2C = [sys.executable, "-m", "orchestrator"]

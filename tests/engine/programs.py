@@ -11,7 +11,7 @@ import time
 
 import pulumi
 
-from orchestrator.environments import Environment
+from orchestrator.deploy.environments import Environment
 
 OUTPUT_NAMES = (
     "lambda_function_arn", "lambda_function_name", "sns_topic_arn", "compliance_bucket_name",

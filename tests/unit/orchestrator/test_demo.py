@@ -12,7 +12,7 @@ from moto import mock_aws
 from compliance_scanner.policy import load_policy
 from compliance_scanner.rules import CATALOGUE
 from compliance_scanner.scanner import scan
-from orchestrator import demo
+from orchestrator.scan import demo
 
 
 @pytest.fixture

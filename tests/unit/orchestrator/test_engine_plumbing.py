@@ -10,12 +10,12 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 from rich.console import Console
 
-from orchestrator import workspace
-from orchestrator.environments import validate
-from orchestrator.ephemeral import ephemeral_stack_name
+from orchestrator.deploy import workspace
+from orchestrator.deploy.environments import validate
+from orchestrator.deploy.ephemeral import ephemeral_stack_name
 from orchestrator.errors import BadInput
-from orchestrator.lifecycle import SECRET_MASK, plain_outputs
-from orchestrator.progress import ProgressView, condense
+from orchestrator.deploy.lifecycle import SECRET_MASK, plain_outputs
+from orchestrator.deploy.progress import ProgressView, condense
 
 URN = "urn:pulumi:dev::ec2-compliance::ec2compliance:index:ComplianceAnalyzer$aws:s3/bucket:Bucket::reports-dev"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.environments import ConfigDir, deep_merge, locate_config_dir
+from orchestrator.deploy.environments import ConfigDir, deep_merge, locate_config_dir
 from orchestrator.errors import BadInput
 
 REPO_CONFIG = Path(__file__).resolve().parents[3] / "config"

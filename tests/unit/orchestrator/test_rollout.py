@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.environments import ConfigDir
+from orchestrator.deploy.environments import ConfigDir
 from orchestrator.errors import BadInput, OperationFailed
-from orchestrator.lifecycle import OperationResult
-from orchestrator.rollout import load_plan, execute
+from orchestrator.deploy.lifecycle import OperationResult
+from orchestrator.deploy.rollout import load_plan, execute
 
 REPO = Path(__file__).resolve().parents[3]
 

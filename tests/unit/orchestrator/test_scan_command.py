@@ -21,7 +21,7 @@ from compliance_scanner.contract import SCHEMA_VERSION
 from compliance_scanner.report import CSV_COLUMNS
 from compliance_scanner.rules import CATALOGUE
 from orchestrator import console as console_module
-from orchestrator import demo, scan_render
+from orchestrator.scan import demo, render as scan_render
 from orchestrator.cli import app
 
 ACCOUNT = "123456789012"
@@ -533,7 +533,7 @@ def test_render_caps_rows_and_shows_errors_and_partial():
 
 
 def test_progress_spinner_on_a_terminal_and_silence_otherwise(monkeypatch):
-    from orchestrator import scan_command
+    from orchestrator.scan import command as scan_command
 
     screen = io.StringIO()
     monkeypatch.setattr(scan_command, "err", Console(file=screen, force_terminal=True, width=80))

@@ -13,10 +13,10 @@ from typing import Callable
 
 from pulumi import automation as auto
 
-from .console import err
+from ..console import err
 from .engine import Engine
 from .environments import Environment
-from .errors import BadInput, OperationFailed
+from ..errors import BadInput, OperationFailed
 
 LOCAL_PASSPHRASE = "ec2c-local-embedded-backend"
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")

@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .console import err
+from ..console import err
 from .engine import Engine
 from .environments import Environment
-from .errors import OperationFailed
+from ..errors import OperationFailed
 from .lifecycle import OperationResult, remove_stack, run_operation
 from .progress import ProgressView
 from .testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
 from .workspace import StackTarget
 EPHEMERAL_ID_ALPHABET = string.ascii_lowercase + string.digits
-DEFAULT_TESTS = Path(__file__).resolve().parent.parent / "tests" / "integration"
+DEFAULT_TESTS = Path(__file__).resolve().parents[2] / "tests" / "integration"
 
 
 def ephemeral_stack_name(env_name: str) -> str:
@@ -85,7 +85,7 @@ def run_pytest(tests: Path, junit_xml: Path | None, extra_args: Sequence[str]) -
     """Run pytest in this process, so a failing test is this command's exit code."""
     import pytest
 
-    args = [str(tests), "-p", "no:cacheprovider", "-p", "orchestrator.testing", *extra_args]
+    args = [str(tests), "-p", "no:cacheprovider", "-p", "orchestrator.deploy.testing", *extra_args]
     if junit_xml is not None:
         args.append(f"--junitxml={junit_xml}")
     return int(pytest.main(args))

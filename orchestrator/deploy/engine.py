@@ -16,10 +16,10 @@ from pathlib import Path
 from pulumi.automation import PulumiCommand
 from semver import VersionInfo
 
-from .errors import OperationFailed
+from ..errors import OperationFailed
 
 PINNED_VERSION = "3.259.0"
-INSTALLER = Path(__file__).resolve().parent.parent / "scripts" / "install-pulumi.sh"
+INSTALLER = Path(__file__).resolve().parents[2] / "scripts" / "install-pulumi.sh"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import importlib
 from typing import Callable
 
 from .environments import Environment
-from .errors import BadInput
+from ..errors import BadInput
 
 PulumiProgram = Callable[[], None]
 ProgramFactory = Callable[[Environment], PulumiProgram]

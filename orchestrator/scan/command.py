@@ -3,7 +3,7 @@
 Without `--demo` it uses the caller's AWS credentials exactly as the SDK finds them (`AWS_PROFILE`,
 `AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`, SSO, instance roles ...): the command only
 builds a default `boto3` session and never overrides the SDK's own resolution. With `--demo` it
-scans an embedded moto fleet (see `orchestrator.demo`), isolated from the caller's settings.
+scans an embedded moto fleet (see `orchestrator.scan.demo`), isolated from the caller's settings.
 
 Exit codes: 0 the scan completed (even with findings, unless `--fail-on` trips), 1 the scan could
 not run or every region failed or `--fail-on` found something, 2 bad input.
@@ -34,9 +34,9 @@ from botocore.exceptions import (
 from botocore.loaders import create_loader
 from botocore.regions import EndpointResolver
 
-from . import scan_render
-from .console import err, print_data
-from .errors import BadInput, OperationFailed
+from . import render as scan_render
+from ..console import err, print_data
+from ..errors import BadInput, OperationFailed
 
 
 class OutputFormat(str, Enum):
@@ -143,7 +143,7 @@ def _with_defaults(path: Path, policy: Mapping[str, Any] | None) -> Mapping[str,
     defaults_path = path.parent / "defaults.yaml"
     if path.name == "defaults.yaml" or not defaults_path.is_file():
         return policy
-    from .environments import deep_merge
+    from ..deploy.environments import deep_merge
 
     defaults, _ = read_policy_file(defaults_path)
     if not defaults:

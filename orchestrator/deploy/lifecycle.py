@@ -13,7 +13,7 @@ from typing import Any, Callable, Literal
 from pulumi import automation as auto
 
 from .engine import Engine
-from .errors import OperationFailed
+from ..errors import OperationFailed
 from .progress import ProgressView, op_counts
 from .workspace import StackTarget, first_error, open_stack
 

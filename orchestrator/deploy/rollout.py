@@ -18,7 +18,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .environments import ConfigDir, Environment, describe_validation_error, read_yaml
-from .errors import BadInput, Ec2cError
+from ..errors import BadInput, Ec2cError
 from .lifecycle import Operation, OperationResult
 
 STATUS_OK = "ok"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from compliance_scanner.policy import PolicyError, load_policy
 from stacks.args import CRON_PATTERN, EMAIL_PATTERN, LOG_RETENTION_DAYS, RATE_PATTERN, REGION_PATTERN
 
-from .errors import BadInput
+from ..errors import BadInput
 
 DEFAULTS_FILE = "defaults.yaml"
 ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,16}$")
@@ -95,7 +95,7 @@ class Environment(_Model):
     project: str = "ec2-compliance"
     stack: str | None = None
     backend: str = "file://.pulumi-state"
-    program: str = "orchestrator.programs:analyzer_program"
+    program: str = "orchestrator.deploy.programs:analyzer_program"
     aws: AwsTarget
     tags: dict[str, str] = {}
     schedule: str = "rate(1 day)"
@@ -264,5 +264,5 @@ def locate_config_dir(explicit: Path | None = None) -> ConfigDir:
     cwd_config = Path.cwd() / "config"
     if cwd_config.is_dir():
         return ConfigDir(cwd_config)
-    return ConfigDir(Path(__file__).resolve().parent.parent / "config")
+    return ConfigDir(Path(__file__).resolve().parents[2] / "config")
 

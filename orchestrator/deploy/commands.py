@@ -10,11 +10,11 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .console import err, print_data, print_json
+from ..console import err, print_data, print_json
 from .engine import find_engine, install_engine, require_engine
 from .environments import ConfigDir, Environment, locate_config_dir
 from .ephemeral import DEFAULT_TESTS, ephemeral_stack_name, run_ephemeral
-from .errors import BadInput, OperationFailed, guard
+from ..errors import BadInput, OperationFailed, guard
 from .lifecycle import Operation, OperationResult, read_outputs, run_operation
 from .programs import resolve_program
 from .progress import ProgressView

@@ -1,0 +1,1 @@
+"""Deployment through the Automation API: engine, environments, workspaces, lifecycle, ephemeral runs, rollouts."""
