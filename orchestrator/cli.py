@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .deploy import commands
+from .deploy.supervisor import supervised
 from .errors import guard
 from .scan import command as scan_command
 
@@ -18,16 +19,22 @@ app = typer.Typer(
 
 app.command("scan")(guard(scan_command.scan))
 app.command("envs")(guard(commands.envs))
-app.command("preview")(guard(commands.preview))
-app.command("up")(guard(commands.up))
-app.command("refresh")(guard(commands.refresh))
-app.command("destroy")(guard(commands.destroy))
+app.command("preview")(guard(supervised(commands.preview)))
+app.command("up")(guard(supervised(commands.up)))
+app.command("refresh")(guard(supervised(commands.refresh)))
+app.command("destroy")(guard(supervised(commands.destroy)))
 app.command("outputs")(guard(commands.outputs))
-app.command("test")(guard(commands.test))
-app.command("rollout")(guard(commands.rollout))
+app.command("test")(guard(supervised(commands.test)))
+app.command("rollout")(guard(supervised(commands.rollout, raise_when_idle=False)))
+app.command("stacks")(guard(commands.stacks))
+app.command("sweep")(guard(supervised(commands.sweep)))
+app.command("cancel")(guard(commands.cancel))
 app.add_typer(commands.engine_app, name="engine")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; a Ctrl-C before any handler is installed exits 130 quietly."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

@@ -21,6 +21,7 @@ class Ec2cError(Exception):
     """An expected failure with a message written for the person at the terminal."""
 
     exit_code = EXIT_FAILURE
+    label = "error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -42,6 +43,7 @@ class OperationFailed(Ec2cError):
 def guard(command: F) -> F:
     """Wrap a typer command: an Ec2cError becomes `error: <message>` on stderr and its exit code."""
     import typer
+    from rich.markup import escape
 
     from .console import err
 
@@ -50,7 +52,7 @@ def guard(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except Ec2cError as exc:
-            err.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False, soft_wrap=True)
+            err.print(f"[red]{exc.label}:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import shlex
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..console import err, print_data, print_json
 from .engine import find_engine, install_engine, require_engine
 from .environments import ConfigDir, Environment, locate_config_dir
-from .ephemeral import DEFAULT_TESTS, ephemeral_stack_name, run_ephemeral
+from .ephemeral import DEFAULT_TESTS, check_pytest_args, ephemeral_stack_name, run_ephemeral
+from .inventory import cancel_lock, list_stacks, parse_duration, sweep as sweep_stacks
 from ..errors import BadInput, OperationFailed, guard
 from .lifecycle import Operation, OperationResult, read_outputs, run_operation
 from .programs import resolve_program
 from .progress import ProgressView
 from .rollout import PlannedTarget, execute, load_plan
-from .workspace import StackTarget
+from .supervisor import SUPERVISOR
+from .workspace import StackTarget, qualified_name
 
 ConfigDirOpt = Annotated[
     Optional[Path],
@@ -40,9 +44,13 @@ def _stack_operation(operation: Operation, env_name: str, stack: str | None, con
     target = _target(config, env, stack)
     engine = require_engine()
     view = ProgressView(err, quiet=as_json)
+    SUPERVISOR.recovery = (
+        f"ec2c cancel --env {env.name} --stack {target.stack_name}`, then `ec2c {operation} --env {env.name} "
+        f"--stack {target.stack_name}"
+    )
     if not as_json:
-        err.print(f"[bold]{operation}[/bold] {env.project}/{target.stack_name} "
-                  f"[dim]({env.aws.region}, {target.backend_url})[/dim]")
+        err.print(f"[bold]{operation}[/bold] {escape(env.project)}/{escape(target.stack_name)} "
+                  f"[dim]({escape(env.aws.region)}, {escape(target.backend_url)})[/dim]")
     result = run_operation(target, engine, operation, resolve_program(env), view)
     _report(result, as_json)
 
@@ -60,7 +68,7 @@ def _report(result: OperationResult, as_json: bool) -> None:
 def _outputs_table(outputs: dict) -> None:
     table = Table("output", "value", title="stack outputs", title_justify="left")
     for key, value in outputs.items():
-        table.add_row(key, str(value))
+        table.add_row(escape(key), escape(str(value)))
     err.print(table)
 
 
@@ -77,11 +85,11 @@ def envs(config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     for e in environments:
         extra = len(e.scan_regions) - 1
         table.add_row(
-            e.name if e.stack_name == e.name else f"{e.name} ({e.stack_name})",
+            escape(e.name if e.stack_name == e.name else f"{e.name} ({e.stack_name})"),
             (e.aws.account_id or "-") + (" (role)" if e.aws.role_arn else ""),
-            e.aws.region,
-            e.scan_regions[0] + (f" +{extra}" if extra else ""),
-            "embedded" if e.is_local_backend else e.backend.split("?")[0],
+            escape(e.aws.region),
+            escape(e.scan_regions[0] + (f" +{extra}" if extra else "")),
+            "embedded" if e.is_local_backend else escape(e.backend.split("?")[0]),
             "[red]yes[/red]" if e.protected else "no",
         )
     err.print(table)
@@ -113,7 +121,7 @@ def destroy(
     config = locate_config_dir(config_dir)
     environment = config.load(env)
     if environment.protected and not yes:
-        if not sys.stdin.isatty():
+        if sys.stdin is None or sys.stdin.closed or not sys.stdin.isatty():
             raise BadInput(f"{environment.source}: environment {env!r} is protected; pass --yes to destroy it unattended")
         name = stack or environment.stack_name
         if not typer.confirm(f"Environment {env!r} is protected. Destroy every resource of stack {name!r}?"):
@@ -150,24 +158,110 @@ def test(
     junit_xml: Annotated[Optional[Path], typer.Option("--junit-xml", help="Write a JUnit XML report.")] = None,
     outputs_file: Annotated[Optional[Path], typer.Option("--outputs-file", help="Where to write the outputs JSON.")] = None,
     tests: Annotated[Path, typer.Option("--tests", help="Test folder to run against the stack.")] = DEFAULT_TESTS,
+    skip_idempotency_check: Annotated[bool, typer.Option(
+        "--skip-idempotency-check", help="Do not fail when a preview right after `up` plans changes.")] = False,
     pytest_args: Annotated[Optional[list[str]], typer.Argument(help="Extra pytest arguments (after --).")] = None,
 ) -> None:
-    """Deploy an ephemeral `<env>-<id>` stack, run the integration tests on it, always tear it down."""
+    """Deploy an ephemeral `<env>-<id>` stack, check idempotency, run the tests on it, always tear it down."""
     config = locate_config_dir(config_dir)
     environment = config.load(env)
     if not tests.exists():
         raise BadInput(f"--tests: {tests} does not exist")
+    check_pytest_args(tests, pytest_args or ())
     environment = environment.ephemeral(ephemeral_stack_name(environment.name))
     program = resolve_program(environment)
     engine = require_engine()
     run = run_ephemeral(
         environment, config.root, engine, program, lambda: ProgressView(err),
         tests=tests, outputs_file=outputs_file, junit_xml=junit_xml, keep=keep, pytest_args=pytest_args or (),
-        config_dir=config.path.resolve(),
+        config_dir=config.path.resolve(), idempotency_check=not skip_idempotency_check,
     )
+    code = SUPERVISOR.exit_code if SUPERVISOR.interrupted else run.exit_code
     state = "kept" if run.kept else ("destroyed and removed" if run.destroyed else "[red]NOT destroyed[/red]")
-    err.print(f"stack {run.stack}: {state}; tests exit code {run.exit_code}")
-    raise typer.Exit(run.exit_code)
+    err.print(f"stack {escape(run.stack)}: {state}; exit code {code}; steps: {run.summary()}")
+    raise typer.Exit(code)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def stacks(env: EnvOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
+    """List every stack of the environment's backend: kind, age, last update, resources, lock holder."""
+    config = locate_config_dir(config_dir)
+    environment = config.load(env)
+    rows = list_stacks(environment, config.root, require_engine())
+    if as_json:
+        print_json([row.to_dict() for row in rows])
+        return
+    now = datetime.now(timezone.utc)
+    table = Table(title=f"stacks of {escape(environment.name)} ({escape(environment.project)})", title_justify="left")
+    for column in ("stack", "kind", "age", "created by", "updated", "result", "res", "lock"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        updated = _age((now - row.last_update).total_seconds()) + " ago" if row.last_update else "-"
+        lock = "; ".join(lock.describe() for lock in row.locks) or "-"
+        table.add_row(*(escape(str(v)) for v in (
+            row.name, row.kind, _age(row.age_s(now)), row.created_by or "-", updated, row.last_result or "-",
+            "-" if row.resources is None else row.resources, lock)))
+    err.print(table)
+
+
+def sweep(
+    env: EnvOpt,
+    older_than: Annotated[Optional[str], typer.Option(
+        "--older-than", help="Age past which ephemeral stacks go: 30m, 2h, 1d, 0s.")] = None,
+    stack: Annotated[Optional[str], typer.Option("--stack", help="Sweep only this ephemeral stack (any age).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be removed; change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    config_dir: ConfigDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Destroy and remove the environment's ephemeral stacks left by crashed or killed runs."""
+    if older_than is None and stack is None:
+        raise BadInput("--older-than is required (for example --older-than 2h), unless --stack names one stack")
+    threshold = parse_duration(older_than or "0s")
+    config = locate_config_dir(config_dir)
+    environment = config.load(env)
+    if not (dry_run or yes):
+        if sys.stdin is None or sys.stdin.closed or not sys.stdin.isatty():
+            raise BadInput("sweep destroys stacks: pass --yes to run it unattended, or --dry-run to look first")
+        if not typer.confirm(f"Destroy ephemeral stacks of {env!r} older than {older_than or '0s'}?"):
+            raise OperationFailed("sweep cancelled")
+    engine = require_engine()
+    program = resolve_program(environment)
+    outcomes = sweep_stacks(environment, config.root, engine, program, older_than_s=threshold, dry_run=dry_run,
+                            only=stack, view_factory=lambda: ProgressView(err, quiet=as_json))
+    if as_json:
+        print_json([o.to_dict() for o in outcomes])
+    else:
+        table = Table("stack", "age", "action", "detail", title=f"sweep of {environment.name}", title_justify="left")
+        for o in outcomes:
+            table.add_row(escape(o.name), _age(o.age_s), o.action, escape(o.detail))
+        err.print(table if outcomes else f"no ephemeral stacks of {escape(env)}")
+    if any(o.remains for o in outcomes):
+        raise typer.Exit(1)
+
+
+def cancel(
+    env: EnvOpt,
+    stack: StackOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Also break a lock whose holder still runs here.")] = False,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Release a stack's lock left by a crashed or killed update."""
+    config = locate_config_dir(config_dir)
+    target = _target(config, config.load(env), stack)
+    released = cancel_lock(target, require_engine(), force=force)
+    if not released:
+        err.print(f"stack {escape(qualified_name(target))} is not locked")
+    for lock in released:
+        err.print(f"released the lock of {escape(qualified_name(target))} held by {escape(lock.describe())}")
 
 
 def rollout(
@@ -193,7 +287,7 @@ def rollout(
         view = ProgressView(err, prefix=f"{target.stack_name}: ", quiet=as_json)
         return run_operation(stack_target, engine, op, programs[id(target)], view)
 
-    report = execute(parsed, operation, run_one)  # type: ignore[arg-type]
+    report = execute(parsed, operation, run_one, cancelled=SUPERVISOR.reason)  # type: ignore[arg-type]
     if as_json:
         print_json({"ok": report.ok, "duration_s": round(report.duration_s, 2),
                     "targets": [o.to_dict() for o in report.outcomes]})
@@ -202,9 +296,9 @@ def rollout(
                       title=f"rollout {operation}", title_justify="left")
         colours = {"ok": "green", "failed": "red", "skipped": "yellow"}
         for o in report.outcomes:
-            table.add_row(o.wave, o.stack, o.env, o.account, o.region,
+            table.add_row(escape(o.wave), escape(o.stack), escape(o.env), o.account, escape(o.region),
                           f"[{colours[o.status]}]{o.status}[/{colours[o.status]}]",
-                          f"{o.duration_s:.1f}s", o.error or "")
+                          f"{o.duration_s:.1f}s", escape(o.error or ""))
         err.print(table)
         err.print(f"total {report.duration_s:.1f}s")
     if not report.ok:

@@ -31,7 +31,9 @@ class Engine:
     version: str
 
     def command(self) -> PulumiCommand:
-        return PulumiCommand(root=str(self.root))
+        from .supervisor import SupervisedCommand
+
+        return SupervisedCommand(root=str(self.root))
 
 
 def _pulumi_home() -> Path:

@@ -1,32 +1,48 @@
-"""Deploy -> test -> tear down, Terratest style, with the outputs fed into pytest.
+"""Deploy -> idempotency preview -> test -> tear down, Terratest/ProgramTest style.
 
 The teardown is the point of this module: a stack that outlives its test run costs money and
-collides with the next run, so destroy-and-remove runs in `finally`, after test failures,
-deployment failures, Ctrl-C and SIGTERM alike, unless the user asked to keep it.
+collides with the next run, so destroy-and-remove runs after test failures, deployment
+failures, a non-idempotent program and signals alike (see `supervisor`: signals during the
+teardown are counted, not obeyed, until the third), unless the user asked to keep it.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import secrets
-import signal
+import shutil
+import socket
 import string
+import subprocess
+import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from rich.markup import escape
+
 from ..console import err
+from ..errors import BadInput, OperationFailed
 from .engine import Engine
 from .environments import Environment
-from ..errors import OperationFailed
-from .lifecycle import OperationResult, remove_stack, run_operation
+from .lifecycle import release_stale_lock, remove_stack, run_operation
 from .progress import ProgressView
+from .supervisor import SUPERVISOR, Abandoned, Interrupted
 from .testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
 from .workspace import StackTarget
+
 EPHEMERAL_ID_ALPHABET = string.ascii_lowercase + string.digits
 DEFAULT_TESTS = Path(__file__).resolve().parents[2] / "tests" / "integration"
+PYTEST_NO_TESTS = 5
+TAG_CREATED_AT = "ec2c:created-at"
+TAG_CREATED_BY = "ec2c:created-by"
+TAG_CREATOR_PID = "ec2c:creator-pid"
+TAG_KIND = "ec2c:kind"
 
 
 def ephemeral_stack_name(env_name: str) -> str:
@@ -34,9 +50,26 @@ def ephemeral_stack_name(env_name: str) -> str:
     return f"{env_name}-{''.join(secrets.choice(EPHEMERAL_ID_ALPHABET) for _ in range(6))}"
 
 
+def creation_tags() -> dict[str, str]:
+    """Recorded on the stack when it is made, so `ec2c stacks`/`sweep` age it by birth, not last update."""
+    return {
+        TAG_KIND: "ephemeral",
+        TAG_CREATED_AT: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        TAG_CREATED_BY: f"{getpass.getuser()}@{socket.gethostname()}",
+        TAG_CREATOR_PID: str(os.getpid()),
+    }
+
+
+@dataclass
+class Step:
+    name: str
+    duration_s: float
+    status: str
+
+
 @dataclass
 class TestRun:
-    """What happened, for the summary line and for `--json`."""
+    """What happened, for the summary line."""
 
     stack: str
     outputs_file: Path
@@ -44,26 +77,26 @@ class TestRun:
     deployed: bool = False
     destroyed: bool = False
     kept: bool = False
-    steps: list[OperationResult] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
     error: str | None = None
 
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time a step and record how it ended, however it ends."""
+        started = time.monotonic()
+        status = "failed"
+        try:
+            yield
+            status = "ok"
+        except (KeyboardInterrupt, Interrupted):
+            status = "interrupted"
+            raise
+        finally:
+            self.steps.append(Step(name, time.monotonic() - started, status))
 
-EXIT_INTERRUPTED = 130
-PYTEST_INTERRUPTED = 2
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (CI cancelling a job) like Ctrl-C, which pytest and our `finally` handle."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def summary(self) -> str:
+        return ", ".join(f"{s.name} {s.duration_s:.1f}s" + ("" if s.status == "ok" else f" ({s.status})")
+                         for s in self.steps)
 
 
 @contextmanager
@@ -81,14 +114,42 @@ def environment_variables(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_pytest(tests: Path, junit_xml: Path | None, extra_args: Sequence[str]) -> int:
-    """Run pytest in this process, so a failing test is this command's exit code."""
-    import pytest
-
-    args = [str(tests), "-p", "no:cacheprovider", "-p", "orchestrator.deploy.testing", *extra_args]
+def pytest_args(tests: Path, junit_xml: Path | None, extra_args: Sequence[str]) -> list[str]:
+    args = [str(tests), "-p", "no:cacheprovider", *extra_args]
     if junit_xml is not None:
         args.append(f"--junitxml={junit_xml}")
-    return int(pytest.main(args))
+    return args
+
+
+def check_pytest_args(tests: Path, extra_args: Sequence[str]) -> None:
+    """Collect (without running) in a child process, so a typo fails before anything is deployed."""
+    env = {k: v for k, v in os.environ.items() if k != OUTPUTS_ENV_VAR}
+    args = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "orchestrator.deploy.testing",
+            *pytest_args(tests, None, extra_args)]
+    result = subprocess.run(args, capture_output=True, text=True, env=env)
+    if result.returncode == 0:
+        return
+    lines = [line.strip() for line in (result.stderr + "\n" + result.stdout).splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower() and not line.startswith("ERROR: usage:")]
+    reason = "no tests collected" if result.returncode == PYTEST_NO_TESTS else (errors or lines or ["pytest failed"])[0]
+    raise BadInput(f"pytest arguments / --tests {tests}: {reason} (nothing was deployed)")
+
+
+def run_pytest(tests: Path, junit_xml: Path | None, extra_args: Sequence[str]) -> int:
+    """Run pytest in this process, so a failing test is this command's exit code.
+
+    The fixture plugin is passed as an object: `-p` on an already imported module makes pytest
+    warn that it cannot rewrite its asserts.
+    """
+    import pytest
+
+    from . import testing
+
+    return int(pytest.main(pytest_args(tests, junit_xml, extra_args), plugins=[testing]))
+
+
+def planned_changes(changes: dict[str, int]) -> dict[str, int]:
+    return {op: n for op, n in changes.items() if op != "same" and n}
 
 
 def run_ephemeral(
@@ -104,9 +165,10 @@ def run_ephemeral(
     keep: bool = False,
     pytest_args: Sequence[str] = (),
     config_dir: Path | None = None,
+    idempotency_check: bool = True,
     test_runner: Callable[[Path, Path | None, Sequence[str]], int] = run_pytest,
 ) -> TestRun:
-    """Deploy a fresh stack, run the tests against its outputs, then always destroy and remove it.
+    """Deploy a fresh stack, check it is idempotent, run the tests on its outputs, always tear it down.
 
     `env` is already the ephemeral environment (see `Environment.ephemeral`), so the program
     it built names its resources after the ephemeral stack.
@@ -115,40 +177,71 @@ def run_ephemeral(
     target = StackTarget(env=env, stack_name=name, root=root)
     outputs_path = outputs_file or (target.work_dir / "outputs.json")
     run = TestRun(stack=name, outputs_file=outputs_path)
-    err.print(f"[bold]ephemeral stack[/bold] {name} ({target.backend_url})")
+    SUPERVISOR.recovery = f"ec2c sweep --env {env.name} --stack {name} --yes"
+    err.print(f"[bold]ephemeral stack[/bold] {escape(name)} ({escape(target.backend_url)})")
+    abandoned = False
     try:
-        with sigterm_as_interrupt():
-            deployed = run_operation(target, engine, "up", program, view_factory())
-            run.steps.append(deployed)
-            run.deployed = True
-            outputs_path.parent.mkdir(parents=True, exist_ok=True)
-            outputs_path.write_text(json.dumps(deployed.outputs, indent=2, sort_keys=True), encoding="utf-8")
-            err.print(f"outputs written to {outputs_path}; running {tests}")
-            handover = {OUTPUTS_ENV_VAR: str(outputs_path), ENV_NAME_VAR: env.name}
-            if config_dir is not None:
-                handover["EC2C_CONFIG_DIR"] = str(config_dir)
-            with environment_variables(handover):
-                run.exit_code = test_runner(tests, junit_xml, pytest_args)
-            if run.exit_code == PYTEST_INTERRUPTED:
+        with run.step("up"):
+            deployed = run_operation(target, engine, "up", program, view_factory(), tags=creation_tags())
+        run.deployed = True
+        outputs_path.parent.mkdir(parents=True, exist_ok=True)
+        outputs_path.write_text(json.dumps(deployed.outputs, indent=2, sort_keys=True), encoding="utf-8")
+        if idempotency_check:
+            with run.step("idempotency"):
+                again = run_operation(target, engine, "preview", program, view_factory())
+                changes = planned_changes(again.changes)
+                if changes:
+                    raise OperationFailed(
+                        "the program is not idempotent: a preview right after `up` plans "
+                        + ", ".join(f"{n} {op}" for op, n in sorted(changes.items()))
+                        + " (use --skip-idempotency-check to allow it)"
+                    )
+        err.print(f"outputs written to {escape(str(outputs_path))}; running {escape(str(tests))}")
+        handover = {OUTPUTS_ENV_VAR: str(outputs_path), ENV_NAME_VAR: env.name}
+        if config_dir is not None:
+            handover["EC2C_CONFIG_DIR"] = str(config_dir)
+        with run.step("tests"), environment_variables(handover):
+            run.exit_code = test_runner(tests, junit_xml, pytest_args)
+            if SUPERVISOR.interrupted:
                 raise KeyboardInterrupt()
-    except OperationFailed as exc:
-        run.error = exc.message
-        err.print(f"[red]deployment failed:[/red] {exc.message}")
-        run.exit_code = 1
+    except Abandoned:
+        abandoned = True
+        raise
+    except Interrupted as exc:
+        run.error, run.exit_code = exc.message, exc.exit_code
+        err.print(f"[yellow]interrupted: tearing down[/yellow] ({escape(exc.message)})")
     except KeyboardInterrupt:
-        run.error = "interrupted"
+        run.error, run.exit_code = "interrupted", SUPERVISOR.exit_code
         err.print("[yellow]interrupted: tearing down[/yellow]")
-        run.exit_code = EXIT_INTERRUPTED
+    except OperationFailed as exc:
+        run.error, run.exit_code = exc.message, 1
+        err.print(f"[red]{'deployment failed' if not run.deployed else 'failed'}:[/red] {escape(exc.message)}")
     finally:
-        if keep:
-            run.kept = True
-            err.print(
-                f"[yellow]--keep:[/yellow] stack {name} left in place; destroy it with "
-                f"`ec2c destroy --env {env.name} --stack {name}`"
-            )
-        else:
-            _teardown(target, engine, program, view_factory, run)
+        if not abandoned:
+            _finish(target, engine, program, view_factory, run, keep=keep, keep_outputs=outputs_file is not None)
     return run
+
+
+def _finish(
+    target: StackTarget,
+    engine: Engine,
+    program: Callable[[], None],
+    view_factory: Callable[[], ProgressView],
+    run: TestRun,
+    *,
+    keep: bool,
+    keep_outputs: bool,
+) -> None:
+    name, env_name = target.stack_name, target.env.name
+    if keep:
+        run.kept = True
+        err.print(f"[yellow]--keep:[/yellow] stack {escape(name)} left in place; destroy it with "
+                  f"`ec2c destroy --env {escape(env_name)} --stack {escape(name)}`")
+        return
+    with SUPERVISOR.teardown(), run.step("destroy"):
+        _teardown(target, engine, program, view_factory, run)
+    if run.destroyed and not keep_outputs:
+        shutil.rmtree(target.work_dir, ignore_errors=True)
 
 
 def _teardown(
@@ -159,12 +252,14 @@ def _teardown(
     run: TestRun,
 ) -> None:
     """Destroy and remove; a failed teardown is loud and turns the run red, never silent."""
-    err.print(f"tearing down {target.stack_name}")
+    err.print(f"tearing down {escape(target.stack_name)}")
     try:
-        run.steps.append(run_operation(target, engine, "destroy", program, view_factory()))
+        release_stale_lock(target, engine)
+        run_operation(target, engine, "destroy", program, view_factory())
         remove_stack(target, engine)
         run.destroyed = True
     except OperationFailed as exc:
         run.error = f"teardown failed: {exc.message}"
-        err.print(f"[red]teardown failed, resources may remain in stack {target.stack_name}:[/red] {exc.message}")
+        err.print(f"[red]teardown failed, resources may remain in stack {escape(target.stack_name)}:[/red] "
+                  f"{escape(exc.message)}; recover with `{SUPERVISOR.recovery}`")
         run.exit_code = run.exit_code or 1

@@ -12,10 +12,13 @@ from typing import Any, Callable, Literal
 
 from pulumi import automation as auto
 
+from ..console import err
 from .engine import Engine
 from ..errors import OperationFailed
 from .progress import ProgressView, op_counts
-from .workspace import StackTarget, first_error, open_stack
+from .locks import read_locks, store_for
+from .supervisor import SUPERVISOR, Interrupted, signal_name
+from .workspace import StackTarget, first_error, open_stack, qualified_name
 
 Operation = Literal["preview", "up", "refresh", "destroy"]
 SECRET_MASK = "[secret]"
@@ -57,12 +60,26 @@ def _translate(
     exc: auto.CommandError, target: StackTarget, operation: str, diagnostics: list[str] | None = None
 ) -> OperationFailed:
     if isinstance(exc, auto.ConcurrentUpdateError):
-        return OperationFailed(
-            f"stack {target.stack_name!r} is locked by another update in progress; wait for it to finish "
-            f"(or, if it crashed, run `pulumi cancel` against {target.backend_url})"
-        )
+        return OperationFailed(lock_message(target))
     reason = diagnostics[0] if diagnostics else first_error(exc)
+    if "incorrect passphrase" in str(exc):
+        return OperationFailed(
+            f"{operation} of stack {qualified_name(target)} in {target.backend_url} failed: the passphrase "
+            "does not decrypt this stack; set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the "
+            f"one it was created with and rerun `ec2c {operation} --env {target.env.name} --stack {target.stack_name}`"
+            " (nothing was changed)"
+        )
     return OperationFailed(f"{operation} of stack {target.stack_name!r} failed: {reason}")
+
+
+def lock_message(target: StackTarget) -> str:
+    """Who holds the lock, and the command that releases it once that update is known dead."""
+    locks = read_locks(store_for(target.backend_url), target.env.project, target.stack_name)
+    holder = "; ".join(lock.describe() for lock in locks) or "holder unknown"
+    return (
+        f"stack {qualified_name(target)} in {target.backend_url} is locked by another update ({holder}); "
+        f"wait for it, or if it crashed run `ec2c cancel --env {target.env.name} --stack {target.stack_name}`"
+    )
 
 
 def run_operation(
@@ -71,11 +88,14 @@ def run_operation(
     operation: Operation,
     program: Callable[[], None],
     view: ProgressView,
+    *,
+    tags: dict[str, str] | None = None,
 ) -> OperationResult:
-    """Run one operation; raises OperationFailed with the engine's reason when it fails."""
+    """Run one operation; raises OperationFailed with the engine's reason, Interrupted after a signal."""
+    SUPERVISOR.check(f"{operation} of stack {qualified_name(target)}")
     started = time.monotonic()
     view.preview = operation == "preview"
-    stack = open_stack(target, engine, program, create=operation in ("preview", "up"))
+    stack = open_stack(target, engine, program, create=operation in ("preview", "up"), tags=tags)
     try:
         if operation == "preview":
             result = stack.preview(on_event=view, diff=False)
@@ -88,11 +108,72 @@ def run_operation(
             stack.refresh(on_event=view, show_secrets=False)
             outputs = plain_outputs(stack.outputs())
         else:
+            clear_pending_operations(stack, target)
             stack.destroy(on_event=view, show_secrets=False)
             outputs = {}
     except auto.CommandError as exc:
+        if SUPERVISOR.interrupted:
+            raise interrupted(target, engine, operation) from None
         raise _translate(exc, target, operation, view.errors) from None
     return OperationResult(target.stack_name, operation, True, time.monotonic() - started, view.changes, outputs)
+
+
+def interrupted(target: StackTarget, engine: Engine, operation: str) -> Interrupted:
+    """After a cancelled operation: release a lock its (killed) engine left, say what happened."""
+    with SUPERVISOR.teardown():
+        released = release_stale_lock(target, engine)
+    detail = "the engine was stopped after the grace period; " if SUPERVISOR.engine_killed else ""
+    lock = "its lock was released" if released else "no lock is left"
+    return SUPERVISOR.error(
+        f"{operation} of stack {qualified_name(target)} cancelled by {signal_name(SUPERVISOR.first or 2)}; "
+        f"{detail}{lock}"
+    )
+
+
+def release_stale_lock(target: StackTarget, engine: Engine, max_age_s: float | None = None) -> bool:
+    """`pulumi cancel` when every lock on the stack is stale (dead holder, or older than `max_age_s`).
+
+    `pulumi cancel` on a DIY backend deletes every lock file of the stack, so it must never run
+    while a live update holds one.
+    """
+    locks = read_locks(store_for(target.backend_url), target.env.project, target.stack_name)
+    if not locks:
+        return False
+    if not all(lock.is_stale(max_age_s) for lock in locks):
+        raise OperationFailed(lock_message(target))
+    break_lock(target, engine)
+    return True
+
+
+def break_lock(target: StackTarget, engine: Engine) -> None:
+    """`pulumi cancel`: the engine's own way to delete a stack's lock files."""
+    stack = open_stack(target, engine, _no_program, create=False)
+    try:
+        stack.cancel()
+    except auto.CommandError as exc:
+        raise _translate(exc, target, "cancel") from None
+
+
+def clear_pending_operations(stack: auto.Stack, target: StackTarget) -> list[str]:
+    """Drop the pending operations an interrupted update recorded, so destroy and up can proceed.
+
+    The engine at v3.259 offers `refresh --clear-pending-creates` for creates only; export ->
+    drop `pending_operations` -> import covers every kind. A pending create may have made a real
+    resource the state no longer tracks, so each one is named on the terminal.
+    """
+    deployment = stack.export_stack()
+    pending = (deployment.deployment or {}).get("pending_operations") or []
+    if not pending:
+        return []
+    urns = [str(op.get("resource", {}).get("urn", "?")) for op in pending]
+    deployment.deployment["pending_operations"] = []
+    stack.import_stack(deployment)
+    err.print(
+        f"cleared {len(urns)} pending operation(s) on {qualified_name(target)}; "
+        "check that these do not exist unmanaged: " + ", ".join(urns),
+        markup=False,
+    )
+    return urns
 
 
 def read_outputs(target: StackTarget, engine: Engine, *, show_secrets: bool = False) -> dict[str, Any]:

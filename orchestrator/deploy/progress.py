@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from pulumi.automation import EngineEvent, OpType
 from rich.console import Console
+from rich.markup import escape
 
 SYMBOLS = {
     OpType.CREATE: ("+", "green", "created"),
@@ -48,7 +49,7 @@ def op_counts(changes: Mapping[Any, int]) -> dict[str, int]:
 def resource_label(urn: str) -> str:
     """`type name` from a URN, short enough for one terminal line."""
     parts = urn.split("::")
-    return f"{parts[-2].split('$')[-1]} {parts[-1]}" if len(parts) >= 4 else urn
+    return escape(f"{parts[-2].split('$')[-1]} {parts[-1]}" if len(parts) >= 4 else urn)
 
 
 @dataclass
@@ -70,7 +71,7 @@ class ProgressView:
 
     def _say(self, text: str) -> None:
         if not self.quiet:
-            self.console.print(f"[dim]{self.prefix}[/dim]{text}" if self.prefix else text)
+            self.console.print(f"[dim]{escape(self.prefix)}[/dim]{text}" if self.prefix else text)
 
     def _handle(self, event: EngineEvent) -> None:
         if event.resource_pre_event is not None:
@@ -93,6 +94,6 @@ class ProgressView:
             if diag.severity == "error":
                 self.errors.append(condense(diag.message))
             elif diag.severity == "warning":
-                self._say(f"[yellow]warning:[/yellow] {diag.message.strip()}")
+                self._say(f"[yellow]warning:[/yellow] {escape(diag.message.strip())}")
         elif event.summary_event is not None:
             self.changes = op_counts(event.summary_event.resource_changes)

@@ -136,8 +136,13 @@ def execute(
     plan: Plan,
     operation: Operation,
     run_one: Callable[[PlannedTarget, Operation], OperationResult],
+    cancelled: Callable[[], str | None] = lambda: None,
 ) -> RolloutReport:
-    """Run the plan; `run_one` deploys one target (in its own workspace) and raises on failure."""
+    """Run the plan; `run_one` deploys one target (in its own workspace) and raises on failure.
+
+    `cancelled` returns a reason once the run must stop (a signal): targets not yet started are
+    skipped with it, targets in flight end as their engine does.
+    """
     report = RolloutReport()
     started = time.monotonic()
     stop = threading.Event()
@@ -151,6 +156,10 @@ def execute(
             account=target.env.aws.account_id or "-",
             status=STATUS_SKIPPED,
         )
+        reason = cancelled()
+        if reason:
+            outcome.error = f"not started: {reason}"
+            return outcome
         if stop.is_set():
             outcome.error = "not started: an earlier target failed (fail-fast)"
             return outcome

@@ -17,6 +17,7 @@ from ..console import err
 from .engine import Engine
 from .environments import Environment
 from ..errors import BadInput, OperationFailed
+from .supervisor import SUPERVISOR
 
 LOCAL_PASSPHRASE = "ec2c-local-embedded-backend"
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
@@ -112,35 +113,67 @@ def path_config(env: Environment) -> dict[str, str]:
     return config
 
 
+def qualified_name(target: StackTarget) -> str:
+    """The engine's fully qualified name for a DIY backend stack, as its errors and locks use it."""
+    return f"organization/{target.env.project}/{target.stack_name}"
+
+
+def settings_file(target: StackTarget) -> Path:
+    return target.work_dir / f"Pulumi.{target.stack_name}.yaml"
+
+
 def open_stack(
     target: StackTarget,
     engine: Engine,
     program: Callable[[], None],
     *,
     create: bool = True,
+    tags: dict[str, str] | None = None,
 ) -> auto.Stack:
-    """Create or select the stack (or only select it when `create` is false) and apply its config."""
+    """Select the stack (creating it when `create` is true, tagged with `tags`) and apply its config.
+
+    The work dir's stack settings are derived afresh on every open: config from the environment
+    file, and no cached `encryptionsalt`. A run with a wrong passphrase used to write a salt
+    derived from that passphrase there, breaking every later run until the folder was deleted;
+    the stack's state carries its own salt, and ec2c keeps no secret config.
+    """
     opts = workspace_options(target, engine)
+    settings_file(target).unlink(missing_ok=True)
     try:
-        if create:
-            stack = auto.create_or_select_stack(
-                stack_name=target.stack_name, project_name=target.env.project, program=program, opts=opts
-            )
-        else:
-            stack = auto.select_stack(
-                stack_name=target.stack_name, project_name=target.env.project, program=program, opts=opts
-            )
+        stack, created = _select_or_create(target, program, opts, create)
     except auto.StackNotFoundError:
         raise OperationFailed(
-            f"stack {target.stack_name!r} does not exist in {target.backend_url}; run `ec2c up --env {target.env.name}` first"
+            f"stack {qualified_name(target)} does not exist in {target.backend_url}; "
+            f"run `ec2c up --env {target.env.name}` first"
         ) from None
     except auto.CommandError as exc:
-        raise OperationFailed(f"cannot open stack {target.stack_name!r} in {target.backend_url}: {first_error(exc)}") from None
-    if create:
-        stack.set_all_config(stack_config(target.env))
-        for key, value in path_config(target.env).items():
-            stack.set_config(key, auto.ConfigValue(value=value), path=True)
+        SUPERVISOR.check(f"opening stack {qualified_name(target)}")
+        raise OperationFailed(
+            f"cannot open stack {qualified_name(target)} in {target.backend_url}: {first_error(exc)}"
+        ) from None
+    stack.set_all_config(stack_config(target.env))
+    for key, value in path_config(target.env).items():
+        stack.set_config(key, auto.ConfigValue(value=value), path=True)
+    if created:
+        for key, value in (tags or {}).items():
+            stack.workspace.set_tag(target.stack_name, key, value)
     return stack
+
+
+def _select_or_create(
+    target: StackTarget, program: Callable[[], None], opts: auto.LocalWorkspaceOptions, create: bool
+) -> tuple[auto.Stack, bool]:
+    """Select, else create; two first runs racing to create get the stack the other one made."""
+    names = {"stack_name": target.stack_name, "project_name": target.env.project, "program": program, "opts": opts}
+    try:
+        return auto.select_stack(**names), False
+    except auto.StackNotFoundError:
+        if not create:
+            raise
+    try:
+        return auto.create_stack(**names), True
+    except auto.StackAlreadyExistsError:
+        return auto.select_stack(**names), False
 
 
 def first_error(exc: auto.CommandError) -> str:

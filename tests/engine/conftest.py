@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -61,10 +63,27 @@ class Project:
         )
 
     def popen(self, *args: str, **extra: str) -> subprocess.Popen[str]:
+        """Start ec2c as CI does; SIGINT restored, since a non-interactive shell's background job ignores it."""
         return subprocess.Popen(
             [*EC2C, *args], cwd=self.root, env=self.env_vars(**extra), text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
+
+    @property
+    def state(self) -> Path:
+        return self.root / ".pulumi-state" / ".pulumi"
+
+    def lock_files(self) -> list[Path]:
+        return sorted((self.state / "locks").rglob("*.json")) if (self.state / "locks").exists() else []
+
+    def pending_operations(self, project: str = "ec2-compliance") -> int:
+        """Pending operations recorded in every stack's checkpoint, read from the backend's files."""
+        total = 0
+        for path in (self.state / "stacks" / project).glob("*.json"):
+            latest = json.loads(path.read_text())["checkpoint"].get("latest") or {}
+            total += len(latest.get("pending_operations") or [])
+        return total
 
     def stacks(self, project: str = "ec2-compliance") -> list[str]:
         """Stacks present in the embedded backend, read from its files (not through ec2c)."""

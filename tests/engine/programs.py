@@ -54,3 +54,14 @@ def failing_analyzer(env: Environment):
         raise RuntimeError("deliberate failure inside the program")
 
     return program
+
+
+def drifting_analyzer(env: Environment):
+    """Not idempotent: every run names a component afresh, so a preview right after `up` plans changes."""
+    inner = fake_analyzer(env)
+
+    def program() -> None:
+        inner()
+        FakeAnalyzer(f"drift-{time.time_ns()}", {})
+
+    return program

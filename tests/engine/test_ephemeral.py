@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import signal
-import time
 from pathlib import Path
 from xml.etree import ElementTree
 
-import pytest
+
 
 SUITES = Path(__file__).resolve().parent / "suites"
 CHECK_FILES = ("-o", "python_files=check_*.py")
@@ -50,23 +48,3 @@ def test_keep_leaves_the_stack(project):
     stacks = project.stacks()
     assert len(stacks) == 1 and stacks[0].startswith("eng-") and len(stacks[0]) == len("eng-") + 6
     assert project.ec2c("destroy", "--env", "eng", "--stack", stacks[0]).returncode == 0
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
-def test_a_signal_during_tests_still_tears_down(project, tmp_path, signum):
-    marker = tmp_path / "running"
-    proc = project.popen(
-        "test", "--env", "eng", "--tests", str(SUITES / "failing"), "--", *CHECK_FILES,
-        EC2C_TEST_HOLD="60", EC2C_TEST_MARKER=str(marker),
-    )
-    deadline = time.monotonic() + 180
-    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert marker.exists(), proc.communicate()[1]
-    stack = marker.read_text().removeprefix("lambda_function_name-")
-    assert project.stacks() == [stack]
-    proc.send_signal(signum)
-    _, stderr = proc.communicate(timeout=180)
-    assert proc.returncode == 130
-    assert "interrupted: tearing down" in stderr
-    assert project.stacks() == []
