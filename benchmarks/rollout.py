@@ -1,18 +1,25 @@
-"""Rollout speed-up: N component-only stacks deployed sequentially, then in parallel.
+"""Rollout speed-up and teardown latency, on the real pulumi CLI.
 
-Prints the wall time of each run and their ratio. Uses the real pulumi CLI through the same
-`rollout.execute` + `lifecycle.run_operation` path as `ec2c rollout`, on a throw-away embedded
-backend, with a component-only program (no provider plugin needed).
+1. N component-only stacks deployed sequentially, then in parallel, through the same
+   `rollout.execute` + `lifecycle.run_operation` path as `ec2c rollout`, on a throw-away embedded
+   backend. `--io-wait S` makes each program wait S seconds the way a slow cloud API does (real
+   deployments are dominated by waiting on AWS, not by CPU).
+2. Teardown latency: `ec2c test` is sent SIGTERM (to its PID only, as docker and CI do) while its
+   tests run, and while `up` runs; the figure is the time from the signal until the process has
+   exited with the stack destroyed and removed.
 
-    python benchmarks/rollout.py [--stacks 8] [--parallelism 8]
+    python benchmarks/rollout.py [--stacks 8] [--parallelism 8] [--io-wait 5] [--skip-teardown]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,21 +66,70 @@ def _timed_rollout(config: ConfigDir, stacks: int, parallelism: int, prefix: str
     return report.duration_s
 
 
+REPO = Path(__file__).resolve().parent.parent
+SUITE = REPO / "tests" / "engine" / "suites" / "failing"
+
+
+def _teardown_latency(config: ConfigDir, phase: str) -> float:
+    """Seconds from SIGTERM (to the PID) until the stack is removed from the backend.
+
+    (During `up` the process itself may exit later: it lets the inline program's thread finish.)
+    """
+    marker = config.root / "running"
+    marker.unlink(missing_ok=True)
+    env = {**os.environ, "EC2C_CONFIG_DIR": str(config.path), "PYTHONPATH": str(REPO), "EC2C_TEST_PROGRAM_DELAY": "0"}
+    if phase == "tests":
+        env.update(EC2C_TEST_HOLD="120", EC2C_TEST_MARKER=str(marker))
+    else:
+        env["EC2C_TEST_PROGRAM_DELAY"] = "30"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "test", "--env", "bench", "--tests", str(SUITE), "--",
+         "-o", "python_files=check_*.py"],
+        cwd=config.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    locks = config.root / ".pulumi-state" / ".pulumi" / "locks"
+    ready = marker.exists if phase == "tests" else (lambda: locks.exists() and any(locks.rglob("*.json")))
+    deadline = time.monotonic() + 120
+    while not ready():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit(f"ec2c test never reached the {phase} phase")
+        time.sleep(0.05)
+    stacks = config.root / ".pulumi-state" / ".pulumi" / "stacks" / "ec2-compliance"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    while any(stacks.glob("bench-*.json")) and proc.poll() is None:
+        time.sleep(0.02)
+    took = time.monotonic() - started
+    proc.wait(timeout=300)
+    left = [p.name for p in stacks.glob("bench-*.json")]
+    if proc.returncode != 143 or left:
+        raise SystemExit(f"teardown after SIGTERM during {phase}: exit {proc.returncode}, stacks left {left}")
+    return took
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stacks", type=int, default=8)
     parser.add_argument("--parallelism", type=int, default=8)
+    parser.add_argument("--io-wait", type=float, default=0.0, help="seconds each program waits, like a cloud API")
+    parser.add_argument("--skip-teardown", action="store_true", help="only the rollout figures")
     args = parser.parse_args()
     os.environ.setdefault("PULUMI_CONFIG_PASSPHRASE", "benchmark")
+    os.environ["EC2C_TEST_PROGRAM_DELAY"] = str(args.io_wait)
     with tempfile.TemporaryDirectory() as tmp:
         config = _project(Path(tmp))
         sequential = _timed_rollout(config, args.stacks, 1, "seq")
         parallel = _timed_rollout(config, args.stacks, args.parallelism, "par")
+        latencies = {} if args.skip_teardown else {p: _teardown_latency(config, p) for p in ("tests", "up")}
     print(f"stacks:              {args.stacks}")
     print(f"cores:               {os.cpu_count()}")
+    print(f"io wait per stack:   {args.io_wait:.1f} s")
     print(f"sequential:          {sequential:.2f} s ({sequential / args.stacks:.2f} s per stack)")
     print(f"{f'parallel (x{args.parallelism}):':<21}{parallel:.2f} s")
     print(f"speed-up:            {sequential / parallel:.2f}x")
+    for phase, took in latencies.items():
+        print(f"{f'teardown ({phase}):':<21}{took:.2f} s from SIGTERM to stack removed")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ module decides which binary is used and says so, rather than failing deep inside
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -31,9 +32,15 @@ class Engine:
     version: str
 
     def command(self) -> PulumiCommand:
-        from .supervisor import SupervisedCommand
+        """One command object per engine: building it runs `pulumi version`, a process each time."""
+        return _command_for(self.root)
 
-        return SupervisedCommand(root=str(self.root))
+
+@functools.lru_cache(maxsize=None)
+def _command_for(root: Path) -> PulumiCommand:
+    from .supervisor import SupervisedCommand
+
+    return SupervisedCommand(root=str(root))
 
 
 def _pulumi_home() -> Path:

@@ -68,7 +68,7 @@ class Step:
 
 
 @dataclass
-class TestRun:
+class EphemeralRun:
     """What happened, for the summary line."""
 
     stack: str
@@ -167,7 +167,7 @@ def run_ephemeral(
     config_dir: Path | None = None,
     idempotency_check: bool = True,
     test_runner: Callable[[Path, Path | None, Sequence[str]], int] = run_pytest,
-) -> TestRun:
+) -> EphemeralRun:
     """Deploy a fresh stack, check it is idempotent, run the tests on its outputs, always tear it down.
 
     `env` is already the ephemeral environment (see `Environment.ephemeral`), so the program
@@ -176,7 +176,7 @@ def run_ephemeral(
     name = env.stack_name
     target = StackTarget(env=env, stack_name=name, root=root)
     outputs_path = outputs_file or (target.work_dir / "outputs.json")
-    run = TestRun(stack=name, outputs_file=outputs_path)
+    run = EphemeralRun(stack=name, outputs_file=outputs_path)
     SUPERVISOR.recovery = f"ec2c sweep --env {env.name} --stack {name} --yes"
     err.print(f"[bold]ephemeral stack[/bold] {escape(name)} ({escape(target.backend_url)})")
     abandoned = False
@@ -227,7 +227,7 @@ def _finish(
     engine: Engine,
     program: Callable[[], None],
     view_factory: Callable[[], ProgressView],
-    run: TestRun,
+    run: EphemeralRun,
     *,
     keep: bool,
     keep_outputs: bool,
@@ -249,7 +249,7 @@ def _teardown(
     engine: Engine,
     program: Callable[[], None],
     view_factory: Callable[[], ProgressView],
-    run: TestRun,
+    run: EphemeralRun,
 ) -> None:
     """Destroy and remove; a failed teardown is loud and turns the run red, never silent."""
     err.print(f"tearing down {escape(target.stack_name)}")

@@ -123,7 +123,10 @@ class Supervisor:
         self.reset()
         self.raise_when_idle = raise_when_idle
         if threading.current_thread() is not threading.main_thread():
-            yield
+            try:
+                yield
+            finally:
+                self.reset()
             return
         previous = {s: signal.getsignal(s) for s in HANDLED}
         for s in HANDLED:
@@ -134,8 +137,7 @@ class Supervisor:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            if self._timer is not None:
-                self._timer.cancel()
+            self.reset()
 
     @contextmanager
     def teardown(self) -> Iterator[None]:

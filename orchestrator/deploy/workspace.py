@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+import yaml
 
 from pulumi import automation as auto
 
@@ -94,22 +96,18 @@ def workspace_options(target: StackTarget, engine: Engine) -> auto.LocalWorkspac
     )
 
 
-def stack_config(env: Environment) -> dict[str, auto.ConfigValue]:
-    """Provider configuration for the environment's account, region and role."""
-    config = {"aws:region": auto.ConfigValue(value=env.aws.region)}
+def stack_config(env: Environment) -> dict[str, Any]:
+    """Provider configuration: region, profile, the pinned account and the role to assume.
+
+    Nested values (lists, objects) are what `config set --path` would have produced.
+    """
+    config: dict[str, Any] = {"aws:region": env.aws.region}
     if env.aws.profile:
-        config["aws:profile"] = auto.ConfigValue(value=env.aws.profile)
-    return config
-
-
-def path_config(env: Environment) -> dict[str, str]:
-    """Nested provider settings, set with path syntax: pin the account and assume the role."""
-    config: dict[str, str] = {}
+        config["aws:profile"] = env.aws.profile
     if env.aws.account_id:
-        config["aws:allowedAccountIds[0]"] = env.aws.account_id
+        config["aws:allowedAccountIds"] = [env.aws.account_id]
     if env.aws.role_arn:
-        config["aws:assumeRoles[0].roleArn"] = env.aws.role_arn
-        config["aws:assumeRoles[0].sessionName"] = f"ec2c-{env.name}"
+        config["aws:assumeRoles"] = [{"roleArn": env.aws.role_arn, "sessionName": f"ec2c-{env.name}"}]
     return config
 
 
@@ -151,13 +149,25 @@ def open_stack(
         raise OperationFailed(
             f"cannot open stack {qualified_name(target)} in {target.backend_url}: {first_error(exc)}"
         ) from None
-    stack.set_all_config(stack_config(target.env))
-    for key, value in path_config(target.env).items():
-        stack.set_config(key, auto.ConfigValue(value=value), path=True)
+    _write_settings(stack.workspace, target)
     if created:
         for key, value in (tags or {}).items():
             stack.workspace.set_tag(target.stack_name, key, value)
     return stack
+
+
+def _write_settings(workspace: auto.Workspace, target: StackTarget) -> None:
+    """The stack's config, written as a file rather than through one engine call per key.
+
+    A salt the engine wrote while creating the stack in this very call is kept.
+    """
+    path = settings_file(target)
+    salt = None
+    if path.exists():
+        salt = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("encryptionsalt")
+    workspace.save_stack_settings(
+        target.stack_name, auto.StackSettings(encryption_salt=salt, config=stack_config(target.env))
+    )
 
 
 def _select_or_create(

@@ -43,6 +43,7 @@ def fake_analyzer(env: Environment):
         for key, value in outputs.items():
             pulumi.export(key, value)
         pulumi.export("configured_region", pulumi.Config("aws").get("region"))
+        pulumi.export("configured_assume_roles", pulumi.Config("aws").get_object("assumeRoles"))
         pulumi.export("api_token", pulumi.Output.secret(SECRET_VALUE))
 
     return program

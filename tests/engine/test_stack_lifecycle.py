@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from tests.engine.programs import SECRET_VALUE
 
 from .conftest import PASSPHRASE
@@ -51,9 +53,13 @@ def test_up_outputs_destroy_on_the_embedded_backend(project):
 def test_stack_config_carries_region_account_and_role(project):
     assert project.ec2c("up", "--env", "eng").returncode == 0
     config_file = next((project.root / ".ec2c" / "work" / "ec2-compliance" / "eng").glob("Pulumi.eng.yaml"))
-    config = config_file.read_text()
-    assert "aws:region: eu-west-1" in config
-    assert "123456789012" in config and "arn:aws:iam::123456789012:role/deployer" in config
+    config = yaml.safe_load(config_file.read_text())["config"]
+    assert config["aws:region"] == "eu-west-1"
+    assert config["aws:allowedAccountIds"] == ["123456789012"]
+    assert config["aws:assumeRoles"] == [{"roleArn": "arn:aws:iam::123456789012:role/deployer", "sessionName": "ec2c-eng"}]
+    outputs = json.loads(project.ec2c("outputs", "--env", "eng", "--json").stdout)
+    assert outputs["configured_region"] == "eu-west-1"
+    assert outputs["configured_assume_roles"] == config["aws:assumeRoles"]
 
 
 def test_secrets_are_encrypted_in_state(project):

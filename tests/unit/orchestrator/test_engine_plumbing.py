@@ -105,13 +105,13 @@ def test_passphrase_rules(monkeypatch, capsys):
 def test_provider_config_pins_account_and_assumes_role():
     env = _env(aws={"region": "eu-west-1", "account_id": "123456789012", "profile": "ops",
                     "role_arn": "arn:aws:iam::123456789012:role/deployer"})
-    assert {k: v.value for k, v in workspace.stack_config(env).items()} == {"aws:region": "eu-west-1", "aws:profile": "ops"}
-    assert workspace.path_config(env) == {
-        "aws:allowedAccountIds[0]": "123456789012",
-        "aws:assumeRoles[0].roleArn": "arn:aws:iam::123456789012:role/deployer",
-        "aws:assumeRoles[0].sessionName": "ec2c-dev",
+    assert workspace.stack_config(env) == {
+        "aws:region": "eu-west-1",
+        "aws:profile": "ops",
+        "aws:allowedAccountIds": ["123456789012"],
+        "aws:assumeRoles": [{"roleArn": "arn:aws:iam::123456789012:role/deployer", "sessionName": "ec2c-dev"}],
     }
-    assert workspace.path_config(_env()) == {}
+    assert workspace.stack_config(_env()) == {"aws:region": "eu-west-1"}
 
 
 def test_engine_errors_are_reduced_to_their_reason():
