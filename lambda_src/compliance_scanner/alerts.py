@@ -17,12 +17,23 @@ MESSAGE_LIMIT_BYTES = 240 * 1024
 SUBJECT_LIMIT = 100
 
 
-def _rate(report: Mapping[str, Any]) -> float:
-    return float(report["summary"]["compliance_rate"])
+def _rate(report: Mapping[str, Any]) -> float | None:
+    rate = report["summary"]["compliance_rate"]
+    return None if rate is None else float(rate)
+
+
+def _rate_text(report: Mapping[str, Any]) -> str:
+    rate = _rate(report)
+    return "n/a" if rate is None else f"{rate:.1f}%"
 
 
 def below_threshold(report: Mapping[str, Any]) -> bool:
-    return _rate(report) < float(report["policy"]["alert_threshold"])
+    """Below the threshold, or unknown because the scan was incomplete (a broken scan is news too;
+    an empty account, fully scanned, is not)."""
+    rate = _rate(report)
+    if rate is None:
+        return bool(report.get("partial"))
+    return rate < float(report["policy"]["alert_threshold"])
 
 
 def should_alert(report: Mapping[str, Any]) -> bool:
@@ -34,7 +45,7 @@ def should_alert(report: Mapping[str, Any]) -> bool:
 def alert_subject(report: Mapping[str, Any]) -> str:
     """SNS subjects must be ASCII, single-line and at most 100 characters."""
     subject = (
-        f"EC2 compliance {_rate(report):.1f}%: {len(report.get('new_findings', []))} new "
+        f"EC2 compliance {_rate_text(report)}: {len(report.get('new_findings', []))} new "
         f"finding(s) in account {report.get('account_id') or 'unknown'}"
     )
     ascii_only = subject.encode("ascii", errors="ignore").decode("ascii")
@@ -52,7 +63,7 @@ def _summary_lines(report: Mapping[str, Any]) -> list[str]:
         f"Regions: {', '.join(report.get('regions', []))}",
         f"Generated: {report['generated_at']}",
         "",
-        f"Compliance rate: {_rate(report):.1f}% (alert threshold {threshold:.1f}%): {state}",
+        f"Compliance rate: {_rate_text(report)} (alert threshold {threshold:.1f}%): {state}",
         f"Instances: {summary['total_instances']} total, {summary['compliant_instances']} "
         f"compliant, {summary['non_compliant_instances']} non-compliant",
         f"Unsuppressed failures by severity: {severities}",

@@ -3,38 +3,52 @@
 Cloud Custodian style: page through DescribeInstances once, then fetch security groups and images
 only for the ids seen, a batch of ids per call, and the unencrypted volumes of the region, so the
 number of API calls grows with pages rather than with instances. Only the per-instance
-attributes of opt-in rules cost one call per instance. Every call first asks the time budget, and
-a failing call is recorded as an error while the rest of the region is still collected.
+attributes of opt-in rules cost one call per instance (run with bounded concurrency). The
+describes that do not depend on each other (volumes, security groups with their prefix lists,
+images, SSM) overlap. Every call first asks the time budget, and a failing call is recorded as an
+error while the rest of the region is still collected.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import sources
 from .budget import BudgetExhausted, TimeBudget
-from .clients import make_client
+from .clients import RETRY_CONFIG, make_client
 from .model import InstanceRecord, ScanError
 from .normalize import (
     Lookups,
+    UndecodableUserData,
     decode_user_data,
     image_from_api,
     instance_from_api,
+    prefix_list_ids,
     security_group_from_api,
     security_group_ids,
+    ssm_status_from_api,
 )
 
 PAGE_SIZE = 1000
 ID_BATCH = 200
 SSM_PAGE_SIZE = 50
 VOLUME_PAGE_SIZE = 500
+PREFIX_LIST_PAGE_SIZE = 100
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
+FETCH_WORKERS = 4
+ATTRIBUTE_WORKERS = 8
+NOT_FOUND_CODES = ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed")
+UNAVAILABLE_CODE = "OperationUnavailable"
+SINGLE_ATTEMPT = RETRY_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 API_ERRORS = (ClientError, BotoCoreError, NotImplementedError)
 """What one failing call may raise. NotImplementedError is what emulators such as moto raise for
@@ -55,14 +69,36 @@ class RegionScan:
     stopped_reason: str | None = None
 
 
+class OperationUnavailable(Exception):
+    """The endpoint does not offer the operation (an emulator, a partition without the service)."""
+
+
+def not_offered(exc: Exception) -> bool:
+    """An error that no AWS service sends: NotImplementedError, or an HTTP status with a non-AWS
+    body (an HTML error page) where botocore found no error code to parse."""
+    if isinstance(exc, NotImplementedError):
+        return True
+    if isinstance(exc, ClientError):
+        details = exc.response.get("Error", {})
+        return str(details.get("Code", "")).isdigit() or str(details.get("Message", "")).lstrip().startswith("<")
+    return False
+
+
 def error_from(region: str, operation: str, exc: Exception) -> ScanError:
-    """The report's error entry: AWS's own code and message when it sent one."""
+    """The report's error entry: AWS's own code and message when it sent one, on one line."""
+    if isinstance(exc, OperationUnavailable) or not_offered(exc):
+        return ScanError(region, operation, UNAVAILABLE_CODE, f"{operation} is not offered by this endpoint")
     if isinstance(exc, ClientError):
         details = exc.response.get("Error", {})
         return ScanError(
-            region, operation, details.get("Code", "Unknown"), details.get("Message", str(exc))
+            region, operation, details.get("Code", "Unknown"), _first_line(details.get("Message", str(exc)))
         )
-    return ScanError(region, operation, type(exc).__name__, str(exc))
+    return ScanError(region, operation, type(exc).__name__, _first_line(str(exc)))
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else ""
 
 
 def _batches(ids: list[str], size: int) -> Iterator[list[str]]:
@@ -124,6 +160,14 @@ class _Region:
     session: boto3.session.Session
     ec2: Any
     raws: list[tuple[str | None, Mapping[str, Any]]] = field(default_factory=list)
+    needed: frozenset[str] = frozenset()
+    errors: list[ScanError] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def report(self, error: ScanError) -> None:
+        """Errors a fetcher records without failing as a whole (fetchers run concurrently)."""
+        with self._lock:
+            self.errors.append(error)
 
     def instance_ids(self) -> list[str]:
         return [raw["InstanceId"] for _, raw in self.raws]
@@ -157,6 +201,11 @@ def _volumes(region: _Region) -> dict[str, Any]:
 
 
 def _security_groups(region: _Region) -> dict[str, Any]:
+    """The instances' groups, with the managed prefix lists they name resolved to CIDRs.
+
+    Each list is read once per region; a list that cannot be read leaves its groups marked
+    unresolved (their exposure rules are skipped, never guessed) and is reported as an error.
+    """
     found = region.calls.by_id_filter(
         region.ec2,
         "ec2:DescribeSecurityGroups",
@@ -165,11 +214,33 @@ def _security_groups(region: _Region) -> dict[str, Any]:
         "group-id",
         region.referenced(security_group_ids),
     )
-    return {"security_groups": {g["GroupId"]: security_group_from_api(g) for g in found}}
+    resolved: dict[str, tuple[str, ...]] = {}
+    wanted = {i for group in found for i in prefix_list_ids(group)} if sources.PREFIX_LISTS in region.needed else ()
+    for list_id in sorted(wanted):
+        try:
+            resolved[list_id] = _prefix_list_entries(region, list_id)
+        except API_ERRORS as exc:
+            region.report(error_from(region.calls.region, sources.IAM_ACTIONS[sources.PREFIX_LISTS], exc))
+    return {"security_groups": {g["GroupId"]: security_group_from_api(g, resolved) for g in found}}
+
+
+def _prefix_list_entries(region: _Region, list_id: str) -> tuple[str, ...]:
+    cidrs: list[str] = []
+    for page in region.calls.pages(
+        region.ec2,
+        "ec2:GetManagedPrefixListEntries",
+        "get_managed_prefix_list_entries",
+        "Entries",
+        PrefixListId=list_id,
+        MaxResults=PREFIX_LIST_PAGE_SIZE,
+    ):
+        cidrs.extend(entry["Cidr"] for entry in page)
+    return tuple(cidrs)
 
 
 def _images(region: _Region) -> dict[str, Any]:
-    """Deprecated images are included: they are exactly what ami_deprecated looks for."""
+    """Deprecated and disabled images are included: ami_deprecated tells them apart, and a
+    disabled image is not a vanished one."""
     found = region.calls.by_id_filter(
         region.ec2,
         "ec2:DescribeImages",
@@ -178,52 +249,84 @@ def _images(region: _Region) -> dict[str, Any]:
         "image-id",
         region.referenced(_image_ids),
         IncludeDeprecated=True,
+        IncludeDisabled=True,
     )
     return {"images": {i["ImageId"]: image_from_api(i) for i in found}}
 
 
 def _ssm(region: _Region) -> dict[str, Any]:
-    """Every managed EC2 node of the region, rather than id-filtered batches: SSM pages hold at
-    most 50 entries either way, and listing costs calls only for instances that are managed."""
+    """Every managed EC2 node of the region with its ping status, rather than id-filtered batches:
+    SSM pages hold at most 50 entries either way, and listing costs calls only for managed nodes.
+
+    The first page is asked once, without retries: an endpoint that does not offer the
+    operation (an emulator answering with an HTML 500) is reported in one line instead of after a
+    storm of retries. Any other failure of that first call is retried as usual.
+    """
+    operation = "ssm:DescribeInstanceInformation"
+    params: dict[str, Any] = {
+        "Filters": [{"Key": "ResourceType", "Values": ["EC2Instance"]}],
+        "MaxResults": SSM_PAGE_SIZE,
+    }
+    probe = region.session.client("ssm", region_name=region.calls.region, config=SINGLE_ATTEMPT)
     ssm = make_client(region.session, "ssm", region.calls.region)
-    managed: set[str] = set()
-    for page in region.calls.pages(
-        ssm,
-        "ssm:DescribeInstanceInformation",
-        "describe_instance_information",
-        "InstanceInformationList",
-        Filters=[{"Key": "ResourceType", "Values": ["EC2Instance"]}],
-        MaxResults=SSM_PAGE_SIZE,
-    ):
-        managed.update(item["InstanceId"] for item in page)
-    return {"ssm_managed": frozenset(managed)}
+    try:
+        first = region.calls.call(probe, operation, "describe_instance_information", **params)
+    except API_ERRORS as exc:
+        if not_offered(exc):
+            raise OperationUnavailable(operation) from None
+        first = region.calls.call(ssm, operation, "describe_instance_information", **params)
+    items = list(first.get("InstanceInformationList", []))
+    if first.get("NextToken"):
+        for page in region.calls.pages(
+            ssm, operation, "describe_instance_information", "InstanceInformationList",
+            NextToken=first["NextToken"], **params,
+        ):
+            items.extend(page)
+    return {"ssm": {item["InstanceId"]: ssm_status_from_api(item) for item in items}}
 
 
 def _attribute(
-    region: _Region, attribute: str, key: str, convert: Callable[[Any], Any]
+    region: _Region, attribute: str, key: str
 ) -> dict[str, Any]:
     """One DescribeInstanceAttribute call per instance: the API has no batch form, which is why
-    only opt-in rules use it. Returns the converted `<key>.Value` per instance id."""
-    values = {}
-    for instance_id in region.instance_ids():
-        response = region.calls.call(
-            region.ec2,
-            "ec2:DescribeInstanceAttribute",
-            "describe_instance_attribute",
-            InstanceId=instance_id,
-            Attribute=attribute,
-        )
-        values[instance_id] = convert(response.get(key, {}).get("Value"))
-    return values
+    only opt-in rules use it. The calls run with bounded concurrency; an instance terminated
+    mid-scan (`InvalidInstanceID.NotFound`) drops out on its own instead of failing the region.
+    Returns the raw `<key>.Value` per instance id."""
+
+    def one(instance_id: str) -> tuple[str, Any] | None:
+        try:
+            response = region.calls.call(
+                region.ec2,
+                "ec2:DescribeInstanceAttribute",
+                "describe_instance_attribute",
+                InstanceId=instance_id,
+                Attribute=attribute,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND_CODES:
+                return None
+            raise
+        return instance_id, response.get(key, {}).get("Value")
+
+    with ThreadPoolExecutor(max_workers=ATTRIBUTE_WORKERS) as pool:
+        return dict(pair for pair in pool.map(one, region.instance_ids()) if pair is not None)
 
 
 def _termination(region: _Region) -> dict[str, Any]:
-    protected = _attribute(region, "disableApiTermination", "DisableApiTermination", bool)
-    return {"termination_protection": protected}
+    values = _attribute(region, "disableApiTermination", "DisableApiTermination")
+    return {"termination_protection": {i: bool(v) for i, v in values.items()}}
 
 
 def _user_data(region: _Region) -> dict[str, Any]:
-    return {"user_data": _attribute(region, "userData", "UserData", decode_user_data)}
+    """Decoded user data; an instance whose data cannot be decoded skips its rule, with why."""
+    texts: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for instance_id, encoded in _attribute(region, "userData", "UserData").items():
+        try:
+            texts[instance_id] = decode_user_data(encoded)
+        except UndecodableUserData as exc:
+            problems[instance_id] = str(exc)
+    return {"user_data": texts, "user_data_errors": problems}
 
 
 FETCHERS: dict[str, Callable[[_Region], dict[str, Any]]] = {
@@ -247,26 +350,42 @@ def collect_region(
 ) -> RegionScan:
     """Collect one region; API failures and an exhausted budget are recorded, never raised."""
     result = RegionScan(region)
-    context = _Region(_Calls(region, budget), session, make_client(session, "ec2", region))
+    context = _Region(_Calls(region, budget), session, make_client(session, "ec2", region), needed=needed)
     parts: dict[str, Any] = {}
     fetched: set[str] = set()
     try:
         _list_instances(context, result, on_progress)
-        for source, fetch in FETCHERS.items():
-            if source in needed and context.raws:
-                try:
-                    parts.update(fetch(context))
-                    fetched.add(source)
-                except API_ERRORS as exc:
-                    result.errors.append(error_from(region, sources.IAM_ACTIONS[source], exc))
     except BudgetExhausted as exc:
-        result.complete = False
-        result.stopped_reason = str(exc)
-    lookups = Lookups(**parts, unavailable=frozenset(FETCHERS) - fetched)
+        result.complete, result.stopped_reason = False, str(exc)
+    wanted = [s for s in FETCHERS if s in needed and context.raws] if result.stopped_reason is None else []
+    with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
+        futures = {source: pool.submit(_fetch, FETCHERS[source], context) for source in wanted}
+    for source, future in futures.items():
+        outcome = future.result()
+        if isinstance(outcome, BudgetExhausted):
+            result.complete = False
+            result.stopped_reason = result.stopped_reason or str(outcome)
+        elif isinstance(outcome, Exception):
+            result.errors.append(error_from(region, sources.IAM_ACTIONS[source], outcome))
+        else:
+            parts.update(outcome)
+            fetched.add(source)
+    result.errors.extend(context.errors)
+    if sources.SECURITY_GROUPS in fetched and sources.PREFIX_LISTS in needed:
+        fetched.add(sources.PREFIX_LISTS)
+    lookups = Lookups(**parts, unavailable=frozenset((*FETCHERS, sources.PREFIX_LISTS)) - fetched)
     result.instances = [
         instance_from_api(raw, region, owner, observed_at, lookups) for owner, raw in context.raws
     ]
     return result
+
+
+def _fetch(fetch: Callable[[_Region], dict[str, Any]], context: _Region) -> dict[str, Any] | Exception:
+    """Run one fetcher; its failure is returned, to be recorded in the fetchers' fixed order."""
+    try:
+        return fetch(context)
+    except (*API_ERRORS, OperationUnavailable, BudgetExhausted) as exc:
+        return exc
 
 
 def _list_instances(context: _Region, result: RegionScan, on_progress: Progress | None) -> None:

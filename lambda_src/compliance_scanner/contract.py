@@ -23,4 +23,4 @@ METRIC_RULE_DIMENSION = "Rule"
 
 REPORT_PREFIX = "reports/"
 LATEST_REPORT_KEY = "reports/latest.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2

@@ -22,10 +22,15 @@ SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "information
 
 @dataclass(frozen=True)
 class RuleResult:
-    """The outcome of one rule on one instance."""
+    """The outcome of one rule on one instance.
+
+    `applicable` is False for a SKIPPED that is a verdict ("does not apply to a stopped
+    instance"); a SKIPPED for missing data leaves the instance unevaluated instead.
+    """
 
     status: str
     message: str
+    applicable: bool = True
 
 
 def passed(message: str) -> RuleResult:
@@ -43,6 +48,11 @@ def skipped(message: str) -> RuleResult:
     return RuleResult(SKIPPED, message)
 
 
+def not_applicable(message: str) -> RuleResult:
+    """A SKIPPED because the rule does not apply to this instance (its state, say)."""
+    return RuleResult(SKIPPED, message, applicable=False)
+
+
 @dataclass(frozen=True)
 class IngressPermission:
     """One inbound security-group permission, with IPv4 and IPv6 ranges merged.
@@ -54,6 +64,8 @@ class IngressPermission:
     from_port: int | None
     to_port: int | None
     cidrs: tuple[str, ...]
+    prefix_lists: tuple[str, ...] = ()
+    """Managed prefix list ids; their CIDRs are resolved into `cidrs` when they could be read."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,7 @@ class SecurityGroupInfo:
     group_id: str
     name: str
     ingress: tuple[IngressPermission, ...]
+    unresolved_prefix_lists: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,16 @@ class ImageInfo:
     owner_alias: str | None
     name: str | None
     deprecation_time: datetime | None
+    state: str = "available"
+    """`available`, `disabled` or `deregistered` (recently deregistered images still show)."""
+
+
+@dataclass(frozen=True)
+class SsmStatus:
+    """How Systems Manager sees a node: `Online`, `ConnectionLost` or `Inactive`, and when it last pinged."""
+
+    ping_status: str
+    last_ping: datetime | None
 
 
 @dataclass(frozen=True)
@@ -101,6 +124,9 @@ class InstanceRecord:
     instance_type: str
     observed_at: datetime
     launch_time: datetime | None = None
+    first_launch_time: datetime | None = None
+    """The primary interface's AttachTime: when the instance was first launched (unlike
+    LaunchTime, which every stop/start resets). None when not reported."""
     tags: Mapping[str, str] = field(default_factory=dict)
     public_ip: str | None = None
     ipv6_addresses: tuple[str, ...] = ()
@@ -116,9 +142,11 @@ class InstanceRecord:
     volumes: tuple[VolumeInfo, ...] = ()
     image: ImageInfo | None = None
     ssm_managed: bool | None = None
+    ssm_status: SsmStatus | None = None
     stopped_since: datetime | None = None
     termination_protection: bool | None = None
     user_data: str | None = None
+    user_data_error: str | None = None
     unavailable: frozenset[str] = frozenset()
 
 

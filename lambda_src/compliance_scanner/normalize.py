@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from .model import (
     InstanceRecord,
     MetadataOptions,
     SecurityGroupInfo,
+    SsmStatus,
     VolumeInfo,
 )
 
@@ -38,9 +40,10 @@ class Lookups:
     unencrypted_volumes: frozenset[str] = frozenset()
     security_groups: Mapping[str, SecurityGroupInfo] = field(default_factory=dict)
     images: Mapping[str, ImageInfo] = field(default_factory=dict)
-    ssm_managed: frozenset[str] = frozenset()
+    ssm: Mapping[str, SsmStatus] = field(default_factory=dict)
     termination_protection: Mapping[str, bool] = field(default_factory=dict)
     user_data: Mapping[str, str] = field(default_factory=dict)
+    user_data_errors: Mapping[str, str] = field(default_factory=dict)
     unavailable: frozenset[str] = frozenset()
 
 
@@ -66,13 +69,27 @@ def parse_iso_time(value: str | None) -> datetime | None:
     return as_utc(datetime.fromisoformat(value))
 
 
+class UndecodableUserData(ValueError):
+    """User data that is not the base64 (optionally gzipped) text it claims to be."""
+
+
 def decode_user_data(encoded: str | None) -> str:
-    """User data arrives base64-encoded and is often gzipped by cloud-init tooling."""
+    """User data arrives base64-encoded and is often gzipped by cloud-init tooling.
+
+    Raises UndecodableUserData (never BadGzipFile/EOFError/binascii.Error) so one odd instance
+    skips its own rule instead of aborting the scan.
+    """
     if not encoded:
         return ""
-    raw = base64.b64decode(encoded)
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except ValueError as exc:
+        raise UndecodableUserData(f"not valid base64 ({exc})") from None
     if raw.startswith(_GZIP_MAGIC):
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise UndecodableUserData(f"gzip header but not valid gzip ({exc})") from None
     return raw.decode("utf-8", errors="replace")
 
 
@@ -121,22 +138,42 @@ def _metadata_options(raw: Mapping[str, Any]) -> MetadataOptions | None:
     )
 
 
-def permission_from_api(raw: Mapping[str, Any]) -> IngressPermission:
+def prefix_list_ids(raw: Mapping[str, Any]) -> list[str]:
+    """Managed prefix lists a security group's inbound rules name."""
+    return _unique(
+        item["PrefixListId"]
+        for permission in raw.get("IpPermissions", [])
+        for item in permission.get("PrefixListIds", [])
+    )
+
+
+def permission_from_api(
+    raw: Mapping[str, Any], prefix_lists: Mapping[str, tuple[str, ...]]
+) -> IngressPermission:
+    """One permission; the CIDRs of its managed prefix lists are merged into its own ranges."""
     cidrs = [r["CidrIp"] for r in raw.get("IpRanges", [])]
     cidrs += [r["CidrIpv6"] for r in raw.get("Ipv6Ranges", [])]
+    lists = tuple(item["PrefixListId"] for item in raw.get("PrefixListIds", []))
+    for list_id in lists:
+        cidrs.extend(prefix_lists.get(list_id, ()))
     return IngressPermission(
         protocol=str(raw.get("IpProtocol", "-1")),
         from_port=raw.get("FromPort"),
         to_port=raw.get("ToPort"),
         cidrs=tuple(cidrs),
+        prefix_lists=lists,
     )
 
 
-def security_group_from_api(raw: Mapping[str, Any]) -> SecurityGroupInfo:
+def security_group_from_api(
+    raw: Mapping[str, Any], prefix_lists: Mapping[str, tuple[str, ...]] | None = None
+) -> SecurityGroupInfo:
+    resolved = prefix_lists or {}
     return SecurityGroupInfo(
         group_id=raw["GroupId"],
         name=raw.get("GroupName", ""),
-        ingress=tuple(permission_from_api(p) for p in raw.get("IpPermissions", [])),
+        ingress=tuple(permission_from_api(p, resolved) for p in raw.get("IpPermissions", [])),
+        unresolved_prefix_lists=tuple(i for i in prefix_list_ids(raw) if i not in resolved),
     )
 
 
@@ -147,7 +184,21 @@ def image_from_api(raw: Mapping[str, Any]) -> ImageInfo:
         owner_alias=raw.get("ImageOwnerAlias"),
         name=raw.get("Name"),
         deprecation_time=parse_iso_time(raw.get("DeprecationTime")),
+        state=raw.get("State", "available"),
     )
+
+
+def ssm_status_from_api(raw: Mapping[str, Any]) -> SsmStatus:
+    return SsmStatus(ping_status=raw.get("PingStatus", "Unknown"), last_ping=as_utc(raw.get("LastPingDateTime")))
+
+
+def first_launch_time(raw: Mapping[str, Any]) -> datetime | None:
+    """The primary interface's (device index 0) AttachTime: the first launch, kept across stops."""
+    for interface in raw.get("NetworkInterfaces", []):
+        attachment = interface.get("Attachment", {})
+        if attachment.get("DeviceIndex") == 0 and attachment.get("AttachTime"):
+            return as_utc(attachment["AttachTime"])
+    return None
 
 
 def _resolve(ids: Iterable[str], found: Mapping[str, Any]) -> tuple[tuple[Any, ...], bool]:
@@ -161,11 +212,14 @@ def _missing_sources(raw: Mapping[str, Any], instance_id: str, lookups: Lookups)
     """Region-wide gaps plus the per-instance ones (a security group or attribute that did not
     come back, e.g. deleted between two calls): either way the rule must not guess."""
     missing = set(lookups.unavailable)
-    if not _resolve(security_group_ids(raw), lookups.security_groups)[1]:
+    groups, complete = _resolve(security_group_ids(raw), lookups.security_groups)
+    if not complete:
         missing.add(sources.SECURITY_GROUPS)
+    if any(group.unresolved_prefix_lists for group in groups):
+        missing.add(sources.PREFIX_LISTS)
     if instance_id not in lookups.termination_protection:
         missing.add(sources.TERMINATION_PROTECTION)
-    if instance_id not in lookups.user_data:
+    if instance_id not in lookups.user_data and instance_id not in lookups.user_data_errors:
         missing.add(sources.USER_DATA)
     return missing
 
@@ -188,6 +242,7 @@ def instance_from_api(
         instance_type=raw.get("InstanceType", ""),
         observed_at=observed_at,
         launch_time=as_utc(raw.get("LaunchTime")),
+        first_launch_time=first_launch_time(raw),
         tags={tag["Key"]: tag.get("Value", "") for tag in raw.get("Tags", [])},
         public_ip=_public_ip(raw),
         ipv6_addresses=_ipv6_addresses(raw),
@@ -205,11 +260,13 @@ def instance_from_api(
             for volume_id in volume_ids(raw)
         ),
         image=lookups.images.get(image_id or ""),
-        ssm_managed=instance_id in lookups.ssm_managed,
+        ssm_managed=instance_id in lookups.ssm,
+        ssm_status=lookups.ssm.get(instance_id),
         stopped_since=parse_stopped_since(raw.get("StateTransitionReason"))
         if state == "stopped"
         else None,
         termination_protection=lookups.termination_protection.get(instance_id),
         user_data=lookups.user_data.get(instance_id),
+        user_data_error=lookups.user_data_errors.get(instance_id),
         unavailable=frozenset(_missing_sources(raw, instance_id, lookups)),
     )

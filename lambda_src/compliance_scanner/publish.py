@@ -86,12 +86,11 @@ def metric_data(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             "Value": summary["non_compliant_instances"],
             "Unit": "Count",
         },
-        {
-            "MetricName": METRIC_COMPLIANCE_RATE,
-            "Value": summary["compliance_rate"],
-            "Unit": "Percent",
-        },
     ]
+    if summary["compliance_rate"] is not None:
+        data.append(
+            {"MetricName": METRIC_COMPLIANCE_RATE, "Value": summary["compliance_rate"], "Unit": "Percent"}
+        )
     data += [
         {
             "MetricName": METRIC_RULE_FAILURES,

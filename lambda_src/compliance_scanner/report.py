@@ -1,4 +1,4 @@
-"""The report document (schema_version 1), its CSV form, its S3 key and the run-to-run diff.
+"""The report document (schema_version 2), its CSV form, its S3 key and the run-to-run diff.
 
 All pure functions over plain dicts, so the orchestrator, the Lambda and tests share them and a
 report loaded back from S3 works exactly like a fresh one.
@@ -7,7 +7,10 @@ report loaded back from S3 works exactly like a fresh one.
 only counted in `summary.by_rule`, which keeps a report of thousands of instances small. In
 `by_rule`, `failed` counts every FAIL and `suppressed` the part of them that a suppression covers;
 `by_severity` and `non_compliant_instances` count only unsuppressed FAILs. `skipped` counts rules
-that could not be evaluated because their data was not collected (see `errors`).
+that could not be evaluated because their data was not collected (see `errors`) or that do not
+apply. An instance without an active FAIL but with a rule left unevaluated for lack of data is
+neither compliant nor not: it is counted in `unevaluated_instances`, and `compliance_rate` is
+taken over evaluated instances only (null when there are none, e.g. every region failed).
 """
 
 from __future__ import annotations
@@ -67,21 +70,28 @@ def _summary(
     }
     by_severity = dict.fromkeys(SEVERITIES, 0)
     non_compliant: set[tuple[str, str]] = set()
+    unknown: set[tuple[str, str]] = set()
     for outcome in outcomes:
         counts = by_rule[outcome.rule_id]
         counts[_COUNTERS[outcome.result.status]] += 1
+        key = (outcome.instance.region, outcome.instance.instance_id)
         if outcome.suppression is not None:
             counts["suppressed"] += 1
         if outcome.active_failure:
             by_severity[outcome.severity] += 1
-            non_compliant.add((outcome.instance.region, outcome.instance.instance_id))
+            non_compliant.add(key)
+        elif outcome.result.status == SKIPPED and outcome.result.applicable:
+            unknown.add(key)
     total = len(instances)
-    compliant = total - len(non_compliant)
+    unevaluated = len(unknown - non_compliant)
+    compliant = total - len(non_compliant) - unevaluated
+    evaluated = compliant + len(non_compliant)
     return {
         "total_instances": total,
         "compliant_instances": compliant,
         "non_compliant_instances": len(non_compliant),
-        "compliance_rate": round(100.0 * compliant / total, 2) if total else 100.0,
+        "unevaluated_instances": unevaluated,
+        "compliance_rate": round(100.0 * compliant / evaluated, 2) if evaluated else None,
         "by_rule": by_rule,
         "by_severity": by_severity,
     }
@@ -109,8 +119,15 @@ def build_report(
     partial_reason: str | None = None,
     incomplete_regions: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The report document without a diff (`new_findings`/`resolved_findings` come from `diff`)."""
+    """The report document without a diff (`new_findings`/`resolved_findings` come from `diff`).
+
+    Any incomplete region makes the report partial: a region that could not be read must never
+    pass for a clean one.
+    """
     findings = [_finding(outcome) for outcome in outcomes if outcome.result.status == FAIL]
+    if partial_reason is None and incomplete_regions:
+        partial_reason = f"regions not fully scanned: {', '.join(incomplete_regions)} (see errors)"
+    today = generated_at.astimezone(UTC).date()
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -129,6 +146,9 @@ def build_report(
         "summary": _summary(instances, outcomes, policy.enabled_rule_ids()),
         "findings": sorted(findings, key=_severity_order),
         "errors": [error.to_document() for error in errors],
+        "expired_suppressions": [
+            s.to_document() for s in policy.suppressions if s.expires is not None and s.expires < today
+        ],
         "new_findings": [],
         "resolved_findings": [],
     }

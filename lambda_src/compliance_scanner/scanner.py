@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,10 @@ from .evaluation import evaluate_instances
 from .policy import Policy
 from .report import build_report, diff
 from .rules import CATALOGUE
+
+REGION_WORKERS = 4
+"""Regions scanned at once: each mostly waits on the network, and a handful keeps API throttling
+(per region and account) and the Lambda's memory in check."""
 
 
 def needed_sources(policy: Policy) -> frozenset[str]:
@@ -52,6 +57,7 @@ def scan(
     on_progress: Progress | None = None,
     previous: Mapping[str, Any] | None = None,
     run_id: str | None = None,
+    region_workers: int = REGION_WORKERS,
 ) -> dict[str, Any]:
     """Scan `regions` and return the report document.
 
@@ -62,16 +68,21 @@ def scan(
     now = (now or datetime.now(UTC)).astimezone(UTC)
     budget = TimeBudget(time_left_ms)
     needed = needed_sources(policy)
-    scanned: list[RegionScan] = []
-    unscanned: list[str] = []
-    stopped: str | None = None
-    for region in dict.fromkeys(regions):
-        if stopped is not None:
-            unscanned.append(region)
-            continue
-        result = collect_region(session, region, needed, budget, now, on_progress)
-        scanned.append(result)
-        stopped = result.stopped_reason
+    ordered = list(dict.fromkeys(regions))
+
+    def one(region: str) -> RegionScan | None:
+        """None for a region the budget did not let start."""
+        if budget.exhausted():
+            return None
+        return collect_region(session, region, needed, budget, now, on_progress)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(region_workers, len(ordered)))) as pool:
+        results = list(pool.map(one, ordered))
+    scanned = [result for result in results if result is not None]
+    unscanned = [region for region, result in zip(ordered, results) if result is None]
+    stopped = next((r.stopped_reason for r in scanned if r.stopped_reason), None)
+    if stopped is None and unscanned:
+        stopped = "time budget exhausted"
     instances = [instance for result in scanned for instance in result.instances]
     owners = [result.owner_id for result in scanned if result.owner_id]
     report = build_report(

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 INSTANCES = "instances"
 VOLUMES = "volumes"
 SECURITY_GROUPS = "security_groups"
+PREFIX_LISTS = "prefix_lists"
 IMAGES = "images"
 SSM = "ssm"
 TERMINATION_PROTECTION = "termination_protection"
@@ -21,6 +22,7 @@ IAM_ACTIONS: dict[str, str] = {
     INSTANCES: "ec2:DescribeInstances",
     VOLUMES: "ec2:DescribeVolumes",
     SECURITY_GROUPS: "ec2:DescribeSecurityGroups",
+    PREFIX_LISTS: "ec2:GetManagedPrefixListEntries",
     IMAGES: "ec2:DescribeImages",
     SSM: "ssm:DescribeInstanceInformation",
     TERMINATION_PROTECTION: "ec2:DescribeInstanceAttribute",

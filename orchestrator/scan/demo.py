@@ -12,7 +12,8 @@ instance by instance against `DemoFleet.instances[*].expected`.
 
 Where moto has no API for a state we need, we set it on moto's own in-memory model (never a fake
 of boto3; the scanner still reads everything through the real EC2 API):
-- launch time (moto stamps "now"): the old instance's `launch_time`;
+- launch time (moto stamps "now"): the old instance's `launch_time` and its primary interface's
+  attach time (which AWS keeps at the first launch, and `instance_age` reads);
 - "stopped long ago" (moto writes "User initiated (<now>)"): the stopped instance's transition
   reason, in the same format with an older date;
 - AMI deprecation (moto implements no `EnableImageDeprecation`): the image's `deprecation_time`,
@@ -396,7 +397,10 @@ def _launch(kit: _RegionKit, spec: dict[str, Any], notes: list[str]) -> SeededIn
     backend = _ec2_backend(kit.region)
     if "old_launch" in kind:
         try:
-            backend.get_instance(iid).launch_time = datetime.now(timezone.utc) - timedelta(days=OLD_LAUNCH_DAYS)
+            launched = datetime.now(timezone.utc) - timedelta(days=OLD_LAUNCH_DAYS)
+            instance = backend.get_instance(iid)
+            instance.launch_time = launched
+            instance.nics[0].attach_time = launched  # AWS keeps the first launch here
         except Exception:  # pragma: no cover
             notes.append(f"{spec['name']}: could not back-date the launch time in this moto version")
             expect.discard("instance_age")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .. import sources
-from ..model import InstanceRecord, RuleResult, failed, passed
+from ..model import InstanceRecord, RuleResult, failed, not_applicable, passed, skipped
 from .base import REGEXES, Param, Params, Rule
 
 SECRET_PATTERNS = (
@@ -29,9 +29,16 @@ def _detailed_monitoring(instance: InstanceRecord, params: Params) -> RuleResult
 
 
 def _ssm_managed(instance: InstanceRecord, params: Params) -> RuleResult:
-    if instance.ssm_managed:
-        return passed("instance is registered with Systems Manager")
-    return failed("instance is not registered with Systems Manager")
+    """DescribeInstanceInformation lists running nodes only: a stopped instance is not judged."""
+    if instance.state != "running":
+        return not_applicable(f"instance is {instance.state}: Systems Manager only reports running instances")
+    status = instance.ssm_status
+    if not instance.ssm_managed or status is None:
+        return failed("instance is not registered with Systems Manager")
+    if status.ping_status != "Online":
+        last = f"{status.last_ping:%Y-%m-%d %H:%M}Z" if status.last_ping else "never"
+        return failed(f"SSM agent is {status.ping_status} (last ping {last})")
+    return passed("instance is registered with Systems Manager and its agent is online")
 
 
 def _no_key_pair(instance: InstanceRecord, params: Params) -> RuleResult:
@@ -42,6 +49,8 @@ def _no_key_pair(instance: InstanceRecord, params: Params) -> RuleResult:
 
 def _user_data_secrets(instance: InstanceRecord, params: Params) -> RuleResult:
     """Name the matching patterns, never the matched text: the report must not leak the secret."""
+    if instance.user_data_error:
+        return skipped(f"user data could not be decoded: {instance.user_data_error}")
     text = instance.user_data or ""
     hits = [pattern for pattern in params["patterns"] if re.search(pattern, text)]
     if hits:

@@ -1,51 +1,120 @@
-"""Internet exposure through security groups: inbound rules open to 0.0.0.0/0 or ::/0.
+"""Internet exposure through security groups: inbound rules that let the whole internet in.
 
-Only CIDR ranges count as exposure; a permission that only names prefix lists or other security
-groups reaches known sources, not the internet.
+"Open to the internet" is decided on addresses, not on CIDR strings: for each port, the union of
+every range the instance's groups allow (managed prefix lists resolved to their entries) is
+compared with the public address space. `0.0.0.0/1` + `128.0.0.0/1` is as open as `0.0.0.0/0`,
+while a rule naming only private ranges or other security groups is not. Ports are handled the
+same way: protocol -1 or TCP/UDP ranges that together cover every port are "all ports".
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import ipaddress
+from collections.abc import Collection, Iterable
+from functools import lru_cache
 
 from .. import sources
 from ..model import IngressPermission, InstanceRecord, RuleResult, failed, passed
 from .base import PORTS, Param, Params, Rule
 
-INTERNET_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
 ALL_PROTOCOLS = "-1"
 TCP = frozenset({"tcp", "6"})
-TCP_UDP = frozenset({"tcp", "6", "udp", "17"})
+UDP = frozenset({"udp", "17"})
+TCP_UDP = TCP | UDP
 MAX_PORT = 65535
+NON_PUBLIC_V4 = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+)  # fmt: skip
+PUBLIC_V6 = ("2000::/3",)
+"""The internet: every IPv4 address outside private, shared, loopback, link-local, multicast and
+reserved space, and IPv6 global unicast. A port is open to the internet when the allowed ranges
+cover all of one of them."""
+
+Interval = tuple[int, int]
 
 
-def _public(permission: IngressPermission) -> bool:
-    return any(cidr in INTERNET_CIDRS for cidr in permission.cidrs)
+def _intervals(networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> list[Interval]:
+    merged: list[Interval] = []
+    for low, high in sorted((int(n.network_address), int(n.broadcast_address)) for n in networks):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def _public_v4() -> list[Interval]:
+    whole = [ipaddress.ip_network("0.0.0.0/0")]
+    for excluded in NON_PUBLIC_V4:
+        network = ipaddress.ip_network(excluded)
+        whole = [part for net in whole for part in (net.address_exclude(network) if network.subnet_of(net) else [net])]
+    return _intervals(whole)
+
+
+PUBLIC = {4: _public_v4(), 6: _intervals(ipaddress.ip_network(n) for n in PUBLIC_V6)}
+
+
+def _covers(allowed: list[Interval], required: list[Interval]) -> bool:
+    return all(any(low <= r_low and r_high <= high for low, high in allowed) for r_low, r_high in required)
+
+
+@lru_cache(maxsize=4096)
+def internet_open(cidrs: frozenset[str]) -> bool:
+    """Whether the union of `cidrs` takes in the whole public IPv4 or IPv6 internet."""
+    by_version: dict[int, list[ipaddress.IPv4Network | ipaddress.IPv6Network]] = {4: [], 6: []}
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            continue
+        by_version[network.version].append(network)
+    return any(_covers(_intervals(nets), PUBLIC[version]) for version, nets in by_version.items() if nets)
 
 
 def _port_range(permission: IngressPermission) -> tuple[int, int]:
-    """Ports a permission covers; a TCP/UDP permission without ports covers all of them."""
-    low = 0 if permission.from_port is None else permission.from_port
-    high = MAX_PORT if permission.to_port is None else permission.to_port
+    """Ports a permission covers; all-protocol or port-less TCP/UDP permissions cover all of them."""
+    if permission.protocol == ALL_PROTOCOLS:
+        return 0, MAX_PORT
+    low = 0 if permission.from_port is None or permission.from_port < 0 else permission.from_port
+    high = MAX_PORT if permission.to_port is None or permission.to_port < 0 else permission.to_port
     return low, high
 
 
-def _covers(permission: IngressPermission, port: int, protocols: Collection[str]) -> bool:
-    if permission.protocol == ALL_PROTOCOLS:
-        return True
-    if permission.protocol.lower() not in protocols:
-        return False
-    low, high = _port_range(permission)
-    return low <= port <= high
+def exposed_segments(
+    instance: InstanceRecord, protocols: Collection[str]
+) -> list[tuple[int, int, tuple[str, ...]]]:
+    """Port ranges open to the internet over `protocols`, each with the groups that open it.
+
+    Ports are cut where any permission starts or ends, so each segment is covered by a fixed set
+    of permissions whose ranges are united before the internet test.
+    """
+    permissions = [
+        (group.group_id, permission)
+        for group in instance.security_groups
+        for permission in group.ingress
+        if permission.cidrs
+        and (permission.protocol == ALL_PROTOCOLS or permission.protocol.lower() in protocols)
+    ]
+    if not permissions:
+        return []
+    ranges = [(group_id, p, _port_range(p)) for group_id, p in permissions]
+    bounds = sorted({0, MAX_PORT + 1, *(r[0] for *_, r in ranges), *(r[1] + 1 for *_, r in ranges)})
+    segments = []
+    for low, following in zip(bounds, bounds[1:]):
+        high = following - 1
+        covering = [(g, p) for g, p, (lo, hi) in ranges if lo <= low and high <= hi]
+        if covering and internet_open(frozenset(c for _, p in covering for c in p.cidrs)):
+            segments.append((low, high, tuple(dict.fromkeys(g for g, _ in covering))))
+    return segments
 
 
 def groups_exposing(instance: InstanceRecord, port: int, protocols: Collection[str]) -> list[str]:
-    """Ids of the instance's security groups that open `port` to the internet."""
-    return [
-        group.group_id
-        for group in instance.security_groups
-        if any(_public(p) and _covers(p, port, protocols) for p in group.ingress)
-    ]
+    """Ids of the security groups that together open `port` to the internet."""
+    for low, high, groups in exposed_segments(instance, protocols):
+        if low <= port <= high:
+            return list(groups)
+    return []
 
 
 def _port_rule(
@@ -67,7 +136,7 @@ def _port_rule(
         remediation=remediation,
         check=check,
         mapping=mapping,
-        sources=(sources.SECURITY_GROUPS,),
+        sources=_SG,
     )
 
 
@@ -81,20 +150,23 @@ def _high_risk_ports(instance: InstanceRecord, params: Params) -> RuleResult:
     return passed("no high-risk port is open to the internet")
 
 
-def _opens_everything(permission: IngressPermission) -> bool:
-    if permission.protocol == ALL_PROTOCOLS:
-        return True
-    return permission.protocol.lower() in TCP_UDP and _port_range(permission) == (0, MAX_PORT)
+def _all_open(segments: list[tuple[int, int, tuple[str, ...]]]) -> tuple[str, ...] | None:
+    """The groups involved when the segments cover every port 1-65535 (port 0 is not a port)."""
+    reached = 0
+    for low, high, _ in segments:
+        if low > reached + 1:
+            return None
+        reached = max(reached, high)
+    if reached < MAX_PORT:
+        return None
+    return tuple(dict.fromkeys(g for *_, groups in segments for g in groups))
 
 
 def _all_ports(instance: InstanceRecord, params: Params) -> RuleResult:
-    groups = [
-        group.group_id
-        for group in instance.security_groups
-        if any(_public(p) and _opens_everything(p) for p in group.ingress)
-    ]
-    if groups:
-        return failed(f"all ports are open to the internet via {', '.join(groups)}")
+    for name, protocols in (("TCP", TCP), ("UDP", UDP)):
+        groups = _all_open(exposed_segments(instance, protocols))
+        if groups:
+            return failed(f"all {name} ports are open to the internet via {', '.join(groups)}")
     return passed("no security group opens all ports to the internet")
 
 
@@ -104,7 +176,7 @@ HIGH_RISK_PORTS = (
 )  # fmt: skip
 """Security Hub EC2.19's list without 22 and 3389, which have rules of their own."""
 
-_SG = (sources.SECURITY_GROUPS,)
+_SG = (sources.SECURITY_GROUPS, sources.PREFIX_LISTS)
 
 RULES: tuple[Rule, ...] = (
     _port_rule(
@@ -132,7 +204,8 @@ RULES: tuple[Rule, ...] = (
         title="High-risk ports are not open to the internet",
         severity="high",
         rationale="Databases, file sharing and admin consoles are not meant to face the internet.",
-        remediation="Remove the 0.0.0.0/0 and ::/0 ranges from these ports' inbound rules.",
+        remediation="Remove the internet-wide ranges (0.0.0.0/0, ::/0, or prefix lists and ranges that "
+        "add up to them) from these ports' inbound rules.",
         check=_high_risk_ports,
         mapping={"aws_config": "restricted-common-ports", "security_hub": "EC2.19"},
         parameters=(Param("ports", PORTS, HIGH_RISK_PORTS),),

@@ -68,9 +68,14 @@ def _approved_ami(instance: InstanceRecord, params: Params) -> RuleResult:
 
 
 def _ami_deprecated(instance: InstanceRecord, params: Params) -> RuleResult:
+    """Deprecated, disabled and deregistered are three different states, each with its message."""
     image = instance.image
     if image is None:
         return _gone(instance)
+    if image.state == "deregistered":
+        return failed(f"AMI {image.image_id} is deregistered: the instance can no longer be rebuilt from it")
+    if image.state == "disabled":
+        return failed(f"AMI {image.image_id} is disabled: it can no longer launch instances")
     deprecated = image.deprecation_time
     if deprecated is not None and deprecated <= instance.observed_at:
         return failed(f"AMI {image.image_id} was deprecated on {deprecated:%Y-%m-%d}")

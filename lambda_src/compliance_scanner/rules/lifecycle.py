@@ -8,12 +8,18 @@ from .base import INTEGER, Param, Params, Rule
 
 
 def _instance_age(instance: InstanceRecord, params: Params) -> RuleResult:
-    if instance.launch_time is None:
+    """Age from the primary interface's AttachTime (the first launch); LaunchTime, which every
+    stop/start resets, only when no interface reports one. The message says which was used."""
+    if instance.first_launch_time is not None:
+        launched, source = instance.first_launch_time, "first launch, from the primary interface's attach time"
+    elif instance.launch_time is not None:
+        launched, source = instance.launch_time, "LaunchTime, reset by every stop/start"
+    else:
         return skipped("launch time is not reported")
-    days = (instance.observed_at - instance.launch_time).days
+    days = (instance.observed_at - launched).days
     if days > params["max_age_days"]:
-        return failed(f"instance was launched {days} days ago (max {params['max_age_days']})")
-    return passed(f"instance was launched {days} days ago")
+        return failed(f"instance was launched {days} days ago ({source}; max {params['max_age_days']})")
+    return passed(f"instance was launched {days} days ago ({source})")
 
 
 def _stopped_too_long(instance: InstanceRecord, params: Params) -> RuleResult:

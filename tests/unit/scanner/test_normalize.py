@@ -6,17 +6,22 @@ import base64
 import gzip
 from datetime import UTC, datetime
 
+import pytest
+
 from compliance_scanner import sources
 from compliance_scanner.model import IngressPermission, VolumeInfo
 from compliance_scanner.normalize import (
     Lookups,
+    UndecodableUserData,
     as_utc,
     decode_user_data,
+    first_launch_time,
     image_from_api,
     instance_from_api,
     parse_iso_time,
     parse_stopped_since,
     permission_from_api,
+    security_group_from_api,
 )
 
 from .conftest import NOW, REGION
@@ -100,8 +105,41 @@ def test_permissions_merge_ipv4_and_ipv6_ranges() -> None:
         "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
         "PrefixListIds": [{"PrefixListId": "pl-1"}],
     }
-    assert permission_from_api(raw) == IngressPermission("tcp", 22, 22, ("0.0.0.0/0", "::/0"))
-    assert permission_from_api({}) == IngressPermission("-1", None, None, ())
+    assert permission_from_api(raw, {}) == IngressPermission(
+        "tcp", 22, 22, ("0.0.0.0/0", "::/0"), prefix_lists=("pl-1",)
+    )
+    resolved = permission_from_api(raw, {"pl-1": ("203.0.113.0/24", "2001:db8::/32")})
+    assert resolved.cidrs == ("0.0.0.0/0", "::/0", "203.0.113.0/24", "2001:db8::/32")
+    assert permission_from_api({}, {}) == IngressPermission("-1", None, None, ())
+
+
+def test_security_groups_name_their_unresolved_prefix_lists() -> None:
+    raw = {"GroupId": "sg-1", "IpPermissions": [
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+         "PrefixListIds": [{"PrefixListId": "pl-1"}, {"PrefixListId": "pl-2"}]},
+    ]}  # fmt: skip
+    group = security_group_from_api(raw, {"pl-1": ("0.0.0.0/0",)})
+    assert group.unresolved_prefix_lists == ("pl-2",)
+    assert group.ingress[0].cidrs == ("0.0.0.0/0",)
+
+
+def test_first_launch_comes_from_the_primary_interface() -> None:
+    attached = datetime(2020, 1, 1, tzinfo=UTC)
+    raw = {"NetworkInterfaces": [
+        {"Attachment": {"DeviceIndex": 1, "AttachTime": datetime(2024, 1, 1, tzinfo=UTC)}},
+        {"Attachment": {"DeviceIndex": 0, "AttachTime": attached}},
+    ]}  # fmt: skip
+    assert first_launch_time(raw) == attached
+    assert first_launch_time({"NetworkInterfaces": [{"Attachment": {"DeviceIndex": 1}}]}) is None
+
+
+@pytest.mark.parametrize("encoded, reason", [
+    (base64.b64encode(b"\x1f\x8bnot gzip at all").decode(), "gzip header but not valid gzip"),
+    ("!!!not base64!!!", "not valid base64"),
+])
+def test_undecodable_user_data_is_named(encoded, reason) -> None:
+    with pytest.raises(UndecodableUserData, match=reason):
+        decode_user_data(encoded)
 
 
 def test_image_deprecation_time() -> None:

@@ -168,6 +168,7 @@ def test_default_permissions_are_read_only_and_minimal() -> None:
         "ec2:DescribeInstances",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeVolumes",
+        "ec2:GetManagedPrefixListEntries",
         "ssm:DescribeInstanceInformation",
     ]
 

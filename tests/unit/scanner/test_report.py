@@ -8,7 +8,7 @@ from datetime import date
 
 from compliance_scanner import sources
 from compliance_scanner.evaluation import evaluate_instances
-from compliance_scanner.model import ScanError
+from compliance_scanner.model import ImageInfo, ScanError, SsmStatus
 from compliance_scanner.policy import load_policy
 from compliance_scanner.report import build_report, diff, report_key, to_csv
 
@@ -26,6 +26,7 @@ CLEAN = dict(
     ebs_optimized=True,
     iam_instance_profile="arn:aws:iam::1:instance-profile/p",
     ssm_managed=True,
+    ssm_status=SsmStatus("Online", NOW),
     image_id="ami-1",
     launch_time=NOW,
     metadata_options=None,
@@ -61,13 +62,16 @@ def fleet():
 def test_summary_counts_instances_rules_and_severities() -> None:
     report = build(fleet(), [ScanError("eu-west-1", "ec2:DescribeVolumes", "Throttling", "slow")])
     summary = report["summary"]
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert report["generated_at"] == "2025-06-01T12:00:00Z"
     assert report["partial"] is False and report["partial_reason"] is None
     assert summary["total_instances"] == 3
-    assert summary["compliant_instances"] == 2  # i-2's failures are all suppressed
+    # i-1 and i-2 (whose failures are all suppressed) have approved_ami unevaluated: images were
+    # not collected for them, so neither is counted compliant
+    assert summary["compliant_instances"] == 0
+    assert summary["unevaluated_instances"] == 2
     assert summary["non_compliant_instances"] == 1
-    assert summary["compliance_rate"] == 66.67
+    assert summary["compliance_rate"] == 0.0
     assert summary["by_rule"]["no_public_ip"] == {
         "failed": 2, "passed": 1, "suppressed": 1, "skipped": 0,
     }  # fmt: skip
@@ -107,10 +111,49 @@ def test_findings_hold_only_failures_sorted_by_severity() -> None:
     assert not any(f["instance_id"] == "i-1" for f in findings)
 
 
-def test_an_empty_fleet_is_fully_compliant() -> None:
+def test_an_empty_fleet_has_no_rate() -> None:
     summary = build([])["summary"]
-    assert summary["compliance_rate"] == 100.0
-    assert summary["total_instances"] == 0
+    assert summary["compliance_rate"] is None
+    assert summary["total_instances"] == 0 and summary["unevaluated_instances"] == 0
+
+
+def test_the_rate_is_over_evaluated_instances_only() -> None:
+    from compliance_scanner.model import MetadataOptions
+
+    imds = MetadataOptions("required", "enabled", 1)
+    amazon = ImageInfo("ami-1", "137112412989", "amazon", "al2", None)
+    complete = dict(CLEAN, metadata_options=imds, unavailable=frozenset(), image=amazon)
+    instances = [
+        record(instance_id="i-1", **complete),
+        record(instance_id="i-2", **dict(complete, unavailable=frozenset({sources.IMAGES}))),
+        record(instance_id="i-3", public_ip="54.1.2.4", **complete),
+        record(instance_id="i-4", state="stopped", stopped_since=NOW,
+               **dict(complete, ssm_status=None, ssm_managed=False)),
+    ]
+    summary = build(instances)["summary"]
+    # i-2 is unevaluated (data missing); i-4's SSM rule does not apply to a stopped instance
+    assert (summary["compliant_instances"], summary["non_compliant_instances"],
+            summary["unevaluated_instances"]) == (2, 1, 1)
+    assert summary["compliance_rate"] == 66.67
+    assert summary["by_rule"]["ssm_managed"]["skipped"] == 1
+
+
+def test_expired_suppressions_are_listed() -> None:
+    policy = load_policy({"suppressions": [
+        {"rule": "*", "instance_id": "i-1", "reason": "old", "expires": "2025-05-31"},
+        {"rule": "*", "instance_id": "i-2", "reason": "today", "expires": "2025-06-01"},
+    ]})
+    report = build_report(run_id="r", generated_at=NOW, account_id=None, regions=["us-east-1"], policy=policy,
+                          instances=[], outcomes=[], errors=[])
+    assert report["expired_suppressions"] == [
+        {"rule": "*", "instance_id": "i-1", "reason": "old", "expires": "2025-05-31"}
+    ]
+
+
+def test_an_incomplete_region_makes_the_report_partial() -> None:
+    report = build([], incomplete_regions=["eu-west-1"])
+    assert report["partial"] is True
+    assert report["partial_reason"] == "regions not fully scanned: eu-west-1 (see errors)"
 
 
 def test_partial_reports_carry_their_reason() -> None:

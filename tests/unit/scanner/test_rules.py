@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from compliance_scanner.model import (
     InstanceRecord,
     MetadataOptions,
     SecurityGroupInfo,
+    SsmStatus,
     VolumeInfo,
 )
 from compliance_scanner.rules import CATALOGUE, ORDER, evaluate
@@ -42,8 +43,11 @@ def perm(protocol: str, low: int | None, high: int | None, *cidrs: str) -> Ingre
     return IngressPermission(protocol, low, high, tuple(cidrs))
 
 
-def image(owner: str = "137112412989", alias: str | None = "amazon", deprecated=None) -> ImageInfo:
-    return ImageInfo("ami-1", owner, alias, "al2", deprecated)
+def image(owner: str = "137112412989", alias: str | None = "amazon", deprecated=None, state="available") -> ImageInfo:
+    return ImageInfo("ami-1", owner, alias, "al2", deprecated, state)
+
+
+ONLINE = SsmStatus("Online", NOW)
 
 
 def check(rule_id: str, instance: InstanceRecord, **params: Any):
@@ -115,7 +119,16 @@ CASES = [
     ("high_risk_ports_open", {"security_groups": (sg(perm("tcp", 8080, 8080, "0.0.0.0/0")),)}, {"ports": (9999,)}, PASS, "no high-risk"),
     ("all_ports_open", {"security_groups": (sg(perm("-1", None, None, "::/0")),)}, {}, FAIL, "sg-1"),
     ("all_ports_open", {"security_groups": (sg(perm("tcp", 0, 65535, "0.0.0.0/0")),)}, {}, FAIL, "sg-1"),
-    ("all_ports_open", {"security_groups": (sg(perm("tcp", 1, 65535, "0.0.0.0/0")),)}, {}, PASS, "no security group"),
+    ("all_ports_open", {"security_groups": (sg(perm("tcp", 1, 65535, "0.0.0.0/0")),)}, {}, FAIL, "all TCP ports"),
+    ("all_ports_open", {"security_groups": (sg(perm("udp", 1, 65535, "::/0")),)}, {}, FAIL, "all UDP ports"),
+    ("all_ports_open", {"security_groups": (sg(perm("tcp", 0, 32767, "0.0.0.0/0")), sg(perm("tcp", 32768, 65535, "0.0.0.0/0"), group_id="sg-2"))}, {}, FAIL, "sg-1, sg-2"),
+    ("all_ports_open", {"security_groups": (sg(perm("tcp", 2, 65535, "0.0.0.0/0")),)}, {}, PASS, "no security group"),
+    ("all_ports_open", {"security_groups": (sg(perm("tcp", 1, 65535, "0.0.0.0/1")),)}, {}, PASS, "no security group"),
+    ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "0.0.0.0/1", "128.0.0.0/1")),)}, {}, FAIL, "sg-1"),
+    ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "0.0.0.0/1")), sg(perm("tcp", 0, 100, "128.0.0.0/1"), group_id="sg-2"))}, {}, FAIL, "sg-1, sg-2"),
+    ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "0.0.0.0/1")), sg(perm("tcp", 23, 100, "128.0.0.0/1"), group_id="sg-2"))}, {}, PASS, "no security group"),
+    ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")),)}, {}, PASS, "no security group"),
+    ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "2000::/3")),)}, {}, FAIL, "sg-1"),
     ("all_ports_open", {"security_groups": (sg(perm("icmp", -1, -1, "0.0.0.0/0")),)}, {}, PASS, "no security group"),
     ("all_ports_open", {"security_groups": (sg(perm("-1", None, None, "10.0.0.0/16")),)}, {}, PASS, "no security group"),
     ("ebs_volumes_encrypted", {"volumes": (VolumeInfo("vol-1", True), VolumeInfo("vol-2", False))}, {}, FAIL, "vol-2"),
@@ -141,7 +154,8 @@ CASES = [
     ("detailed_monitoring_enabled", {"monitoring": "enabled"}, {}, PASS, "enabled"),
     ("detailed_monitoring_enabled", {"monitoring": "disabled"}, {}, FAIL, "is disabled"),
     ("detailed_monitoring_enabled", {}, {}, FAIL, "not reported"),
-    ("instance_age", {"launch_time": NOW - timedelta(days=400)}, {}, FAIL, "400 days ago (max 365)"),
+    ("instance_age", {"launch_time": NOW - timedelta(days=400)}, {}, FAIL, "400 days ago (LaunchTime, reset by every stop/start; max 365)"),
+    ("instance_age", {"launch_time": NOW - timedelta(days=1), "first_launch_time": NOW - timedelta(days=500)}, {}, FAIL, "500 days ago (first launch, from the primary interface's attach time; max 365)"),
     ("instance_age", {"launch_time": NOW - timedelta(days=10)}, {}, PASS, "10 days ago"),
     ("instance_age", {"launch_time": NOW - timedelta(days=10)}, {"max_age_days": 5}, FAIL, "max 5"),
     ("instance_age", {}, {}, SKIPPED, "launch time"),
@@ -158,8 +172,13 @@ CASES = [
     ("ami_deprecated", {"image_id": "ami-1", "image": image(deprecated=NOW + timedelta(days=1))}, {}, PASS, "not deprecated"),
     ("ami_deprecated", {"image_id": "ami-1", "image": image()}, {}, PASS, "not deprecated"),
     ("ami_deprecated", {"image_id": "ami-gone"}, {}, FAIL, "ami-gone is no longer visible"),
-    ("ssm_managed", {"ssm_managed": True}, {}, PASS, "registered"),
+    ("ami_deprecated", {"image_id": "ami-1", "image": image(state="deregistered")}, {}, FAIL, "ami-1 is deregistered"),
+    ("ami_deprecated", {"image_id": "ami-1", "image": image(state="disabled", deprecated=NOW - timedelta(days=1))}, {}, FAIL, "ami-1 is disabled"),
+    ("ssm_managed", {"ssm_managed": True, "ssm_status": ONLINE}, {}, PASS, "agent is online"),
     ("ssm_managed", {"ssm_managed": False}, {}, FAIL, "not registered"),
+    ("ssm_managed", {"ssm_managed": True, "ssm_status": SsmStatus("ConnectionLost", datetime(2025, 5, 1, 8, 30, tzinfo=UTC))}, {}, FAIL, "SSM agent is ConnectionLost (last ping 2025-05-01 08:30Z)"),
+    ("ssm_managed", {"ssm_managed": True, "ssm_status": SsmStatus("Inactive", None)}, {}, FAIL, "Inactive (last ping never)"),
+    ("ssm_managed", {"state": "stopped", "ssm_managed": False}, {}, SKIPPED, "instance is stopped: Systems Manager only reports running instances"),
     ("ebs_optimized", {"ebs_optimized": True}, {}, PASS, "enabled"),
     ("ebs_optimized", {}, {}, FAIL, "disabled on t3.micro"),
     ("no_key_pair", {"key_name": "ops"}, {}, FAIL, "key pair ops"),
@@ -171,6 +190,7 @@ CASES = [
     ("user_data_secrets", {"user_data": "#!/bin/sh\nyum -y update\n"}, {}, PASS, "no secret"),
     ("user_data_secrets", {"user_data": ""}, {}, PASS, "no secret"),
     ("user_data_secrets", {"user_data": "db_pass"}, {"patterns": ("db_pass",)}, FAIL, "db_pass"),
+    ("user_data_secrets", {"user_data_error": "gzip header but not valid gzip"}, {}, SKIPPED, "could not be decoded: gzip header"),
 ]  # fmt: skip
 
 

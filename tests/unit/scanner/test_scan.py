@@ -101,16 +101,17 @@ def test_default_scan_finds_the_expected_failures(session, ec2, api_calls) -> No
     assert "no_key_pair" in failures[windows]
     assert "approved_ami" not in failures[windows]
     assert "stopped_too_long" not in failures[stopped]
-    # moto does not implement SSM inventory: recorded as an error, the rule is skipped
+    # moto does not implement SSM inventory: one line says so, the rule is skipped
     assert report["errors"] == [
         {
             "region": REGION,
             "operation": "ssm:DescribeInstanceInformation",
-            "code": "NotImplementedError",
-            "message": "The describe_instance_information action has not been implemented",
+            "code": "OperationUnavailable",
+            "message": "ssm:DescribeInstanceInformation is not offered by this endpoint",
         }
     ]
     assert report["summary"]["by_rule"]["ssm_managed"]["skipped"] == 5
+    assert report["summary"]["unevaluated_instances"] + report["summary"]["non_compliant_instances"] == 5
     # one call per resource kind, none per instance
     assert api_calls == Counter(
         {
@@ -148,7 +149,7 @@ def test_only_the_enabled_rules_data_is_fetched(session, ec2, api_calls) -> None
 def test_an_empty_region_costs_one_call(session, api_calls) -> None:
     report = scan(session, [REGION], DEFAULT)
     assert api_calls == Counter({"ec2:DescribeInstances": 1})
-    assert report["summary"]["compliance_rate"] == 100.0
+    assert report["summary"]["compliance_rate"] is None
     assert report["account_id"] is None
 
 
@@ -211,7 +212,8 @@ def test_multi_region_scan_and_a_failing_region(session, api_calls) -> None:
             "message": "UnauthorizedOperation in test",
         }
     ]
-    assert report["partial"] is False
+    assert report["partial"] is True
+    assert report["partial_reason"] == "regions not fully scanned: ap-south-1 (see errors)"
 
 
 def test_a_failing_page_keeps_the_pages_already_read(session, ec2, monkeypatch) -> None:
@@ -269,7 +271,8 @@ def test_throttling_is_retried_by_the_adaptive_client(session, ec2) -> None:
 
 def test_ssm_managed_instances_are_read_from_ssm(session, ec2, monkeypatch) -> None:
     """moto lacks DescribeInstanceInformation, so the real SSM client is stubbed (Stubber)."""
-    managed, unmanaged = launch(ec2, count=2)
+    managed, unmanaged, lost, stopped = launch(ec2, count=4)
+    ec2.stop_instances(InstanceIds=[stopped])
     ssm = session.client("ssm", region_name=REGION)
     stubber = Stubber(ssm)
     expected = {
@@ -283,7 +286,10 @@ def test_ssm_managed_instances_are_read_from_ssm(session, ec2, monkeypatch) -> N
     )
     stubber.add_response(
         "describe_instance_information",
-        {"InstanceInformationList": [{"InstanceId": managed}]},
+        {"InstanceInformationList": [
+            {"InstanceId": managed, "PingStatus": "Online"},
+            {"InstanceId": lost, "PingStatus": "ConnectionLost", "LastPingDateTime": NOW},
+        ]},
         {**expected, "NextToken": "t1"},
     )
     real_client = session.client
@@ -298,6 +304,10 @@ def test_ssm_managed_instances_are_read_from_ssm(session, ec2, monkeypatch) -> N
     failures = by_instance(report)
     assert "ssm_managed" not in failures[managed]
     assert "ssm_managed" in failures[unmanaged]
+    assert "ssm_managed" not in failures[stopped]
+    lost_finding = next(f for f in report["findings"] if f["instance_id"] == lost and f["rule_id"] == "ssm_managed")
+    assert lost_finding["message"] == "SSM agent is ConnectionLost (last ping 2025-06-01 12:00Z)"
+    assert report["summary"]["by_rule"]["ssm_managed"]["skipped"] == 1
     assert report["errors"] == []
 
 
@@ -311,7 +321,8 @@ def test_time_budget_stops_collection_and_marks_the_report_partial(session, ec2)
     launch(session.client("ec2", region_name=OTHER_REGION))
     # 100 s at the start (15 s reserve), 60 s before DescribeInstances, then 10 s
     report = scan(
-        session, [REGION, OTHER_REGION], DEFAULT, time_left_ms=countdown(100_000, 60_000, 10_000)
+        session, [REGION, OTHER_REGION], DEFAULT, time_left_ms=countdown(100_000, 60_000, 60_000, 10_000),
+        region_workers=1,
     )
     assert report["partial"] is True
     assert report["partial_reason"] == (
@@ -326,7 +337,7 @@ def test_time_budget_stops_collection_and_marks_the_report_partial(session, ec2)
 
 
 def test_time_budget_exhausted_in_the_last_region(session, ec2) -> None:
-    report = scan(session, [REGION], DEFAULT, time_left_ms=countdown(20_000, 1_000))
+    report = scan(session, [REGION], DEFAULT, time_left_ms=countdown(20_000, 20_000, 1_000))
     assert (
         report["partial_reason"]
         == f"time budget exhausted before ec2:DescribeInstances in {REGION}"

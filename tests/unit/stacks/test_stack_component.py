@@ -287,10 +287,14 @@ def test_inline_policy_is_scoped_to_this_stacks_resources(
     }
     wildcard = {sid for sid, statement in statements.items() if statement["Resource"] == "*"}
     assert wildcard == {"DescribeFleet", "PutComplianceMetrics"}
-    assert all(
-        action.startswith(("ec2:Describe", "ssm:Describe"))
-        for action in statements["DescribeFleet"]["Action"]
-    )
+    assert statements["DescribeFleet"]["Action"] == [
+        "ec2:DescribeImages",
+        "ec2:DescribeInstances",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeVolumes",
+        "ec2:GetManagedPrefixListEntries",
+        "ssm:DescribeInstanceInformation",
+    ]
 
 
 def test_ssm_action_is_requested_only_when_the_ssm_rule_is_enabled() -> None:
