@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import click
 import typer
+from typer.core import TyperOption
 
 from .deploy import commands
 from .deploy.supervisor import supervised
 from .errors import guard
 from .scan import command as scan_command
+
+def _flag_type(self: TyperOption, ctx: click.Context) -> str | None:
+    """Flags take no value, so the help's type column stays empty for them (typer prints `<bool>`)."""
+    return None if self.is_bool_flag else _typed(self, ctx)
+
+
+_typed = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ec2c {package_version()}")
+        raise typer.Exit()
+
 
 app = typer.Typer(
     name="ec2c",
@@ -30,6 +47,24 @@ app.command("stacks")(guard(commands.stacks))
 app.command("sweep")(guard(supervised(commands.sweep)))
 app.command("cancel")(guard(commands.cancel))
 app.add_typer(commands.engine_app, name="engine")
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ec2-compliance")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+@app.callback()
+def root(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Deploy, test and operate the EC2 compliance analyzer with Pulumi's Automation API."""
 
 
 def main() -> None:

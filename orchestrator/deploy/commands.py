@@ -6,24 +6,25 @@ import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from ..console import err, print_data, print_json
-from .engine import find_engine, install_engine, require_engine
-from .environments import ConfigDir, Environment, locate_config_dir
-from .ephemeral import DEFAULT_TESTS, check_pytest_args, ephemeral_stack_name, run_ephemeral
-from .inventory import cancel_lock, list_stacks, parse_duration, sweep as sweep_stacks
 from ..errors import BadInput, OperationFailed, guard
-from .lifecycle import Operation, OperationResult, read_outputs, run_operation
-from .programs import resolve_program
-from .progress import ProgressView
-from .rollout import PlannedTarget, execute, load_plan
 from .supervisor import SUPERVISOR
-from .workspace import StackTarget, qualified_name
+
+if TYPE_CHECKING:
+    from .environments import ConfigDir, Environment
+    from .lifecycle import Operation, OperationResult
+    from .rollout import PlannedTarget
+    from .workspace import StackTarget
+
+DEFAULT_TESTS = Path(__file__).resolve().parents[2] / "tests" / "integration"
+"""The project's integration suite (kept here, not imported from `ephemeral`: the command line
+imports this module for every command, and the deployment modules load pulumi)."""
 
 ConfigDirOpt = Annotated[
     Optional[Path],
@@ -35,10 +36,18 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON result on st
 
 
 def _target(config: ConfigDir, env: Environment, stack: str | None) -> StackTarget:
+    from .workspace import StackTarget
+
     return StackTarget(env=env, stack_name=stack or env.stack_name, root=config.root)
 
 
 def _stack_operation(operation: Operation, env_name: str, stack: str | None, config_dir: Path | None, as_json: bool) -> None:
+    from .engine import require_engine
+    from .environments import locate_config_dir
+    from .lifecycle import run_operation
+    from .programs import resolve_program
+    from .progress import ProgressView
+
     config = locate_config_dir(config_dir)
     env = config.load(env_name)
     target = _target(config, env, stack)
@@ -74,6 +83,8 @@ def _outputs_table(outputs: dict) -> None:
 
 def envs(config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """List the environments and where each one deploys."""
+    from .environments import locate_config_dir
+
     config = locate_config_dir(config_dir)
     environments = config.load_all()
     if as_json:
@@ -118,6 +129,8 @@ def destroy(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm destroying a protected environment.")] = False,
 ) -> None:
     """Delete every resource of the stack (protected environments need confirmation)."""
+    from .environments import locate_config_dir
+
     config = locate_config_dir(config_dir)
     environment = config.load(env)
     if environment.protected and not yes:
@@ -138,6 +151,10 @@ def outputs(
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Reveal secret outputs.")] = False,
 ) -> None:
     """Print the stack's outputs."""
+    from .engine import require_engine
+    from .environments import locate_config_dir
+    from .lifecycle import read_outputs
+
     if as_json and env_file:
         raise BadInput("--json and --env-file are mutually exclusive")
     config = locate_config_dir(config_dir)
@@ -163,6 +180,12 @@ def test(
     pytest_args: Annotated[Optional[list[str]], typer.Argument(help="Extra pytest arguments (after --).")] = None,
 ) -> None:
     """Deploy an ephemeral `<env>-<id>` stack, check idempotency, run the tests on it, always tear it down."""
+    from .engine import require_engine
+    from .environments import locate_config_dir
+    from .ephemeral import check_pytest_args, ephemeral_stack_name, run_ephemeral
+    from .programs import resolve_program
+    from .progress import ProgressView
+
     config = locate_config_dir(config_dir)
     environment = config.load(env)
     if not tests.exists():
@@ -193,6 +216,10 @@ def _age(seconds: float | None) -> str:
 
 def stacks(env: EnvOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """List every stack of the environment's backend: kind, age, last update, resources, lock holder."""
+    from .engine import require_engine
+    from .environments import locate_config_dir
+    from .inventory import list_stacks
+
     config = locate_config_dir(config_dir)
     environment = config.load(env)
     rows = list_stacks(environment, config.root, require_engine())
@@ -223,6 +250,12 @@ def sweep(
     as_json: JsonOpt = False,
 ) -> None:
     """Destroy and remove the environment's ephemeral stacks left by crashed or killed runs."""
+    from .engine import require_engine
+    from .environments import locate_config_dir
+    from .inventory import parse_duration, sweep as sweep_stacks
+    from .programs import resolve_program
+    from .progress import ProgressView
+
     if older_than is None and stack is None:
         raise BadInput("--older-than is required (for example --older-than 2h), unless --stack names one stack")
     threshold = parse_duration(older_than or "0s")
@@ -255,6 +288,11 @@ def cancel(
     config_dir: ConfigDirOpt = None,
 ) -> None:
     """Release a stack's lock left by a crashed or killed update."""
+    from .engine import require_engine
+    from .environments import locate_config_dir
+    from .inventory import cancel_lock
+    from .workspace import qualified_name
+
     config = locate_config_dir(config_dir)
     target = _target(config, config.load(env), stack)
     released = cancel_lock(target, require_engine(), force=force)
@@ -272,6 +310,14 @@ def rollout(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm destroying protected environments.")] = False,
 ) -> None:
     """Roll out across environments, accounts and regions in ordered waves."""
+    from .engine import require_engine
+    from .environments import locate_config_dir
+    from .lifecycle import run_operation
+    from .programs import resolve_program
+    from .progress import ProgressView
+    from .rollout import PlannedTarget, execute, load_plan
+    from .workspace import StackTarget
+
     if operation not in ("up", "preview", "refresh", "destroy"):
         raise BadInput(f"--operation: expected up, preview, refresh or destroy, got {operation!r}")
     config = locate_config_dir(config_dir)
@@ -312,6 +358,8 @@ engine_app = typer.Typer(help="The pulumi CLI the Automation API drives.", invok
 @guard
 def engine_info(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Show which pulumi CLI is used and its version."""
+    from .engine import find_engine
+
     if ctx.invoked_subcommand is not None:
         return
     engine = find_engine()
@@ -329,5 +377,7 @@ def engine_install(
     version: Annotated[str, typer.Option("--version", help="CLI version to install.")] = "3.259.0",
 ) -> None:
     """Install the pulumi CLI: PulumiCommand.install() when online, else a build from Go modules."""
+    from .engine import install_engine
+
     engine = install_engine(version)
     err.print(f"[green]ready:[/green] pulumi v{engine.version} at {engine.binary}")

@@ -38,7 +38,7 @@ class Engine:
 
 @functools.lru_cache(maxsize=None)
 def _command_for(root: Path) -> PulumiCommand:
-    from .supervisor import SupervisedCommand
+    from .engine_command import SupervisedCommand
 
     return SupervisedCommand(root=str(root))
 

@@ -11,13 +11,13 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from compliance_scanner.policy import PolicyError, load_policy
 from stacks.args import CRON_PATTERN, EMAIL_PATTERN, LOG_RETENTION_DAYS, RATE_PATTERN, REGION_PATTERN
 
 from ..errors import BadInput
+from ..yamlfiles import read_yaml_mapping
 
 DEFAULTS_FILE = "defaults.yaml"
 ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,16}$")
@@ -54,10 +54,14 @@ class AwsTarget(_Model):
             cls._region(region)
         return value
 
-    @field_validator("account_id")
+    @field_validator("account_id", mode="before")
     @classmethod
-    def _account(cls, value: str | None) -> str | None:
-        if value is not None and not ACCOUNT_RE.match(value):
+    def _account(cls, value: Any) -> str | None:
+        """An unquoted id reaches us as an int: accepted when it has 12 digits. One with a leading
+        zero cannot be recovered (YAML dropped it, or read it as octal), hence the hint."""
+        if isinstance(value, int) and not isinstance(value, bool) and len(str(value)) == 12:
+            value = str(value)
+        if value is not None and not (isinstance(value, str) and ACCOUNT_RE.match(value)):
             raise ValueError(f"expected a 12-digit account id (quote it in YAML), got {value!r}")
         return value
 
@@ -178,18 +182,8 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; any problem is a BadInput naming the file."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{path}: invalid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise BadInput(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
+    """Read a YAML mapping; any problem is a BadInput naming the file (and line and column)."""
+    return read_yaml_mapping(path, "config")
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -37,7 +37,6 @@ from .testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
 from .workspace import StackTarget
 
 EPHEMERAL_ID_ALPHABET = string.ascii_lowercase + string.digits
-DEFAULT_TESTS = Path(__file__).resolve().parents[2] / "tests" / "integration"
 PYTEST_NO_TESTS = 5
 TAG_CREATED_AT = "ec2c:created-at"
 TAG_CREATED_BY = "ec2c:created-by"
@@ -159,7 +158,7 @@ def run_ephemeral(
     program: Callable[[], None],
     view_factory: Callable[[], ProgressView],
     *,
-    tests: Path = DEFAULT_TESTS,
+    tests: Path,
     outputs_file: Path | None = None,
     junit_xml: Path | None = None,
     keep: bool = False,

@@ -14,14 +14,15 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import os
 import re
+from urllib.parse import urlparse
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import boto3
 import typer
-import yaml
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -37,6 +38,7 @@ from botocore.regions import EndpointResolver
 from . import render as scan_render
 from ..console import err, print_data
 from ..errors import BadInput, OperationFailed
+from ..yamlfiles import parse_yaml, read_text
 
 
 class OutputFormat(str, Enum):
@@ -61,13 +63,15 @@ _REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 # --------------------------------------------------------------------------------------------
 
 def parse_regions(values: Sequence[str] | None) -> list[str]:
-    """`--regions a,b --regions c` -> [a, b, c], de-duplicated, order kept."""
+    """`--regions a,b --regions c` -> [a, b, c], de-duplicated, order kept; `--regions ""` is bad input."""
     regions: list[str] = []
     for value in values or ():
         for part in value.split(","):
             region = part.strip().lower()
             if region and region not in regions:
                 regions.append(region)
+    if values and not regions:
+        raise BadInput(f"--regions: expected region names such as eu-west-1, got {','.join(values)!r}")
     return regions
 
 
@@ -84,7 +88,8 @@ def known_regions() -> set[str]:
     return names
 
 
-def validate_regions(regions: Sequence[str], known: set[str]) -> None:
+def validate_regions(regions: Sequence[str], known: set[str], origin: str = "--regions") -> None:
+    """Unknown regions are bad input; `origin` says where they came from (a flag, a variable)."""
     unknown = [r for r in regions if r not in known or not _REGION_SHAPE.match(r)]
     if not unknown:
         return
@@ -92,35 +97,43 @@ def validate_regions(regions: Sequence[str], known: set[str]) -> None:
     for name in unknown:
         close = difflib.get_close_matches(name, sorted(known), n=1)
         hints.append(f"{name!r}" + (f" (did you mean {close[0]}?)" if close else ""))
-    raise BadInput(f"--regions: unknown region {', '.join(hints)}")
+    raise BadInput(f"{origin}: unknown region {', '.join(hints)}")
+
+
+def check_aws_environment(environ: Mapping[str, str]) -> None:
+    """The SDK variables the scan depends on, checked before anything runs (botocore would fail
+    late, or silently ignore them)."""
+    endpoint = environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parsed = urlparse(endpoint)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise BadInput(f"AWS_ENDPOINT_URL={endpoint!r}: expected a URL such as https://ec2.example.com or "
+                           "http://127.0.0.1:5000")
+    attempts = environ.get("AWS_MAX_ATTEMPTS")
+    if attempts is not None and not (attempts.strip().isdigit() and int(attempts) >= 1):
+        raise BadInput(f"AWS_MAX_ATTEMPTS={attempts!r}: expected a whole number of at least 1")
+
+
+def region_origin(session: boto3.session.Session) -> str:
+    """Where the SDK's region came from, for an error that says what to fix."""
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(variable):
+            return f"{variable}={os.environ[variable]}"
+    return f"the region of profile {session.profile_name!r}"
 
 
 def read_policy_file(path: Path) -> tuple[Mapping[str, Any] | None, str]:
     """Read a policy from YAML or JSON: a bare policy document or an environment file with a
     top-level `policy:` key. Returns (document, source label for error messages)."""
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except IsADirectoryError:
-        raise BadInput(f"{source}: --policy: is a directory, expected a YAML or JSON file") from None
-    except FileNotFoundError:
-        raise BadInput(f"{source}: --policy: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise BadInput(f"{source}: --policy: cannot read the file: {reason}") from None
-
-    try:
-        if path.suffix.lower() == ".json":
+    text = read_text(path, "--policy")
+    if path.suffix.lower() == ".json":
+        try:
             document = json.loads(text) if text.strip() else None
-        else:
-            document = yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{source}: line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise BadInput(f"{source}: {where}invalid YAML: {problem}") from None
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    else:
+        document = parse_yaml(text, source)
 
     if document is None:
         return None, source
@@ -194,9 +207,13 @@ def describe_aws_error(exc: BaseException) -> str:
 
 
 def make_session() -> boto3.session.Session:
-    """The caller's default session; the SDK resolves profile, region and endpoint from the env."""
+    """The caller's default session; the SDK resolves profile, region and endpoint from the env.
+
+    AWS_REGION (what the other AWS SDKs and the docs use) wins over AWS_DEFAULT_REGION, which is
+    the only one botocore itself reads.
+    """
     try:
-        session = boto3.session.Session()
+        session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
         session.region_name  # reads the profile's config: an unknown profile fails here  # noqa: B018
     except (ProfileNotFound, BotoCoreError) as exc:
         raise OperationFailed(describe_aws_error(exc)) from None
@@ -290,9 +307,25 @@ def write_output(path: Path, text: str) -> None:
         raise OperationFailed(f"{path}: cannot write the report: {exc.strerror or exc}") from None
 
 
-def _validate_output_path(path: Path) -> None:
-    if path.exists() and path.is_dir():
-        raise BadInput(f"{path}: --output: is a directory, expected a file path")
+def resolve_output(raw: str, fmt: OutputFormat) -> Path:
+    """Check `--output` before scanning: a folder (trailing slash) gets a report file named after
+    the format; the folder must exist or be creatable, the file writable."""
+    path = Path(raw)
+    if path.is_dir() and not raw.endswith(("/", os.sep)):
+        raise BadInput(f"{raw}: --output: is a directory, expected a file path (end it with / to write "
+                       "a report file into it)")
+    if raw.endswith(("/", os.sep)):
+        name = "ec2-compliance-report." + ("csv" if fmt is OutputFormat.csv else "json")
+        path = path / name
+    folder = path.parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise BadInput(f"{raw}: --output: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInput(f"{raw}: --output: {existing} is not writable")
+    if path.exists() and (path.is_dir() or not os.access(path, os.W_OK)):
+        raise BadInput(f"{raw}: --output: {path} is not a writable file")
+    return path
 
 
 def scan(
@@ -312,14 +345,19 @@ def scan(
         OutputFormat.table, "--format", "-f", case_sensitive=False,
         help="table: human view on the terminal; json / csv: the report on stdout (or in --output).",
     ),
-    output: Optional[Path] = typer.Option(
+    output: Optional[str] = typer.Option(
         None, "--output", "-o", metavar="FILE",
-        help="Write the report to FILE (json or csv; with --format table: JSON, or CSV if FILE ends in .csv).",
+        help="Write the report to FILE (json or csv; with --format table: JSON, or CSV if FILE ends in .csv). "
+        "A folder (trailing slash) gets ec2-compliance-report.json/.csv.",
     ),
     fail_on: Optional[Severity] = typer.Option(
         None, "--fail-on", case_sensitive=False, metavar="SEVERITY",
         help="Exit 1 if an unsuppressed finding at or above SEVERITY exists (CI gate): "
         "critical, high, medium, low or informational.",
+    ),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial",
+        help="With --fail-on: do not fail because some regions could not be scanned completely.",
     ),
     limit: int = typer.Option(
         scan_render.DEFAULT_LIMIT, "--limit", min=0,
@@ -328,8 +366,9 @@ def scan(
 ) -> None:
     """Scan EC2 instances against the compliance policy and report the findings."""
     region_list = parse_regions(regions)
-    if output is not None:
-        _validate_output_path(output)
+    output_path = resolve_output(output, output_format) if output is not None else None
+    if not demo:
+        check_aws_environment(os.environ)
     if region_list:
         validate_regions(region_list, known_regions())
 
@@ -353,7 +392,8 @@ def scan(
             err.print(fleet_note, style="dim")
         report = _run_scan(session, region_list, scan_policy, account_id)
 
-    _emit(report, output_format, output, limit, rule_severities(scan_policy))
+    _emit(report, output_format, output_path, limit, rule_severities(scan_policy))
+    _warn_expired(report)
 
     failed = failed_regions(report)
     if region_list and failed and set(region_list) <= set(failed):
@@ -370,6 +410,26 @@ def scan(
                 f"--fail-on {fail_on.value}: {len(hits)} unsuppressed finding{'s' if len(hits) != 1 else ''} "
                 f"at {fail_on.value} severity or above"
             )
+        incomplete = report.get("incomplete_regions") or []
+        if report.get("partial") and not allow_partial:
+            where = f"regions not fully scanned: {', '.join(incomplete)}" if incomplete else report.get("partial_reason")
+            raise OperationFailed(
+                f"--fail-on {fail_on.value}: the report is partial ({where}); a region that was not read "
+                "cannot pass the gate (see the errors; --allow-partial accepts it)"
+            )
+
+
+def _warn_expired(report: Mapping[str, Any]) -> None:
+    """Expired suppressions stop matching: say so, or findings come back without warning."""
+    for item in report.get("expired_suppressions") or []:
+        tag = item.get("tag") or {}
+        selector = f"{tag.get('key')}~{tag.get('regex')}" if "regex" in tag else f"{tag.get('key')}={tag.get('value')}"
+        target = f"instance {item['instance_id']}" if item.get("instance_id") else f"tag {selector}"
+        err.print(
+            f"warning: suppression of {item.get('rule')} for {target} expired on {item.get('expires')} "
+            f"({item.get('reason')}); its findings count again",
+            markup=False, highlight=False,
+        )
 
 
 @contextlib.contextmanager
@@ -391,7 +451,7 @@ def _session_for(demo: bool, regions: list[str]) -> Iterator[tuple[Any, list[str
         if not session.region_name:
             raise OperationFailed(describe_aws_error(NoRegionError()))
         regions = [session.region_name]
-        validate_regions(regions, known_regions())
+        validate_regions(regions, known_regions(), origin=region_origin(session))
     account_id = caller_account(session, regions[0])
     yield session, regions, account_id, None
 
@@ -409,9 +469,7 @@ def _run_scan(session: Any, regions: list[str], scan_policy: Any, account_id: st
 def _emit(
     report: Mapping[str, Any], fmt: OutputFormat, output: Path | None, limit: int, severities: Mapping[str, str]
 ) -> None:
-    if output is not None:
-        file_fmt = _file_format(output, fmt)
-        write_output(output, format_report(report, file_fmt))
+    """Show the report first, then write the file: a write that fails still leaves the table."""
     if fmt is OutputFormat.table:
         scan_render.render_report(err, report, severities=severities, limit=limit)
     elif output is None:
@@ -420,4 +478,5 @@ def _emit(
     else:
         scan_render.render_summary_line(err, report)
     if output is not None:
-        err.print(f"Report written to {output} ({_file_format(output, fmt).value})", style="dim")
+        write_output(output, format_report(report, _file_format(output, fmt)))
+        err.print(f"Report written to {output} ({_file_format(output, fmt).value})", style="dim", markup=False)

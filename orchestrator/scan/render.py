@@ -133,8 +133,8 @@ def _flat_table(shown: Sequence[Mapping[str, Any]]) -> Table:
             instance.append(name + "\n", style="" if suppressed else "bold")
         instance.append(str(finding.get("instance_id", "")), style="dim")
         table.add_row(
-            _severity_cell(finding), instance, str(finding.get("region", "")),
-            str(finding.get("rule_id", "")), _message(finding), style="dim" if suppressed else "",
+            _severity_cell(finding), instance, Text(str(finding.get("region", ""))),
+            Text(str(finding.get("rule_id", ""))), _message(finding), style="dim" if suppressed else "",
         )
     return table
 
@@ -164,7 +164,7 @@ def _grouped(shown: Sequence[Mapping[str, Any]], width: int) -> Group:
         grid.add_column(ratio=1, overflow="fold")
         for finding in items:
             grid.add_row(
-                "", _severity_cell(finding), str(finding.get("rule_id", "")), _message(finding),
+                "", _severity_cell(finding), Text(str(finding.get("rule_id", ""))), _message(finding),
                 style="dim" if finding.get("suppressed") else "",
             )
         parts.append(grid)
@@ -207,6 +207,17 @@ def rules_table(summary: Mapping[str, Any], severities: Mapping[str, str]) -> Ta
     return table
 
 
+def group_errors(errors: Sequence[Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any]]]:
+    """One row per (operation, code, message): a gap shared by every region is said once."""
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    first: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    for error in errors:
+        key = (str(error.get("operation") or ""), str(error.get("code") or ""), str(error.get("message") or ""))
+        grouped.setdefault(key, []).append(str(error.get("region") or "-"))
+        first.setdefault(key, error)
+    return [(", ".join(regions), first[key]) for key, regions in grouped.items()]
+
+
 def errors_table(errors: Sequence[Mapping[str, Any]]) -> Table | None:
     if not errors:
         return None
@@ -215,14 +226,14 @@ def errors_table(errors: Sequence[Mapping[str, Any]]) -> Table | None:
         title=Text("Errors (these regions or checks were not fully scanned)", style="bold red"),
         title_justify="left",
     )
-    table.add_column("Region", no_wrap=True)
+    table.add_column("Region", overflow="fold")
     table.add_column("Operation", overflow="fold")
     table.add_column("Code", overflow="fold")
     table.add_column("Message", ratio=1, overflow="fold")
-    for error in errors:
+    for regions, error in group_errors(errors):
         table.add_row(
-            str(error.get("region") or "-"), str(error.get("operation") or "-"),
-            Text(str(error.get("code") or "-"), style="red"), str(error.get("message") or ""),
+            Text(regions), Text(str(error.get("operation") or "-")),
+            Text(str(error.get("code") or "-"), style="red"), Text(str(error.get("message") or "")),
         )
     return table
 
@@ -233,6 +244,7 @@ def summary_text(report: Mapping[str, Any]) -> Text:
     total = int(summary.get("total_instances", 0))
     compliant = int(summary.get("compliant_instances", 0))
     non_compliant = int(summary.get("non_compliant_instances", 0))
+    unevaluated = int(summary.get("unevaluated_instances", 0))
     rate = summary.get("compliance_rate")
     errors = len(report.get("errors") or [])
     findings = report.get("findings") or []
@@ -251,7 +263,11 @@ def summary_text(report: Mapping[str, Any]) -> Text:
     line.append(f"{compliant}", style="bold green")
     line.append(" compliant · ")
     line.append(f"{non_compliant}", style="bold red" if non_compliant else "bold green")
-    line.append(" non-compliant · compliance ")
+    line.append(" non-compliant · ")
+    if unevaluated:
+        line.append(f"{unevaluated}", style="bold yellow")
+        line.append(" not fully evaluated · ")
+    line.append("compliance ")
     line.append(rate_text, style=rate_style)
     line.append(" · ")
     line.append(f"{len(findings) - suppressed} findings", style="bold" if findings else "")

@@ -271,14 +271,17 @@ def test_suppressed_findings_do_not_trip_the_gate(mocked):
          "policy.rules.instance_age.params.max_age_days"),
         ("sup.json", json.dumps({"suppressions": [{"rule": "no_public_ip", "instance_id": "i-1"}]}),
          "policy.suppressions[0].reason: required"),
-        ("broken.yaml", "rules: [unclosed\n", "invalid YAML"),
-        ("broken.json", '{"rules": }', "line 1 column 11: invalid JSON"),
+        ("broken.yaml", "rules: [unclosed\n", "broken.yaml:2:1: invalid YAML"),
+        ("broken.json", '{"rules": }', "broken.json:1:11: invalid JSON"),
+        ("date.yaml", "suppressions:\n- {rule: '*', instance_id: i-1, reason: r, expires: 2024-02-30}\n",
+         "policy.suppressions[0].expires: expected an ISO date (YYYY-MM-DD), got '2024-02-30'"),
+        ("latin1.yaml", "rules: {}\n# caf\xe9\n", "--policy: not UTF-8 text"),
         ("list.yaml", "- a\n- b\n", "policy: expected a mapping"),
     ],
 )
 def test_bad_policy_file_exits_2_naming_file_and_field(clean_env, name, content, expected):
     path = clean_env / name
-    path.write_text(content)
+    path.write_bytes(content.encode("latin-1"))
     result = run("--demo", "--policy", str(path))
     assert result.exit_code == 2
     message = flat(result.stderr)

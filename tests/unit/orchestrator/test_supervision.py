@@ -22,14 +22,8 @@ from orchestrator.deploy import commands
 from orchestrator.deploy.ephemeral import Step, EphemeralRun, check_pytest_args, planned_changes
 from orchestrator.deploy.inventory import kind_of, parse_duration
 from orchestrator.deploy.locks import FileStore, LockInfo, S3Store, _parse_time, read_locks, store_for
-from orchestrator.deploy.supervisor import (
-    Abandoned,
-    Interrupted,
-    Supervisor,
-    SupervisedCommand,
-    supervised,
-    SUPERVISOR,
-)
+from orchestrator.deploy.engine_command import SupervisedCommand
+from orchestrator.deploy.supervisor import SUPERVISOR, Abandoned, Interrupted, Supervisor, supervised
 from orchestrator.deploy.environments import validate
 from orchestrator.errors import BadInput
 

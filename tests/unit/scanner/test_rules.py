@@ -215,3 +215,10 @@ def test_user_data_findings_never_contain_the_secret() -> None:
     result = check("user_data_secrets", record(user_data="password=hunter2"))
     assert result.status == FAIL
     assert "hunter2" not in result.message
+
+
+def test_unparseable_ranges_are_ignored_not_fatal() -> None:
+    bad = record(security_groups=(sg(perm("tcp", 22, 22, "not-a-cidr", "10.0.0.0/8")),))
+    assert check("ssh_open_to_internet", bad).status == PASS
+    worse = record(security_groups=(sg(perm("tcp", 22, 22, "not-a-cidr", "0.0.0.0/0")),))
+    assert check("ssh_open_to_internet", worse).status == FAIL

@@ -1,0 +1,157 @@
+"""`ec2c scan`: a CI gate that cannot pass by accident, and bad input that ends in exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from compliance_scanner.model import ScanError
+from orchestrator.scan import render as scan_render
+from rich.console import Console
+
+from tests.unit.orchestrator.test_scan_command import clean_env, dummy_creds, flat, mocked, only_rules, run, seed_instance  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _deny_region(monkeypatch, region: str) -> None:
+    """DescribeInstances answers UnauthorizedOperation in `region` (an SCP, a disabled region)."""
+    real_client = boto3.session.Session.client
+
+    def client(self, service, *args, **kwargs):
+        made = real_client(self, service, *args, **kwargs)
+        if service == "ec2" and kwargs.get("region_name") == region:
+            def deny(model, **_):
+                raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied by SCP"}}, model.name)
+            made.meta.events.register("before-parameter-build.ec2.DescribeInstances", deny)
+        return made
+
+    monkeypatch.setattr(boto3.session.Session, "client", client)
+
+
+def test_fail_on_fails_a_partial_report_naming_the_regions(mocked, monkeypatch):
+    seed_instance(imdsv1=False)
+    _deny_region(monkeypatch, "eu-west-1")
+    policy = str(only_rules(mocked / "p.json", "imdsv2_required"))
+    gated = run("--regions", "us-east-1,eu-west-1", "--policy", policy, "--fail-on", "high", "--format", "json")
+    assert gated.exit_code == 1
+    report = json.loads(gated.stdout)
+    assert report["partial"] is True and report["incomplete_regions"] == ["eu-west-1"]
+    assert "the report is partial (regions not fully scanned: eu-west-1)" in flat(gated.stderr)
+    allowed = run("--regions", "us-east-1,eu-west-1", "--policy", policy, "--fail-on", "high", "--allow-partial")
+    assert allowed.exit_code == 0, allowed.stderr
+
+
+def test_every_region_failing_is_not_100_percent(mocked, monkeypatch):
+    _deny_region(monkeypatch, "us-east-1")
+    result = run("--regions", "us-east-1", "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["summary"]["compliance_rate"] is None
+    assert "every region failed to scan (us-east-1: UnauthorizedOperation)" in flat(result.stderr)
+    table = run("--regions", "us-east-1")
+    assert "compliance n/a" in flat(table.stderr)
+
+
+def test_expired_suppressions_are_reported_and_warned(mocked):
+    instance = seed_instance()
+    policy = only_rules(mocked / "p.json", "imdsv2_required", suppressions=[
+        {"rule": "imdsv2_required", "instance_id": instance, "reason": "vendor [bold]agent[/bold]",
+         "expires": "2020-01-01"},
+    ])
+    result = run("--regions", "us-east-1", "--policy", str(policy), "--format", "json")
+    assert json.loads(result.stdout)["expired_suppressions"][0]["instance_id"] == instance
+    assert (f"warning: suppression of imdsv2_required for instance {instance} expired on 2020-01-01 "
+            "(vendor [bold]agent[/bold])") in flat(result.stderr)
+
+
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_empty_regions_are_bad_input(clean_env, value):
+    result = run("--demo", "--regions", value)
+    assert result.exit_code == 2
+    assert "--regions: expected region names" in flat(result.stderr)
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("AWS_ENDPOINT_URL", "localhost:5000", "AWS_ENDPOINT_URL='localhost:5000': expected a URL"),
+    ("AWS_MAX_ATTEMPTS", "three", "AWS_MAX_ATTEMPTS='three': expected a whole number"),
+    ("AWS_MAX_ATTEMPTS", "0", "AWS_MAX_ATTEMPTS='0': expected a whole number"),
+])
+def test_bad_aws_variables_are_bad_input(dummy_creds, monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    result = run("--regions", "us-east-1")
+    assert result.exit_code == 2
+    assert message in flat(result.stderr)
+
+
+def test_aws_region_is_honoured_first_and_named_when_bad(mocked, monkeypatch):
+    seed_instance("eu-west-1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    result = run("--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["regions"] == ["eu-west-1"]
+    monkeypatch.setenv("AWS_REGION", "eu-wst-1")
+    bad = run()
+    assert bad.exit_code == 2
+    assert "AWS_REGION=eu-wst-1: unknown region 'eu-wst-1' (did you mean eu-west-1?)" in flat(bad.stderr)
+
+
+def test_output_is_checked_before_the_scan(clean_env):
+    blocker = clean_env / "file"
+    blocker.write_text("x")
+    under_a_file = run("--demo", "--output", str(blocker / "report.json"))
+    assert under_a_file.exit_code == 2 and "is a file, not a folder" in flat(under_a_file.stderr)
+    folder = clean_env / "out"
+    folder.mkdir()
+    a_dir = run("--demo", "--output", str(folder))
+    assert a_dir.exit_code == 2 and "is a directory" in flat(a_dir.stderr)
+    into = run("--demo", "--output", f"{clean_env / 'new'}/", "--format", "csv")
+    assert into.exit_code == 0, into.stderr
+    assert (clean_env / "new" / "ec2-compliance-report.csv").read_text().startswith("instance_id,")
+
+
+def test_a_failed_write_still_shows_the_table(clean_env, monkeypatch):
+    from orchestrator.scan import command
+
+    def refuse(path, text):
+        raise command.OperationFailed(f"{path}: cannot write the report: disk full")
+
+    monkeypatch.setattr(command, "write_output", refuse)
+    result = run("--demo", "--output", str(clean_env / "r.json"))
+    assert result.exit_code == 1
+    assert "Findings" in result.stderr and "cannot write the report: disk full" in flat(result.stderr)
+
+
+def test_text_from_users_and_aws_is_printed_literally():
+    console = Console(record=True, width=200)
+    errors = [ScanError(r, "ssm:DescribeInstanceInformation", "OperationUnavailable", "gap [/x] [bold]b[/bold]")
+              for r in ("us-east-1", "eu-west-1")]
+    report = {"regions": ["us-east-1"], "summary": {}, "findings": [{
+        "instance_id": "i-1", "region": "[red]r[/red]", "rule_id": "rule[/x]", "severity": "high",
+        "message": "m [bold]x[/bold]", "tags": {"Name": "[/weird]"}}],
+        "errors": [e.to_document() for e in errors]}
+    scan_render.render_report(console, report)
+    text = console.export_text()
+    assert "gap [/x] [bold]b[/bold]" in text and "rule[/x]" in text and "[red]r[/red]" in text
+    assert text.count("OperationUnavailable") == 1
+    assert "us-east-1, eu-west-1" in text
+
+
+def test_bad_region_error_names_are_literal(clean_env):
+    result = run("--demo", "--regions", "[/x]")
+    assert result.exit_code == 2
+    assert "unknown region '[/x]'" in flat(result.stderr)
+
+
+def test_version_and_boolean_flags_in_help():
+    result = subprocess.run([sys.executable, "-m", "orchestrator", "--version"], capture_output=True, text=True,
+                            cwd=REPO)
+    assert result.returncode == 0 and result.stdout.startswith("ec2c ")
+    helptext = subprocess.run([sys.executable, "-m", "orchestrator", "scan", "--help"], capture_output=True,
+                              text=True, cwd=REPO, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}).stdout
+    assert "--demo" in helptext and "<bool>" not in helptext.lower() and "BOOLEAN" not in helptext
