@@ -18,13 +18,12 @@ from typing import Any
 from compliance_scanner import contract
 from compliance_scanner.policy import Policy, load_policy
 
+from stacks.schedule import schedule_problem
 from stacks.lambda_env import ENV_SIZE_LIMIT_BYTES, worst_case_environment_size
 
 ENVIRONMENT_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?")
 """1-24 chars: the suffix must fit inside S3, Lambda and IAM name limits once prefixed."""
 
-RATE_PATTERN = re.compile(r"rate\((?P<value>[1-9][0-9]*) (?P<unit>minutes?|hours?|days?)\)")
-CRON_PATTERN = re.compile(r"cron\((?P<fields>[^()]+)\)")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 REGION_PATTERN = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
 NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")
@@ -55,22 +54,9 @@ def _check_int(name: str, value: Any, low: int, high: int) -> None:
 
 
 def _check_schedule(value: Any) -> None:
-    expected = "'rate(<n> minute[s]|hour[s]|day[s])' or 'cron(<6 fields>)'"
-    if not isinstance(value, str):
-        raise _fail("schedule", expected, value)
-    rate = RATE_PATTERN.fullmatch(value)
-    if rate:
-        # EventBridge wants the singular unit for 1 and the plural otherwise.
-        if (rate["value"] == "1") != (not rate["unit"].endswith("s")):
-            raise _fail("schedule", "a singular unit for 1 and a plural one otherwise", value)
-        return
-    cron = CRON_PATTERN.fullmatch(value)
-    fields = cron["fields"].split() if cron else []
-    if len(fields) != 6:
-        raise _fail("schedule", expected, value)
-    # EventBridge rejects a cron() that constrains both the day of month and the day of week.
-    if "?" not in (fields[2], fields[4]):
-        raise _fail("schedule", "'?' in the day-of-month or day-of-week field of cron()", value)
+    problem = schedule_problem(value)
+    if problem is not None:
+        raise _fail("schedule", problem.removeprefix("expected "), value)
 
 
 def _check_tags(value: Any) -> dict[str, str]:

@@ -8,6 +8,8 @@ error has to name both the source and the field path (`config/dev.yaml: policy.r
 from __future__ import annotations
 
 import re
+import re._constants as _regex_constants
+import re._parser as _regex_parser
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -107,12 +109,48 @@ def expect_ports(value: Any, where: Where) -> tuple[int, ...]:
 
 
 def expect_regex(value: Any, where: Where) -> str:
+    """A regular expression that compiles and cannot backtrack catastrophically.
+
+    A repeat inside a repeat (`(a+)+`, `(\\w*)*`, `(x|xy)+` within `{2,}`...) makes Python's
+    backtracking engine take exponential time on a near-miss: one tag value could hang the
+    Lambda until its timeout. Such patterns are refused here, where the file and field are known.
+    """
     text = expect_text(value, where)
     try:
-        re.compile(text)
+        parsed = _regex_parser.parse(text)
     except re.error as exc:
         raise where.error(f"invalid regular expression {text!r}: {exc}") from None
+    if _nested_repeat(parsed, inside_repeat=False):
+        raise where.error(
+            f"regular expression {text!r} nests a repeat inside a repeat (like (a+)+), which can take "
+            "exponential time; rewrite it without the nesting"
+        )
     return text
+
+
+_REPEATS = (_regex_constants.MAX_REPEAT, _regex_constants.MIN_REPEAT, _regex_constants.POSSESSIVE_REPEAT)
+
+
+def _nested_repeat(items: Any, *, inside_repeat: bool) -> bool:
+    """Whether a repeat that can match more than once sits inside another such repeat."""
+    for op, argument in items:
+        if op in _REPEATS:
+            _low, high, sub = argument
+            many = high > 1
+            if many and inside_repeat:
+                return True
+            if _nested_repeat(sub, inside_repeat=inside_repeat or many):
+                return True
+        elif op is _regex_constants.SUBPATTERN:
+            if _nested_repeat(argument[-1], inside_repeat=inside_repeat):
+                return True
+        elif op is _regex_constants.BRANCH:
+            if any(_nested_repeat(branch, inside_repeat=inside_repeat) for branch in argument[1]):
+                return True
+        elif op in (_regex_constants.ASSERT, _regex_constants.ASSERT_NOT):
+            if _nested_repeat(argument[1], inside_repeat=inside_repeat):
+                return True
+    return False
 
 
 def expect_regexes(value: Any, where: Where) -> tuple[str, ...]:

@@ -14,7 +14,8 @@ from typing import Any, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from compliance_scanner.policy import PolicyError, load_policy
-from stacks.args import CRON_PATTERN, EMAIL_PATTERN, LOG_RETENTION_DAYS, RATE_PATTERN, REGION_PATTERN
+from stacks.args import EMAIL_PATTERN, LOG_RETENTION_DAYS, REGION_PATTERN
+from stacks.schedule import schedule_problem
 
 from ..errors import BadInput
 from ..yamlfiles import read_yaml_mapping
@@ -140,8 +141,9 @@ class Environment(_Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        if not (RATE_PATTERN.fullmatch(value) or CRON_PATTERN.fullmatch(value)):
-            raise ValueError(f"expected an EventBridge schedule such as rate(1 day) or cron(0 6 * * ? *), got {value!r}")
+        problem = schedule_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem}, got {value!r} (e.g. rate(1 day) or cron(0 6 * * ? *))")
         return value
 
     @field_validator("alert_emails")

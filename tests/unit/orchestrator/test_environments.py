@@ -61,7 +61,7 @@ def test_deep_merge_replaces_lists_and_merges_mappings():
         ({"aws": {"region": "eu-west-1", "account_id": 123}}, "aws.account_id"),
         ({"aws": {"region": "eu-west-1", "account_id": "12345"}}, "expected a 12-digit account id"),
         ({"aws": {"region": "eu-west-1", "role_arn": "deployer"}}, "aws.role_arn: expected an IAM role ARN"),
-        ({"aws": {"region": "eu-west-1"}, "schedule": "daily"}, "schedule: expected an EventBridge schedule"),
+        ({"aws": {"region": "eu-west-1"}, "schedule": "daily"}, "schedule: expected 'rate(<n> minute[s]|hour[s]|day[s])' or 'cron(<6 fields>)', got 'daily'"),
         ({"aws": {"region": "eu-west-1"}, "alert_emails": ["nobody"]}, "alert_emails: expected e-mail addresses"),
         ({"aws": {"region": "eu-west-1"}, "lambda": {"timeout_s": 901}}, "lambda.timeout_s"),
         ({"aws": {"region": "eu-west-1"}, "backend": "ftp://x"}, "backend: expected a backend URL"),
@@ -129,3 +129,49 @@ def test_log_retention_must_be_a_cloudwatch_value(tmp_path):
     config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"}, "retention": {"logs_days": 31}})
     with pytest.raises(BadInput, match=r"retention\.logs_days: expected one of CloudWatch Logs' retention values"):
         config.load("dev")
+
+
+def test_environment_files_that_cannot_be_read_are_bad_input(tmp_path):
+    config = _config(tmp_path, {})
+    (config.path / "latin.yaml").write_bytes("aws: {region: eu-west-1}\n# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(BadInput, match=r"latin\.yaml: config: not UTF-8 text \(byte \d+\)"):
+        config.load("latin")
+    (config.path / "folder.yaml").mkdir()
+    with pytest.raises(BadInput, match=r"folder\.yaml: config: is a directory"):
+        config.load("folder")
+    (config.path / "tabs.yaml").write_text("aws:\n  region: eu-west-1\n\tprotected: true\n")
+    with pytest.raises(BadInput, match=r"tabs\.yaml:3:1: invalid YAML: found character '\\t'"):
+        config.load("tabs")
+
+
+def test_impossible_dates_name_the_field(tmp_path):
+    config = _config(tmp_path, {})
+    (config.path / "qa.yaml").write_text(
+        "aws: {region: eu-west-1}\npolicy:\n  suppressions:\n"
+        "  - {rule: '*', instance_id: i-1, reason: r, expires: 2024-02-30}\n"
+    )
+    with pytest.raises(BadInput, match=r"qa\.yaml: policy: policy\.suppressions\[0\]\.expires: expected an ISO date"):
+        config.load("qa")
+
+
+def test_unquoted_account_ids(tmp_path):
+    config = _config(tmp_path, {})
+    (config.path / "qa.yaml").write_text("aws: {region: eu-west-1, account_id: 123456789012}\n")
+    assert config.load("qa").aws.account_id == "123456789012"
+    (config.path / "zero.yaml").write_text("aws: {region: eu-west-1, account_id: 012345678901}\n")
+    assert config.load("zero").aws.account_id == "012345678901"
+    (config.path / "octal.yaml").write_text("aws: {region: eu-west-1, account_id: 012345670123}\n")
+    with pytest.raises(BadInput, match=r"account_id: expected a 12-digit account id \(quote it in YAML\)"):
+        config.load("octal")
+
+
+@pytest.mark.parametrize("schedule, message", [
+    ("cron(61 6 * * ? *)", "cron() minutes field within 0-59"),
+    ("rate(1 days)", "singular unit for 1"),
+    ("cron(0 6 ? * 8 *)", "day-of-week field within 1-7 or SUN-SAT"),
+])
+def test_schedules_are_range_checked_at_load(tmp_path, schedule, message):
+    config = _config(tmp_path, {}, qa={"aws": {"region": "eu-west-1"}, "schedule": schedule})
+    with pytest.raises(BadInput) as caught:
+        config.load("qa")
+    assert "qa.yaml: schedule:" in caught.value.message and message in caught.value.message

@@ -182,3 +182,19 @@ def test_permissions_follow_the_enabled_rules() -> None:
     assert "ec2:DescribeInstanceAttribute" in required_iam_actions(opt_in)
     no_ssm = load_policy({"rules": {"ssm_managed": {"enabled": False}}})
     assert "ssm:DescribeInstanceInformation" not in required_iam_actions(no_ssm)
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", r"(\w*)*x", "(a{2,})*", "x(a|b+)+", "(?=(a+)+)x", "(?!(ab*)*)y"])
+def test_patterns_that_backtrack_exponentially_are_refused(pattern) -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_policy({"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "Name", "regex": pattern}}]})
+    assert "policy.suppressions[0].tag.regex" in str(caught.value)
+    assert "nests a repeat inside a repeat" in str(caught.value)
+    with pytest.raises(PolicyError, match=r"policy.rules.user_data_secrets.params.patterns\[1\]"):
+        load_policy({"rules": {"user_data_secrets": {"params": {"patterns": ["ok", pattern]}}}})
+
+
+@pytest.mark.parametrize("pattern", ["^sandbox-", "legacy-.*", "(ab)+", "(ab|cd)e", "(?:a|b)+c*", "(?=a)b", "(?!x)y+", "(a?)+"])
+def test_ordinary_patterns_are_accepted(pattern) -> None:
+    policy = load_policy({"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "Name", "regex": pattern}}]})
+    assert policy.suppressions[0].tag.regex == pattern
