@@ -14,9 +14,11 @@ from typing import Any
 
 import boto3
 
+from . import sources
 from .budget import TimeBudget
+from .clients import make_client
 from .collector import Progress, RegionScan, collect_region
-from .evaluation import evaluate_instances
+from .evaluation import Outcome, evaluate_instances
 from .policy import Policy
 from .report import build_report, diff
 from .rules import CATALOGUE
@@ -31,6 +33,16 @@ def needed_sources(policy: Policy) -> frozenset[str]:
     return frozenset(
         source for rule_id in policy.enabled_rule_ids() for source in CATALOGUE[rule_id].sources
     )
+
+
+def _load_models(session: boto3.session.Session, needed: frozenset[str], regions: Sequence[str]) -> None:
+    """Build one client per service before the region threads start: the first client of a
+    service parses its API model (EC2's is megabytes of JSON), and threads starting together
+    would each parse it again instead of sharing the session's cache."""
+    if regions:
+        make_client(session, "ec2", regions[0])
+        if sources.SSM in needed:
+            make_client(session, "ssm", regions[0])
 
 
 def new_run_id(now: datetime) -> str:
@@ -70,16 +82,20 @@ def scan(
     needed = needed_sources(policy)
     ordered = list(dict.fromkeys(regions))
 
-    def one(region: str) -> RegionScan | None:
-        """None for a region the budget did not let start."""
+    def one(region: str) -> tuple[RegionScan, list[Outcome]] | None:
+        """A region collected and evaluated (evaluation overlaps other regions' API calls);
+        None for a region the budget did not let start."""
         if budget.exhausted():
             return None
-        return collect_region(session, region, needed, budget, now, on_progress)
+        result = collect_region(session, region, needed, budget, now, on_progress)
+        return result, evaluate_instances(result.instances, policy, now.date())
 
+    _load_models(session, needed, ordered)
     with ThreadPoolExecutor(max_workers=max(1, min(region_workers, len(ordered)))) as pool:
         results = list(pool.map(one, ordered))
-    scanned = [result for result in results if result is not None]
-    unscanned = [region for region, result in zip(ordered, results) if result is None]
+    scanned = [item[0] for item in results if item is not None]
+    outcomes = [outcome for item in results if item is not None for outcome in item[1]]
+    unscanned = [region for region, item in zip(ordered, results) if item is None]
     stopped = next((r.stopped_reason for r in scanned if r.stopped_reason), None)
     if stopped is None and unscanned:
         stopped = "time budget exhausted"
@@ -92,7 +108,7 @@ def scan(
         regions=list(dict.fromkeys(regions)),
         policy=policy,
         instances=instances,
-        outcomes=evaluate_instances(instances, policy, now.date()),
+        outcomes=outcomes,
         errors=[error for result in scanned for error in result.errors],
         partial_reason=_partial_reason(stopped, unscanned),
         incomplete_regions=[r.region for r in scanned if not r.complete] + unscanned,

@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable
 from functools import lru_cache
 
 from .. import sources
-from ..model import IngressPermission, InstanceRecord, RuleResult, failed, passed
+from ..model import IngressPermission, InstanceRecord, RuleResult, SecurityGroupInfo, failed, passed
 from .base import PORTS, Param, Params, Rule
 
 ALL_PROTOCOLS = "-1"
@@ -83,21 +83,27 @@ def _port_range(permission: IngressPermission) -> tuple[int, int]:
 
 def exposed_segments(
     instance: InstanceRecord, protocols: Collection[str]
-) -> list[tuple[int, int, tuple[str, ...]]]:
-    """Port ranges open to the internet over `protocols`, each with the groups that open it.
+) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
+    """Port ranges open to the internet over `protocols`, each with the groups that open it."""
+    return _segments(instance.security_groups, frozenset(protocols))
 
-    Ports are cut where any permission starts or ends, so each segment is covered by a fixed set
-    of permissions whose ranges are united before the internet test.
-    """
+
+@lru_cache(maxsize=4096)
+def _segments(
+    security_groups: tuple[SecurityGroupInfo, ...], protocols: frozenset[str]
+) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
+    """Ports are cut where any permission starts or ends, so each segment is covered by a fixed
+    set of permissions whose ranges are united before the internet test. Cached: a fleet shares a
+    handful of group combinations, and each port rule asks again for every port it checks."""
     permissions = [
         (group.group_id, permission)
-        for group in instance.security_groups
+        for group in security_groups
         for permission in group.ingress
         if permission.cidrs
         and (permission.protocol == ALL_PROTOCOLS or permission.protocol.lower() in protocols)
     ]
     if not permissions:
-        return []
+        return ()
     ranges = [(group_id, p, _port_range(p)) for group_id, p in permissions]
     bounds = sorted({0, MAX_PORT + 1, *(r[0] for *_, r in ranges), *(r[1] + 1 for *_, r in ranges)})
     segments = []
@@ -106,7 +112,7 @@ def exposed_segments(
         covering = [(g, p) for g, p, (lo, hi) in ranges if lo <= low and high <= hi]
         if covering and internet_open(frozenset(c for _, p in covering for c in p.cidrs)):
             segments.append((low, high, tuple(dict.fromkeys(g for g, _ in covering))))
-    return segments
+    return tuple(segments)
 
 
 def groups_exposing(instance: InstanceRecord, port: int, protocols: Collection[str]) -> list[str]:
@@ -150,7 +156,7 @@ def _high_risk_ports(instance: InstanceRecord, params: Params) -> RuleResult:
     return passed("no high-risk port is open to the internet")
 
 
-def _all_open(segments: list[tuple[int, int, tuple[str, ...]]]) -> tuple[str, ...] | None:
+def _all_open(segments: tuple[tuple[int, int, tuple[str, ...]], ...]) -> tuple[str, ...] | None:
     """The groups involved when the segments cover every port 1-65535 (port 0 is not a port)."""
     reached = 0
     for low, high, _ in segments:

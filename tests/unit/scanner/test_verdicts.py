@@ -183,3 +183,9 @@ def test_error_messages_are_one_line() -> None:
     assert collector.error_from("r", "ec2:Op", html).message == "first line"
     assert collector.error_from("r", "ec2:Op", ValueError("\n  boom\nmore")).message == "boom"
     assert collector.error_from("r", "ec2:Op", ValueError("")).message == ""
+
+
+def test_no_regions_is_an_empty_report(session) -> None:
+    report = scan(session, [], DEFAULT)
+    assert report["summary"]["total_instances"] == 0 and report["summary"]["compliance_rate"] is None
+    assert report["partial"] is False
