@@ -1,5 +1,5 @@
 """`python -m orchestrator` is `ec2c`."""
 
-from .cli import main
+from .entry import main
 
 main()

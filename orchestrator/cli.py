@@ -68,8 +68,5 @@ def root(
 
 
 def main() -> None:
-    """Console-script entry point; a Ctrl-C before any handler is installed exits 130 quietly."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
+    """Run the command line (`orchestrator.entry.main` wraps it for interrupts)."""
+    app()

@@ -155,3 +155,21 @@ def test_version_and_boolean_flags_in_help():
     helptext = subprocess.run([sys.executable, "-m", "orchestrator", "scan", "--help"], capture_output=True,
                               text=True, cwd=REPO, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}).stdout
     assert "--demo" in helptext and "<bool>" not in helptext.lower() and "BOOLEAN" not in helptext
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.4, 1.5])
+def test_sigint_at_any_moment_exits_130_quietly(clean_env, delay):
+    """The child really receives SIGINT (a non-interactive shell's background job ignores it)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "scan", "--demo"], cwd=REPO, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr  # the demo scan takes seconds: it was still running
+    assert "Traceback" not in stderr and "Aborted" not in stderr
