@@ -21,9 +21,21 @@ TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 
 def _version(value: bool) -> None:
-    if value:
-        print(f"ec2c {package_version()}")
-        raise typer.Exit()
+    """The package's version, and the pulumi SDK and CLI that deployments would use."""
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        sdk = version("pulumi")
+    except PackageNotFoundError:
+        sdk = "not installed"
+    from .deploy.engine import find_engine
+
+    engine = find_engine()
+    cli = f"v{engine.version} ({engine.binary})" if engine else "not found (ec2c engine install)"
+    print(f"ec2c {package_version()}\npulumi SDK {sdk}\npulumi CLI {cli}")
+    raise typer.Exit()
 
 
 app = typer.Typer(
@@ -35,6 +47,7 @@ app = typer.Typer(
 )
 
 app.command("scan")(guard(scan_command.scan))
+app.command("init")(guard(commands.init))
 app.command("envs")(guard(commands.envs))
 app.command("preview")(guard(supervised(commands.preview)))
 app.command("up")(guard(supervised(commands.up)))

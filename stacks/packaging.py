@@ -7,17 +7,18 @@ and runs. Same member list, same artifact: the test exercises what Lambda will l
 
 from __future__ import annotations
 
+import importlib.util
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import pulumi
 
-LAMBDA_SOURCE_ROOT = Path(__file__).resolve().parent.parent / "lambda_src"
-"""The scanner's sources in this repository (the stack is deployed from a checkout)."""
-
 HANDLER_MODULE = "index.py"
 PACKAGE = "compliance_scanner"
+HANDLER_SOURCE = Path(__file__).resolve().parent / "lambda_root" / HANDLER_MODULE
+"""The archive's root module, shipped as package data of `stacks` (a checkout and an installed
+wheel read the same file)."""
 
 _EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "test"})
 _EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
@@ -33,25 +34,32 @@ def _is_shipped(relative: Path) -> bool:
     return not (relative.name.startswith("test_") or relative.name == "conftest.py")
 
 
-def archive_members(source_root: Path | None = None) -> dict[str, Path]:
+def scanner_package_dir() -> Path:
+    """Where `compliance_scanner` is imported from: `lambda_src/` in a checkout, site-packages
+    when installed. Either way the same files, so the archive is the same."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(f"the {PACKAGE} package cannot be found: is ec2-compliance installed?")
+    return Path(spec.origin).parent
+
+
+def archive_members(package_dir: Path | None = None, handler: Path | None = None) -> dict[str, Path]:
     """Archive path -> source file: `index.py` at the root and the scanner package beside it.
 
     Sorted so the archive (and its hash, hence Pulumi's diff) only changes when a file does.
-    `source_root` defaults to this checkout's `lambda_src`.
+    Defaults: the importable `compliance_scanner` and the shipped `lambda_root/index.py`.
     """
-    source_root = LAMBDA_SOURCE_ROOT if source_root is None else source_root
-    handler = source_root / HANDLER_MODULE
-    package = source_root / PACKAGE
+    package = scanner_package_dir() if package_dir is None else package_dir
+    handler = HANDLER_SOURCE if handler is None else handler
     if not handler.is_file() or not (package / "__init__.py").is_file():
         raise FileNotFoundError(
-            f"Lambda sources incomplete under {source_root}: expected {HANDLER_MODULE} and "
-            f"{PACKAGE}/__init__.py"
+            f"Lambda sources incomplete: expected {handler} and {package / '__init__.py'}"
         )
     members = {HANDLER_MODULE: handler}
     for path in package.rglob("*"):
-        relative = path.relative_to(source_root)
+        relative = path.relative_to(package)
         if path.is_file() and _is_shipped(relative):
-            members[relative.as_posix()] = path
+            members[f"{PACKAGE}/{relative.as_posix()}"] = path
     return dict(sorted(members.items()))
 
 

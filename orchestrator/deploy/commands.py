@@ -22,13 +22,15 @@ if TYPE_CHECKING:
     from .rollout import PlannedTarget
     from .workspace import StackTarget
 
-DEFAULT_TESTS = Path(__file__).resolve().parents[2] / "tests" / "integration"
-"""The project's integration suite (kept here, not imported from `ephemeral`: the command line
-imports this module for every command, and the deployment modules load pulumi)."""
+DEFAULT_TESTS = Path(__file__).resolve().parents[1] / "integration_suite"
+"""The shipped integration suite (named here, not in `ephemeral`: the command line imports this
+module for every command, and the deployment modules load pulumi)."""
 
 ConfigDirOpt = Annotated[
     Optional[Path],
-    typer.Option("--config-dir", envvar="EC2C_CONFIG_DIR", help="Folder of environment files (default: ./config)."),
+    typer.Option("--config-dir", envvar="EC2C_CONFIG_DIR",
+                 help="Folder of environment files. Searched: --config-dir, then $EC2C_CONFIG_DIR, then ./config; "
+                 "none found is an error that suggests `ec2c init`."),
 ]
 EnvOpt = Annotated[str, typer.Option("--env", "-e", help="Environment name (a file in the config folder).")]
 StackOpt = Annotated[Optional[str], typer.Option("--stack", help="Stack name (default: the environment's).")]
@@ -81,9 +83,24 @@ def _outputs_table(outputs: dict) -> None:
     err.print(table)
 
 
+def init(
+    folder: Annotated[Path, typer.Argument(help="Where to write the config folder.")] = Path("config"),
+    force: Annotated[bool, typer.Option("--force", help="Replace files that already exist.")] = False,
+) -> None:
+    """Write a starter config folder: defaults.yaml (the policy, commented), example.yaml, rollouts/example.yaml."""
+    from .init import write_starter_config
+
+    written = write_starter_config(folder, force=force)
+    for path in written:
+        err.print(f"wrote {path}", markup=False, highlight=False)
+    hint = "" if folder == Path("config") else f" --config-dir {folder}"
+    err.print(f"next: ec2c envs{hint}; ec2c preview --env example{hint}", markup=False, highlight=False)
+
+
 def envs(config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
-    """List the environments and where each one deploys."""
+    """List the environments and where each one deploys (embedded state: next to the config folder)."""
     from .environments import locate_config_dir
+    from .workspace import resolve_backend
 
     config = locate_config_dir(config_dir)
     environments = config.load_all()
@@ -100,7 +117,7 @@ def envs(config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
             (e.aws.account_id or "-") + (" (role)" if e.aws.role_arn else ""),
             escape(e.aws.region),
             escape(e.scan_regions[0] + (f" +{extra}" if extra else "")),
-            "embedded" if e.is_local_backend else escape(e.backend.split("?")[0]),
+            escape(resolve_backend(e.backend, config.root, create=False).split("?")[0]),
             "[red]yes[/red]" if e.protected else "no",
         )
     err.print(table)
@@ -347,6 +364,9 @@ def rollout(
                           f"{o.duration_s:.1f}s", escape(o.error or ""))
         err.print(table)
         err.print(f"total {report.duration_s:.1f}s")
+    if SUPERVISOR.interrupted:
+        skipped = sum(1 for o in report.outcomes if o.status == "skipped")
+        raise SUPERVISOR.error(f"rollout {SUPERVISOR.reason()}; {skipped} target(s) not started")
     if not report.ok:
         raise typer.Exit(1)
 

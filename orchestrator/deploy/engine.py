@@ -20,7 +20,8 @@ from semver import VersionInfo
 from ..errors import OperationFailed
 
 PINNED_VERSION = "3.259.0"
-INSTALLER = Path(__file__).resolve().parents[2] / "scripts" / "install-pulumi.sh"
+INSTALLER = Path(__file__).resolve().parent / "install-pulumi.sh"
+"""Shipped in the package: an installed `ec2c engine install` needs no checkout."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def require_engine() -> Engine:
     if engine is None:
         raise OperationFailed(
             "no pulumi CLI found on PATH or under ~/.pulumi/versions; run `ec2c engine install` "
-            f"(or scripts/install-pulumi.sh to build v{PINNED_VERSION} from Go modules)"
+            f"(it downloads the CLI when online, else builds v{PINNED_VERSION} from Go modules)"
         )
     return engine
 

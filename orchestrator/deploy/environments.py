@@ -251,8 +251,15 @@ class ConfigDir:
         return [self.load(name) for name in self.names()]
 
 
+CONFIG_SEARCH = "--config-dir, then $EC2C_CONFIG_DIR, then ./config"
+
+
 def locate_config_dir(explicit: Path | None = None) -> ConfigDir:
-    """`--config-dir`, else $EC2C_CONFIG_DIR, else ./config, else the project's own config/."""
+    """The config folder: `--config-dir`, else $EC2C_CONFIG_DIR, else ./config.
+
+    An installed `ec2c` has no folder of its own to fall back on; with none of the three, the
+    answer is bad input that says how to make one (`ec2c init`).
+    """
     if explicit is not None:
         return ConfigDir(explicit)
     if os.environ.get("EC2C_CONFIG_DIR"):
@@ -260,5 +267,8 @@ def locate_config_dir(explicit: Path | None = None) -> ConfigDir:
     cwd_config = Path.cwd() / "config"
     if cwd_config.is_dir():
         return ConfigDir(cwd_config)
-    return ConfigDir(Path(__file__).resolve().parents[2] / "config")
+    raise BadInput(
+        f"no config folder: looked for {CONFIG_SEARCH} ({cwd_config} does not exist); "
+        "run `ec2c init` to write a starter one"
+    )
 

@@ -43,14 +43,16 @@ class StackTarget:
         return resolve_backend(self.env.backend, self.root)
 
 
-def resolve_backend(url: str, root: Path) -> str:
-    """Make a relative `file://` backend absolute under the project folder (and create it)."""
+def resolve_backend(url: str, root: Path, *, create: bool = True) -> str:
+    """Make a relative `file://` backend absolute under the project folder, the config folder's
+    parent (and create it, unless only showing where it is)."""
     if not url.startswith("file://"):
         return url
     path = Path(url.removeprefix("file://")).expanduser()
     if not path.is_absolute():
         path = root / path
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return f"file://{path}"
 
 

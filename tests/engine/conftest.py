@@ -25,8 +25,8 @@ def engine():
     found = find_engine()
     if found is None:
         if os.environ.get("CI"):
-            pytest.fail("CI must exercise the engine tests: no pulumi CLI (run scripts/install-pulumi.sh)")
-        pytest.skip("no pulumi CLI: run scripts/install-pulumi.sh (the README's test command does)")
+            pytest.fail("CI must exercise the engine tests: no pulumi CLI (run `ec2c engine install`)")
+        pytest.skip("no pulumi CLI: run `ec2c engine install` (the README's test command does)")
     return found
 
 

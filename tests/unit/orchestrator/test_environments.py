@@ -103,7 +103,9 @@ def test_missing_config_folder_says_how_to_point_at_one(tmp_path):
 def test_config_dir_resolution_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("EC2C_CONFIG_DIR", raising=False)
-    assert locate_config_dir().path == REPO_CONFIG
+    with pytest.raises(BadInput, match=r"no config folder: looked for --config-dir, then \$EC2C_CONFIG_DIR, then "
+                       r"\./config .*run `ec2c init`"):
+        locate_config_dir()
     (tmp_path / "config").mkdir()
     assert locate_config_dir().path == tmp_path / "config"
     monkeypatch.setenv("EC2C_CONFIG_DIR", "/elsewhere")

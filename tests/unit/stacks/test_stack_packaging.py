@@ -21,7 +21,8 @@ from compliance_scanner import contract
 
 from stacks import ComplianceAnalyzerArgs, lambda_env, packaging
 
-SOURCE_ROOT = Path(__file__).resolve().parents[3] / "lambda_src"
+REPO = Path(__file__).resolve().parents[3]
+SOURCE_ROOT = REPO / "lambda_src"
 
 
 def _make_tree(root: Path, files: list[str]) -> Path:
@@ -51,7 +52,7 @@ def test_members_are_the_handler_and_the_package_only(tmp_path: Path) -> None:
             "README.md",
         ],
     )
-    members = packaging.archive_members(root)
+    members = packaging.archive_members(root / "compliance_scanner", root / "index.py")
     assert list(members) == [
         "compliance_scanner/__init__.py",
         "compliance_scanner/data/defaults.json",
@@ -66,22 +67,21 @@ def test_members_are_the_handler_and_the_package_only(tmp_path: Path) -> None:
 def test_incomplete_sources_fail_naming_what_is_missing(tmp_path: Path, missing: str) -> None:
     files = {"index.py", "compliance_scanner/__init__.py"} - {missing}
     root = _make_tree(tmp_path, sorted(files))
-    with pytest.raises(
-        FileNotFoundError, match="expected index.py and compliance_scanner/__init__.py"
-    ):
-        packaging.archive_members(root)
+    with pytest.raises(FileNotFoundError, match=r"expected .*index.py and .*compliance_scanner/__init__.py"):
+        packaging.archive_members(root / "compliance_scanner", root / "index.py")
 
 
-def test_default_source_root_is_this_checkouts_lambda_src() -> None:
+def test_default_sources_are_the_importable_scanner_and_the_shipped_handler() -> None:
     members = packaging.archive_members()
-    assert members == packaging.archive_members(SOURCE_ROOT)
+    assert members == packaging.archive_members(SOURCE_ROOT / "compliance_scanner", packaging.HANDLER_SOURCE)
     assert {"index.py", "compliance_scanner/__init__.py", "compliance_scanner/contract.py"} <= set(
         members
     )
+    assert members["index.py"] == REPO / "stacks" / "lambda_root" / "index.py"
     for name, path in members.items():
         assert name == "index.py" or name.startswith("compliance_scanner/")
         assert "__pycache__" not in name and not name.endswith(".pyc")
-        assert path == SOURCE_ROOT / name
+        assert name == "index.py" or path == SOURCE_ROOT / name
     shipped_sources = {
         p.relative_to(SOURCE_ROOT).as_posix()
         for p in (SOURCE_ROOT / "compliance_scanner").rglob("*.py")
@@ -217,3 +217,9 @@ def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
     assert outcome["report"]["summary"] == result["summary"]
     assert "ssm_managed" not in result["summary"]["by_rule"]
     assert "imdsv2_required" in result["summary"]["by_rule"]
+
+
+def test_a_scanner_that_cannot_be_found_is_named(monkeypatch) -> None:
+    monkeypatch.setattr(packaging, "PACKAGE", "no_such_scanner_package")
+    with pytest.raises(FileNotFoundError, match="no_such_scanner_package package cannot be found"):
+        packaging.scanner_package_dir()

@@ -1,0 +1,115 @@
+"""The package as a user gets it: built with `python -m build`, installed from the wheel into a
+fresh virtualenv outside the checkout, and run from an unrelated folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from orchestrator.scan import demo
+from stacks import packaging
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED_DIRS = ("orchestrator", "stacks", "lambda_src/compliance_scanner")
+MOCK_CONSTRUCTION = r'''
+import hashlib, json, sys
+import pulumi
+
+class Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args):
+        return [args.name + "_id", {**args.inputs, "arn": "arn:aws:mock:::" + args.name, "name": args.name}]
+    def call(self, args):
+        return {"accountId": "123456789012", "partition": "aws", "region": "us-east-1"}
+
+pulumi.runtime.set_mocks(Mocks(), preview=False)
+from stacks import ComplianceAnalyzer, ComplianceAnalyzerArgs, packaging
+
+analyzer = ComplianceAnalyzer("scanner", ComplianceAnalyzerArgs(environment="pkg"))
+members = packaging.archive_members()
+print(json.dumps({name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in members.items()}))
+'''
+
+
+def _run(*args: str, cwd: Path, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{args}: {result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict[str, Path]:
+    dist = tmp_path_factory.mktemp("dist")
+    _run(sys.executable, "-m", "build", "--outdir", str(dist), str(REPO), cwd=REPO, env=dict(os.environ), timeout=900)
+    return {"wheel": next(dist.glob("*.whl")), "sdist": next(dist.glob("*.tar.gz"))}
+
+
+@pytest.fixture(scope="module")
+def installed(built, tmp_path_factory) -> dict[str, object]:
+    """A fresh virtualenv with only the wheel (and its dependencies) installed; no PYTHONPATH."""
+    root = tmp_path_factory.mktemp("venv")
+    venv = root / "venv"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "EC2C_CONFIG_DIR")}
+    _run(sys.executable, "-m", "venv", str(venv), cwd=root, env=env)
+    _run(str(venv / "bin" / "pip"), "install", "-q", str(built["wheel"]), cwd=root, env=env, timeout=1800)
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    return {"bin": venv / "bin", "cwd": elsewhere, "env": {**env, "COLUMNS": "200"}}
+
+
+def _repo_files() -> set[str]:
+    tracked = subprocess.run(["git", "ls-files", *SHIPPED_DIRS], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.split()
+    return {path.removeprefix("lambda_src/") for path in tracked}
+
+
+def test_the_wheel_holds_every_module_and_data_file(built):
+    with zipfile.ZipFile(built["wheel"]) as wheel:
+        names = {n for n in wheel.namelist() if ".dist-info/" not in n}
+    missing = sorted(_repo_files() - names)
+    assert missing == []
+    assert {"stacks/lambda_root/index.py", "orchestrator/deploy/install-pulumi.sh",
+            "orchestrator/templates/config/defaults.yaml", "orchestrator/integration_suite/conftest.py"} <= names
+    assert not any(n.startswith(("tests/", "benchmarks/", "config/")) for n in names)
+
+
+def test_installed_ec2c_runs_from_anywhere(installed):
+    ec2c = str(installed["bin"] / "ec2c")
+    cwd, env = installed["cwd"], installed["env"]
+    version = _run(ec2c, "--version", cwd=cwd, env=env).stdout
+    assert version.startswith("ec2c 0.1.0\npulumi SDK ")
+
+    report = json.loads(_run(ec2c, "scan", "--demo", "--format", "json", cwd=cwd, env=env).stdout)
+    expected = {spec["name"]: set(spec.get("expect", ())) for specs in demo._FLEET.values() for spec in specs}
+    assert report["summary"]["total_instances"] == len(expected)
+    failing = {f["rule_id"] for f in report["findings"] if not f["suppressed"]}
+    assert failing == set().union(*expected.values()) - _suppressed_only(report)
+
+    no_config = subprocess.run([ec2c, "envs"], cwd=cwd, env=env, capture_output=True, text=True)
+    assert no_config.returncode == 2 and "run `ec2c init`" in no_config.stderr
+    _run(ec2c, "init", "cfg", cwd=cwd, env=env)
+    envs = json.loads(_run(ec2c, "envs", "--config-dir", "cfg", "--json", cwd=cwd, env=env).stdout)
+    assert [e["name"] for e in envs] == ["example"]
+    assert (cwd / "cfg" / "rollouts" / "example.yaml").is_file()
+
+
+def _suppressed_only(report: dict) -> set[str]:
+    """Rules whose every finding in the demo is suppressed (the demo seeds a few suppressions)."""
+    active = {f["rule_id"] for f in report["findings"] if not f["suppressed"]}
+    return {f["rule_id"] for f in report["findings"] if f["suppressed"]} - active
+
+
+def test_the_stack_builds_the_same_archive_from_the_wheel(installed):
+    python = str(installed["bin"] / "python")
+    result = _run(python, "-c", MOCK_CONSTRUCTION, cwd=installed["cwd"], env=installed["env"])
+    from_wheel = json.loads(result.stdout.strip().splitlines()[-1])
+    from_checkout = {name: hashlib.sha256(path.read_bytes()).hexdigest()
+                     for name, path in packaging.archive_members().items()}
+    assert "index.py" in from_wheel
+    assert list(from_wheel) == list(from_checkout)
+    assert from_wheel == from_checkout
