@@ -12,7 +12,6 @@ import getpass
 import json
 import os
 import secrets
-import shutil
 import socket
 import string
 import subprocess
@@ -30,7 +29,7 @@ from ..console import err
 from ..errors import BadInput, OperationFailed
 from .engine import Engine
 from .environments import Environment
-from .lifecycle import release_stale_lock, remove_stack, run_operation
+from .lifecycle import destroy_and_remove, run_operation
 from .progress import ProgressView
 from .supervisor import SUPERVISOR, Abandoned, Interrupted
 from .testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
@@ -217,7 +216,7 @@ def run_ephemeral(
         err.print(f"[red]{'deployment failed' if not run.deployed else 'failed'}:[/red] {escape(exc.message)}")
     finally:
         if not abandoned:
-            _finish(target, engine, program, view_factory, run, keep=keep, keep_outputs=outputs_file is not None)
+            _finish(target, engine, program, view_factory, run, keep=keep)
     return run
 
 
@@ -229,7 +228,6 @@ def _finish(
     run: EphemeralRun,
     *,
     keep: bool,
-    keep_outputs: bool,
 ) -> None:
     name, env_name = target.stack_name, target.env.name
     if keep:
@@ -239,8 +237,6 @@ def _finish(
         return
     with SUPERVISOR.teardown(), run.step("destroy"):
         _teardown(target, engine, program, view_factory, run)
-    if run.destroyed and not keep_outputs:
-        shutil.rmtree(target.work_dir, ignore_errors=True)
 
 
 def _teardown(
@@ -253,9 +249,7 @@ def _teardown(
     """Destroy and remove; a failed teardown is loud and turns the run red, never silent."""
     err.print(f"tearing down {escape(target.stack_name)}")
     try:
-        release_stale_lock(target, engine)
-        run_operation(target, engine, "destroy", program, view_factory())
-        remove_stack(target, engine)
+        destroy_and_remove(target, engine, program, view_factory())
         run.destroyed = True
     except OperationFailed as exc:
         run.error = f"teardown failed: {exc.message}"

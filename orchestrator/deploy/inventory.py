@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from ..errors import BadInput, OperationFailed
 from .engine import Engine
 from .environments import Environment
 from .ephemeral import TAG_CREATED_AT, TAG_CREATED_BY, TAG_CREATOR_PID
-from .lifecycle import break_lock, release_stale_lock, remove_stack, run_operation
+from .lifecycle import break_lock, destroy_and_remove
 from .locks import LockInfo, pid_alive, read_locks, store_for
 from .progress import ProgressView
 from .workspace import StackTarget, first_error, qualified_name, workspace_options
@@ -231,13 +230,10 @@ def _remove(
     outcome: SweepOutcome,
 ) -> None:
     try:
-        broke = release_stale_lock(target, engine, max_age_s=older_than_s)
-        run_operation(target, engine, "destroy", program, view_factory())
-        remove_stack(target, engine)
+        broke = destroy_and_remove(target, engine, program, view_factory(), max_age_s=older_than_s)
     except OperationFailed as exc:
         outcome.action, outcome.detail = "failed", exc.message
         return
-    shutil.rmtree(target.work_dir, ignore_errors=True)
     outcome.action = "removed"
     outcome.detail = "broke a stale lock" if broke else ""
 

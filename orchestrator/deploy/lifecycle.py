@@ -6,6 +6,7 @@ so the CLI can print one clear line, and a lock held by another update gets its 
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
@@ -186,12 +187,30 @@ def read_outputs(target: StackTarget, engine: Engine, *, show_secrets: bool = Fa
 
 
 def remove_stack(target: StackTarget, engine: Engine) -> None:
-    """Delete the stack's history and config (after its resources were destroyed)."""
+    """Delete the stack's history and config (after its resources were destroyed), and its work dir."""
     stack = open_stack(target, engine, _no_program, create=False)
     try:
         stack.workspace.remove_stack(target.stack_name)
     except auto.CommandError as exc:
         raise _translate(exc, target, "remove") from None
+    shutil.rmtree(target.work_dir, ignore_errors=True)
+
+
+def destroy_and_remove(
+    target: StackTarget,
+    engine: Engine,
+    program: Callable[[], None],
+    view: ProgressView,
+    *,
+    max_age_s: float | None = None,
+) -> bool:
+    """A stack that must not outlive its run, gone: a stale lock broken (see `release_stale_lock`),
+    pending operations cleared, resources destroyed, stack and work dir removed. Returns whether
+    a lock had to be broken; raises OperationFailed when any step fails."""
+    broke = release_stale_lock(target, engine, max_age_s=max_age_s)
+    run_operation(target, engine, "destroy", program, view)
+    remove_stack(target, engine)
+    return broke
 
 
 def _no_program() -> None:

@@ -285,3 +285,28 @@ def test_a_non_idempotent_program_fails_the_run(project):
     assert allowed.returncode == 0, allowed.stderr
     assert "idempotency" not in allowed.stderr.split("steps:")[-1]
     _nothing_left(project)
+
+
+def test_sigterm_during_a_rollout_stops_new_work_and_leaves_no_lock(project):
+    waves = [{"name": "all", "parallelism": 2, "targets": [
+        {"env": "eng", "stack": f"eng-r{i}"} for i in range(4)]}]
+    plan = project.root / "plan.yaml"
+    plan.write_text(json.dumps({"fail_fast": False, "waves": waves}))
+    run = _watch(project, "rollout", "--plan", str(plan), EC2C_TEST_PROGRAM_DELAY="4")
+    _wait_until(lambda: project.lock_files(), what="the first engine's lock")
+    run.proc.send_signal(signal.SIGTERM)
+    code, stderr = run.finish()
+    assert code == 143, stderr
+    assert "not started: interrupted by SIGTERM" in " ".join(stderr.split())
+    _clean_output(stderr)
+    assert project.lock_files() == [] and project.pending_operations() == 0
+    assert len(project.stacks()) <= 2
+
+
+def test_a_clean_run_leaves_no_work_dir_and_no_pytest_warning(project):
+    result = project.ec2c("test", "--env", "eng", "--tests", str(SUITES / "passing"), "--", *CHECK_FILES)
+    assert result.returncode == 0, result.stderr
+    assert "PytestAssertRewriteWarning" not in result.stdout + result.stderr
+    work = project.root / ".ec2c" / "work" / "ec2-compliance"
+    assert [p.name for p in work.iterdir() if p.name.startswith("eng-")] == []
+    assert "steps: up " in result.stderr and "idempotency" in result.stderr and "destroy" in result.stderr
