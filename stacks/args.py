@@ -126,6 +126,8 @@ class ComplianceAnalyzerArgs:
 
     `force_destroy` lets `destroy` empty the versioned reports bucket; ephemeral test stacks
     whose scanner wrote reports need it, long-lived environments keep the default (False).
+    `reserved_concurrency` (default 1) keeps two scans from racing on `latest.json`; `tracing`
+    turns on X-Ray active tracing.
     """
 
     environment: str
@@ -140,6 +142,8 @@ class ComplianceAnalyzerArgs:
     regions: Sequence[str] = ()
     metric_namespace: str = contract.DEFAULT_METRIC_NAMESPACE
     force_destroy: bool = False
+    reserved_concurrency: int = 1
+    tracing: bool = True
     rule_policy: Policy = field(init=False, repr=False, compare=False)
     policy_json: str = field(init=False, repr=False, compare=False)
 
@@ -168,6 +172,9 @@ class ComplianceAnalyzerArgs:
         _check_namespace(self.metric_namespace)
         if not isinstance(self.force_destroy, bool):
             raise _fail("force_destroy", "True or False", self.force_destroy)
+        _check_int("reserved_concurrency", self.reserved_concurrency, 1, 1000)
+        if not isinstance(self.tracing, bool):
+            raise _fail("tracing", "True or False", self.tracing)
         self._set("tags", _check_tags(self.tags))
         self._set(
             "alert_emails",

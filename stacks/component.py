@@ -118,6 +118,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         self._tags = resource_tags(args)
         self.region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
 
+        self._identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         bucket = self._reports_bucket(args)
         key = self._alert_key()
         topic = self._alert_topic(args, key)
@@ -163,7 +164,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
             opts=self._opts(),
         )
-        aws.s3.BucketPublicAccessBlock(
+        public_access = aws.s3.BucketPublicAccessBlock(
             self._child("reports-public-access"),
             bucket=bucket.id,
             block_public_acls=True,
@@ -171,6 +172,12 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             ignore_public_acls=True,
             restrict_public_buckets=True,
             opts=self._opts(),
+        )
+        aws.s3.BucketPolicy(
+            self._child("reports-tls-only"),
+            bucket=bucket.id,
+            policy=bucket.arn.apply(lambda arn: iam.reports_bucket_policy(bucket_arn=arn)),
+            opts=self._opts(public_access),
         )
         aws.s3.BucketVersioning(
             self._child("reports-versioning"),
@@ -227,7 +234,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         key (see `iam.alert_key_policy`). The policy names the deploying account, read from the
         caller's identity (its ARN also gives the partition).
         """
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        identity = self._identity
         key = aws.kms.Key(
             self._child("alerts-key"),
             description=f"Encrypts the EC2 compliance alerts of {self._env}",
@@ -275,7 +282,8 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         topic: aws.sns.Topic,
         key: aws.kms.Key,
     ) -> aws.lambda_.Function:
-        """The scanner Lambda, its role with a least-privilege inline policy, and its log group.
+        """The scanner Lambda, its role with a least-privilege inline policy, and its log group;
+        also the alert topic's policy, which names that role as a publisher.
 
         The log group is created first so Lambda never auto-creates one without retention, and
         the policy is attached before the function so the first invocation is not denied.
@@ -294,6 +302,16 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._opts(),
         )
+        aws.sns.TopicPolicy(
+            self._child("alerts-policy"),
+            arn=topic.arn,
+            policy=pulumi.Output.all(topic.arn, self._identity.account_id, role.arn).apply(
+                lambda values: iam.alert_topic_policy(
+                    topic_arn=values[0], account_id=values[1], scanner_role_arn=values[2]
+                )
+            ),
+            opts=self._opts(),
+        )
         describe_actions = required_iam_actions(args.rule_policy)
         role_policy = aws.iam.RolePolicy(
             self._child("scanner-policy"),
@@ -306,6 +324,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
                     log_group_arn=arns[2],
                     metric_namespace=args.metric_namespace,
                     topic_key_arn=arns[3],
+                    tracing=args.tracing,
                 )
             ),
             opts=self._opts(),
@@ -329,6 +348,10 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             role=role.arn,
             memory_size=args.lambda_memory_mb,
             timeout=args.lambda_timeout_s,
+            reserved_concurrent_executions=args.reserved_concurrency,
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(
+                mode="Active" if args.tracing else "PassThrough"
+            ),
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=variables),
             tags=self._tags,
             opts=self._opts(log_group, role_policy),

@@ -38,6 +38,7 @@ def scanner_policy(
     log_group_arn: str,
     metric_namespace: str,
     topic_key_arn: str,
+    tracing: bool = False,
 ) -> str:
     """The scanner's inline policy: exactly what one scan run does, and nothing broader.
 
@@ -98,7 +99,64 @@ def scanner_policy(
             "Resource": f"{log_group_arn}:*",
         },
     ]
+    if tracing:
+        # X-Ray has no resource-level permissions: these two actions are what active tracing
+        # needs (the AWSXRayDaemonWriteAccess subset a function uses), nothing more.
+        statements.append(
+            {
+                "Sid": "WriteTraces",
+                "Effect": "Allow",
+                "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                "Resource": "*",
+            }
+        )
     return json.dumps({"Version": POLICY_VERSION, "Statement": statements})
+
+
+def _deny_insecure_transport(sid: str, action: str, resources: str | list[str]) -> dict[str, object]:
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": resources,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def reports_bucket_policy(*, bucket_arn: str) -> str:
+    """TLS only: every request over plain HTTP is denied, for the bucket and its objects."""
+    statement = _deny_insecure_transport("DenyInsecureTransport", "s3:*", [bucket_arn, f"{bucket_arn}/*"])
+    return json.dumps({"Version": POLICY_VERSION, "Statement": [statement]})
+
+
+def alert_topic_policy(*, topic_arn: str, account_id: str, scanner_role_arn: str) -> str:
+    """The topic's whole policy (the AWS default one, which lets any principal of the account
+    publish and manage, is replaced): TLS only, and `sns:Publish` for this account's CloudWatch
+    alarms and the scanner role. Administration stays with the account's IAM policies."""
+    return json.dumps(
+        {
+            "Version": POLICY_VERSION,
+            "Statement": [
+                _deny_insecure_transport("DenyInsecureTransport", "sns:Publish", topic_arn),
+                {
+                    "Sid": "CloudWatchAlarmsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+                {
+                    "Sid": "ScannerPublishes",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": scanner_role_arn},
+                    "Action": "sns:Publish",
+                    "Resource": topic_arn,
+                },
+            ],
+        }
+    )
 
 
 def alert_key_policy(*, account_id: str, partition: str) -> str:

@@ -208,7 +208,13 @@ def test(
     if not tests.exists():
         raise BadInput(f"--tests: {tests} does not exist")
     check_pytest_args(tests, pytest_args or ())
-    environment = environment.ephemeral(ephemeral_stack_name(environment.name))
+    ephemeral = environment.ephemeral(ephemeral_stack_name(environment.name))
+    skipped = [e for e in environment.alert_emails if e not in ephemeral.alert_emails]
+    if skipped:
+        err.print(f"alert e-mails: {len(skipped)} address(es) of {environment.name} are not subscribed by the "
+                  "ephemeral stack (set ephemeral.alert_emails in the environment file to subscribe some)",
+                  markup=False, highlight=False)
+    environment = ephemeral
     program = resolve_program(environment)
     engine = require_engine()
     run = run_ephemeral(

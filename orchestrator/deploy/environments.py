@@ -74,9 +74,30 @@ class AwsTarget(_Model):
         return value
 
 
+def _check_emails(value: tuple[str, ...]) -> tuple[str, ...]:
+    for email in value:
+        if not EMAIL_PATTERN.fullmatch(email):
+            raise ValueError(f"expected e-mail addresses, got {email!r}")
+    return value
+
+
 class LambdaSettings(_Model):
     memory_mb: int = Field(512, ge=128, le=10240)
     timeout_s: int = Field(300, ge=1, le=900)
+    reserved_concurrency: int = Field(1, ge=1, le=1000)
+    tracing: bool = True
+
+
+class EphemeralSettings(_Model):
+    """What `ec2c test`'s throw-away stacks use instead of the environment's own values."""
+
+    alert_emails: tuple[str, ...] = ()
+    """Inboxes an ephemeral stack subscribes; none by default, so CI runs never mail real people."""
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_emails(value)
 
 
 class Retention(_Model):
@@ -111,6 +132,7 @@ class Environment(_Model):
     lambda_: LambdaSettings = Field(LambdaSettings(), alias="lambda")
     retention: Retention = Retention()
     policy: dict[str, Any] = {}
+    ephemeral_: EphemeralSettings = Field(EphemeralSettings(), alias="ephemeral")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -149,19 +171,19 @@ class Environment(_Model):
     @field_validator("alert_emails")
     @classmethod
     def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for email in value:
-            if not EMAIL_PATTERN.fullmatch(email):
-                raise ValueError(f"expected e-mail addresses, got {email!r}")
-        return value
+        return _check_emails(value)
 
     @property
     def stack_name(self) -> str:
         return self.stack or self.name
 
     def ephemeral(self, stack_name: str) -> "Environment":
-        """This environment as a throw-away stack: its own resource names, and a bucket that
-        destroy may empty (reports written during the test run would otherwise block it)."""
-        return self.model_copy(update={"stack": stack_name, "force_destroy": True})
+        """This environment as a throw-away stack: its own resource names, a bucket that destroy
+        may empty (reports written during the test run would otherwise block it), and only the
+        `ephemeral.alert_emails` subscribed (each deploy mails a subscription confirmation)."""
+        return self.model_copy(update={
+            "stack": stack_name, "force_destroy": True, "alert_emails": self.ephemeral_.alert_emails,
+        })
 
     @property
     def scan_regions(self) -> tuple[str, ...]:

@@ -32,6 +32,8 @@ def analyzer_program(env: Environment) -> PulumiProgram:
         log_retention_days=env.retention.logs_days,
         lambda_memory_mb=env.lambda_.memory_mb,
         lambda_timeout_s=env.lambda_.timeout_s,
+        reserved_concurrency=env.lambda_.reserved_concurrency,
+        tracing=env.lambda_.tracing,
         regions=env.scan_regions,
         metric_namespace=env.metric_namespace,
         force_destroy=env.force_destroy,

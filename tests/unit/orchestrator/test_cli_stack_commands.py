@@ -102,3 +102,13 @@ def test_s3_backend_without_passphrase_is_bad_input(runner, monkeypatch):
     result = runner.invoke(app, ["outputs", "--env", "prod", "--config-dir", str(REPO_CONFIG)])
     assert result.exit_code == 2
     assert "needs PULUMI_CONFIG_PASSPHRASE" in result.output
+
+
+def test_ephemeral_runs_say_which_inboxes_they_skip(runner, no_engine, tmp_path):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_x.py").write_text("def test_x():\n    pass\n")
+    result = runner.invoke(app, ["test", "--env", "dev", "--tests", str(suite), "--config-dir", str(REPO_CONFIG)])
+    assert "alert e-mails: 1 address(es) of dev are not subscribed by the ephemeral stack" in " ".join(
+        result.output.split())
+    assert result.exit_code == 1 and "no pulumi CLI found" in result.output

@@ -177,3 +177,28 @@ def test_schedules_are_range_checked_at_load(tmp_path, schedule, message):
     with pytest.raises(BadInput) as caught:
         config.load("qa")
     assert "qa.yaml: schedule:" in caught.value.message and message in caught.value.message
+
+
+def test_ephemeral_stacks_subscribe_only_the_ephemeral_inboxes(tmp_path):
+    config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"}, "alert_emails": ["team@example.com"]},
+                     qa={"aws": {"region": "eu-west-1"}, "alert_emails": ["team@example.com"],
+                         "ephemeral": {"alert_emails": ["ci-bot@example.com"]}})
+    assert config.load("dev").ephemeral("dev-a1b2c3").alert_emails == ()
+    assert config.load("dev").alert_emails == ("team@example.com",)
+    assert config.load("qa").ephemeral("qa-a1b2c3").alert_emails == ("ci-bot@example.com",)
+    (tmp_path / "b").mkdir()
+    bad = _config(tmp_path / "b", {}, x={"aws": {"region": "eu-west-1"}, "ephemeral": {"alert_emails": ["nope"]}})
+    with pytest.raises(BadInput, match=r"ephemeral\.alert_emails: expected e-mail addresses, got 'nope'"):
+        bad.load("x")
+
+
+def test_lambda_settings_reach_the_stack_args(tmp_path, monkeypatch):
+    import stacks
+    from orchestrator.deploy.programs import analyzer_program
+
+    config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"},
+                                        "lambda": {"reserved_concurrency": 2, "tracing": False}})
+    captured = {}
+    monkeypatch.setattr(stacks, "program", lambda args: captured.setdefault("args", args))
+    analyzer_program(config.load("dev"))
+    assert captured["args"].reserved_concurrency == 2 and captured["args"].tracing is False

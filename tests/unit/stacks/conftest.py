@@ -25,6 +25,8 @@ def full_args() -> ComplianceAnalyzerArgs:
         lambda_timeout_s=600,
         regions=("eu-west-1", "us-east-1"),
         metric_namespace="Acme/EC2Compliance",
+        reserved_concurrency=3,
+        tracing=False,
     )
 
 

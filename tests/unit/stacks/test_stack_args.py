@@ -258,6 +258,9 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"metric_namespace": None}, "ComplianceAnalyzerArgs.metric_namespace: expected"),
     ({"force_destroy": "yes"}, "ComplianceAnalyzerArgs.force_destroy: expected True or False"),
     ({"force_destroy": 1}, "ComplianceAnalyzerArgs.force_destroy: expected True or False, got 1"),
+    ({"reserved_concurrency": 0}, "ComplianceAnalyzerArgs.reserved_concurrency: expected 1..1000, got 0"),
+    ({"reserved_concurrency": True}, "ComplianceAnalyzerArgs.reserved_concurrency: expected 1..1000, got True"),
+    ({"tracing": "Active"}, "ComplianceAnalyzerArgs.tracing: expected True or False, got 'Active'"),
     (
         {"policy": ["rules"]},
         "ComplianceAnalyzerArgs.policy: expected a mapping (the rule policy document), "

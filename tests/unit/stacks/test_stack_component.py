@@ -38,6 +38,8 @@ TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 PERMISSION = "aws:lambda/permission:Permission"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 
 
 def _taggable_types() -> set[str]:
@@ -74,6 +76,8 @@ CHILD_ROLES = {
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ["reports-ownership"],
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ["reports-public-access"],
     "aws:s3/bucketVersioning:BucketVersioning": ["reports-versioning"],
+    BUCKET_POLICY: ["reports-tls-only"],
+    TOPIC_POLICY: ["alerts-policy"],
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": [
         "reports-encryption"
     ],
@@ -466,3 +470,81 @@ def test_a_component_name_that_would_overflow_a_name_limit_is_refused() -> None:
         f"'compliance-analyzer-scanner-role-{'a' * 24}' plus Pulumi's 8-character suffix "
         "exceeds the 64-character limit"
     )
+
+
+
+def test_the_reports_bucket_refuses_plain_http(deployment: Deployment) -> None:
+    policy = deployment.one(BUCKET_POLICY)
+    bucket = deployment.one(BUCKET)
+    assert policy.inputs["bucket"] == bucket.state["bucket"]
+    name = bucket.state["bucket"]
+    assert json.loads(policy.inputs["policy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+    public_access = deployment.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert public_access.urn in policy.dependencies
+
+
+def test_the_topic_policy_replaces_the_default_one(deployment: Deployment) -> None:
+    topic_arn = deployment.one(TOPIC).state["arn"]
+    role_arn = deployment.one(ROLE).state["arn"]
+    policy = deployment.one(TOPIC_POLICY)
+    assert policy.inputs["arn"] == topic_arn
+    assert json.loads(policy.inputs["policy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+            },
+            {
+                "Sid": "ScannerPublishes",
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+            },
+        ],
+    }
+
+
+def test_one_scan_at_a_time_and_tracing_as_configured(deployment: Deployment) -> None:
+    function = deployment.one(FUNCTION)
+    assert function.inputs["reservedConcurrentExecutions"] == 3
+    assert function.inputs["tracingConfig"] == {"mode": "PassThrough"}
+    assert "WriteTraces" not in _policy_statements(deployment)
+
+
+def test_defaults_reserve_one_execution_and_trace_actively() -> None:
+    deployed = deploy(ComplianceAnalyzerArgs(environment="dev"))
+    function = deployed.one(FUNCTION)
+    assert function.inputs["reservedConcurrentExecutions"] == 1
+    assert function.inputs["tracingConfig"] == {"mode": "Active"}
+    assert _policy_statements(deployed)["WriteTraces"] == {
+        "Sid": "WriteTraces",
+        "Effect": "Allow",
+        "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+        "Resource": "*",
+    }
