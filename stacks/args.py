@@ -127,7 +127,8 @@ class ComplianceAnalyzerArgs:
     `force_destroy` lets `destroy` empty the versioned reports bucket; ephemeral test stacks
     whose scanner wrote reports need it, long-lived environments keep the default (False).
     `reserved_concurrency` (default 1) keeps two scans from racing on `latest.json`; `tracing`
-    turns on X-Ray active tracing.
+    turns on X-Ray active tracing; `async_retries` (0-2, default 1) is how often Lambda retries
+    a failed scheduled scan before it goes to the dead-letter queue.
     """
 
     environment: str
@@ -144,6 +145,7 @@ class ComplianceAnalyzerArgs:
     force_destroy: bool = False
     reserved_concurrency: int = 1
     tracing: bool = True
+    async_retries: int = 1
     rule_policy: Policy = field(init=False, repr=False, compare=False)
     policy_json: str = field(init=False, repr=False, compare=False)
 
@@ -173,6 +175,7 @@ class ComplianceAnalyzerArgs:
         if not isinstance(self.force_destroy, bool):
             raise _fail("force_destroy", "True or False", self.force_destroy)
         _check_int("reserved_concurrency", self.reserved_concurrency, 1, 1000)
+        _check_int("async_retries", self.async_retries, 0, 2)
         if not isinstance(self.tracing, bool):
             raise _fail("tracing", "True or False", self.tracing)
         self._set("tags", _check_tags(self.tags))

@@ -43,6 +43,11 @@ LAMBDA_HANDLER = "index.handler"
 ERRORS_ALARM_PERIOD_S = 300
 COMPLIANCE_ALARM_PERIOD_S = 86400
 """A day: the lowest compliance rate of any scan that day, whatever the schedule."""
+DLQ_RETENTION_S = 14 * 86400
+"""SQS's longest retention: a failed scan waits two weeks for someone to look."""
+DLQ_ALARM_PERIOD_S = 300
+SCHEDULE_MAX_EVENT_AGE_S = 3600
+SCHEDULE_RETRY_ATTEMPTS = 3
 KEY_DELETION_WINDOW_DAYS = 7
 """KMS's shortest window: a destroyed stack's key stops costing money soonest."""
 
@@ -56,7 +61,9 @@ AUTONAMED_LIMITS = {
     "schedule": ("EventBridge rule", 64),
     "schedule-invoke": ("Lambda permission statement id", 100),
     "alerts": ("SNS topic", MAX_TOPIC_NAME_CHARS),  # SNS allows 256; see lambda_env
+    "scanner-dlq": ("SQS queue", 80),
     "errors-alarm": ("CloudWatch alarm", 255),
+    "dlq-alarm": ("CloudWatch alarm", 255),
     "compliance-alarm": ("CloudWatch alarm", 255),
 }
 """Children whose physical name Pulumi derives from the logical one, with its length limit."""
@@ -122,9 +129,16 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         bucket = self._reports_bucket(args)
         key = self._alert_key()
         topic = self._alert_topic(args, key)
-        function = self._scanner_function(args, bucket, topic, key)
-        rule = self._schedule(args, function)
-        self._monitoring(args, function, topic)
+        dead_letters = aws.sqs.Queue(
+            self._child("scanner-dlq"),
+            kms_master_key_id=key.arn,
+            message_retention_seconds=DLQ_RETENTION_S,
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        function = self._scanner_function(args, bucket, topic, key, dead_letters)
+        rule = self._schedule(args, function, dead_letters)
+        self._monitoring(args, function, topic, dead_letters)
 
         self.lambda_function_arn = function.arn
         self.lambda_function_name = function.name
@@ -281,6 +295,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         bucket: aws.s3.Bucket,
         topic: aws.sns.Topic,
         key: aws.kms.Key,
+        dead_letters: aws.sqs.Queue,
     ) -> aws.lambda_.Function:
         """The scanner Lambda, its role with a least-privilege inline policy, and its log group;
         also the alert topic's policy, which names that role as a publisher.
@@ -316,7 +331,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             self._child("scanner-policy"),
             role=role.id,
-            policy=pulumi.Output.all(bucket.arn, topic.arn, log_group.arn, key.arn).apply(
+            policy=pulumi.Output.all(bucket.arn, topic.arn, log_group.arn, key.arn, dead_letters.arn).apply(
                 lambda arns: iam.scanner_policy(
                     describe_actions=describe_actions,
                     bucket_arn=arns[0],
@@ -324,6 +339,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
                     log_group_arn=arns[2],
                     metric_namespace=args.metric_namespace,
                     topic_key_arn=arns[3],
+                    dead_letter_queue_arn=arns[4],
                     tracing=args.tracing,
                 )
             ),
@@ -339,7 +355,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             )
         )
         self.log_group_name = log_group.name
-        return aws.lambda_.Function(
+        function = aws.lambda_.Function(
             self._child("scanner"),
             name=name,
             runtime=LAMBDA_RUNTIME,
@@ -356,11 +372,27 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._opts(log_group, role_policy),
         )
+        aws.lambda_.FunctionEventInvokeConfig(
+            self._child("scanner-async"),
+            function_name=function.name,
+            maximum_retry_attempts=args.async_retries,
+            destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
+                on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
+                    destination=dead_letters.arn
+                )
+            ),
+            opts=self._opts(role_policy),
+        )
+        return function
 
     def _schedule(
-        self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function
+        self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function, dead_letters: aws.sqs.Queue
     ) -> aws.cloudwatch.EventRule:
-        """EventBridge rule invoking the scanner, with the permission scoped to that rule."""
+        """EventBridge rule invoking the scanner, with the permission scoped to that rule.
+
+        A scan EventBridge cannot hand to Lambda is retried for up to an hour, then dropped into
+        the dead-letter queue; a scan Lambda accepted and that then failed goes there too, after
+        `async_retries` (the function's asynchronous invoke config). Nothing is lost silently."""
         rule = aws.cloudwatch.EventRule(
             self._child("schedule"),
             description=f"Runs the EC2 compliance scan for {self._env}",
@@ -376,29 +408,53 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             source_arn=rule.arn,
             opts=self._opts(),
         )
+        aws.sqs.QueuePolicy(
+            self._child("scanner-dlq-policy"),
+            queue_url=dead_letters.url,
+            policy=pulumi.Output.all(dead_letters.arn, rule.arn).apply(
+                lambda arns: iam.dead_letter_queue_policy(queue_arn=arns[0], rule_arn=arns[1])
+            ),
+            opts=self._opts(),
+        )
         aws.cloudwatch.EventTarget(
-            self._child("schedule-target"), rule=rule.name, arn=function.arn, opts=self._opts()
+            self._child("schedule-target"),
+            rule=rule.name,
+            arn=function.arn,
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_event_age_in_seconds=SCHEDULE_MAX_EVENT_AGE_S,
+                maximum_retry_attempts=SCHEDULE_RETRY_ATTEMPTS,
+            ),
+            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=dead_letters.arn),
+            opts=self._opts(),
         )
         return rule
 
     def _monitoring(
-        self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function, topic: aws.sns.Topic
+        self,
+        args: ComplianceAnalyzerArgs,
+        function: aws.lambda_.Function,
+        topic: aws.sns.Topic,
+        dead_letters: aws.sqs.Queue,
     ) -> None:
-        """Dashboard plus two alarms to the alert topic: the scanner failing, and the fleet's
-        compliance rate dropping below the policy's threshold. The alarms can publish to the
-        encrypted topic because its key's policy grants CloudWatch the key (`_alert_key`)."""
+        """Dashboard plus three alarms to the alert topic: the scanner failing, a scan landing
+        in the dead-letter queue, and the fleet's compliance rate dropping below the policy's
+        threshold. The alarms can publish to the encrypted topic because its key's policy grants
+        CloudWatch the key (`_alert_key`)."""
         threshold = args.rule_policy.alert_threshold
         dashboard_name = self.region.apply(lambda region: f"{function_name(self._env)}-{region}")
         board = aws.cloudwatch.Dashboard(
             self._child("dashboard"),
             dashboard_name=dashboard_name,
-            dashboard_body=pulumi.Output.all(self.region, function.name, self.log_group_name).apply(
+            dashboard_body=pulumi.Output.all(
+                self.region, function.name, self.log_group_name, dead_letters.name
+            ).apply(
                 lambda values: dashboard.dashboard_body(
                     region=values[0],
                     function_name=values[1],
                     log_group_name=values[2],
                     metric_namespace=args.metric_namespace,
                     alert_threshold=threshold,
+                    dead_letter_queue_name=values[3],
                 )
             ),
             opts=self._opts(),
@@ -412,6 +468,23 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             dimensions={"FunctionName": function.name},
             statistic="Sum",
             period=ERRORS_ALARM_PERIOD_S,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[topic.arn],
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        aws.cloudwatch.MetricAlarm(
+            self._child("dlq-alarm"),
+            alarm_description=f"A scheduled EC2 compliance scan of {self._env} failed for good "
+            "(a message waits in the dead-letter queue)",
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": dead_letters.name},
+            statistic="Maximum",
+            period=DLQ_ALARM_PERIOD_S,
             evaluation_periods=1,
             threshold=1,
             comparison_operator="GreaterThanOrEqualToThreshold",

@@ -43,8 +43,10 @@ def dashboard_body(
     log_group_name: str,
     metric_namespace: str,
     alert_threshold: float,
+    dead_letter_queue_name: str,
 ) -> str:
-    """JSON body of the dashboard: compliance, per-rule failures, Lambda health, recent errors."""
+    """JSON body of the dashboard: compliance, per-rule failures, Lambda health, scans that
+    failed for good (the dead-letter queue), recent errors."""
     ns = metric_namespace
     rule_search = (
         f"SEARCH('{{{ns},{contract.METRIC_RULE_DIMENSION}}} "
@@ -94,10 +96,18 @@ def dashboard_body(
             x=12,
             y=6,
         ),
+        _metric_widget(
+            f"Failed scans waiting in {dead_letter_queue_name}",
+            region,
+            [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dead_letter_queue_name,
+              {"stat": "Maximum"}]],
+            x=0,
+            y=12,
+        ),
         {
             "type": "log",
             "x": 0,
-            "y": 12,
+            "y": 18,
             "width": 24,
             "height": 6,
             "properties": {

@@ -38,6 +38,7 @@ def scanner_policy(
     log_group_arn: str,
     metric_namespace: str,
     topic_key_arn: str,
+    dead_letter_queue_arn: str,
     tracing: bool = False,
 ) -> str:
     """The scanner's inline policy: exactly what one scan run does, and nothing broader.
@@ -84,6 +85,14 @@ def scanner_policy(
             "Effect": "Allow",
             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
             "Resource": topic_key_arn,
+        },
+        {
+            # Lambda sends a failed asynchronous invocation to its on-failure destination with
+            # the function's own role (the queue is encrypted with the same key as the topic).
+            "Sid": "SendFailedScans",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": dead_letter_queue_arn,
         },
         {
             "Sid": "PutComplianceMetrics",
@@ -167,7 +176,8 @@ def alert_key_policy(*, account_id: str, partition: str) -> str:
     "CloudWatch Alarms does not have authorization to access the SNS topic encryption key".
     The account root keeps `kms:*` (without it the key could become unmanageable, and IAM
     policies such as the scanner role's could not grant use of the key); CloudWatch may only
-    generate and decrypt data keys, and only for alarms of this account.
+    generate and decrypt data keys, and only for alarms of this account; EventBridge the same,
+    for the dead-letter queue (encrypted with this key too).
     """
     return json.dumps(
         {
@@ -187,6 +197,34 @@ def alert_key_policy(*, account_id: str, partition: str) -> str:
                     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                     "Resource": "*",
                     "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+                {
+                    "Sid": "EventBridgeDeadLetters",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+            ],
+        }
+    )
+
+
+def dead_letter_queue_policy(*, queue_arn: str, rule_arn: str) -> str:
+    """EventBridge may drop a scan it could not deliver into the queue, for this rule only."""
+    return json.dumps(
+        {
+            "Version": POLICY_VERSION,
+            "Statement": [
+                _deny_insecure_transport("DenyInsecureTransport", "sqs:*", queue_arn),
+                {
+                    "Sid": "ScheduleDeadLetters",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
                 },
             ],
         }

@@ -86,6 +86,7 @@ class LambdaSettings(_Model):
     timeout_s: int = Field(300, ge=1, le=900)
     reserved_concurrency: int = Field(1, ge=1, le=1000)
     tracing: bool = True
+    async_retries: int = Field(1, ge=0, le=2)
 
 
 class EphemeralSettings(_Model):

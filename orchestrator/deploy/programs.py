@@ -34,6 +34,7 @@ def analyzer_program(env: Environment) -> PulumiProgram:
         lambda_timeout_s=env.lambda_.timeout_s,
         reserved_concurrency=env.lambda_.reserved_concurrency,
         tracing=env.lambda_.tracing,
+        async_retries=env.lambda_.async_retries,
         regions=env.scan_regions,
         metric_namespace=env.metric_namespace,
         force_destroy=env.force_destroy,

@@ -197,8 +197,10 @@ def test_lambda_settings_reach_the_stack_args(tmp_path, monkeypatch):
     from orchestrator.deploy.programs import analyzer_program
 
     config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"},
-                                        "lambda": {"reserved_concurrency": 2, "tracing": False}})
+                                        "lambda": {"reserved_concurrency": 2, "tracing": False,
+                                                   "async_retries": 0}})
     captured = {}
     monkeypatch.setattr(stacks, "program", lambda args: captured.setdefault("args", args))
     analyzer_program(config.load("dev"))
     assert captured["args"].reserved_concurrency == 2 and captured["args"].tracing is False
+    assert captured["args"].async_retries == 0

@@ -39,6 +39,9 @@ PERMISSION = "aws:lambda/permission:Permission"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+QUEUE = "aws:sqs/queue:Queue"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
+INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 
 
@@ -78,6 +81,9 @@ CHILD_ROLES = {
     "aws:s3/bucketVersioning:BucketVersioning": ["reports-versioning"],
     BUCKET_POLICY: ["reports-tls-only"],
     TOPIC_POLICY: ["alerts-policy"],
+    QUEUE: ["scanner-dlq"],
+    QUEUE_POLICY: ["scanner-dlq-policy"],
+    INVOKE_CONFIG: ["scanner-async"],
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": [
         "reports-encryption"
     ],
@@ -94,7 +100,7 @@ CHILD_ROLES = {
     PERMISSION: ["schedule-invoke"],
     TARGET: ["schedule-target"],
     DASHBOARD: ["dashboard"],
-    ALARM: ["compliance-alarm", "errors-alarm"],
+    ALARM: ["compliance-alarm", "dlq-alarm", "errors-alarm"],
 }
 """Every child the component creates, by type: `compliance-<role>-staging`."""
 
@@ -132,6 +138,7 @@ def test_every_taggable_child_carries_the_merged_tags(deployment: Deployment) ->
         FUNCTION,
         RULE,
         ALARM,
+        QUEUE,
     }
     for resource in tagged:
         assert resource.inputs["tags"] == {
@@ -221,7 +228,15 @@ def test_alert_key_is_customer_managed_rotated_and_lets_alarms_publish(
     assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert alarms["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
     assert alarms["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-    assert set(statements) == {"AccountAdministersKey", "CloudWatchAlarmsPublish"}
+    assert statements["EventBridgeDeadLetters"] == {
+        "Sid": "EventBridgeDeadLetters",
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+    }
+    assert set(statements) == {"AccountAdministersKey", "CloudWatchAlarmsPublish", "EventBridgeDeadLetters"}
     alias = deployment.one(ALIAS)
     assert alias.inputs == {
         "name": "alias/ec2-compliance-staging",
@@ -377,7 +392,7 @@ def test_dashboard_is_named_per_region_and_shows_this_function(deployment: Deplo
         for m in w["properties"].get("metrics", [])
         if isinstance(m[0], str)
     }
-    assert namespaces == {"Acme/EC2Compliance", "AWS/Lambda"}
+    assert namespaces == {"Acme/EC2Compliance", "AWS/Lambda", "AWS/SQS"}
 
 
 def _alarm(deployment: Deployment, role: str) -> Registration:
@@ -548,3 +563,46 @@ def test_defaults_reserve_one_execution_and_trace_actively() -> None:
         "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
         "Resource": "*",
     }
+
+
+
+def test_failed_scans_are_kept_in_an_encrypted_dead_letter_queue(deployment: Deployment) -> None:
+    queue = deployment.one(QUEUE)
+    assert queue.inputs["kmsMasterKeyId"] == deployment.one(KEY).state["arn"]
+    assert queue.inputs["messageRetentionSeconds"] == 1209600
+    invoke = deployment.one(INVOKE_CONFIG)
+    assert invoke.inputs["functionName"] == "ec2-compliance-staging"
+    assert invoke.inputs["maximumRetryAttempts"] == 1
+    assert invoke.inputs["destinationConfig"] == {"onFailure": {"destination": queue.state["arn"]}}
+    assert deployment.one(ROLE_POLICY).urn in invoke.dependencies
+    target = deployment.one(TARGET)
+    assert target.inputs["retryPolicy"] == {"maximumEventAgeInSeconds": 3600, "maximumRetryAttempts": 3}
+    assert target.inputs["deadLetterConfig"] == {"arn": queue.state["arn"]}
+    policy = deployment.one(QUEUE_POLICY)
+    assert policy.inputs["queueUrl"] == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue.state['name']}"
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    assert statements["ScheduleDeadLetters"]["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": deployment.one(RULE).state["arn"]}}
+    assert statements["ScheduleDeadLetters"]["Resource"] == queue.state["arn"]
+    assert _policy_statements(deployment)["SendFailedScans"]["Resource"] == queue.state["arn"]
+
+
+def test_a_scan_in_the_dead_letter_queue_raises_an_alarm(deployment: Deployment) -> None:
+    alarm = next(a for a in deployment.of_type(ALARM) if a.name == "compliance-dlq-alarm-staging")
+    assert {k: v for k, v in alarm.inputs.items() if k not in ("tags", "alarmDescription")} == {
+        "namespace": "AWS/SQS",
+        "metricName": "ApproximateNumberOfMessagesVisible",
+        "dimensions": {"QueueName": deployment.one(QUEUE).state["name"]},
+        "statistic": "Maximum",
+        "period": 300,
+        "evaluationPeriods": 1,
+        "threshold": 1,
+        "comparisonOperator": "GreaterThanOrEqualToThreshold",
+        "treatMissingData": "notBreaching",
+        "alarmActions": [deployment.one(TOPIC).state["arn"]],
+    }
+
+
+def test_async_retries_are_configurable() -> None:
+    deployed = deploy(ComplianceAnalyzerArgs(environment="dev", async_retries=0))
+    assert deployed.one(INVOKE_CONFIG).inputs["maximumRetryAttempts"] == 0

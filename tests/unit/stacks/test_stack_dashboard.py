@@ -16,6 +16,7 @@ def _widgets() -> list[dict]:
         log_group_name="/aws/lambda/ec2-compliance-dev",
         metric_namespace="Acme/EC2",
         alert_threshold=85.0,
+        dead_letter_queue_name="compliance-scanner-dlq-dev-1a2b3c4",
     )
     return json.loads(body)["widgets"]
 
@@ -28,7 +29,7 @@ def _by_title(title_start: str) -> dict:
 
 def test_every_widget_is_placed_in_the_region_and_on_the_grid() -> None:
     widgets = _widgets()
-    assert [w["type"] for w in widgets] == ["metric"] * 4 + ["log"]
+    assert [w["type"] for w in widgets] == ["metric"] * 5 + ["log"]
     for widget in widgets:
         assert widget["properties"]["region"] == "eu-west-1"
         assert widget["x"] + widget["width"] <= 24
@@ -72,3 +73,9 @@ def test_logs_insights_widget_reads_the_log_group() -> None:
     query = _by_title("Recent scanner errors")["query"]
     assert query.startswith("SOURCE '/aws/lambda/ec2-compliance-dev' |")
     assert "sort @timestamp desc" in query
+
+
+def test_failed_scans_waiting_in_the_dead_letter_queue_are_shown() -> None:
+    widget = _by_title("Failed scans waiting in compliance-scanner-dlq-dev-1a2b3c4")
+    assert widget["metrics"] == [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
+                                  "compliance-scanner-dlq-dev-1a2b3c4", {"stat": "Maximum"}]]

@@ -13,6 +13,7 @@ TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:compliance-alerts-dev-abc1234"
 LOG_GROUP_ARN = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/ec2-compliance-dev"
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 DESCRIBES = ["ec2:DescribeVolumes", "ec2:DescribeInstances"]
+DLQ_ARN = "arn:aws:sqs:eu-west-1:123456789012:compliance-scanner-dlq-dev"
 
 
 def _statements(**overrides: object) -> dict[str, dict]:
@@ -23,6 +24,7 @@ def _statements(**overrides: object) -> dict[str, dict]:
         log_group_arn=LOG_GROUP_ARN,
         metric_namespace="EC2Compliance",
         topic_key_arn=KEY_ARN,
+        dead_letter_queue_arn=DLQ_ARN,
     )
     kwargs.update(overrides)
     document = json.loads(iam.scanner_policy(**kwargs))
@@ -108,6 +110,7 @@ def test_no_statement_allows_writes_beyond_the_listed_ones() -> None:
         "s3:PutObject",
         "s3:ListBucket",
         "sns:Publish",
+        "sqs:SendMessage",
         "kms:Decrypt",
         "kms:GenerateDataKey*",
         "cloudwatch:PutMetricData",
@@ -140,4 +143,46 @@ def test_alert_key_policy_lets_the_account_administer_and_cloudwatch_alarms_publ
             "Resource": "*",
             "Condition": {"StringEquals": {"aws:SourceAccount": "210987654321"}},
         },
+        {
+            "Sid": "EventBridgeDeadLetters",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": "210987654321"}},
+        },
     ]
+
+
+def test_the_scanner_may_send_failed_scans_to_its_dead_letter_queue() -> None:
+    assert _statements()["SendFailedScans"] == {
+        "Sid": "SendFailedScans",
+        "Effect": "Allow",
+        "Action": "sqs:SendMessage",
+        "Resource": DLQ_ARN,
+    }
+
+
+def test_dead_letter_queue_policy_is_tls_only_and_scoped_to_the_rule() -> None:
+    rule = "arn:aws:events:eu-west-1:123456789012:rule/compliance-schedule-dev"
+    assert json.loads(iam.dead_letter_queue_policy(queue_arn=DLQ_ARN, rule_arn=rule)) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:*",
+                "Resource": DLQ_ARN,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                "Sid": "ScheduleDeadLetters",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": DLQ_ARN,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
+            },
+        ],
+    }
