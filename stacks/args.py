@@ -128,7 +128,8 @@ class ComplianceAnalyzerArgs:
     whose scanner wrote reports need it, long-lived environments keep the default (False).
     `reserved_concurrency` (default 1) keeps two scans from racing on `latest.json`; `tracing`
     turns on X-Ray active tracing; `async_retries` (0-2, default 1) is how often Lambda retries
-    a failed scheduled scan before it goes to the dead-letter queue.
+    a failed scheduled scan before it goes to the dead-letter queue; `security_hub` lets the
+    scanner import findings into the account's default Security Hub product.
     """
 
     environment: str
@@ -146,6 +147,7 @@ class ComplianceAnalyzerArgs:
     reserved_concurrency: int = 1
     tracing: bool = True
     async_retries: int = 1
+    security_hub: bool = False
     rule_policy: Policy = field(init=False, repr=False, compare=False)
     policy_json: str = field(init=False, repr=False, compare=False)
 
@@ -176,6 +178,8 @@ class ComplianceAnalyzerArgs:
             raise _fail("force_destroy", "True or False", self.force_destroy)
         _check_int("reserved_concurrency", self.reserved_concurrency, 1, 1000)
         _check_int("async_retries", self.async_retries, 0, 2)
+        if not isinstance(self.security_hub, bool):
+            raise _fail("security_hub", "True or False", self.security_hub)
         if not isinstance(self.tracing, bool):
             raise _fail("tracing", "True or False", self.tracing)
         self._set("tags", _check_tags(self.tags))

@@ -331,16 +331,22 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             self._child("scanner-policy"),
             role=role.id,
-            policy=pulumi.Output.all(bucket.arn, topic.arn, log_group.arn, key.arn, dead_letters.arn).apply(
-                lambda arns: iam.scanner_policy(
+            policy=pulumi.Output.all(
+                bucket.arn, topic.arn, log_group.arn, key.arn, dead_letters.arn,
+                self._identity.arn, self._identity.account_id, self.region,
+            ).apply(
+                lambda values: iam.scanner_policy(
                     describe_actions=describe_actions,
-                    bucket_arn=arns[0],
-                    topic_arn=arns[1],
-                    log_group_arn=arns[2],
+                    bucket_arn=values[0],
+                    topic_arn=values[1],
+                    log_group_arn=values[2],
                     metric_namespace=args.metric_namespace,
-                    topic_key_arn=arns[3],
-                    dead_letter_queue_arn=arns[4],
+                    topic_key_arn=values[3],
+                    dead_letter_queue_arn=values[4],
                     tracing=args.tracing,
+                    security_hub_product_arn=iam.security_hub_product_arn(
+                        partition=values[5].split(":")[1], region=values[7], account_id=values[6]
+                    ) if args.security_hub else None,
                 )
             ),
             opts=self._opts(),

@@ -40,6 +40,7 @@ def scanner_policy(
     topic_key_arn: str,
     dead_letter_queue_arn: str,
     tracing: bool = False,
+    security_hub_product_arn: str | None = None,
 ) -> str:
     """The scanner's inline policy: exactly what one scan run does, and nothing broader.
 
@@ -119,7 +120,22 @@ def scanner_policy(
                 "Resource": "*",
             }
         )
+    if security_hub_product_arn:
+        # Findings go to the account's own default product, and nowhere else.
+        statements.append(
+            {
+                "Sid": "ImportFindings",
+                "Effect": "Allow",
+                "Action": "securityhub:BatchImportFindings",
+                "Resource": security_hub_product_arn,
+            }
+        )
     return json.dumps({"Version": POLICY_VERSION, "Statement": statements})
+
+
+def security_hub_product_arn(*, partition: str, region: str, account_id: str) -> str:
+    """The account's default Security Hub product: where its own findings are imported."""
+    return f"arn:{partition}:securityhub:{region}:{account_id}:product/{account_id}/default"
 
 
 def _deny_insecure_transport(sid: str, action: str, resources: str | list[str]) -> dict[str, object]:

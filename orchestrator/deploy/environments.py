@@ -130,6 +130,7 @@ class Environment(_Model):
     alert_emails: tuple[str, ...] = ()
     protected: bool = False
     force_destroy: bool = False
+    security_hub: bool = False
     lambda_: LambdaSettings = Field(LambdaSettings(), alias="lambda")
     retention: Retention = Retention()
     policy: dict[str, Any] = {}

@@ -35,6 +35,7 @@ def analyzer_program(env: Environment) -> PulumiProgram:
         reserved_concurrency=env.lambda_.reserved_concurrency,
         tracing=env.lambda_.tracing,
         async_retries=env.lambda_.async_retries,
+        security_hub=env.security_hub,
         regions=env.scan_regions,
         metric_namespace=env.metric_namespace,
         force_destroy=env.force_destroy,

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import json
 
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from compliance_scanner.policy import load_policy
+
 EXPECTED_OUTPUTS = {
     "lambda_function_arn", "lambda_function_name", "sns_topic_arn", "compliance_bucket_name",
     "dashboard_name", "log_group_name", "schedule_rule_name", "region",
@@ -25,16 +32,39 @@ def test_function_configuration(aws, stack_outputs, environment):
     assert variables["REPORT_BUCKET"] == stack_outputs["compliance_bucket_name"]
     assert variables["SNS_TOPIC_ARN"] == stack_outputs["sns_topic_arn"]
     assert variables["METRIC_NAMESPACE"] == environment.metric_namespace
-    assert json.loads(variables["COMPLIANCE_POLICY"])["alert_threshold"] == environment.policy.get("alert_threshold", 90)
+    expected = load_policy(environment.policy).alert_threshold
+    assert load_policy(json.loads(variables["COMPLIANCE_POLICY"])).alert_threshold == expected
+
+
+def test_one_scan_at_a_time_and_failures_kept(aws, stack_outputs, environment):
+    function = stack_outputs["lambda_function_name"]
+    client = aws("lambda")
+    concurrency = client.get_function_concurrency(FunctionName=function)
+    assert concurrency["ReservedConcurrentExecutions"] == environment.lambda_.reserved_concurrency
+    invoke_config = client.get_function_event_invoke_config(FunctionName=function)
+    assert invoke_config["MaximumRetryAttempts"] == environment.lambda_.async_retries
+    destination = invoke_config["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination.startswith("arn:aws") and ":sqs:" in destination
+    queue_url = aws("sqs").get_queue_url(QueueName=destination.rsplit(":", 1)[-1])["QueueUrl"]
+    attributes = aws("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["MessageRetentionPeriod"] == "1209600"
+    assert attributes.get("KmsMasterKeyId")
+    targets = aws("events").list_targets_by_rule(Rule=stack_outputs["schedule_rule_name"])["Targets"]
+    assert targets[0]["DeadLetterConfig"]["Arn"] == destination
 
 
 def test_invoke_returns_summary_and_stores_report(aws, stack_outputs):
-    response = aws("lambda").invoke(FunctionName=stack_outputs["lambda_function_name"], Payload=b"{}")
+    """Synchronous, so the read timeout must outlast the function; no retry, or a slow scan
+    would simply run a second time."""
+    timeout = aws("lambda").get_function_configuration(FunctionName=stack_outputs["lambda_function_name"])["Timeout"]
+    config = Config(read_timeout=timeout + 60, retries={"total_max_attempts": 1})
+    client = boto3.session.Session(region_name=stack_outputs["region"]).client("lambda", config=config)
+    response = client.invoke(FunctionName=stack_outputs["lambda_function_name"], Payload=b"{}")
     assert "FunctionError" not in response, response["Payload"].read()
     body = json.loads(response["Payload"].read())
     assert body["status"] in ("ok", "partial")
     assert {"total_instances", "compliant_instances", "non_compliant_instances", "compliance_rate"} <= set(body["summary"])
-    s3 = aws("s3")
+    s3 = boto3.session.Session(region_name=stack_outputs["region"]).client("s3")
     bucket = stack_outputs["compliance_bucket_name"]
     latest = json.loads(s3.get_object(Bucket=bucket, Key="reports/latest.json")["Body"].read())
     assert latest["run_id"] == body["run_id"]
@@ -54,5 +84,20 @@ def test_dashboard_names_the_function(aws, stack_outputs):
 def test_topic_and_log_group_exist(aws, stack_outputs):
     attributes = aws("sns").get_topic_attributes(TopicArn=stack_outputs["sns_topic_arn"])["Attributes"]
     assert attributes["KmsMasterKeyId"].startswith("arn:aws")  # customer-managed: alarms can publish
-    groups = aws("logs").describe_log_groups(logGroupNamePrefix=stack_outputs["log_group_name"])["logGroups"]
-    assert [g["logGroupName"] for g in groups] == [stack_outputs["log_group_name"]]
+    statements = {s["Sid"]: s for s in json.loads(attributes["Policy"])["Statement"]}
+    assert set(statements) == {"DenyInsecureTransport", "CloudWatchAlarmsPublish", "ScannerPublishes"}
+    assert statements["DenyInsecureTransport"]["Effect"] == "Deny"
+    # A prefix search would also return `dev-a1b2c3`'s group next to `dev`'s: match exactly.
+    name = stack_outputs["log_group_name"]
+    groups = aws("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    assert [g["logGroupName"] for g in groups if g["logGroupName"] == name] == [name]
+
+
+def test_plain_http_to_the_reports_bucket_is_denied(stack_outputs):
+    region = stack_outputs["region"]
+    insecure = boto3.session.Session(region_name=region).client(
+        "s3", endpoint_url=f"http://s3.{region}.amazonaws.com", use_ssl=False
+    )
+    with pytest.raises(ClientError) as denied:
+        insecure.put_object(Bucket=stack_outputs["compliance_bucket_name"], Key="reports/http-probe.json", Body=b"{}")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"

@@ -141,7 +141,7 @@ def test_send_alert_publishes_summary_and_new_findings(topic) -> None:
     report = make_report([record(instance_id="i-1", public_ip="54.1.2.3")])
     assert send_alert(sns, arn, report, "s3://bucket/reports/x.json") is True
     [message] = received()
-    assert message["Subject"] == alert_subject(report)
+    assert message["Subject"] == f"EC2 compliance 0.0%: 9 new finding(s) in account {report['account_id']}"
     body = message["Message"]
     assert "Compliance rate: 0.0% (alert threshold 90.0%): BELOW THRESHOLD" in body
     assert "- [HIGH] i-1 (us-east-1) no_public_ip: instance has public addresses: 54.1.2.3" in body

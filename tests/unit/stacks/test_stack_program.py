@@ -35,6 +35,12 @@ def test_program_names_the_component_and_its_children() -> None:
 
 
 def test_building_the_program_registers_nothing_until_the_engine_runs_it() -> None:
+    """Building is pure: the program registers its resources only when the engine runs it, and
+    each run registers the same set (what an idempotent `up` relies on)."""
     built = program(ComplianceAnalyzerArgs(environment="prod"))
-    assert callable(built)
     assert built.__code__.co_argcount == 0
+    first = run_program(built)
+    second = run_program(built)
+    assert sorted((r.type, r.name) for r in first.resources) == sorted((r.type, r.name) for r in second.resources)
+    assert len(first.resources) == 26  # the component and its 25 children (no e-mail subscriptions)
+    assert first.exports == second.exports
