@@ -466,38 +466,26 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             opts=self._opts(),
         )
         self.dashboard_name = board.dashboard_name
-        aws.cloudwatch.MetricAlarm(
-            self._child("errors-alarm"),
-            alarm_description=f"The EC2 compliance scanner of {self._env} failed",
+        self._any_event_alarm(
+            "errors-alarm",
+            f"The EC2 compliance scanner of {self._env} failed",
             namespace="AWS/Lambda",
             metric_name="Errors",
             dimensions={"FunctionName": function.name},
             statistic="Sum",
             period=ERRORS_ALARM_PERIOD_S,
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[topic.arn],
-            tags=self._tags,
-            opts=self._opts(),
+            topic=topic,
         )
-        aws.cloudwatch.MetricAlarm(
-            self._child("dlq-alarm"),
-            alarm_description=f"A scheduled EC2 compliance scan of {self._env} failed for good "
+        self._any_event_alarm(
+            "dlq-alarm",
+            f"A scheduled EC2 compliance scan of {self._env} failed for good "
             "(a message waits in the dead-letter queue)",
             namespace="AWS/SQS",
             metric_name="ApproximateNumberOfMessagesVisible",
             dimensions={"QueueName": dead_letters.name},
             statistic="Maximum",
             period=DLQ_ALARM_PERIOD_S,
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[topic.arn],
-            tags=self._tags,
-            opts=self._opts(),
+            topic=topic,
         )
         aws.cloudwatch.MetricAlarm(
             self._child("compliance-alarm"),
@@ -510,6 +498,37 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             threshold=threshold,
             comparison_operator="LessThanThreshold",
             treat_missing_data="ignore",
+            alarm_actions=[topic.arn],
+            tags=self._tags,
+            opts=self._opts(),
+        )
+
+    def _any_event_alarm(
+        self,
+        role: str,
+        description: str,
+        *,
+        namespace: str,
+        metric_name: str,
+        dimensions: Mapping[str, pulumi.Input[str]],
+        statistic: str,
+        period: int,
+        topic: aws.sns.Topic,
+    ) -> aws.cloudwatch.MetricAlarm:
+        """An alarm to the alert topic as soon as one event is counted in a period; quiet while
+        nothing is reported (a scanner that did not run is not an error)."""
+        return aws.cloudwatch.MetricAlarm(
+            self._child(role),
+            alarm_description=description,
+            namespace=namespace,
+            metric_name=metric_name,
+            dimensions=dimensions,
+            statistic=statistic,
+            period=period,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
             alarm_actions=[topic.arn],
             tags=self._tags,
             opts=self._opts(),

@@ -206,25 +206,23 @@ def alert_key_policy(*, account_id: str, partition: str) -> str:
                     "Action": "kms:*",
                     "Resource": "*",
                 },
-                {
-                    "Sid": "CloudWatchAlarmsPublish",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                },
-                {
-                    "Sid": "EventBridgeDeadLetters",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                },
+                _service_uses_key("CloudWatchAlarmsPublish", "cloudwatch.amazonaws.com", account_id),
+                _service_uses_key("EventBridgeDeadLetters", "events.amazonaws.com", account_id),
             ],
         }
     )
+
+
+def _service_uses_key(sid: str, service: str, account_id: str) -> dict[str, object]:
+    """A service may make and read data keys with the key, on behalf of this account only."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+    }
 
 
 def dead_letter_queue_policy(*, queue_arn: str, rule_arn: str) -> str:
