@@ -147,7 +147,7 @@ def build_report(
         "findings": sorted(findings, key=_severity_order),
         "errors": [error.to_document() for error in errors],
         "expired_suppressions": [
-            s.to_document() for s in policy.suppressions if s.expires is not None and s.expires < today
+            s.to_document() for s in policy.suppressions if s.expired(today)
         ],
         "new_findings": [],
         "resolved_findings": [],

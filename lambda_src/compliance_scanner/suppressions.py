@@ -64,11 +64,15 @@ class Suppression:
         """True when this suppression covers the finding on `today` (the expiry day included)."""
         if self.rule not in (ALL_RULES, rule_id):
             return False
-        if self.expires is not None and today > self.expires:
+        if self.expired(today):
             return False
         if self.tag is not None:
             return self.tag.matches(tags)
         return self.instance_id == instance_id
+
+    def expired(self, today: date) -> bool:
+        """Past its expiry date (the expiry day itself still counts)."""
+        return self.expires is not None and today > self.expires
 
     def to_document(self) -> dict[str, Any]:
         document: dict[str, Any] = {"rule": self.rule}
