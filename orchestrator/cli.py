@@ -9,6 +9,7 @@ from typer.core import TyperOption
 from .deploy import commands
 from .deploy.supervisor import supervised
 from .errors import guard
+from .scan import catalogue
 from .scan import command as scan_command
 
 def _flag_type(self: TyperOption, ctx: click.Context) -> str | None:
@@ -47,6 +48,7 @@ app = typer.Typer(
 )
 
 app.command("scan")(guard(scan_command.scan))
+app.command("rules")(guard(catalogue.rules))
 app.command("init")(guard(commands.init))
 app.command("envs")(guard(commands.envs))
 app.command("preview")(guard(supervised(commands.preview)))

@@ -22,6 +22,8 @@ class Outcome:
     severity: str
     result: RuleResult
     suppression: Suppression | None = None
+    severity_reason: str | None = None
+    """Why the severity differs from the rule's configured one (reachability grading), if it does."""
 
     @property
     def active_failure(self) -> bool:

@@ -22,7 +22,7 @@ from .contract import (
     METRIC_RULE_DIMENSION,
     METRIC_RULE_FAILURES,
 )
-from .report import diff, report_key, to_csv
+from .report import apply_history, report_key, to_csv
 
 LOG = logging.getLogger(__name__)
 METRICS_PER_CALL = 20
@@ -53,15 +53,14 @@ def _put(s3_client: Any, bucket: str, key: str, body: str, content_type: str) ->
 def store_report(s3_client: Any, bucket: str, report: dict[str, Any]) -> str:
     """Write the report under its dated key, its CSV beside it, then `reports/latest.json`.
 
-    The previous `latest.json` is read first and the diff recomputed against it, updating
-    `report` in place (`new_findings`, `resolved_findings`, `previous_run_id`): the bucket, not
+    The previous `latest.json` is read first and the history recomputed against it, updating
+    `report` in place (`first_seen`, `new_findings`, `resolved_findings`, `previous_run_id`): the bucket, not
     the caller, knows what was reported last. latest.json is written last so it only ever points
     at a report whose files all exist. Returns the dated JSON key.
     """
     previous = load_latest(s3_client, bucket)
     if previous is not None:
-        report.update(diff(previous, report))
-        report["previous_run_id"] = previous.get("run_id")
+        apply_history(report, previous)
     key = report_key(report)
     document = json.dumps(report, indent=1, sort_keys=True)
     _put(s3_client, bucket, key, document, "application/json")

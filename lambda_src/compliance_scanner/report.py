@@ -3,6 +3,11 @@
 All pure functions over plain dicts, so the orchestrator, the Lambda and tests share them and a
 report loaded back from S3 works exactly like a fresh one.
 
+Each finding carries what a triager needs without the catalogue at hand: a `finding_id` stable
+across runs, the resource ARN, account and region, `first_seen` (carried over from the previous
+report), and the rule's risk, remediation (text, AWS CLI, Pulumi) and compliance mappings.
+`docs/report-schema.md` documents every field.
+
 `findings` lists only FAIL results (suppressed ones included, marked `suppressed`); passes are
 only counted in `summary.by_rule`, which keeps a report of thousands of instances small. In
 `by_rule`, `failed` counts every FAIL and `suppressed` the part of them that a suppression covers;
@@ -23,8 +28,10 @@ from typing import Any
 
 from .contract import REPORT_PREFIX, SCHEMA_VERSION
 from .evaluation import Outcome
+from .identity import INSTANCE, finding_id, resource_arn
 from .model import FAIL, PASS, SEVERITIES, SKIPPED, InstanceRecord, ScanError
 from .policy import Policy
+from .rules import CATALOGUE
 
 CSV_COLUMNS = (
     "instance_id",
@@ -37,7 +44,18 @@ CSV_COLUMNS = (
     "suppression_reason",
     "message",
     "tags",
+    "finding_id",
+    "resource_type",
+    "resource_arn",
+    "account_id",
+    "first_seen",
+    "severity_reason",
+    "risk",
+    "remediation",
+    "remediation_cli",
+    "mappings",
 )
+"""Schema 1's columns first, in their order, so existing spreadsheets and parsers keep working."""
 _COUNTERS = {PASS: "passed", FAIL: "failed", SKIPPED: "skipped"}
 _FORMULA_PREFIXES = ("=", "+", "-", "@")
 
@@ -46,19 +64,33 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _finding(outcome: Outcome) -> dict[str, Any]:
+def _finding(outcome: Outcome, account_id: str | None, seen_at: str) -> dict[str, Any]:
     instance = outcome.instance
+    rule = CATALOGUE[outcome.rule_id]
+    account = instance.account_id or account_id
     return {
+        "finding_id": finding_id(account, instance.region, instance.instance_id, outcome.rule_id),
+        "resource_type": INSTANCE,
+        "resource_id": instance.instance_id,
+        "resource_arn": resource_arn(instance.region, account, INSTANCE, instance.instance_id),
+        "account_id": account,
         "instance_id": instance.instance_id,
         "region": instance.region,
         "rule_id": outcome.rule_id,
         "title": outcome.title,
         "severity": outcome.severity,
+        "severity_reason": outcome.severity_reason,
         "status": outcome.result.status,
         "suppressed": outcome.suppression is not None,
         "suppression_reason": outcome.suppression.reason if outcome.suppression else None,
         "message": outcome.result.message,
         "tags": dict(instance.tags),
+        "first_seen": seen_at,
+        "risk": rule.risk,
+        "remediation": rule.remediation,
+        "remediation_cli": rule.remediation_cli.format(resource_id=instance.instance_id, region=instance.region),
+        "remediation_pulumi": rule.remediation_pulumi,
+        "mappings": dict(rule.mapping),
     }
 
 
@@ -124,14 +156,17 @@ def build_report(
     Any incomplete region makes the report partial: a region that could not be read must never
     pass for a clean one.
     """
-    findings = [_finding(outcome) for outcome in outcomes if outcome.result.status == FAIL]
+    generated = iso_utc(generated_at)
+    findings = [
+        _finding(outcome, account_id, generated) for outcome in outcomes if outcome.result.status == FAIL
+    ]
     if partial_reason is None and incomplete_regions:
         partial_reason = f"regions not fully scanned: {', '.join(incomplete_regions)} (see errors)"
     today = generated_at.astimezone(UTC).date()
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
-        "generated_at": iso_utc(generated_at),
+        "generated_at": generated,
         "account_id": account_id,
         "regions": list(regions),
         "incomplete_regions": list(incomplete_regions),
@@ -154,20 +189,31 @@ def build_report(
     }
 
 
-def _finding_key(finding: Mapping[str, Any]) -> tuple[str, str, str]:
-    return finding["instance_id"], finding["region"], finding["rule_id"]
+FindingKey = tuple[str, str, str]
 
 
-def _active(report: Mapping[str, Any]) -> dict[tuple[str, str, str], Mapping[str, Any]]:
+def finding_key(finding: Mapping[str, Any]) -> FindingKey:
+    """(region, resource, rule): what identifies a finding in schema 1 and 2 reports alike (a v1
+    finding has no `resource_id`, and a report covers a single account)."""
+    resource = finding.get("resource_id") or finding["instance_id"]
+    return finding["region"], resource, finding["rule_id"]
+
+
+def _active(report: Mapping[str, Any]) -> dict[FindingKey, Mapping[str, Any]]:
     return {
-        _finding_key(f): f
+        finding_key(f): f
         for f in report.get("findings", [])
         if f.get("status") == FAIL and not f.get("suppressed")
     }
 
 
+def scanned_regions(report: Mapping[str, Any]) -> set[str]:
+    """Regions the report read completely: the only ones where a missing finding means fixed."""
+    return set(report.get("regions", [])) - set(report.get("incomplete_regions", []))
+
+
 def diff(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """New and resolved unsuppressed FAILs, keyed by (instance_id, region, rule_id).
+    """New and resolved unsuppressed FAILs, keyed by `finding_key`.
 
     Without a previous report every current failure is new. A previous failure only counts as
     resolved in a region the current run scanned completely: an instance that simply was not
@@ -175,7 +221,7 @@ def diff(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict
     """
     now = _active(current)
     before = _active(previous or {})
-    scanned = set(current.get("regions", [])) - set(current.get("incomplete_regions", []))
+    scanned = scanned_regions(current)
     return {
         "new_findings": [dict(f) for key, f in now.items() if key not in before],
         "resolved_findings": [
@@ -184,10 +230,29 @@ def diff(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict
     }
 
 
+def apply_history(report: dict[str, Any], previous: Mapping[str, Any] | None) -> None:
+    """Carry `first_seen` over from the previous report and set the diff, in place.
+
+    A finding the previous report already listed keeps that report's `first_seen`; one from a
+    schema 1 report (which had no such field) was first seen no later than that report.
+    """
+    if previous is not None:
+        earlier = {
+            finding_key(f): f.get("first_seen") or previous.get("generated_at")
+            for f in previous.get("findings", [])
+        }
+        for finding in report["findings"]:
+            finding["first_seen"] = earlier.get(finding_key(finding)) or finding["first_seen"]
+        report["previous_run_id"] = previous.get("run_id")
+    report.update(diff(previous, report))
+
+
 def _cell(value: Any) -> str:
     """Neutralize spreadsheet formulas: tag values are user input and CSVs get opened in Excel."""
     if isinstance(value, Mapping):
         value = ";".join(f"{key}={val}" for key, val in sorted(value.items()))
+    elif isinstance(value, bool):
+        value = str(value)
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
 

@@ -20,7 +20,7 @@ from .clients import make_client
 from .collector import Progress, RegionScan, collect_region
 from .evaluation import Outcome, evaluate_instances
 from .policy import Policy
-from .report import build_report, diff
+from .report import apply_history, build_report
 from .rules import CATALOGUE
 
 REGION_WORKERS = 4
@@ -113,5 +113,5 @@ def scan(
         partial_reason=_partial_reason(stopped, unscanned),
         incomplete_regions=[r.region for r in scanned if not r.complete] + unscanned,
     )
-    report.update(diff(previous, report))
+    apply_history(report, previous)
     return report

@@ -65,9 +65,12 @@ RULES: tuple[Rule, ...] = (
         severity="low",
         rationale="Without a role, applications fall back to long-lived keys on disk.",
         remediation="Attach a least-privilege instance profile.",
+        remediation_cli='aws ec2 associate-iam-instance-profile --region {region} --instance-id {resource_id} --iam-instance-profile Name=<profile>',
+        remediation_pulumi='aws.ec2.Instance("app", ..., iam_instance_profile=aws.iam.InstanceProfile("app", role=role.name).name)',
         check=_profile_attached,
         mapping={
             "aws_config": "ec2-instance-profile-attached",
+            "cis": "v3.0 1.18",
             "prowler": "ec2_instance_profile_attached",
         },
     ),
@@ -77,6 +80,8 @@ RULES: tuple[Rule, ...] = (
         severity="low",
         rationale="One-minute metrics shorten detection and autoscaling reaction times.",
         remediation="Enable detailed monitoring with MonitorInstances.",
+        remediation_cli='aws ec2 monitor-instances --region {region} --instance-ids {resource_id}',
+        remediation_pulumi='aws.ec2.Instance("app", ..., monitoring=True)',
         check=_detailed_monitoring,
         mapping={
             "aws_config": "ec2-instance-detailed-monitoring-enabled",
@@ -89,6 +94,8 @@ RULES: tuple[Rule, ...] = (
         severity="medium",
         rationale="Patching, inventory and keyless shell access all depend on the SSM agent.",
         remediation="Install the SSM agent and grant AmazonSSMManagedInstanceCore.",
+        remediation_cli='aws ec2 associate-iam-instance-profile --region {region} --instance-id {resource_id} --iam-instance-profile Name=<profile with AmazonSSMManagedInstanceCore>',
+        remediation_pulumi='aws.iam.RolePolicyAttachment("ssm", role=role.name, policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")',
         check=_ssm_managed,
         mapping={
             "aws_config": "ec2-instance-managed-by-systems-manager",
@@ -103,7 +110,12 @@ RULES: tuple[Rule, ...] = (
         severity="low",
         rationale="Shared key pairs are hard to rotate and audit; Session Manager needs none.",
         remediation="Launch without a key pair; use Session Manager or EC2 Instance Connect.",
+        remediation_cli="aws ec2 describe-instances --region {region} --instance-ids {resource_id} --query 'Reservations[].Instances[].KeyName'  # relaunch without --key-name; connect with aws ssm start-session --target {resource_id}",
+        remediation_pulumi='aws.ec2.Instance("app", ..., key_name=None)  # connect through Session Manager',
         check=_no_key_pair,
+        mapping={
+            "aws_config": "ec2-no-amazon-key-pair",
+        },
     ),
     Rule(
         id="user_data_secrets",
@@ -111,8 +123,12 @@ RULES: tuple[Rule, ...] = (
         severity="critical",
         rationale="User data is readable by anyone with DescribeInstanceAttribute and from IMDS.",
         remediation="Move secrets to Secrets Manager or Parameter Store and rotate them.",
+        remediation_cli="aws ec2 stop-instances --region {region} --instance-ids {resource_id} && aws ec2 modify-instance-attribute --region {region} --instance-id {resource_id} --attribute userData --value ''  # then rotate the exposed secret",
+        remediation_pulumi='aws.ec2.Instance("app", ..., user_data=script_reading_from_secrets_manager)  # no literal secrets',
         check=_user_data_secrets,
-        mapping={"prowler": "ec2_instance_secrets_user_data"},
+        mapping={
+            "prowler": "ec2_instance_secrets_user_data",
+        },
         parameters=(Param("patterns", REGEXES, SECRET_PATTERNS),),
         sources=(sources.USER_DATA,),
         opt_in=True,

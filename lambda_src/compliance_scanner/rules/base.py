@@ -12,6 +12,7 @@ from typing import Any
 
 from ..model import InstanceRecord, RuleResult, skipped
 from ..sources import iam_actions_for
+from .mappings import reference_url
 
 STRINGS = "strings"
 PORTS = "ports"
@@ -47,11 +48,27 @@ class Rule:
     parameters: tuple[Param, ...] = ()
     sources: tuple[str, ...] = ()
     opt_in: bool = False
+    remediation_cli: str = ""
+    """An AWS CLI command that fixes one resource; `{resource_id}` and `{region}` are filled in."""
+    remediation_pulumi: str = ""
+    """The fix as Pulumi Python, for resources managed with Pulumi."""
+    graded: bool = False
+    """Severity follows the instance's reachability from the internet (see `reachability`)."""
 
     @property
     def params(self) -> dict[str, Any]:
         """The default parameter values."""
         return {param.name: param.default for param in self.parameters}
+
+    @property
+    def risk(self) -> str:
+        """What can go wrong: the name reports and Security Hub use for the rationale."""
+        return self.rationale
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """Where each mapped control is published, in the mapping's order."""
+        return tuple(dict.fromkeys(reference_url(key, value) for key, value in self.mapping.items()))
 
     @property
     def iam_actions(self) -> tuple[str, ...]:

@@ -124,7 +124,15 @@ def groups_exposing(instance: InstanceRecord, port: int, protocols: Collection[s
 
 
 def _port_rule(
-    rule_id: str, service: str, port: int, rationale: str, remediation: str, **mapping: str
+    rule_id: str,
+    service: str,
+    port: int,
+    rationale: str,
+    remediation: str,
+    *,
+    remediation_cli: str,
+    remediation_pulumi: str,
+    **mapping: str,
 ) -> Rule:
     """A rule for one well-known TCP service port (SSH, RDP): same check, different port."""
 
@@ -143,6 +151,9 @@ def _port_rule(
         check=check,
         mapping=mapping,
         sources=_SG,
+        remediation_cli=remediation_cli,
+        remediation_pulumi=remediation_pulumi,
+        graded=True,
     )
 
 
@@ -191,8 +202,11 @@ RULES: tuple[Rule, ...] = (
         22,
         rationale="SSH reachable from anywhere invites brute force and exploits of the daemon.",
         remediation="Restrict port 22 to known CIDRs or use SSM Session Manager instead of SSH.",
+        remediation_cli='aws ec2 revoke-security-group-ingress --region {region} --group-id <group named in the finding> --protocol tcp --port 22 --cidr 0.0.0.0/0',
+        remediation_pulumi='aws.vpc.SecurityGroupIngressRule("ssh", security_group_id=sg.id, ip_protocol="tcp", from_port=22, to_port=22, cidr_ipv4="10.0.0.0/8")',
         aws_config="restricted-ssh",
         security_hub="EC2.13",
+        cis="v1.4 5.2; v3.0 5.2, 5.3; v4.0.1 5.3, 5.4",
         prowler="ec2_instance_port_ssh_exposed_to_internet",
     ),
     _port_rule(
@@ -201,8 +215,11 @@ RULES: tuple[Rule, ...] = (
         3389,
         rationale="RDP exposed to the internet is a leading ransomware entry point.",
         remediation="Restrict port 3389 to known CIDRs or reach hosts through Fleet Manager.",
+        remediation_cli='aws ec2 revoke-security-group-ingress --region {region} --group-id <group named in the finding> --protocol tcp --port 3389 --cidr 0.0.0.0/0',
+        remediation_pulumi='aws.vpc.SecurityGroupIngressRule("rdp", security_group_id=sg.id, ip_protocol="tcp", from_port=3389, to_port=3389, cidr_ipv4="10.0.0.0/8")',
         aws_config="restricted-common-ports",
         security_hub="EC2.14",
+        cis="v1.4 5.2; v3.0 5.2, 5.3; v4.0.1 5.3, 5.4",
         prowler="ec2_instance_port_rdp_exposed_to_internet",
     ),
     Rule(
@@ -212,8 +229,14 @@ RULES: tuple[Rule, ...] = (
         rationale="Databases, file sharing and admin consoles are not meant to face the internet.",
         remediation="Remove the internet-wide ranges (0.0.0.0/0, ::/0, or prefix lists and ranges that "
         "add up to them) from these ports' inbound rules.",
+        remediation_cli='aws ec2 revoke-security-group-ingress --region {region} --group-id <group> --protocol tcp --port <port named in the finding> --cidr 0.0.0.0/0',
+        remediation_pulumi='aws.vpc.SecurityGroupIngressRule("db", security_group_id=sg.id, ip_protocol="tcp", from_port=5432, to_port=5432, referenced_security_group_id=app_sg.id)',
         check=_high_risk_ports,
-        mapping={"aws_config": "restricted-common-ports", "security_hub": "EC2.19"},
+        mapping={
+            "aws_config": "restricted-common-ports",
+            "security_hub": "EC2.19",
+            "prowler": "ec2_securitygroup_allow_ingress_from_internet_to_high_risk_tcp_ports",
+        },
         parameters=(Param("ports", PORTS, HIGH_RISK_PORTS),),
         sources=_SG,
     ),
@@ -223,10 +246,11 @@ RULES: tuple[Rule, ...] = (
         severity="critical",
         rationale="Every listening service on the host becomes reachable by anyone.",
         remediation="Replace all-traffic inbound rules with the specific ports the workload needs.",
+        remediation_cli='aws ec2 revoke-security-group-ingress --region {region} --group-id <group named in the finding> --ip-permissions IpProtocol=-1,IpRanges=[{{CidrIp=0.0.0.0/0}}]',
+        remediation_pulumi='aws.vpc.SecurityGroupIngressRule("https", security_group_id=sg.id, ip_protocol="tcp", from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0")  # one rule per needed port, no ip_protocol="-1"',
         check=_all_ports,
         mapping={
-            "aws_config": "vpc-sg-open-only-to-authorized-ports",
-            "security_hub": "EC2.18",
+            "cis": "v1.4 5.2; v3.0 5.2, 5.3; v4.0.1 5.3, 5.4",
             "prowler": "ec2_securitygroup_allow_ingress_from_internet_to_all_ports",
         },
         sources=_SG,

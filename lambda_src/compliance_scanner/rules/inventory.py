@@ -97,8 +97,12 @@ RULES: tuple[Rule, ...] = (
         severity="low",
         rationale="Ownership and environment tags route incidents and costs to the right team.",
         remediation="Tag the instance (and enforce tags with an SCP or tag policy).",
+        remediation_cli='aws ec2 create-tags --region {region} --resources {resource_id} --tags Key=Owner,Value=<team> Key=Environment,Value=<env>',
+        remediation_pulumi='aws.ec2.Instance("app", ..., tags={"Owner": "team", "Environment": "prod"})',
         check=_required_tags,
-        mapping={"aws_config": "required-tags"},
+        mapping={
+            "aws_config": "required-tags",
+        },
         parameters=(Param("keys", STRINGS, ("Owner", "Environment")),),
     ),
     Rule(
@@ -107,8 +111,12 @@ RULES: tuple[Rule, ...] = (
         severity="medium",
         rationale="Images from unknown publishers can carry malware or unpatched software.",
         remediation="Rebuild the instance from an AMI of an approved owner or id.",
+        remediation_cli="aws ec2 describe-images --region {region} --owners amazon self --query 'Images[].ImageId'  # relaunch {resource_id} from one of them",
+        remediation_pulumi='aws.ec2.Instance("app", ami=aws.ec2.get_ami(owners=["amazon"], most_recent=True, filters=[...]).id, ...)',
         check=_approved_ami,
-        mapping={"aws_config": "approved-amis-by-id"},
+        mapping={
+            "aws_config": "approved-amis-by-id",
+        },
         parameters=(
             Param("owners", STRINGS, ("amazon", "self")),
             Param("image_ids", STRINGS, ()),
@@ -121,8 +129,12 @@ RULES: tuple[Rule, ...] = (
         severity="low",
         rationale="Old or oversized types cost more and may lack Nitro security features.",
         remediation="Change the instance type to an allowed one (glob patterns, e.g. t3.*).",
+        remediation_cli='aws ec2 stop-instances --region {region} --instance-ids {resource_id} && aws ec2 modify-instance-attribute --region {region} --instance-id {resource_id} --instance-type \'{{"Value": "t3.medium"}}\'',
+        remediation_pulumi='aws.ec2.Instance("app", instance_type="t3.medium", ...)',
         check=_allowed_type,
-        mapping={"aws_config": "desired-instance-type"},
+        mapping={
+            "aws_config": "desired-instance-type",
+        },
         parameters=(Param("allowed", STRINGS, CURRENT_GENERATION),),
     ),
     Rule(
@@ -131,7 +143,12 @@ RULES: tuple[Rule, ...] = (
         severity="medium",
         rationale="Deprecated images no longer receive updates from their publisher.",
         remediation="Rebuild from a current AMI.",
+        remediation_cli="aws ec2 describe-images --region {region} --owners amazon self --query 'Images[?DeprecationTime==null].ImageId'  # relaunch {resource_id} from a current AMI",
+        remediation_pulumi='aws.ec2.Instance("app", ami=aws.ec2.get_ami(owners=["amazon"], most_recent=True, include_deprecated=False, filters=[...]).id, ...)',
         check=_ami_deprecated,
+        mapping={
+            "prowler": "ec2_instance_with_outdated_ami",
+        },
         sources=_IMAGES,
     ),
     Rule(
@@ -140,6 +157,8 @@ RULES: tuple[Rule, ...] = (
         severity="medium",
         rationale="Paravirtual instances run on legacy hypervisor paths with weaker isolation.",
         remediation="Migrate to an HVM AMI and a current-generation instance type.",
+        remediation_cli='aws ec2 describe-images --region {region} --owners amazon --filters Name=virtualization-type,Values=hvm  # relaunch {resource_id} from an HVM AMI',
+        remediation_pulumi='aws.ec2.Instance("app", ami=aws.ec2.get_ami(owners=["amazon"], most_recent=True, filters=[aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"])]).id, ...)',
         check=_no_paravirtual,
         mapping={
             "aws_config": "ec2-paravirtual-instance-check",

@@ -48,8 +48,12 @@ RULES: tuple[Rule, ...] = (
         severity="low",
         rationale="Long-lived hosts drift from their baseline and miss image-level patches.",
         remediation="Replace the instance from a fresh AMI (immutable infrastructure).",
+        remediation_cli="aws ec2 describe-instances --region {region} --instance-ids {resource_id} --query 'Reservations[].Instances[].ImageId'  # replace the instance from a fresh AMI",
+        remediation_pulumi='aws.ec2.Instance("app", ami=latest_ami.id, ..., opts=pulumi.ResourceOptions(replace_on_changes=["ami"]))',
         check=_instance_age,
-        mapping={"prowler": "ec2_instance_older_than_specific_days"},
+        mapping={
+            "prowler": "ec2_instance_older_than_specific_days",
+        },
         parameters=(Param("max_age_days", INTEGER, 365, minimum=1),),
     ),
     Rule(
@@ -59,8 +63,14 @@ RULES: tuple[Rule, ...] = (
         rationale="Forgotten stopped instances keep paying for volumes and miss patches when "
         "restarted.",
         remediation="Terminate the instance or snapshot and remove it.",
+        remediation_cli='aws ec2 terminate-instances --region {region} --instance-ids {resource_id}  # after aws ec2 create-image if it must be kept',
+        remediation_pulumi='# remove the aws.ec2.Instance resource from the program, then `pulumi up`',
         check=_stopped_too_long,
-        mapping={"aws_config": "ec2-stopped-instance", "security_hub": "EC2.4"},
+        mapping={
+            "aws_config": "ec2-stopped-instance",
+            "security_hub": "EC2.4",
+            "prowler": "ec2_instance_stopped_older_than_specific_days",
+        },
         parameters=(Param("max_stopped_days", INTEGER, 30, minimum=1),),
     ),
     Rule(
@@ -69,6 +79,8 @@ RULES: tuple[Rule, ...] = (
         severity="low",
         rationale="Protects long-lived, stateful hosts against accidental termination.",
         remediation="Set DisableApiTermination=true with ModifyInstanceAttribute.",
+        remediation_cli='aws ec2 modify-instance-attribute --region {region} --instance-id {resource_id} --disable-api-termination',
+        remediation_pulumi='aws.ec2.Instance("app", ..., disable_api_termination=True)',
         check=_termination_protection,
         sources=(sources.TERMINATION_PROTECTION,),
         opt_in=True,

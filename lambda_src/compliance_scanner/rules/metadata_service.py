@@ -38,10 +38,13 @@ RULES: tuple[Rule, ...] = (
         severity="high",
         rationale="IMDSv1 answers unauthenticated GETs, so an SSRF bug leaks role credentials.",
         remediation="Set HttpTokens=required with ModifyInstanceMetadataOptions.",
+        remediation_cli='aws ec2 modify-instance-metadata-options --region {region} --instance-id {resource_id} --http-tokens required --http-endpoint enabled',
+        remediation_pulumi='aws.ec2.Instance("app", ..., metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required"))',
         check=_imdsv2,
         mapping={
             "aws_config": "ec2-imdsv2-check",
             "security_hub": "EC2.8",
+            "cis": "v3.0 5.6; v4.0.1 5.7",
             "prowler": "ec2_instance_imdsv2_enabled",
         },
     ),
@@ -52,7 +55,12 @@ RULES: tuple[Rule, ...] = (
         rationale="A hop limit above 1 lets containers and forwarded traffic reach the metadata "
         "service and the instance role.",
         remediation="Set HttpPutResponseHopLimit to 1 (2 only for containers that need it).",
+        remediation_cli='aws ec2 modify-instance-metadata-options --region {region} --instance-id {resource_id} --http-put-response-hop-limit 1',
+        remediation_pulumi='aws.ec2.Instance("app", ..., metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_put_response_hop_limit=1))',
         check=_hop_limit,
+        mapping={
+            "aws_config": "ec2-token-hop-limit-check",
+        },
         parameters=(Param("max_hop_limit", INTEGER, 1, minimum=1, maximum=64),),
     ),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from datetime import date
 
@@ -10,7 +11,8 @@ from compliance_scanner import sources
 from compliance_scanner.evaluation import evaluate_instances
 from compliance_scanner.model import ImageInfo, ScanError, SsmStatus
 from compliance_scanner.policy import load_policy
-from compliance_scanner.report import build_report, diff, report_key, to_csv
+from compliance_scanner.report import apply_history, build_report, diff, report_key, to_csv
+from compliance_scanner.rules import CATALOGUE
 
 from .conftest import NOW, OTHER_REGION, record
 
@@ -94,18 +96,32 @@ def test_findings_hold_only_failures_sorted_by_severity() -> None:
     assert {f["status"] for f in findings} == {"FAIL"}
     assert findings[0]["severity"] == "high"
     suppressed = [f for f in findings if f["suppressed"] and f["rule_id"] == "no_public_ip"]
+    rule = CATALOGUE["no_public_ip"]
+    key = hashlib.sha256(b"123456789012|us-east-1|i-2|no_public_ip").hexdigest()
     assert suppressed == [
         {
+            "finding_id": key,
+            "resource_type": "instance",
+            "resource_id": "i-2",
+            "resource_arn": "arn:aws:ec2:us-east-1:123456789012:instance/i-2",
+            "account_id": "123456789012",
             "instance_id": "i-2",
             "region": "us-east-1",
             "rule_id": "no_public_ip",
             "title": "Instance has no public IP address",
             "severity": "high",
+            "severity_reason": None,
             "status": "FAIL",
             "suppressed": True,
             "suppression_reason": "edge proxy",
             "message": "instance has public addresses: 54.1.2.3",
             "tags": {"Owner": "ops"},
+            "first_seen": "2025-06-01T12:00:00Z",
+            "risk": rule.rationale,
+            "remediation": rule.remediation,
+            "remediation_cli": rule.remediation_cli.format(resource_id="i-2", region="us-east-1"),
+            "remediation_pulumi": rule.remediation_pulumi,
+            "mappings": dict(rule.mapping),
         }
     ]
     assert not any(f["instance_id"] == "i-1" for f in findings)
@@ -176,9 +192,63 @@ def test_csv_has_one_row_per_finding_and_defuses_formulas() -> None:
 
 
 def test_csv_of_an_empty_report_is_just_the_header() -> None:
+    """Schema 1's ten columns keep their place; schema 2's are appended after them."""
     assert to_csv({"findings": []}).splitlines() == [
-        "instance_id,region,rule_id,title,severity,status,suppressed,suppression_reason,message,tags"
+        "instance_id,region,rule_id,title,severity,status,suppressed,suppression_reason,message,tags,"
+        "finding_id,resource_type,resource_arn,account_id,first_seen,severity_reason,risk,remediation,"
+        "remediation_cli,mappings"
     ]
+
+
+def test_csv_carries_identity_and_mappings() -> None:
+    report = build(fleet())
+    row = next(r for r in csv.DictReader(io.StringIO(to_csv(report))) if r["rule_id"] == "imdsv2_required")
+    assert row["resource_arn"] == "arn:aws:ec2:us-east-1:123456789012:instance/i-3"
+    assert row["account_id"] == "123456789012"
+    assert len(row["finding_id"]) == 64
+    assert "security_hub=EC2.8" in row["mappings"].split(";")
+    assert row["remediation_cli"].startswith("aws ec2 modify-instance-metadata-options --region us-east-1 "
+                                             "--instance-id i-3")
+
+
+def test_finding_ids_are_stable_and_distinct() -> None:
+    first, second = build(fleet()), build(fleet())
+    ids = [f["finding_id"] for f in first["findings"]]
+    assert ids == [f["finding_id"] for f in second["findings"]]
+    assert len(set(ids)) == len(ids)
+
+
+def test_first_seen_is_carried_over_from_the_previous_report() -> None:
+    previous = build(fleet())
+    for f in previous["findings"]:
+        f["first_seen"] = "2025-01-01T00:00:00Z"
+    previous["findings"] = [f for f in previous["findings"] if f["rule_id"] != "imdsv2_required"]
+    later = build_report(
+        run_id="run-2", generated_at=NOW.replace(month=7), account_id="123456789012",
+        regions=["us-east-1", OTHER_REGION], policy=POLICY, instances=fleet(),
+        outcomes=evaluate_instances(fleet(), POLICY, date(2025, 7, 1)), errors=[],
+    )  # fmt: skip
+    apply_history(later, previous)
+    seen = {f["rule_id"]: f["first_seen"] for f in later["findings"] if f["instance_id"] == "i-3"}
+    assert seen["no_public_ip"] == "2025-01-01T00:00:00Z"
+    assert seen["imdsv2_required"] == "2025-07-01T12:00:00Z"  # new this run
+    assert later["previous_run_id"] == "run-1"
+    assert [f["rule_id"] for f in later["new_findings"]] == ["imdsv2_required"]
+
+
+def test_a_schema_1_report_still_feeds_the_diff_and_first_seen() -> None:
+    """v1 findings have no resource_id or first_seen: they are matched by (region, instance, rule)
+    and were first seen no later than the v1 report itself."""
+    v1 = {
+        "schema_version": 1, "run_id": "old", "generated_at": "2024-12-24T06:00:00Z",
+        "findings": [finding("i-3"), finding("i-gone")],
+    }  # fmt: skip
+    current = build(fleet())
+    apply_history(current, v1)
+    found = next(f for f in current["findings"] if (f["instance_id"], f["rule_id"]) == ("i-3", "no_public_ip"))
+    assert found["first_seen"] == "2024-12-24T06:00:00Z"
+    assert not any(f["instance_id"] == "i-3" and f["rule_id"] == "no_public_ip" for f in current["new_findings"])
+    assert [f["instance_id"] for f in current["resolved_findings"]] == ["i-gone"]
 
 
 def finding(instance_id, rule_id="no_public_ip", region="us-east-1", suppressed=False):

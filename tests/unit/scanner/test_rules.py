@@ -63,9 +63,41 @@ def test_catalogue_has_exactly_the_documented_rules_in_order() -> None:
 def test_every_rule_carries_complete_metadata(rule) -> None:
     assert rule.title and rule.rationale and rule.remediation
     assert rule.severity in SEVERITIES
-    assert set(rule.mapping) <= {"aws_config", "security_hub", "prowler"}
+    assert set(rule.mapping) <= {"aws_config", "security_hub", "cis", "prowler"}
+    assert rule.remediation_cli.startswith("aws ") and "{region}" in rule.remediation_cli
+    assert "aws." in rule.remediation_pulumi or rule.remediation_pulumi.startswith("# ")
     assert all(action.split(":")[0] in {"ec2", "ssm"} for action in rule.iam_actions)
     assert set(rule.params) == {param.name for param in rule.parameters}
+
+
+def test_mappings_name_the_published_controls() -> None:
+    """Checked against Prowler's compliance files and check sources, the AWS Config managed
+    rules and the Security Hub control reference (see rules/mappings.py)."""
+    mapping = {rule_id: dict(rule.mapping) for rule_id, rule in CATALOGUE.items()}
+    # EC2.18 is "authorized ports only", not "all ports": no FSBP control covers all ports
+    assert "security_hub" not in mapping["all_ports_open"]
+    assert mapping["all_ports_open"]["prowler"] == "ec2_securitygroup_allow_ingress_from_internet_to_all_ports"
+    assert mapping["stopped_too_long"]["prowler"] == "ec2_instance_stopped_older_than_specific_days"
+    assert mapping["ami_deprecated"]["prowler"] == "ec2_instance_with_outdated_ami"
+    assert mapping["imdsv2_required"] == {
+        "aws_config": "ec2-imdsv2-check", "security_hub": "EC2.8", "cis": "v3.0 5.6; v4.0.1 5.7",
+        "prowler": "ec2_instance_imdsv2_enabled",
+    }  # fmt: skip
+    assert {rule_id for rule_id, m in mapping.items() if "security_hub" in m} == {
+        "imdsv2_required", "no_public_ip", "ssh_open_to_internet", "rdp_open_to_internet",
+        "high_risk_ports_open", "ebs_volumes_encrypted", "stopped_too_long", "single_eni",
+        "no_paravirtual", "ssm_managed",
+    }  # fmt: skip
+
+
+def test_references_point_at_each_framework() -> None:
+    assert CATALOGUE["ssm_managed"].references == (
+        "https://docs.aws.amazon.com/config/latest/developerguide/ec2-instance-managed-by-systems-manager.html",
+        "https://docs.aws.amazon.com/securityhub/latest/userguide/ssm-controls.html#ssm-1",
+        "https://hub.prowler.com/check/ec2_instance_managed_by_ssm",
+    )
+    assert CATALOGUE["ssh_open_to_internet"].references[2] == "https://www.cisecurity.org/benchmark/amazon_web_services"
+    assert CATALOGUE["termination_protection"].references == ()
 
 
 def test_only_the_per_instance_rules_are_opt_in() -> None:
