@@ -33,6 +33,7 @@ from .normalize import (
     image_from_api,
     instance_from_api,
     prefix_list_ids,
+    route_tables_from_api,
     security_group_from_api,
     security_group_ids,
     ssm_status_from_api,
@@ -238,6 +239,26 @@ def _prefix_list_entries(region: _Region, list_id: str) -> tuple[str, ...]:
     return tuple(cidrs)
 
 
+def _vpc_ids(raw: Mapping[str, Any]) -> list[str]:
+    return [raw["VpcId"]] if raw.get("VpcId") else []
+
+
+def _route_tables(region: _Region) -> dict[str, Any]:
+    """Every route table of the instances' VPCs, a batch of VPC ids per call: one table list gives
+    both the explicit subnet associations and each VPC's main table. The instance itself names
+    its subnet and VPC, so DescribeSubnets would add a call and a permission for nothing."""
+    tables = region.calls.by_id_filter(
+        region.ec2,
+        "ec2:DescribeRouteTables",
+        "describe_route_tables",
+        "RouteTables",
+        "vpc-id",
+        region.referenced(_vpc_ids),
+    )
+    subnet_routes, main_routes = route_tables_from_api(tables)
+    return {"subnet_routes": subnet_routes, "main_routes": main_routes}
+
+
 def _images(region: _Region) -> dict[str, Any]:
     """Deprecated and disabled images are included: ami_deprecated tells them apart, and a
     disabled image is not a vanished one."""
@@ -336,6 +357,7 @@ FETCHERS: dict[str, Callable[[_Region], dict[str, Any]]] = {
     sources.SSM: _ssm,
     sources.TERMINATION_PROTECTION: _termination,
     sources.USER_DATA: _user_data,
+    sources.ROUTE_TABLES: _route_tables,
 }
 """Enrichment steps in call order; each returns keyword arguments for `Lookups`."""
 

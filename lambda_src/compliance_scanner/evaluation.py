@@ -1,4 +1,5 @@
-"""Evaluates every enabled rule on every instance and applies the suppressions (pure)."""
+"""Evaluates every enabled rule on every instance, grades exposure findings by reachability and
+applies the suppressions (pure)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from .model import FAIL, InstanceRecord, RuleResult
-from .policy import Policy
+from .policy import Policy, RuleConfig
+from .reachability import grade, unknown_reason
 from .rules import CATALOGUE, evaluate
 from .suppressions import Suppression, find_suppression
 
@@ -42,11 +44,21 @@ def evaluate_instances(
             rule = CATALOGUE[rule_id]
             result = evaluate(rule, instance, config.params)
             suppression = None
+            severity, reason = config.severity, None
             if result.status == FAIL:
                 suppression = find_suppression(
                     policy.suppressions, rule_id, instance.instance_id, instance.tags, today
                 )
+                if rule.graded and policy.reachability_grading:
+                    severity, reason = _graded(instance, config)
             outcomes.append(
-                Outcome(instance, rule_id, rule.title, config.severity, result, suppression)
+                Outcome(instance, rule_id, rule.title, severity, result, suppression, reason)
             )
     return outcomes
+
+
+def _graded(instance: InstanceRecord, config: RuleConfig) -> tuple[str, str]:
+    graded = grade(instance)
+    if graded is None:
+        return config.severity, unknown_reason(instance)
+    return graded

@@ -109,6 +109,17 @@ class MetadataOptions:
 
 
 @dataclass(frozen=True)
+class InternetRoute:
+    """The default routes of the route table an instance's subnet uses (its own, or the VPC's
+    main table): the internet gateway behind 0.0.0.0/0 and ::/0, None when there is no such
+    active route (a NAT gateway or an egress-only gateway only carries outbound traffic)."""
+
+    route_table_id: str
+    ipv4_gateway: str | None = None
+    ipv6_gateway: str | None = None
+
+
+@dataclass(frozen=True)
 class InstanceRecord:
     """Everything the rules may look at for one instance, gathered in batched calls.
 
@@ -147,6 +158,9 @@ class InstanceRecord:
     termination_protection: bool | None = None
     user_data: str | None = None
     user_data_error: str | None = None
+    subnet_id: str | None = None
+    internet_route: InternetRoute | None = None
+    """None when the subnet's route table is unknown (no subnet, or route tables not read)."""
     unavailable: frozenset[str] = frozenset()
 
 

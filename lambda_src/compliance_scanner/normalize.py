@@ -20,6 +20,7 @@ from .model import (
     ImageInfo,
     IngressPermission,
     InstanceRecord,
+    InternetRoute,
     MetadataOptions,
     SecurityGroupInfo,
     SsmStatus,
@@ -44,6 +45,10 @@ class Lookups:
     termination_protection: Mapping[str, bool] = field(default_factory=dict)
     user_data: Mapping[str, str] = field(default_factory=dict)
     user_data_errors: Mapping[str, str] = field(default_factory=dict)
+    subnet_routes: Mapping[str, InternetRoute] = field(default_factory=dict)
+    """Subnet id -> the route table explicitly associated with it."""
+    main_routes: Mapping[str, InternetRoute] = field(default_factory=dict)
+    """VPC id -> its main route table, which serves every subnet without an explicit one."""
     unavailable: frozenset[str] = frozenset()
 
 
@@ -224,6 +229,35 @@ def _missing_sources(raw: Mapping[str, Any], instance_id: str, lookups: Lookups)
     return missing
 
 
+def _internet_gateway(routes: list[Mapping[str, Any]], destination_key: str, destination: str) -> str | None:
+    for route in routes:
+        gateway = str(route.get("GatewayId") or "")
+        if route.get(destination_key) == destination and gateway.startswith("igw-") and route.get("State") != "blackhole":
+            return gateway
+    return None
+
+
+def route_tables_from_api(
+    tables: list[Mapping[str, Any]],
+) -> tuple[dict[str, InternetRoute], dict[str, InternetRoute]]:
+    """(subnet id -> route, VPC id -> main route) from DescribeRouteTables."""
+    by_subnet: dict[str, InternetRoute] = {}
+    main: dict[str, InternetRoute] = {}
+    for table in tables:
+        routes = table.get("Routes", [])
+        route = InternetRoute(
+            route_table_id=table["RouteTableId"],
+            ipv4_gateway=_internet_gateway(routes, "DestinationCidrBlock", "0.0.0.0/0"),
+            ipv6_gateway=_internet_gateway(routes, "DestinationIpv6CidrBlock", "::/0"),
+        )
+        for association in table.get("Associations", []):
+            if association.get("Main"):
+                main[table.get("VpcId", "")] = route
+            elif association.get("SubnetId"):
+                by_subnet[association["SubnetId"]] = route
+    return by_subnet, main
+
+
 def instance_from_api(
     raw: Mapping[str, Any],
     region: str,
@@ -268,5 +302,8 @@ def instance_from_api(
         termination_protection=lookups.termination_protection.get(instance_id),
         user_data=lookups.user_data.get(instance_id),
         user_data_error=lookups.user_data_errors.get(instance_id),
+        subnet_id=raw.get("SubnetId"),
+        internet_route=lookups.subnet_routes.get(raw.get("SubnetId") or "")
+        or lookups.main_routes.get(raw.get("VpcId") or ""),
         unavailable=frozenset(_missing_sources(raw, instance_id, lookups)),
     )

@@ -52,6 +52,9 @@ class Policy:
     suppressions: tuple[Suppression, ...] = ()
     alert_threshold: float = DEFAULT_ALERT_THRESHOLD
     alert_on_new_findings: bool = True
+    reachability_grading: bool = True
+    """Grade the exposure rules' findings by reachability (see `reachability`); off, they keep
+    the configured severity."""
 
     def enabled_rule_ids(self) -> list[str]:
         """Enabled rule ids in catalogue order."""
@@ -62,6 +65,7 @@ class Policy:
         return {
             "alert_threshold": self.alert_threshold,
             "alert_on_new_findings": self.alert_on_new_findings,
+            "reachability_grading": self.reachability_grading,
             "rules": {
                 rule_id: {
                     "enabled": config.enabled,
@@ -127,7 +131,9 @@ def load_policy(document: Mapping[str, Any] | None, source: str = "policy") -> P
     where = Where(source)
     settings = expect_mapping({} if document is None else document, where)
     check_keys(
-        settings, where, ("alert_threshold", "alert_on_new_findings", "rules", "suppressions")
+        settings,
+        where,
+        ("alert_threshold", "alert_on_new_findings", "reachability_grading", "rules", "suppressions"),
     )
     threshold = DEFAULT_ALERT_THRESHOLD
     if "alert_threshold" in settings:
@@ -135,8 +141,12 @@ def load_policy(document: Mapping[str, Any] | None, source: str = "policy") -> P
     on_new = True
     if "alert_on_new_findings" in settings:
         on_new = expect_bool(settings["alert_on_new_findings"], where / "alert_on_new_findings")
+    grading = True
+    if "reachability_grading" in settings:
+        grading = expect_bool(settings["reachability_grading"], where / "reachability_grading")
     return Policy(
         rules=_rules(settings.get("rules", {}), where / "rules"),
+        reachability_grading=grading,
         suppressions=_suppressions(settings.get("suppressions", []), where / "suppressions"),
         alert_threshold=threshold,
         alert_on_new_findings=on_new,

@@ -176,6 +176,7 @@ def build_report(
             "enabled_rules": policy.enabled_rule_ids(),
             "alert_threshold": policy.alert_threshold,
             "alert_on_new_findings": policy.alert_on_new_findings,
+            "reachability_grading": policy.reachability_grading,
             "suppressions": len(policy.suppressions),
         },
         "summary": _summary(instances, outcomes, policy.enabled_rule_ids()),

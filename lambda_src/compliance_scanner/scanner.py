@@ -20,19 +20,12 @@ from .clients import make_client
 from .collector import Progress, RegionScan, collect_region
 from .evaluation import Outcome, evaluate_instances
 from .policy import Policy
+from .permissions import needed_sources
 from .report import apply_history, build_report
-from .rules import CATALOGUE
 
 REGION_WORKERS = 4
 """Regions scanned at once: each mostly waits on the network, and a handful keeps API throttling
 (per region and account) and the Lambda's memory in check."""
-
-
-def needed_sources(policy: Policy) -> frozenset[str]:
-    """The data sources of the enabled rules: the collector fetches nothing else."""
-    return frozenset(
-        source for rule_id in policy.enabled_rule_ids() for source in CATALOGUE[rule_id].sources
-    )
 
 
 def _load_models(session: boto3.session.Session, needed: frozenset[str], regions: Sequence[str]) -> None:

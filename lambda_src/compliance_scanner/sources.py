@@ -17,6 +17,7 @@ IMAGES = "images"
 SSM = "ssm"
 TERMINATION_PROTECTION = "termination_protection"
 USER_DATA = "user_data"
+ROUTE_TABLES = "route_tables"
 
 IAM_ACTIONS: dict[str, str] = {
     INSTANCES: "ec2:DescribeInstances",
@@ -27,6 +28,7 @@ IAM_ACTIONS: dict[str, str] = {
     SSM: "ssm:DescribeInstanceInformation",
     TERMINATION_PROTECTION: "ec2:DescribeInstanceAttribute",
     USER_DATA: "ec2:DescribeInstanceAttribute",
+    ROUTE_TABLES: "ec2:DescribeRouteTables",
 }
 
 

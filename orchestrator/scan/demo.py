@@ -282,6 +282,25 @@ def _security_groups(ec2: Any, vpc_id: str) -> tuple[str, dict[str, str]]:
     return internal, groups
 
 
+def _route_like_aws(ec2: Any, vpc_id: str, private_subnet: str) -> None:
+    """Routes as AWS sets them up: the default VPC's main table sends 0.0.0.0/0 to its internet
+    gateway (moto leaves that out), and the private subnet gets a table of its own without one,
+    so reachability grading sees both kinds of subnet."""
+    gateways = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])
+    igw = next((g["InternetGatewayId"] for g in gateways["InternetGateways"]), None)
+    if igw is None:
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+    tables = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "association.main", "Values": ["true"]}]
+    )["RouteTables"]
+    main = tables[0]
+    if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" for r in main.get("Routes", [])):
+        ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    private = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=private, SubnetId=private_subnet)
+
+
 def _region_kit(session: boto3.session.Session, region: str, profile_arn: str, notes: list[str]) -> _RegionKit:
     ec2 = session.client("ec2", region_name=region)
     vpc_id = next(v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v.get("IsDefault"))
@@ -290,6 +309,7 @@ def _region_kit(session: boto3.session.Session, region: str, profile_arn: str, n
     )
     private_subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=_PRIVATE_CIDR)["Subnet"]["SubnetId"]
     ec2.create_tags(Resources=[private_subnet], Tags=[{"Key": "Name", "Value": "private-app"}])
+    _route_like_aws(ec2, vpc_id, private_subnet)
 
     base = _amazon_image(ec2, ("name", "al2023-ami-2023*-x86_64"), ("virtualization-type", "hvm")) or _amazon_image(
         ec2, ("virtualization-type", "hvm"), ("architecture", "x86_64")

@@ -239,6 +239,7 @@ RULES: tuple[Rule, ...] = (
         },
         parameters=(Param("ports", PORTS, HIGH_RISK_PORTS),),
         sources=_SG,
+        graded=True,
     ),
     Rule(
         id="all_ports_open",
@@ -254,5 +255,6 @@ RULES: tuple[Rule, ...] = (
             "prowler": "ec2_securitygroup_allow_ingress_from_internet_to_all_ports",
         },
         sources=_SG,
+        graded=True,
     ),
 )

@@ -145,9 +145,12 @@ def test_demo_table_is_capped_and_says_how_to_see_the_rest(clean_env):
     assert result.exit_code == 0
     assert "... 27 more findings" in flat(result.stderr)
     assert "--format json" in flat(result.stderr)
-    # Most severe first: the two critical findings are among the five shown.
+    # Most severe unsuppressed first: the critical user-data finding is shown; all_ports_open is
+    # graded medium (that instance has no public address), and the other critical one (SSH on
+    # the routed, public bastion) is suppressed, so it is among the rest.
     shown = result.stderr.split("... 27 more")[0]
-    assert "user_data_secrets" in shown and "all_ports_open" in shown
+    assert "user_data_secrets" in shown and "all_ports_open" not in shown
+    assert "(1 critical, 3 high, 11 medium, 12 low; 3 suppressed)" in flat(result.stderr)
     assert "termination_protection" not in shown
 
 
@@ -223,11 +226,15 @@ def test_fail_on_gates_on_unsuppressed_findings(clean_env):
     assert high.exit_code == 1
     findings = json.loads(high.stdout)["findings"]  # the report is still written
     at_least_high = [f for f in findings if f["severity"] in ("critical", "high") and not f["suppressed"]]
-    assert len(at_least_high) == 13  # 2 critical + 11 high; the bastion's 3 suppressed highs don't count
-    assert "--fail-on high: 13 unsuppressed findings at high severity or above" in flat(high.stderr)
+    # 1 critical + 5 high: the bastion's suppressed findings don't count, and the exposure
+    # findings on instances without a public address are graded medium
+    assert len(at_least_high) == 6
+    graded = [f for f in findings if f["severity_reason"] and not f["suppressed"]]
+    assert {f["severity"] for f in graded} == {"medium"} and len(graded) == 7
+    assert "--fail-on high: 6 unsuppressed findings at high severity or above" in flat(high.stderr)
     critical = run("--demo", "--format", "json", "--fail-on", "CRITICAL")
     assert critical.exit_code == 1
-    assert "2 unsuppressed findings at critical" in flat(critical.stderr)
+    assert "1 unsuppressed finding at critical" in flat(critical.stderr)
     assert run("--demo", "--regions", "eu-west-1", "--fail-on", "critical").exit_code == 0
 
 

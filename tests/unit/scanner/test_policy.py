@@ -115,7 +115,7 @@ BAD = [
     ({"rules": {"required_tags": {"params": {"keys": "Owner"}}}},
      "config/dev.yaml: policy.rules.required_tags.params.keys: expected a list of strings, got 'Owner'"),
     ([1], "policy: expected a mapping, got [1]"),
-    ({"threshold": 1}, "policy.threshold: unknown key (allowed: alert_on_new_findings, alert_threshold, rules, suppressions)"),
+    ({"threshold": 1}, "policy.threshold: unknown key (allowed: alert_on_new_findings, alert_threshold, reachability_grading, rules, suppressions)"),
     ({"alert_threshold": 101}, "policy.alert_threshold: expected a number from 0 to 100, got 101"),
     ({"alert_threshold": True}, "policy.alert_threshold: expected a number from 0 to 100, got True"),
     ({"alert_on_new_findings": "yes"}, "policy.alert_on_new_findings: expected true or false, got 'yes'"),
@@ -166,11 +166,21 @@ def test_default_permissions_are_read_only_and_minimal() -> None:
     assert required_iam_actions(load_policy(None)) == [
         "ec2:DescribeImages",
         "ec2:DescribeInstances",
+        "ec2:DescribeRouteTables",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeVolumes",
         "ec2:GetManagedPrefixListEntries",
         "ssm:DescribeInstanceInformation",
     ]
+
+
+def test_route_tables_are_read_only_for_graded_rules_with_grading_on() -> None:
+    ungraded = load_policy({"reachability_grading": False})
+    assert "ec2:DescribeRouteTables" not in required_iam_actions(ungraded)
+    no_exposure_rules = load_policy({"rules": {rule_id: {"enabled": False} for rule_id, rule in CATALOGUE.items()
+                                               if rule.graded}})
+    assert "ec2:DescribeRouteTables" not in required_iam_actions(no_exposure_rules)
+    assert load_policy({"reachability_grading": False}).to_document()["reachability_grading"] is False
 
 
 def test_permissions_follow_the_enabled_rules() -> None:

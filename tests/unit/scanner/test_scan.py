@@ -119,6 +119,7 @@ def test_default_scan_finds_the_expected_failures(session, ec2, api_calls) -> No
             "ec2:DescribeVolumes": 1,
             "ec2:DescribeSecurityGroups": 1,
             "ec2:DescribeImages": 1,
+            "ec2:DescribeRouteTables": 1,
             "ssm:DescribeInstanceInformation": 1,
         }
     )
@@ -165,7 +166,7 @@ def test_calls_grow_with_pages_not_instances(session, ec2, api_calls, monkeypatc
     assert api_calls["ec2:DescribeVolumes"] == 1  # only the unencrypted ones, 500 a page
     assert api_calls["ec2:DescribeSecurityGroups"] == 1
     assert api_calls["ec2:DescribeImages"] == 1
-    assert sum(api_calls.values()) == 6
+    assert sum(api_calls.values()) == 7
 
 
 def test_id_lookups_are_batched(session, ec2, api_calls, monkeypatch) -> None:
