@@ -358,6 +358,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
                 metric_namespace=args.metric_namespace,
                 policy_json=args.policy_json,
                 regions=args.regions or [values[2]],
+                security_hub=args.security_hub,
             )
         )
         self.log_group_name = log_group.name

@@ -35,15 +35,19 @@ def scanner_environment(
     metric_namespace: str,
     policy_json: str,
     regions: Sequence[str],
+    security_hub: bool = False,
 ) -> dict[str, str]:
     """Map the contract's variable names to values: the one place the two sides meet."""
-    return {
+    variables = {
         contract.ENV_REPORT_BUCKET: bucket_name,
         contract.ENV_SNS_TOPIC_ARN: topic_arn,
         contract.ENV_METRIC_NAMESPACE: metric_namespace,
         contract.ENV_POLICY: policy_json,
         contract.ENV_SCAN_REGIONS: ",".join(regions),
     }
+    if security_hub:
+        variables[contract.ENV_SECURITY_HUB] = "true"
+    return variables
 
 
 def environment_size(variables: Mapping[str, str]) -> int:
@@ -67,5 +71,6 @@ def worst_case_environment_size(
             metric_namespace=metric_namespace,
             policy_json=policy_json,
             regions=placeholder_regions,
+            security_hub=True,
         )
     )

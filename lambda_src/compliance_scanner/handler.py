@@ -9,8 +9,10 @@ from typing import Any
 
 import boto3
 
+from .asff import to_asff
 from .clients import make_client
 from .publish import put_metrics, send_alert, store_report
+from .security_hub import import_findings
 from .scanner import scan
 from .settings import load_settings
 
@@ -53,6 +55,13 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         report,
         f"s3://{settings.bucket}/{key}",
     )
+    imported = None
+    if settings.security_hub:
+        outcome = import_findings(
+            make_client(session, "securityhub", settings.home_region), to_asff(report, settings.home_region)
+        )
+        LOG.log(logging.INFO if outcome.ok else logging.ERROR, "%s", outcome.summary())
+        imported = {"imported": outcome.imported, "failed": outcome.failed}
     result = {
         "status": "partial" if report["partial"] else "ok",
         "run_id": report["run_id"],
@@ -60,6 +69,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "summary": report["summary"],
         "errors": len(report["errors"]),
         "alerted": alerted,
+        "security_hub": imported,
     }
     LOG.info(
         "scan finished: %s",

@@ -17,6 +17,7 @@ from .contract import (
     ENV_POLICY,
     ENV_REPORT_BUCKET,
     ENV_SCAN_REGIONS,
+    ENV_SECURITY_HUB,
     ENV_SNS_TOPIC_ARN,
 )
 from .policy import Policy, policy_from_json
@@ -36,6 +37,7 @@ class Settings:
     policy: Policy
     regions: tuple[str, ...]
     home_region: str
+    security_hub: bool = False
 
 
 def _regions(values: list[Any], origin: str) -> tuple[str, ...]:
@@ -68,6 +70,9 @@ def load_settings(env: Mapping[str, str], event: Any = None) -> Settings:
     regions = _event_regions(event) or _regions(configured, ENV_SCAN_REGIONS)
     if not home_region:
         raise ConfigError("AWS_REGION is not set (the Lambda runtime always sets it)")
+    security_hub = env.get(ENV_SECURITY_HUB, "").strip().lower()
+    if security_hub not in ("", "true", "false"):
+        raise ConfigError(f"{ENV_SECURITY_HUB}: expected true or false, got {security_hub!r}")
     return Settings(
         bucket=bucket,
         topic_arn=topic_arn,
@@ -75,4 +80,5 @@ def load_settings(env: Mapping[str, str], event: Any = None) -> Settings:
         policy=policy_from_json(env.get(ENV_POLICY, ""), f"environment variable {ENV_POLICY}"),
         regions=regions or (home_region,),
         home_region=home_region,
+        security_hub=security_hub == "true",
     )

@@ -128,6 +128,7 @@ ENV = {"AWS_REGION": REGION, "REPORT_BUCKET": "b"}
         (ENV, {"regions": "us-east-1"}, "event.regions: expected a non-empty list"),
         (ENV, {"regions": []}, "event.regions: expected a non-empty list"),
         (ENV, {"regions": [7]}, "event.regions: 7 is not an AWS region name"),
+        ({**ENV, "SECURITY_HUB_IMPORT": "yes"}, None, "SECURITY_HUB_IMPORT: expected true or false, got 'yes'"),
     ],
 )
 def test_settings_errors_name_the_variable(env, event, message) -> None:

@@ -617,8 +617,14 @@ def test_async_retries_are_configurable() -> None:
 
 
 def test_security_hub_import_is_allowed_on_the_default_product_only() -> None:
-    assert "ImportFindings" not in _policy_statements(deploy(ComplianceAnalyzerArgs(environment="dev")))
-    statements = _policy_statements(deploy(ComplianceAnalyzerArgs(environment="dev", security_hub=True)))
+    """Off by default; on, the function is told (SECURITY_HUB_IMPORT) and may import into the
+    home region's default product, the product `compliance_scanner.asff` writes to."""
+    off = deploy(ComplianceAnalyzerArgs(environment="dev"))
+    assert "ImportFindings" not in _policy_statements(off)
+    assert "SECURITY_HUB_IMPORT" not in off.one(FUNCTION).inputs["environment"]["variables"]
+    on = deploy(ComplianceAnalyzerArgs(environment="dev", security_hub=True))
+    assert on.one(FUNCTION).inputs["environment"]["variables"]["SECURITY_HUB_IMPORT"] == "true"
+    statements = _policy_statements(on)
     assert statements["ImportFindings"] == {
         "Sid": "ImportFindings",
         "Effect": "Allow",

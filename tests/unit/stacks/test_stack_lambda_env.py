@@ -40,9 +40,18 @@ def test_worst_case_covers_the_longest_real_values() -> None:
             metric_namespace="ns",
             policy_json="{}",
             regions=["ap-southeast-4"],
+            security_hub=True,
         )
     )
     assert real <= worst
+
+
+def test_security_hub_import_is_switched_on_by_its_variable() -> None:
+    variables = lambda_env.scanner_environment(
+        bucket_name="b", topic_arn="t", metric_namespace="ns", policy_json="{}", regions=["eu-west-1"],
+        security_hub=True,
+    )  # fmt: skip
+    assert variables[contract.ENV_SECURITY_HUB] == "true"
 
 
 def test_explicit_regions_replace_the_placeholder() -> None:

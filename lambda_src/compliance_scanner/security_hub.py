@@ -1,0 +1,138 @@
+"""Importing ASFF findings into Security Hub, and finding the ones a scan has resolved.
+
+BatchImportFindings takes at most 100 findings a call and reports per-finding failures in a
+successful response, so failures are counted and listed, never lost in a 200. A call that fails
+as a whole (no hub enabled, access denied) is recorded and the remaining batches still go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .asff import GENERATOR_PREFIX, product_arn
+
+BATCH_SIZE = 100
+FINDINGS_PAGE_SIZE = 100
+
+
+@dataclass
+class ImportResult:
+    """What BatchImportFindings accepted and refused, and the calls that failed outright."""
+
+    imported: int = 0
+    failed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    call_errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and not self.call_errors
+
+    def summary(self) -> str:
+        text = f"Security Hub: {self.imported} finding(s) imported"
+        if self.failed:
+            codes = sorted({f.get("ErrorCode", "?") for f in self.failures})
+            text += f", {self.failed} refused ({', '.join(codes)})"
+        if self.call_errors:
+            text += f"; {len(self.call_errors)} call(s) failed: {self.call_errors[0]}"
+        return text
+
+    def to_document(self) -> dict[str, Any]:
+        return {"imported": self.imported, "failed": self.failed, "failures": self.failures,
+                "call_errors": self.call_errors}  # fmt: skip
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+    return str(exc)
+
+
+def import_findings(client: Any, findings: Sequence[dict[str, Any]]) -> ImportResult:
+    """Import in batches of 100 into the client's region."""
+    result = ImportResult()
+    for batch in _batches(findings, BATCH_SIZE):
+        try:
+            response = client.batch_import_findings(Findings=list(batch))
+        except (ClientError, BotoCoreError) as exc:
+            result.failed += len(batch)
+            result.call_errors.append(_describe(exc))
+            continue
+        result.imported += response.get("SuccessCount", 0)
+        result.failed += response.get("FailedCount", 0)
+        result.failures += [
+            {key: str(item.get(key, "")) for key in ("Id", "ErrorCode", "ErrorMessage")}
+            for item in response.get("FailedFindings", [])
+        ]
+    return result
+
+
+def active_findings(client: Any, hub_region: str, account_id: str) -> list[dict[str, Any]]:
+    """This tool's ACTIVE findings in the hub (the filters are re-checked here: they are a
+    server-side convenience, and emulators ignore them)."""
+    product = product_arn(hub_region, account_id)
+    filters = {
+        "ProductArn": [{"Value": product, "Comparison": "EQUALS"}],
+        "GeneratorId": [{"Value": GENERATOR_PREFIX, "Comparison": "PREFIX"}],
+        "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
+    }
+    found: list[dict[str, Any]] = []
+    token = None
+    while True:
+        response = client.get_findings(
+            Filters=filters, MaxResults=FINDINGS_PAGE_SIZE, **({"NextToken": token} if token else {})
+        )
+        found += [
+            f
+            for f in response.get("Findings", [])
+            if f.get("ProductArn") == product
+            and str(f.get("GeneratorId", "")).startswith(GENERATOR_PREFIX)
+            and f.get("RecordState") == "ACTIVE"
+        ]
+        token = response.get("NextToken")
+        if not token:
+            return found
+
+
+def resolved_since(
+    active: Sequence[dict[str, Any]], current_ids: Collection[str], scanned_regions: Collection[str]
+) -> list[dict[str, Any]]:
+    """Hub findings no longer failing: absent from the current findings, about a resource in a
+    region this scan read completely (a region that failed proves nothing)."""
+    return [
+        f
+        for f in active
+        if f["Id"] not in current_ids
+        and any(resource.get("Region") in scanned_regions for resource in f.get("Resources", []))
+    ]
+
+
+_IMPORTABLE = (
+    "SchemaVersion", "Id", "ProductArn", "GeneratorId", "AwsAccountId", "Types", "CreatedAt", "Severity",
+    "Title", "Description", "Resources", "Remediation",
+)  # fmt: skip
+"""The fields of a hub finding this tool set itself; Security Hub adds others (Region,
+ProcessedAt, its own ProductFields ...) that an import must not send back."""
+
+
+def archived(finding: dict[str, Any], updated_at: str) -> dict[str, Any]:
+    """A hub finding re-sent as resolved: ARCHIVED, workflow RESOLVED, compliance PASSED."""
+    own_fields = {k: v for k, v in finding.get("ProductFields", {}).items() if k.startswith(GENERATOR_PREFIX)}
+    return {
+        **{key: finding[key] for key in _IMPORTABLE if key in finding},
+        "UpdatedAt": updated_at,
+        "RecordState": "ARCHIVED",
+        "Workflow": {"Status": "RESOLVED"},
+        "Compliance": {**finding.get("Compliance", {}), "Status": "PASSED"},
+        "ProductFields": own_fields,
+    }

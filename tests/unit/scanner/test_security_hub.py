@@ -1,0 +1,183 @@
+"""ASFF conversion and the Security Hub import, on moto's BatchImportFindings and GetFindings."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import boto3
+import index
+import pytest
+from botocore.config import Config
+from compliance_scanner.asff import product_arn, related_requirements, to_asff
+from compliance_scanner.security_hub import (
+    active_findings,
+    archived,
+    import_findings,
+    resolved_since,
+)
+
+from .conftest import OTHER_REGION, REGION, launch
+from .test_handler import BUCKET, LambdaContext, deployed  # noqa: F401 (a fixture)
+from .test_report import build, fleet
+
+ACCOUNT = "123456789012"
+
+
+def report_with_history() -> dict[str, Any]:
+    report = build(fleet())
+    report["resolved_findings"] = [
+        {"instance_id": "i-old", "region": REGION, "rule_id": "no_public_ip", "title": "t", "severity": "high",
+         "status": "FAIL", "suppressed": False, "message": "was public"}
+    ]  # fmt: skip
+    return report
+
+
+def test_failures_are_active_suppressed_ones_say_why_resolved_ones_are_archived() -> None:
+    report = report_with_history()
+    findings = to_asff(report, hub_region=REGION)
+    assert len(findings) == len(report["findings"]) + 1
+    by_id = {f["Id"]: f for f in findings}
+    first = report["findings"][0]
+    asff = by_id[first["finding_id"]]
+    assert asff["ProductArn"] == f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
+    assert asff["GeneratorId"] == f"ec2-compliance/{first['rule_id']}"
+    assert asff["Resources"][0]["Id"] == first["resource_arn"]
+    assert asff["Resources"][0]["Type"] == "AwsEc2Instance"
+    assert asff["CreatedAt"] == first["first_seen"] and asff["UpdatedAt"] == report["generated_at"]
+    assert (asff["RecordState"], asff["Workflow"], asff["Compliance"]["Status"]) == ("ACTIVE", {"Status": "NEW"}, "FAILED")
+    assert "Region" not in asff  # Security Hub sets it; an importer cannot
+    suppressed = next(f for f in report["findings"] if f["suppressed"])
+    hidden = by_id[suppressed["finding_id"]]
+    assert hidden["RecordState"] == "ACTIVE" and hidden["Workflow"] == {"Status": "SUPPRESSED"}
+    assert hidden["Note"]["Text"] == "suppressed: edge proxy"
+    gone = findings[-1]
+    assert (gone["RecordState"], gone["Workflow"], gone["Compliance"]["Status"]) == (
+        "ARCHIVED", {"Status": "RESOLVED"}, "PASSED"
+    )
+    assert gone["Resources"][0]["Id"] == f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-old"  # a schema 1 finding
+
+
+def test_requirements_name_framework_and_control() -> None:
+    assert related_requirements({"security_hub": "EC2.13", "cis": "v1.4 5.2; v3.0 5.2, 5.3", "prowler": "x"}) == [
+        "AWS Foundational Security Best Practices/EC2.13",
+        "CIS AWS Foundations Benchmark v1.4/5.2",
+        "CIS AWS Foundations Benchmark v3.0/5.2",
+        "CIS AWS Foundations Benchmark v3.0/5.3",
+        "Prowler/x",
+    ]
+
+
+def test_long_messages_are_clipped_to_the_asff_limits() -> None:
+    report = build(fleet())
+    report["findings"][0]["message"] = "x" * 5000
+    assert len(to_asff(report, hub_region=REGION)[0]["Description"]) == 1024
+
+
+def test_asff_needs_an_account() -> None:
+    with pytest.raises(ValueError, match="account_id"):
+        to_asff({"findings": [], "generated_at": "2025-01-01T00:00:00Z"}, hub_region=REGION)
+
+
+@pytest.fixture
+def hub(session):
+    client = session.client("securityhub", region_name=REGION)
+    client.enable_security_hub()
+    calls: Counter[str] = Counter()
+    client.meta.events.register("before-call.*.*", lambda model, **_: calls.update([model.name]))
+    return client, calls
+
+
+def many(count: int) -> dict[str, Any]:
+    report = build(fleet())
+    template = report["findings"][0]
+    report["findings"] = [
+        dict(template, finding_id=f"id-{n}", resource_arn=f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-{n}")
+        for n in range(count)
+    ]
+    return report
+
+
+def test_import_goes_in_batches_of_100(hub) -> None:
+    client, calls = hub
+    result = import_findings(client, to_asff(many(250), hub_region=REGION))
+    assert (result.imported, result.failed, result.ok) == (250, 0, True)
+    assert calls["BatchImportFindings"] == 3
+    assert len(active_findings(client, REGION, ACCOUNT)) == 250
+
+
+def test_refused_findings_are_counted_and_listed(hub) -> None:
+    client, _ = hub
+    findings = to_asff(many(3), hub_region=REGION)
+    findings[1]["Resources"] = []
+    result = import_findings(client, findings)
+    assert (result.imported, result.failed, result.ok) == (2, 1, False)
+    assert result.failures == [
+        {"Id": "id-1", "ErrorCode": "InvalidInput", "ErrorMessage": result.failures[0]["ErrorMessage"]}
+    ]
+    assert result.summary() == "Security Hub: 2 finding(s) imported, 1 refused (InvalidInput)"
+
+
+def test_a_failed_call_is_recorded_and_the_other_batches_still_go(session) -> None:
+    unreachable = session.client(
+        "securityhub", region_name=REGION, endpoint_url="http://127.0.0.1:9",
+        config=Config(retries={"total_max_attempts": 1}, connect_timeout=1),
+    )  # fmt: skip
+    result = import_findings(unreachable, to_asff(many(150), hub_region=REGION))
+    assert (result.imported, result.failed) == (0, 150)
+    assert len(result.call_errors) == 2 and "Could not connect" in result.call_errors[0]
+    assert "2 call(s) failed" in result.summary()
+
+
+def test_resolved_hub_findings_are_archived_only_in_regions_read_completely(hub) -> None:
+    client, _ = hub
+    report = many(3)
+    report["findings"][2] = dict(report["findings"][2], region=OTHER_REGION,
+                                 resource_arn=f"arn:aws:ec2:{OTHER_REGION}:{ACCOUNT}:instance/i-2")  # fmt: skip
+    import_findings(client, to_asff(report, hub_region=REGION))
+    hub_findings = active_findings(client, REGION, ACCOUNT)
+
+    gone = resolved_since(hub_findings, current_ids={"id-1"}, scanned_regions={REGION})
+    assert [f["Id"] for f in gone] == ["id-0"]  # id-2 is in a region this scan did not read completely
+
+    result = import_findings(client, [archived(f, "2025-07-01T00:00:00Z") for f in gone])
+    assert result.ok
+    states = {f["Id"]: (f["RecordState"], f["Workflow"]["Status"]) for f in client.get_findings()["Findings"]}
+    assert states == {"id-0": ("ARCHIVED", "RESOLVED"), "id-1": ("ACTIVE", "NEW"), "id-2": ("ACTIVE", "NEW")}
+    assert [f["Id"] for f in active_findings(client, REGION, ACCOUNT)] == ["id-1", "id-2"]
+
+
+def test_archived_findings_drop_what_security_hub_adds() -> None:
+    hub_finding = {"Id": "x", "Region": REGION, "ProcessedAt": "t", "Title": "t",
+                   "ProductFields": {"aws/securityhub/FindingId": "f", "ec2-compliance/RuleId": "r"}}  # fmt: skip
+    result = archived(hub_finding, "2025-07-01T00:00:00Z")
+    assert "Region" not in result and "ProcessedAt" not in result
+    assert result["ProductFields"] == {"ec2-compliance/RuleId": "r"}
+
+
+def test_product_arn_follows_the_partition() -> None:
+    assert product_arn("cn-north-1", "1") == "arn:aws-cn:securityhub:cn-north-1:1:product/1/default"
+
+
+def test_the_lambda_imports_into_its_home_region_when_enabled(session, deployed, monkeypatch) -> None:
+    monkeypatch.setenv("SECURITY_HUB_IMPORT", "true")
+    boto3.session.Session(region_name=REGION).client("securityhub", region_name=REGION).enable_security_hub()
+    launch(session.client("ec2", region_name=REGION), count=2)
+    launch(session.client("ec2", region_name=OTHER_REGION))
+
+    result = index.handler({}, LambdaContext())
+
+    stored = json.loads(
+        session.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key=result["report_key"])["Body"].read()
+    )
+    assert result["security_hub"] == {"imported": len(stored["findings"]), "failed": 0}
+    imported = session.client("securityhub", region_name=REGION).get_findings()["Findings"]
+    assert {f["Id"] for f in imported} == {f["finding_id"] for f in stored["findings"]}
+    assert {f["Resources"][0]["Region"] for f in imported} == {REGION, OTHER_REGION}
+    assert {f["ProductArn"] for f in imported} == {product_arn(REGION, "210987654321")}
+
+
+def test_the_lambda_does_not_touch_security_hub_by_default(session, deployed) -> None:
+    launch(session.client("ec2", region_name=REGION))
+    assert index.handler({}, LambdaContext())["security_hub"] is None
