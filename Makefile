@@ -1,12 +1,15 @@
 # The two set-up commands of the README:
 #   make demo   install, then run the analyzer's main job on the embedded default (a moto fleet)
-#   make test   install with the dev extras and the pulumi engine, then run the whole suite
+#   make test   install with the dev extras, the pulumi engine and a headless Chromium, then run
+#               the whole suite
+# make browser installs Debian's chromium-headless-shell (apt-get, with sudo unless root) when
+# neither chromium-headless-shell nor chromium is on PATH: the HTML report's browser test needs one.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PULUMI_VERSION ?= 3.259.0
 
-.PHONY: demo test install install-dev engine
+.PHONY: demo test install install-dev engine browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,5 +27,14 @@ engine: install-dev
 demo: install
 	$(BIN)/ec2c scan --demo
 
-test: engine
+browser:
+	@if command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1; then \
+		echo "headless browser: $$(command -v chromium-headless-shell || command -v chromium)"; \
+	else \
+		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium-headless-shell \
+		|| { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium-headless-shell; }; \
+	fi
+
+test: engine browser
 	$(BIN)/python -m pytest --cov=stacks --cov=lambda_src --cov-branch --cov-fail-under=100 $(PYTEST_ARGS)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .identity import INSTANCE, finding_id, partition_of, resource_arn
+from .rules.mappings import compliance_controls
 
 SCHEMA_VERSION = "2018-10-08"
 GENERATOR_PREFIX = "ec2-compliance/"
@@ -26,11 +27,6 @@ TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 1024
 TEXT_LIMIT = 512
 REQUIREMENTS_LIMIT = 32
-_FRAMEWORK_NAMES = {
-    "security_hub": "AWS Foundational Security Best Practices",
-    "aws_config": "AWS Config managed rule",
-    "prowler": "Prowler",
-}
 _RESOURCE_TYPES = {INSTANCE: "AwsEc2Instance"}
 
 
@@ -43,19 +39,10 @@ def _clip(text: str, limit: int) -> str:
 
 
 def related_requirements(mappings: Mapping[str, str]) -> list[str]:
-    """`<framework>/<control>` per mapped control; a CIS entry such as "v3.0 5.2, 5.3; v4.0.1 5.3"
-    becomes one requirement per benchmark version and recommendation."""
-    requirements = []
-    for key, value in mappings.items():
-        if key == "cis":
-            for part in value.split(";"):
-                version, _, controls = part.strip().partition(" ")
-                requirements += [
-                    f"CIS AWS Foundations Benchmark {version}/{control.strip()}" for control in controls.split(",")
-                ]
-        else:
-            requirements.append(f"{_FRAMEWORK_NAMES.get(key, key)}/{value}")
-    return requirements[:REQUIREMENTS_LIMIT]
+    """`<standard>/<control>` per mapped control (a CIS entry, one per benchmark version)."""
+    return [
+        f"{standard}/{control}" for standard, ids in compliance_controls(mappings).items() for control in ids
+    ][:REQUIREMENTS_LIMIT]
 
 
 def _identity(finding: Mapping[str, Any], account_id: str) -> tuple[str, str, str]:

@@ -27,6 +27,8 @@ class ImportResult:
     failed: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)
     call_errors: list[str] = field(default_factory=list)
+    archived: int = 0
+    """How many of the imported findings were resolved ones sent back as ARCHIVED."""
 
     @property
     def ok(self) -> bool:
@@ -34,6 +36,8 @@ class ImportResult:
 
     def summary(self) -> str:
         text = f"Security Hub: {self.imported} finding(s) imported"
+        if self.archived:
+            text += f" ({self.archived} resolved, archived)"
         if self.failed:
             codes = sorted({f.get("ErrorCode", "?") for f in self.failures})
             text += f", {self.failed} refused ({', '.join(codes)})"
@@ -41,17 +45,14 @@ class ImportResult:
             text += f"; {len(self.call_errors)} call(s) failed: {self.call_errors[0]}"
         return text
 
-    def to_document(self) -> dict[str, Any]:
-        return {"imported": self.imported, "failed": self.failed, "failures": self.failures,
-                "call_errors": self.call_errors}  # fmt: skip
-
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _describe(exc: Exception) -> str:
+def describe(exc: Exception) -> str:
+    """One line naming the error code and message (never the request, which holds findings)."""
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
@@ -66,7 +67,7 @@ def import_findings(client: Any, findings: Sequence[dict[str, Any]]) -> ImportRe
             response = client.batch_import_findings(Findings=list(batch))
         except (ClientError, BotoCoreError) as exc:
             result.failed += len(batch)
-            result.call_errors.append(_describe(exc))
+            result.call_errors.append(describe(exc))
             continue
         result.imported += response.get("SuccessCount", 0)
         result.failed += response.get("FailedCount", 0)

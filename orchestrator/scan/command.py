@@ -45,6 +45,19 @@ class OutputFormat(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    html = "html"
+    asff = "asff"
+    ocsf = "ocsf"
+
+
+FILE_SUFFIXES = {
+    OutputFormat.json: "json",
+    OutputFormat.csv: "csv",
+    OutputFormat.html: "html",
+    OutputFormat.asff: "asff.json",
+    OutputFormat.ocsf: "ocsf.json",
+}
+"""The file name ending each format gets in an --output folder."""
 
 
 class Severity(str, Enum):
@@ -283,21 +296,44 @@ def gate_failures(report: Mapping[str, Any], threshold: str) -> list[Mapping[str
     ]
 
 
-def format_report(report: Mapping[str, Any], fmt: OutputFormat) -> str:
-    """CSV, or compact JSON: indentation sends json through its pure-Python encoder, which took
-    longer than the scan itself on 2,000 instances (`jq .` indents when a person reads it)."""
+def _compact(document: Any) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str) + "\n"
+
+
+def format_report(report: Mapping[str, Any], fmt: OutputFormat, hub_region: str | None = None) -> str:
+    """The report in `fmt`. JSON is compact: indentation sends json through its pure-Python
+    encoder, which took longer than the scan itself on 2,000 instances (`jq .` indents when a
+    person reads it). ASFF names the Security Hub region its findings belong to: `hub_region`,
+    else the first region scanned."""
     if fmt is OutputFormat.csv:
         from compliance_scanner.report import to_csv
 
         return to_csv(report)
-    return json.dumps(report, sort_keys=True, separators=(",", ":"), default=str) + "\n"
+    if fmt is OutputFormat.html:
+        from .html_report import to_html
+
+        return to_html(report)
+    if fmt is OutputFormat.asff:
+        from compliance_scanner.asff import to_asff
+
+        if not report.get("account_id"):
+            raise OperationFailed("--format asff: the report has no account id (Security Hub findings need one)")
+        return _compact(to_asff(report, hub_region or (report.get("regions") or ["us-east-1"])[0]))
+    if fmt is OutputFormat.ocsf:
+        from .ocsf import to_ocsf
+
+        return _compact(to_ocsf(report))
+    return _compact(report)
 
 
 def _file_format(path: Path, fmt: OutputFormat) -> OutputFormat:
-    """With `--format table --output FILE` the file gets JSON, or CSV when it ends in .csv."""
+    """With `--format table --output FILE` the file gets JSON, or CSV / HTML by its suffix."""
     if fmt is not OutputFormat.table:
         return fmt
-    return OutputFormat.csv if path.suffix.lower() == ".csv" else OutputFormat.json
+    suffix = path.suffix.lower()
+    return {".csv": OutputFormat.csv, ".html": OutputFormat.html, ".htm": OutputFormat.html}.get(
+        suffix, OutputFormat.json
+    )
 
 
 def write_output(path: Path, text: str) -> None:
@@ -317,7 +353,7 @@ def resolve_output(raw: str, fmt: OutputFormat) -> Path:
         raise BadInput(f"{raw}: --output: is a directory, expected a file path (end it with / to write "
                        "a report file into it)")
     if raw.endswith(("/", os.sep)):
-        name = "ec2-compliance-report." + ("csv" if fmt is OutputFormat.csv else "json")
+        name = "ec2-compliance-report." + FILE_SUFFIXES.get(fmt, "json")
         path = path / name
     folder = path.parent
     existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
@@ -345,12 +381,13 @@ def scan(
     ),
     output_format: OutputFormat = typer.Option(
         OutputFormat.table, "--format", "-f", case_sensitive=False,
-        help="table: human view on the terminal; json / csv: the report on stdout (or in --output).",
+        help="table: human view on the terminal; json / csv / html / asff (Security Hub) / ocsf (Detection "
+        "Finding events): the report on stdout (or in --output).",
     ),
     output: Optional[str] = typer.Option(
         None, "--output", "-o", metavar="FILE",
-        help="Write the report to FILE (json or csv; with --format table: JSON, or CSV if FILE ends in .csv). "
-        "A folder (trailing slash) gets ec2-compliance-report.json/.csv.",
+        help="Write the report to FILE (in --format; with --format table: JSON, or CSV / HTML if FILE ends in "
+        ".csv / .html). A folder (trailing slash) gets ec2-compliance-report.<format>.",
     ),
     fail_on: Optional[Severity] = typer.Option(
         None, "--fail-on", case_sensitive=False, metavar="SEVERITY",
@@ -360,6 +397,11 @@ def scan(
     allow_partial: bool = typer.Option(
         False, "--allow-partial",
         help="With --fail-on: do not fail because some regions could not be scanned completely.",
+    ),
+    security_hub: bool = typer.Option(
+        False, "--security-hub",
+        help="Import the findings into Security Hub (BatchImportFindings, the account's default product in the "
+        "SDK's region) and archive the ones this scan resolved in regions it read completely.",
     ),
     region_workers: int = typer.Option(
         4, "--region-workers", min=1, max=32,
@@ -397,9 +439,15 @@ def scan(
         if fleet_note:
             err.print(fleet_note, style="dim")
         report = _run_scan(session, region_list, scan_policy, account_id, region_workers)
+        hub_region = session.region_name or region_list[0]
+        imported = _security_hub(session, report, hub_region, demo) if security_hub else None
 
-    _emit(report, output_format, output_path, limit, rule_severities(scan_policy))
+    _emit(report, output_format, output_path, limit, rule_severities(scan_policy), hub_region)
     _warn_expired(report)
+    if imported is not None:
+        err.print(imported.summary(), markup=False, highlight=False)
+        if not imported.ok:
+            raise OperationFailed(f"--security-hub: not every finding was imported into {hub_region}; see above")
 
     failed = failed_regions(report)
     if region_list and failed and set(region_list) <= set(failed):
@@ -475,17 +523,30 @@ def _run_scan(
             raise OperationFailed(f"scan failed: {describe_aws_error(exc)}") from None
 
 
+def _security_hub(session: Any, report: Mapping[str, Any], hub_region: str, demo: bool) -> Any:
+    from .hub import import_report
+
+    if demo:  # the demo's moto account starts without a hub, as a new AWS account does
+        session.client("securityhub", region_name=hub_region).enable_security_hub()
+    return import_report(session, report, hub_region)
+
+
 def _emit(
-    report: Mapping[str, Any], fmt: OutputFormat, output: Path | None, limit: int, severities: Mapping[str, str]
+    report: Mapping[str, Any],
+    fmt: OutputFormat,
+    output: Path | None,
+    limit: int,
+    severities: Mapping[str, str],
+    hub_region: str | None = None,
 ) -> None:
     """Show the report first, then write the file: a write that fails still leaves the table."""
     if fmt is OutputFormat.table:
         scan_render.render_report(err, report, severities=severities, limit=limit)
     elif output is None:
-        print_data(format_report(report, fmt))
+        print_data(format_report(report, fmt, hub_region))
         scan_render.render_summary_line(err, report)
     else:
         scan_render.render_summary_line(err, report)
     if output is not None:
-        write_output(output, format_report(report, _file_format(output, fmt)))
+        write_output(output, format_report(report, _file_format(output, fmt), hub_region))
         err.print(f"Report written to {output} ({_file_format(output, fmt).value})", style="dim", markup=False)

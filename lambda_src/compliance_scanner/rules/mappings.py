@@ -19,6 +19,38 @@ FRAMEWORKS: Mapping[str, str] = {
 """Framework key -> what the id names, in the order reports list them."""
 
 
+STANDARDS: Mapping[str, str] = {
+    "security_hub": "AWS Foundational Security Best Practices",
+    "cis": "CIS AWS Foundations Benchmark",
+    "aws_config": "AWS Config Managed Rules",
+    "prowler": "Prowler",
+}
+"""Framework key -> the standard's name in exported findings (ASFF requirements, OCSF)."""
+
+
+def compliance_controls(mappings: Mapping[str, str]) -> dict[str, list[str]]:
+    """A finding's `mappings` as {standard: [control ids]}.
+
+    CIS values name their benchmark versions (`v1.4 5.2; v3.0 5.2, 5.3`): each version becomes its
+    own standard (`CIS AWS Foundations Benchmark v3.0: [5.2, 5.3]`). Unknown mapping keys are kept
+    under their own name.
+    """
+    controls: dict[str, list[str]] = {}
+    for key, value in mappings.items():
+        standard = STANDARDS.get(key, key)
+        for part in str(value or "").split(";"):
+            part = part.strip()
+            if not part:
+                continue
+            version, _, rest = part.partition(" ")
+            if key == "cis" and version.startswith("v") and rest.strip():
+                name, ids = f"{standard} {version}", rest
+            else:
+                name, ids = standard, part
+            controls.setdefault(name, []).extend(i.strip() for i in ids.split(",") if i.strip())
+    return controls
+
+
 def reference_url(framework: str, control: str) -> str:
     """Where a mapping's control is published."""
     if framework == "security_hub":

@@ -138,7 +138,7 @@ def test_route_tables_skip_blackholes_and_non_gateway_targets() -> None:
         {"RouteTableId": "rtb-a", "VpcId": "vpc-1", "Associations": [{"SubnetId": "subnet-a"}],
          "Routes": [{"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": "igw-1", "State": "blackhole"},
                     {"DestinationIpv6CidrBlock": "::/0", "EgressOnlyInternetGatewayId": "eigw-1", "State": "active"}]},
-        {"RouteTableId": "rtb-m", "VpcId": "vpc-1", "Associations": [{"Main": True}],
+        {"RouteTableId": "rtb-m", "VpcId": "vpc-1", "Associations": [{"Main": True}, {"GatewayId": "vgw-1"}],
          "Routes": [{"DestinationIpv6CidrBlock": "::/0", "GatewayId": "igw-1", "State": "active"}]},
     ]  # fmt: skip
     by_subnet, main = route_tables_from_api(tables)

@@ -67,6 +67,8 @@ def test_requirements_name_framework_and_control() -> None:
         "CIS AWS Foundations Benchmark v3.0/5.3",
         "Prowler/x",
     ]
+    assert related_requirements({"aws_config": "restricted-ssh"}) == ["AWS Config Managed Rules/restricted-ssh"]
+    assert related_requirements({"cis": "v1.4 5.2;; ", "other": "x"}) == ["CIS AWS Foundations Benchmark v1.4/5.2", "other/x"]
 
 
 def test_long_messages_are_clipped_to_the_asff_limits() -> None:
@@ -154,6 +156,14 @@ def test_archived_findings_drop_what_security_hub_adds() -> None:
     result = archived(hub_finding, "2025-07-01T00:00:00Z")
     assert "Region" not in result and "ProcessedAt" not in result
     assert result["ProductFields"] == {"ec2-compliance/RuleId": "r"}
+
+
+def test_call_errors_are_described_by_code_and_message() -> None:
+    from botocore.exceptions import ClientError
+    from compliance_scanner.security_hub import describe
+
+    error = ClientError({"Error": {"Code": "InvalidAccessException", "Message": "not subscribed"}}, "GetFindings")
+    assert describe(error) == "InvalidAccessException: not subscribed"
 
 
 def test_product_arn_follows_the_partition() -> None:

@@ -1,0 +1,421 @@
+"""The scan report as one self-contained HTML page: summary, charts, changes and a filterable table.
+
+Why it is built this way:
+
+* **One file, no network.** The page is mailed, attached to CI runs and opened from disk
+  (`file://`), often somewhere that cannot reach the internet or must not leak that it was opened.
+  CSS, JavaScript and the charts (SVG) are inline; nothing is fetched. A Content-Security-Policy
+  with `default-src 'none'` makes the browser itself refuse any fetch, so a later edit that adds
+  one fails loudly instead of phoning home.
+* **Report text is hostile.** Tag values, names and messages come from whoever can tag an
+  instance. Jinja autoescaping is on for every value (attributes included) and no report value is
+  ever marked safe; the only inline script and stylesheet are static template files whose SHA-256
+  hashes the policy allows, so even a hypothetical escaping slip could not run injected script.
+  Report data reaches the script only through escaped `data-*` attributes, never as an embedded
+  JSON blob.
+* **The template stays dumb.** Everything that needs a decision (ordering, percentages, labels,
+  missing fields of an older or partial report) is computed here into plain values, so the template
+  only lays them out and the logic is unit-testable without a browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import jinja2
+
+from .render import SEVERITY_LABEL, SEVERITY_ORDER, severity_rank, sort_findings
+
+TEMPLATE = "report.html.j2"
+STYLE_TEMPLATE = "report.css.j2"
+SCRIPT_TEMPLATE = "report.js.j2"
+
+MAPPING_LABELS: dict[str, str] = {
+    "security_hub": "Security Hub (FSBP)",
+    "cis": "CIS AWS Foundations",
+    "aws_config": "AWS Config rule",
+    "prowler": "Prowler check",
+}
+STAT_LABELS: tuple[tuple[str, str], ...] = (
+    ("total_instances", "Instances"),
+    ("compliant_instances", "Compliant"),
+    ("non_compliant_instances", "Non-compliant"),
+    ("unevaluated_instances", "Unevaluated"),
+)
+
+
+@dataclass(frozen=True)
+class SeverityBar:
+    """One bar of the severity chart, with its geometry precomputed (the template does no maths)."""
+
+    severity: str
+    label: str
+    count: int
+    x: float
+    y: float
+    height: float
+
+
+@dataclass(frozen=True)
+class RuleBar:
+    """One rule of the by-rule chart: open (unsuppressed) failures, suppressed, passed, skipped."""
+
+    rule_id: str
+    title: str
+    failed: int
+    suppressed: int
+    passed: int
+    skipped: int
+    open: int
+    segments: tuple[tuple[str, float, float, int], ...]  # (kind, x %, width %, count)
+
+
+@dataclass(frozen=True)
+class FindingView:
+    """A finding reduced to the strings the page shows; missing fields become empty strings."""
+
+    severity: str
+    severity_label: str
+    severity_reason: str
+    rule_id: str
+    title: str
+    resource_id: str
+    resource_arn: str
+    name: str
+    region: str
+    message: str
+    suppressed: bool
+    suppression_reason: str
+    first_seen: str
+    first_seen_label: str
+    risk: str
+    remediation: str
+    remediation_cli: str
+    remediation_pulumi: str
+    mappings: tuple[tuple[str, str], ...]
+    tags: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A filter choice: the exact value rows carry in their data-* attribute, a label and a count."""
+
+    value: str
+    label: str
+    count: int
+
+
+@dataclass
+class PageView:
+    """Everything the template renders, already ordered and formatted."""
+
+    title: str
+    account_id: str
+    regions: list[str]
+    run_id: str
+    previous_run_id: str
+    generated_at: str
+    generated_at_label: str
+    stats: list[tuple[str, str, int]]
+    compliance_rate: float | None
+    compliance_rate_label: str
+    rate_tone: str
+    alert_threshold: float | None
+    enabled_rules: int
+    open_findings: int
+    suppressed_findings: int
+    partial: bool
+    partial_reason: str
+    incomplete_regions: list[str]
+    errors: list[dict[str, str]]
+    expired_suppressions: list[dict[str, str]]
+    severity_bars: list[SeverityBar]
+    severity_max: int
+    rule_bars: list[RuleBar]
+    findings: list[FindingView]
+    new_findings: list[FindingView]
+    resolved_findings: list[FindingView]
+    has_history: bool
+    severity_options: list[Option]
+    rule_options: list[Option]
+    region_options: list[Option]
+    csp: str = field(default="")
+
+
+# --- small coercions: a report may come from an older schema, a partial scan, or a hand-edit ------
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as float; null, booleans and anything else as None."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _timestamp_label(value: Any) -> str:
+    """`2026-01-15T09:30:00Z` as `2026-01-15 09:30 UTC`; anything unparsable is shown as given."""
+    text = _text(value)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    suffix = " UTC" if moment.utcoffset() is not None and not moment.utcoffset() else ""
+    return moment.strftime("%Y-%m-%d %H:%M") + suffix
+
+
+def _severity_key(severity: str) -> tuple[int, str]:
+    return severity_rank(severity), severity
+
+
+# --- view building --------------------------------------------------------------------------------
+
+
+def _finding_view(finding: Mapping[str, Any]) -> FindingView:
+    tags = _mapping(finding.get("tags"))
+    mappings = _mapping(finding.get("mappings"))
+    severity = _text(finding.get("severity")).lower()
+    ordered_mappings = [key for key in MAPPING_LABELS if mappings.get(key)]
+    ordered_mappings += sorted(key for key in mappings if key not in MAPPING_LABELS and mappings.get(key))
+    return FindingView(
+        severity=severity,
+        severity_label=SEVERITY_LABEL.get(severity, severity.upper() or "?"),
+        severity_reason=_text(finding.get("severity_reason")),
+        rule_id=_text(finding.get("rule_id")),
+        title=_text(finding.get("title")),
+        resource_id=_text(finding.get("resource_id") or finding.get("instance_id")),
+        resource_arn=_text(finding.get("resource_arn")),
+        name=_text(tags.get("Name")),
+        region=_text(finding.get("region")),
+        message=_text(finding.get("message")),
+        suppressed=bool(finding.get("suppressed")),
+        suppression_reason=_text(finding.get("suppression_reason")),
+        first_seen=_text(finding.get("first_seen")),
+        first_seen_label=_timestamp_label(finding.get("first_seen")) if finding.get("first_seen") else "",
+        risk=_text(finding.get("risk")),
+        remediation=_text(finding.get("remediation")),
+        remediation_cli=_text(finding.get("remediation_cli")),
+        remediation_pulumi=_text(finding.get("remediation_pulumi")),
+        mappings=tuple((MAPPING_LABELS.get(key, key), _text(mappings[key])) for key in ordered_mappings),
+        tags=tuple(sorted((_text(k), _text(v)) for k, v in tags.items())),
+    )
+
+
+def _findings(value: Any) -> list[FindingView]:
+    return [_finding_view(f) for f in sort_findings([f for f in _list(value) if isinstance(f, Mapping)])]
+
+
+CHART_HEIGHT = 150.0  # plot area of the severity chart, in SVG user units
+CHART_TOP = 28.0
+BAR_WIDTH = 44.0
+BAR_PITCH = 68.0
+
+
+def _severity_bars(by_severity: Mapping[str, Any]) -> tuple[list[SeverityBar], int]:
+    """One bar per severity the summary lists (the usual five in order, then any other), scaled to
+    the largest count; a zero still gets its bar (height 0 over a track) so the scale reads."""
+    severities = sorted((_text(s) for s in by_severity), key=_severity_key)
+    counts = {s: max(_int(by_severity.get(s)), 0) for s in severities}
+    peak = max(counts.values(), default=0)
+    bars = []
+    for index, severity in enumerate(severities):
+        height = CHART_HEIGHT * counts[severity] / peak if peak else 0.0
+        bars.append(
+            SeverityBar(
+                severity=severity,
+                label=SEVERITY_LABEL.get(severity.lower(), severity.upper()),
+                count=counts[severity],
+                x=12 + index * BAR_PITCH,
+                y=round(CHART_TOP + CHART_HEIGHT - height, 2),
+                height=round(height, 2),
+            )
+        )
+    return bars, peak
+
+
+def _rule_bars(by_rule: Mapping[str, Any], titles: Mapping[str, str]) -> list[RuleBar]:
+    """Per rule, segments as percentages of the instances it looked at; rules failing (open first,
+    then suppressed-only) come before clean ones so the chart leads with what needs work."""
+    bars = []
+    for rule_id, raw in by_rule.items():
+        counts = _mapping(raw)
+        failed, suppressed = max(_int(counts.get("failed")), 0), max(_int(counts.get("suppressed")), 0)
+        passed, skipped = max(_int(counts.get("passed")), 0), max(_int(counts.get("skipped")), 0)
+        suppressed = min(suppressed, failed)
+        open_ = failed - suppressed
+        total = failed + passed + skipped
+        segments = []
+        offset = 0.0
+        for kind, count in (("open", open_), ("suppressed", suppressed), ("passed", passed), ("skipped", skipped)):
+            if count and total:
+                width = 100.0 * count / total
+                segments.append((kind, round(offset, 3), round(width, 3), count))
+                offset += width
+        bars.append(
+            RuleBar(
+                rule_id=_text(rule_id), title=titles.get(_text(rule_id), ""), failed=failed,
+                suppressed=suppressed, passed=passed, skipped=skipped, open=open_, segments=tuple(segments),
+            )
+        )
+    bars.sort(key=lambda b: (-b.open, -b.failed, b.rule_id))
+    return bars
+
+
+def _options(
+    values: Iterable[str], *, key: Callable[[str], Any] | None = None, labels: Mapping[str, str] | None = None
+) -> list[Option]:
+    """One choice per distinct value the rows carry, with how many rows carry it."""
+    counts = Counter(values)
+    return [
+        Option(value=value, label=(labels or {}).get(value, value) or "(none)", count=counts[value])
+        for value in sorted(counts, key=key)
+    ]
+
+
+def _errors(value: Any) -> list[dict[str, str]]:
+    keys = ("region", "operation", "code", "message")
+    return [{k: _text(_mapping(e).get(k)) for k in keys} for e in _list(value)]
+
+
+def _expired(value: Any) -> list[dict[str, str]]:
+    """rule, match (whatever selects the instances: instance id, tag ...), reason and expiry."""
+    rows = []
+    for raw in _list(value):
+        entry = _mapping(raw)
+        match = []
+        for key, val in entry.items():
+            if key in ("rule", "reason", "expires"):
+                continue
+            if isinstance(val, Mapping) and set(val) >= {"key", "value"}:
+                match.append(f"{key} {val['key']}={val['value']}")
+            else:
+                match.append(f"{key} {val}")
+        rows.append({
+            "rule": _text(entry.get("rule")), "match": ", ".join(match),
+            "reason": _text(entry.get("reason")), "expires": _text(entry.get("expires")),
+        })
+    return rows
+
+
+def _rate_tone(rate: float | None, threshold: float | None) -> str:
+    if rate is None:
+        return "none"
+    if rate >= 100 or (threshold is not None and rate >= threshold):
+        return "good"
+    return "warn" if rate >= 70 else "bad"
+
+
+def build_view(report: Mapping[str, Any]) -> PageView:
+    """The page's content from a report document (schema 1 or 2, complete or partial)."""
+    summary = _mapping(report.get("summary"))
+    policy = _mapping(report.get("policy"))
+    findings = _findings(report.get("findings"))
+    titles = {f.rule_id: f.title for f in findings if f.title}
+    rate = _number(summary.get("compliance_rate"))
+    threshold = _number(policy.get("alert_threshold"))
+    severity_bars, severity_max = _severity_bars(_mapping(summary.get("by_severity")))
+    account = _text(report.get("account_id"))
+    return PageView(
+        title=f"EC2 compliance report{' · ' + account if account else ''}",
+        account_id=account,
+        regions=[_text(r) for r in _list(report.get("regions"))],
+        run_id=_text(report.get("run_id")),
+        previous_run_id=_text(report.get("previous_run_id")),
+        generated_at=_text(report.get("generated_at")),
+        generated_at_label=_timestamp_label(report.get("generated_at")),
+        stats=[(key, label, _int(summary.get(key))) for key, label in STAT_LABELS],
+        compliance_rate=rate,
+        compliance_rate_label="n/a" if rate is None else f"{rate:g}%",
+        rate_tone=_rate_tone(rate, threshold),
+        alert_threshold=threshold,
+        enabled_rules=len(_list(policy.get("enabled_rules"))),
+        open_findings=sum(1 for f in findings if not f.suppressed),
+        suppressed_findings=sum(1 for f in findings if f.suppressed),
+        partial=bool(report.get("partial")),
+        partial_reason=_text(report.get("partial_reason")),
+        incomplete_regions=[_text(r) for r in _list(report.get("incomplete_regions"))],
+        errors=_errors(report.get("errors")),
+        expired_suppressions=_expired(report.get("expired_suppressions")),
+        severity_bars=severity_bars,
+        severity_max=severity_max,
+        rule_bars=_rule_bars(_mapping(summary.get("by_rule")), titles),
+        findings=findings,
+        new_findings=_findings(report.get("new_findings")),
+        resolved_findings=_findings(report.get("resolved_findings")),
+        has_history="previous_run_id" in report,
+        severity_options=_options((f.severity for f in findings), key=_severity_key,
+                                  labels={s: SEVERITY_LABEL.get(s, s) for s in SEVERITY_ORDER}),
+        rule_options=_options(f.rule_id for f in findings),
+        region_options=_options(f.region for f in findings),
+    )
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    """Autoescape on for every template whatever its file name (`select_autoescape` would skip
+    `.j2`), and undefined names are errors, so a typo cannot silently drop a field."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("orchestrator.scan", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+@functools.lru_cache(maxsize=1)
+def _content_security_policy() -> str:
+    """A CSP allowing exactly the page's own stylesheet and script (by hash) and nothing else: no
+    fetch of any kind, no other script, no form target, no <base> rewrite. The page inlines both
+    with `{% include %}`, which renders the same text as rendering them alone here."""
+    env = _environment()
+    style = env.get_template(STYLE_TEMPLATE).render()
+    script = env.get_template(SCRIPT_TEMPLATE).render()
+    return "; ".join((
+        "default-src 'none'",
+        f"style-src {_csp_hash(style)}",
+        f"script-src {_csp_hash(script)}",
+        "img-src data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ))
+
+
+def to_html(report: Mapping[str, Any]) -> str:
+    """The report as a standalone HTML page (UTF-8 text), viewable offline from `file://`."""
+    view = build_view(report)
+    view.csp = _content_security_policy()
+    return _environment().get_template(TEMPLATE).render(view=view)
+
+
+__all__ = ["build_view", "to_html"]

@@ -1,0 +1,342 @@
+"""The HTML report in a real headless Chromium: what renders, what the filters do, and that the
+page makes no request beyond its own file.
+
+The report is the real demo scan (the moto fleet `ec2c scan --demo` uses), diffed against a
+doctored copy of itself so that "new" and "resolved" both have entries. The page is opened from
+disk (`file://`), the way people open it from a CI artifact or a mail attachment.
+
+Needs Debian's chromium-headless-shell (or chromium): `make browser` installs it, and `make test`
+runs that first. Without it these tests FAIL rather than skip, so CI cannot pass them by accident.
+
+A full-page screenshot goes to build/html-report.png (a CI artifact); with
+EC2C_UPDATE_DOCS_SCREENSHOT=1 it is also copied to docs/html-report.png, the README's picture.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from compliance_scanner.policy import load_policy
+from compliance_scanner.report import apply_history
+from compliance_scanner.scanner import scan
+from orchestrator.scan import demo
+from orchestrator.scan.html_report import to_html
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOT = REPO / "build" / "html-report.png"
+DOCS_SCREENSHOT = REPO / "docs" / "html-report.png"
+UPDATE_DOCS = "EC2C_UPDATE_DOCS_SCREENSHOT"
+NO_BROWSER = (
+    "No headless Chromium on PATH (looked for `chromium-headless-shell` and `chromium`): "
+    "run `make browser` to install Debian's chromium-headless-shell."
+)
+FINDING_ROWS = "#findings tbody.finding"
+VISIBLE_ROWS = "#findings tbody.finding:not([hidden])"
+# Initialisation scripts run outside the page's CSP, so this one can watch for anything the
+# policy refused (a blocked fetch never reaches the network, hence never the route handler).
+CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium-headless-shell") or shutil.which("chromium")
+
+
+def _demo_report() -> dict[str, Any]:
+    """The demo scan, as in tests/unit/orchestrator/test_demo.py, then the run-to-run diff against
+    a previous report that lacked three of today's open findings and had one that is gone now."""
+    with demo.demo_session() as (session, fleet):
+        report = scan(session, fleet.regions, load_policy(demo.demo_policy(), "demo policy"),
+                      account_id=demo.DEMO_ACCOUNT_ID)
+    report = json.loads(json.dumps(report, default=str))  # the document as a reader gets it
+    previous = copy.deepcopy(report)
+    previous["run_id"] = "20000101T000000Z-00000000"
+    open_ = [f for f in report["findings"] if not f["suppressed"]]
+    appeared = {f["finding_id"] for f in open_[2:5]}
+    previous["findings"] = [f for f in previous["findings"] if f["finding_id"] not in appeared]
+    fixed = copy.deepcopy(open_[0])
+    fixed.update(resource_id="i-0f1xed0000000001", instance_id="i-0f1xed0000000001", tags={"Name": "old-web-1"})
+    previous["findings"].append(fixed)
+    apply_history(report, previous)
+    assert len(report["new_findings"]) == 3 and len(report["resolved_findings"]) == 1
+    return report
+
+
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    return _demo_report()
+
+
+@pytest.fixture(scope="module")
+def report_file(report: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("html") / "report.html"
+    path.write_text(to_html(report), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    executable = _chromium()
+    if executable is None:
+        pytest.fail(NO_BROWSER, pytrace=False)
+    browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+    yield browser
+    browser.close()
+
+
+class Guard:
+    """What the page asked for beyond its own file, and what went wrong inside it."""
+
+    def __init__(self) -> None:
+        self.allowed: str = ""
+        self.requests: list[str] = []
+        self.blocked: list[str] = []
+        self.errors: list[str] = []
+
+    def route(self, route: Any) -> None:
+        if route.request.url == self.allowed:
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Iterator[Any]:
+    """`open_page(path)` loads a file in a fresh 1280px-wide page that fails the test on any
+    request but the file itself, any CSP violation, console error or uncaught exception."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=True)
+    page = context.new_page()
+    guard = Guard()
+    page.add_init_script(CSP_WATCH)
+    page.route("**/*", guard.route)
+    page.on("request", lambda request: guard.requests.append(request.url))
+    page.on("console", lambda msg: guard.errors.append(f"console {msg.type}: {msg.text}") if msg.type in ("error", "warning") else None)
+    page.on("pageerror", lambda exc: guard.errors.append(f"page error: {exc}"))
+
+    def load(path: Path) -> Page:
+        guard.allowed = path.as_uri()
+        page.goto(guard.allowed)
+        page.wait_for_load_state("load")
+        return page
+
+    yield load
+    violations = page.evaluate("window.__cspViolations || []") if guard.allowed else []
+    context.close()
+    assert guard.blocked == [], f"the page tried to fetch: {guard.blocked}"
+    assert set(guard.requests) <= {guard.allowed}, f"requests beyond the page: {guard.requests}"
+    assert violations == [], f"CSP violations: {violations}"
+    assert guard.errors == [], guard.errors
+
+
+def _visible_rows(page: Page) -> list[dict[str, str]]:
+    return page.eval_on_selector_all(
+        FINDING_ROWS,
+        """rows => rows.filter(r => r.offsetParent !== null && !r.hidden)
+                       .map(r => ({severity: r.dataset.severity, rule: r.dataset.rule, region: r.dataset.region}))""",
+    )
+
+
+def _counter(page: Page) -> str:
+    return re.sub(r"\s+", " ", page.locator("[data-hook=finding-count]").inner_text()).strip()
+
+
+def test_a_headless_chromium_is_installed() -> None:
+    if _chromium() is None:
+        pytest.fail(NO_BROWSER, pytrace=False)
+
+
+def test_the_summary_shows_the_reports_numbers(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+    page = open_page(report_file)
+    summary = report["summary"]
+    for key in ("total_instances", "compliant_instances", "non_compliant_instances", "unevaluated_instances"):
+        stat = page.locator(f"[data-stat={key}]")
+        assert stat.is_visible()
+        assert stat.inner_text() == str(summary[key]), key
+    assert page.locator("[data-stat=compliance_rate]").inner_text() == f"{summary['compliance_rate']:g}%"
+    assert page.locator("[data-stat=errors]").inner_text() == str(len(report["errors"]))
+    assert page.locator("[data-stat=open_findings]").inner_text() == str(
+        sum(1 for f in report["findings"] if not f["suppressed"]))
+    assert page.locator("[data-field=account_id]").inner_text() == report["account_id"]
+    assert page.locator("[data-field=run_id]").inner_text() == report["run_id"]
+    assert page.locator("[data-field=regions] .chip").all_inner_texts() == report["regions"]
+    assert page.locator("[data-field=generated_at]").get_attribute("datetime") == report["generated_at"]
+    assert page.locator("[data-hook=partial-warning]").count() == 0  # the demo reads every region
+    assert page.title().startswith("EC2 compliance report")
+
+
+def test_the_charts_match_the_summary(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+    page = open_page(report_file)
+    by_severity = report["summary"]["by_severity"]
+    chart = page.locator("svg[data-chart=severity]")
+    assert chart.is_visible()
+    bars = chart.locator("rect[data-severity]")
+    assert bars.count() == len(by_severity)
+    drawn = {bars.nth(i).get_attribute("data-severity"): int(bars.nth(i).get_attribute("data-count"))
+             for i in range(bars.count())}
+    assert drawn == by_severity
+    # The bars are drawn to scale: the tallest bar is the largest count.
+    heights = {sev: (bars.nth(i).bounding_box() or {"height": 0})["height"] for i, sev in enumerate(drawn)}
+    assert max(heights, key=heights.get) == max(by_severity, key=by_severity.get)
+    assert all(heights[s] > 0 for s, n in by_severity.items() if n)
+
+    by_rule = report["summary"]["by_rule"]
+    rules = page.locator("[data-chart=rules]")
+    assert rules.is_visible()
+    rows = rules.locator("[data-rule]")
+    assert rows.count() == len(by_rule)
+    shown = [rows.nth(i).get_attribute("data-rule") for i in range(rows.count())]
+    assert set(shown) == set(by_rule)
+    open_counts = [by_rule[r]["failed"] - by_rule[r]["suppressed"] for r in shown]
+    assert open_counts == sorted(open_counts, reverse=True)  # failing rules first
+    first = rows.nth(0)
+    assert first.locator("rect[data-segment=open]").is_visible()
+    assert int(first.get_attribute("data-passed")) == by_rule[shown[0]]["passed"]
+
+
+def test_new_and_resolved_findings_are_listed_with_counts(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+    page = open_page(report_file)
+    for hook, key in (("new-findings", "new_findings"), ("resolved-findings", "resolved_findings")):
+        card = page.locator(f"[data-hook={hook}]")
+        assert card.locator(".pill").inner_text() == str(len(report[key]))
+        items = card.locator("li")
+        assert items.count() == len(report[key])
+        listed = sorted((items.nth(i).get_attribute("data-rule"), items.nth(i).get_attribute("data-region"))
+                        for i in range(items.count()))
+        assert listed == sorted((f["rule_id"], f["region"]) for f in report[key])
+    assert "old-web-1" in page.locator("[data-hook=resolved-findings]").inner_text()
+
+
+def test_every_finding_is_a_visible_row(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+    page = open_page(report_file)
+    total = len(report["findings"])
+    assert len(_visible_rows(page)) == total
+    assert _counter(page) == f"{total} of {total} findings"
+    assert page.locator("#findings-empty").is_hidden()
+
+
+@pytest.mark.parametrize("field", ["severity", "rule", "region"])
+def test_each_filter_shows_exactly_the_matching_findings(
+    open_page: Any, report_file: Path, report: dict[str, Any], field: str
+) -> None:
+    page = open_page(report_file)
+    key = {"severity": "severity", "rule": "rule_id", "region": "region"}[field]
+    expected = Counter(f[key] for f in report["findings"])
+    total = len(report["findings"])
+    select = page.locator(f"#filter-{field}")
+    options = [v for v in select.locator("option").evaluate_all("os => os.map(o => o.value)") if v]
+    assert sorted(options) == sorted(expected)
+    for value in options:
+        select.select_option(value)
+        rows = _visible_rows(page)
+        assert len(rows) == expected[value], (field, value)
+        assert {row[field] for row in rows} == {value}
+        assert _counter(page) == f"{expected[value]} of {total} findings"
+        for tbody in page.locator(FINDING_ROWS).all():
+            assert tbody.is_visible() == (tbody.get_attribute(f"data-{field}") == value)
+    page.locator("#filter-reset").click()
+    assert len(_visible_rows(page)) == total
+    assert _counter(page) == f"{total} of {total} findings"
+    assert page.locator("#filter-reset").is_disabled()
+
+
+def test_filters_combine_and_an_empty_result_says_so(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+    page = open_page(report_file)
+    findings = report["findings"]
+    total = len(findings)
+    severity, region = findings[0]["severity"], findings[0]["region"]
+    page.select_option("#filter-severity", severity)
+    page.select_option("#filter-region", region)
+    want = sum(1 for f in findings if f["severity"] == severity and f["region"] == region)
+    assert len(_visible_rows(page)) == want
+    assert _counter(page) == f"{want} of {total} findings"
+    # A rule that has no finding of this severity in this region leaves nothing, and says so.
+    other = next(f["rule_id"] for f in findings
+                 if not any(g["rule_id"] == f["rule_id"] and g["severity"] == severity and g["region"] == region
+                            for g in findings))
+    page.select_option("#filter-rule", other)
+    assert _visible_rows(page) == []
+    assert _counter(page) == f"0 of {total} findings"
+    assert page.locator("#findings-empty").is_visible()
+
+
+def test_a_severity_bar_filters_the_table(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+    page = open_page(report_file)
+    page.locator("svg[data-chart=severity] g[data-filter-severity=high]").click()
+    assert page.locator("#filter-severity").input_value() == "high"
+    assert len(_visible_rows(page)) == sum(1 for f in report["findings"] if f["severity"] == "high")
+
+
+def test_remediation_opens_and_shows_the_cli_command(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+    page = open_page(report_file)
+    row = page.locator(FINDING_ROWS).first
+    details = row.locator("details[data-hook=remediation]")
+    cli = details.locator("[data-hook=remediation-cli]")
+    assert details.get_attribute("open") is None
+    assert not cli.is_visible()
+    details.locator("summary").click()
+    assert details.get_attribute("open") is not None
+    assert cli.is_visible()
+    resource = row.locator(".res-id").inner_text()
+    (finding,) = [f for f in report["findings"]
+                  if f["resource_id"] == resource and f["rule_id"] == row.get_attribute("data-rule")]
+    assert cli.inner_text() == finding["remediation_cli"]
+    assert details.locator("[data-hook=remediation-pulumi]").inner_text() == finding["remediation_pulumi"]
+    body = details.inner_text()
+    assert finding["remediation"] in body
+    for ids in finding["mappings"].values():
+        assert ids in body
+
+
+def test_a_partial_report_warns_visibly(open_page: Any, report: dict[str, Any], tmp_path: Path) -> None:
+    partial = copy.deepcopy(report)
+    partial.update(partial=True, partial_reason="ap-southeast-2: AccessDenied on ec2:DescribeInstances",
+                   incomplete_regions=["ap-southeast-2"])
+    partial["summary"]["compliance_rate"] = None
+    partial["errors"] = [{"region": "ap-southeast-2", "operation": "ec2:DescribeInstances",
+                          "code": "AccessDenied", "message": "<b>not authorized</b>"}]
+    path = tmp_path / "partial.html"
+    path.write_text(to_html(partial), encoding="utf-8")
+    page = open_page(path)
+    warning = page.locator("[data-hook=partial-warning]")
+    assert warning.is_visible()
+    assert "AccessDenied on ec2:DescribeInstances" in warning.inner_text()
+    assert "ap-southeast-2" in warning.inner_text()
+    assert page.locator("[data-stat=compliance_rate]").inner_text() == "n/a"
+    assert page.locator("[data-hook=errors]").is_visible()
+    assert "<b>not authorized</b>" in page.locator("[data-hook=errors]").inner_text()  # shown as text
+
+
+def test_full_page_screenshot(open_page: Any, report_file: Path) -> None:
+    """build/html-report.png (the whole page) for CI to keep; docs/html-report.png (the first
+    screen, small enough for a README) only when asked to refresh it."""
+    page = open_page(report_file)
+    page.locator(f"{FINDING_ROWS} details[data-hook=remediation] summary").first.click()
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.stat().st_size > 10_000
+    if os.environ.get(UPDATE_DOCS) == "1":
+        page.set_viewport_size({"width": 1280, "height": 1280})
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(DOCS_SCREENSHOT))

@@ -1,0 +1,238 @@
+"""OCSF output: every finding of a real demo report becomes a Detection Finding that py-ocsf-models
+accepts in strict mode, without losing a key, and with the report's values intact."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from compliance_scanner.policy import load_policy
+from compliance_scanner.scanner import scan
+from orchestrator.scan import demo
+from compliance_scanner.rules.mappings import compliance_controls
+from orchestrator.scan.ocsf import to_ocsf
+
+py_ocsf_models = pytest.importorskip("py_ocsf_models")
+from py_ocsf_models.events.findings.detection_finding import DetectionFinding  # noqa: E402
+
+SEVERITY_IDS = {"critical": 5, "high": 4, "medium": 3, "low": 2, "informational": 1}
+
+
+def ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()) * 1000
+
+
+# ------------------------------------------------------------------------------------------------
+# Fixtures: the demo fleet scanned twice, the second scan a day later with the first as history
+# ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_reports() -> tuple[dict[str, Any], dict[str, Any]]:
+    with demo.demo_session() as (session, _fleet):
+        policy = load_policy(demo.demo_policy(), source="demo policy")
+        regions = list(demo.DEMO_REGIONS)
+        first = scan(session, regions, policy, account_id=demo.DEMO_ACCOUNT_ID)
+        later = datetime.fromisoformat(first["generated_at"].replace("Z", "+00:00")) + timedelta(days=1)
+        second = scan(session, regions, policy, account_id=demo.DEMO_ACCOUNT_ID, previous=first, now=later)
+    # What the CLI writes and the Lambda stores: the JSON document, read back.
+    return json.loads(json.dumps(first, default=str)), json.loads(json.dumps(second, default=str))
+
+
+@pytest.fixture(scope="module")
+def demo_report(demo_reports) -> dict[str, Any]:
+    report = demo_reports[0]
+    # The demo must exercise what the tests assert on.
+    assert len(report["findings"]) >= 20
+    assert any(f["suppressed"] for f in report["findings"])
+    assert not all(f["suppressed"] for f in report["findings"])
+    assert {f["severity"] for f in report["findings"]} >= {"critical", "high", "medium", "low"}
+    return report
+
+
+@pytest.fixture(scope="module")
+def events(demo_report) -> list[dict[str, Any]]:
+    return to_ocsf(demo_report)
+
+
+def assert_kept(sent: Any, parsed: Any, path: str = "event") -> None:
+    """Every key and value sent is in the model's dump: pydantic's default `extra="ignore"` would
+    otherwise drop a field the installed schema does not know without a word."""
+    if isinstance(sent, dict):
+        assert isinstance(parsed, dict), path
+        for key, value in sent.items():
+            assert key in parsed, f"{path}.{key} is not a field of the OCSF model"
+            assert_kept(value, parsed[key], f"{path}.{key}")
+    elif isinstance(sent, list):
+        assert isinstance(parsed, list) and len(parsed) == len(sent), path
+        for index, (a, b) in enumerate(zip(sent, parsed)):
+            assert_kept(a, b, f"{path}[{index}]")
+    else:
+        assert sent == parsed, f"{path}: {sent!r} became {parsed!r}"
+
+
+def validate(event: dict[str, Any]) -> DetectionFinding:
+    """Strict validation of the JSON text (no coercion of strings to numbers and the like)."""
+    model = DetectionFinding.model_validate_json(json.dumps(event), strict=True)
+    assert_kept(event, model.model_dump(mode="json"))
+    return model
+
+
+# ------------------------------------------------------------------------------------------------
+# Validation
+# ------------------------------------------------------------------------------------------------
+
+def test_every_demo_finding_is_a_valid_detection_finding(demo_report, events):
+    assert len(events) == len(demo_report["findings"])
+    for event in events:
+        model = validate(event)
+        assert model.class_uid == 2004 and model.category_uid == 2
+        assert model.activity_id == 1  # first scan: every finding is new
+        assert model.type_uid == model.class_uid * 100 + model.activity_id == 200401
+        assert model.metadata.version == py_ocsf_models.OCSF_VERSION == "1.5.0"
+
+
+def test_values_survive(demo_report, events):
+    generated = ms(demo_report["generated_at"])
+    for finding, event in zip(demo_report["findings"], events, strict=True):
+        model = validate(event)
+        info = model.finding_info
+        assert info.uid == finding["finding_id"]
+        assert info.title == finding["title"]
+        assert info.desc == model.message == finding["message"]
+        assert info.analytic.uid == finding["rule_id"] and info.types == [finding["rule_id"]]
+        assert model.time == generated
+        assert info.first_seen_time == info.created_time == ms(finding["first_seen"])
+        assert info.last_seen_time == generated
+        assert model.severity_id == SEVERITY_IDS[finding["severity"]]
+        assert model.severity == finding["severity"].capitalize()
+        assert model.status_code == "FAIL"
+
+        (resource,) = model.resources
+        assert resource.uid == finding["resource_arn"]
+        assert resource.type == "AWS::EC2::Instance"
+        assert resource.name == finding["instance_id"]
+        assert resource.region == finding["region"] and resource.cloud_partition == "aws"
+        assert resource.labels == [f"{k}={v}" for k, v in finding["tags"].items()]
+        assert resource.data == {"tags": finding["tags"]}
+
+        assert model.cloud.provider == "AWS" and model.cloud.region == finding["region"]
+        assert model.cloud.account.uid == finding["account_id"] == demo.DEMO_ACCOUNT_ID
+
+        assert model.remediation.desc == finding["remediation"] and model.remediation.references == []
+        assert model.risk_details == finding["risk"]
+        unmapped = event["unmapped"]
+        assert unmapped["remediation_cli"] == finding["remediation_cli"]
+        assert unmapped["remediation_pulumi"] == finding["remediation_pulumi"]
+        assert unmapped.get("severity_reason") == finding["severity_reason"]
+        assert unmapped.get("compliance", {}) == compliance_controls(finding["mappings"])
+
+        product = model.metadata.product
+        assert product.name == "ec2-compliance" and product.vendor_name
+        assert product.version == importlib.metadata.version("ec2-compliance")
+        assert model.metadata.uid == f"{demo_report['run_id']}/{finding['finding_id']}"
+
+
+def test_every_severity_maps(demo_report):
+    seen = {f["severity"]: validate(e).severity_id for f, e in zip(demo_report["findings"], to_ocsf(demo_report))}
+    assert seen == {s: SEVERITY_IDS[s] for s in seen}
+    # The demo has no informational finding; an unknown severity is Other with the source's value.
+    finding = demo_report["findings"][0]
+    for severity, severity_id, caption in (("informational", 1, "Informational"), ("bogus", 99, "bogus")):
+        (event,) = to_ocsf(dict(demo_report, findings=[dict(finding, severity=severity)]))
+        model = validate(event)
+        assert (model.severity_id, model.severity) == (severity_id, caption)
+
+
+def test_suppressed_findings_are_suppressed_with_the_reason(demo_report, events):
+    suppressed = [(f, e) for f, e in zip(demo_report["findings"], events) if f["suppressed"]]
+    assert {f["rule_id"] for f, _ in suppressed} == {
+        "ssh_open_to_internet", "no_public_ip", "public_ip_with_instance_profile",
+    }
+    for finding, event in suppressed:
+        model = validate(event)
+        assert (model.status_id, model.status) == (3, "Suppressed")
+        assert model.status_detail == finding["suppression_reason"] and "SEC-142" in model.status_detail
+    for finding, event in zip(demo_report["findings"], events):
+        if not finding["suppressed"]:
+            model = validate(event)
+            assert (model.status_id, model.status, model.status_detail) == (1, "New", None)
+
+
+def test_compliance_mappings_go_to_unmapped(demo_report, events):
+    by_rule = {f["rule_id"]: e for f, e in zip(demo_report["findings"], events)}
+    assert by_rule["ssh_open_to_internet"]["unmapped"]["compliance"] == {
+        "AWS Config Managed Rules": ["restricted-ssh"],
+        "AWS Foundational Security Best Practices": ["EC2.13"],
+        "CIS AWS Foundations Benchmark v1.4": ["5.2"],
+        "CIS AWS Foundations Benchmark v3.0": ["5.2", "5.3"],
+        "CIS AWS Foundations Benchmark v4.0.1": ["5.3", "5.4"],
+        "Prowler": ["ec2_instance_port_ssh_exposed_to_internet"],
+    }
+    # termination_protection maps to no control: no compliance entry at all.
+    assert "compliance" not in by_rule["termination_protection"]["unmapped"]
+
+
+def test_a_finding_seen_before_is_an_update(demo_reports):
+    first, second = demo_reports
+    events = to_ocsf(second)
+    assert events and len(events) == len(second["findings"])
+    first_ids = {f["finding_id"] for f in first["findings"]}
+    for finding, event in zip(second["findings"], events):
+        model = validate(event)
+        assert finding["finding_id"] in first_ids
+        assert model.finding_info.uid == finding["finding_id"]
+        assert (model.activity_id, model.activity_name, model.type_uid) == (2, "Update", 200402)
+        assert model.finding_info.first_seen_time == ms(first["generated_at"])
+        assert model.time == ms(second["generated_at"]) == model.finding_info.first_seen_time + 86_400_000
+
+
+# ------------------------------------------------------------------------------------------------
+# Edges
+# ------------------------------------------------------------------------------------------------
+
+def test_an_empty_report_gives_no_events(demo_report):
+    assert to_ocsf(dict(demo_report, findings=[])) == []
+    assert to_ocsf({"schema_version": 2, "generated_at": "2025-01-01T00:00:00Z", "findings": []}) == []
+    assert to_ocsf({}) == []
+
+
+def test_a_schema_1_report_is_refused(demo_report):
+    finding = {k: v for k, v in demo_report["findings"][0].items() if k != "finding_id"}
+    with pytest.raises(ValueError, match="schema 2"):
+        to_ocsf(dict(demo_report, findings=[finding]))
+
+
+def test_product_version_falls_back_when_not_installed(demo_report, monkeypatch):
+    def missing(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    (event, *_) = to_ocsf(demo_report)
+    assert validate(event).metadata.product.version == "unknown"
+
+
+def test_times_are_epoch_milliseconds_in_utc():
+    report = {
+        "run_id": "r", "generated_at": "2025-06-01T12:00:00+00:00", "account_id": "111122223333",
+        "findings": [{
+            "finding_id": "f" * 64, "rule_id": "no_public_ip", "title": "t", "severity": "low",
+            "status": "FAIL", "suppressed": False, "message": "m", "tags": {}, "region": "eu-west-1",
+            "resource_type": "instance", "resource_id": "i-1", "instance_id": "i-1", "account_id": None,
+            "resource_arn": "arn:aws-cn:ec2:eu-west-1:111122223333:instance/i-1",
+            "first_seen": "2025-05-31T12:00:00.250000Z",
+        }],
+    }
+    (event,) = to_ocsf(report)
+    model = validate(event)
+    expected = int(datetime(2025, 6, 1, 12, tzinfo=timezone.utc).timestamp()) * 1000
+    assert model.time == expected
+    assert model.finding_info.first_seen_time == expected - 86_400_000 + 250
+    assert model.activity_id == 2
+    # The finding's account is null here: the report's account is used.
+    assert model.cloud.account.uid == "111122223333"
+    assert model.resources[0].cloud_partition == "aws-cn"
+    assert model.remediation is None and model.risk_details is None
