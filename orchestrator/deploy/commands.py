@@ -6,7 +6,7 @@ import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
@@ -157,6 +157,17 @@ def destroy(
         if not typer.confirm(f"Environment {env!r} is protected. Destroy every resource of stack {name!r}?"):
             raise OperationFailed("destroy cancelled")
     _stack_operation("destroy", env, stack, config_dir, as_json)
+
+
+def stack_outputs(env_name: str, stack: str | None, config_dir: Path | None) -> tuple[dict[str, Any], Environment]:
+    """A deployed stack's outputs and its environment (for commands that read what it made)."""
+    from .engine import require_engine
+    from .environments import locate_config_dir
+    from .lifecycle import read_outputs
+
+    config = locate_config_dir(config_dir)
+    environment = config.load(env_name)
+    return read_outputs(_target(config, environment, stack), require_engine()), environment
 
 
 def outputs(

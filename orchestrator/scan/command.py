@@ -442,7 +442,7 @@ def scan(
         hub_region = session.region_name or region_list[0]
         imported = _security_hub(session, report, hub_region, demo) if security_hub else None
 
-    _emit(report, output_format, output_path, limit, rule_severities(scan_policy), hub_region)
+    emit(report, output_format, output_path, limit, rule_severities(scan_policy), hub_region)
     _warn_expired(report)
     if imported is not None:
         err.print(imported.summary(), markup=False, highlight=False)
@@ -531,7 +531,7 @@ def _security_hub(session: Any, report: Mapping[str, Any], hub_region: str, demo
     return import_report(session, report, hub_region)
 
 
-def _emit(
+def emit(
     report: Mapping[str, Any],
     fmt: OutputFormat,
     output: Path | None,

@@ -29,6 +29,8 @@ class FakeAnalyzer(pulumi.ComponentResource):
 def expected_outputs(env: Environment, stack: str) -> dict[str, str]:
     values = {name: f"{name}-{stack}" for name in OUTPUT_NAMES}
     values["region"] = env.aws.region
+    if os.environ.get("EC2C_TEST_BUCKET"):  # a real (moto) bucket for commands that read it
+        values["compliance_bucket_name"] = os.environ["EC2C_TEST_BUCKET"]
     return values
 
 

@@ -95,3 +95,18 @@ def test_asff_needs_an_account(mocked, fmt, monkeypatch) -> None:
 
     with pytest.raises(OperationFailed, match="no account id"):
         format_report({"findings": [], "regions": [REGION]}, OutputFormat(fmt))
+
+
+def test_report_of_a_stack_without_a_bucket_output_says_to_deploy(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+    from orchestrator.deploy import commands
+
+    environment = SimpleNamespace(stack_name="dev", aws=SimpleNamespace(region="eu-west-1"))
+    monkeypatch.setattr(commands, "stack_outputs", lambda env, stack, config_dir: ({}, environment))
+    result = CliRunner().invoke(app, ["report", "--env", "dev"])
+    assert result.exit_code == 1
+    assert "stack dev: no `compliance_bucket_name` output; deploy it first (`ec2c up --env dev`)" in flat(result.stderr)
