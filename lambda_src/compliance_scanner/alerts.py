@@ -77,7 +77,7 @@ def _summary_lines(report: Mapping[str, Any]) -> list[str]:
 
 def _finding_line(finding: Mapping[str, Any]) -> str:
     return (
-        f"- [{str(finding['severity']).upper()}] {finding['instance_id']} ({finding['region']}) "
+        f"- [{str(finding['severity']).upper()}] {finding.get('resource_id') or finding['instance_id']} ({finding['region']}) "
         f"{finding['rule_id']}: {finding['message']}"
     )
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .identity import INSTANCE, finding_id, partition_of, resource_arn
+from .identity import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE, finding_id, partition_of, resource_arn
+from .report import failures
 from .rules.mappings import compliance_controls
 
 SCHEMA_VERSION = "2018-10-08"
@@ -27,7 +28,7 @@ TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 1024
 TEXT_LIMIT = 512
 REQUIREMENTS_LIMIT = 32
-_RESOURCE_TYPES = {INSTANCE: "AwsEc2Instance"}
+_RESOURCE_TYPES = {INSTANCE: "AwsEc2Instance", LAUNCH_TEMPLATE: "AwsEc2LaunchTemplate", ACCOUNT: "AwsAccount"}
 
 
 def product_arn(region: str, account_id: str) -> str:
@@ -77,7 +78,7 @@ def to_asff_finding(
         "Resources": [
             {
                 "Type": _RESOURCE_TYPES.get(finding.get("resource_type", INSTANCE), "Other"),
-                "Id": arn,
+                "Id": f"AWS::::Account:{account_id}" if finding.get("resource_type") == ACCOUNT else arn,
                 "Partition": partition_of(region),
                 "Region": region,
                 **({"Tags": dict(finding["tags"])} if finding.get("tags") else {}),
@@ -118,5 +119,5 @@ def to_asff(report: Mapping[str, Any], hub_region: str) -> list[dict[str, Any]]:
     if not account_id:
         raise ValueError("ASFF needs the report's account_id (an AWS account id)")
     common = {"account_id": account_id, "hub_region": hub_region, "generated_at": report["generated_at"]}
-    active = [to_asff_finding(f, **common) for f in report.get("findings", [])]
+    active = [to_asff_finding(f, **common) for f in failures(report)]
     return active + [to_asff_finding(f, **common, resolved=True) for f in report.get("resolved_findings", [])]

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import sources
 from .budget import BudgetExhausted, TimeBudget
 from .clients import RETRY_CONFIG, make_client
-from .model import InstanceRecord, ScanError
+from .model import AccountRecord, InstanceRecord, LaunchTemplateRecord, ScanError
+from .region_resources import ACCOUNT_FETCHERS, launch_templates
 from .normalize import (
     Lookups,
     UndecodableUserData,
@@ -64,6 +66,8 @@ class RegionScan:
 
     region: str
     instances: list[InstanceRecord] = field(default_factory=list)
+    resources: list[LaunchTemplateRecord | AccountRecord] = field(default_factory=list)
+    """The region's launch templates and its account guardrail record (when rules need them)."""
     errors: list[ScanError] = field(default_factory=list)
     owner_id: str | None = None
     complete: bool = True
@@ -118,6 +122,20 @@ class _Calls:
         self.budget.check(operation, self.region)
         return getattr(client, method)(**params)
 
+    def probe(self, probe: Any, client: Any, operation: str, method: str, **params: Any) -> dict[str, Any]:
+        """Ask once without retries (`probe` is a single-attempt client), then as usual.
+
+        An endpoint that does not offer the operation (an emulator answering with an HTML 500)
+        is reported in one line instead of after a storm of retries; any other failure of the
+        first attempt is retried with `client`'s adaptive retries.
+        """
+        try:
+            return self.call(probe, operation, method, **params)
+        except API_ERRORS as exc:
+            if not_offered(exc):
+                raise OperationUnavailable(operation) from None
+        return self.call(client, operation, method, **params)
+
     def pages(
         self, client: Any, operation: str, method: str, key: str, **params: Any
     ) -> Iterator[list[Any]]:
@@ -169,6 +187,10 @@ class _Region:
         """Errors a fetcher records without failing as a whole (fetchers run concurrently)."""
         with self._lock:
             self.errors.append(error)
+
+    def probe_ec2(self) -> Any:
+        """A single-attempt EC2 client for `_Calls.probe`."""
+        return self.session.client("ec2", region_name=self.calls.region, config=SINGLE_ATTEMPT)
 
     def instance_ids(self) -> list[str]:
         return [raw["InstanceId"] for _, raw in self.raws]
@@ -279,9 +301,8 @@ def _ssm(region: _Region) -> dict[str, Any]:
     """Every managed EC2 node of the region with its ping status, rather than id-filtered batches:
     SSM pages hold at most 50 entries either way, and listing costs calls only for managed nodes.
 
-    The first page is asked once, without retries: an endpoint that does not offer the
-    operation (an emulator answering with an HTML 500) is reported in one line instead of after a
-    storm of retries. Any other failure of that first call is retried as usual.
+    The first page is asked through `_Calls.probe`: an endpoint without SSM inventory (an
+    emulator) is reported in one line.
     """
     operation = "ssm:DescribeInstanceInformation"
     params: dict[str, Any] = {
@@ -290,12 +311,7 @@ def _ssm(region: _Region) -> dict[str, Any]:
     }
     probe = region.session.client("ssm", region_name=region.calls.region, config=SINGLE_ATTEMPT)
     ssm = make_client(region.session, "ssm", region.calls.region)
-    try:
-        first = region.calls.call(probe, operation, "describe_instance_information", **params)
-    except API_ERRORS as exc:
-        if not_offered(exc):
-            raise OperationUnavailable(operation) from None
-        first = region.calls.call(ssm, operation, "describe_instance_information", **params)
+    first = region.calls.probe(probe, ssm, operation, "describe_instance_information", **params)
     items = list(first.get("InstanceInformationList", []))
     if first.get("NextToken"):
         for page in region.calls.pages(
@@ -380,8 +396,10 @@ def collect_region(
     except BudgetExhausted as exc:
         result.complete, result.stopped_reason = False, str(exc)
     wanted = [s for s in FETCHERS if s in needed and context.raws] if result.stopped_reason is None else []
+    regional = _regional_fetchers(needed, observed_at) if result.stopped_reason is None else {}
     with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
         futures = {source: pool.submit(_fetch, FETCHERS[source], context) for source in wanted}
+        futures.update({source: pool.submit(_fetch, fetch, context) for source, fetch in regional.items()})
     for source, future in futures.items():
         outcome = future.result()
         if isinstance(outcome, BudgetExhausted):
@@ -395,11 +413,44 @@ def collect_region(
     result.errors.extend(context.errors)
     if sources.SECURITY_GROUPS in fetched and sources.PREFIX_LISTS in needed:
         fetched.add(sources.PREFIX_LISTS)
+    templates = parts.pop("launch_templates", [])
+    account = {key: parts.pop(key) for key in list(parts) if key in _ACCOUNT_FIELDS}
     lookups = Lookups(**parts, unavailable=frozenset((*FETCHERS, sources.PREFIX_LISTS)) - fetched)
     result.instances = [
         instance_from_api(raw, region, owner, observed_at, lookups) for owner, raw in context.raws
     ]
+    result.resources = list(templates)
+    if sources.LAUNCH_TEMPLATES in regional and sources.LAUNCH_TEMPLATES not in fetched:
+        result.complete = False  # templates not listed must not pass for templates fixed
+    account_sources = [source for source in ACCOUNT_FETCHERS if source in regional]
+    if account_sources:
+        result.resources.append(
+            AccountRecord(
+                account_id=result.owner_id,
+                region=region,
+                observed_at=observed_at,
+                **account,
+                unavailable=frozenset(account_sources) - fetched,
+            )
+        )
     return result
+
+
+_ACCOUNT_FIELDS = frozenset(field.name for field in dataclass_fields(AccountRecord))
+
+
+def _regional_fetchers(needed: frozenset[str], observed_at: datetime) -> dict[str, Callable[[_Region], dict[str, Any]]]:
+    """Fetchers for what a region holds besides instances, run whether or not it has any."""
+    fetchers: dict[str, Callable[[_Region], dict[str, Any]]] = {
+        source: (lambda context, fetch=fetch: fetch(context.calls, context.ec2, context.probe_ec2()))
+        for source, fetch in ACCOUNT_FETCHERS.items()
+        if source in needed
+    }
+    if sources.LAUNCH_TEMPLATES in needed:
+        fetchers[sources.LAUNCH_TEMPLATES] = lambda context: {
+            "launch_templates": launch_templates(context.calls, context.ec2, context.calls.region, None, observed_at)
+        }
+    return fetchers
 
 
 def _fetch(fetch: Callable[[_Region], dict[str, Any]], context: _Region) -> dict[str, Any] | Exception:

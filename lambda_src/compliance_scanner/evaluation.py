@@ -1,5 +1,7 @@
-"""Evaluates every enabled rule on every instance, grades exposure findings by reachability and
-applies the suppressions (pure)."""
+"""Evaluates every enabled rule on every resource of its type (instances, launch templates, an
+account's region settings), grades exposure findings by reachability and applies the
+suppressions (pure). One path for every resource type, so suppressions, severities and the
+report behave the same whichever a rule looks at."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from .model import FAIL, InstanceRecord, RuleResult
+from .model import FAIL, InstanceRecord, Record, RuleResult
 from .policy import Policy, RuleConfig
 from .reachability import grade, unknown_reason
 from .rules import CATALOGUE, evaluate
@@ -16,9 +18,9 @@ from .suppressions import Suppression, find_suppression
 
 @dataclass(frozen=True)
 class Outcome:
-    """One rule's result on one instance, with the policy's severity and any suppression."""
+    """One rule's result on one resource, with the policy's severity and any suppression."""
 
-    instance: InstanceRecord
+    resource: Record
     rule_id: str
     title: str
     severity: str
@@ -29,32 +31,33 @@ class Outcome:
 
     @property
     def active_failure(self) -> bool:
-        """A FAIL that no suppression covers: what makes an instance non-compliant."""
+        """A FAIL that no suppression covers: what makes a resource non-compliant."""
         return self.result.status == FAIL and self.suppression is None
 
 
-def evaluate_instances(
-    instances: Iterable[InstanceRecord], policy: Policy, today: date
-) -> list[Outcome]:
-    """Outcomes for each instance and enabled rule; suppressions are only looked up for FAILs."""
-    enabled = [(rule_id, policy.rules[rule_id]) for rule_id in policy.enabled_rule_ids()]
+def evaluate_resources(records: Iterable[Record], policy: Policy, today: date) -> list[Outcome]:
+    """Outcomes for each record and each enabled rule of its resource type; suppressions are
+    only looked up for FAILs."""
+    enabled = [(rule_id, CATALOGUE[rule_id], policy.rules[rule_id]) for rule_id in policy.enabled_rule_ids()]
     outcomes = []
-    for instance in instances:
-        for rule_id, config in enabled:
-            rule = CATALOGUE[rule_id]
-            result = evaluate(rule, instance, config.params)
+    for record in records:
+        for rule_id, rule, config in enabled:
+            if rule.resource_type != record.resource_type:
+                continue
+            result = evaluate(rule, record, config.params)
             suppression = None
             severity, reason = config.severity, None
             if result.status == FAIL:
                 suppression = find_suppression(
-                    policy.suppressions, rule_id, instance.instance_id, instance.tags, today
+                    policy.suppressions, rule_id, record.resource_type, record.resource_id, record.tags, today
                 )
                 if rule.graded and policy.reachability_grading:
-                    severity, reason = _graded(instance, config)
-            outcomes.append(
-                Outcome(instance, rule_id, rule.title, severity, result, suppression, reason)
-            )
+                    severity, reason = _graded(record, config)
+            outcomes.append(Outcome(record, rule_id, rule.title, severity, result, suppression, reason))
     return outcomes
+
+
+evaluate_instances = evaluate_resources
 
 
 def _graded(instance: InstanceRecord, config: RuleConfig) -> tuple[str, str]:

@@ -9,6 +9,11 @@ from __future__ import annotations
 import hashlib
 
 INSTANCE = "instance"
+LAUNCH_TEMPLATE = "launch_template"
+ACCOUNT = "account"
+"""An account in one region: the resource of the guardrail rules (region-wide settings)."""
+RESOURCE_TYPES = (INSTANCE, LAUNCH_TEMPLATE, ACCOUNT)
+_ARN_TYPES = {INSTANCE: "instance", LAUNCH_TEMPLATE: "launch-template"}
 
 _PARTITIONS = (
     ("us-isob-", "aws-iso-b"),
@@ -26,8 +31,13 @@ def partition_of(region: str) -> str:
 
 
 def resource_arn(region: str, account_id: str | None, resource_type: str, resource_id: str) -> str:
-    """`arn:<partition>:ec2:<region>:<account>:<type>/<id>`; the account is empty when unknown."""
-    return f"arn:{partition_of(region)}:ec2:{region}:{account_id or ''}:{resource_type}/{resource_id}"
+    """`arn:<partition>:ec2:<region>:<account>:instance/<id>` (or `launch-template/<id>`); an
+    account's guardrails belong to the account itself, `arn:<partition>:iam::<account>:root`.
+    The account is empty when unknown."""
+    if resource_type == ACCOUNT:
+        return f"arn:{partition_of(region)}:iam::{account_id or ''}:root"
+    kind = _ARN_TYPES[resource_type]
+    return f"arn:{partition_of(region)}:ec2:{region}:{account_id or ''}:{kind}/{resource_id}"
 
 
 def finding_id(account_id: str | None, region: str, resource_id: str, rule_id: str) -> str:

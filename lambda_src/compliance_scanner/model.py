@@ -163,6 +163,94 @@ class InstanceRecord:
     """None when the subnet's route table is unknown (no subnet, or route tables not read)."""
     unavailable: frozenset[str] = frozenset()
 
+    resource_type = "instance"
+
+    @property
+    def resource_id(self) -> str:
+        return self.instance_id
+
+
+@dataclass(frozen=True)
+class TemplateVersion:
+    """One launch template version as the rules see it; `roles` says whether it is the default,
+    the latest, or both."""
+
+    number: int
+    roles: tuple[str, ...]
+    metadata_options: MetadataOptions | None = None
+    public_ip: bool = False
+    """A network interface asks for a public IPv4 address (AssociatePublicIpAddress)."""
+    user_data: str | None = None
+    user_data_error: str | None = None
+    unencrypted_devices: tuple[str, ...] = ()
+    """Device names of EBS mappings that do not set Encrypted (they follow the account default
+    or the snapshot's state)."""
+
+    @property
+    def label(self) -> str:
+        return f"version {self.number} ({', '.join(self.roles)})"
+
+
+@dataclass(frozen=True)
+class LaunchTemplateRecord:
+    """A launch template with its default and latest versions: what the next instance gets."""
+
+    template_id: str
+    name: str
+    region: str
+    account_id: str | None
+    observed_at: datetime
+    versions: tuple[TemplateVersion, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    unavailable: frozenset[str] = frozenset()
+
+    resource_type = "launch_template"
+
+    @property
+    def resource_id(self) -> str:
+        return self.template_id
+
+
+@dataclass(frozen=True)
+class DefaultGroup:
+    """A VPC's default security group and its rules."""
+
+    group_id: str
+    vpc_id: str
+    ingress: int
+    egress: int
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    """An account's region-wide guardrails: what every new instance, volume, snapshot and image
+    of the region inherits. None means the setting was not read (see `unavailable`)."""
+
+    account_id: str | None
+    region: str
+    observed_at: datetime
+    ebs_encryption_by_default: bool | None = None
+    imds_http_tokens: str | None = None
+    """The account's IMDS default for new instances: `required`, `optional` or `no-preference`."""
+    snapshot_block_public_access: str | None = None
+    image_block_public_access: str | None = None
+    serial_console_access: bool | None = None
+    default_groups: tuple[DefaultGroup, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    unavailable: frozenset[str] = frozenset()
+
+    resource_type = "account"
+
+    @property
+    def resource_id(self) -> str:
+        """The account id: the finding's region says which of its regions."""
+        return self.account_id or "unknown"
+
+
+Record = InstanceRecord | LaunchTemplateRecord | AccountRecord
+"""Anything a rule evaluates; each has resource_type, resource_id, region, account_id, tags and
+unavailable, so evaluation, suppression and the report treat the three alike."""
+
 
 @dataclass(frozen=True)
 class ScanError:

@@ -19,9 +19,11 @@ from . import sources
 from .model import (
     ImageInfo,
     IngressPermission,
+    DefaultGroup,
     InstanceRecord,
     InternetRoute,
     MetadataOptions,
+    TemplateVersion,
     SecurityGroupInfo,
     SsmStatus,
     VolumeInfo,
@@ -256,6 +258,43 @@ def route_tables_from_api(
             elif association.get("SubnetId"):
                 by_subnet[association["SubnetId"]] = route
     return by_subnet, main
+
+
+def template_version_from_api(raw: Mapping[str, Any], roles: tuple[str, ...]) -> TemplateVersion:
+    """A DescribeLaunchTemplateVersions entry; undecodable user data is kept as an error."""
+    data = raw.get("LaunchTemplateData", {})
+    options = data.get("MetadataOptions")
+    user_data, problem = None, None
+    try:
+        user_data = decode_user_data(data.get("UserData"))
+    except UndecodableUserData as exc:
+        problem = str(exc)
+    return TemplateVersion(
+        number=int(raw.get("VersionNumber", 0)),
+        roles=roles,
+        metadata_options=MetadataOptions(
+            options.get("HttpTokens"), options.get("HttpEndpoint"), options.get("HttpPutResponseHopLimit")
+        )
+        if options is not None
+        else None,
+        public_ip=any(nic.get("AssociatePublicIpAddress") for nic in data.get("NetworkInterfaces", [])),
+        user_data=user_data,
+        user_data_error=problem,
+        unencrypted_devices=tuple(
+            mapping.get("DeviceName", "?")
+            for mapping in data.get("BlockDeviceMappings", [])
+            if "Ebs" in mapping and not mapping["Ebs"].get("Encrypted")
+        ),
+    )
+
+
+def default_group_from_api(raw: Mapping[str, Any]) -> DefaultGroup:
+    return DefaultGroup(
+        group_id=raw["GroupId"],
+        vpc_id=raw.get("VpcId", ""),
+        ingress=len(raw.get("IpPermissions", [])),
+        egress=len(raw.get("IpPermissionsEgress", [])),
+    )
 
 
 def instance_from_api(

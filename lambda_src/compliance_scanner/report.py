@@ -28,7 +28,7 @@ from typing import Any
 
 from .contract import REPORT_PREFIX, SCHEMA_VERSION
 from .evaluation import Outcome
-from .identity import INSTANCE, finding_id, resource_arn
+from .identity import ACCOUNT, INSTANCE, RESOURCE_TYPES, finding_id, resource_arn
 from .model import FAIL, PASS, SEVERITIES, SKIPPED, InstanceRecord, ScanError
 from .policy import Policy
 from .rules import CATALOGUE
@@ -65,17 +65,18 @@ def iso_utc(moment: datetime) -> str:
 
 
 def _finding(outcome: Outcome, account_id: str | None, seen_at: str) -> dict[str, Any]:
-    instance = outcome.instance
+    resource = outcome.resource
     rule = CATALOGUE[outcome.rule_id]
-    account = instance.account_id or account_id
+    account = resource.account_id or account_id
+    kind, resource_id = resource.resource_type, resource.resource_id
     return {
-        "finding_id": finding_id(account, instance.region, instance.instance_id, outcome.rule_id),
-        "resource_type": INSTANCE,
-        "resource_id": instance.instance_id,
-        "resource_arn": resource_arn(instance.region, account, INSTANCE, instance.instance_id),
+        "finding_id": finding_id(account, resource.region, resource_id, outcome.rule_id),
+        "resource_type": kind,
+        "resource_id": resource_id,
+        "resource_arn": resource_arn(resource.region, account, kind, resource_id),
         "account_id": account,
-        "instance_id": instance.instance_id,
-        "region": instance.region,
+        "instance_id": resource_id if kind == INSTANCE else None,
+        "region": resource.region,
         "rule_id": outcome.rule_id,
         "title": outcome.title,
         "severity": outcome.severity,
@@ -84,11 +85,11 @@ def _finding(outcome: Outcome, account_id: str | None, seen_at: str) -> dict[str
         "suppressed": outcome.suppression is not None,
         "suppression_reason": outcome.suppression.reason if outcome.suppression else None,
         "message": outcome.result.message,
-        "tags": dict(instance.tags),
+        "tags": dict(resource.tags),
         "first_seen": seen_at,
         "risk": rule.risk,
         "remediation": rule.remediation,
-        "remediation_cli": rule.remediation_cli.format(resource_id=instance.instance_id, region=instance.region),
+        "remediation_cli": rule.remediation_cli.format(resource_id=resource_id, region=resource.region),
         "remediation_pulumi": rule.remediation_pulumi,
         "mappings": dict(rule.mapping),
     }
@@ -97,35 +98,49 @@ def _finding(outcome: Outcome, account_id: str | None, seen_at: str) -> dict[str
 def _summary(
     instances: Sequence[InstanceRecord], outcomes: Sequence[Outcome], rule_ids: Iterable[str]
 ) -> dict[str, Any]:
+    """Rule and severity counts over every resource type; the instance counts and the compliance
+    rate over instances only (a guardrail is not an instance), the other types counted apart in
+    `by_resource_type`."""
     by_rule = {
         rule_id: {"failed": 0, "passed": 0, "suppressed": 0, "skipped": 0} for rule_id in rule_ids
     }
     by_severity = dict.fromkeys(SEVERITIES, 0)
-    non_compliant: set[tuple[str, str]] = set()
+    evaluated: dict[str, set[tuple[str, str]]] = {kind: set() for kind in RESOURCE_TYPES}
+    failing: dict[str, set[tuple[str, str]]] = {kind: set() for kind in RESOURCE_TYPES}
     unknown: set[tuple[str, str]] = set()
     for outcome in outcomes:
         counts = by_rule[outcome.rule_id]
         counts[_COUNTERS[outcome.result.status]] += 1
-        key = (outcome.instance.region, outcome.instance.instance_id)
+        kind = outcome.resource.resource_type
+        key = (outcome.resource.region, outcome.resource.resource_id)
+        evaluated[kind].add(key)
         if outcome.suppression is not None:
             counts["suppressed"] += 1
         if outcome.active_failure:
             by_severity[outcome.severity] += 1
-            non_compliant.add(key)
-        elif outcome.result.status == SKIPPED and outcome.result.applicable:
+            failing[kind].add(key)
+        elif outcome.result.status == SKIPPED and outcome.result.applicable and kind == INSTANCE:
             unknown.add(key)
+    non_compliant = failing[INSTANCE]
     total = len(instances)
     unevaluated = len(unknown - non_compliant)
     compliant = total - len(non_compliant) - unevaluated
-    evaluated = compliant + len(non_compliant)
+    rated = compliant + len(non_compliant)
     return {
         "total_instances": total,
         "compliant_instances": compliant,
         "non_compliant_instances": len(non_compliant),
         "unevaluated_instances": unevaluated,
-        "compliance_rate": round(100.0 * compliant / evaluated, 2) if evaluated else None,
+        "compliance_rate": round(100.0 * compliant / rated, 2) if rated else None,
         "by_rule": by_rule,
         "by_severity": by_severity,
+        "by_resource_type": {
+            kind: {
+                "evaluated": total if kind == INSTANCE else len(evaluated[kind]),
+                "non_compliant": len(failing[kind]),
+            }
+            for kind in RESOURCE_TYPES
+        },
     }
 
 
@@ -134,8 +149,19 @@ def _severity_order(finding: Mapping[str, Any]) -> tuple[Any, ...]:
         SEVERITIES.index(finding["severity"]),
         finding["rule_id"],
         finding["region"],
-        finding["instance_id"],
+        finding["resource_id"],
     )
+
+
+def _account_order(finding: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Failures first, by severity; then the rest, by rule and region."""
+    return (finding["status"] != FAIL, SEVERITIES.index(finding["severity"]), finding["rule_id"], finding["region"])
+
+
+def failures(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every FAIL of a report, instance and launch template findings then account guardrails:
+    what the gate, the alert and the exported formats (CSV, ASFF, OCSF, HTML) act on."""
+    return [*report.get("findings", []), *(f for f in report.get("account_findings", []) if f.get("status") == FAIL)]
 
 
 def build_report(
@@ -158,7 +184,14 @@ def build_report(
     """
     generated = iso_utc(generated_at)
     findings = [
-        _finding(outcome, account_id, generated) for outcome in outcomes if outcome.result.status == FAIL
+        _finding(outcome, account_id, generated)
+        for outcome in outcomes
+        if outcome.result.status == FAIL and outcome.resource.resource_type != ACCOUNT
+    ]
+    account_findings = [
+        _finding(outcome, account_id, generated)
+        for outcome in outcomes
+        if outcome.resource.resource_type == ACCOUNT
     ]
     if partial_reason is None and incomplete_regions:
         partial_reason = f"regions not fully scanned: {', '.join(incomplete_regions)} (see errors)"
@@ -181,6 +214,7 @@ def build_report(
         },
         "summary": _summary(instances, outcomes, policy.enabled_rule_ids()),
         "findings": sorted(findings, key=_severity_order),
+        "account_findings": sorted(account_findings, key=_account_order),
         "errors": [error.to_document() for error in errors],
         "expired_suppressions": [
             s.to_document() for s in policy.suppressions if s.expired(today)
@@ -201,11 +235,7 @@ def finding_key(finding: Mapping[str, Any]) -> FindingKey:
 
 
 def _active(report: Mapping[str, Any]) -> dict[FindingKey, Mapping[str, Any]]:
-    return {
-        finding_key(f): f
-        for f in report.get("findings", [])
-        if f.get("status") == FAIL and not f.get("suppressed")
-    }
+    return {finding_key(f): f for f in failures(report) if f.get("status") == FAIL and not f.get("suppressed")}
 
 
 def scanned_regions(report: Mapping[str, Any]) -> set[str]:
@@ -240,9 +270,9 @@ def apply_history(report: dict[str, Any], previous: Mapping[str, Any] | None) ->
     if previous is not None:
         earlier = {
             finding_key(f): f.get("first_seen") or previous.get("generated_at")
-            for f in previous.get("findings", [])
+            for f in failures(previous)
         }
-        for finding in report["findings"]:
+        for finding in failures(report):
             finding["first_seen"] = earlier.get(finding_key(finding)) or finding["first_seen"]
         report["previous_run_id"] = previous.get("run_id")
     report.update(diff(previous, report))
@@ -263,7 +293,7 @@ def to_csv(report: Mapping[str, Any]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for finding in report.get("findings", []):
+    for finding in failures(report):
         writer.writerow([_cell(finding.get(column)) for column in CSV_COLUMNS])
     return buffer.getvalue()
 

@@ -18,7 +18,7 @@ from . import sources
 from .budget import TimeBudget
 from .clients import make_client
 from .collector import Progress, RegionScan, collect_region
-from .evaluation import Outcome, evaluate_instances
+from .evaluation import Outcome, evaluate_resources
 from .policy import Policy
 from .permissions import needed_sources
 from .report import apply_history, build_report
@@ -81,7 +81,7 @@ def scan(
         if budget.exhausted():
             return None
         result = collect_region(session, region, needed, budget, now, on_progress)
-        return result, evaluate_instances(result.instances, policy, now.date())
+        return result, evaluate_resources([*result.instances, *result.resources], policy, now.date())
 
     _load_models(session, needed, ordered)
     with ThreadPoolExecutor(max_workers=max(1, min(region_workers, len(ordered)))) as pool:

@@ -18,6 +18,13 @@ SSM = "ssm"
 TERMINATION_PROTECTION = "termination_protection"
 USER_DATA = "user_data"
 ROUTE_TABLES = "route_tables"
+LAUNCH_TEMPLATES = "launch_templates"
+EBS_DEFAULT_ENCRYPTION = "ebs_default_encryption"
+IMDS_DEFAULTS = "imds_defaults"
+SNAPSHOT_BLOCK_PUBLIC_ACCESS = "snapshot_block_public_access"
+IMAGE_BLOCK_PUBLIC_ACCESS = "image_block_public_access"
+SERIAL_CONSOLE = "serial_console"
+DEFAULT_SECURITY_GROUPS = "default_security_groups"
 
 IAM_ACTIONS: dict[str, str] = {
     INSTANCES: "ec2:DescribeInstances",
@@ -29,9 +36,22 @@ IAM_ACTIONS: dict[str, str] = {
     TERMINATION_PROTECTION: "ec2:DescribeInstanceAttribute",
     USER_DATA: "ec2:DescribeInstanceAttribute",
     ROUTE_TABLES: "ec2:DescribeRouteTables",
+    LAUNCH_TEMPLATES: "ec2:DescribeLaunchTemplateVersions",
+    EBS_DEFAULT_ENCRYPTION: "ec2:GetEbsEncryptionByDefault",
+    IMDS_DEFAULTS: "ec2:GetInstanceMetadataDefaults",
+    SNAPSHOT_BLOCK_PUBLIC_ACCESS: "ec2:GetSnapshotBlockPublicAccessState",
+    IMAGE_BLOCK_PUBLIC_ACCESS: "ec2:GetImageBlockPublicAccessState",
+    SERIAL_CONSOLE: "ec2:GetSerialConsoleAccessStatus",
+    DEFAULT_SECURITY_GROUPS: "ec2:DescribeSecurityGroups",
 }
+"""The action each source is reported under when it fails."""
+
+EXTRA_IAM_ACTIONS: dict[str, tuple[str, ...]] = {LAUNCH_TEMPLATES: ("ec2:DescribeLaunchTemplates",)}
+"""Further actions a source needs (launch templates: names and tags, then their versions)."""
 
 
 def iam_actions_for(sources: Iterable[str]) -> tuple[str, ...]:
     """Sorted, de-duplicated IAM actions for the given sources."""
-    return tuple(sorted({IAM_ACTIONS[source] for source in sources}))
+    return tuple(
+        sorted({action for source in sources for action in (IAM_ACTIONS[source], *EXTRA_IAM_ACTIONS.get(source, ()))})
+    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from .identity import INSTANCE, RESOURCE_TYPES
 from .validation import (
     Where,
     check_keys,
@@ -24,6 +25,7 @@ from .validation import (
 )
 
 ALL_RULES = "*"
+SELECTORS = ("instance_id", "resource_id", "tag")
 
 
 @dataclass(frozen=True)
@@ -52,15 +54,23 @@ class TagSelector:
 
 @dataclass(frozen=True)
 class Suppression:
-    """Accepts FAILs of `rule` (or every rule, "*") for one instance id or a tag selector."""
+    """Accepts FAILs of `rule` (or every rule, "*") for one resource or a tag selector.
+
+    `instance_id` selects an instance; `resource_id` a resource of any type, narrowed by
+    `resource_type` when given (an account id selects every region's guardrail results).
+    """
 
     rule: str
     reason: str
     instance_id: str | None = None
     tag: TagSelector | None = None
     expires: date | None = None
+    resource_id: str | None = None
+    resource_type: str | None = None
 
-    def applies(self, rule_id: str, instance_id: str, tags: Mapping[str, str], today: date) -> bool:
+    def applies(
+        self, rule_id: str, resource_type: str, resource_id: str, tags: Mapping[str, str], today: date
+    ) -> bool:
         """True when this suppression covers the finding on `today` (the expiry day included)."""
         if self.rule not in (ALL_RULES, rule_id):
             return False
@@ -68,7 +78,9 @@ class Suppression:
             return False
         if self.tag is not None:
             return self.tag.matches(tags)
-        return self.instance_id == instance_id
+        if self.instance_id is not None:
+            return resource_type == INSTANCE and self.instance_id == resource_id
+        return self.resource_id == resource_id and self.resource_type in (None, resource_type)
 
     def expired(self, today: date) -> bool:
         """Past its expiry date (the expiry day itself still counts)."""
@@ -78,8 +90,12 @@ class Suppression:
         document: dict[str, Any] = {"rule": self.rule}
         if self.tag is not None:
             document["tag"] = self.tag.to_document()
-        else:
+        elif self.instance_id is not None:
             document["instance_id"] = self.instance_id
+        else:
+            document["resource_id"] = self.resource_id
+            if self.resource_type is not None:
+                document["resource_type"] = self.resource_type
         document["reason"] = self.reason
         if self.expires is not None:
             document["expires"] = self.expires.isoformat()
@@ -89,13 +105,14 @@ class Suppression:
 def find_suppression(
     suppressions: Iterable[Suppression],
     rule_id: str,
-    instance_id: str,
+    resource_type: str,
+    resource_id: str,
     tags: Mapping[str, str],
     today: date,
 ) -> Suppression | None:
     """The first suppression that covers the finding, or None."""
     for suppression in suppressions:
-        if suppression.applies(rule_id, instance_id, tags, today):
+        if suppression.applies(rule_id, resource_type, resource_id, tags, today):
             return suppression
     return None
 
@@ -114,22 +131,31 @@ def _parse_tag(value: Any, where: Where) -> TagSelector:
 
 
 def parse_suppression(value: Any, where: Where, rule_ids: Iterable[str]) -> Suppression:
-    """Validate one suppression entry; exactly one selector (instance_id or tag) is allowed."""
+    """Validate one suppression entry; exactly one selector (instance_id, resource_id or tag) is
+    allowed, and resource_type only with resource_id."""
     entry = expect_mapping(value, where)
     check_keys(
         entry,
         where,
-        ("rule", "instance_id", "tag", "reason", "expires"),
+        ("rule", "instance_id", "resource_id", "resource_type", "tag", "reason", "expires"),
         required=("rule", "reason"),
     )
     rule = expect_choice(entry["rule"], where / "rule", (ALL_RULES, *rule_ids))
     reason = expect_text(entry["reason"], where / "reason")
-    if ("instance_id" in entry) == ("tag" in entry):
-        raise where.error("expected exactly one selector: 'instance_id' or 'tag'")
+    if sum(key in entry for key in SELECTORS) != 1:
+        raise where.error("expected exactly one selector: 'instance_id', 'resource_id' or 'tag'")
+    if "resource_type" in entry and "resource_id" not in entry:
+        raise (where / "resource_type").error("only goes with 'resource_id'")
     expires = expect_date(entry["expires"], where / "expires") if "expires" in entry else None
     if "tag" in entry:
         return Suppression(
             rule, reason, tag=_parse_tag(entry["tag"], where / "tag"), expires=expires
         )
+    if "resource_id" in entry:
+        resource_type = None
+        if "resource_type" in entry:
+            resource_type = expect_choice(entry["resource_type"], where / "resource_type", RESOURCE_TYPES)
+        resource_id = expect_text(entry["resource_id"], where / "resource_id")
+        return Suppression(rule, reason, resource_id=resource_id, resource_type=resource_type, expires=expires)
     instance_id = expect_text(entry["instance_id"], where / "instance_id")
     return Suppression(rule, reason, instance_id=instance_id, expires=expires)

@@ -27,6 +27,7 @@ def rule_documents() -> list[dict[str, Any]]:
         {
             "id": rule.id,
             "title": rule.title,
+            "resource_type": rule.resource_type,
             "severity": rule.severity,
             "enabled_by_default": not rule.opt_in,
             "severity_graded_by_reachability": rule.graded,
@@ -58,8 +59,8 @@ def _controls(mappings: Mapping[str, str], key: str) -> str:
 def to_markdown(documents: Sequence[Mapping[str, Any]]) -> str:
     """The README's rule table."""
     lines = [
-        "| rule | checks | severity | default | Security Hub (FSBP) | CIS | AWS Config | Prowler |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| rule | resource | checks | severity | default | Security Hub (FSBP) | CIS | AWS Config | Prowler |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for doc in documents:
         severity = doc["severity"] + (" (graded)" if doc["severity_graded_by_reachability"] else "")
@@ -69,6 +70,7 @@ def to_markdown(documents: Sequence[Mapping[str, Any]]) -> str:
             + " | ".join(
                 [
                     f"`{doc['id']}`",
+                    doc["resource_type"].replace("_", " "),
                     _cell(doc["title"]),
                     severity,
                     "on" if doc["enabled_by_default"] else "opt-in",
@@ -85,11 +87,12 @@ def to_markdown(documents: Sequence[Mapping[str, Any]]) -> str:
 
 def _table(documents: Sequence[Mapping[str, Any]]) -> Table:
     table = Table(title=f"{len(documents)} rules", title_justify="left")
-    for column in ("rule", "severity", "default", "title", "mappings"):
+    for column in ("rule", "resource", "severity", "default", "title", "mappings"):
         table.add_column(column, overflow="fold")
     for doc in documents:
         table.add_row(
             Text(doc["id"]),
+            doc["resource_type"].replace("_", " "),
             doc["severity"] + ("*" if doc["severity_graded_by_reachability"] else ""),
             "on" if doc["enabled_by_default"] else "opt-in",
             Text(doc["title"]),

@@ -288,8 +288,10 @@ def failed_regions(report: Mapping[str, Any]) -> list[str]:
 def gate_failures(report: Mapping[str, Any], threshold: str) -> list[Mapping[str, Any]]:
     """Unsuppressed FAIL findings at or above `threshold`."""
     limit = scan_render.severity_rank(threshold)
+    from compliance_scanner.report import failures
+
     return [
-        f for f in report.get("findings") or []
+        f for f in failures(report)
         if str(f.get("status", "FAIL")).upper() == "FAIL"
         and not f.get("suppressed")
         and scan_render.severity_rank(f.get("severity")) <= limit

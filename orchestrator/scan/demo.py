@@ -65,12 +65,24 @@ class SeededInstance:
         return not self.expected
 
 
+@dataclass(frozen=True)
+class SeededResource:
+    """A launch template or an account's region settings, and the rules it should fail."""
+
+    resource_type: str
+    resource_id: str
+    region: str
+    name: str
+    expected: frozenset[str] = frozenset()
+
+
 @dataclass
 class DemoFleet:
     """What `seed_demo_fleet` created, for the summary line and the tests."""
 
     regions: tuple[str, ...]
     instances: list[SeededInstance] = field(default_factory=list)
+    resources: list[SeededResource] = field(default_factory=list)
     approved_amis: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -95,7 +107,7 @@ class DemoFleet:
 
     @property
     def rules_covered(self) -> set[str]:
-        return set().union(*(i.expected for i in self.instances)) if self.instances else set()
+        return set().union(*(i.expected for i in [*self.instances, *self.resources]))
 
     def by_name(self, name: str) -> SeededInstance:
         for inst in self.instances:
@@ -123,9 +135,9 @@ _FLEET: dict[str, list[dict[str, Any]]] = {
         {"name": "public-api-1", "owner": "api-team", "env": "prod", "kind": {"public_ip"},
          "expect": {"no_public_ip", "public_ip_with_instance_profile"}},
         {"name": "dev-box-alice", "owner": "alice", "env": "dev", "kind": {"ssh_open", "key_pair"},
-         "expect": {"ssh_open_to_internet", "no_key_pair"}},
+         "expect": {"authorized_ports_only", "ssh_open_to_internet", "no_key_pair"}},
         {"name": "debug-anything", "owner": "bob", "env": "dev", "kind": {"all_open"},
-         "expect": {"all_ports_open", "ssh_open_to_internet", "rdp_open_to_internet", "high_risk_ports_open"}},
+         "expect": {"authorized_ports_only", "all_ports_open", "ssh_open_to_internet", "rdp_open_to_internet", "high_risk_ports_open"}},
         {"name": "ml-training-1", "owner": "ml-team", "env": "staging", "kind": {"bad_type"},
          "expect": {"allowed_instance_type"}, "type": "p3.8xlarge"},
         {"name": "batch-2019", "owner": "data-team", "env": "prod", "kind": {"old_launch"},
@@ -135,17 +147,17 @@ _FLEET: dict[str, list[dict[str, Any]]] = {
         {"name": "ci-runner-1", "owner": "platform", "env": "dev", "kind": {"user_data_secret"},
          "expect": {"user_data_secrets"}},
         {"name": "bastion-us", "owner": "security", "env": "prod", "kind": {"public_ip", "ssh_open", "bastion"},
-         "expect": {"no_public_ip", "public_ip_with_instance_profile", "ssh_open_to_internet"},
-         "suppressed": {"no_public_ip", "public_ip_with_instance_profile", "ssh_open_to_internet"},
+         "expect": {"authorized_ports_only", "no_public_ip", "public_ip_with_instance_profile", "ssh_open_to_internet"},
+         "suppressed": {"authorized_ports_only", "no_public_ip", "public_ip_with_instance_profile", "ssh_open_to_internet"},
          "extra_tags": {BASTION_TAG[0]: BASTION_TAG[1]}},
     ],
     "eu-west-1": [
         {"name": "shop-eu-1", "owner": "web-team", "env": "prod"},
         {"name": "shop-eu-2", "owner": "web-team", "env": "prod", "type": "m5.xlarge"},
         {"name": "win-jump-eu", "owner": "it-ops", "env": "prod", "kind": {"rdp_open_v6"},
-         "expect": {"rdp_open_to_internet"}},
+         "expect": {"authorized_ports_only", "rdp_open_to_internet"}},
         {"name": "db-eu-1", "owner": "data-team", "env": "prod", "kind": {"db_ports_open"},
-         "expect": {"high_risk_ports_open"}, "type": "r5.large"},
+         "expect": {"authorized_ports_only", "high_risk_ports_open"}, "type": "r5.large"},
         {"name": "files-eu", "owner": "it-ops", "env": "prod", "kind": {"unencrypted_ebs"},
          "expect": {"ebs_volumes_encrypted"}},
         {"name": "untagged-eu", "kind": {"missing_tags"}, "expect": {"required_tags"}},
@@ -458,7 +470,101 @@ def seed_demo_fleet(session: boto3.session.Session, regions: Sequence[str] = DEM
             seeded = _launch(kit, spec, fleet.notes)
             if seeded is not None:
                 fleet.instances.append(seeded)
+        fleet.resources.append(_account_settings(session, region, hardened=index == len(regions) - 1 and index > 0))
+        if region == DEMO_REGIONS[0]:
+            fleet.resources += _launch_templates(kit)
+    _answer_unemulated_reads(session, regions[-1] if len(regions) > 1 else None)
     return fleet
+
+
+# --------------------------------------------------------------------------------------------
+# Account guardrails and launch templates
+# --------------------------------------------------------------------------------------------
+
+ACCOUNT_RULES = frozenset({
+    "ebs_default_encryption", "imds_defaults_v2", "snapshot_block_public_access", "image_block_public_access",
+    "serial_console_access_disabled", "default_security_group_closed",
+})  # fmt: skip
+
+_UNEMULATED = {
+    # operation: (answer of a new account, answer of a hardened one)
+    "GetInstanceMetadataDefaults": ({"AccountLevel": {}}, {"AccountLevel": {"HttpTokens": "required"}}),
+    "GetSnapshotBlockPublicAccessState": ({"State": "unblocked"}, {"State": "block-all-sharing"}),
+    "GetImageBlockPublicAccessState": (
+        {"ImageBlockPublicAccessState": "unblocked"}, {"ImageBlockPublicAccessState": "block-new-sharing"}
+    ),
+    "GetSerialConsoleAccessStatus": ({"SerialConsoleAccessEnabled": True}, {"SerialConsoleAccessEnabled": False}),
+}
+"""Four account reads moto does not implement, answered the way a new account (with the serial
+console switched on) or a hardened one would answer them."""
+
+
+def _answer_unemulated_reads(session: boto3.session.Session, hardened_region: str | None) -> None:
+    """Answer the reads moto lacks through botocore's before-call hook (the mechanism botocore's
+    own Stubber uses), for clients made from this session only; every other call goes to moto."""
+    from botocore.awsrequest import AWSResponse
+
+    def answer(operation: str) -> Any:
+        def hook(context: dict[str, Any] | None = None, **_: Any) -> tuple[Any, dict[str, Any]]:
+            fresh, hardened = _UNEMULATED[operation]
+            region = (context or {}).get("client_region")
+            return AWSResponse("", 200, {}, None), dict(hardened if region == hardened_region else fresh)
+
+        return hook
+
+    for operation in _UNEMULATED:
+        session.events.register(f"before-call.ec2.{operation}", answer(operation))
+
+
+def _account_settings(session: boto3.session.Session, region: str, *, hardened: bool) -> SeededResource:
+    """A new account's region fails every guardrail (EBS encryption off, default groups open);
+    the hardened region passes them: encryption by default on, default groups emptied."""
+    if not hardened:
+        return SeededResource("account", DEMO_ACCOUNT_ID, region, f"account settings {region}", ACCOUNT_RULES)
+    ec2 = session.client("ec2", region_name=region)
+    ec2.enable_ebs_encryption_by_default()
+    for group in ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]:
+        if group["IpPermissions"]:
+            ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
+        if group["IpPermissionsEgress"]:
+            ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
+    return SeededResource("account", DEMO_ACCOUNT_ID, region, f"account settings {region}")
+
+
+def _launch_templates(kit: _RegionKit) -> list[SeededResource]:
+    """A golden template that passes, and a legacy one breaking every template rule in its
+    default version while its latest version fixes only IMDSv2."""
+    import base64
+
+    encoded = base64.b64encode(_SECRET_USER_DATA.encode()).decode()
+    golden = kit.ec2.create_launch_template(
+        LaunchTemplateName="web-golden",
+        LaunchTemplateData={
+            "ImageId": kit.golden_ami, "InstanceType": "t3.micro",
+            "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1},
+            "NetworkInterfaces": [{"DeviceIndex": 0, "AssociatePublicIpAddress": False}],
+            "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "Encrypted": True}}],
+        },
+    )["LaunchTemplate"]["LaunchTemplateId"]  # fmt: skip
+    legacy_data = {
+        "ImageId": kit.vendor_ami, "InstanceType": "t3.micro", "UserData": encoded,
+        "MetadataOptions": {"HttpTokens": "optional"},
+        "NetworkInterfaces": [{"DeviceIndex": 0, "AssociatePublicIpAddress": True}],
+        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+    }  # fmt: skip
+    legacy = kit.ec2.create_launch_template(LaunchTemplateName="legacy-web", LaunchTemplateData=legacy_data)
+    legacy_id = legacy["LaunchTemplate"]["LaunchTemplateId"]
+    kit.ec2.create_launch_template_version(
+        LaunchTemplateId=legacy_id, LaunchTemplateData={**legacy_data, "MetadataOptions": {"HttpTokens": "required"}}
+    )
+    template_rules = {
+        "launch_template_imdsv2", "launch_template_no_public_ip", "launch_template_user_data_secrets",
+        "launch_template_ebs_encrypted",
+    }  # fmt: skip
+    return [
+        SeededResource("launch_template", golden, kit.region, "web-golden"),
+        SeededResource("launch_template", legacy_id, kit.region, "legacy-web", frozenset(template_rules)),
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -468,6 +574,14 @@ def seed_demo_fleet(session: boto3.session.Session, regions: Sequence[str] = DEM
 # Rules the demo cannot exercise because moto does not implement the API they read.
 UNSUPPORTED_BY_MOTO: dict[str, str] = {
     "ssm_managed": "moto does not implement SSM DescribeInstanceInformation",
+}
+"""Rules the demo switches off. The account settings reads moto lacks are answered by the demo
+itself instead (see `_answer_unemulated_reads`): EMULATED_BY_DEMO."""
+EMULATED_BY_DEMO: dict[str, str] = {
+    "imds_defaults_v2": "GetInstanceMetadataDefaults",
+    "snapshot_block_public_access": "GetSnapshotBlockPublicAccessState",
+    "image_block_public_access": "GetImageBlockPublicAccessState",
+    "serial_console_access_disabled": "GetSerialConsoleAccessStatus",
 }
 
 
@@ -481,6 +595,7 @@ def demo_policy(today: date | None = None) -> dict[str, Any]:
         "required_tags": {"params": {"keys": ["Owner", "Environment"]}},
         "termination_protection": {"enabled": True},
         "user_data_secrets": {"enabled": True},
+        "serial_console_access_disabled": {"enabled": True},
     }
     for rule_id in UNSUPPORTED_BY_MOTO:
         rules[rule_id] = {"enabled": False}
@@ -493,6 +608,8 @@ def demo_policy(today: date | None = None) -> dict[str, Any]:
         "suppressions": [
             {"rule": "ssh_open_to_internet", "tag": bastion, "expires": review,
              "reason": "Bastion host: SSH is its purpose; MFA + session recording (SEC-142)"},
+            {"rule": "authorized_ports_only", "tag": bastion, "expires": review,
+             "reason": "Bastion host: port 22 is its authorized service (SEC-142)"},
             {"rule": "no_public_ip", "tag": bastion, "expires": review,
              "reason": "Bastion host needs a public address (SEC-142)"},
             {"rule": "public_ip_with_instance_profile", "tag": bastion, "expires": review,

@@ -13,6 +13,11 @@ Why it is built this way:
   hashes the policy allows, so even a hypothetical escaping slip could not run injected script.
   Report data reaches the script only through escaped `data-*` attributes, never as an embedded
   JSON blob.
+* **Every resource type, one table.** The findings table holds every failure of the report
+  (`compliance_scanner.report.failures`): instances, launch templates and the failing account
+  guardrails, each row labelled with its type (and filterable by it) once more than one type
+  is present. An account guardrail's resource is the account, per region. Every guardrail result
+  (pass, fail, skipped) is also laid out as a rule x region grid in its own panel.
 * **The template stays dumb.** Everything that needs a decision (ordering, percentages, labels,
   missing fields of an older or partial report) is computed here into plain values, so the template
   only lays them out and the logic is unit-testable without a browser.
@@ -31,7 +36,18 @@ from typing import Any
 
 import jinja2
 
-from .render import SEVERITY_LABEL, SEVERITY_ORDER, severity_rank, sort_findings
+from .render import (
+    ACCOUNT,
+    INSTANCE,
+    RESOURCE_TYPE_HEADING,
+    SEVERITY_LABEL,
+    SEVERITY_ORDER,
+    report_failures,
+    resource_type,
+    resource_type_rank,
+    severity_rank,
+    sort_findings,
+)
 
 TEMPLATE = "report.html.j2"
 STYLE_TEMPLATE = "report.css.j2"
@@ -42,6 +58,16 @@ MAPPING_LABELS: dict[str, str] = {
     "cis": "CIS AWS Foundations",
     "aws_config": "AWS Config rule",
     "prowler": "Prowler check",
+}
+RESOURCE_TYPE_LABELS: dict[str, str] = {INSTANCE: "Instance", "launch_template": "Launch template", ACCOUNT: "Account"}
+OTHER_RESOURCE_NOUNS: tuple[tuple[str, str, str], ...] = (
+    ("launch_template", "launch template", "launch templates"),
+    (ACCOUNT, "account region", "account regions"),
+)
+GUARDRAIL_STATUS: dict[str, tuple[str, str]] = {  # status -> (label, tone)
+    "FAIL": ("Fail", "fail"),
+    "PASS": ("Pass", "pass"),
+    "SKIPPED": ("Skipped", "skipped"),
 }
 STAT_LABELS: tuple[tuple[str, str], ...] = (
     ("total_instances", "Instances"),
@@ -86,6 +112,8 @@ class FindingView:
     severity_reason: str
     rule_id: str
     title: str
+    resource_type: str
+    resource_type_label: str
     resource_id: str
     resource_arn: str
     name: str
@@ -110,6 +138,48 @@ class Option:
     value: str
     label: str
     count: int
+
+
+@dataclass(frozen=True)
+class GuardrailCell:
+    """One rule's result in one region: status FAIL/PASS/SKIPPED ("" when the rule has none there),
+    a label and tone for the badge (a suppressed FAIL is labelled and toned "suppressed")."""
+
+    region: str
+    status: str
+    label: str
+    tone: str
+    suppressed: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class GuardrailRow:
+    rule_id: str
+    title: str
+    severity: str
+    severity_label: str
+    failing: int
+    cells: tuple[GuardrailCell, ...]
+
+
+@dataclass(frozen=True)
+class GuardrailRegion:
+    """A column of the guardrails grid: the region and how many of its results fail (unsuppressed)."""
+
+    region: str
+    failing: int
+    results: int
+
+
+@dataclass(frozen=True)
+class ResourceCount:
+    """A resource type other than instances, as counted in `summary.by_resource_type`."""
+
+    resource_type: str
+    noun: str
+    evaluated: int
+    non_compliant: int
 
 
 @dataclass
@@ -140,12 +210,18 @@ class PageView:
     severity_max: int
     rule_bars: list[RuleBar]
     findings: list[FindingView]
+    show_types: bool
+    other_resources: list[ResourceCount]
+    evaluated_resources: int
+    guardrail_regions: list[GuardrailRegion]
+    guardrail_rows: list[GuardrailRow]
     new_findings: list[FindingView]
     resolved_findings: list[FindingView]
     has_history: bool
     severity_options: list[Option]
     rule_options: list[Option]
     region_options: list[Option]
+    type_options: list[Option]
     csp: str = field(default="")
 
 
@@ -200,15 +276,18 @@ def _finding_view(finding: Mapping[str, Any]) -> FindingView:
     severity = _text(finding.get("severity")).lower()
     ordered_mappings = [key for key in MAPPING_LABELS if mappings.get(key)]
     ordered_mappings += sorted(key for key in mappings if key not in MAPPING_LABELS and mappings.get(key))
+    kind = resource_type(finding)
     return FindingView(
         severity=severity,
         severity_label=SEVERITY_LABEL.get(severity, severity.upper() or "?"),
         severity_reason=_text(finding.get("severity_reason")),
         rule_id=_text(finding.get("rule_id")),
         title=_text(finding.get("title")),
+        resource_type=kind,
+        resource_type_label=RESOURCE_TYPE_LABELS.get(kind, kind),
         resource_id=_text(finding.get("resource_id") or finding.get("instance_id")),
         resource_arn=_text(finding.get("resource_arn")),
-        name=_text(tags.get("Name")),
+        name="" if kind == ACCOUNT else _text(tags.get("Name")),
         region=_text(finding.get("region")),
         message=_text(finding.get("message")),
         suppressed=bool(finding.get("suppressed")),
@@ -320,6 +399,63 @@ def _expired(value: Any) -> list[dict[str, str]]:
     return rows
 
 
+def _other_resources(by_type: Mapping[str, Any]) -> list[ResourceCount]:
+    """Launch templates and account regions, when the scan evaluated any."""
+    counts = []
+    for kind, one, many in OTHER_RESOURCE_NOUNS:
+        entry = _mapping(by_type.get(kind))
+        evaluated = max(_int(entry.get("evaluated")), 0)
+        if evaluated:
+            counts.append(ResourceCount(kind, one if evaluated == 1 else many, evaluated,
+                                        max(_int(entry.get("non_compliant")), 0)))
+    return counts
+
+
+def _guardrails(value: Any, report_regions: list[str]) -> tuple[list[GuardrailRegion], list[GuardrailRow]]:
+    """Every account guardrail result as a grid: a column per region (the report's order, then any
+    other), a row per rule (rules failing somewhere first, by severity)."""
+    results = [f for f in _list(value) if isinstance(f, Mapping)]
+    if not results:
+        return [], []
+    seen = {_text(f.get("region")) for f in results}
+    regions = [r for r in dict.fromkeys(report_regions) if r in seen] + sorted(seen - set(report_regions))
+    by_rule: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for finding in results:
+        by_rule.setdefault(_text(finding.get("rule_id")), {})[_text(finding.get("region"))] = finding
+
+    def cell(region: str, finding: Mapping[str, Any] | None) -> GuardrailCell:
+        if finding is None:
+            return GuardrailCell(region, "", "No result", "none", False, "")
+        status = _text(finding.get("status")).upper()
+        suppressed = bool(finding.get("suppressed")) and status == "FAIL"
+        if suppressed:
+            label, tone = "Suppressed", "suppressed"
+        else:
+            label, tone = GUARDRAIL_STATUS.get(status, (status.title() or "?", "none"))
+        message = _text(finding.get("message"))
+        if suppressed and finding.get("suppression_reason"):
+            message += f" (suppressed: {_text(finding.get('suppression_reason'))})"
+        return GuardrailCell(region, status, label, tone, suppressed, message)
+
+    rows = []
+    for rule_id, by_region in by_rule.items():
+        cells = tuple(cell(region, by_region.get(region)) for region in regions)
+        first = next(iter(by_region.values()))
+        severity = _text(first.get("severity")).lower()
+        rows.append(GuardrailRow(
+            rule_id=rule_id, title=_text(first.get("title")), severity=severity,
+            severity_label=SEVERITY_LABEL.get(severity, severity.upper() or "?"),
+            failing=sum(1 for c in cells if c.tone == "fail"), cells=cells,
+        ))
+    rows.sort(key=lambda r: (0 if r.failing else 1, severity_rank(r.severity), r.rule_id))
+    columns = [
+        GuardrailRegion(region, sum(1 for r in rows if r.cells[i].tone == "fail"),
+                        sum(1 for r in rows if r.cells[i].status))
+        for i, region in enumerate(regions)
+    ]
+    return columns, rows
+
+
 def _rate_tone(rate: float | None, threshold: float | None) -> str:
     if rate is None:
         return "none"
@@ -332,8 +468,13 @@ def build_view(report: Mapping[str, Any]) -> PageView:
     """The page's content from a report document (schema 1 or 2, complete or partial)."""
     summary = _mapping(report.get("summary"))
     policy = _mapping(report.get("policy"))
-    findings = _findings(report.get("findings"))
-    titles = {f.rule_id: f.title for f in findings if f.title}
+    findings = _findings(report_failures(report))
+    titles = {_text(f.get("rule_id")): _text(f.get("title"))
+              for f in _list(report.get("account_findings")) if isinstance(f, Mapping) and f.get("title")}
+    titles.update({f.rule_id: f.title for f in findings if f.title})
+    regions = [_text(r) for r in _list(report.get("regions"))]
+    other_resources = _other_resources(_mapping(summary.get("by_resource_type")))
+    guardrail_regions, guardrail_rows = _guardrails(report.get("account_findings"), regions)
     rate = _number(summary.get("compliance_rate"))
     threshold = _number(policy.get("alert_threshold"))
     severity_bars, severity_max = _severity_bars(_mapping(summary.get("by_severity")))
@@ -341,7 +482,7 @@ def build_view(report: Mapping[str, Any]) -> PageView:
     return PageView(
         title=f"EC2 compliance report{' · ' + account if account else ''}",
         account_id=account,
-        regions=[_text(r) for r in _list(report.get("regions"))],
+        regions=regions,
         run_id=_text(report.get("run_id")),
         previous_run_id=_text(report.get("previous_run_id")),
         generated_at=_text(report.get("generated_at")),
@@ -363,6 +504,11 @@ def build_view(report: Mapping[str, Any]) -> PageView:
         severity_max=severity_max,
         rule_bars=_rule_bars(_mapping(summary.get("by_rule")), titles),
         findings=findings,
+        show_types=any(f.resource_type != INSTANCE for f in findings),
+        other_resources=other_resources,
+        evaluated_resources=_int(summary.get("total_instances")) + sum(c.evaluated for c in other_resources),
+        guardrail_regions=guardrail_regions,
+        guardrail_rows=guardrail_rows,
         new_findings=_findings(report.get("new_findings")),
         resolved_findings=_findings(report.get("resolved_findings")),
         has_history="previous_run_id" in report,
@@ -370,6 +516,8 @@ def build_view(report: Mapping[str, Any]) -> PageView:
                                   labels={s: SEVERITY_LABEL.get(s, s) for s in SEVERITY_ORDER}),
         rule_options=_options(f.rule_id for f in findings),
         region_options=_options(f.region for f in findings),
+        type_options=_options((f.resource_type for f in findings),
+                              key=lambda kind: (resource_type_rank(kind), kind), labels=RESOURCE_TYPE_HEADING),
     )
 
 

@@ -1,4 +1,4 @@
-"""OCSF view of a scan report: one OCSF 1.5.0 Detection Finding event per finding.
+"""OCSF view of a scan report: one OCSF 1.5.0 Detection Finding event per failure.
 
 Why: security data lakes and SIEMs (Amazon Security Lake, Splunk, Sentinel, ...) ingest OCSF
 natively, so emitting it lets them take our findings without a custom parser. Like the CSV and
@@ -8,6 +8,10 @@ report loaded back from S3 converts exactly like a fresh one.
 Version: OCSF **1.5.0**, the schema version py-ocsf-models 0.10 targets (`OCSF_VERSION`); the tests
 validate every event against its `DetectionFinding` model. py-ocsf-models is a dev-only dependency,
 so this module builds plain dicts and does not import it.
+
+What is converted: every failure of the report (`compliance_scanner.report.failures`), i.e. the
+instance and launch template findings, then the account guardrail results that FAIL (suppressed
+ones included, as for findings). An account guardrail that passes or was skipped is no finding.
 
 Mapping decisions (class 2004 Detection Finding, category 2 Findings, cloud profile):
 
@@ -25,9 +29,11 @@ Mapping decisions (class 2004 Detection Finding, category 2 Findings, cloud prof
   with the source value kept in `severity`.
 - `finding_info.analytic` is the rule (type Rule, uid = name = rule id); `finding_info.types` is the
   rule id too.
-- `resources[0]`: uid = the ARN, type `AWS::EC2::Instance` (the CloudFormation/ASFF name), name =
-  the instance id, region, partition (from the ARN), tags as `key=value` `labels` and, lossless, as
-  a mapping in `data.tags`.
+- `resources[0]`: uid = the ARN, type the CloudFormation/ASFF name of the report's `resource_type`
+  (`AWS::EC2::Instance`, `AWS::EC2::LaunchTemplate`, or `AWS::::Account` for an account guardrail,
+  whose ARN is the account's `arn:<partition>:iam::<account>:root`), name = the resource id (the
+  instance id, the launch template id, the account id), region, partition (from the ARN), tags as
+  `key=value` `labels` and, lossless, as a mapping in `data.tags`.
 - `cloud`: provider `AWS`, the finding's region and account (type AWS Account).
 - `remediation.desc` is the rule's remediation text; `risk_details` is its risk.
 - Detection Finding 1.5.0 has no `compliance` object (that belongs to class 2003 Compliance
@@ -41,6 +47,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from compliance_scanner.report import failures
 from compliance_scanner.rules.mappings import compliance_controls
 
 OCSF_VERSION = "1.5.0"
@@ -71,12 +78,20 @@ STATUS_SUPPRESSED = 3
 
 ANALYTIC_TYPE_RULE = 1
 ACCOUNT_TYPE_AWS = 10
-RESOURCE_TYPES: dict[str, str] = {"instance": "AWS::EC2::Instance"}
+RESOURCE_TYPES: dict[str, str] = {
+    "instance": "AWS::EC2::Instance",
+    "launch_template": "AWS::EC2::LaunchTemplate",
+    "account": "AWS::::Account",
+}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 def to_ocsf(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One OCSF Detection Finding event (a JSON-ready dict) per finding of a schema 2 report."""
-    findings = report.get("findings") or []
+    """One OCSF Detection Finding event (a JSON-ready dict) per failure of a schema 2 report:
+    findings, then failing account findings."""
+    findings = failures({
+        "findings": report.get("findings") or [],
+        "account_findings": report.get("account_findings") or [],
+    })
     if not findings:
         return []
     generated_ms = _epoch_ms(report["generated_at"])

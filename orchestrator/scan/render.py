@@ -2,8 +2,26 @@
 
 Works from the report document alone (the same JSON the Lambda writes to S3), so it can render a
 report from anywhere. Layout choices for an 80-column terminal with many findings: findings are
-sorted by severity, the instance cell stacks name over id and region, messages wrap, and the table
+sorted by severity, the resource cell stacks name over id and region, messages wrap, and the table
 stops after `limit` rows with a pointer to the full JSON/CSV.
+
+Resource types. A report's failures are instance and launch template findings plus the FAILs of
+the account guardrails (`compliance_scanner.report.failures`). The findings table shows them in
+one section per type, in this order: instances, launch templates, account guardrails; a report
+holding only instance findings (schema 1, or nothing else failed) shows no section headings.
+Launch templates are labelled by their Name tag when they have one, and always by id; account
+guardrails by `account <id>` and the region (one account's settings differ per region).
+
+The `limit` is applied over all failures together, most severe unsuppressed first whatever their
+type, and only then are the rows shown split into sections: a long tail of low instance findings
+cannot push a high account finding out of view. Each section heading says how many of its
+type's failures it shows, and the "... N more findings" line counts everything left out.
+
+Account guardrails that PASS or are SKIPPED are not failures and never appear in the findings
+table; a compact matrix (rule x region: FAIL / pass / skipped) summarises all their results.
+
+Every string from AWS or a user (tags, names, messages, regions, rule ids) is a rich `Text`,
+never parsed as console markup.
 """
 
 from __future__ import annotations
@@ -13,6 +31,7 @@ from typing import Any, Mapping, Sequence
 
 from rich import box
 from rich.console import Console, Group
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -30,6 +49,22 @@ SEVERITY_LABEL: dict[str, str] = {
     "medium": "MEDIUM",
     "low": "LOW",
     "informational": "INFO",
+}
+INSTANCE = "instance"
+LAUNCH_TEMPLATE = "launch_template"
+ACCOUNT = "account"
+RESOURCE_TYPE_ORDER: tuple[str, ...] = (INSTANCE, LAUNCH_TEMPLATE, ACCOUNT)
+RESOURCE_TYPE_HEADING: dict[str, str] = {
+    INSTANCE: "Instances",
+    LAUNCH_TEMPLATE: "Launch templates",
+    ACCOUNT: "Account guardrails",
+}
+RESOURCE_TYPE_COLUMN: dict[str, str] = {INSTANCE: "Instance", LAUNCH_TEMPLATE: "Launch template", ACCOUNT: "Account"}
+RESOURCE_TYPE_NOUN: dict[str, str] = {INSTANCE: "instance", LAUNCH_TEMPLATE: "launch template", ACCOUNT: "account"}
+STATUS_CELL: dict[str, tuple[str, str]] = {
+    "FAIL": ("FAIL", "bold red"),
+    "PASS": ("pass", "green"),
+    "SKIPPED": ("skipped", "yellow"),
 }
 DEFAULT_LIMIT = 40
 FLAT_MIN_WIDTH = 140
@@ -49,22 +84,59 @@ def severity_text(severity: str | None, *, dim: bool = False) -> Text:
     return Text(label, style="dim" if dim else SEVERITY_STYLE.get(sev, ""))
 
 
+def resource_type(finding: Mapping[str, Any]) -> str:
+    """The finding's `resource_type`; a schema 1 finding (without one) is an instance's."""
+    return str(finding.get("resource_type") or INSTANCE)
+
+
+def resource_type_rank(kind: str) -> int:
+    """Instances, launch templates, account guardrails, then any type this version does not know."""
+    try:
+        return RESOURCE_TYPE_ORDER.index(kind)
+    except ValueError:
+        return len(RESOURCE_TYPE_ORDER)
+
+
+def resource_id(finding: Mapping[str, Any]) -> str:
+    """The instance, launch template or account id (`instance_id` for a schema 1 finding)."""
+    return str(finding.get("resource_id") or finding.get("instance_id") or "")
+
+
 def _name(finding: Mapping[str, Any]) -> str:
+    """The Name tag (instances and launch templates); an account has none."""
+    if resource_type(finding) == ACCOUNT:
+        return ""
     tags = finding.get("tags") or {}
     return str(tags.get("Name") or "") if isinstance(tags, Mapping) else ""
 
 
+def _mappings(value: Any) -> list[Mapping[str, Any]]:
+    return [f for f in value if isinstance(f, Mapping)] if isinstance(value, (list, tuple)) else []
+
+
+def report_failures(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """`compliance_scanner.report.failures` (findings, then failing account findings) of a report
+    that may be of schema 1, partial or hand-edited: missing or null lists count as empty."""
+    from compliance_scanner.report import failures
+
+    return failures({
+        "findings": _mappings(report.get("findings")),
+        "account_findings": _mappings(report.get("account_findings")),
+    })
+
+
 def sort_findings(findings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Unsuppressed first, then by severity, region, instance name/id, rule."""
+    """Unsuppressed first, then by severity, resource type, region, name/id, rule."""
     return sorted(
         findings,
         key=lambda f: (
             bool(f.get("suppressed")),
             severity_rank(f.get("severity")),
-            f.get("region") or "",
+            resource_type_rank(resource_type(f)),
+            str(f.get("region") or ""),
             _name(f) or "~",
-            f.get("instance_id") or "",
-            f.get("rule_id") or "",
+            resource_id(f),
+            str(f.get("rule_id") or ""),
         ),
     )
 
@@ -76,10 +148,13 @@ def _more_line(hidden: Sequence[Mapping[str, Any]]) -> Text:
     if suppressed:
         detail += f"; {suppressed} suppressed"
     plural = "s" if len(hidden) != 1 else ""
-    return Text(
-        f"... {len(hidden)} more finding{plural} ({detail}): see --format json or csv, or --limit 0",
-        style="dim",
-    )
+    line = f"... {len(hidden)} more finding{plural} ({detail})"
+    kinds = Counter(resource_type(f) for f in hidden)
+    if set(kinds) - {INSTANCE}:
+        line += " · " + ", ".join(
+            f"{kinds[k]} {RESOURCE_TYPE_NOUN.get(k, k)}" for k in sorted(kinds, key=resource_type_rank)
+        )
+    return Text(line + ": see --format json or csv, or --limit 0", style="dim")
 
 
 def _message(finding: Mapping[str, Any]) -> Text:
@@ -98,65 +173,120 @@ def _severity_cell(finding: Mapping[str, Any]) -> Text:
     return cell
 
 
-def findings_table(findings: Sequence[Mapping[str, Any]], *, width: int, limit: int = DEFAULT_LIMIT) -> Group | None:
-    """The findings, most severe first; None when there are none.
+def _section_heading(kind: str, shown: int, total: int) -> Rule:
+    label = RESOURCE_TYPE_HEADING.get(kind, kind)
+    count = f"{total}" if shown == total else f"{shown} of {total}"
+    return Rule(Text.assemble((label, "bold"), (f" ({count})", "dim")), align="left", style="dim")
 
-    Wide terminals get one flat table (instance and region columns); narrower ones
-    get the findings grouped under one heading line per instance, so the message keeps room.
+
+def findings_table(findings: Sequence[Mapping[str, Any]], *, width: int, limit: int = DEFAULT_LIMIT) -> Group | None:
+    """The failures, most severe first; None when there are none.
+
+    `limit` (0: no limit) caps the rows over every resource type together, most severe unsuppressed
+    first; the rows shown are then split into one section per resource type (instances, launch
+    templates, account guardrails), each headed by its type and how many of that type's failures
+    it shows. Only instance findings: no section heading, as before there were other types.
+
+    Wide terminals get flat tables (resource and region columns, the same widths in every
+    section); narrower ones get the findings grouped under one heading line per resource, so the
+    message keeps room.
     """
     if not findings:
         return None
     ordered = sort_findings(findings)
     shown = ordered if limit <= 0 else ordered[:limit]
-    parts: list[Any] = [_flat_table(shown) if width >= FLAT_MIN_WIDTH else _grouped(shown, width)]
+    totals = Counter(resource_type(f) for f in ordered)
+    sections: dict[str, list[Mapping[str, Any]]] = {}
+    for finding in shown:
+        sections.setdefault(resource_type(finding), []).append(finding)
+    kinds = sorted(sections, key=resource_type_rank)
+    headed = bool(set(totals) - {INSTANCE})
+    flat = width >= FLAT_MIN_WIDTH
+    widths = _flat_widths(shown)
+
+    parts: list[Any] = [Text("Findings", style="bold")]
+    for kind in kinds:
+        rows = sections[kind]
+        if headed:
+            parts.append(_section_heading(kind, len(rows), totals[kind]))
+        parts.append(_flat_table(rows, kind, widths) if flat else _grouped(rows, width))
     if len(ordered) > len(shown):
         parts.append(_more_line(ordered[len(shown):]))
     return Group(*parts)
 
 
-def _flat_table(shown: Sequence[Mapping[str, Any]]) -> Table:
-    table = Table(
-        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True,
-        title=Text("Findings", style="bold"), title_justify="left",
-    )
+def _resource_lines(finding: Mapping[str, Any]) -> list[str]:
+    name = _name(finding)
+    return [name, resource_id(finding)] if name else [resource_id(finding)]
+
+
+def _flat_widths(shown: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Column widths shared by every section's table, so their columns line up."""
     longest_rule = max((len(str(f.get("rule_id") or "")) for f in shown), default=10)
+    longest_resource = max((len(line) for f in shown for line in _resource_lines(f)), default=19)
+    longest_region = max((len(str(f.get("region") or "")) for f in shown), default=6)
+    return {
+        "resource": max(19, min(longest_resource, 26)),
+        "region": max(6, longest_region),
+        "rule": max(10, min(longest_rule, 34)),
+    }
+
+
+def _resource_cell(finding: Mapping[str, Any]) -> Text:
+    suppressed = bool(finding.get("suppressed"))
+    cell = Text()
+    name = _name(finding)
+    if name:
+        cell.append(name + "\n", style="" if suppressed else "bold")
+    cell.append(resource_id(finding), style="dim")
+    return cell
+
+
+def _flat_table(shown: Sequence[Mapping[str, Any]], kind: str, widths: Mapping[str, int]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True)
     table.add_column("Severity", no_wrap=True, min_width=8)
-    table.add_column("Instance", min_width=19, max_width=26, overflow="fold")
-    table.add_column("Region", no_wrap=True)
-    table.add_column("Rule", min_width=min(longest_rule, 31), overflow="fold")
+    table.add_column(RESOURCE_TYPE_COLUMN.get(kind, "Resource"), width=widths["resource"], overflow="fold")
+    table.add_column("Region", width=widths["region"], overflow="fold")
+    table.add_column("Rule", width=widths["rule"], overflow="fold")
     table.add_column("Message", ratio=1, min_width=20, overflow="fold")
     for finding in shown:
-        suppressed = bool(finding.get("suppressed"))
-        instance = Text()
-        name = _name(finding)
-        if name:
-            instance.append(name + "\n", style="" if suppressed else "bold")
-        instance.append(str(finding.get("instance_id", "")), style="dim")
         table.add_row(
-            _severity_cell(finding), instance, Text(str(finding.get("region", ""))),
-            Text(str(finding.get("rule_id", ""))), _message(finding), style="dim" if suppressed else "",
+            _severity_cell(finding), _resource_cell(finding), Text(str(finding.get("region", ""))),
+            Text(str(finding.get("rule_id", ""))), _message(finding),
+            style="dim" if finding.get("suppressed") else "",
         )
     return table
 
 
+def _group_heading(kind: str, items: Sequence[Mapping[str, Any]], region: str, ident: str) -> Text:
+    all_suppressed = all(f.get("suppressed") for f in items)
+    strong = "dim" if all_suppressed else "bold"
+    heading = Text()
+    if kind == ACCOUNT:
+        heading.append("account ", style="dim")
+        heading.append(ident, style=strong)
+    else:
+        name = _name(items[0])
+        heading.append(name or ident, style=strong)
+        if name:
+            heading.append(f"  {ident}", style="dim")
+    heading.append(f"  {region}", style="dim")
+    return heading
+
+
 def _grouped(shown: Sequence[Mapping[str, Any]], width: int) -> Group:
-    """One heading per instance (in order of its most severe finding), then its findings."""
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    """One heading per resource (in order of its most severe finding), then its findings: an
+    instance or launch template by name and id, an account by `account <id>`, each with its region."""
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
     for finding in shown:  # already sorted: first appearance = most severe finding
-        groups.setdefault((str(finding.get("region", "")), str(finding.get("instance_id", ""))), []).append(finding)
+        key = (resource_type(finding), str(finding.get("region", "")), resource_id(finding))
+        groups.setdefault(key, []).append(finding)
     longest_rule = max((len(str(f.get("rule_id") or "")) for f in shown), default=10)
     rule_width = max(14, min(longest_rule, 31 if width >= 90 else 27))
 
-    parts: list[Any] = [Text("Findings", style="bold")]
-    for (region, instance_id), items in groups.items():
-        all_suppressed = all(f.get("suppressed") for f in items)
-        heading = Text()
-        name = _name(items[0])
-        heading.append(name or instance_id, style="dim" if all_suppressed else "bold")
-        if name:
-            heading.append(f"  {instance_id}", style="dim")
-        heading.append(f"  {region}", style="dim")
-        parts.append(heading)
+    parts: list[Any] = []
+    for (kind, region, ident), items in groups.items():
+        parts.append(_group_heading(kind, items, region, ident))
         grid = Table.grid(padding=(0, 1), expand=True)
         grid.add_column(width=1)
         grid.add_column(width=9, no_wrap=True)
@@ -169,6 +299,85 @@ def _grouped(shown: Sequence[Mapping[str, Any]], width: int) -> Group:
             )
         parts.append(grid)
     return Group(*parts)
+
+
+def _status_cell(finding: Mapping[str, Any] | None) -> Text:
+    if finding is None:
+        return Text("-", style="dim")
+    status = str(finding.get("status") or "").upper()
+    if status == "FAIL" and finding.get("suppressed"):
+        return Text("suppr.", style="dim italic")
+    label, style = STATUS_CELL.get(status, (status.lower() or "?", ""))
+    return Text(label, style=style)
+
+
+def guardrails_table(
+    account_findings: Sequence[Mapping[str, Any]], *, width: int, regions: Sequence[str] = ()
+) -> Table | None:
+    """Every account guardrail result at a glance: one row per rule (failing ones first, by
+    severity), one column per region (FAIL, pass, skipped; `suppr.` for a suppressed FAIL, `-`
+    when the rule has no result there). None without account findings.
+
+    Regions come in the order of `regions` (the report's), then any other region a result names.
+    When they do not fit across `width`, one Result column lists instead, per rule, the regions
+    where it fails, is suppressed or was skipped, and how many pass."""
+    results = [f for f in account_findings if isinstance(f, Mapping)]
+    if not results:
+        return None
+    seen = {str(f.get("region") or "") for f in results}
+    regions = [r for r in dict.fromkeys(str(r) for r in regions) if r in seen]
+    regions += sorted(seen - set(regions))
+    by_rule: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for finding in results:
+        by_rule.setdefault(str(finding.get("rule_id") or ""), {})[str(finding.get("region") or "")] = finding
+
+    def failing(rule: str) -> bool:
+        return any(str(f.get("status")).upper() == "FAIL" and not f.get("suppressed") for f in by_rule[rule].values())
+
+    def key(rule: str) -> tuple[int, int, str]:
+        worst = min(severity_rank(f.get("severity")) for f in by_rule[rule].values())
+        return (0 if failing(rule) else 1, worst, rule)
+
+    rules = sorted(by_rule, key=key)
+    rule_width = max(len(rule) for rule in rules)
+    region_widths = [max(len(region), 7) for region in regions]
+    table = Table(
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+        title=Text("Account guardrails by region", style="bold"), title_justify="left",
+    )
+    table.add_column("Rule", overflow="fold")
+    if rule_width + sum(w + 3 for w in region_widths) <= width:  # a column: 1 pad + 1 divider + 1 pad
+        for region in regions:
+            table.add_column(Text(region), no_wrap=True)
+        for rule in rules:
+            table.add_row(Text(rule), *(_status_cell(by_rule[rule].get(region)) for region in regions))
+        return table
+
+    table.add_column("Result", ratio=1, overflow="fold")
+    for rule in rules:
+        by_status: dict[str, list[str]] = {}
+        for region in regions:
+            finding = by_rule[rule].get(region)
+            if finding is None:
+                continue
+            status = str(finding.get("status") or "").upper()
+            if status == "FAIL" and finding.get("suppressed"):
+                status = "SUPPRESSED"
+            by_status.setdefault(status, []).append(region)
+        cell = Text()
+        for status, style in (("FAIL", "bold red"), ("SUPPRESSED", "dim italic"), ("SKIPPED", "yellow")):
+            if by_status.get(status):
+                if cell:
+                    cell.append(" · ", style="dim")
+                cell.append(status.lower() if status != "FAIL" else status, style=style)
+                cell.append(" " + ", ".join(by_status[status]))
+        passed = len(by_status.get("PASS", []))
+        if passed:
+            if cell:
+                cell.append(" · ", style="dim")
+            cell.append(f"pass {passed} region{'s' if passed != 1 else ''}", style="green")
+        table.add_row(Text(rule), cell)
+    return table
 
 
 def rules_table(summary: Mapping[str, Any], severities: Mapping[str, str]) -> Table | None:
@@ -238,8 +447,36 @@ def errors_table(errors: Sequence[Mapping[str, Any]]) -> Table | None:
     return table
 
 
+def _other_types_text(summary: Mapping[str, Any]) -> Text | None:
+    """`1 of 2 launch templates, 2 of 3 account regions non-compliant` from
+    `summary.by_resource_type`, for the types other than instances that were evaluated."""
+    by_type = summary.get("by_resource_type")
+    if not isinstance(by_type, Mapping):
+        return None
+    text = Text()
+    for kind, noun in ((LAUNCH_TEMPLATE, "launch template"), (ACCOUNT, "account region")):
+        counts = by_type.get(kind)
+        if not isinstance(counts, Mapping):
+            continue
+        try:
+            evaluated, failing = int(counts.get("evaluated") or 0), int(counts.get("non_compliant") or 0)
+        except (TypeError, ValueError):
+            continue
+        if evaluated <= 0:
+            continue
+        if text:
+            text.append(", ")
+        text.append(f"{failing}", style="bold red" if failing else "bold green")
+        text.append(f" of {evaluated} {noun}{'s' if evaluated != 1 else ''}")
+    if not text:
+        return None
+    text.append(" non-compliant")
+    return text
+
+
 def summary_text(report: Mapping[str, Any]) -> Text:
-    """One line: instances, compliant, non-compliant, rate, errors, partial."""
+    """One line: instances, compliant, non-compliant, rate, the other resource types, findings
+    (every failure: instances, launch templates and account guardrails), errors, partial."""
     summary = report.get("summary") or {}
     total = int(summary.get("total_instances", 0))
     compliant = int(summary.get("compliant_instances", 0))
@@ -247,7 +484,7 @@ def summary_text(report: Mapping[str, Any]) -> Text:
     unevaluated = int(summary.get("unevaluated_instances", 0))
     rate = summary.get("compliance_rate")
     errors = len(report.get("errors") or [])
-    findings = report.get("findings") or []
+    findings = report_failures(report)
     suppressed = sum(1 for f in findings if f.get("suppressed"))
 
     rate_style = "green"
@@ -269,6 +506,10 @@ def summary_text(report: Mapping[str, Any]) -> Text:
         line.append(" not fully evaluated · ")
     line.append("compliance ")
     line.append(rate_text, style=rate_style)
+    others = _other_types_text(summary)
+    if others is not None:
+        line.append(" · ")
+        line.append_text(others)
     line.append(" · ")
     line.append(f"{len(findings) - suppressed} findings", style="bold" if findings else "")
     if suppressed:
@@ -296,6 +537,11 @@ def header_text(report: Mapping[str, Any]) -> Text:
     return text
 
 
+def _regions(report: Mapping[str, Any]) -> list[str]:
+    regions = report.get("regions")
+    return [str(r) for r in regions] if isinstance(regions, (list, tuple)) else []
+
+
 def render_report(
     console: Console,
     report: Mapping[str, Any],
@@ -304,18 +550,24 @@ def render_report(
     limit: int = DEFAULT_LIMIT,
 ) -> None:
     """Print the whole human view of a report to `console`."""
+    failures = report_failures(report)
+    account_findings = _mappings(report.get("account_findings"))
     severities = dict(severities or {})
-    for finding in report.get("findings") or []:
+    for finding in [*failures, *account_findings]:
         severities.setdefault(finding.get("rule_id", ""), finding.get("severity", ""))
 
     console.print(header_text(report))
     console.print()
-    findings = findings_table(report.get("findings") or [], width=console.width, limit=limit)
+    findings = findings_table(failures, width=console.width, limit=limit)
     if findings is None:
-        console.print(Text("No findings: every scanned instance passed every enabled rule.", style="green"))
+        console.print(Text("No findings: every scanned resource passed every enabled rule.", style="green"))
     else:
         console.print(findings)
     console.print()
+    guardrails = guardrails_table(account_findings, width=console.width, regions=_regions(report))
+    if guardrails is not None:
+        console.print(guardrails)
+        console.print()
     rules = rules_table(report.get("summary") or {}, severities)
     if rules is not None:
         console.print(rules)

@@ -2,7 +2,8 @@
 page makes no request beyond its own file.
 
 The report is the real demo scan (the moto fleet `ec2c scan --demo` uses), diffed against a
-doctored copy of itself so that "new" and "resolved" both have entries. The page is opened from
+doctored copy of itself so that "new" and "resolved" both have entries. Its failures are of every
+resource type: instances, launch templates and account guardrails (one region of which passes). The page is opened from
 disk (`file://`), the way people open it from a CI artifact or a mail attachment.
 
 Needs Debian's chromium-headless-shell (or chromium): `make browser` installs it, and `make test`
@@ -28,7 +29,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from compliance_scanner.policy import load_policy
-from compliance_scanner.report import apply_history
+from compliance_scanner.report import apply_history, failures
 from compliance_scanner.scanner import scan
 from orchestrator.scan import demo
 from orchestrator.scan.html_report import to_html
@@ -80,6 +81,14 @@ def _demo_report() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
     return _demo_report()
+
+
+@pytest.fixture(scope="module")
+def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the findings table lists: every failure (findings, then failing account guardrails)."""
+    failing = failures(report)
+    assert {f["resource_type"] for f in failing} == {"instance", "launch_template", "account"}
+    return failing
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +163,8 @@ def _visible_rows(page: Page) -> list[dict[str, str]]:
     return page.eval_on_selector_all(
         FINDING_ROWS,
         """rows => rows.filter(r => r.offsetParent !== null && !r.hidden)
-                       .map(r => ({severity: r.dataset.severity, rule: r.dataset.rule, region: r.dataset.region}))""",
+                       .map(r => ({severity: r.dataset.severity, rule: r.dataset.rule, region: r.dataset.region,
+                                   type: r.dataset.type}))""",
     )
 
 
@@ -167,7 +177,9 @@ def test_a_headless_chromium_is_installed() -> None:
         pytest.fail(NO_BROWSER, pytrace=False)
 
 
-def test_the_summary_shows_the_reports_numbers(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+def test_the_summary_shows_the_reports_numbers(
+    open_page: Any, report_file: Path, report: dict[str, Any], rows: list[dict[str, Any]]
+) -> None:
     page = open_page(report_file)
     summary = report["summary"]
     for key in ("total_instances", "compliant_instances", "non_compliant_instances", "unevaluated_instances"):
@@ -176,8 +188,12 @@ def test_the_summary_shows_the_reports_numbers(open_page: Any, report_file: Path
         assert stat.inner_text() == str(summary[key]), key
     assert page.locator("[data-stat=compliance_rate]").inner_text() == f"{summary['compliance_rate']:g}%"
     assert page.locator("[data-stat=errors]").inner_text() == str(len(report["errors"]))
-    assert page.locator("[data-stat=open_findings]").inner_text() == str(
-        sum(1 for f in report["findings"] if not f["suppressed"]))
+    assert page.locator("[data-stat=open_findings]").inner_text() == str(sum(1 for f in rows if not f["suppressed"]))
+    for kind in ("launch_template", "account"):
+        counts = report["summary"]["by_resource_type"][kind]
+        item = page.locator(f"[data-hook=resource-types] [data-type={kind}]")
+        assert item.is_visible()
+        assert item.inner_text().startswith(f"{counts['non_compliant']} of {counts['evaluated']} ")
     assert page.locator("[data-field=account_id]").inner_text() == report["account_id"]
     assert page.locator("[data-field=run_id]").inner_text() == report["run_id"]
     assert page.locator("[data-field=regions] .chip").all_inner_texts() == report["regions"]
@@ -228,22 +244,22 @@ def test_new_and_resolved_findings_are_listed_with_counts(open_page: Any, report
     assert "old-web-1" in page.locator("[data-hook=resolved-findings]").inner_text()
 
 
-def test_every_finding_is_a_visible_row(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+def test_every_finding_is_a_visible_row(open_page: Any, report_file: Path, rows: list[dict[str, Any]]) -> None:
     page = open_page(report_file)
-    total = len(report["findings"])
-    assert len(_visible_rows(page)) == total
+    total = len(rows)
+    assert Counter(r["type"] for r in _visible_rows(page)) == Counter(f["resource_type"] for f in rows)
     assert _counter(page) == f"{total} of {total} findings"
     assert page.locator("#findings-empty").is_hidden()
 
 
-@pytest.mark.parametrize("field", ["severity", "rule", "region"])
+@pytest.mark.parametrize("field", ["severity", "rule", "region", "type"])
 def test_each_filter_shows_exactly_the_matching_findings(
-    open_page: Any, report_file: Path, report: dict[str, Any], field: str
+    open_page: Any, report_file: Path, rows: list[dict[str, Any]], field: str
 ) -> None:
     page = open_page(report_file)
-    key = {"severity": "severity", "rule": "rule_id", "region": "region"}[field]
-    expected = Counter(f[key] for f in report["findings"])
-    total = len(report["findings"])
+    key = {"severity": "severity", "rule": "rule_id", "region": "region", "type": "resource_type"}[field]
+    expected = Counter(f[key] for f in rows)
+    total = len(rows)
     select = page.locator(f"#filter-{field}")
     options = [v for v in select.locator("option").evaluate_all("os => os.map(o => o.value)") if v]
     assert sorted(options) == sorted(expected)
@@ -261,9 +277,9 @@ def test_each_filter_shows_exactly_the_matching_findings(
     assert page.locator("#filter-reset").is_disabled()
 
 
-def test_filters_combine_and_an_empty_result_says_so(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+def test_filters_combine_and_an_empty_result_says_so(open_page: Any, report_file: Path, rows: list[dict[str, Any]]) -> None:
     page = open_page(report_file)
-    findings = report["findings"]
+    findings = rows
     total = len(findings)
     severity, region = findings[0]["severity"], findings[0]["region"]
     page.select_option("#filter-severity", severity)
@@ -279,16 +295,67 @@ def test_filters_combine_and_an_empty_result_says_so(open_page: Any, report_file
     assert _visible_rows(page) == []
     assert _counter(page) == f"0 of {total} findings"
     assert page.locator("#findings-empty").is_visible()
+    # The type filter combines with the others: the account guardrails failing in one region.
+    page.locator("#filter-reset").click()
+    account = next(f for f in findings if f["resource_type"] == "account")
+    page.select_option("#filter-type", "account")
+    page.select_option("#filter-region", account["region"])
+    want = [f for f in findings if f["resource_type"] == "account" and f["region"] == account["region"]]
+    assert sorted(r["rule"] for r in _visible_rows(page)) == sorted(f["rule_id"] for f in want)
+    assert {r["type"] for r in _visible_rows(page)} == {"account"}
+    assert _counter(page) == f"{len(want)} of {total} findings"
 
 
-def test_a_severity_bar_filters_the_table(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+def test_a_severity_bar_filters_the_table(open_page: Any, report_file: Path, rows: list[dict[str, Any]]) -> None:
     page = open_page(report_file)
     page.locator("svg[data-chart=severity] g[data-filter-severity=high]").click()
     assert page.locator("#filter-severity").input_value() == "high"
-    assert len(_visible_rows(page)) == sum(1 for f in report["findings"] if f["severity"] == "high")
+    assert len(_visible_rows(page)) == sum(1 for f in rows if f["severity"] == "high")
 
 
-def test_remediation_opens_and_shows_the_cli_command(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+def test_launch_template_and_account_rows_say_what_they_are(open_page: Any, report_file: Path, rows: list[dict[str, Any]]) -> None:
+    page = open_page(report_file)
+    for kind, label in (("launch_template", "Launch template"), ("account", "Account")):
+        finding = next(f for f in rows if f["resource_type"] == kind)
+        row = page.locator(f"{FINDING_ROWS}[data-type={kind}]").first
+        resource = row.locator(".c-res")
+        assert resource.locator(".type-tag").inner_text().lower() == label.lower()
+        assert resource.locator(".res-id").inner_text() == finding["resource_id"]
+        assert resource.locator(".arn").inner_text() == finding["resource_arn"]
+    # Instances are labelled too (the table holds several types), and keep their Name tag.
+    row = page.locator(f"{FINDING_ROWS}[data-type=instance]").first
+    assert row.locator(".type-tag").inner_text().lower() == "instance"
+    assert row.locator(".res-name").is_visible()
+
+
+def test_the_account_guardrails_panel_shows_every_result(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+    page = open_page(report_file)
+    panel = page.locator("[data-hook=account-guardrails]")
+    assert panel.is_visible()
+    results = report["account_findings"]
+    regions = [r for r in report["regions"] if any(f["region"] == r for f in results)]
+    assert panel.locator("th[data-guardrail-region]").evaluate_all(
+        "ths => ths.map(th => th.dataset.guardrailRegion)") == regions
+    rules = {f["rule_id"] for f in results}
+    assert panel.locator("tbody tr").count() == len(rules)
+    for finding in results:
+        cell = panel.locator(f"tr[data-rule={finding['rule_id']}] td[data-region={finding['region']}]")
+        assert cell.get_attribute("data-status") == finding["status"]
+        badge = cell.locator(".status")
+        assert badge.is_visible()
+        assert badge.inner_text().upper() == ("SUPPRESSED" if finding["suppressed"] else finding["status"])
+        assert badge.get_attribute("title").startswith(finding["message"])
+    # The demo hardens one region: it shows as passing everything, the others as failing.
+    failing = {r: sum(1 for f in results if f["region"] == r and f["status"] == "FAIL" and not f["suppressed"])
+               for r in regions}
+    assert 0 in failing.values() and any(failing.values())
+    for region, count in failing.items():
+        head = panel.locator(f"th[data-guardrail-region={region}]")
+        assert head.get_attribute("data-failing") == str(count)
+        assert ("no failure" if not count else f"{count} failing") in head.inner_text()
+
+
+def test_remediation_opens_and_shows_the_cli_command(open_page: Any, report_file: Path, rows: list[dict[str, Any]]) -> None:
     page = open_page(report_file)
     row = page.locator(FINDING_ROWS).first
     details = row.locator("details[data-hook=remediation]")
@@ -299,8 +366,8 @@ def test_remediation_opens_and_shows_the_cli_command(open_page: Any, report_file
     assert details.get_attribute("open") is not None
     assert cli.is_visible()
     resource = row.locator(".res-id").inner_text()
-    (finding,) = [f for f in report["findings"]
-                  if f["resource_id"] == resource and f["rule_id"] == row.get_attribute("data-rule")]
+    (finding,) = [f for f in rows if f["resource_id"] == resource and f["rule_id"] == row.get_attribute("data-rule")
+                  and f["region"] == row.get_attribute("data-region")]
     assert cli.inner_text() == finding["remediation_cli"]
     assert details.locator("[data-hook=remediation-pulumi]").inner_text() == finding["remediation_pulumi"]
     body = details.inner_text()

@@ -8,7 +8,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from . import access, exposure, inventory, lifecycle, metadata_service, network, storage
+from . import (
+    access,
+    exposure,
+    guardrails,
+    inventory,
+    lifecycle,
+    metadata_service,
+    network,
+    storage,
+    templates,
+)
 from .base import INTEGER, PORTS, REGEXES, STRINGS, Param, Rule, evaluate
 
 ORDER = (
@@ -20,6 +30,7 @@ ORDER = (
     "rdp_open_to_internet",
     "high_risk_ports_open",
     "all_ports_open",
+    "authorized_ports_only",
     "ebs_volumes_encrypted",
     "required_tags",
     "approved_ami",
@@ -36,11 +47,21 @@ ORDER = (
     "no_key_pair",
     "termination_protection",
     "user_data_secrets",
+    "launch_template_imdsv2",
+    "launch_template_no_public_ip",
+    "launch_template_user_data_secrets",
+    "launch_template_ebs_encrypted",
+    "ebs_default_encryption",
+    "imds_defaults_v2",
+    "snapshot_block_public_access",
+    "image_block_public_access",
+    "serial_console_access_disabled",
+    "default_security_group_closed",
 )
 
 _ALL = {
     rule.id: rule
-    for module in (access, exposure, inventory, lifecycle, metadata_service, network, storage)
+    for module in (access, exposure, guardrails, inventory, lifecycle, metadata_service, network, storage, templates)
     for rule in module.RULES
 }
 

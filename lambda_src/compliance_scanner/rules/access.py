@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from .. import sources
 from ..model import InstanceRecord, RuleResult, failed, not_applicable, passed, skipped
@@ -47,12 +48,16 @@ def _no_key_pair(instance: InstanceRecord, params: Params) -> RuleResult:
     return passed("instance has no SSH key pair")
 
 
+def secret_patterns_in(text: str | None, patterns: Sequence[str]) -> list[str]:
+    """The patterns that match `text`: the one detector instance and launch template rules share.
+    Findings name the patterns, never the matched text: a report must not leak the secret."""
+    return [pattern for pattern in patterns if re.search(pattern, text or "")]
+
+
 def _user_data_secrets(instance: InstanceRecord, params: Params) -> RuleResult:
-    """Name the matching patterns, never the matched text: the report must not leak the secret."""
     if instance.user_data_error:
         return skipped(f"user data could not be decoded: {instance.user_data_error}")
-    text = instance.user_data or ""
-    hits = [pattern for pattern in params["patterns"] if re.search(pattern, text)]
+    hits = secret_patterns_in(instance.user_data, params["patterns"])
     if hits:
         return failed(f"user data matches {len(hits)} secret pattern(s): {'; '.join(hits)}")
     return passed("no secret patterns found in user data")

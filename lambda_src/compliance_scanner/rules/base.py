@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import InstanceRecord, RuleResult, skipped
+from ..identity import INSTANCE
+from ..model import Record, RuleResult, skipped
 from ..sources import iam_actions_for
 from .mappings import reference_url
 
@@ -20,7 +21,9 @@ INTEGER = "integer"
 REGEXES = "regexes"
 
 Params = Mapping[str, Any]
-Check = Callable[[InstanceRecord, Params], RuleResult]
+Check = Callable[[Any, Params], RuleResult]
+"""A rule's check over the record of its resource type (InstanceRecord, LaunchTemplateRecord or
+AccountRecord)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Rule:
     """The fix as Pulumi Python, for resources managed with Pulumi."""
     graded: bool = False
     """Severity follows the instance's reachability from the internet (see `reachability`)."""
+    resource_type: str = INSTANCE
+    """What the rule evaluates: instances, launch templates, or an account's region settings."""
 
     @property
     def params(self) -> dict[str, Any]:
@@ -76,8 +81,8 @@ class Rule:
         return iam_actions_for(self.sources)
 
 
-def evaluate(rule: Rule, instance: InstanceRecord, params: Params) -> RuleResult:
-    """Run a rule, or skip it when data it depends on could not be collected for the instance.
+def evaluate(rule: Rule, instance: Record, params: Params) -> RuleResult:
+    """Run a rule, or skip it when data it depends on could not be collected for the resource.
 
     Skipping here, once, keeps every check free of "was this collected?" branches and guarantees
     that an API failure never turns into a verdict.

@@ -157,14 +157,46 @@ def _port_rule(
     )
 
 
+def port_label(port: int) -> str:
+    """`3306 (MySQL)`: the port with the service it is known for, when it is."""
+    service = SERVICES.get(port)
+    return f"{port} ({service})" if service else str(port)
+
+
 def _high_risk_ports(instance: InstanceRecord, params: Params) -> RuleResult:
     open_ports = sorted(
         {port for port in params["ports"] if groups_exposing(instance, port, TCP_UDP)}
     )
     if open_ports:
-        listed = ", ".join(str(port) for port in open_ports)
+        listed = ", ".join(port_label(port) for port in open_ports)
         return failed(f"high-risk ports open to the internet: {listed}")
     return passed("no high-risk port is open to the internet")
+
+
+def _unauthorized(segments: tuple[tuple[int, int, tuple[str, ...]], ...], allowed: set[int]) -> list[str]:
+    """The open port ranges left once the allowed ports are cut out, as `low-high` or `port`
+    (port 0, which protocol -1 also covers, is not a port a service listens on)."""
+    ranges: list[str] = []
+    for low, high, _ in segments:
+        cursor = max(low, 1)
+        for port in [*sorted(p for p in allowed if cursor <= p <= high), high + 1]:
+            if port > cursor:
+                ranges.append(port_label(cursor) if cursor == port - 1 else f"{cursor}-{port - 1}")
+            cursor = port + 1
+    return ranges
+
+
+def _authorized_ports(instance: InstanceRecord, params: Params) -> RuleResult:
+    allowed = set(params["ports"])
+    found = []
+    for name, protocols in (("TCP", TCP), ("UDP", UDP)):
+        ranges = _unauthorized(exposed_segments(instance, protocols), allowed)
+        if ranges:
+            found.append(f"{name} {', '.join(ranges)}")
+    if found:
+        return failed(f"ports outside the authorized list are open to the internet: {'; '.join(found)}")
+    authorized = ", ".join(str(port) for port in sorted(allowed)) or "none"
+    return passed(f"only authorized ports ({authorized}) are open to the internet")
 
 
 def _all_open(segments: tuple[tuple[int, int, tuple[str, ...]], ...]) -> tuple[str, ...] | None:
@@ -187,11 +219,35 @@ def _all_ports(instance: InstanceRecord, params: Params) -> RuleResult:
     return passed("no security group opens all ports to the internet")
 
 
-HIGH_RISK_PORTS = (
+SERVICES: dict[int, str] = {
+    20: "FTP", 21: "FTP", 23: "Telnet", 25: "SMTP", 88: "Kerberos", 110: "POP3", 135: "MS RPC",
+    139: "CIFS/SMB", 143: "IMAP", 389: "LDAP", 445: "CIFS/SMB", 464: "Kerberos", 636: "LDAPS",
+    749: "Kerberos", 750: "Kerberos", 1433: "SQL Server", 1434: "SQL Server", 1521: "Oracle",
+    2483: "Oracle", 2484: "Oracle", 3000: "web dev server", 3306: "MySQL", 4333: "mSQL",
+    5000: "web dev server", 5432: "PostgreSQL", 5500: "VNC", 5601: "Kibana", 6379: "Redis",
+    7000: "Cassandra", 7001: "Cassandra", 7199: "Cassandra", 8080: "HTTP proxy", 8088: "HTTP alt",
+    8888: "HTTP alt", 9042: "Cassandra", 9092: "Kafka", 9160: "Cassandra",
+    9200: "Elasticsearch/OpenSearch", 9300: "Elasticsearch/OpenSearch", 11211: "memcached",
+    27017: "MongoDB", 27018: "MongoDB",
+}  # fmt: skip
+"""The service each well-known port is known for, to name it in findings."""
+
+HIGH_RISK_PORTS = tuple(sorted({
+    # Security Hub EC2.19's list without 22 and 3389, which have rules of their own
     20, 21, 23, 25, 110, 135, 143, 445, 1433, 1434, 3000, 3306, 4333, 5000, 5432, 5500, 5601,
     8080, 8088, 8888, 9200, 9300,
-)  # fmt: skip
-"""Security Hub EC2.19's list without 22 and 3389, which have rules of their own."""
+    # Prowler's per-service checks (ec2_instance_port_<service>_exposed_to_internet)
+    7000, 7001, 7199, 9042, 9160,  # Cassandra
+    139, 445,  # CIFS/SMB
+    9092,  # Kafka
+    88, 464, 749, 750,  # Kerberos
+    389, 636,  # LDAP
+    11211,  # memcached
+    27017, 27018,  # MongoDB
+    1521, 2483, 2484,  # Oracle
+    6379,  # Redis
+}))  # fmt: skip
+"""Security Hub EC2.19's ports and Prowler's per-service ones (SSH and RDP have their own rules)."""
 
 _SG = (sources.SECURITY_GROUPS, sources.PREFIX_LISTS)
 
@@ -256,5 +312,21 @@ RULES: tuple[Rule, ...] = (
         },
         sources=_SG,
         graded=True,
+    ),
+    Rule(
+        id="authorized_ports_only",
+        title="Only authorized ports are open to the internet",
+        severity="medium",
+        rationale="Every port open to the internet beyond the ones the workload serves widens the attack surface.",
+        remediation="Close internet-wide inbound rules on ports outside the authorized list (by default 80 and 443).",
+        remediation_cli="aws ec2 revoke-security-group-ingress --region {region} --group-id <group> --protocol tcp --port <port named in the finding> --cidr 0.0.0.0/0",
+        remediation_pulumi='aws.vpc.SecurityGroupIngressRule("https", security_group_id=sg.id, ip_protocol="tcp", from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0")  # and nothing wider',
+        check=_authorized_ports,
+        mapping={
+            "aws_config": "vpc-sg-open-only-to-authorized-ports",
+            "security_hub": "EC2.18",
+        },
+        parameters=(Param("ports", PORTS, (80, 443)),),
+        sources=_SG,
     ),
 )

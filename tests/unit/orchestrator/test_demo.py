@@ -119,7 +119,9 @@ def test_demo_policy_is_valid_and_has_reasoned_suppressions_one_expired():
     expired = [s for s in policy.suppressions if s.expires and s.expires < today]
     active = [s for s in policy.suppressions if s.expires and s.expires >= today]
     assert [s.rule for s in expired] == ["imdsv2_required"]
-    assert {s.rule for s in active} == {"ssh_open_to_internet", "no_public_ip", "public_ip_with_instance_profile"}
+    assert {s.rule for s in active} == {
+        "ssh_open_to_internet", "no_public_ip", "public_ip_with_instance_profile", "authorized_ports_only"
+    }
 
 
 def test_a_scan_of_the_demo_fleet_finds_exactly_what_was_seeded(seeded):
@@ -142,6 +144,18 @@ def test_a_scan_of_the_demo_fleet_finds_exactly_what_was_seeded(seeded):
         assert suppressed.get(inst.instance_id, set()) == set(inst.suppressed), inst.name
     # A fully suppressed instance (the bastion) counts as compliant.
     assert report["summary"]["compliant_instances"] == len(fleet.accepted_ids) == len(fleet.compliant_ids) + 1
+    # Launch templates and account guardrails: exactly the seeded failures, per region.
+    failing = {
+        (f["resource_type"], f["region"], f["resource_id"], f["rule_id"])
+        for f in [*report["findings"], *report["account_findings"]]
+        if f["resource_type"] != "instance" and f["status"] == "FAIL"
+    }
+    assert failing == {
+        (r.resource_type, r.region, r.resource_id, rule) for r in fleet.resources for rule in r.expected
+    }
+    assert {(f["region"], f["status"]) for f in report["account_findings"]} >= {
+        ("ap-southeast-2", "PASS"), ("us-east-1", "FAIL")
+    }
     # The expired IMDSv1 exception no longer hides the legacy ERP's finding.
     legacy = fleet.by_name("legacy-erp-1").instance_id
     assert [f["suppressed"] for f in report["findings"] if f["instance_id"] == legacy] == [False]

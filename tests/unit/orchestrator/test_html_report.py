@@ -103,6 +103,47 @@ def report(**overrides: Any) -> dict[str, Any]:
     return base
 
 
+def guardrail(rule_id: str, region: str, status: str, **overrides: Any) -> dict[str, Any]:
+    """An account guardrail result (account findings hold PASS and SKIPPED results too)."""
+    return finding(**{
+        "finding_id": f"{rule_id}-{region}", "resource_type": "account", "resource_id": "123456789012",
+        "resource_arn": "arn:aws:iam::123456789012:root", "instance_id": None, "region": region,
+        "rule_id": rule_id, "title": f"title of {rule_id}", "severity": "medium", "status": status,
+        "message": f"{rule_id} {status} in {region}", "tags": {}, "mappings": {}, **overrides,
+    })
+
+
+def typed_report() -> dict[str, Any]:
+    """report() plus two launch templates (one named by its Name tag) and the account guardrails of
+    two rules in the two regions: FAIL, suppressed FAIL, PASS, SKIPPED, and one region without a
+    result for one rule."""
+    doc = report()
+    doc["findings"] += [
+        finding(finding_id="c" * 64, resource_type="launch_template", resource_id="lt-0named", instance_id=None,
+                resource_arn="arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0named",
+                rule_id="launch_template_imdsv2", title="Launch templates require IMDSv2", severity="high",
+                message="launch template golden: IMDSv1 is allowed", tags={"Name": "golden-web"}),
+        finding(finding_id="b" * 64, resource_type="launch_template", resource_id="lt-0plain", instance_id=None,
+                resource_arn="arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0plain", region="eu-west-1",
+                rule_id="launch_template_ebs_encrypted", title="Launch template EBS volumes are encrypted",
+                severity="medium", message="launch template plain: EBS mappings without Encrypted=true", tags={}),
+    ]
+    doc["account_findings"] = [
+        guardrail("ebs_default_encryption", "us-east-1", "FAIL"),
+        guardrail("ebs_default_encryption", "eu-west-1", "FAIL", suppressed=True, suppression_reason="Migrating (SEC-7)"),
+        guardrail("serial_console_access_disabled", "us-east-1", "PASS", severity="low"),
+        guardrail("serial_console_access_disabled", "eu-west-1", "SKIPPED", severity="low",
+                  message="could not read the serial console setting"),
+        guardrail("imds_defaults_v2", "us-east-1", "PASS"),
+    ]
+    doc["summary"]["by_resource_type"] = {
+        "instance": {"evaluated": 5, "non_compliant": 2},
+        "launch_template": {"evaluated": 3, "non_compliant": 2},
+        "account": {"evaluated": 2, "non_compliant": 1},
+    }
+    return doc
+
+
 class Page(HTMLParser):
     """Every start tag with its attributes, the text inside elements carrying a `data-stat`, and
     the raw contents of <script> and <style> (for the CSP hashes)."""
@@ -161,6 +202,14 @@ def hostile_report() -> dict[str, Any]:
     doc["new_findings"] = [copy.deepcopy(first)]
     doc["expired_suppressions"] = [{"rule": HOSTILE, "tag": {"key": HOSTILE, "value": ATTRIBUTE_BREAKER},
                                     "reason": HOSTILE, "expires": "2026-01-01"}]
+    doc["findings"].append(finding(
+        finding_id="9" * 64, resource_type="launch_template", resource_id=ATTRIBUTE_BREAKER, instance_id=None,
+        tags={"Name": HOSTILE}, message=HOSTILE, resource_arn=ATTRIBUTE_BREAKER))
+    doc["account_findings"] = [
+        guardrail(ATTRIBUTE_BREAKER, ATTRIBUTE_BREAKER, "FAIL", message=ATTRIBUTE_BREAKER + HOSTILE, title=HOSTILE),
+        guardrail(ATTRIBUTE_BREAKER, "us-east-1", "PASS", message=ATTRIBUTE_BREAKER, suppression_reason=HOSTILE),
+        guardrail("imds_defaults_v2", "us-east-1", ATTRIBUTE_BREAKER, message=HOSTILE),
+    ]
     return doc
 
 
@@ -181,6 +230,10 @@ def test_report_text_is_escaped_in_content_and_attributes() -> None:
     assert page.with_attr("data-region", ATTRIBUTE_BREAKER)
     assert page.with_attr("data-rule", ATTRIBUTE_BREAKER)
     assert page.with_attr("data-severity", ATTRIBUTE_BREAKER)  # the severity chart's odd key
+    # Launch template and account guardrail text too, in the table, the grid and its tooltips.
+    assert [a for a in page.with_attr("data-type", "account") if a.get("data-region") == ATTRIBUTE_BREAKER]
+    assert page.with_attr("data-guardrail-region", ATTRIBUTE_BREAKER)
+    assert page.with_attr("title", ATTRIBUTE_BREAKER + HOSTILE) and page.with_attr("data-status", ATTRIBUTE_BREAKER.upper())
     options = [a["value"] for tag, a in page.tags if tag == "option"]
     assert ATTRIBUTE_BREAKER in options
     assert page.stats["compliance_rate"] == "60%"
@@ -328,3 +381,105 @@ def test_a_schema_1_report_without_the_newer_fields_renders() -> None:
     rows = [a for tag, a in page.tags if tag == "tbody" and "finding" in (a.get("class") or "").split()]
     assert len(rows) == 3
     assert not page.with_attr("data-hook", "remediation")  # nothing to show, no empty panel
+
+
+# ------------------------------------------------------------------------------------------------
+# Resource types: launch templates and account guardrails
+# ------------------------------------------------------------------------------------------------
+
+
+def _rows(page: Page) -> list[dict[str, str | None]]:
+    return [a for tag, a in page.tags if tag == "tbody" and "finding" in (a.get("class") or "").split()]
+
+
+def _cell_text(html: str, css_class: str) -> list[str]:
+    """The text of every <td class="css_class"> of the findings table, tags stripped."""
+    cells = re.findall(rf'<td class="{css_class}"[^>]*>(.*?)</td>', html, re.S)
+    return [" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in cells]
+
+
+def test_every_resource_type_is_a_labelled_row_with_a_type_filter() -> None:
+    doc = typed_report()
+    html = to_html(doc)
+    page = Page(html)
+    rows = _rows(page)
+    # Findings plus the failing guardrails (suppressed included); PASS and SKIPPED are no rows.
+    assert len(rows) == 3 + 2 + 2
+    assert sorted(a["data-type"] for a in rows) == ["account"] * 2 + ["instance"] * 3 + ["launch_template"] * 2
+    assert [(a["data-rule"], a["data-region"], a["data-suppressed"]) for a in rows if a["data-type"] == "account"] == [
+        ("ebs_default_encryption", "us-east-1", "false"), ("ebs_default_encryption", "eu-west-1", "true")]
+    assert not [a for a in rows if a["data-rule"] in ("serial_console_access_disabled", "imds_defaults_v2")]
+    # Most severe unsuppressed first, instances before templates before accounts at one severity.
+    assert [(a["data-severity"], a["data-type"]) for a in rows][:4] == [
+        ("critical", "instance"), ("high", "instance"), ("high", "launch_template"), ("medium", "launch_template")]
+    assert page.stats["open_findings"] == "5" and page.stats["suppressed_findings"] == "2"
+
+    # The resource cell: a type label, the Name tag where there is one, the id, the ARN.
+    resources = _cell_text(html, "c-res")
+    assert "Launch template golden-web lt-0named arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0named" in resources
+    assert "Launch template lt-0plain arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0plain" in resources
+    assert resources.count("Account 123456789012 arn:aws:iam::123456789012:root") == 2
+    assert "Instance bastion i-0def arn:aws:ec2:us-east-1:123456789012:instance/i-0abc" in resources
+
+    section = html.split('id="filter-type"', 1)[1].split("</select>", 1)[0]
+    assert re.findall(r'<option value="([^"]*)">([^<]*)<', section) == [
+        ("", "All resource types"), ("instance", "Instances (3)"), ("launch_template", "Launch templates (2)"),
+        ("account", "Account guardrails (2)")]
+    # The other filters offer what the rows carry, the guardrails' rules and regions included.
+    section = html.split('id="filter-rule"', 1)[1].split("</select>", 1)[0]
+    assert "ebs_default_encryption" in section and "serial_console_access_disabled" not in section
+
+    counts = page.with_attr("data-hook", "resource-types")
+    assert counts
+    assert [(a["data-type"], a["data-evaluated"], a["data-non-compliant"]) for a in page.with_attr("data-evaluated")] == [
+        ("launch_template", "3", "2"), ("account", "2", "1")]
+    assert "2</strong> of 3 launch templates non-compliant" in html and "1</strong> of 2 account regions" in html
+
+
+def test_a_report_of_instances_only_has_no_type_filter_labels_or_guardrails() -> None:
+    html = to_html(report())
+    page = Page(html)
+    assert not page.with_attr("id", "filter-type")
+    assert "type-tag" not in html.split('id="findings"', 1)[1]
+    assert not page.with_attr("data-hook", "account-guardrails")
+    assert not page.with_attr("data-hook", "resource-types")
+    assert {a["data-type"] for a in _rows(page)} == {"instance"}
+
+
+def test_the_account_guardrails_panel_shows_every_result_per_region() -> None:
+    doc = typed_report()
+    html = to_html(doc)
+    page = Page(html)
+    (panel,) = page.with_attr("data-hook", "account-guardrails")
+    columns = [(a["data-guardrail-region"], a["data-failing"]) for a in page.with_attr("data-guardrail-region")]
+    assert columns == [("us-east-1", "1"), ("eu-west-1", "0")]  # the report's region order; suppressed is no failure
+    rules = [(a["data-rule"], a["data-failing"]) for tag, a in page.tags if tag == "tr" and "data-failing" in a]
+    assert rules == [("ebs_default_encryption", "1"), ("imds_defaults_v2", "0"), ("serial_console_access_disabled", "0")]
+    cells = [(a["data-region"], a["data-status"], a["data-suppressed"])
+             for tag, a in page.tags if tag == "td" and "g-cell" in (a.get("class") or "")]
+    assert cells == [
+        ("us-east-1", "FAIL", "false"), ("eu-west-1", "FAIL", "true"),
+        ("us-east-1", "PASS", "false"), ("eu-west-1", "", "false"),  # imds_defaults_v2: no result in eu-west-1
+        ("us-east-1", "PASS", "false"), ("eu-west-1", "SKIPPED", "false"),
+    ]
+    badges = re.findall(r'<span class="status status-(\w+)"(?: title="([^"]*)")?>([^<]*)</span>', html)
+    assert badges == [
+        ("fail", "ebs_default_encryption FAIL in us-east-1", "Fail"),
+        ("suppressed", "ebs_default_encryption FAIL in eu-west-1 (suppressed: Migrating (SEC-7))", "Suppressed"),
+        ("pass", "imds_defaults_v2 PASS in us-east-1", "Pass"), ("none", "", "No result"),
+        ("pass", "serial_console_access_disabled PASS in us-east-1", "Pass"),
+        ("skipped", "could not read the serial console setting", "Skipped"),
+    ]
+    assert "1 of 2 regions failing" in html
+    assert "title of serial_console_access_disabled" in html  # a rule that never failed keeps its title
+    assert build_view(doc).guardrail_rows[0].title == "title of ebs_default_encryption"
+
+
+def test_guardrail_changes_are_listed_with_their_type() -> None:
+    doc = typed_report()
+    doc["new_findings"] = [copy.deepcopy(doc["account_findings"][0]), copy.deepcopy(doc["findings"][3])]
+    html = to_html(doc)
+    new = html.split('data-hook="new-list"', 1)[1].split("</ul>", 1)[0]
+    assert re.findall(r'data-type="(\w+)"', new) == ["launch_template", "account"]
+    text = " ".join(re.sub(r"<[^>]+>", " ", new).split())
+    assert "Launch template golden-web lt-0named" in text and "Account 123456789012 · us-east-1" in text

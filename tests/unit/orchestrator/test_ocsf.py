@@ -1,5 +1,6 @@
-"""OCSF output: every finding of a real demo report becomes a Detection Finding that py-ocsf-models
-accepts in strict mode, without losing a key, and with the report's values intact."""
+"""OCSF output: every failure of a real demo report (instance and launch template findings, failing
+account guardrails) becomes a Detection Finding that py-ocsf-models accepts in strict mode, without
+losing a key, and with the report's values intact."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from compliance_scanner.policy import load_policy
+from compliance_scanner.report import failures
 from compliance_scanner.scanner import scan
 from orchestrator.scan import demo
 from compliance_scanner.rules.mappings import compliance_controls
@@ -20,6 +22,8 @@ py_ocsf_models = pytest.importorskip("py_ocsf_models")
 from py_ocsf_models.events.findings.detection_finding import DetectionFinding  # noqa: E402
 
 SEVERITY_IDS = {"critical": 5, "high": 4, "medium": 3, "low": 2, "informational": 1}
+RESOURCE_TYPES = {"instance": "AWS::EC2::Instance", "launch_template": "AWS::EC2::LaunchTemplate",
+                  "account": "AWS::::Account"}
 
 
 def ms(iso: str) -> int:
@@ -50,6 +54,9 @@ def demo_report(demo_reports) -> dict[str, Any]:
     assert any(f["suppressed"] for f in report["findings"])
     assert not all(f["suppressed"] for f in report["findings"])
     assert {f["severity"] for f in report["findings"]} >= {"critical", "high", "medium", "low"}
+    # ... every resource type among the failures, and account results that are no failure.
+    assert {f["resource_type"] for f in failures(report)} == set(RESOURCE_TYPES)
+    assert {f["status"] for f in report["account_findings"]} >= {"FAIL", "PASS"}
     return report
 
 
@@ -86,7 +93,9 @@ def validate(event: dict[str, Any]) -> DetectionFinding:
 # ------------------------------------------------------------------------------------------------
 
 def test_every_demo_finding_is_a_valid_detection_finding(demo_report, events):
-    assert len(events) == len(demo_report["findings"])
+    assert len(events) == len(failures(demo_report))
+    assert len(events) == len(demo_report["findings"]) + sum(
+        1 for f in demo_report["account_findings"] if f["status"] == "FAIL")
     for event in events:
         model = validate(event)
         assert model.class_uid == 2004 and model.category_uid == 2
@@ -97,7 +106,7 @@ def test_every_demo_finding_is_a_valid_detection_finding(demo_report, events):
 
 def test_values_survive(demo_report, events):
     generated = ms(demo_report["generated_at"])
-    for finding, event in zip(demo_report["findings"], events, strict=True):
+    for finding, event in zip(failures(demo_report), events, strict=True):
         model = validate(event)
         info = model.finding_info
         assert info.uid == finding["finding_id"]
@@ -113,8 +122,10 @@ def test_values_survive(demo_report, events):
 
         (resource,) = model.resources
         assert resource.uid == finding["resource_arn"]
-        assert resource.type == "AWS::EC2::Instance"
-        assert resource.name == finding["instance_id"]
+        assert resource.type == RESOURCE_TYPES[finding["resource_type"]]
+        assert resource.name == finding["resource_id"]
+        if finding["resource_type"] == "instance":
+            assert resource.name == finding["instance_id"]
         assert resource.region == finding["region"] and resource.cloud_partition == "aws"
         assert resource.labels == [f"{k}={v}" for k, v in finding["tags"].items()]
         assert resource.data == {"tags": finding["tags"]}
@@ -124,9 +135,9 @@ def test_values_survive(demo_report, events):
 
         assert model.remediation.desc == finding["remediation"] and model.remediation.references == []
         assert model.risk_details == finding["risk"]
-        unmapped = event["unmapped"]
-        assert unmapped["remediation_cli"] == finding["remediation_cli"]
-        assert unmapped["remediation_pulumi"] == finding["remediation_pulumi"]
+        unmapped = event.get("unmapped", {})
+        assert unmapped.get("remediation_cli") == (finding["remediation_cli"] or None)
+        assert unmapped.get("remediation_pulumi") == (finding["remediation_pulumi"] or None)
         assert unmapped.get("severity_reason") == finding["severity_reason"]
         assert unmapped.get("compliance", {}) == compliance_controls(finding["mappings"])
 
@@ -136,34 +147,70 @@ def test_values_survive(demo_report, events):
         assert model.metadata.uid == f"{demo_report['run_id']}/{finding['finding_id']}"
 
 
+def test_resource_types_and_names(demo_report, events):
+    """One event per failure of each type, its resource typed and named as AWS names it."""
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        (resource,) = event["resources"]
+        by_type.setdefault(resource["type"], []).append(resource)
+    assert {kind: len(items) for kind, items in by_type.items()} == {
+        RESOURCE_TYPES[kind]: sum(1 for f in failures(demo_report) if f["resource_type"] == kind)
+        for kind in RESOURCE_TYPES
+    }
+    assert all(r["name"].startswith("i-") and ":instance/" in r["uid"] for r in by_type["AWS::EC2::Instance"])
+    assert all(r["name"].startswith("lt-") and ":launch-template/" in r["uid"]
+               for r in by_type["AWS::EC2::LaunchTemplate"])
+    for resource in by_type["AWS::::Account"]:
+        assert resource["name"] == demo.DEMO_ACCOUNT_ID
+        assert resource["uid"] == f"arn:aws:iam::{demo.DEMO_ACCOUNT_ID}:root"
+        assert resource["cloud_partition"] == "aws" and resource["region"] in demo.DEMO_REGIONS
+
+
+def test_only_failing_account_guardrails_are_events(demo_report):
+    account = list(demo_report["account_findings"])
+    events = to_ocsf(dict(demo_report, findings=[]))
+    assert [e["finding_info"]["uid"] for e in events] == [f["finding_id"] for f in account if f["status"] == "FAIL"]
+    assert len(events) < len(account)  # the passing region is no finding
+    for event in events:
+        model = validate(event)
+        assert model.status_code == "FAIL" and model.resources[0].type == "AWS::::Account"
+    # Skipped and passing results alone: nothing to report.
+    quiet = [dict(f, status="SKIPPED") for f in account]
+    assert to_ocsf(dict(demo_report, findings=[], account_findings=quiet)) == []
+    # A suppressed guardrail failure is a suppressed event, like any finding.
+    (suppressed, *_) = to_ocsf(dict(demo_report, findings=[], account_findings=[
+        dict(account[0], status="FAIL", suppressed=True, suppression_reason="accepted (SEC-1)")]))
+    assert (validate(suppressed).status_id, suppressed["status_detail"]) == (3, "accepted (SEC-1)")
+
+
 def test_every_severity_maps(demo_report):
-    seen = {f["severity"]: validate(e).severity_id for f, e in zip(demo_report["findings"], to_ocsf(demo_report))}
+    seen = {f["severity"]: validate(e).severity_id for f, e in zip(failures(demo_report), to_ocsf(demo_report))}
     assert seen == {s: SEVERITY_IDS[s] for s in seen}
     # The demo has no informational finding; an unknown severity is Other with the source's value.
     finding = demo_report["findings"][0]
     for severity, severity_id, caption in (("informational", 1, "Informational"), ("bogus", 99, "bogus")):
-        (event,) = to_ocsf(dict(demo_report, findings=[dict(finding, severity=severity)]))
+        (event,) = to_ocsf(dict(demo_report, findings=[dict(finding, severity=severity)], account_findings=[]))
         model = validate(event)
         assert (model.severity_id, model.severity) == (severity_id, caption)
 
 
 def test_suppressed_findings_are_suppressed_with_the_reason(demo_report, events):
-    suppressed = [(f, e) for f, e in zip(demo_report["findings"], events) if f["suppressed"]]
-    assert {f["rule_id"] for f, _ in suppressed} == {
+    suppressed = [(f, e) for f, e in zip(failures(demo_report), events, strict=True) if f["suppressed"]]
+    assert {f["rule_id"] for f, _ in suppressed} >= {
         "ssh_open_to_internet", "no_public_ip", "public_ip_with_instance_profile",
     }
     for finding, event in suppressed:
         model = validate(event)
         assert (model.status_id, model.status) == (3, "Suppressed")
         assert model.status_detail == finding["suppression_reason"] and "SEC-142" in model.status_detail
-    for finding, event in zip(demo_report["findings"], events):
+    for finding, event in zip(failures(demo_report), events, strict=True):
         if not finding["suppressed"]:
             model = validate(event)
             assert (model.status_id, model.status, model.status_detail) == (1, "New", None)
 
 
 def test_compliance_mappings_go_to_unmapped(demo_report, events):
-    by_rule = {f["rule_id"]: e for f, e in zip(demo_report["findings"], events)}
+    by_rule = {f["rule_id"]: e for f, e in zip(failures(demo_report), events, strict=True)}
     assert by_rule["ssh_open_to_internet"]["unmapped"]["compliance"] == {
         "AWS Config Managed Rules": ["restricted-ssh"],
         "AWS Foundational Security Best Practices": ["EC2.13"],
@@ -174,14 +221,18 @@ def test_compliance_mappings_go_to_unmapped(demo_report, events):
     }
     # termination_protection maps to no control: no compliance entry at all.
     assert "compliance" not in by_rule["termination_protection"]["unmapped"]
+    # A guardrail's controls (CIS, FSBP) come through the same way.
+    assert by_rule["default_security_group_closed"]["unmapped"]["compliance"][
+        "AWS Foundational Security Best Practices"] == ["EC2.2"]
 
 
 def test_a_finding_seen_before_is_an_update(demo_reports):
     first, second = demo_reports
     events = to_ocsf(second)
-    assert events and len(events) == len(second["findings"])
-    first_ids = {f["finding_id"] for f in first["findings"]}
-    for finding, event in zip(second["findings"], events):
+    assert events and len(events) == len(failures(second))
+    first_ids = {f["finding_id"] for f in failures(first)}
+    assert {e["resources"][0]["type"] for e in events} == set(RESOURCE_TYPES.values())
+    for finding, event in zip(failures(second), events, strict=True):
         model = validate(event)
         assert finding["finding_id"] in first_ids
         assert model.finding_info.uid == finding["finding_id"]
@@ -195,7 +246,8 @@ def test_a_finding_seen_before_is_an_update(demo_reports):
 # ------------------------------------------------------------------------------------------------
 
 def test_an_empty_report_gives_no_events(demo_report):
-    assert to_ocsf(dict(demo_report, findings=[])) == []
+    assert to_ocsf(dict(demo_report, findings=[], account_findings=[])) == []
+    assert to_ocsf(dict(demo_report, findings=None, account_findings=None)) == []
     assert to_ocsf({"schema_version": 2, "generated_at": "2025-01-01T00:00:00Z", "findings": []}) == []
     assert to_ocsf({}) == []
 
@@ -203,7 +255,7 @@ def test_an_empty_report_gives_no_events(demo_report):
 def test_a_schema_1_report_is_refused(demo_report):
     finding = {k: v for k, v in demo_report["findings"][0].items() if k != "finding_id"}
     with pytest.raises(ValueError, match="schema 2"):
-        to_ocsf(dict(demo_report, findings=[finding]))
+        to_ocsf(dict(demo_report, findings=[finding], account_findings=[]))
 
 
 def test_product_version_falls_back_when_not_installed(demo_report, monkeypatch):

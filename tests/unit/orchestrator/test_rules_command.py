@@ -25,7 +25,9 @@ def test_json_lists_every_rule_with_metadata() -> None:
     assert result.exit_code == 0, result.output
     documents = json.loads(result.stdout)
     by_id = {doc["id"]: doc for doc in documents}
-    assert len(documents) == 24
+    assert len(documents) == 35
+    assert by_id["ebs_default_encryption"]["resource_type"] == "account"
+    assert by_id["launch_template_imdsv2"]["mappings"]["security_hub"] == "EC2.170"
     assert by_id["ssh_open_to_internet"]["mappings"]["security_hub"] == "EC2.13"
     assert by_id["ssh_open_to_internet"]["severity_graded_by_reachability"] is True
     assert by_id["user_data_secrets"]["enabled_by_default"] is False
@@ -38,11 +40,11 @@ def test_markdown_has_one_row_per_rule() -> None:
     result = CliRunner().invoke(app, ["rules", "--markdown"])
     assert result.exit_code == 0
     rows = [line for line in result.stdout.splitlines() if line.startswith("| `")]
-    assert len(rows) == 24
-    assert rows[0].startswith("| `imdsv2_required` | Instance requires IMDSv2 | high | on | `EC2.8` |")
+    assert len(rows) == 35
+    assert rows[0].startswith("| `imdsv2_required` | instance | Instance requires IMDSv2 | high | on | `EC2.8` |")
 
 
 def test_table_names_rules_and_severities() -> None:
     result = CliRunner().invoke(app, ["rules"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    assert "24 rules" in result.output and "all_ports_open" in result.output and "opt-in" in result.output
+    assert "35 rules" in result.output and "all_ports_open" in result.output and "opt-in" in result.output

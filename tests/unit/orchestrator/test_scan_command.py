@@ -96,7 +96,8 @@ def expected_by_name() -> dict[str, set[str]]:
 def findings_by_name(report: dict) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for finding in report["findings"]:
-        found.setdefault(finding["tags"]["Name"], set()).add(finding["rule_id"])
+        if finding["resource_type"] == "instance":
+            found.setdefault(finding["tags"]["Name"], set()).add(finding["rule_id"])
     return found
 
 
@@ -143,14 +144,17 @@ def test_demo_table_shows_every_seeded_problem(clean_env):
 def test_demo_table_is_capped_and_says_how_to_see_the_rest(clean_env):
     result = run("--demo", "--limit", "5")
     assert result.exit_code == 0
-    assert "... 27 more findings" in flat(result.stderr)
+    assert "... 48 more findings" in flat(result.stderr)
     assert "--format json" in flat(result.stderr)
-    # Most severe unsuppressed first: the critical user-data finding is shown; all_ports_open is
-    # graded medium (that instance has no public address), and the other critical one (SSH on
-    # the routed, public bastion) is suppressed, so it is among the rest.
-    shown = result.stderr.split("... 27 more")[0]
-    assert "user_data_secrets" in shown and "all_ports_open" not in shown
-    assert "(1 critical, 3 high, 11 medium, 12 low; 3 suppressed)" in flat(result.stderr)
+    # Most severe unsuppressed first, every resource type together: the critical user-data
+    # findings (an instance's, then the legacy launch template's) are shown; all_ports_open is
+    # graded medium (that instance has no public address), and the critical SSH finding on the
+    # routed, public bastion is suppressed, so it is among the rest.
+    shown = result.stderr.split("... 48 more")[0]
+    assert "user_data_secrets" in shown and "Launch templates (1 of 4)" in shown
+    assert "launch template legacy-web" in shown and "CRITICAL  launch_template_user_data" in shown
+    assert "all_ports_open" not in shown
+    assert "(1 critical, 8 high, 25 medium, 14 low; 4 suppressed)" in flat(result.stderr)
     assert "termination_protection" not in shown
 
 
@@ -169,8 +173,10 @@ def test_demo_json_has_the_schema_and_finds_every_kind(clean_env):
     for name, rules in expected_by_name().items():
         assert found.get(name, set()) == rules, name
     assert {f["rule_id"] for f in report["findings"] if f["suppressed"]} == {
-        "ssh_open_to_internet", "no_public_ip", "public_ip_with_instance_profile",
+        "ssh_open_to_internet", "no_public_ip", "public_ip_with_instance_profile", "authorized_ports_only",
     }
+    assert {f["resource_type"] for f in report["findings"]} == {"instance", "launch_template"}
+    assert {f["status"] for f in report["account_findings"]} == {"PASS", "FAIL"}
     # Only the one-line summary on stderr: no table to get in the way of a pipe.
     assert "instances" in flat(result.stderr) and "Findings" not in flat(result.stderr)
 
@@ -180,7 +186,8 @@ def test_demo_csv(clean_env):
     assert result.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert tuple(rows[0]) == CSV_COLUMNS
-    assert len(rows) == 32
+    assert len(rows) == 53  # 37 instance, 4 launch template and 12 account guardrail failures
+    assert {row["resource_type"] for row in rows} == {"instance", "launch_template", "account"}
     assert {row["rule_id"] for row in rows} == set(CATALOGUE) - set(demo.UNSUPPORTED_BY_MOTO)
 
 
@@ -199,7 +206,7 @@ def test_output_file_json_and_table_on_terminal(clean_env):
     assert result.stdout == ""
     assert "Findings" in flat(result.stderr) and f"Report written to {target} (json)" in flat(result.stderr)
     report = json.loads(target.read_text())
-    assert report["schema_version"] == SCHEMA_VERSION and len(report["findings"]) == 32
+    assert report["schema_version"] == SCHEMA_VERSION and len(report["findings"]) == 41
 
 
 def test_output_file_csv(clean_env):
@@ -208,7 +215,7 @@ def test_output_file_csv(clean_env):
     assert result.exit_code == 0
     assert result.stdout == ""
     rows = list(csv.DictReader(target.open()))
-    assert len(rows) == 32
+    assert len(rows) == 53
     # --format table with a .csv file name writes CSV too.
     other = clean_env / "table.csv"
     assert run("--demo", "-o", str(other)).exit_code == 0
@@ -225,16 +232,18 @@ def test_fail_on_gates_on_unsuppressed_findings(clean_env):
     high = run("--demo", "--format", "json", "--fail-on", "high")
     assert high.exit_code == 1
     findings = json.loads(high.stdout)["findings"]  # the report is still written
-    at_least_high = [f for f in findings if f["severity"] in ("critical", "high") and not f["suppressed"]]
-    # 1 critical + 5 high: the bastion's suppressed findings don't count, and the exposure
-    # findings on instances without a public address are graded medium
-    assert len(at_least_high) == 6
+    everything = findings + [f for f in json.loads(high.stdout)["account_findings"] if f["status"] == "FAIL"]
+    at_least_high = [f for f in everything if f["severity"] in ("critical", "high") and not f["suppressed"]]
+    # instances: 1 critical + 5 high (the bastion's suppressed findings don't count, and the
+    # exposure findings on instances without a public address are graded medium); the legacy
+    # launch template: 1 critical + 2 high; the open default security groups: 2 high
+    assert len(at_least_high) == 11
     graded = [f for f in findings if f["severity_reason"] and not f["suppressed"]]
     assert {f["severity"] for f in graded} == {"medium"} and len(graded) == 7
-    assert "--fail-on high: 6 unsuppressed findings at high severity or above" in flat(high.stderr)
+    assert "--fail-on high: 11 unsuppressed findings at high severity or above" in flat(high.stderr)
     critical = run("--demo", "--format", "json", "--fail-on", "CRITICAL")
     assert critical.exit_code == 1
-    assert "1 unsuppressed finding at critical" in flat(critical.stderr)
+    assert "2 unsuppressed findings at critical" in flat(critical.stderr)
     assert run("--demo", "--regions", "eu-west-1", "--fail-on", "critical").exit_code == 0
 
 
@@ -468,9 +477,9 @@ def test_aws_endpoint_url_is_honoured(dummy_creds, monkeypatch):
         host, port = server.get_host_and_port()
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
         instance = seed_instance()  # boto3 honours AWS_ENDPOINT_URL: this lands in the server
-        # ssm_managed off: moto's server answers SSM's DescribeInstanceInformation with a 500,
+        # the reads moto lacks off: moto's server answers them with a 500,
         # which the scanner's adaptive retries would spend half a minute on.
-        policy = only_rules(dummy_creds / "p.json", *(set(CATALOGUE) - {"ssm_managed"}))
+        policy = only_rules(dummy_creds / "p.json", *(set(CATALOGUE) - set(demo.UNSUPPORTED_BY_MOTO) - set(demo.EMULATED_BY_DEMO)))
         result = run("--regions", "us-east-1", "--format", "json", "--policy", str(policy))
     finally:
         server.stop()

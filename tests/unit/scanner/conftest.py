@@ -22,6 +22,17 @@ LINUX_AMI = "ami-760aaa0f"
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
+def instance_rules_only(document: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A policy document with the account and launch template rules off: the region-level reads
+    have tests of their own (test_region_resources.py), and four of them are calls moto lacks."""
+    from compliance_scanner.rules import CATALOGUE
+
+    document = dict(document or {})
+    rules = {rule_id: {"enabled": False} for rule_id, rule in CATALOGUE.items() if rule.resource_type != "instance"}
+    document["rules"] = {**rules, **document.get("rules", {})}
+    return document
+
+
 @pytest.fixture(autouse=True)
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials, so nothing can ever reach a real account."""

@@ -13,7 +13,7 @@ from compliance_scanner.handler import account_from_context
 from compliance_scanner.policy import PolicyError
 from compliance_scanner.settings import ConfigError, load_settings
 
-from .conftest import OTHER_REGION, REGION, launch
+from .conftest import OTHER_REGION, REGION, instance_rules_only, launch
 
 BUCKET = "reports-bucket"
 
@@ -39,7 +39,7 @@ def deployed(session, topic, monkeypatch):
         "REPORT_BUCKET": BUCKET,
         "SNS_TOPIC_ARN": topic_arn,
         "METRIC_NAMESPACE": "Test/Compliance",
-        "COMPLIANCE_POLICY": json.dumps({"alert_threshold": 0}),
+        "COMPLIANCE_POLICY": json.dumps(instance_rules_only({"alert_threshold": 0})),
         "SCAN_REGIONS": f"{REGION}, {OTHER_REGION}",
     }
     for name, value in env.items():

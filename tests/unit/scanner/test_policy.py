@@ -53,7 +53,7 @@ def test_none_and_empty_mean_defaults() -> None:
     assert list(policy.rules) == list(CATALOGUE)
     assert "termination_protection" not in policy.enabled_rule_ids()
     assert "user_data_secrets" not in policy.enabled_rule_ids()
-    assert len(policy.enabled_rule_ids()) == 22
+    assert len(policy.enabled_rule_ids()) == 32  # 35 rules, 3 of them opt-in
     assert policy.rules["required_tags"].params["keys"] == ("Owner", "Environment")
     assert policy.rules["stopped_too_long"].params["max_stopped_days"] == 30
 
@@ -138,7 +138,7 @@ BAD = [
     ({"suppressions": [{"rule": "*", "instance_id": "i-1"}]}, "policy.suppressions[0].reason: required"),
     ({"suppressions": [{"rule": "*", "instance_id": "i-1", "reason": " "}]}, "policy.suppressions[0].reason: expected a non-empty string, got ' '"),
     ({"suppressions": [{"rule": "nope", "instance_id": "i-1", "reason": "r"}]}, "policy.suppressions[0].rule: expected one of *, imdsv2_required"),
-    ({"suppressions": [{"rule": "*", "reason": "r"}]}, "policy.suppressions[0]: expected exactly one selector: 'instance_id' or 'tag'"),
+    ({"suppressions": [{"rule": "*", "reason": "r"}]}, "policy.suppressions[0]: expected exactly one selector: 'instance_id', 'resource_id' or 'tag'"),
     ({"suppressions": [{"rule": "*", "reason": "r", "instance_id": "i-1", "tag": {"key": "a", "value": "b"}}]}, "exactly one selector"),
     ({"suppressions": [{"rule": "*", "reason": "r", "instance_id": ""}]}, "policy.suppressions[0].instance_id: expected a non-empty string"),
     ({"suppressions": [{"rule": "*", "reason": "r", "instance_id": "i-1", "expires": "soon"}]}, "policy.suppressions[0].expires: expected an ISO date (YYYY-MM-DD), got 'soon'"),
@@ -166,12 +166,29 @@ def test_default_permissions_are_read_only_and_minimal() -> None:
     assert required_iam_actions(load_policy(None)) == [
         "ec2:DescribeImages",
         "ec2:DescribeInstances",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeLaunchTemplates",
         "ec2:DescribeRouteTables",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeVolumes",
+        "ec2:GetEbsEncryptionByDefault",
+        "ec2:GetImageBlockPublicAccessState",
+        "ec2:GetInstanceMetadataDefaults",
         "ec2:GetManagedPrefixListEntries",
+        "ec2:GetSnapshotBlockPublicAccessState",
         "ssm:DescribeInstanceInformation",
     ]
+
+
+def test_guardrail_and_template_rules_add_exactly_their_read_actions() -> None:
+    """The serial console read is added only with its opt-in rule; launch templates need two."""
+    only = {rule_id: {"enabled": False} for rule_id in CATALOGUE}
+    serial = load_policy({"rules": {**only, "serial_console_access_disabled": {"enabled": True}}})
+    assert required_iam_actions(serial) == ["ec2:DescribeInstances", "ec2:GetSerialConsoleAccessStatus"]
+    templates = load_policy({"rules": {**only, "launch_template_imdsv2": {}}})
+    assert required_iam_actions(templates) == [
+        "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeLaunchTemplates",
+    ]  # fmt: skip
 
 
 def test_route_tables_are_read_only_for_graded_rules_with_grading_on() -> None:

@@ -27,10 +27,14 @@ from .conftest import ACCOUNT, NOW, record
 EXPECTED_IDS = [
     "imdsv2_required", "imds_hop_limit", "no_public_ip", "public_ip_with_instance_profile",
     "ssh_open_to_internet", "rdp_open_to_internet", "high_risk_ports_open", "all_ports_open",
-    "ebs_volumes_encrypted", "required_tags", "approved_ami", "allowed_instance_type",
+    "authorized_ports_only", "ebs_volumes_encrypted", "required_tags", "approved_ami", "allowed_instance_type",
     "instance_profile_attached", "detailed_monitoring_enabled", "instance_age",
     "stopped_too_long", "single_eni", "no_paravirtual", "ami_deprecated", "ssm_managed",
     "ebs_optimized", "no_key_pair", "termination_protection", "user_data_secrets",
+    "launch_template_imdsv2", "launch_template_no_public_ip", "launch_template_user_data_secrets",
+    "launch_template_ebs_encrypted", "ebs_default_encryption", "imds_defaults_v2",
+    "snapshot_block_public_access", "image_block_public_access", "serial_console_access_disabled",
+    "default_security_group_closed",
 ]  # fmt: skip
 PROFILE = "arn:aws:iam::123456789012:instance-profile/app"
 
@@ -86,8 +90,11 @@ def test_mappings_name_the_published_controls() -> None:
     assert {rule_id for rule_id, m in mapping.items() if "security_hub" in m} == {
         "imdsv2_required", "no_public_ip", "ssh_open_to_internet", "rdp_open_to_internet",
         "high_risk_ports_open", "ebs_volumes_encrypted", "stopped_too_long", "single_eni",
-        "no_paravirtual", "ssm_managed",
+        "no_paravirtual", "ssm_managed", "authorized_ports_only", "launch_template_imdsv2",
+        "launch_template_no_public_ip", "launch_template_ebs_encrypted", "ebs_default_encryption",
+        "snapshot_block_public_access", "default_security_group_closed",
     }  # fmt: skip
+    assert mapping["authorized_ports_only"]["security_hub"] == "EC2.18"
 
 
 def test_references_point_at_each_framework() -> None:
@@ -102,7 +109,7 @@ def test_references_point_at_each_framework() -> None:
 
 def test_only_the_per_instance_rules_are_opt_in() -> None:
     opt_in = {rule.id for rule in CATALOGUE.values() if rule.opt_in}
-    assert opt_in == {"termination_protection", "user_data_secrets"}
+    assert opt_in == {"termination_protection", "user_data_secrets", "serial_console_access_disabled"}
     assert CATALOGUE["user_data_secrets"].iam_actions == ("ec2:DescribeInstanceAttribute",)
     assert CATALOGUE["ssm_managed"].iam_actions == ("ssm:DescribeInstanceInformation",)
     assert CATALOGUE["no_public_ip"].iam_actions == ()
@@ -145,7 +152,7 @@ CASES = [
     ("ssh_open_to_internet", {}, {}, PASS, "no security group"),
     ("rdp_open_to_internet", {"security_groups": (sg(perm("tcp", 3389, 3389, "::/0")),)}, {}, FAIL, "RDP port 3389"),
     ("rdp_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "0.0.0.0/0")),)}, {}, PASS, "3389"),
-    ("high_risk_ports_open", {"security_groups": (sg(perm("tcp", 3306, 3306, "0.0.0.0/0"), perm("udp", 20, 21, "::/0")),)}, {}, FAIL, "20, 21, 3306"),
+    ("high_risk_ports_open", {"security_groups": (sg(perm("tcp", 3306, 3306, "0.0.0.0/0"), perm("udp", 20, 21, "::/0")),)}, {}, FAIL, "20 (FTP), 21 (FTP), 3306 (MySQL)"),
     ("high_risk_ports_open", {"security_groups": (sg(perm("tcp", None, None, "0.0.0.0/0")),)}, {}, FAIL, "5432"),
     ("high_risk_ports_open", {"security_groups": (sg(perm("icmp", -1, -1, "0.0.0.0/0")),)}, {}, PASS, "no high-risk"),
     ("high_risk_ports_open", {"security_groups": (sg(perm("tcp", 8080, 8080, "0.0.0.0/0")),)}, {"ports": (9999,)}, PASS, "no high-risk"),
@@ -238,7 +245,9 @@ def test_rule_outcomes(rule_id, changes, params, status, fragment) -> None:
 
 
 def test_every_rule_has_a_passing_and_a_failing_case() -> None:
-    covered = {(case[0], case[3]) for case in CASES}
+    from .test_rules_resources import RESOURCE_CASES
+
+    covered = {(case[0], case[3]) for case in [*CASES, *RESOURCE_CASES]}
     for rule_id in CATALOGUE:
         assert (rule_id, PASS) in covered and (rule_id, FAIL) in covered, rule_id
 

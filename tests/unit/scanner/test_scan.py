@@ -15,9 +15,9 @@ from compliance_scanner.policy import load_policy
 from compliance_scanner.scanner import scan
 from moto.core.botocore_stubber import MockRawResponse
 
-from .conftest import ACCOUNT, NOW, OTHER_REGION, REGION, launch, tag_spec
+from .conftest import ACCOUNT, NOW, OTHER_REGION, REGION, instance_rules_only, launch, tag_spec
 
-DEFAULT = load_policy(None)
+DEFAULT = load_policy(instance_rules_only())
 OPT_IN = load_policy(
     {"rules": {"termination_protection": {"enabled": True}, "user_data_secrets": {"enabled": True}}}
 )

@@ -8,6 +8,7 @@ import pytest
 from compliance_scanner.evaluation import evaluate_instances
 from compliance_scanner.model import FAIL, PASS
 from compliance_scanner.policy import load_policy
+from compliance_scanner.rules import CATALOGUE
 from compliance_scanner.suppressions import Suppression, TagSelector, find_suppression
 
 from .conftest import record
@@ -33,14 +34,40 @@ ID = "i-0123456789abcdef0"
     ],
 )  # fmt: skip
 def test_applies(suppression, rule_id, tags, expected) -> None:
-    assert suppression.applies(rule_id, ID, tags, TODAY) is expected
+    assert suppression.applies(rule_id, "instance", ID, tags, TODAY) is expected
+
+
+@pytest.mark.parametrize(
+    ("suppression", "resource_type", "resource_id", "expected"),
+    [
+        (Suppression("*", "r", resource_id="lt-1"), "launch_template", "lt-1", True),
+        (Suppression("*", "r", resource_id="lt-1", resource_type="launch_template"), "launch_template", "lt-1", True),
+        (Suppression("*", "r", resource_id="lt-1", resource_type="instance"), "launch_template", "lt-1", False),
+        (Suppression("*", "r", resource_id="123456789012", resource_type="account"), "account", "123456789012", True),
+        (Suppression("*", "r", resource_id=ID), "instance", ID, True),
+        (Suppression("*", "r", instance_id="lt-1"), "launch_template", "lt-1", False),
+    ],
+)  # fmt: skip
+def test_resource_selectors_match_type_and_id(suppression, resource_type, resource_id, expected) -> None:
+    assert suppression.applies("x", resource_type, resource_id, {}, TODAY) is expected
+
+
+def test_resource_selectors_round_trip_and_are_validated() -> None:
+    document = {"rule": "*", "resource_id": "lt-1", "resource_type": "launch_template", "reason": "r"}
+    any_type = {"rule": "*", "resource_id": "123456789012", "reason": "sandbox account"}
+    policy = load_policy({"suppressions": [document, any_type]})
+    assert [s.to_document() for s in policy.suppressions] == [document, any_type]
+    with pytest.raises(ValueError, match=r"suppressions\[0\]\.resource_type: only goes with 'resource_id'"):
+        load_policy({"suppressions": [{"rule": "*", "instance_id": "i-1", "resource_type": "account", "reason": "r"}]})
+    with pytest.raises(ValueError, match="resource_type"):
+        load_policy({"suppressions": [{"rule": "*", "resource_id": "x", "resource_type": "bucket", "reason": "r"}]})
 
 
 def test_find_suppression_returns_the_first_match() -> None:
     first = Suppression("*", "first", instance_id=ID)
     second = Suppression("*", "second", instance_id=ID)
-    assert find_suppression([first, second], "x", ID, {}, TODAY) is first
-    assert find_suppression([], "x", ID, {}, TODAY) is None
+    assert find_suppression([first, second], "x", "instance", ID, {}, TODAY) is first
+    assert find_suppression([], "x", "instance", ID, {}, TODAY) is None
 
 
 def test_suppressed_failures_keep_their_status_and_record_the_reason() -> None:
@@ -70,4 +97,5 @@ def test_policy_severity_overrides_apply_to_outcomes() -> None:
     policy = load_policy({"rules": {"no_public_ip": {"severity": "critical"}}})
     outcomes = evaluate_instances([record(public_ip="54.1.2.3")], policy, TODAY)
     assert {o.rule_id: o.severity for o in outcomes}["no_public_ip"] == "critical"
-    assert len(outcomes) == len(policy.enabled_rule_ids())
+    instance_rules = [r for r in policy.enabled_rule_ids() if CATALOGUE[r].resource_type == "instance"]
+    assert [o.rule_id for o in outcomes] == instance_rules  # each rule on records of its own type only

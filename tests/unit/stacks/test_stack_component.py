@@ -308,10 +308,16 @@ def test_inline_policy_is_scoped_to_this_stacks_resources(
     assert statements["DescribeFleet"]["Action"] == [
         "ec2:DescribeImages",
         "ec2:DescribeInstances",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeLaunchTemplates",
         "ec2:DescribeRouteTables",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeVolumes",
+        "ec2:GetEbsEncryptionByDefault",
+        "ec2:GetImageBlockPublicAccessState",
+        "ec2:GetInstanceMetadataDefaults",
         "ec2:GetManagedPrefixListEntries",
+        "ec2:GetSnapshotBlockPublicAccessState",
         "ssm:DescribeInstanceInformation",
     ]
 
@@ -324,10 +330,16 @@ def test_ssm_action_is_requested_only_when_the_ssm_rule_is_enabled() -> None:
     assert actions == [
         "ec2:DescribeImages",
         "ec2:DescribeInstances",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeLaunchTemplates",
         "ec2:DescribeRouteTables",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeVolumes",
+        "ec2:GetEbsEncryptionByDefault",
+        "ec2:GetImageBlockPublicAccessState",
+        "ec2:GetInstanceMetadataDefaults",
         "ec2:GetManagedPrefixListEntries",
+        "ec2:GetSnapshotBlockPublicAccessState",
     ]
 
 

@@ -158,12 +158,14 @@ HANDLER_RUN = textwrap.dedent(
 
 
 def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
-    # moto does not implement ssm:DescribeInstanceInformation, so the SSM rule is switched off,
-    # which also proves the policy really travels through the environment variable.
+    # moto does not implement ssm:DescribeInstanceInformation nor three account settings reads,
+    # so those rules are switched off, which also proves the policy really travels through the
+    # environment variable.
+    unemulated = ("ssm_managed", "imds_defaults_v2", "snapshot_block_public_access", "image_block_public_access")
     args = ComplianceAnalyzerArgs(
         environment="pkg",
         regions=["eu-west-1"],
-        policy={"rules": {"ssm_managed": {"enabled": False}}},
+        policy={"rules": {rule: {"enabled": False} for rule in unemulated}},
     )
     archive_dir = tmp_path / "archive"
     with zipfile.ZipFile(
@@ -181,7 +183,7 @@ def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
     )
     # The caller's document as given, not the expanded policy: the shipped scanner fills in the
     # defaults itself (the other rules still run below).
-    assert variables[contract.ENV_POLICY] == '{"rules":{"ssm_managed":{"enabled":false}}}'
+    assert json.loads(variables[contract.ENV_POLICY]) == {"rules": {rule: {"enabled": False} for rule in unemulated}}
     child_env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(archive_dir),

@@ -1,0 +1,117 @@
+"""Collects what a region holds besides instances: the account's region-wide guardrails and the
+launch templates, each in one call (or one paginated listing) per region.
+
+They do not depend on the instance listing, so they are read even in a region without instances
+(a guardrail matters most before the first instance is launched). Each guardrail fetcher takes
+the region's budgeted `calls` (see `collector._Calls`), its EC2 client and a single-attempt one:
+the settings reads go through `calls.probe`, since emulators lack several of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from . import sources
+from .model import LaunchTemplateRecord
+from .normalize import default_group_from_api, template_version_from_api
+
+TEMPLATE_PAGE_SIZE = 200
+Fetch = Callable[[Any, Any, Any], dict[str, Any]]
+
+
+def _ebs_default(calls: Any, ec2: Any, probe: Any) -> dict[str, Any]:
+    response = calls.probe(probe, ec2, "ec2:GetEbsEncryptionByDefault", "get_ebs_encryption_by_default")
+    return {"ebs_encryption_by_default": bool(response.get("EbsEncryptionByDefault"))}
+
+
+def _imds_defaults(calls: Any, ec2: Any, probe: Any) -> dict[str, Any]:
+    """An account that never set IMDS defaults reports no HttpTokens: `no-preference`."""
+    response = calls.probe(probe, ec2, "ec2:GetInstanceMetadataDefaults", "get_instance_metadata_defaults")
+    return {"imds_http_tokens": response.get("AccountLevel", {}).get("HttpTokens") or "no-preference"}
+
+
+def _snapshot_block(calls: Any, ec2: Any, probe: Any) -> dict[str, Any]:
+    response = calls.probe(probe, ec2, "ec2:GetSnapshotBlockPublicAccessState", "get_snapshot_block_public_access_state")
+    return {"snapshot_block_public_access": response.get("State", "unblocked")}
+
+
+def _image_block(calls: Any, ec2: Any, probe: Any) -> dict[str, Any]:
+    response = calls.probe(probe, ec2, "ec2:GetImageBlockPublicAccessState", "get_image_block_public_access_state")
+    return {"image_block_public_access": response.get("ImageBlockPublicAccessState", "unblocked")}
+
+
+def _serial_console(calls: Any, ec2: Any, probe: Any) -> dict[str, Any]:
+    response = calls.probe(probe, ec2, "ec2:GetSerialConsoleAccessStatus", "get_serial_console_access_status")
+    return {"serial_console_access": bool(response.get("SerialConsoleAccessEnabled"))}
+
+
+def _default_groups(calls: Any, ec2: Any, probe: Any) -> dict[str, Any]:
+    groups = [
+        default_group_from_api(group)
+        for page in calls.pages(
+            ec2, "ec2:DescribeSecurityGroups", "describe_security_groups", "SecurityGroups",
+            Filters=[{"Name": "group-name", "Values": ["default"]}],
+        )  # fmt: skip
+        for group in page
+    ]
+    return {"default_groups": tuple(sorted(groups, key=lambda g: g.vpc_id))}
+
+
+ACCOUNT_FETCHERS: Mapping[str, Fetch] = {
+    sources.EBS_DEFAULT_ENCRYPTION: _ebs_default,
+    sources.IMDS_DEFAULTS: _imds_defaults,
+    sources.SNAPSHOT_BLOCK_PUBLIC_ACCESS: _snapshot_block,
+    sources.IMAGE_BLOCK_PUBLIC_ACCESS: _image_block,
+    sources.SERIAL_CONSOLE: _serial_console,
+    sources.DEFAULT_SECURITY_GROUPS: _default_groups,
+}
+"""Account guardrail sources -> their fetcher; each returns AccountRecord keyword arguments."""
+
+
+def launch_templates(
+    calls: Any, ec2: Any, region: str, account_id: str | None, observed_at: datetime
+) -> list[LaunchTemplateRecord]:
+    """Every launch template with its default and latest versions: DescribeLaunchTemplates for
+    names and tags, then one DescribeLaunchTemplateVersions listing for `$Default` and `$Latest`
+    of all templates at once (no call per template)."""
+    templates = {
+        t["LaunchTemplateId"]: t
+        for page in calls.pages(
+            ec2, "ec2:DescribeLaunchTemplates", "describe_launch_templates", "LaunchTemplates",
+            MaxResults=TEMPLATE_PAGE_SIZE,
+        )  # fmt: skip
+        for t in page
+    }
+    if not templates:
+        return []
+    versions: dict[str, dict[int, Any]] = {}
+    for page in calls.pages(
+        ec2, "ec2:DescribeLaunchTemplateVersions", "describe_launch_template_versions", "LaunchTemplateVersions",
+        Versions=["$Default", "$Latest"], MaxResults=TEMPLATE_PAGE_SIZE,
+    ):  # fmt: skip
+        for version in page:
+            versions.setdefault(version["LaunchTemplateId"], {})[int(version["VersionNumber"])] = version
+    records = []
+    for template_id, template in sorted(templates.items()):
+        found = versions.get(template_id, {})
+        default, latest = template.get("DefaultVersionNumber"), template.get("LatestVersionNumber")
+        records.append(
+            LaunchTemplateRecord(
+                template_id=template_id,
+                name=template.get("LaunchTemplateName", ""),
+                region=region,
+                account_id=account_id,
+                observed_at=observed_at,
+                versions=tuple(
+                    template_version_from_api(
+                        raw,
+                        tuple(role for role, number in (("default", default), ("latest", latest)) if number == n),
+                    )
+                    for n, raw in sorted(found.items())
+                ),
+                tags={tag["Key"]: tag.get("Value", "") for tag in template.get("Tags", [])},
+            )
+        )
+    return records

@@ -1,0 +1,146 @@
+"""Account guardrails and launch templates, read once per region: moto where it implements the
+call (EBS encryption by default, security groups, launch templates), botocore's Stubber for the
+four it lacks (GetInstanceMetadataDefaults, GetSnapshotBlockPublicAccessState,
+GetImageBlockPublicAccessState, GetSerialConsoleAccessStatus)."""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+from botocore.stub import Stubber
+from compliance_scanner import sources
+from compliance_scanner.budget import TimeBudget
+from compliance_scanner.collector import _Calls
+from compliance_scanner.policy import load_policy
+from compliance_scanner.region_resources import ACCOUNT_FETCHERS, launch_templates
+from compliance_scanner.scanner import scan
+
+from .conftest import ACCOUNT, REGION
+
+NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+REGION_RULES = load_policy(
+    {"rules": {rule: {"enabled": False} for rule in (
+        "imds_defaults_v2", "snapshot_block_public_access", "image_block_public_access",
+    )}}  # fmt: skip
+)
+"""The default policy without the three on-by-default guardrails whose reads moto lacks."""
+
+
+def calls() -> _Calls:
+    return _Calls(REGION, TimeBudget(None))
+
+
+def test_unemulated_account_reads_parse_their_answers() -> None:
+    """Stubber stands in for GetInstanceMetadataDefaults, GetSnapshotBlockPublicAccessState,
+    GetImageBlockPublicAccessState and GetSerialConsoleAccessStatus, which moto lacks."""
+    client = boto3.client("ec2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_response("get_instance_metadata_defaults", {"AccountLevel": {"HttpTokens": "required"}})
+        stub.add_response("get_instance_metadata_defaults", {"AccountLevel": {}})
+        stub.add_response("get_snapshot_block_public_access_state", {"State": "block-new-sharing"})
+        stub.add_response("get_image_block_public_access_state", {"ImageBlockPublicAccessState": "unblocked"})
+        stub.add_response("get_serial_console_access_status", {"SerialConsoleAccessEnabled": True})
+        assert ACCOUNT_FETCHERS[sources.IMDS_DEFAULTS](calls(), client, client) == {"imds_http_tokens": "required"}
+        assert ACCOUNT_FETCHERS[sources.IMDS_DEFAULTS](calls(), client, client) == {"imds_http_tokens": "no-preference"}
+        assert ACCOUNT_FETCHERS[sources.SNAPSHOT_BLOCK_PUBLIC_ACCESS](calls(), client, client) == {
+            "snapshot_block_public_access": "block-new-sharing"
+        }
+        assert ACCOUNT_FETCHERS[sources.IMAGE_BLOCK_PUBLIC_ACCESS](calls(), client, client) == {
+            "image_block_public_access": "unblocked"
+        }
+        assert ACCOUNT_FETCHERS[sources.SERIAL_CONSOLE](calls(), client, client) == {"serial_console_access": True}
+        stub.assert_no_pending_responses()
+
+
+def test_guardrails_and_templates_are_judged_once_per_region(session, ec2, api_calls) -> None:
+    """An empty region still gets its guardrails read: they matter before the first launch."""
+    legacy = ec2.create_launch_template(
+        LaunchTemplateName="legacy",
+        LaunchTemplateData={
+            "MetadataOptions": {"HttpTokens": "optional"},
+            "UserData": base64.b64encode(b"export AWS_SECRET_ACCESS_KEY=abc").decode(),
+            "NetworkInterfaces": [{"DeviceIndex": 0, "AssociatePublicIpAddress": True}],
+            "BlockDeviceMappings": [{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 8}}],
+        },
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    ec2.create_launch_template_version(LaunchTemplateId=legacy, LaunchTemplateData={"MetadataOptions": {"HttpTokens": "required"}})
+    ec2.create_launch_template(LaunchTemplateName="golden", LaunchTemplateData={"MetadataOptions": {"HttpTokens": "required"}})
+
+    report = scan(session, [REGION], REGION_RULES, account_id=ACCOUNT)
+
+    assert report["errors"] == [] and report["partial"] is False
+    account = {f["rule_id"]: f for f in report["account_findings"]}
+    assert set(account) == {"ebs_default_encryption", "default_security_group_closed"}
+    assert account["ebs_default_encryption"]["status"] == "FAIL"  # moto's default: off
+    assert account["ebs_default_encryption"]["resource_arn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    assert account["default_security_group_closed"]["status"] == "FAIL"  # allows all outbound
+    templates = {f["rule_id"]: f for f in report["findings"] if f["resource_type"] == "launch_template"}
+    assert set(templates) == {
+        "launch_template_imdsv2", "launch_template_no_public_ip", "launch_template_user_data_secrets",
+        "launch_template_ebs_encrypted",
+    }  # fmt: skip
+    imds = templates["launch_template_imdsv2"]
+    assert imds["resource_id"] == legacy
+    assert imds["resource_arn"] == f"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/{legacy}"
+    assert imds["message"] == "launch template legacy: version 1 (default): IMDSv1 is allowed (HttpTokens=optional)"
+    assert report["summary"]["by_resource_type"] == {
+        "instance": {"evaluated": 0, "non_compliant": 0},
+        "launch_template": {"evaluated": 2, "non_compliant": 1},
+        "account": {"evaluated": 1, "non_compliant": 1},
+    }
+    # one call each, whatever the number of templates
+    assert api_calls["ec2:DescribeLaunchTemplates"] == api_calls["ec2:DescribeLaunchTemplateVersions"] == 1
+    assert api_calls["ec2:GetEbsEncryptionByDefault"] == 1
+
+
+def test_guardrails_pass_once_fixed(session, ec2) -> None:
+    ec2.enable_ebs_encryption_by_default()
+    for group in ec2.describe_security_groups()["SecurityGroups"]:
+        ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
+    report = scan(session, [REGION], REGION_RULES, account_id=ACCOUNT)
+    assert {f["rule_id"]: f["status"] for f in report["account_findings"]} == {
+        "ebs_default_encryption": "PASS", "default_security_group_closed": "PASS",
+    }  # fmt: skip
+
+
+def test_reads_moto_lacks_are_reported_and_their_rules_skipped(session) -> None:
+    report = scan(session, [REGION], load_policy(None), account_id=ACCOUNT)
+    unavailable = {e["operation"] for e in report["errors"] if e["code"] == "OperationUnavailable"}
+    assert unavailable == {
+        "ec2:GetInstanceMetadataDefaults", "ec2:GetSnapshotBlockPublicAccessState",
+        "ec2:GetImageBlockPublicAccessState",
+    }  # fmt: skip
+    statuses = {f["rule_id"]: f["status"] for f in report["account_findings"]}
+    assert statuses["imds_defaults_v2"] == statuses["image_block_public_access"] == "SKIPPED"
+    assert "serial_console_access_disabled" not in statuses  # opt-in
+
+
+def test_templates_that_cannot_be_listed_make_the_region_incomplete(session, monkeypatch) -> None:
+    from botocore.exceptions import ClientError
+
+    import compliance_scanner.collector as collector
+
+    def denied(*_: Any) -> list[Any]:
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DescribeLaunchTemplates")
+
+    monkeypatch.setattr(collector, "launch_templates", denied)
+    report = scan(session, [REGION], REGION_RULES, account_id=ACCOUNT)
+    assert report["incomplete_regions"] == [REGION] and report["partial"] is True
+    assert [e["code"] for e in report["errors"]] == ["UnauthorizedOperation"]
+
+
+def test_undecodable_template_user_data_is_kept_as_an_error() -> None:
+    from compliance_scanner.normalize import template_version_from_api
+
+    version = template_version_from_api({"VersionNumber": 3, "LaunchTemplateData": {"UserData": "%%%"}}, ("latest",))
+    assert version.user_data is None and version.user_data_error.startswith("not valid base64")
+
+
+def test_no_templates_costs_one_listing(session, api_calls) -> None:
+    client = session.client("ec2", region_name=REGION)
+    assert launch_templates(calls(), client, REGION, ACCOUNT, NOW) == []
+    assert api_calls == Counter({"ec2:DescribeLaunchTemplates": 1})
