@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from . import sources
 from .budget import BudgetExhausted, TimeBudget
@@ -53,9 +54,10 @@ NOT_FOUND_CODES = ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed")
 UNAVAILABLE_CODE = "OperationUnavailable"
 SINGLE_ATTEMPT = RETRY_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
-API_ERRORS = (ClientError, BotoCoreError, NotImplementedError)
+API_ERRORS = (ClientError, BotoCoreError, NotImplementedError, ResponseParserError)
 """What one failing call may raise. NotImplementedError is what emulators such as moto raise for
-an operation they lack; catching it keeps the local demo scanning instead of crashing."""
+an operation they lack, and ResponseParserError what botocore raises when an XML API answers with
+an HTML error page (an emulator's server again); catching them keeps the scan going."""
 
 Progress = Callable[[str, int], None]
 
@@ -79,9 +81,10 @@ class OperationUnavailable(Exception):
 
 
 def not_offered(exc: Exception) -> bool:
-    """An error that no AWS service sends: NotImplementedError, or an HTTP status with a non-AWS
-    body (an HTML error page) where botocore found no error code to parse."""
-    if isinstance(exc, NotImplementedError):
+    """An error that no AWS service sends: NotImplementedError, an HTTP status with a non-AWS body
+    (an HTML error page) where botocore found no error code to parse, or an XML API's answer that
+    is not XML at all."""
+    if isinstance(exc, (NotImplementedError, ResponseParserError)):
         return True
     if isinstance(exc, ClientError):
         details = exc.response.get("Error", {})
@@ -182,6 +185,7 @@ class _Region:
     needed: frozenset[str] = frozenset()
     errors: list[ScanError] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _probe: Any = None
 
     def report(self, error: ScanError) -> None:
         """Errors a fetcher records without failing as a whole (fetchers run concurrently)."""
@@ -189,8 +193,12 @@ class _Region:
             self.errors.append(error)
 
     def probe_ec2(self) -> Any:
-        """A single-attempt EC2 client for `_Calls.probe`."""
-        return self.session.client("ec2", region_name=self.calls.region, config=SINGLE_ATTEMPT)
+        """The region's single-attempt EC2 client for `_Calls.probe`, made once (making a client
+        costs CPU that the concurrent fetchers would otherwise spend five times over)."""
+        with self._lock:
+            if self._probe is None:
+                self._probe = self.session.client("ec2", region_name=self.calls.region, config=SINGLE_ATTEMPT)
+            return self._probe
 
     def instance_ids(self) -> list[str]:
         return [raw["InstanceId"] for _, raw in self.raws]

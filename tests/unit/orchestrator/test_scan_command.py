@@ -490,6 +490,32 @@ def test_aws_endpoint_url_is_honoured(dummy_creds, monkeypatch):
     assert "imdsv2_required" in {f["rule_id"] for f in report["findings"] if f["instance_id"] == instance}
 
 
+def test_an_endpoint_lacking_operations_is_reported_not_fatal(dummy_creds, monkeypatch):
+    """moto's server answers the reads it lacks with an HTML 500 (unparseable for EC2's XML
+    protocol): each is named once as OperationUnavailable, its rules are skipped, the scan
+    completes, with the default policy."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+        seed_instance()
+        result = run("--regions", "us-east-1", "--format", "json")
+    finally:
+        server.stop()
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {(e["operation"], e["code"]) for e in report["errors"]} == {
+        ("ssm:DescribeInstanceInformation", "OperationUnavailable"),
+        ("ec2:GetInstanceMetadataDefaults", "OperationUnavailable"),
+        ("ec2:GetSnapshotBlockPublicAccessState", "OperationUnavailable"),
+        ("ec2:GetImageBlockPublicAccessState", "OperationUnavailable"),
+    }
+    statuses = {f["rule_id"]: f["status"] for f in report["account_findings"]}
+    assert statuses["imds_defaults_v2"] == "SKIPPED" and statuses["ebs_default_encryption"] == "FAIL"
+    assert "Traceback" not in result.output
+
+
 def test_unreachable_endpoint_exit_1(dummy_creds, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
