@@ -12,6 +12,7 @@ from .errors import guard
 from .scan import catalogue
 from .scan import command as scan_command
 from .scan import report_command
+from .fleet import command as fleet_command
 
 def _flag_type(self: TyperOption, ctx: click.Context) -> str | None:
     """Flags take no value, so the help's type column stays empty for them (typer prints `<bool>`)."""
@@ -51,6 +52,8 @@ app = typer.Typer(
 app.command("scan")(guard(scan_command.scan))
 app.command("rules")(guard(catalogue.rules))
 app.command("report")(guard(report_command.report))
+app.command("status")(guard(fleet_command.status))
+app.command("drift")(guard(supervised(fleet_command.drift)))
 app.command("init")(guard(commands.init))
 app.command("envs")(guard(commands.envs))
 app.command("preview")(guard(supervised(commands.preview)))

@@ -34,8 +34,10 @@ OUTPUT_NAMES = (
     "log_group_name",
     "schedule_rule_name",
     "region",
+    "scanner_code_sha256",
 )
-"""Outputs the component registers and the program exports; the integration tests read these."""
+"""Outputs the component registers and the program exports; the integration tests and
+`ec2c status` read these (additions only: consumers of earlier outputs keep working)."""
 
 FUNCTION_NAME_PREFIX = "ec2-compliance"
 LAMBDA_RUNTIME = "python3.12"
@@ -362,12 +364,14 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             )
         )
         self.log_group_name = log_group.name
+        members = packaging.archive_members()
+        self.scanner_code_sha256 = pulumi.Output.from_input(packaging.code_sha256(members))
         function = aws.lambda_.Function(
             self._child("scanner"),
             name=name,
             runtime=LAMBDA_RUNTIME,
             handler=LAMBDA_HANDLER,
-            code=packaging.build_archive(packaging.archive_members()),
+            code=packaging.build_archive(members),
             role=role.arn,
             memory_size=args.lambda_memory_mb,
             timeout=args.lambda_timeout_s,

@@ -7,6 +7,7 @@ and runs. Same member list, same artifact: the test exercises what Lambda will l
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import zipfile
 from collections.abc import Mapping
@@ -61,6 +62,18 @@ def archive_members(package_dir: Path | None = None, handler: Path | None = None
         if path.is_file() and _is_shipped(relative):
             members[f"{PACKAGE}/{relative.as_posix()}"] = path
     return dict(sorted(members.items()))
+
+
+def code_sha256(members: Mapping[str, Path]) -> str:
+    """A SHA-256 over every member's archive path and bytes, in order: the same sources give the
+    same hash on any machine (unlike the zip's, which depends on compression), so a deployed
+    stack's `scanner_code_sha256` output can be compared with a checkout's."""
+    digest = hashlib.sha256()
+    for name in sorted(members):
+        content = Path(members[name]).read_bytes()
+        digest.update(f"{name}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()
 
 
 def build_archive(members: Mapping[str, Path]) -> pulumi.AssetArchive:

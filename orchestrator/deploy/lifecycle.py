@@ -148,7 +148,7 @@ def release_stale_lock(target: StackTarget, engine: Engine, max_age_s: float | N
 
 def break_lock(target: StackTarget, engine: Engine) -> None:
     """`pulumi cancel`: the engine's own way to delete a stack's lock files."""
-    stack = open_stack(target, engine, _no_program, create=False)
+    stack = open_stack(target, engine, no_program, create=False)
     try:
         stack.cancel()
     except auto.CommandError as exc:
@@ -179,7 +179,7 @@ def clear_pending_operations(stack: auto.Stack, target: StackTarget) -> list[str
 
 def read_outputs(target: StackTarget, engine: Engine, *, show_secrets: bool = False) -> dict[str, Any]:
     """The outputs of an existing stack (no program run)."""
-    stack = open_stack(target, engine, _no_program, create=False)
+    stack = open_stack(target, engine, no_program, create=False)
     try:
         return plain_outputs(stack.outputs(), show_secrets=show_secrets)
     except auto.CommandError as exc:
@@ -188,7 +188,7 @@ def read_outputs(target: StackTarget, engine: Engine, *, show_secrets: bool = Fa
 
 def remove_stack(target: StackTarget, engine: Engine) -> None:
     """Delete the stack's history and config (after its resources were destroyed), and its work dir."""
-    stack = open_stack(target, engine, _no_program, create=False)
+    stack = open_stack(target, engine, no_program, create=False)
     try:
         stack.workspace.remove_stack(target.stack_name)
     except auto.CommandError as exc:
@@ -213,5 +213,5 @@ def destroy_and_remove(
     return broke
 
 
-def _no_program() -> None:
+def no_program() -> None:
     """Selecting a stack for outputs or removal never runs a program."""

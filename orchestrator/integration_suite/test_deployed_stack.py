@@ -13,13 +13,19 @@ from compliance_scanner.policy import load_policy
 
 EXPECTED_OUTPUTS = {
     "lambda_function_arn", "lambda_function_name", "sns_topic_arn", "compliance_bucket_name",
-    "dashboard_name", "log_group_name", "schedule_rule_name", "region",
+    "dashboard_name", "log_group_name", "schedule_rule_name", "region", "scanner_code_sha256",
 }
 
 
 def test_every_output_is_exported(stack_outputs):
     assert EXPECTED_OUTPUTS <= set(stack_outputs)
     assert all(stack_outputs[name] for name in EXPECTED_OUTPUTS)
+
+
+def test_deployed_scanner_code_is_this_checkouts(stack_outputs):
+    from stacks import packaging
+
+    assert stack_outputs["scanner_code_sha256"] == packaging.code_sha256(packaging.archive_members())
 
 
 def test_function_configuration(aws, stack_outputs, environment):

@@ -26,11 +26,18 @@ class FakeAnalyzer(pulumi.ComponentResource):
         self.register_outputs(outputs)
 
 
+def local_code_sha256() -> str:
+    from stacks import packaging
+
+    return packaging.code_sha256(packaging.archive_members())
+
+
 def expected_outputs(env: Environment, stack: str) -> dict[str, str]:
     values = {name: f"{name}-{stack}" for name in OUTPUT_NAMES}
     values["region"] = env.aws.region
     if os.environ.get("EC2C_TEST_BUCKET"):  # a real (moto) bucket for commands that read it
-        values["compliance_bucket_name"] = os.environ["EC2C_TEST_BUCKET"]
+        values["compliance_bucket_name"] = os.environ["EC2C_TEST_BUCKET"].replace("{stack}", stack)
+    values["scanner_code_sha256"] = os.environ.get("EC2C_TEST_CODE_SHA256") or local_code_sha256()
     return values
 
 
@@ -47,6 +54,9 @@ def fake_analyzer(env: Environment):
         pulumi.export("configured_region", pulumi.Config("aws").get("region"))
         pulumi.export("configured_assume_roles", pulumi.Config("aws").get_object("assumeRoles"))
         pulumi.export("api_token", pulumi.Output.secret(SECRET_VALUE))
+        if os.environ.get("EC2C_TEST_STACK_REFERENCE"):  # a resource that refresh really reads
+            reference = pulumi.StackReference(os.environ["EC2C_TEST_STACK_REFERENCE"])
+            pulumi.export("referenced_region", reference.get_output("region"))
 
     return program
 

@@ -87,8 +87,10 @@ def test_installed_ec2c_runs_from_anywhere(installed):
     report = json.loads(_run(ec2c, "scan", "--demo", "--format", "json", cwd=cwd, env=env).stdout)
     expected = {spec["name"]: set(spec.get("expect", ())) for specs in demo._FLEET.values() for spec in specs}
     assert report["summary"]["total_instances"] == len(expected)
-    failing = {f["rule_id"] for f in report["findings"] if not f["suppressed"]}
+    failing = {f["rule_id"] for f in report["findings"] if not f["suppressed"] and f["resource_type"] == "instance"}
     assert failing == set().union(*expected.values()) - _suppressed_only(report)
+    assert {f["resource_type"] for f in report["findings"]} == {"instance", "launch_template"}
+    assert {f["status"] for f in report["account_findings"]} == {"PASS", "FAIL"}
 
     no_config = subprocess.run([ec2c, "envs"], cwd=cwd, env=env, capture_output=True, text=True)
     assert no_config.returncode == 2 and "run `ec2c init`" in no_config.stderr

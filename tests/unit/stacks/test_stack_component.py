@@ -455,7 +455,17 @@ def test_registered_outputs_are_the_deployed_values(deployment: Deployment) -> N
         "log_group_name": "/aws/lambda/ec2-compliance-staging",
         "schedule_rule_name": deployment.one(RULE).state["name"],
         "region": REGION,
+        "scanner_code_sha256": packaging.code_sha256(packaging.archive_members()),
     }
+
+
+def test_code_hash_follows_the_sources_not_the_zip(tmp_path) -> None:
+    """Same sources, same hash; one byte changed in any member, another hash."""
+    members = packaging.archive_members()
+    assert packaging.code_sha256(members) == packaging.code_sha256(dict(reversed(list(members.items()))))
+    copy = tmp_path / "index.py"
+    copy.write_bytes(members["index.py"].read_bytes() + b"\n")
+    assert packaging.code_sha256({**members, "index.py": copy}) != packaging.code_sha256(members)
 
 
 NAME_LIMITS = {

@@ -18,6 +18,7 @@ def test_program_exports_every_output_with_the_component_values() -> None:
         "log_group_name",
         "schedule_rule_name",
         "region",
+        "scanner_code_sha256",
     )
     assert sorted(deployment.exports) == sorted(OUTPUT_NAMES)
     assert deployment.exports == deployment.component_outputs

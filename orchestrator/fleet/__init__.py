@@ -1,0 +1,1 @@
+"""The fleet view: every target of a rollout plan at once (status, merged estate report)."""

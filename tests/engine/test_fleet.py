@@ -1,0 +1,153 @@
+"""`ec2c status --plan` and `ec2c report --plan` on the real engine: component-only stacks export
+the analyzer's outputs, their buckets live on a moto server seeded with per-target reports."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+import requests
+import yaml
+from moto.server import ThreadedMotoServer
+
+from compliance_scanner.contract import LATEST_REPORT_KEY
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+
+
+def latest(account: str, compliant: int, failing: int) -> dict:
+    return {
+        "schema_version": 2, "run_id": f"run-{compliant}-{failing}", "generated_at": "2026-11-26T06:00:00Z",
+        "account_id": account, "regions": ["eu-west-1"], "partial": False, "errors": [],
+        "summary": {
+            "total_instances": compliant + failing, "compliant_instances": compliant,
+            "non_compliant_instances": failing, "unevaluated_instances": 0,
+            "compliance_rate": round(100 * compliant / (compliant + failing), 2),
+            "by_rule": {}, "by_severity": {"high": failing},
+        },
+        "findings": [{"rule_id": "imdsv2_required", "status": "FAIL", "region": "eu-west-1", "severity": "high",
+                      "instance_id": f"i-{n}", "resource_id": f"i-{n}", "suppressed": False, "message": "IMDSv1"}
+                     for n in range(failing)],
+        "account_findings": [],
+    }  # fmt: skip
+
+
+@pytest.fixture
+def fleet(project, tmp_path):
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")  # fmt: skip
+    env = {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "EC2C_TEST_BUCKET": "reports-{stack}"}
+    plan = tmp_path / "fleet.yaml"
+    targets = [{"env": "eng"}, {"env": "eng", "stack": "eng-b"}, {"env": "eng", "stack": "eng-c"}]
+    plan.write_text(yaml.safe_dump({"waves": [{"name": "all", "parallelism": 3, "targets": targets}]}))
+    assert project.ec2c("up", "--env", "eng", **env).returncode == 0
+    outdated = project.ec2c("up", "--env", "eng", "--stack", "eng-b", EC2C_TEST_CODE_SHA256="0" * 64, **env)
+    assert outdated.returncode == 0, outdated.stderr
+    for stack, body in (("eng", latest("123456789012", 30, 0)), ("eng-b", latest("123456789012", 1, 9))):
+        s3.create_bucket(Bucket=f"reports-{stack}")
+        s3.put_object(Bucket=f"reports-{stack}", Key=LATEST_REPORT_KEY, Body=json.dumps(body).encode())
+    yield plan, env
+    server.stop()
+
+
+def test_status_reads_every_target_and_names_what_is_wrong(project, fleet):
+    plan, env = fleet
+    result = project.ec2c("status", "--plan", str(plan), "--json", **env)
+    assert result.returncode == 1  # eng-c was never deployed
+    rows = {row["stack"]: row for row in json.loads(result.stdout)}
+    assert rows["eng"]["exists"] and rows["eng"]["code"] == "current" and rows["eng"]["last_result"] == "succeeded"
+    assert rows["eng"]["compliance_rate"] == 100.0 and rows["eng"]["scan_errors"] == 0
+    assert rows["eng-b"]["code"] == "outdated" and rows["eng-b"]["compliance_rate"] == 10.0
+    assert rows["eng-c"]["exists"] is False and "does not exist" in rows["eng-c"]["problem"]
+    assert "1 of 3 targets unreadable or failed: eng/eng-c" in " ".join(result.stderr.split())
+    table = project.ec2c("status", "--plan", str(plan), **env)
+    assert "outdated" in table.stderr and "missing" in table.stderr
+
+
+def test_estate_report_merges_counts_and_says_what_it_could_not_read(project, fleet):
+    plan, env = fleet
+    result = project.ec2c("report", "--plan", str(plan), "--format", "json", **env)
+    assert result.returncode == 1  # partial: eng-c could not be read
+    estate = json.loads(result.stdout)
+    summary = estate["summary"]
+    assert (summary["compliant_instances"], summary["non_compliant_instances"]) == (31, 9)
+    assert summary["compliance_rate"] == 77.5  # from counts; the average of 100% and 10% would be 55
+    assert summary["by_account"]["123456789012"]["total_instances"] == 40
+    assert estate["partial"] is True and [u["target"] for u in estate["unread_targets"]] == ["eng/eng-c"]
+    assert {f["target"] for f in estate["findings"]} == {"eng/eng-b"} and len(estate["findings"]) == 9
+    csv_out = project.ec2c("report", "--plan", str(plan), "--format", "csv", **env)
+    assert csv_out.stdout.splitlines()[0].startswith("target,instance_id,region,rule_id")
+    table = project.ec2c("report", "--plan", str(plan), **env)
+    assert "estate: 40 instances" in " ".join(table.stderr.split()) and "PARTIAL" in table.stderr
+    page = project.root / "estate.html"
+    html = project.ec2c("report", "--plan", str(plan), "--format", "html", "--output", str(page), **env)
+    assert html.returncode == 1  # still partial
+    assert 'data-hook="heatmap"' in page.read_text() and "eng/eng-c" in page.read_text()
+    refused = project.ec2c("report", "--plan", str(plan), "--format", "asff", **env)
+    assert refused.returncode == 2 and "not available for an estate report" in refused.stderr
+
+
+def _edit_recorded_region(project, monkeypatch, stack_name: str, region: str) -> None:
+    """Change what the state records for the stack reference, through the engine's export/import."""
+    from orchestrator.deploy.engine import require_engine
+    from orchestrator.deploy.environments import ConfigDir
+    from orchestrator.deploy.lifecycle import no_program
+    from orchestrator.deploy.workspace import StackTarget, open_stack
+
+    from .conftest import PASSPHRASE
+
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
+    config = ConfigDir(project.config)
+    stack = open_stack(StackTarget(env=config.load("eng"), stack_name=stack_name, root=config.root),
+                       require_engine(), no_program, create=False)  # fmt: skip
+    state = stack.export_stack()
+    [reference] = [r for r in state.deployment["resources"] if r["type"] == "pulumi:pulumi:StackReference"]
+    reference["outputs"]["outputs"]["region"] = region
+    stack.import_stack(state)
+
+
+def _recorded_region(project) -> str:
+    state = json.loads((project.state / "stacks" / "ec2-compliance" / "eng.json").read_text())
+    resources = state["checkpoint"]["latest"]["resources"]
+    return next(r for r in resources if r["type"] == "pulumi:pulumi:StackReference")["outputs"]["outputs"]["region"]
+
+
+def test_drift_names_what_changed_and_never_writes_state(project, tmp_path, monkeypatch):
+    assert project.ec2c("up", "--env", "eng", "--stack", "src").returncode == 0
+    reference = {"EC2C_TEST_STACK_REFERENCE": "organization/ec2-compliance/src"}
+    assert project.ec2c("up", "--env", "eng", **reference).returncode == 0
+    plan = tmp_path / "drift.yaml"
+    plan.write_text(yaml.safe_dump({"waves": [{"name": "all", "targets": [{"env": "eng"}]}]}))
+
+    clean = project.ec2c("drift", "--plan", str(plan), "--json")
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)[0]["resources"] == []
+
+    _edit_recorded_region(project, monkeypatch, "eng", "mars-1")
+    drifted = project.ec2c("drift", "--plan", str(plan), "--json")
+    assert drifted.returncode == 1
+    [row] = json.loads(drifted.stdout)
+    assert row["resources"] == [{
+        "urn": "urn:pulumi:eng::ec2-compliance::pulumi:pulumi:StackReference::organization/ec2-compliance/src",
+        "type": "pulumi:pulumi:StackReference", "op": "update", "changed": ["outputs.region"],
+    }]  # fmt: skip
+    assert "drift in eng/eng" in drifted.stderr
+    assert _recorded_region(project) == "mars-1"  # a preview: the state is untouched
+
+    table = project.ec2c("drift", "--plan", str(plan))
+    assert "update organization/ec2-compliance/src" in " ".join(table.stderr.split())
+
+
+def test_drift_of_a_missing_stack_is_an_error_not_a_pass(project, tmp_path):
+    plan = tmp_path / "drift.yaml"
+    plan.write_text(yaml.safe_dump({"waves": [{"name": "all", "targets": [{"env": "eng", "stack": "nowhere"}]}]}))
+    result = project.ec2c("drift", "--plan", str(plan), "--json")
+    assert result.returncode == 1
+    assert "does not exist" in json.loads(result.stdout)[0]["problem"]
+    assert "not read: eng/nowhere" in result.stderr
