@@ -247,16 +247,26 @@ def diff(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict
     """New and resolved unsuppressed FAILs, keyed by `finding_key`.
 
     Without a previous report every current failure is new. A previous failure only counts as
-    resolved in a region the current run scanned completely: an instance that simply was not
-    looked at this time has not been fixed.
+    resolved in a region the current run scanned completely, and only when its rule's data could
+    be read there this time: an instance that simply was not looked at, or whose volumes could
+    not be listed, has not been fixed (and must not be archived in Security Hub as if it had).
     """
     now = _active(current)
     before = _active(previous or {})
     scanned = scanned_regions(current)
+    unread = {(error.get("region"), error.get("operation")) for error in current.get("errors", [])}
+
+    def data_unread(finding: Mapping[str, Any]) -> bool:
+        """The rule's data failed to load in the finding's region this time: not evidence of a fix."""
+        rule = CATALOGUE.get(finding["rule_id"])
+        return rule is not None and any((finding["region"], action) in unread for action in rule.iam_actions)
+
     return {
         "new_findings": [dict(f) for key, f in now.items() if key not in before],
         "resolved_findings": [
-            dict(f) for key, f in before.items() if key not in now and f["region"] in scanned
+            dict(f)
+            for key, f in before.items()
+            if key not in now and f["region"] in scanned and not data_unread(f)
         ],
     }
 

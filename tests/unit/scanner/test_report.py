@@ -285,6 +285,18 @@ def test_diff_new_and_resolved_unsuppressed_failures() -> None:
     assert [f["instance_id"] for f in result["resolved_findings"]] == ["i-1"]
 
 
+def test_failures_whose_data_could_not_be_read_are_not_resolved() -> None:
+    previous = {"findings": [finding("i-1", rule_id="ebs_volumes_encrypted"), finding("i-2"),
+                             finding("i-3", rule_id="gone_rule")]}  # fmt: skip
+    current = {
+        "regions": ["us-east-1"], "incomplete_regions": [], "findings": [],
+        "errors": [{"region": "us-east-1", "operation": "ec2:DescribeVolumes", "code": "Throttling", "message": "x"}],
+    }  # fmt: skip
+    assert [(f["instance_id"], f["rule_id"]) for f in diff(previous, current)["resolved_findings"]] == [
+        ("i-2", "no_public_ip"), ("i-3", "gone_rule"),
+    ]  # fmt: skip
+
+
 def test_diff_without_previous_reports_everything_as_new() -> None:
     current = {
         "regions": ["us-east-1"],
