@@ -57,9 +57,6 @@ def evaluate_resources(records: Iterable[Record], policy: Policy, today: date) -
     return outcomes
 
 
-evaluate_instances = evaluate_resources
-
-
 def _graded(instance: InstanceRecord, config: RuleConfig) -> tuple[str, str]:
     graded = grade(instance)
     if graded is None:

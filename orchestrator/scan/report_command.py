@@ -112,11 +112,10 @@ def _estate(plan: Path, config_dir: Path | None, fmt: OutputFormat, output: Path
         text = to_html(estate)
     elif fmt is OutputFormat.csv:
         text = estate_csv(estate)
-    else:
+    else:  # json, and the file of --format table
         text = json.dumps(estate, sort_keys=True, default=str) + "\n"
     if fmt is OutputFormat.table:
         render_estate(estate)
-        text = json.dumps(estate, sort_keys=True, default=str) + "\n"
     if output is not None:
         write_output(output, text)
         err.print(f"Estate report written to {output}", style="dim", markup=False)

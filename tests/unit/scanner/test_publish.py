@@ -16,7 +16,7 @@ from compliance_scanner.alerts import (
     should_alert,
 )
 from compliance_scanner.contract import LATEST_REPORT_KEY
-from compliance_scanner.evaluation import evaluate_instances
+from compliance_scanner.evaluation import evaluate_resources
 from compliance_scanner.policy import load_policy
 from compliance_scanner.publish import load_latest, put_metrics, send_alert, store_report
 from compliance_scanner.report import build_report, diff
@@ -36,7 +36,7 @@ def make_report(instances=(), policy=None, run_id="run-1", **kwargs: Any) -> dic
         regions=[REGION],
         policy=policy,
         instances=instances,
-        outcomes=evaluate_instances(instances, policy, date(2025, 6, 1)),
+        outcomes=evaluate_resources(instances, policy, date(2025, 6, 1)),
         errors=[],
         **kwargs,
     )

@@ -8,7 +8,7 @@ import io
 from datetime import date
 
 from compliance_scanner import sources
-from compliance_scanner.evaluation import evaluate_instances
+from compliance_scanner.evaluation import evaluate_resources
 from compliance_scanner.model import ImageInfo, ScanError, SsmStatus
 from compliance_scanner.policy import load_policy
 from compliance_scanner.report import apply_history, build_report, diff, report_key, to_csv
@@ -44,7 +44,7 @@ def build(instances, errors=(), **kwargs):
         regions=["us-east-1", OTHER_REGION],
         policy=POLICY,
         instances=instances,
-        outcomes=evaluate_instances(instances, POLICY, date(2025, 6, 1)),
+        outcomes=evaluate_resources(instances, POLICY, date(2025, 6, 1)),
         errors=errors,
         **kwargs,
     )
@@ -226,7 +226,7 @@ def test_first_seen_is_carried_over_from_the_previous_report() -> None:
     later = build_report(
         run_id="run-2", generated_at=NOW.replace(month=7), account_id="123456789012",
         regions=["us-east-1", OTHER_REGION], policy=POLICY, instances=fleet(),
-        outcomes=evaluate_instances(fleet(), POLICY, date(2025, 7, 1)), errors=[],
+        outcomes=evaluate_resources(fleet(), POLICY, date(2025, 7, 1)), errors=[],
     )  # fmt: skip
     apply_history(later, previous)
     seen = {f["rule_id"]: f["first_seen"] for f in later["findings"] if f["instance_id"] == "i-3"}

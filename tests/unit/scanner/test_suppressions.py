@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from compliance_scanner.evaluation import evaluate_instances
+from compliance_scanner.evaluation import evaluate_resources
 from compliance_scanner.model import FAIL, PASS
 from compliance_scanner.policy import load_policy
 from compliance_scanner.rules import CATALOGUE
@@ -81,7 +81,7 @@ def test_suppressed_failures_keep_their_status_and_record_the_reason() -> None:
         }
     )  # fmt: skip
     instance = record(public_ip="54.1.2.3", tags={"Name": "sandbox-7"})
-    outcomes = {o.rule_id: o for o in evaluate_instances([instance], policy, TODAY)}
+    outcomes = {o.rule_id: o for o in evaluate_resources([instance], policy, TODAY)}
     public = outcomes["no_public_ip"]
     assert public.result.status == FAIL and public.suppression.reason == "bastion"
     assert public.active_failure is False
@@ -95,7 +95,7 @@ def test_suppressed_failures_keep_their_status_and_record_the_reason() -> None:
 
 def test_policy_severity_overrides_apply_to_outcomes() -> None:
     policy = load_policy({"rules": {"no_public_ip": {"severity": "critical"}}})
-    outcomes = evaluate_instances([record(public_ip="54.1.2.3")], policy, TODAY)
+    outcomes = evaluate_resources([record(public_ip="54.1.2.3")], policy, TODAY)
     assert {o.rule_id: o.severity for o in outcomes}["no_public_ip"] == "critical"
     instance_rules = [r for r in policy.enabled_rule_ids() if CATALOGUE[r].resource_type == "instance"]
     assert [o.rule_id for o in outcomes] == instance_rules  # each rule on records of its own type only
