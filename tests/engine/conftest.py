@@ -18,6 +18,8 @@ from orchestrator.deploy.engine import find_engine
 REPO = Path(__file__).resolve().parents[2]
 EC2C = [sys.executable, "-m", "orchestrator"]
 PASSPHRASE = "engine-test-passphrase"
+MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+"""What an `ec2c` subprocess needs to talk to the `moto_s3` server."""
 
 
 @pytest.fixture(scope="session")
@@ -105,3 +107,23 @@ def project(tmp_path: Path, engine) -> Project:
     proj.write_env("eng", {"aws": {"region": "eu-west-1", "account_id": "123456789012",
                                    "role_arn": "arn:aws:iam::123456789012:role/deployer"}})
     return proj
+
+
+@pytest.fixture
+def moto_s3():
+    """A moto server on 127.0.0.1 (a separate process's AWS: ec2c runs as a subprocess) and an S3
+    client on it; yields (endpoint, client) and stops the server after the test."""
+    import boto3
+    import requests
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")  # fmt: skip
+    yield endpoint, s3
+    server.stop()
+

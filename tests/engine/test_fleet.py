@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-import requests
 import yaml
-from moto.server import ThreadedMotoServer
 
 from compliance_scanner.contract import LATEST_REPORT_KEY
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+from .conftest import MOTO_CREDENTIALS as CREDENTIALS
+
 
 
 def latest(account: str, compliant: int, failing: int) -> dict:
@@ -34,14 +32,8 @@ def latest(account: str, compliant: int, failing: int) -> dict:
 
 
 @pytest.fixture
-def fleet(project, tmp_path):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                      aws_secret_access_key="testing")  # fmt: skip
+def fleet(project, tmp_path, moto_s3):
+    endpoint, s3 = moto_s3
     env = {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "EC2C_TEST_BUCKET": "reports-{stack}"}
     plan = tmp_path / "fleet.yaml"
     targets = [{"env": "eng"}, {"env": "eng", "stack": "eng-b"}, {"env": "eng", "stack": "eng-c"}]
@@ -50,10 +42,9 @@ def fleet(project, tmp_path):
     outdated = project.ec2c("up", "--env", "eng", "--stack", "eng-b", EC2C_TEST_CODE_SHA256="0" * 64, **env)
     assert outdated.returncode == 0, outdated.stderr
     for stack, body in (("eng", latest("123456789012", 30, 0)), ("eng-b", latest("123456789012", 1, 9))):
-        s3.create_bucket(Bucket=f"reports-{stack}")
+        s3.create_bucket(Bucket=f"reports-{stack}", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         s3.put_object(Bucket=f"reports-{stack}", Key=LATEST_REPORT_KEY, Body=json.dumps(body).encode())
-    yield plan, env
-    server.stop()
+    return plan, env
 
 
 def test_status_reads_every_target_and_names_what_is_wrong(project, fleet):

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
 
 from compliance_scanner.contract import LATEST_REPORT_KEY
 
+from .conftest import MOTO_CREDENTIALS as CREDENTIALS
+
 BUCKET = "acme-compliance-reports-eng"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +25,13 @@ def demo_report() -> dict:
 
 
 @pytest.fixture
-def reports_bucket(project):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="testing",
-                      aws_secret_access_key="testing")  # fmt: skip
+def reports_bucket(project, moto_s3):
+    endpoint, s3 = moto_s3
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     env = {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "EC2C_TEST_BUCKET": BUCKET}
     up = project.ec2c("up", "--env", "eng", "--json", **env)
     assert up.returncode == 0, up.stderr
-    yield s3, env
-    server.stop()
+    return s3, env
 
 
 def test_report_reads_the_latest_report_of_the_deployed_bucket(project, reports_bucket, demo_report):
