@@ -20,7 +20,6 @@ def import_report(session: Any, report: Mapping[str, Any], hub_region: str) -> A
     from compliance_scanner.asff import to_asff
     from compliance_scanner.report import scanned_regions
     from compliance_scanner.security_hub import (
-        ImportResult,
         active_findings,
         archived,
         describe,
@@ -33,17 +32,16 @@ def import_report(session: Any, report: Mapping[str, Any], hub_region: str) -> A
         raise OperationFailed("--security-hub: the report has no account id to import findings under")
     client = session.client("securityhub", region_name=hub_region)
     findings = to_asff(report, hub_region)
+    lookup_error = None
     try:
         previous = active_findings(client, hub_region, account_id)
     except (ClientError, BotoCoreError) as exc:
-        result = ImportResult(call_errors=[f"GetFindings: {describe(exc)} (resolved findings not archived)"])
-        previous = []
-    else:
-        result = ImportResult()
+        previous, lookup_error = [], f"GetFindings: {describe(exc)} (resolved findings not archived)"
     current = {finding["Id"] for finding in findings}
     gone = resolved_since(previous, current, scanned_regions(report))
     outcome = import_findings(client, findings + [archived(f, report["generated_at"]) for f in gone])
-    outcome.call_errors[:0] = result.call_errors
+    if lookup_error:
+        outcome.call_errors.insert(0, lookup_error)
     outcome.archived = len(gone)
     return outcome
 
