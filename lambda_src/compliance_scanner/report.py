@@ -298,13 +298,15 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
 
 
-def to_csv(report: Mapping[str, Any]) -> str:
-    """The findings as CSV, one row per finding, in the report's order."""
+def to_csv(report: Mapping[str, Any], leading: Sequence[str] = ()) -> str:
+    """The findings as CSV, one row per finding, in the report's order; `leading` names extra
+    finding fields to put first (the estate report's `target`)."""
+    columns = (*leading, *CSV_COLUMNS)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
     for finding in failures(report):
-        writer.writerow([_cell(finding.get(column)) for column in CSV_COLUMNS])
+        writer.writerow([_cell(finding.get(column)) for column in columns])
     return buffer.getvalue()
 
 

@@ -106,19 +106,9 @@ def estate_report(plan: Path, config_dir: Path | None, workers: int) -> dict[str
 
 def estate_csv(estate: dict[str, Any]) -> str:
     """The estate's failures, one row each: the report's CSV columns after a `target` column."""
-    import csv
-    import io
+    from compliance_scanner.report import to_csv
 
-    from compliance_scanner.report import CSV_COLUMNS, to_csv
-
-    body = to_csv({"findings": estate["findings"]})
-    rows = list(csv.reader(io.StringIO(body)))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["target", *CSV_COLUMNS])
-    for finding, row in zip(estate["findings"], rows[1:]):
-        writer.writerow([finding["target"], *row])
-    return out.getvalue()
+    return to_csv({"findings": estate["findings"]}, leading=("target",))
 
 
 def render_estate(estate: dict[str, Any]) -> None:

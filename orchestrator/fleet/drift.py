@@ -61,7 +61,7 @@ def detect(target: Any, root: Path, engine: Any) -> TargetDrift:
     from pulumi import automation as auto
 
     from ..deploy.lifecycle import no_program
-    from ..deploy.workspace import StackTarget, open_stack
+    from ..deploy.workspace import StackTarget, first_error, open_stack
 
     env = target.env
     row = TargetDrift(env.name, target.stack_name, env.aws.region)
@@ -83,6 +83,6 @@ def detect(target: Any, root: Path, engine: Any) -> TargetDrift:
     except OperationFailed as exc:
         row.problem = str(exc)
     except auto.CommandError as exc:
-        row.problem = " ".join(str(exc).split())[:300]
+        row.problem = first_error(exc)
     row.resources = drifted
     return row

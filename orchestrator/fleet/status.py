@@ -57,7 +57,7 @@ def read_target(target: Any, root: Path, engine: Any, local_sha256: str, fetch: 
     from pulumi import automation as auto
 
     from ..deploy.lifecycle import no_program, plain_outputs
-    from ..deploy.workspace import StackTarget, open_stack
+    from ..deploy.workspace import StackTarget, first_error, open_stack
 
     env = target.env
     row = TargetStatus(env.name, target.stack_name, env.aws.account_id, env.aws.region)
@@ -74,7 +74,7 @@ def read_target(target: Any, root: Path, engine: Any, local_sha256: str, fetch: 
         row.problem = str(exc)
         return row
     except auto.CommandError as exc:
-        row.problem = " ".join(str(exc).split())[:300]
+        row.problem = first_error(exc)
         return row
     row.deployed_code_sha256 = outputs.get("scanner_code_sha256")
     if row.deployed_code_sha256:
