@@ -87,6 +87,8 @@ class Store(Protocol):
 
     def read(self, key: str) -> bytes: ...
 
+    def modified(self, key: str) -> datetime | None: ...
+
 
 class FileStore:
     def __init__(self, root: Path) -> None:
@@ -100,6 +102,12 @@ class FileStore:
 
     def read(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
+
+    def modified(self, key: str) -> datetime | None:
+        try:
+            return datetime.fromtimestamp((self.root / key).stat().st_mtime, timezone.utc)
+        except OSError:
+            return None
 
 
 class S3Store:
@@ -132,6 +140,14 @@ class S3Store:
 
     def read(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def modified(self, key: str) -> datetime | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["LastModified"]
+        except (BotoCoreError, ClientError):
+            return None
 
 
 def store_for(backend_url: str) -> Store | None:

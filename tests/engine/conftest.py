@@ -79,6 +79,22 @@ class Project:
     def lock_files(self) -> list[Path]:
         return sorted((self.state / "locks").rglob("*.json")) if (self.state / "locks").exists() else []
 
+    def update_holder(self) -> int | None:
+        """The PID of a live `pulumi up` holding a stack lock, else None.
+
+        Any lock will not do: `pulumi stack init` takes one too, for the instant it creates the
+        stack, so a test that waits for "a lock" may act before the update has even begun.
+        """
+        for path in self.lock_files():
+            try:
+                pid = json.loads(path.read_text())["pid"]
+                args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except (OSError, ValueError, KeyError):
+                continue
+            if b"up" in args:
+                return pid
+        return None
+
     def pending_operations(self, project: str = "ec2-compliance") -> int:
         """Pending operations recorded in every stack's checkpoint, read from the backend's files."""
         total = 0

@@ -69,11 +69,13 @@ def _watch(project, *args: str, **extra: str) -> Watched:
     return Watched(project.popen(*args, **extra))
 
 
-def _wait_until(condition, timeout: float = 60, what: str = "condition") -> None:
+def _wait_until(condition, timeout: float = 60, what: str = "condition"):
+    """Poll until `condition()` is truthy, and return that value."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not (value := condition()):
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
+    return value
 
 
 def _nothing_left(project) -> None:
@@ -90,7 +92,7 @@ def _clean_output(text: str) -> None:
 @SIGNALS
 def test_signal_to_the_pid_during_up_releases_the_lock(project, signum):
     run = _watch(project, "up", "--env", "eng", EC2C_TEST_PROGRAM_DELAY="4")
-    _wait_until(lambda: project.lock_files(), what="the engine's lock")
+    _wait_until(project.update_holder, what="the update's lock")
     run.proc.send_signal(signum)
     code, stderr = run.finish()
     assert code == EXIT[signum], stderr
@@ -105,7 +107,7 @@ def test_signal_to_the_pid_during_up_releases_the_lock(project, signum):
 def test_signal_to_the_pid_during_test_deploy_tears_down(project, signum):
     run = _watch(project, "test", "--env", "eng", "--tests", str(SUITES / "passing"), "--", *CHECK_FILES,
                  EC2C_TEST_PROGRAM_DELAY="4")
-    _wait_until(lambda: project.lock_files(), what="the engine's lock")
+    _wait_until(project.update_holder, what="the update's lock")
     run.proc.send_signal(signum)
     code, stderr = run.finish()
     assert code == EXIT[signum], stderr
@@ -164,8 +166,7 @@ def test_a_third_signal_abandons_teardown_and_names_the_recovery(project):
 def test_sigkill_during_up_is_cleaned_by_sweep(project):
     run = _watch(project, "test", "--env", "eng", "--tests", str(SUITES / "passing"), "--", *CHECK_FILES,
                  EC2C_TEST_PROGRAM_DELAY="4")
-    _wait_until(lambda: project.lock_files(), what="the engine's lock")
-    holder = json.loads(project.lock_files()[0].read_text())["pid"]
+    holder = _wait_until(project.update_holder, what="the update's lock")
     run.proc.kill()
     run.finish()
     _wait_until(lambda: not pid_alive(holder), timeout=120, what="the orphaned engine to exit")
@@ -178,6 +179,34 @@ def test_sigkill_during_up_is_cleaned_by_sweep(project):
     dry = project.ec2c("sweep", "--env", "eng", "--older-than", "0s", "--dry-run", "--json")
     assert dry.returncode == 0 and json.loads(dry.stdout)[0]["action"] == "would remove"
     assert len(project.stacks()) == 1
+    swept = project.ec2c("sweep", "--env", "eng", "--older-than", "0s", "--yes", "--json")
+    assert swept.returncode == 0, swept.stderr
+    assert [o["action"] for o in json.loads(swept.stdout)] == ["removed"]
+    _nothing_left(project)
+
+
+def test_a_stack_killed_before_its_tags_is_aged_by_its_checkpoint(project, engine, tmp_path):
+    """A run SIGKILLed between `pulumi stack init` and tagging leaves a stack with no tag and no
+    history: made here by the engine's own `stack init`, as ec2c would have."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "Pulumi.yaml").write_text("name: ec2-compliance\nruntime: python\n")
+    project.state.parent.mkdir()
+    made = subprocess.run(
+        [str(engine.binary), "stack", "init", "organization/ec2-compliance/eng-kill3d", "--non-interactive"],
+        cwd=bare, text=True, capture_output=True, timeout=120,
+        env=project.env_vars(PULUMI_BACKEND_URL=f"file://{project.state.parent}",
+                             PULUMI_SKIP_UPDATE_CHECK="true"))
+    assert made.returncode == 0, made.stderr
+    listing = project.ec2c("stacks", "--env", "eng", "--json")
+    assert listing.returncode == 0, listing.stderr
+    (row,) = json.loads(listing.stdout)
+    assert row["kind"] == "ephemeral" and row["created"] and row["created_by"] is None
+
+    kept = project.ec2c("sweep", "--env", "eng", "--older-than", "1h", "--yes", "--json")
+    assert kept.returncode == 0, kept.stderr
+    assert [o["action"] for o in json.loads(kept.stdout)] == ["young"]
+    assert project.stacks() == ["eng-kill3d"]
     swept = project.ec2c("sweep", "--env", "eng", "--older-than", "0s", "--yes", "--json")
     assert swept.returncode == 0, swept.stderr
     assert [o["action"] for o in json.loads(swept.stdout)] == ["removed"]
@@ -293,7 +322,7 @@ def test_sigterm_during_a_rollout_stops_new_work_and_leaves_no_lock(project):
     plan = project.root / "plan.yaml"
     plan.write_text(json.dumps({"fail_fast": False, "waves": waves}))
     run = _watch(project, "rollout", "--plan", str(plan), EC2C_TEST_PROGRAM_DELAY="4")
-    _wait_until(lambda: project.lock_files(), what="the first engine's lock")
+    _wait_until(project.update_holder, what="the first update's lock")
     run.proc.send_signal(signal.SIGTERM)
     code, stderr = run.finish()
     assert code == 143, stderr

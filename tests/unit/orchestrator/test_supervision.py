@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 from orchestrator.deploy import commands
 from orchestrator.deploy.ephemeral import Step, EphemeralRun, check_pytest_args, planned_changes
-from orchestrator.deploy.inventory import kind_of, parse_duration
+from orchestrator.deploy import inventory
+from orchestrator.deploy.inventory import StackRow, kind_of, parse_duration
 from orchestrator.deploy.locks import FileStore, LockInfo, S3Store, _parse_time, read_locks, store_for
 from orchestrator.deploy.engine_command import SupervisedCommand
 from orchestrator.deploy.supervisor import SUPERVISOR, Abandoned, Interrupted, Supervisor, supervised
@@ -197,6 +198,27 @@ def test_s3_backend_locks_are_read_from_the_bucket():
     assert lock.pid == 4242 and lock.hostname == "runner" and lock.alive is None
     assert store_for("gs://bucket") is None
     assert isinstance(store_for("file:///tmp/x"), FileStore)
+    assert abs((store.modified(".pulumi/locks/organization/proj/dev/x.json")
+                - datetime.now(timezone.utc)).total_seconds()) < 60
+    assert store.modified(".pulumi/stacks/proj/none.json") is None
+
+
+def test_file_store_times_are_aware_and_missing_files_have_none(tmp_path):
+    (tmp_path / "a.json").write_text("{}")
+    written = FileStore(tmp_path).modified("a.json")
+    assert written is not None and abs((written - datetime.now(timezone.utc)).total_seconds()) < 60
+    assert FileStore(tmp_path).modified("b.json") is None
+
+
+def test_sweep_keeps_a_stack_of_unknown_age_unless_it_is_named(monkeypatch):
+    """No threshold can be checked against an age no one knows: such a stack waits for `--stack`."""
+    env = validate({"aws": {"region": "eu-west-1"}}, name="dev", source="config/dev.yaml")
+    monkeypatch.setattr(inventory, "list_stacks", lambda *a: [StackRow("dev-a1b2c3", "ephemeral")])
+    run = dict(older_than_s=0, dry_run=True, view_factory=lambda: None)
+    (kept,) = inventory.sweep(env, Path("."), None, lambda: None, **run)
+    assert kept.action == "kept" and kept.remains and "age unknown" in kept.detail
+    (named,) = inventory.sweep(env, Path("."), None, lambda: None, only="dev-a1b2c3", **run)
+    assert named.action == "would remove"
 
 
 @pytest.mark.parametrize("text, seconds", [("0s", 0), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1d", 86400)])
