@@ -18,7 +18,8 @@ Why it is built this way (the same reasons as the single-report page, `scan.html
   is) is hatched "not read", never coloured by a rate it does not have.
 * **The template stays dumb.** Ordering, labels, tones and the heat map's grid are computed here
   into plain values, so the logic is unit-testable without a browser. Rules, severities and
-  findings are reduced with the single report's helpers so both pages show them alike.
+  findings are reduced by `scan.html_views`, shared with the single report, so both pages show
+  them alike.
 """
 
 from __future__ import annotations
@@ -28,21 +29,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..scan.html_report import (
+from ..scan.html_views import (
     FindingView,
     RuleBar,
     SeverityBar,
-    _csp_hash,
-    _environment,
-    _finding_view,
-    _int,
-    _list,
-    _mapping,
-    _number,
-    _rule_bars,
-    _severity_bars,
-    _text,
-    _timestamp_label,
+    as_int,
+    as_list,
+    as_mapping,
+    as_number,
+    as_text,
+    build_rule_bars,
+    build_severity_bars,
+    csp_hash,
+    finding_view,
+    template_environment,
+    timestamp_label,
 )
 from ..scan.render import SEVERITY_ORDER, sort_findings
 
@@ -100,12 +101,12 @@ class Counts:
 
     @classmethod
     def of(cls, doc: Any) -> Counts:
-        counts = _mapping(doc)
-        rate = _number(counts.get("compliance_rate"))
+        counts = as_mapping(doc)
+        rate = as_number(counts.get("compliance_rate"))
         return cls(
-            total=_int(counts.get("total_instances")), compliant=_int(counts.get("compliant_instances")),
-            non_compliant=_int(counts.get("non_compliant_instances")),
-            unevaluated=_int(counts.get("unevaluated_instances")),
+            total=as_int(counts.get("total_instances")), compliant=as_int(counts.get("compliant_instances")),
+            non_compliant=as_int(counts.get("non_compliant_instances")),
+            unevaluated=as_int(counts.get("unevaluated_instances")),
             rate=rate, rate_label=_rate_label(rate), rate_attr=_rate_attr(rate), tone=rate_tone(rate),
         )  # fmt: skip
 
@@ -218,23 +219,23 @@ def _heat_map(estate: Mapping[str, Any], targets: list[Mapping[str, Any]]) -> tu
     instances are under the account and region(s) its report names; an unread one can only be
     placed by the plan's account and region, and is left off the map when its account is unknown
     (it is still in the partial warning and the targets table)."""
-    summary = _mapping(estate.get("summary"))
+    summary = as_mapping(estate.get("summary"))
     cells: dict[tuple[str, str], Counts] = {}
-    for raw in _list(summary.get("by_account_region")):
-        entry = _mapping(raw)
-        cells[(_text(entry.get("account_id")), _text(entry.get("region")))] = Counts.of(entry)
+    for raw in as_list(summary.get("by_account_region")):
+        entry = as_mapping(raw)
+        cells[(as_text(entry.get("account_id")), as_text(entry.get("region")))] = Counts.of(entry)
     unread: dict[tuple[str, str], list[str]] = {}
     partial: dict[tuple[str, str], list[str]] = {}
     for row in targets:
-        account, region = _text(row.get("account_id")), _text(row.get("region"))
-        label = f"{_text(row.get('env'))}/{_text(row.get('stack'))}"
+        account, region = as_text(row.get("account_id")), as_text(row.get("region"))
+        label = f"{as_text(row.get('env'))}/{as_text(row.get('stack'))}"
         if not row.get("readable") and account:
             unread.setdefault((account, region), []).append(label)
         elif row.get("readable") and row.get("partial") and (account, region) in cells:
             partial.setdefault((account, region), []).append(label)
     accounts = sorted({a for a, _ in cells} | {a for a, _ in unread})
     regions = sorted({r for _, r in cells} | {r for _, r in unread})
-    by_account, by_region = _mapping(summary.get("by_account")), _mapping(summary.get("by_region"))
+    by_account, by_region = as_mapping(summary.get("by_account")), as_mapping(summary.get("by_region"))
     rows = []
     for account in accounts:
         row_cells = []
@@ -257,54 +258,54 @@ def _heat_map(estate: Mapping[str, Any], targets: list[Mapping[str, Any]]) -> tu
 
 def _target_view(row: Mapping[str, Any]) -> TargetView:
     readable, partial = bool(row.get("readable")), bool(row.get("partial"))
-    rate = _number(row.get("compliance_rate"))
-    problems = [_text(row.get("reason"))] if row.get("reason") else []
+    rate = as_number(row.get("compliance_rate"))
+    problems = [as_text(row.get("reason"))] if row.get("reason") else []
     if not readable and not problems:
         problems.append("report not read")
     if partial:
         problems.append("partial report")
     return TargetView(
-        label=f"{_text(row.get('env'))}/{_text(row.get('stack'))}",
-        account=_text(row.get("account_id")), region=_text(row.get("region")), readable=readable,
-        partial=partial, run_id=_text(row.get("run_id")), generated_at=_text(row.get("generated_at")),
-        generated_at_label=_timestamp_label(row.get("generated_at")) if row.get("generated_at") else "",
+        label=f"{as_text(row.get('env'))}/{as_text(row.get('stack'))}",
+        account=as_text(row.get("account_id")), region=as_text(row.get("region")), readable=readable,
+        partial=partial, run_id=as_text(row.get("run_id")), generated_at=as_text(row.get("generated_at")),
+        generated_at_label=timestamp_label(row.get("generated_at")) if row.get("generated_at") else "",
         rate_label=_rate_label(rate) if readable else "not read", rate_attr=_rate_attr(rate),
-        tone=rate_tone(rate) if readable else "unread", errors=_int(row.get("errors")),
+        tone=rate_tone(rate) if readable else "unread", errors=as_int(row.get("errors")),
         problem="; ".join(problems),
     )  # fmt: skip
 
 
 def build_view(estate: Mapping[str, Any]) -> EstateView:
     """The page's content from an estate document (`estate.merge`), tolerant of missing keys."""
-    summary = _mapping(estate.get("summary"))
-    rows = [_mapping(r) for r in _list(estate.get("targets"))]
+    summary = as_mapping(estate.get("summary"))
+    rows = [as_mapping(r) for r in as_list(estate.get("targets"))]
     heat_rows, columns = _heat_map(estate, rows)
-    raw_findings = [f for f in _list(estate.get("findings")) if isinstance(f, Mapping)]
+    raw_findings = [f for f in as_list(estate.get("findings")) if isinstance(f, Mapping)]
     findings = [
-        EstateFinding(target=_text(f.get("target")), account=_text(f.get("account_id")), view=_finding_view(f))
+        EstateFinding(target=as_text(f.get("target")), account=as_text(f.get("account_id")), view=finding_view(f))
         for f in sort_findings(raw_findings)
     ]
     titles = {f.view.rule_id: f.view.title for f in findings if f.view.title}
     # Every usual severity gets its bar, zero or not, so one severity alone is not one giant bar.
-    severity_bars, _ = _severity_bars({**dict.fromkeys(SEVERITY_ORDER, 0), **_mapping(summary.get("by_severity"))})
-    unread = [Unread(_text(_mapping(u).get("target")), _text(_mapping(u).get("reason")) or "no reason given")
-              for u in _list(estate.get("unread_targets"))]  # fmt: skip
+    severity_bars, _ = build_severity_bars({**dict.fromkeys(SEVERITY_ORDER, 0), **as_mapping(summary.get("by_severity"))})
+    unread = [Unread(as_text(as_mapping(u).get("target")), as_text(as_mapping(u).get("reason")) or "no reason given")
+              for u in as_list(estate.get("unread_targets"))]  # fmt: skip
     targets = [_target_view(r) for r in rows]
     return EstateView(
-        generated_at=_text(estate.get("generated_at")),
-        generated_at_label=_timestamp_label(estate.get("generated_at")),
+        generated_at=as_text(estate.get("generated_at")),
+        generated_at_label=timestamp_label(estate.get("generated_at")),
         partial=bool(estate.get("partial")) or bool(unread),
         unread=unread,
         partial_targets=[t.label for t in targets if t.readable and t.partial],
         targets=targets,
         read_targets=sum(1 for t in targets if t.readable),
         estate=Counts.of(summary),
-        stats=[(key, label, _int(summary.get(key))) for key, label in STAT_LABELS],
+        stats=[(key, label, as_int(summary.get(key))) for key, label in STAT_LABELS],
         accounts=[r.account for r in heat_rows],
         regions=columns,
         heat_rows=heat_rows,
         legend=[(tone, TONE_LABEL[tone]) for tone in ("good", "warn", "bad", "none", "unread", "empty")],
-        rule_bars=_rule_bars(_mapping(summary.get("by_rule")), titles),
+        rule_bars=build_rule_bars(as_mapping(summary.get("by_rule")), titles),
         severity_bars=severity_bars,
         findings=findings,
         open_findings=sum(1 for f in findings if not f.view.suppressed),
@@ -316,10 +317,10 @@ def build_view(estate: Mapping[str, Any]) -> EstateView:
 def content_security_policy() -> str:
     """Nothing but the page's own stylesheet (by hash): no script at all, no fetch of any kind. The
     page inlines the stylesheet with `{% include %}`, which renders the same text as here."""
-    style = _environment().get_template(STYLE_TEMPLATE).render()
+    style = template_environment().get_template(STYLE_TEMPLATE).render()
     return "; ".join((
         "default-src 'none'",
-        f"style-src {_csp_hash(style)}",
+        f"style-src {csp_hash(style)}",
         "script-src 'none'",
         "img-src data:",
         "base-uri 'none'",
@@ -331,7 +332,7 @@ def to_html(estate: Mapping[str, Any]) -> str:
     """The estate report as a standalone HTML page (UTF-8 text), viewable offline from `file://`."""
     view = build_view(estate)
     view.csp = content_security_policy()
-    return _environment().get_template(TEMPLATE).render(view=view)
+    return template_environment().get_template(TEMPLATE).render(view=view)
 
 
 __all__ = ["build_view", "content_security_policy", "rate_tone", "to_html"]

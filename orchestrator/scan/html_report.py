@@ -25,17 +25,29 @@ Why it is built this way:
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-import jinja2
-
+from .html_views import (
+    FindingView,
+    RuleBar,
+    SeverityBar,
+    as_int,
+    as_list,
+    as_mapping,
+    as_number,
+    as_text,
+    build_rule_bars,
+    build_severity_bars,
+    csp_hash,
+    finding_view,
+    severity_key,
+    template_environment,
+    timestamp_label,
+)
 from .render import (
     ACCOUNT,
     INSTANCE,
@@ -43,7 +55,6 @@ from .render import (
     SEVERITY_LABEL,
     SEVERITY_ORDER,
     report_failures,
-    resource_type,
     resource_type_rank,
     severity_rank,
     sort_findings,
@@ -53,13 +64,6 @@ TEMPLATE = "report.html.j2"
 STYLE_TEMPLATE = "report.css.j2"
 SCRIPT_TEMPLATE = "report.js.j2"
 
-MAPPING_LABELS: dict[str, str] = {
-    "security_hub": "Security Hub (FSBP)",
-    "cis": "CIS AWS Foundations",
-    "aws_config": "AWS Config rule",
-    "prowler": "Prowler check",
-}
-RESOURCE_TYPE_LABELS: dict[str, str] = {INSTANCE: "Instance", "launch_template": "Launch template", ACCOUNT: "Account"}
 OTHER_RESOURCE_NOUNS: tuple[tuple[str, str, str], ...] = (
     ("launch_template", "launch template", "launch templates"),
     (ACCOUNT, "account region", "account regions"),
@@ -75,60 +79,6 @@ STAT_LABELS: tuple[tuple[str, str], ...] = (
     ("non_compliant_instances", "Non-compliant"),
     ("unevaluated_instances", "Unevaluated"),
 )
-
-
-@dataclass(frozen=True)
-class SeverityBar:
-    """One bar of the severity chart, with its geometry precomputed (the template does no maths)."""
-
-    severity: str
-    label: str
-    count: int
-    x: float
-    y: float
-    height: float
-
-
-@dataclass(frozen=True)
-class RuleBar:
-    """One rule of the by-rule chart: open (unsuppressed) failures, suppressed, passed, skipped."""
-
-    rule_id: str
-    title: str
-    failed: int
-    suppressed: int
-    passed: int
-    skipped: int
-    open: int
-    segments: tuple[tuple[str, float, float, int], ...]  # (kind, x %, width %, count)
-
-
-@dataclass(frozen=True)
-class FindingView:
-    """A finding reduced to the strings the page shows; missing fields become empty strings."""
-
-    severity: str
-    severity_label: str
-    severity_reason: str
-    rule_id: str
-    title: str
-    resource_type: str
-    resource_type_label: str
-    resource_id: str
-    resource_arn: str
-    name: str
-    region: str
-    message: str
-    suppressed: bool
-    suppression_reason: str
-    first_seen: str
-    first_seen_label: str
-    risk: str
-    remediation: str
-    remediation_cli: str
-    remediation_pulumi: str
-    mappings: tuple[tuple[str, str], ...]
-    tags: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -225,142 +175,11 @@ class PageView:
     csp: str = field(default="")
 
 
-# --- small coercions: a report may come from an older schema, a partial scan, or a hand-edit ------
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _number(value: Any) -> float | None:
-    """A JSON number as float; null, booleans and anything else as None."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else []
-
-
-def _timestamp_label(value: Any) -> str:
-    """`2026-01-15T09:30:00Z` as `2026-01-15 09:30 UTC`; anything unparsable is shown as given."""
-    text = _text(value)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return text
-    suffix = " UTC" if moment.utcoffset() is not None and not moment.utcoffset() else ""
-    return moment.strftime("%Y-%m-%d %H:%M") + suffix
-
-
-def _severity_key(severity: str) -> tuple[int, str]:
-    return severity_rank(severity), severity
-
-
 # --- view building --------------------------------------------------------------------------------
 
 
-def _finding_view(finding: Mapping[str, Any]) -> FindingView:
-    tags = _mapping(finding.get("tags"))
-    mappings = _mapping(finding.get("mappings"))
-    severity = _text(finding.get("severity")).lower()
-    ordered_mappings = [key for key in MAPPING_LABELS if mappings.get(key)]
-    ordered_mappings += sorted(key for key in mappings if key not in MAPPING_LABELS and mappings.get(key))
-    kind = resource_type(finding)
-    return FindingView(
-        severity=severity,
-        severity_label=SEVERITY_LABEL.get(severity, severity.upper() or "?"),
-        severity_reason=_text(finding.get("severity_reason")),
-        rule_id=_text(finding.get("rule_id")),
-        title=_text(finding.get("title")),
-        resource_type=kind,
-        resource_type_label=RESOURCE_TYPE_LABELS.get(kind, kind),
-        resource_id=_text(finding.get("resource_id") or finding.get("instance_id")),
-        resource_arn=_text(finding.get("resource_arn")),
-        name="" if kind == ACCOUNT else _text(tags.get("Name")),
-        region=_text(finding.get("region")),
-        message=_text(finding.get("message")),
-        suppressed=bool(finding.get("suppressed")),
-        suppression_reason=_text(finding.get("suppression_reason")),
-        first_seen=_text(finding.get("first_seen")),
-        first_seen_label=_timestamp_label(finding.get("first_seen")) if finding.get("first_seen") else "",
-        risk=_text(finding.get("risk")),
-        remediation=_text(finding.get("remediation")),
-        remediation_cli=_text(finding.get("remediation_cli")),
-        remediation_pulumi=_text(finding.get("remediation_pulumi")),
-        mappings=tuple((MAPPING_LABELS.get(key, key), _text(mappings[key])) for key in ordered_mappings),
-        tags=tuple(sorted((_text(k), _text(v)) for k, v in tags.items())),
-    )
-
-
 def _findings(value: Any) -> list[FindingView]:
-    return [_finding_view(f) for f in sort_findings([f for f in _list(value) if isinstance(f, Mapping)])]
-
-
-CHART_HEIGHT = 150.0  # plot area of the severity chart, in SVG user units
-CHART_TOP = 28.0
-BAR_WIDTH = 44.0
-BAR_PITCH = 68.0
-
-
-def _severity_bars(by_severity: Mapping[str, Any]) -> tuple[list[SeverityBar], int]:
-    """One bar per severity the summary lists (the usual five in order, then any other), scaled to
-    the largest count; a zero still gets its bar (height 0 over a track) so the scale reads."""
-    severities = sorted((_text(s) for s in by_severity), key=_severity_key)
-    counts = {s: max(_int(by_severity.get(s)), 0) for s in severities}
-    peak = max(counts.values(), default=0)
-    bars = []
-    for index, severity in enumerate(severities):
-        height = CHART_HEIGHT * counts[severity] / peak if peak else 0.0
-        bars.append(
-            SeverityBar(
-                severity=severity,
-                label=SEVERITY_LABEL.get(severity.lower(), severity.upper()),
-                count=counts[severity],
-                x=12 + index * BAR_PITCH,
-                y=round(CHART_TOP + CHART_HEIGHT - height, 2),
-                height=round(height, 2),
-            )
-        )
-    return bars, peak
-
-
-def _rule_bars(by_rule: Mapping[str, Any], titles: Mapping[str, str]) -> list[RuleBar]:
-    """Per rule, segments as percentages of the instances it looked at; rules failing (open first,
-    then suppressed-only) come before clean ones so the chart leads with what needs work."""
-    bars = []
-    for rule_id, raw in by_rule.items():
-        counts = _mapping(raw)
-        failed, suppressed = max(_int(counts.get("failed")), 0), max(_int(counts.get("suppressed")), 0)
-        passed, skipped = max(_int(counts.get("passed")), 0), max(_int(counts.get("skipped")), 0)
-        suppressed = min(suppressed, failed)
-        open_ = failed - suppressed
-        total = failed + passed + skipped
-        segments = []
-        offset = 0.0
-        for kind, count in (("open", open_), ("suppressed", suppressed), ("passed", passed), ("skipped", skipped)):
-            if count and total:
-                width = 100.0 * count / total
-                segments.append((kind, round(offset, 3), round(width, 3), count))
-                offset += width
-        bars.append(
-            RuleBar(
-                rule_id=_text(rule_id), title=titles.get(_text(rule_id), ""), failed=failed,
-                suppressed=suppressed, passed=passed, skipped=skipped, open=open_, segments=tuple(segments),
-            )
-        )
-    bars.sort(key=lambda b: (-b.open, -b.failed, b.rule_id))
-    return bars
+    return [finding_view(f) for f in sort_findings([f for f in as_list(value) if isinstance(f, Mapping)])]
 
 
 def _options(
@@ -376,14 +195,14 @@ def _options(
 
 def _errors(value: Any) -> list[dict[str, str]]:
     keys = ("region", "operation", "code", "message")
-    return [{k: _text(_mapping(e).get(k)) for k in keys} for e in _list(value)]
+    return [{k: as_text(as_mapping(e).get(k)) for k in keys} for e in as_list(value)]
 
 
 def _expired(value: Any) -> list[dict[str, str]]:
     """rule, match (whatever selects the instances: instance id, tag ...), reason and expiry."""
     rows = []
-    for raw in _list(value):
-        entry = _mapping(raw)
+    for raw in as_list(value):
+        entry = as_mapping(raw)
         match = []
         for key, val in entry.items():
             if key in ("rule", "reason", "expires"):
@@ -393,8 +212,8 @@ def _expired(value: Any) -> list[dict[str, str]]:
             else:
                 match.append(f"{key} {val}")
         rows.append({
-            "rule": _text(entry.get("rule")), "match": ", ".join(match),
-            "reason": _text(entry.get("reason")), "expires": _text(entry.get("expires")),
+            "rule": as_text(entry.get("rule")), "match": ", ".join(match),
+            "reason": as_text(entry.get("reason")), "expires": as_text(entry.get("expires")),
         })
     return rows
 
@@ -403,47 +222,47 @@ def _other_resources(by_type: Mapping[str, Any]) -> list[ResourceCount]:
     """Launch templates and account regions, when the scan evaluated any."""
     counts = []
     for kind, one, many in OTHER_RESOURCE_NOUNS:
-        entry = _mapping(by_type.get(kind))
-        evaluated = max(_int(entry.get("evaluated")), 0)
+        entry = as_mapping(by_type.get(kind))
+        evaluated = max(as_int(entry.get("evaluated")), 0)
         if evaluated:
             counts.append(ResourceCount(kind, one if evaluated == 1 else many, evaluated,
-                                        max(_int(entry.get("non_compliant")), 0)))
+                                        max(as_int(entry.get("non_compliant")), 0)))
     return counts
 
 
 def _guardrails(value: Any, report_regions: list[str]) -> tuple[list[GuardrailRegion], list[GuardrailRow]]:
     """Every account guardrail result as a grid: a column per region (the report's order, then any
     other), a row per rule (rules failing somewhere first, by severity)."""
-    results = [f for f in _list(value) if isinstance(f, Mapping)]
+    results = [f for f in as_list(value) if isinstance(f, Mapping)]
     if not results:
         return [], []
-    seen = {_text(f.get("region")) for f in results}
+    seen = {as_text(f.get("region")) for f in results}
     regions = [r for r in dict.fromkeys(report_regions) if r in seen] + sorted(seen - set(report_regions))
     by_rule: dict[str, dict[str, Mapping[str, Any]]] = {}
     for finding in results:
-        by_rule.setdefault(_text(finding.get("rule_id")), {})[_text(finding.get("region"))] = finding
+        by_rule.setdefault(as_text(finding.get("rule_id")), {})[as_text(finding.get("region"))] = finding
 
     def cell(region: str, finding: Mapping[str, Any] | None) -> GuardrailCell:
         if finding is None:
             return GuardrailCell(region, "", "No result", "none", False, "")
-        status = _text(finding.get("status")).upper()
+        status = as_text(finding.get("status")).upper()
         suppressed = bool(finding.get("suppressed")) and status == "FAIL"
         if suppressed:
             label, tone = "Suppressed", "suppressed"
         else:
             label, tone = GUARDRAIL_STATUS.get(status, (status.title() or "?", "none"))
-        message = _text(finding.get("message"))
+        message = as_text(finding.get("message"))
         if suppressed and finding.get("suppression_reason"):
-            message += f" (suppressed: {_text(finding.get('suppression_reason'))})"
+            message += f" (suppressed: {as_text(finding.get('suppression_reason'))})"
         return GuardrailCell(region, status, label, tone, suppressed, message)
 
     rows = []
     for rule_id, by_region in by_rule.items():
         cells = tuple(cell(region, by_region.get(region)) for region in regions)
         first = next(iter(by_region.values()))
-        severity = _text(first.get("severity")).lower()
+        severity = as_text(first.get("severity")).lower()
         rows.append(GuardrailRow(
-            rule_id=rule_id, title=_text(first.get("title")), severity=severity,
+            rule_id=rule_id, title=as_text(first.get("title")), severity=severity,
             severity_label=SEVERITY_LABEL.get(severity, severity.upper() or "?"),
             failing=sum(1 for c in cells if c.tone == "fail"), cells=cells,
         ))
@@ -466,53 +285,53 @@ def _rate_tone(rate: float | None, threshold: float | None) -> str:
 
 def build_view(report: Mapping[str, Any]) -> PageView:
     """The page's content from a report document (schema 1 or 2, complete or partial)."""
-    summary = _mapping(report.get("summary"))
-    policy = _mapping(report.get("policy"))
+    summary = as_mapping(report.get("summary"))
+    policy = as_mapping(report.get("policy"))
     findings = _findings(report_failures(report))
-    titles = {_text(f.get("rule_id")): _text(f.get("title"))
-              for f in _list(report.get("account_findings")) if isinstance(f, Mapping) and f.get("title")}
+    titles = {as_text(f.get("rule_id")): as_text(f.get("title"))
+              for f in as_list(report.get("account_findings")) if isinstance(f, Mapping) and f.get("title")}
     titles.update({f.rule_id: f.title for f in findings if f.title})
-    regions = [_text(r) for r in _list(report.get("regions"))]
-    other_resources = _other_resources(_mapping(summary.get("by_resource_type")))
+    regions = [as_text(r) for r in as_list(report.get("regions"))]
+    other_resources = _other_resources(as_mapping(summary.get("by_resource_type")))
     guardrail_regions, guardrail_rows = _guardrails(report.get("account_findings"), regions)
-    rate = _number(summary.get("compliance_rate"))
-    threshold = _number(policy.get("alert_threshold"))
-    severity_bars, severity_max = _severity_bars(_mapping(summary.get("by_severity")))
-    account = _text(report.get("account_id"))
+    rate = as_number(summary.get("compliance_rate"))
+    threshold = as_number(policy.get("alert_threshold"))
+    severity_bars, severity_max = build_severity_bars(as_mapping(summary.get("by_severity")))
+    account = as_text(report.get("account_id"))
     return PageView(
         title=f"EC2 compliance report{' · ' + account if account else ''}",
         account_id=account,
         regions=regions,
-        run_id=_text(report.get("run_id")),
-        previous_run_id=_text(report.get("previous_run_id")),
-        generated_at=_text(report.get("generated_at")),
-        generated_at_label=_timestamp_label(report.get("generated_at")),
-        stats=[(key, label, _int(summary.get(key))) for key, label in STAT_LABELS],
+        run_id=as_text(report.get("run_id")),
+        previous_run_id=as_text(report.get("previous_run_id")),
+        generated_at=as_text(report.get("generated_at")),
+        generated_at_label=timestamp_label(report.get("generated_at")),
+        stats=[(key, label, as_int(summary.get(key))) for key, label in STAT_LABELS],
         compliance_rate=rate,
         compliance_rate_label="n/a" if rate is None else f"{rate:g}%",
         rate_tone=_rate_tone(rate, threshold),
         alert_threshold=threshold,
-        enabled_rules=len(_list(policy.get("enabled_rules"))),
+        enabled_rules=len(as_list(policy.get("enabled_rules"))),
         open_findings=sum(1 for f in findings if not f.suppressed),
         suppressed_findings=sum(1 for f in findings if f.suppressed),
         partial=bool(report.get("partial")),
-        partial_reason=_text(report.get("partial_reason")),
-        incomplete_regions=[_text(r) for r in _list(report.get("incomplete_regions"))],
+        partial_reason=as_text(report.get("partial_reason")),
+        incomplete_regions=[as_text(r) for r in as_list(report.get("incomplete_regions"))],
         errors=_errors(report.get("errors")),
         expired_suppressions=_expired(report.get("expired_suppressions")),
         severity_bars=severity_bars,
         severity_max=severity_max,
-        rule_bars=_rule_bars(_mapping(summary.get("by_rule")), titles),
+        rule_bars=build_rule_bars(as_mapping(summary.get("by_rule")), titles),
         findings=findings,
         show_types=any(f.resource_type != INSTANCE for f in findings),
         other_resources=other_resources,
-        evaluated_resources=_int(summary.get("total_instances")) + sum(c.evaluated for c in other_resources),
+        evaluated_resources=as_int(summary.get("total_instances")) + sum(c.evaluated for c in other_resources),
         guardrail_regions=guardrail_regions,
         guardrail_rows=guardrail_rows,
         new_findings=_findings(report.get("new_findings")),
         resolved_findings=_findings(report.get("resolved_findings")),
         has_history="previous_run_id" in report,
-        severity_options=_options((f.severity for f in findings), key=_severity_key,
+        severity_options=_options((f.severity for f in findings), key=severity_key,
                                   labels={s: SEVERITY_LABEL.get(s, s) for s in SEVERITY_ORDER}),
         rule_options=_options(f.rule_id for f in findings),
         region_options=_options(f.region for f in findings),
@@ -525,34 +344,17 @@ def build_view(report: Mapping[str, Any]) -> PageView:
 
 
 @functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    """Autoescape on for every template whatever its file name (`select_autoescape` would skip
-    `.j2`), and undefined names are errors, so a typo cannot silently drop a field."""
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("orchestrator.scan", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-def _csp_hash(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
-
-
-@functools.lru_cache(maxsize=1)
 def _content_security_policy() -> str:
     """A CSP allowing exactly the page's own stylesheet and script (by hash) and nothing else: no
     fetch of any kind, no other script, no form target, no <base> rewrite. The page inlines both
     with `{% include %}`, which renders the same text as rendering them alone here."""
-    env = _environment()
+    env = template_environment()
     style = env.get_template(STYLE_TEMPLATE).render()
     script = env.get_template(SCRIPT_TEMPLATE).render()
     return "; ".join((
         "default-src 'none'",
-        f"style-src {_csp_hash(style)}",
-        f"script-src {_csp_hash(script)}",
+        f"style-src {csp_hash(style)}",
+        f"script-src {csp_hash(script)}",
         "img-src data:",
         "base-uri 'none'",
         "form-action 'none'",
@@ -563,7 +365,7 @@ def to_html(report: Mapping[str, Any]) -> str:
     """The report as a standalone HTML page (UTF-8 text), viewable offline from `file://`."""
     view = build_view(report)
     view.csp = _content_security_policy()
-    return _environment().get_template(TEMPLATE).render(view=view)
+    return template_environment().get_template(TEMPLATE).render(view=view)
 
 
 __all__ = ["build_view", "to_html"]
