@@ -16,13 +16,17 @@ that could not be evaluated because their data was not collected (see `errors`) 
 apply. An instance without an active FAIL but with a rule left unevaluated for lack of data is
 neither compliant nor not: it is counted in `unevaluated_instances`, and `compliance_rate` is
 taken over evaluated instances only (null when there are none, e.g. every region failed).
+
+A failure is only ever called resolved on evidence: `unproven` says which (region, resource, rule)
+a report cannot vouch for, so neither the diff nor a Security Hub archive mistakes "not looked
+at" for "fixed".
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -193,6 +197,15 @@ def build_report(
         for outcome in outcomes
         if outcome.resource.resource_type == ACCOUNT
     ]
+    unread = _unread_actions(error.to_document() for error in errors)
+    unevaluated = [
+        _unevaluated(outcome)
+        for outcome in outcomes
+        if outcome.result.status == SKIPPED
+        and outcome.result.applicable
+        and outcome.resource.resource_type != ACCOUNT
+        and not _rule_unread(unread, outcome.resource.region, outcome.rule_id)
+    ]
     if partial_reason is None and incomplete_regions:
         partial_reason = f"regions not fully scanned: {', '.join(incomplete_regions)} (see errors)"
     today = generated_at.astimezone(UTC).date()
@@ -216,6 +229,7 @@ def build_report(
         "findings": sorted(findings, key=_severity_order),
         "account_findings": sorted(account_findings, key=_account_order),
         "errors": [error.to_document() for error in errors],
+        "unevaluated_resources": sorted(unevaluated, key=lambda u: (u["region"], u["resource_id"], u["rule_id"])),
         "expired_suppressions": [
             s.to_document() for s in policy.suppressions if s.expired(today)
         ],
@@ -243,31 +257,56 @@ def scanned_regions(report: Mapping[str, Any]) -> set[str]:
     return set(report.get("regions", [])) - set(report.get("incomplete_regions", []))
 
 
+def _unevaluated(outcome: Outcome) -> dict[str, str]:
+    resource = outcome.resource
+    return {"region": resource.region, "resource_type": resource.resource_type,
+            "resource_id": resource.resource_id, "rule_id": outcome.rule_id, "message": outcome.result.message}
+
+
+def _unread_actions(errors: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    return {(str(error.get("region")), str(error.get("operation"))) for error in errors}
+
+
+def _rule_unread(unread: set[tuple[str, str]], region: str, rule_id: str) -> bool:
+    """A read the rule needs failed for the whole region (the report's `errors` say so)."""
+    rule = CATALOGUE.get(rule_id)
+    return rule is not None and any((region, action) in unread for action in rule.iam_actions)
+
+
+def unproven(report: Mapping[str, Any]) -> Callable[[FindingKey], bool]:
+    """Whether `report` cannot tell that a failure (region, resource, rule) was fixed.
+
+    True when the region was not read completely; when a read the rule needs failed there (an
+    instance whose volumes could not be listed has not been fixed); or when the rule was left
+    unevaluated on that one resource (a security group deleted between two calls, an account
+    guardrail SKIPPED). Only outside those cases does a missing failure mean a fix.
+    """
+    scanned = scanned_regions(report)
+    unread = _unread_actions(report.get("errors", []))
+    unevaluated = {
+        (u.get("region"), u.get("resource_id"), u.get("rule_id")) for u in report.get("unevaluated_resources", [])
+    } | {finding_key(f) for f in report.get("account_findings", []) if f.get("status") == SKIPPED}
+
+    def cannot_tell(key: FindingKey) -> bool:
+        region, _, rule_id = key
+        return region not in scanned or _rule_unread(unread, region, rule_id) or key in unevaluated
+
+    return cannot_tell
+
+
 def diff(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict[str, list[Any]]:
     """New and resolved unsuppressed FAILs, keyed by `finding_key`.
 
-    Without a previous report every current failure is new. A previous failure only counts as
-    resolved in a region the current run scanned completely, and only when its rule's data could
-    be read there this time: an instance that simply was not looked at, or whose volumes could
-    not be listed, has not been fixed (and must not be archived in Security Hub as if it had).
+    Without a previous report every current failure is new. A previous failure is resolved only
+    when the current report could tell (`unproven`): an instance that simply was not looked at
+    has not been fixed, and must not be archived in Security Hub as if it had.
     """
     now = _active(current)
     before = _active(previous or {})
-    scanned = scanned_regions(current)
-    unread = {(error.get("region"), error.get("operation")) for error in current.get("errors", [])}
-
-    def data_unread(finding: Mapping[str, Any]) -> bool:
-        """The rule's data failed to load in the finding's region this time: not evidence of a fix."""
-        rule = CATALOGUE.get(finding["rule_id"])
-        return rule is not None and any((finding["region"], action) in unread for action in rule.iam_actions)
-
+    cannot_tell = unproven(current)
     return {
         "new_findings": [dict(f) for key, f in now.items() if key not in before],
-        "resolved_findings": [
-            dict(f)
-            for key, f in before.items()
-            if key not in now and f["region"] in scanned and not data_unread(f)
-        ],
+        "resolved_findings": [dict(f) for key, f in before.items() if key not in now and not cannot_tell(key)],
     }
 
 

@@ -7,7 +7,7 @@ as a whole (no hub enabled, access denied) is recorded and the remaining batches
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,17 +105,29 @@ def active_findings(client: Any, hub_region: str, account_id: str) -> list[dict[
             return found
 
 
+def hub_key(finding: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(region, resource, rule) of a hub finding this tool imported, from its resource's region and
+    its ProductFields; None when any is missing (such a finding is never archived)."""
+    fields = finding.get("ProductFields") or {}
+    resources = finding.get("Resources") or [{}]
+    key = (resources[0].get("Region"), fields.get("ec2-compliance/ResourceId"), fields.get("ec2-compliance/RuleId"))
+    return key if all(isinstance(part, str) and part for part in key) else None
+
+
 def resolved_since(
-    active: Sequence[dict[str, Any]], current_ids: Collection[str], scanned_regions: Collection[str]
+    active: Sequence[dict[str, Any]],
+    current_ids: Collection[str],
+    cannot_tell: Callable[[tuple[str, str, str]], bool],
 ) -> list[dict[str, Any]]:
-    """Hub findings no longer failing: absent from the current findings, about a resource in a
-    region this scan read completely (a region that failed proves nothing)."""
-    return [
-        f
-        for f in active
-        if f["Id"] not in current_ids
-        and any(resource.get("Region") in scanned_regions for resource in f.get("Resources", []))
-    ]
+    """Hub findings no longer failing: absent from the current findings, and about a (region,
+    resource, rule) the scan could vouch for (`report.unproven`): a region that failed, a read
+    that failed or a rule left unevaluated on the resource proves nothing."""
+    gone = []
+    for finding in active:
+        key = hub_key(finding)
+        if finding["Id"] not in current_ids and key is not None and not cannot_tell(key):
+            gone.append(finding)
+    return gone
 
 
 _IMPORTABLE = (

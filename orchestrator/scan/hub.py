@@ -1,8 +1,9 @@
 """`ec2c scan --security-hub`: import a fresh report's findings into Security Hub.
 
 The CLI keeps no report history, so Security Hub itself says what was reported before: this
-tool's ACTIVE findings in the hub that the scan no longer finds, in regions it read completely,
-are sent back ARCHIVED and RESOLVED. (The Lambda uses its stored report's diff instead.)
+tool's ACTIVE findings in the hub that the scan no longer finds, and could vouch for (a region read
+completely, the rule's data read, the rule evaluated on the resource), are sent back ARCHIVED and
+RESOLVED. (The Lambda uses its stored report's diff instead.)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..errors import OperationFailed
 def import_report(session: Any, report: Mapping[str, Any], hub_region: str) -> Any:
     """Import the findings and archive the resolved ones; returns the `ImportResult`."""
     from compliance_scanner.asff import to_asff
-    from compliance_scanner.report import scanned_regions
+    from compliance_scanner.report import unproven
     from compliance_scanner.security_hub import (
         active_findings,
         archived,
@@ -38,7 +39,7 @@ def import_report(session: Any, report: Mapping[str, Any], hub_region: str) -> A
     except (ClientError, BotoCoreError) as exc:
         previous, lookup_error = [], f"GetFindings: {describe(exc)} (resolved findings not archived)"
     current = {finding["Id"] for finding in findings}
-    gone = resolved_since(previous, current, scanned_regions(report))
+    gone = resolved_since(previous, current, unproven(report))
     outcome = import_findings(client, findings + [archived(f, report["generated_at"]) for f in gone])
     if lookup_error:
         outcome.call_errors.insert(0, lookup_error)

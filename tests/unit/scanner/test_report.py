@@ -297,6 +297,36 @@ def test_failures_whose_data_could_not_be_read_are_not_resolved() -> None:
     ]  # fmt: skip
 
 
+def test_rules_unevaluated_on_one_resource_are_listed_and_never_resolved() -> None:
+    """i-1 has no image data although no image read failed in its region (its AMI deregistered
+    between two calls, say): a per-resource gap, listed on its own. A region-wide failure of the
+    same read is not repeated per resource: `errors` already says it."""
+    report = build(fleet())
+    gaps = {(u["resource_id"], u["rule_id"]) for u in report["unevaluated_resources"]}
+    assert {("i-1", "approved_ami"), ("i-2", "approved_ami"), ("i-3", "imds_hop_limit")} <= gaps
+    assert report["unevaluated_resources"][0] == {
+        "region": "us-east-1", "resource_type": "instance", "resource_id": "i-1", "rule_id": "ami_deprecated",
+        "message": "not evaluated: images data unavailable (see errors)",
+    }  # fmt: skip
+    region_wide = build(fleet(), [ScanError("us-east-1", "ec2:DescribeImages", "Throttling", "slow")])
+    assert {u["rule_id"] for u in region_wide["unevaluated_resources"]} == {"imds_hop_limit", "instance_age"}
+
+    previous = {"findings": [finding("i-1", rule_id="approved_ami"), finding("i-3", rule_id="imds_hop_limit"),
+                             finding("i-1", rule_id="imdsv2_required")]}  # fmt: skip
+    resolved = diff(previous, report)["resolved_findings"]
+    assert [(f["instance_id"], f["rule_id"]) for f in resolved] == [("i-1", "imdsv2_required")]
+
+
+def test_a_skipped_account_guardrail_does_not_resolve_its_failure() -> None:
+    guardrail = {"resource_id": "123456789012", "region": "us-east-1", "rule_id": "ebs_default_encryption",
+                 "status": "FAIL", "suppressed": False}  # fmt: skip
+    current = {"regions": ["us-east-1"], "findings": [],
+               "account_findings": [dict(guardrail, status="SKIPPED")]}  # fmt: skip
+    assert diff({"account_findings": [guardrail]}, current)["resolved_findings"] == []
+    current["account_findings"] = [dict(guardrail, status="PASS")]
+    assert diff({"account_findings": [guardrail]}, current)["resolved_findings"] == [guardrail]
+
+
 def test_diff_without_previous_reports_everything_as_new() -> None:
     current = {
         "regions": ["us-east-1"],

@@ -11,9 +11,11 @@ import index
 import pytest
 from botocore.config import Config
 from compliance_scanner.asff import product_arn, related_requirements, to_asff
+from compliance_scanner.report import unproven
 from compliance_scanner.security_hub import (
     active_findings,
     archived,
+    hub_key,
     import_findings,
     resolved_since,
 )
@@ -132,22 +134,38 @@ def test_a_failed_call_is_recorded_and_the_other_batches_still_go(session) -> No
     assert "2 call(s) failed" in result.summary()
 
 
-def test_resolved_hub_findings_are_archived_only_in_regions_read_completely(hub) -> None:
+def test_resolved_hub_findings_are_archived_only_where_the_scan_could_tell(hub) -> None:
     client, _ = hub
-    report = many(3)
-    report["findings"][2] = dict(report["findings"][2], region=OTHER_REGION,
-                                 resource_arn=f"arn:aws:ec2:{OTHER_REGION}:{ACCOUNT}:instance/i-2")  # fmt: skip
+    report = many(5)
+    for n, finding in enumerate(report["findings"]):
+        finding.update(resource_id=f"i-{n}", instance_id=f"i-{n}")
+    report["findings"][2].update(region=OTHER_REGION, resource_arn=f"arn:aws:ec2:{OTHER_REGION}:{ACCOUNT}:instance/i-2")
+    report["findings"][3]["rule_id"] = "ebs_volumes_encrypted"
+    rule_id = report["findings"][4]["rule_id"]
     import_findings(client, to_asff(report, hub_region=REGION))
     hub_findings = active_findings(client, REGION, ACCOUNT)
+    current = {
+        "regions": [REGION, OTHER_REGION], "incomplete_regions": [OTHER_REGION],
+        "errors": [{"region": REGION, "operation": "ec2:DescribeVolumes", "code": "Throttling", "message": "x"}],
+        "unevaluated_resources": [{"region": REGION, "resource_id": "i-4", "rule_id": rule_id}],
+    }  # fmt: skip
 
-    gone = resolved_since(hub_findings, current_ids={"id-1"}, scanned_regions={REGION})
-    assert [f["Id"] for f in gone] == ["id-0"]  # id-2 is in a region this scan did not read completely
+    gone = resolved_since(hub_findings, current_ids={"id-1"}, cannot_tell=unproven(current))
+    # id-2: its region was not read completely; id-3: its volumes could not be listed;
+    # id-4: its rule was left unevaluated on that instance. None of them is evidence of a fix.
+    assert [f["Id"] for f in gone] == ["id-0"]
 
     result = import_findings(client, [archived(f, "2025-07-01T00:00:00Z") for f in gone])
     assert result.ok
-    states = {f["Id"]: (f["RecordState"], f["Workflow"]["Status"]) for f in client.get_findings()["Findings"]}
-    assert states == {"id-0": ("ARCHIVED", "RESOLVED"), "id-1": ("ACTIVE", "NEW"), "id-2": ("ACTIVE", "NEW")}
-    assert [f["Id"] for f in active_findings(client, REGION, ACCOUNT)] == ["id-1", "id-2"]
+    states = {f["Id"]: f["RecordState"] for f in client.get_findings()["Findings"]}
+    assert states == {"id-0": "ARCHIVED", **{f"id-{n}": "ACTIVE" for n in range(1, 5)}}
+    assert [f["Id"] for f in active_findings(client, REGION, ACCOUNT)] == [f"id-{n}" for n in range(1, 5)]
+
+
+def test_hub_findings_without_our_fields_are_never_archived() -> None:
+    bare = {"Id": "x", "Resources": [{"Region": REGION}], "ProductFields": {"ec2-compliance/RuleId": "r"}}
+    assert hub_key(bare) is None
+    assert resolved_since([bare, {"Id": "y"}], current_ids=set(), cannot_tell=lambda key: False) == []
 
 
 def test_archived_findings_drop_what_security_hub_adds() -> None:
