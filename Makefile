@@ -22,7 +22,7 @@ install-dev: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 
 engine: install-dev
-	PYTHON=$(BIN)/python PULUMI_VERSION=$(PULUMI_VERSION) orchestrator/deploy/install-pulumi.sh
+	PYTHON=$(BIN)/python PULUMI_VERSION=$(PULUMI_VERSION) orchestrator/engine/install-pulumi.sh
 
 demo: install
 	$(BIN)/ec2c scan --demo

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rich.console import Console  # noqa: E402
 
-from orchestrator.deploy.engine import require_engine  # noqa: E402
+from orchestrator.engine.pulumi_cli import require_engine  # noqa: E402
 from orchestrator.deploy.environments import ConfigDir  # noqa: E402
 from orchestrator.deploy.lifecycle import run_operation  # noqa: E402
 from orchestrator.deploy.programs import resolve_program  # noqa: E402

@@ -7,7 +7,7 @@ import typer
 from typer.core import TyperOption
 
 from .deploy import commands
-from .deploy.supervisor import supervised
+from .engine.supervisor import supervised
 from .errors import guard
 from .scan import catalogue
 from .scan import command as scan_command
@@ -33,7 +33,7 @@ def _version(value: bool) -> None:
         sdk = version("pulumi")
     except PackageNotFoundError:
         sdk = "not installed"
-    from .deploy.engine import find_engine
+    from .engine.pulumi_cli import find_engine
 
     engine = find_engine()
     cli = f"v{engine.version} ({engine.binary})" if engine else "not found (ec2c engine install)"

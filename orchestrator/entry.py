@@ -2,7 +2,7 @@
 
 Installed before anything heavy is imported. click turns a KeyboardInterrupt into "Aborted!"
 and exit 1, so SIGINT raises an exception of our own instead; the engine commands install
-their own handlers (see `deploy.supervisor`) for the time they run.
+their own handlers (see `engine.supervisor`) for the time they run.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ..console import err, print_data, print_json
 from ..errors import BadInput, OperationFailed, guard
-from .supervisor import SUPERVISOR
+from ..engine.supervisor import SUPERVISOR
 
 if TYPE_CHECKING:
     from .environments import ConfigDir, Environment
@@ -44,7 +44,7 @@ def _target(config: ConfigDir, env: Environment, stack: str | None) -> StackTarg
 
 
 def _stack_operation(operation: Operation, env_name: str, stack: str | None, config_dir: Path | None, as_json: bool) -> None:
-    from .engine import require_engine
+    from ..engine.pulumi_cli import require_engine
     from .environments import locate_config_dir
     from .lifecycle import run_operation
     from .programs import resolve_program
@@ -161,7 +161,7 @@ def destroy(
 
 def stack_outputs(env_name: str, stack: str | None, config_dir: Path | None) -> tuple[dict[str, Any], Environment]:
     """A deployed stack's outputs and its environment (for commands that read what it made)."""
-    from .engine import require_engine
+    from ..engine.pulumi_cli import require_engine
     from .environments import locate_config_dir
     from .lifecycle import read_outputs
 
@@ -179,7 +179,7 @@ def outputs(
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Reveal secret outputs.")] = False,
 ) -> None:
     """Print the stack's outputs."""
-    from .engine import require_engine
+    from ..engine.pulumi_cli import require_engine
     from .environments import locate_config_dir
     from .lifecycle import read_outputs
 
@@ -208,7 +208,7 @@ def test(
     pytest_args: Annotated[Optional[list[str]], typer.Argument(help="Extra pytest arguments (after --).")] = None,
 ) -> None:
     """Deploy an ephemeral `<env>-<id>` stack, check idempotency, run the tests on it, always tear it down."""
-    from .engine import require_engine
+    from ..engine.pulumi_cli import require_engine
     from .environments import locate_config_dir
     from .ephemeral import check_pytest_args, ephemeral_stack_name, run_ephemeral
     from .programs import resolve_program
@@ -250,7 +250,7 @@ def _age(seconds: float | None) -> str:
 
 def stacks(env: EnvOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """List every stack of the environment's backend: kind, age, last update, resources, lock holder."""
-    from .engine import require_engine
+    from ..engine.pulumi_cli import require_engine
     from .environments import locate_config_dir
     from .inventory import list_stacks
 
@@ -284,7 +284,7 @@ def sweep(
     as_json: JsonOpt = False,
 ) -> None:
     """Destroy and remove the environment's ephemeral stacks left by crashed or killed runs."""
-    from .engine import require_engine
+    from ..engine.pulumi_cli import require_engine
     from .environments import locate_config_dir
     from .inventory import parse_duration, sweep as sweep_stacks
     from .programs import resolve_program
@@ -322,7 +322,7 @@ def cancel(
     config_dir: ConfigDirOpt = None,
 ) -> None:
     """Release a stack's lock left by a crashed or killed update."""
-    from .engine import require_engine
+    from ..engine.pulumi_cli import require_engine
     from .environments import locate_config_dir
     from .inventory import cancel_lock
     from .workspace import qualified_name
@@ -344,7 +344,7 @@ def rollout(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm destroying protected environments.")] = False,
 ) -> None:
     """Roll out across environments, accounts and regions in ordered waves."""
-    from .engine import require_engine
+    from ..engine.pulumi_cli import require_engine
     from .environments import locate_config_dir
     from .lifecycle import run_operation
     from .programs import resolve_program
@@ -395,7 +395,7 @@ engine_app = typer.Typer(help="The pulumi CLI the Automation API drives.", invok
 @guard
 def engine_info(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Show which pulumi CLI is used and its version."""
-    from .engine import find_engine
+    from ..engine.pulumi_cli import find_engine
 
     if ctx.invoked_subcommand is not None:
         return
@@ -414,7 +414,7 @@ def engine_install(
     version: Annotated[str, typer.Option("--version", help="CLI version to install.")] = "3.259.0",
 ) -> None:
     """Install the pulumi CLI: PulumiCommand.install() when online, else a build from Go modules."""
-    from .engine import install_engine
+    from ..engine.pulumi_cli import install_engine
 
     engine = install_engine(version)
     err.print(f"[green]ready:[/green] pulumi v{engine.version} at {engine.binary}")

@@ -27,11 +27,11 @@ from rich.markup import escape
 
 from ..console import err
 from ..errors import BadInput, OperationFailed
-from .engine import Engine
+from ..engine.pulumi_cli import Engine
 from .environments import Environment
 from .lifecycle import destroy_and_remove, run_operation
 from .progress import ProgressView
-from .supervisor import SUPERVISOR, Abandoned, Interrupted
+from ..engine.supervisor import SUPERVISOR, Abandoned, Interrupted
 from .testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
 from .workspace import StackTarget
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from pulumi import automation as auto
 
 from ..errors import BadInput, OperationFailed
-from .engine import Engine
+from ..engine.pulumi_cli import Engine
 from .environments import Environment
 from .ephemeral import TAG_CREATED_AT, TAG_CREATED_BY, TAG_CREATOR_PID
 from .lifecycle import break_lock, destroy_and_remove

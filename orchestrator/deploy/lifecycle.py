@@ -14,11 +14,11 @@ from typing import Any, Callable, Literal
 from pulumi import automation as auto
 
 from ..console import err
-from .engine import Engine
+from ..engine.pulumi_cli import Engine
 from ..errors import OperationFailed
 from .progress import ProgressView, op_counts
 from .locks import read_locks, store_for
-from .supervisor import SUPERVISOR, Interrupted, signal_name
+from ..engine.supervisor import SUPERVISOR, Interrupted, signal_name
 from .workspace import StackTarget, first_error, open_stack, qualified_name
 
 Operation = Literal["preview", "up", "refresh", "destroy"]

@@ -16,10 +16,10 @@ import yaml
 from pulumi import automation as auto
 
 from ..console import err
-from .engine import Engine
+from ..engine.pulumi_cli import Engine
 from .environments import Environment
 from ..errors import BadInput, OperationFailed
-from .supervisor import SUPERVISOR
+from ..engine.supervisor import SUPERVISOR
 
 LOCAL_PASSPHRASE = "ec2c-local-embedded-backend"
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")

@@ -29,7 +29,7 @@ def read_plan(plan: Path, config_dir: Path | None, workers: int) -> list[Any]:
     """Every target's `TargetStatus`, in plan order."""
     from stacks import packaging
 
-    from ..deploy.engine import require_engine
+    from ..engine.pulumi_cli import require_engine
     from ..deploy.environments import locate_config_dir
     from ..deploy.rollout import load_plan
     from ..scan.command import check_aws_environment, make_session
@@ -148,7 +148,7 @@ def render_estate(estate: dict[str, Any]) -> None:
 def drift(plan: PlanOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False,
           workers: WorkersOpt = DEFAULT_WORKERS) -> None:  # fmt: skip
     """Show which resources of each target differ from its state (a refresh preview: writes nothing)."""
-    from ..deploy.engine import require_engine
+    from ..engine.pulumi_cli import require_engine
     from ..deploy.environments import locate_config_dir
     from ..deploy.rollout import load_plan
     from .drift import detect

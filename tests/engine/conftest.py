@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.deploy.engine import find_engine
+from orchestrator.engine.pulumi_cli import find_engine
 
 REPO = Path(__file__).resolve().parents[2]
 EC2C = [sys.executable, "-m", "orchestrator"]

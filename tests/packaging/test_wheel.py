@@ -73,7 +73,7 @@ def test_the_wheel_holds_every_module_and_data_file(built):
         names = {n for n in wheel.namelist() if ".dist-info/" not in n}
     missing = sorted(_repo_files() - names)
     assert missing == []
-    assert {"stacks/lambda_root/index.py", "orchestrator/deploy/install-pulumi.sh",
+    assert {"stacks/lambda_root/index.py", "orchestrator/engine/install-pulumi.sh",
             "orchestrator/templates/config/defaults.yaml", "orchestrator/integration_suite/conftest.py"} <= names
     assert not any(n.startswith(("tests/", "benchmarks/", "config/")) for n in names)
 

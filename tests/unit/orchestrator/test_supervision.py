@@ -23,8 +23,8 @@ from orchestrator.deploy.ephemeral import Step, EphemeralRun, check_pytest_args,
 from orchestrator.deploy import inventory
 from orchestrator.deploy.inventory import StackRow, kind_of, parse_duration
 from orchestrator.deploy.locks import FileStore, LockInfo, S3Store, _parse_time, read_locks, store_for
-from orchestrator.deploy.engine_command import SupervisedCommand
-from orchestrator.deploy.supervisor import SUPERVISOR, Abandoned, Interrupted, Supervisor, supervised
+from orchestrator.engine.command import SupervisedCommand
+from orchestrator.engine.supervisor import SUPERVISOR, Abandoned, Interrupted, Supervisor, supervised
 from orchestrator.deploy.environments import validate
 from orchestrator.errors import BadInput
 

@@ -39,7 +39,7 @@ class Engine:
 
 @functools.lru_cache(maxsize=None)
 def _command_for(root: Path) -> PulumiCommand:
-    from .engine_command import SupervisedCommand
+    from .command import SupervisedCommand
 
     return SupervisedCommand(root=str(root))
 
