@@ -394,20 +394,27 @@ def collect_region(
     observed_at: datetime,
     on_progress: Progress | None = None,
 ) -> RegionScan:
-    """Collect one region; API failures and an exhausted budget are recorded, never raised."""
+    """Collect one region; API failures and an exhausted budget are recorded, never raised.
+
+    What the region holds besides instances (guardrails, launch templates) does not depend on the
+    instance listing, so it is read while the instances are paged: on a large region those calls
+    cost no wall time at all. Their calls check the same budget as every other.
+    """
     result = RegionScan(region)
     context = _Region(_Calls(region, budget), session, make_client(session, "ec2", region), needed=needed)
     parts: dict[str, Any] = {}
     fetched: set[str] = set()
-    try:
-        _list_instances(context, result, on_progress)
-    except BudgetExhausted as exc:
-        result.complete, result.stopped_reason = False, str(exc)
-    wanted = [s for s in FETCHERS if s in needed and context.raws] if result.stopped_reason is None else []
-    regional = _regional_fetchers(needed, observed_at) if result.stopped_reason is None else {}
     with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
+        regional = {
+            source: pool.submit(_fetch, fetch, context) for source, fetch in _regional_fetchers(needed, observed_at).items()
+        }
+        try:
+            _list_instances(context, result, on_progress)
+        except BudgetExhausted as exc:
+            result.complete, result.stopped_reason = False, str(exc)
+        wanted = [s for s in FETCHERS if s in needed and context.raws] if result.stopped_reason is None else []
         futures = {source: pool.submit(_fetch, FETCHERS[source], context) for source in wanted}
-        futures.update({source: pool.submit(_fetch, fetch, context) for source, fetch in regional.items()})
+        futures.update(regional)
     for source, future in futures.items():
         outcome = future.result()
         if isinstance(outcome, BudgetExhausted):
