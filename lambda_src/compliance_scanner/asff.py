@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .identity import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE, finding_id, partition_of, resource_arn
+from .identity import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE, SECURITY_GROUP, finding_id, partition_of, resource_arn
 from .report import failures
 from .rules.mappings import compliance_controls
 
@@ -28,7 +28,12 @@ TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 1024
 TEXT_LIMIT = 512
 REQUIREMENTS_LIMIT = 32
-_RESOURCE_TYPES = {INSTANCE: "AwsEc2Instance", LAUNCH_TEMPLATE: "AwsEc2LaunchTemplate", ACCOUNT: "AwsAccount"}
+_RESOURCE_TYPES = {
+    INSTANCE: "AwsEc2Instance",
+    LAUNCH_TEMPLATE: "AwsEc2LaunchTemplate",
+    SECURITY_GROUP: "AwsEc2SecurityGroup",
+    ACCOUNT: "AwsAccount",
+}
 
 
 def product_arn(region: str, account_id: str) -> str:

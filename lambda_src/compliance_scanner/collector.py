@@ -27,8 +27,8 @@ from botocore.parsers import ResponseParserError
 from . import sources
 from .budget import BudgetExhausted, TimeBudget
 from .clients import RETRY_CONFIG, make_client
-from .model import AccountRecord, InstanceRecord, LaunchTemplateRecord, ScanError
-from .region_resources import ACCOUNT_FETCHERS, launch_templates
+from .model import AccountRecord, InstanceRecord, LaunchTemplateRecord, ScanError, SecurityGroupRecord
+from .region_resources import ACCOUNT_FETCHERS, default_security_groups, launch_templates
 from .normalize import (
     Lookups,
     UndecodableUserData,
@@ -68,8 +68,9 @@ class RegionScan:
 
     region: str
     instances: list[InstanceRecord] = field(default_factory=list)
-    resources: list[LaunchTemplateRecord | AccountRecord] = field(default_factory=list)
-    """The region's launch templates and its account guardrail record (when rules need them)."""
+    resources: list[LaunchTemplateRecord | SecurityGroupRecord | AccountRecord] = field(default_factory=list)
+    """The region's launch templates, default security groups and account guardrail record (when
+    rules need them)."""
     errors: list[ScanError] = field(default_factory=list)
     owner_id: str | None = None
     complete: bool = True
@@ -429,14 +430,15 @@ def collect_region(
     if sources.SECURITY_GROUPS in fetched and sources.PREFIX_LISTS in needed:
         fetched.add(sources.PREFIX_LISTS)
     templates = parts.pop("launch_templates", [])
+    groups = parts.pop("default_security_groups", [])
     account = {key: parts.pop(key) for key in list(parts) if key in _ACCOUNT_FIELDS}
     lookups = Lookups(**parts, unavailable=frozenset((*FETCHERS, sources.PREFIX_LISTS)) - fetched)
     result.instances = [
         instance_from_api(raw, region, owner, observed_at, lookups) for owner, raw in context.raws
     ]
-    result.resources = list(templates)
-    if sources.LAUNCH_TEMPLATES in regional and sources.LAUNCH_TEMPLATES not in fetched:
-        result.complete = False  # templates not listed must not pass for templates fixed
+    result.resources = [*templates, *groups]
+    if any(source in regional and source not in fetched for source in _LISTED_RESOURCES):
+        result.complete = False  # templates or groups not listed must not pass for fixed ones
     account_sources = [source for source in ACCOUNT_FETCHERS if source in regional]
     if account_sources:
         result.resources.append(
@@ -452,6 +454,8 @@ def collect_region(
 
 
 _ACCOUNT_FIELDS = frozenset(field.name for field in dataclass_fields(AccountRecord))
+_LISTED_RESOURCES = (sources.LAUNCH_TEMPLATES, sources.DEFAULT_SECURITY_GROUPS)
+"""Sources that list resources of their own: one not read leaves the region incomplete."""
 
 
 def _regional_fetchers(needed: frozenset[str], observed_at: datetime) -> dict[str, Callable[[_Region], dict[str, Any]]]:
@@ -464,6 +468,10 @@ def _regional_fetchers(needed: frozenset[str], observed_at: datetime) -> dict[st
     if sources.LAUNCH_TEMPLATES in needed:
         fetchers[sources.LAUNCH_TEMPLATES] = lambda context: {
             "launch_templates": launch_templates(context.calls, context.ec2, context.calls.region, None, observed_at)
+        }
+    if sources.DEFAULT_SECURITY_GROUPS in needed:
+        fetchers[sources.DEFAULT_SECURITY_GROUPS] = lambda context: {
+            "default_security_groups": default_security_groups(context.calls, context.ec2, context.calls.region, observed_at)
         }
     return fetchers
 

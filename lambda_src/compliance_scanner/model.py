@@ -212,13 +212,28 @@ class LaunchTemplateRecord:
 
 
 @dataclass(frozen=True)
-class DefaultGroup:
-    """A VPC's default security group and its rules."""
+class SecurityGroupRecord:
+    """A VPC's default security group: anything launched without a group lands in it.
+
+    `ingress` and `egress` count its permissions (an IP range, prefix list or group each counts
+    as granted traffic, as Security Hub's EC2.2 counts any rule).
+    """
 
     group_id: str
     vpc_id: str
-    ingress: int
-    egress: int
+    region: str
+    account_id: str | None
+    observed_at: datetime
+    ingress: int = 0
+    egress: int = 0
+    tags: Mapping[str, str] = field(default_factory=dict)
+    unavailable: frozenset[str] = frozenset()
+
+    resource_type = "security_group"
+
+    @property
+    def resource_id(self) -> str:
+        return self.group_id
 
 
 @dataclass(frozen=True)
@@ -235,7 +250,6 @@ class AccountRecord:
     snapshot_block_public_access: str | None = None
     image_block_public_access: str | None = None
     serial_console_access: bool | None = None
-    default_groups: tuple[DefaultGroup, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     unavailable: frozenset[str] = frozenset()
 
@@ -247,9 +261,9 @@ class AccountRecord:
         return self.account_id or "unknown"
 
 
-Record = InstanceRecord | LaunchTemplateRecord | AccountRecord
+Record = InstanceRecord | LaunchTemplateRecord | SecurityGroupRecord | AccountRecord
 """Anything a rule evaluates; each has resource_type, resource_id, region, account_id, tags and
-unavailable, so evaluation, suppression and the report treat the three alike."""
+unavailable, so evaluation, suppression and the report treat the four alike."""
 
 
 @dataclass(frozen=True)

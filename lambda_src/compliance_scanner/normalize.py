@@ -19,12 +19,12 @@ from . import sources
 from .model import (
     ImageInfo,
     IngressPermission,
-    DefaultGroup,
     InstanceRecord,
     InternetRoute,
     MetadataOptions,
     TemplateVersion,
     SecurityGroupInfo,
+    SecurityGroupRecord,
     SsmStatus,
     VolumeInfo,
 )
@@ -288,12 +288,16 @@ def template_version_from_api(raw: Mapping[str, Any], roles: tuple[str, ...]) ->
     )
 
 
-def default_group_from_api(raw: Mapping[str, Any]) -> DefaultGroup:
-    return DefaultGroup(
+def default_group_from_api(raw: Mapping[str, Any], region: str, observed_at: datetime) -> SecurityGroupRecord:
+    return SecurityGroupRecord(
         group_id=raw["GroupId"],
         vpc_id=raw.get("VpcId", ""),
+        region=region,
+        account_id=raw.get("OwnerId"),
+        observed_at=observed_at,
         ingress=len(raw.get("IpPermissions", [])),
         egress=len(raw.get("IpPermissionsEgress", [])),
+        tags={tag["Key"]: tag.get("Value", "") for tag in raw.get("Tags", [])},
     )
 
 

@@ -1,5 +1,6 @@
-"""Collects what a region holds besides instances: the account's region-wide guardrails and the
-launch templates, each in one call (or one paginated listing) per region.
+"""Collects what a region holds besides instances: the account's region-wide guardrails, the
+launch templates and the VPCs' default security groups, each in one call (or one paginated
+listing) per region.
 
 They do not depend on the instance listing, so they are read even in a region without instances
 (a guardrail matters most before the first instance is launched). Each guardrail fetcher takes
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from . import sources
-from .model import LaunchTemplateRecord
+from .model import LaunchTemplateRecord, SecurityGroupRecord
 from .normalize import default_group_from_api, template_version_from_api
 
 TEMPLATE_PAGE_SIZE = 200
@@ -47,27 +48,28 @@ def _serial_console(calls: Any, ec2: Any, probe: Any) -> dict[str, Any]:
     return {"serial_console_access": bool(response.get("SerialConsoleAccessEnabled"))}
 
 
-def _default_groups(calls: Any, ec2: Any, probe: Any) -> dict[str, Any]:
-    groups = [
-        default_group_from_api(group)
-        for page in calls.pages(
-            ec2, "ec2:DescribeSecurityGroups", "describe_security_groups", "SecurityGroups",
-            Filters=[{"Name": "group-name", "Values": ["default"]}],
-        )  # fmt: skip
-        for group in page
-    ]
-    return {"default_groups": tuple(sorted(groups, key=lambda g: g.vpc_id))}
-
-
 ACCOUNT_FETCHERS: Mapping[str, Fetch] = {
     sources.EBS_DEFAULT_ENCRYPTION: _ebs_default,
     sources.IMDS_DEFAULTS: _imds_defaults,
     sources.SNAPSHOT_BLOCK_PUBLIC_ACCESS: _snapshot_block,
     sources.IMAGE_BLOCK_PUBLIC_ACCESS: _image_block,
     sources.SERIAL_CONSOLE: _serial_console,
-    sources.DEFAULT_SECURITY_GROUPS: _default_groups,
 }
 """Account guardrail sources -> their fetcher; each returns AccountRecord keyword arguments."""
+
+
+def default_security_groups(calls: Any, ec2: Any, region: str, observed_at: datetime) -> list[SecurityGroupRecord]:
+    """Every VPC's default security group, in one listing filtered by the reserved name `default`
+    (only a VPC's default group can carry it)."""
+    groups = [
+        default_group_from_api(group, region, observed_at)
+        for page in calls.pages(
+            ec2, "ec2:DescribeSecurityGroups", "describe_security_groups", "SecurityGroups",
+            Filters=[{"Name": "group-name", "Values": ["default"]}],
+        )  # fmt: skip
+        for group in page
+    ]
+    return sorted(groups, key=lambda g: (g.vpc_id, g.group_id))
 
 
 def launch_templates(

@@ -67,7 +67,8 @@ class SeededInstance:
 
 @dataclass(frozen=True)
 class SeededResource:
-    """A launch template or an account's region settings, and the rules it should fail."""
+    """A launch template, a default security group or an account's region settings, and the
+    rules it should fail."""
 
     resource_type: str
     resource_id: str
@@ -470,7 +471,7 @@ def seed_demo_fleet(session: boto3.session.Session, regions: Sequence[str] = DEM
             seeded = _launch(kit, spec, fleet.notes)
             if seeded is not None:
                 fleet.instances.append(seeded)
-        fleet.resources.append(_account_settings(session, region, hardened=index == len(regions) - 1 and index > 0))
+        fleet.resources += _account_settings(session, region, hardened=index == len(regions) - 1 and index > 0)
         if region == DEMO_REGIONS[0]:
             fleet.resources += _launch_templates(kit)
     _answer_unemulated_reads(session, regions[-1] if len(regions) > 1 else None)
@@ -478,12 +479,12 @@ def seed_demo_fleet(session: boto3.session.Session, regions: Sequence[str] = DEM
 
 
 # --------------------------------------------------------------------------------------------
-# Account guardrails and launch templates
+# Account guardrails, default security groups and launch templates
 # --------------------------------------------------------------------------------------------
 
 ACCOUNT_RULES = frozenset({
     "ebs_default_encryption", "imds_defaults_v2", "snapshot_block_public_access", "image_block_public_access",
-    "serial_console_access_disabled", "default_security_group_closed",
+    "serial_console_access_disabled",
 })  # fmt: skip
 
 _UNEMULATED = {
@@ -516,19 +517,29 @@ def _answer_unemulated_reads(session: boto3.session.Session, hardened_region: st
         session.events.register(f"before-call.ec2.{operation}", answer(operation))
 
 
-def _account_settings(session: boto3.session.Session, region: str, *, hardened: bool) -> SeededResource:
-    """A new account's region fails every guardrail (EBS encryption off, default groups open);
-    the hardened region passes them: encryption by default on, default groups emptied."""
-    if not hardened:
-        return SeededResource("account", DEMO_ACCOUNT_ID, region, f"account settings {region}", ACCOUNT_RULES)
+def _account_settings(session: boto3.session.Session, region: str, *, hardened: bool) -> list[SeededResource]:
+    """A new account's region fails every guardrail (EBS encryption off) and every VPC's default
+    security group allows all outbound traffic, as AWS creates it; the hardened region passes
+    them: encryption by default on, default groups emptied."""
     ec2 = session.client("ec2", region_name=region)
+    defaults = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+    if not hardened:
+        return [
+            SeededResource("account", DEMO_ACCOUNT_ID, region, f"account settings {region}", ACCOUNT_RULES),
+            *(SeededResource("security_group", group["GroupId"], region, f"default group of {group['VpcId']}",
+                             frozenset({"default_security_group_closed"})) for group in defaults),
+        ]  # fmt: skip
     ec2.enable_ebs_encryption_by_default()
-    for group in ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]:
+    for group in defaults:
         if group["IpPermissions"]:
             ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
         if group["IpPermissionsEgress"]:
             ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
-    return SeededResource("account", DEMO_ACCOUNT_ID, region, f"account settings {region}")
+    return [
+        SeededResource("account", DEMO_ACCOUNT_ID, region, f"account settings {region}"),
+        *(SeededResource("security_group", group["GroupId"], region, f"default group of {group['VpcId']}")
+          for group in defaults),
+    ]  # fmt: skip
 
 
 def _launch_templates(kit: _RegionKit) -> list[SeededResource]:

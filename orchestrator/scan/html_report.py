@@ -14,8 +14,8 @@ Why it is built this way:
   Report data reaches the script only through escaped `data-*` attributes, never as an embedded
   JSON blob.
 * **Every resource type, one table.** The findings table holds every failure of the report
-  (`compliance_scanner.report.failures`): instances, launch templates and the failing account
-  guardrails, each row labelled with its type (and filterable by it) once more than one type
+  (`compliance_scanner.report.failures`): instances, launch templates, default security groups
+  and the failing account guardrails, each row labelled with its type (and filterable by it) once more than one type
   is present. An account guardrail's resource is the account, per region. Every guardrail result
   (pass, fail, skipped) is also laid out as a rule x region grid in its own panel.
 * **The template stays dumb.** Everything that needs a decision (ordering, percentages, labels,
@@ -66,6 +66,7 @@ SCRIPT_TEMPLATE = "report.js.j2"
 
 OTHER_RESOURCE_NOUNS: tuple[tuple[str, str, str], ...] = (
     ("launch_template", "launch template", "launch templates"),
+    ("security_group", "security group", "security groups"),
     (ACCOUNT, "account region", "account regions"),
 )
 GUARDRAIL_STATUS: dict[str, tuple[str, str]] = {  # status -> (label, tone)

@@ -27,7 +27,9 @@ MAPPING_LABELS: dict[str, str] = {
     "aws_config": "AWS Config rule",
     "prowler": "Prowler check",
 }
-RESOURCE_TYPE_LABELS: dict[str, str] = {INSTANCE: "Instance", "launch_template": "Launch template", ACCOUNT: "Account"}
+RESOURCE_TYPE_LABELS: dict[str, str] = {
+    INSTANCE: "Instance", "launch_template": "Launch template", "security_group": "Security group", ACCOUNT: "Account",
+}
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ validate every event against its `DetectionFinding` model. py-ocsf-models is a d
 so this module builds plain dicts and does not import it.
 
 What is converted: every failure of the report (`compliance_scanner.report.failures`), i.e. the
-instance and launch template findings, then the account guardrail results that FAIL (suppressed
-ones included, as for findings). An account guardrail that passes or was skipped is no finding.
+instance, launch template and security group findings, then the account guardrail results that
+FAIL (suppressed ones included, as for findings). An account guardrail that passes or was skipped
+is no finding.
 
 Mapping decisions (class 2004 Detection Finding, category 2 Findings, cloud profile):
 
@@ -30,9 +31,9 @@ Mapping decisions (class 2004 Detection Finding, category 2 Findings, cloud prof
 - `finding_info.analytic` is the rule (type Rule, uid = name = rule id); `finding_info.types` is the
   rule id too.
 - `resources[0]`: uid = the ARN, type the CloudFormation/ASFF name of the report's `resource_type`
-  (`AWS::EC2::Instance`, `AWS::EC2::LaunchTemplate`, or `AWS::::Account` for an account guardrail,
-  whose ARN is the account's `arn:<partition>:iam::<account>:root`), name = the resource id (the
-  instance id, the launch template id, the account id), region, partition (from the ARN), tags as
+  (`AWS::EC2::Instance`, `AWS::EC2::LaunchTemplate`, `AWS::EC2::SecurityGroup`, or `AWS::::Account`
+  for an account guardrail, whose ARN is the account's `arn:<partition>:iam::<account>:root`),
+  name = the resource id (the instance id, the launch template id, the group id, the account id), region, partition (from the ARN), tags as
   `key=value` `labels` and, lossless, as a mapping in `data.tags`.
 - `cloud`: provider `AWS`, the finding's region and account (type AWS Account).
 - `remediation.desc` is the rule's remediation text; `risk_details` is its risk.
@@ -81,6 +82,7 @@ ACCOUNT_TYPE_AWS = 10
 RESOURCE_TYPES: dict[str, str] = {
     "instance": "AWS::EC2::Instance",
     "launch_template": "AWS::EC2::LaunchTemplate",
+    "security_group": "AWS::EC2::SecurityGroup",
     "account": "AWS::::Account",
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -5,12 +5,13 @@ report from anywhere. Layout choices for an 80-column terminal with many finding
 sorted by severity, the resource cell stacks name over id and region, messages wrap, and the table
 stops after `limit` rows with a pointer to the full JSON/CSV.
 
-Resource types. A report's failures are instance and launch template findings plus the FAILs of
-the account guardrails (`compliance_scanner.report.failures`). The findings table shows them in
-one section per type, in this order: instances, launch templates, account guardrails; a report
-holding only instance findings (schema 1, or nothing else failed) shows no section headings.
-Launch templates are labelled by their Name tag when they have one, and always by id; account
-guardrails by `account <id>` and the region (one account's settings differ per region).
+Resource types. A report's failures are instance, launch template and default security group
+findings plus the FAILs of the account guardrails (`compliance_scanner.report.failures`). The
+findings table shows them in one section per type, in this order: instances, launch templates,
+security groups, account guardrails; a report holding only instance findings (schema 1, or
+nothing else failed) shows no section headings. Launch templates and security groups are
+labelled by their Name tag when they have one, and always by id; account guardrails by
+`account <id>` and the region (one account's settings differ per region).
 
 The `limit` is applied over all failures together, most severe unsuppressed first whatever their
 type, and only then are the rows shown split into sections: a long tail of low instance findings
@@ -52,15 +53,21 @@ SEVERITY_LABEL: dict[str, str] = {
 }
 INSTANCE = "instance"
 LAUNCH_TEMPLATE = "launch_template"
+SECURITY_GROUP = "security_group"
 ACCOUNT = "account"
-RESOURCE_TYPE_ORDER: tuple[str, ...] = (INSTANCE, LAUNCH_TEMPLATE, ACCOUNT)
+RESOURCE_TYPE_ORDER: tuple[str, ...] = (INSTANCE, LAUNCH_TEMPLATE, SECURITY_GROUP, ACCOUNT)
 RESOURCE_TYPE_HEADING: dict[str, str] = {
     INSTANCE: "Instances",
     LAUNCH_TEMPLATE: "Launch templates",
+    SECURITY_GROUP: "Security groups",
     ACCOUNT: "Account guardrails",
 }
-RESOURCE_TYPE_COLUMN: dict[str, str] = {INSTANCE: "Instance", LAUNCH_TEMPLATE: "Launch template", ACCOUNT: "Account"}
-RESOURCE_TYPE_NOUN: dict[str, str] = {INSTANCE: "instance", LAUNCH_TEMPLATE: "launch template", ACCOUNT: "account"}
+RESOURCE_TYPE_COLUMN: dict[str, str] = {
+    INSTANCE: "Instance", LAUNCH_TEMPLATE: "Launch template", SECURITY_GROUP: "Security group", ACCOUNT: "Account",
+}
+RESOURCE_TYPE_NOUN: dict[str, str] = {
+    INSTANCE: "instance", LAUNCH_TEMPLATE: "launch template", SECURITY_GROUP: "security group", ACCOUNT: "account",
+}
 STATUS_CELL: dict[str, tuple[str, str]] = {
     "FAIL": ("FAIL", "bold red"),
     "PASS": ("pass", "green"),
@@ -90,7 +97,8 @@ def resource_type(finding: Mapping[str, Any]) -> str:
 
 
 def resource_type_rank(kind: str) -> int:
-    """Instances, launch templates, account guardrails, then any type this version does not know."""
+    """Instances, launch templates, security groups, account guardrails, then any type this version
+    does not know."""
     try:
         return RESOURCE_TYPE_ORDER.index(kind)
     except ValueError:
@@ -98,12 +106,13 @@ def resource_type_rank(kind: str) -> int:
 
 
 def resource_id(finding: Mapping[str, Any]) -> str:
-    """The instance, launch template or account id (`instance_id` for a schema 1 finding)."""
+    """The instance, launch template, security group or account id (`instance_id` for a schema 1
+    finding)."""
     return str(finding.get("resource_id") or finding.get("instance_id") or "")
 
 
 def _name(finding: Mapping[str, Any]) -> str:
-    """The Name tag (instances and launch templates); an account has none."""
+    """The Name tag (instances, launch templates, security groups); an account has none."""
     if resource_type(finding) == ACCOUNT:
         return ""
     tags = finding.get("tags") or {}
@@ -448,13 +457,13 @@ def errors_table(errors: Sequence[Mapping[str, Any]]) -> Table | None:
 
 
 def _other_types_text(summary: Mapping[str, Any]) -> Text | None:
-    """`1 of 2 launch templates, 2 of 3 account regions non-compliant` from
+    """`1 of 2 launch templates, 1 of 4 security groups, 2 of 3 account regions non-compliant` from
     `summary.by_resource_type`, for the types other than instances that were evaluated."""
     by_type = summary.get("by_resource_type")
     if not isinstance(by_type, Mapping):
         return None
     text = Text()
-    for kind, noun in ((LAUNCH_TEMPLATE, "launch template"), (ACCOUNT, "account region")):
+    for kind, noun in ((LAUNCH_TEMPLATE, "launch template"), (SECURITY_GROUP, "security group"), (ACCOUNT, "account region")):
         counts = by_type.get(kind)
         if not isinstance(counts, Mapping):
             continue
@@ -476,7 +485,8 @@ def _other_types_text(summary: Mapping[str, Any]) -> Text | None:
 
 def summary_text(report: Mapping[str, Any]) -> Text:
     """One line: instances, compliant, non-compliant, rate, the other resource types, findings
-    (every failure: instances, launch templates and account guardrails), errors, partial."""
+    (every failure: instances, launch templates, security groups and account guardrails), errors,
+    partial."""
     summary = report.get("summary") or {}
     total = int(summary.get("total_instances", 0))
     compliant = int(summary.get("compliant_instances", 0))

@@ -87,7 +87,7 @@ def report() -> dict[str, Any]:
 def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """What the findings table lists: every failure (findings, then failing account guardrails)."""
     failing = failures(report)
-    assert {f["resource_type"] for f in failing} == {"instance", "launch_template", "account"}
+    assert {f["resource_type"] for f in failing} == {"instance", "launch_template", "security_group", "account"}
     return failing
 
 
@@ -189,7 +189,7 @@ def test_the_summary_shows_the_reports_numbers(
     assert page.locator("[data-stat=compliance_rate]").inner_text() == f"{summary['compliance_rate']:g}%"
     assert page.locator("[data-stat=errors]").inner_text() == str(len(report["errors"]))
     assert page.locator("[data-stat=open_findings]").inner_text() == str(sum(1 for f in rows if not f["suppressed"]))
-    for kind in ("launch_template", "account"):
+    for kind in ("launch_template", "security_group", "account"):
         counts = report["summary"]["by_resource_type"][kind]
         item = page.locator(f"[data-hook=resource-types] [data-type={kind}]")
         assert item.is_visible()
@@ -315,7 +315,7 @@ def test_a_severity_bar_filters_the_table(open_page: Any, report_file: Path, row
 
 def test_launch_template_and_account_rows_say_what_they_are(open_page: Any, report_file: Path, rows: list[dict[str, Any]]) -> None:
     page = open_page(report_file)
-    for kind, label in (("launch_template", "Launch template"), ("account", "Account")):
+    for kind, label in (("launch_template", "Launch template"), ("security_group", "Security group"), ("account", "Account")):
         finding = next(f for f in rows if f["resource_type"] == kind)
         row = page.locator(f"{FINDING_ROWS}[data-type={kind}]").first
         resource = row.locator(".c-res")

@@ -89,7 +89,7 @@ def test_installed_ec2c_runs_from_anywhere(installed):
     assert report["summary"]["total_instances"] == len(expected)
     failing = {f["rule_id"] for f in report["findings"] if not f["suppressed"] and f["resource_type"] == "instance"}
     assert failing == set().union(*expected.values()) - _suppressed_only(report)
-    assert {f["resource_type"] for f in report["findings"]} == {"instance", "launch_template"}
+    assert {f["resource_type"] for f in report["findings"]} == {"instance", "launch_template", "security_group"}
     assert {f["status"] for f in report["account_findings"]} == {"PASS", "FAIL"}
 
     no_config = subprocess.run([ec2c, "envs"], cwd=cwd, env=env, capture_output=True, text=True)

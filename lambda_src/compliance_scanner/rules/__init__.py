@@ -16,6 +16,7 @@ from . import (
     lifecycle,
     metadata_service,
     network,
+    security_groups,
     storage,
     templates,
 )
@@ -51,17 +52,19 @@ ORDER = (
     "launch_template_no_public_ip",
     "launch_template_user_data_secrets",
     "launch_template_ebs_encrypted",
+    "default_security_group_closed",
     "ebs_default_encryption",
     "imds_defaults_v2",
     "snapshot_block_public_access",
     "image_block_public_access",
     "serial_console_access_disabled",
-    "default_security_group_closed",
 )
 
 _ALL = {
     rule.id: rule
-    for module in (access, exposure, guardrails, inventory, lifecycle, metadata_service, network, storage, templates)
+    for module in (
+        access, exposure, guardrails, inventory, lifecycle, metadata_service, network, security_groups, storage, templates
+    )
     for rule in module.RULES
 }
 

@@ -1,5 +1,5 @@
 """Account guardrails, one result per account and region: the settings every next instance,
-volume, snapshot and image of the region inherits, and the VPCs' default security groups."""
+volume, snapshot and image of the region inherits."""
 
 from __future__ import annotations
 
@@ -39,16 +39,6 @@ def _serial_console(account: AccountRecord, params: Params) -> RuleResult:
     if account.serial_console_access:
         return failed("EC2 serial console access is enabled for the account")
     return passed("EC2 serial console access is disabled")
-
-
-def _default_group_closed(account: AccountRecord, params: Params) -> RuleResult:
-    open_groups = [g for g in account.default_groups if g.ingress or g.egress]
-    if open_groups:
-        listed = "; ".join(
-            f"{g.group_id} ({g.vpc_id}): {g.ingress} inbound, {g.egress} outbound rule(s)" for g in open_groups
-        )
-        return failed(f"default security groups allow traffic: {listed}")
-    return passed(f"all {len(account.default_groups)} default security groups allow no traffic")
 
 
 def _guardrail(rule_id: str, source: str, **fields) -> Rule:  # noqa: ANN003 - Rule's own fields
@@ -125,22 +115,5 @@ RULES: tuple[Rule, ...] = (
         remediation_pulumi='aws.ec2.SerialConsoleAccess("serial", enabled=False)',
         check=_serial_console,
         opt_in=True,
-    ),
-    _guardrail(
-        "default_security_group_closed",
-        sources.DEFAULT_SECURITY_GROUPS,
-        title="VPC default security groups allow no traffic",
-        severity="high",
-        rationale="Anything launched without a group lands in the default one; open rules there expose it.",
-        remediation="Remove every inbound and outbound rule from each VPC's default security group.",
-        remediation_cli="aws ec2 revoke-security-group-egress --region {region} --group-id <default group> --ip-permissions IpProtocol=-1,IpRanges=[{{CidrIp=0.0.0.0/0}}]",
-        remediation_pulumi='aws.ec2.DefaultSecurityGroup("default", vpc_id=vpc.id)  # no ingress/egress: Pulumi removes them',
-        check=_default_group_closed,
-        mapping={
-            "aws_config": "vpc-default-security-group-closed",
-            "security_hub": "EC2.2",
-            "cis": "v1.4 5.3; v3.0 5.4; v4.0.1 5.5",
-            "prowler": "ec2_securitygroup_default_restrict_traffic",
-        },
     ),
 )

@@ -23,6 +23,7 @@ from py_ocsf_models.events.findings.detection_finding import DetectionFinding  #
 
 SEVERITY_IDS = {"critical": 5, "high": 4, "medium": 3, "low": 2, "informational": 1}
 RESOURCE_TYPES = {"instance": "AWS::EC2::Instance", "launch_template": "AWS::EC2::LaunchTemplate",
+                  "security_group": "AWS::EC2::SecurityGroup",
                   "account": "AWS::::Account"}
 
 

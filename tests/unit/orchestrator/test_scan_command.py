@@ -175,7 +175,7 @@ def test_demo_json_has_the_schema_and_finds_every_kind(clean_env):
     assert {f["rule_id"] for f in report["findings"] if f["suppressed"]} == {
         "ssh_open_to_internet", "no_public_ip", "public_ip_with_instance_profile", "authorized_ports_only",
     }
-    assert {f["resource_type"] for f in report["findings"]} == {"instance", "launch_template"}
+    assert {f["resource_type"] for f in report["findings"]} == {"instance", "launch_template", "security_group"}
     assert {f["status"] for f in report["account_findings"]} == {"PASS", "FAIL"}
     # Only the one-line summary on stderr: no table to get in the way of a pipe.
     assert "instances" in flat(result.stderr) and "Findings" not in flat(result.stderr)
@@ -186,8 +186,8 @@ def test_demo_csv(clean_env):
     assert result.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert tuple(rows[0]) == CSV_COLUMNS
-    assert len(rows) == 53  # 37 instance, 4 launch template and 12 account guardrail failures
-    assert {row["resource_type"] for row in rows} == {"instance", "launch_template", "account"}
+    assert len(rows) == 53  # 37 instance, 4 launch template, 2 default security group, 10 account guardrail failures
+    assert {row["resource_type"] for row in rows} == {"instance", "launch_template", "security_group", "account"}
     assert {row["rule_id"] for row in rows} == set(CATALOGUE) - set(demo.UNSUPPORTED_BY_MOTO)
 
 
@@ -206,7 +206,7 @@ def test_output_file_json_and_table_on_terminal(clean_env):
     assert result.stdout == ""
     assert "Findings" in flat(result.stderr) and f"Report written to {target} (json)" in flat(result.stderr)
     report = json.loads(target.read_text())
-    assert report["schema_version"] == SCHEMA_VERSION and len(report["findings"]) == 41
+    assert report["schema_version"] == SCHEMA_VERSION and len(report["findings"]) == 43
 
 
 def test_output_file_csv(clean_env):

@@ -21,10 +21,15 @@ def test_asff_on_stdout_belongs_to_the_sdk_region(mocked) -> None:
     assert findings and {f["ProductArn"] for f in findings} == {
         "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
     }
+    (default_group,) = boto3.client("ec2", region_name=REGION).describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]  # fmt: skip
     assert {f["Resources"][0]["Id"] for f in findings} == {
         f"arn:aws:ec2:us-east-1:123456789012:instance/{instance}",
+        # the default VPC's default group allows all outbound traffic, as AWS creates it
+        f"arn:aws:ec2:us-east-1:123456789012:security-group/{default_group['GroupId']}",
         "AWS::::Account:123456789012",  # the region's guardrails (EBS encryption by default is off)
     }
+    assert {f["Resources"][0]["Type"] for f in findings} == {"AwsEc2Instance", "AwsEc2SecurityGroup", "AwsAccount"}
     assert {f["RecordState"] for f in findings} == {"ACTIVE"}
 
 

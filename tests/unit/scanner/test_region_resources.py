@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import boto3
+import pytest
 from botocore.stub import Stubber
 from compliance_scanner import sources
 from compliance_scanner.budget import TimeBudget
@@ -74,10 +75,18 @@ def test_guardrails_and_templates_are_judged_once_per_region(session, ec2, api_c
 
     assert report["errors"] == [] and report["partial"] is False
     account = {f["rule_id"]: f for f in report["account_findings"]}
-    assert set(account) == {"ebs_default_encryption", "default_security_group_closed"}
+    assert set(account) == {"ebs_default_encryption"}
     assert account["ebs_default_encryption"]["status"] == "FAIL"  # moto's default: off
     assert account["ebs_default_encryption"]["resource_arn"] == f"arn:aws:iam::{ACCOUNT}:root"
-    assert account["default_security_group_closed"]["status"] == "FAIL"  # allows all outbound
+    (default_vpc,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    (default_group,) = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [default_vpc["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"]
+    (group,) = [f for f in report["findings"] if f["resource_type"] == "security_group"]
+    assert group["rule_id"] == "default_security_group_closed"  # moto's default group allows all outbound
+    assert group["resource_id"] == default_group["GroupId"]
+    assert group["resource_arn"] == f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{default_group['GroupId']}"
+    assert group["message"] == f"the default security group of {default_vpc['VpcId']} allows traffic: 0 inbound, 1 outbound rule(s)"
     templates = {f["rule_id"]: f for f in report["findings"] if f["resource_type"] == "launch_template"}
     assert set(templates) == {
         "launch_template_imdsv2", "launch_template_no_public_ip", "launch_template_user_data_secrets",
@@ -90,11 +99,12 @@ def test_guardrails_and_templates_are_judged_once_per_region(session, ec2, api_c
     assert report["summary"]["by_resource_type"] == {
         "instance": {"evaluated": 0, "non_compliant": 0},
         "launch_template": {"evaluated": 2, "non_compliant": 1},
+        "security_group": {"evaluated": 1, "non_compliant": 1},
         "account": {"evaluated": 1, "non_compliant": 1},
     }
     # one call each, whatever the number of templates
     assert api_calls["ec2:DescribeLaunchTemplates"] == api_calls["ec2:DescribeLaunchTemplateVersions"] == 1
-    assert api_calls["ec2:GetEbsEncryptionByDefault"] == 1
+    assert api_calls["ec2:GetEbsEncryptionByDefault"] == api_calls["ec2:DescribeSecurityGroups"] == 1
 
 
 def test_guardrails_pass_once_fixed(session, ec2) -> None:
@@ -102,9 +112,30 @@ def test_guardrails_pass_once_fixed(session, ec2) -> None:
     for group in ec2.describe_security_groups()["SecurityGroups"]:
         ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
     report = scan(session, [REGION], REGION_RULES, account_id=ACCOUNT)
-    assert {f["rule_id"]: f["status"] for f in report["account_findings"]} == {
-        "ebs_default_encryption": "PASS", "default_security_group_closed": "PASS",
-    }  # fmt: skip
+    assert {f["rule_id"]: f["status"] for f in report["account_findings"]} == {"ebs_default_encryption": "PASS"}
+    assert report["findings"] == []
+    assert report["summary"]["by_rule"]["default_security_group_closed"]["passed"] == 1
+
+
+def test_one_default_group_can_be_suppressed_by_its_id(session, ec2) -> None:
+    """Each VPC's default group is its own result, so a suppression can accept one VPC's group
+    and leave the others failing."""
+    ec2.create_vpc(CidrBlock="10.9.0.0/16")
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+    accepted, other = sorted(g["GroupId"] for g in groups)
+    policy = load_policy({
+        "rules": {rule: {"enabled": False} for rule in (
+            "imds_defaults_v2", "snapshot_block_public_access", "image_block_public_access",
+        )},
+        "suppressions": [{"rule": "default_security_group_closed", "resource_id": accepted,
+                          "resource_type": "security_group", "reason": "shared services VPC"}],
+    })  # fmt: skip
+    report = scan(session, [REGION], policy, account_id=ACCOUNT)
+    groups_found = {f["resource_id"]: f for f in report["findings"] if f["resource_type"] == "security_group"}
+    assert set(groups_found) == {accepted, other}
+    assert groups_found[accepted]["suppressed"] and groups_found[accepted]["suppression_reason"] == "shared services VPC"
+    assert not groups_found[other]["suppressed"]
+    assert report["summary"]["by_resource_type"]["security_group"] == {"evaluated": 2, "non_compliant": 1}
 
 
 def test_reads_moto_lacks_are_reported_and_their_rules_skipped(session) -> None:
@@ -119,15 +150,19 @@ def test_reads_moto_lacks_are_reported_and_their_rules_skipped(session) -> None:
     assert "serial_console_access_disabled" not in statuses  # opt-in
 
 
-def test_templates_that_cannot_be_listed_make_the_region_incomplete(session, monkeypatch) -> None:
+@pytest.mark.parametrize(("lister", "operation"), [
+    ("launch_templates", "DescribeLaunchTemplates"), ("default_security_groups", "DescribeSecurityGroups"),
+])  # fmt: skip
+def test_resources_that_cannot_be_listed_make_the_region_incomplete(session, monkeypatch, lister, operation) -> None:
+    """Templates or default groups that were not listed must not pass for fixed ones."""
     from botocore.exceptions import ClientError
 
     import compliance_scanner.collector as collector
 
     def denied(*_: Any) -> list[Any]:
-        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DescribeLaunchTemplates")
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, operation)
 
-    monkeypatch.setattr(collector, "launch_templates", denied)
+    monkeypatch.setattr(collector, lister, denied)
     report = scan(session, [REGION], REGION_RULES, account_id=ACCOUNT)
     assert report["incomplete_regions"] == [REGION] and report["partial"] is True
     assert [e["code"] for e in report["errors"]] == ["UnauthorizedOperation"]

@@ -32,9 +32,9 @@ EXPECTED_IDS = [
     "stopped_too_long", "single_eni", "no_paravirtual", "ami_deprecated", "ssm_managed",
     "ebs_optimized", "no_key_pair", "termination_protection", "user_data_secrets",
     "launch_template_imdsv2", "launch_template_no_public_ip", "launch_template_user_data_secrets",
-    "launch_template_ebs_encrypted", "ebs_default_encryption", "imds_defaults_v2",
-    "snapshot_block_public_access", "image_block_public_access", "serial_console_access_disabled",
-    "default_security_group_closed",
+    "launch_template_ebs_encrypted", "default_security_group_closed", "ebs_default_encryption",
+    "imds_defaults_v2", "snapshot_block_public_access", "image_block_public_access",
+    "serial_console_access_disabled",
 ]  # fmt: skip
 PROFILE = "arn:aws:iam::123456789012:instance-profile/app"
 

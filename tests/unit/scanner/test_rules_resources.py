@@ -1,4 +1,5 @@
-"""Rules over launch templates, account guardrails and authorized ports (pure checks)."""
+"""Rules over launch templates, default security groups, account guardrails and authorized ports
+(pure checks)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from compliance_scanner.model import (
     PASS,
     SKIPPED,
     AccountRecord,
-    DefaultGroup,
     IngressPermission,
     LaunchTemplateRecord,
     MetadataOptions,
     SecurityGroupInfo,
+    SecurityGroupRecord,
     TemplateVersion,
 )
 from compliance_scanner.rules import CATALOGUE, evaluate
@@ -43,7 +44,10 @@ def open_to_world(*ports: tuple[str, int, int]) -> Any:
     return record(security_groups=(SecurityGroupInfo("sg-1", "web", permissions),))
 
 
-CLOSED = DefaultGroup("sg-d", "vpc-1", 0, 0)
+def default_group(ingress: int = 0, egress: int = 0) -> SecurityGroupRecord:
+    return SecurityGroupRecord("sg-d", "vpc-1", "us-east-1", "123456789012", NOW, ingress, egress)
+
+
 RESOURCE_CASES = [
     # rule id, record, params, expected status, message fragment
     ("authorized_ports_only", open_to_world(("tcp", 443, 443), ("tcp", 80, 80)), {}, PASS, "only authorized ports (80, 443)"),
@@ -77,9 +81,9 @@ RESOURCE_CASES = [
     ("image_block_public_access", account(image_block_public_access="unblocked"), {}, FAIL, "can be made public"),
     ("serial_console_access_disabled", account(serial_console_access=False), {}, PASS, "disabled"),
     ("serial_console_access_disabled", account(serial_console_access=True), {}, FAIL, "enabled"),
-    ("default_security_group_closed", account(default_groups=(CLOSED,)), {}, PASS, "all 1 default"),
-    ("default_security_group_closed", account(default_groups=(CLOSED, DefaultGroup("sg-e", "vpc-2", 1, 1))), {},
-     FAIL, "sg-e (vpc-2): 1 inbound, 1 outbound rule(s)"),
+    ("default_security_group_closed", default_group(), {}, PASS, "of vpc-1 allows no traffic"),
+    ("default_security_group_closed", default_group(1, 1), {}, FAIL, "of vpc-1 allows traffic: 1 inbound, 1 outbound rule(s)"),
+    ("default_security_group_closed", default_group(0, 1), {}, FAIL, "0 inbound, 1 outbound rule(s)"),
 ]  # fmt: skip
 
 
@@ -107,5 +111,6 @@ def test_guardrails_are_skipped_when_their_setting_could_not_be_read() -> None:
 def test_resource_ids_and_types() -> None:
     assert (template().resource_type, template().resource_id) == ("launch_template", "lt-1")
     assert (account().resource_type, account().resource_id) == ("account", "123456789012")
+    assert (default_group().resource_type, default_group().resource_id) == ("security_group", "sg-d")
     assert AccountRecord(None, "eu-west-1", NOW).resource_id == "unknown"
     assert version(2, ("latest",)).label == "version 2 (latest)"
