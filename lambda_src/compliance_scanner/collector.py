@@ -28,7 +28,7 @@ from . import sources
 from .budget import BudgetExhausted, TimeBudget
 from .clients import RETRY_CONFIG, make_client
 from .model import AccountRecord, InstanceRecord, LaunchTemplateRecord, ScanError, SecurityGroupRecord
-from .region_resources import ACCOUNT_FETCHERS, default_security_groups, launch_templates
+from .region_resources import ACCOUNT_FETCHERS, RESOURCE_LISTERS
 from .normalize import (
     Lookups,
     UndecodableUserData,
@@ -429,15 +429,14 @@ def collect_region(
     result.errors.extend(context.errors)
     if sources.SECURITY_GROUPS in fetched and sources.PREFIX_LISTS in needed:
         fetched.add(sources.PREFIX_LISTS)
-    templates = parts.pop("launch_templates", [])
-    groups = parts.pop("default_security_groups", [])
+    listed = [record for source in RESOURCE_LISTERS for record in parts.pop(source, [])]
     account = {key: parts.pop(key) for key in list(parts) if key in _ACCOUNT_FIELDS}
     lookups = Lookups(**parts, unavailable=frozenset((*FETCHERS, sources.PREFIX_LISTS)) - fetched)
     result.instances = [
         instance_from_api(raw, region, owner, observed_at, lookups) for owner, raw in context.raws
     ]
-    result.resources = [*templates, *groups]
-    if any(source in regional and source not in fetched for source in _LISTED_RESOURCES):
+    result.resources = listed
+    if any(source in regional and source not in fetched for source in RESOURCE_LISTERS):
         result.complete = False  # templates or groups not listed must not pass for fixed ones
     account_sources = [source for source in ACCOUNT_FETCHERS if source in regional]
     if account_sources:
@@ -454,8 +453,6 @@ def collect_region(
 
 
 _ACCOUNT_FIELDS = frozenset(field.name for field in dataclass_fields(AccountRecord))
-_LISTED_RESOURCES = (sources.LAUNCH_TEMPLATES, sources.DEFAULT_SECURITY_GROUPS)
-"""Sources that list resources of their own: one not read leaves the region incomplete."""
 
 
 def _regional_fetchers(needed: frozenset[str], observed_at: datetime) -> dict[str, Callable[[_Region], dict[str, Any]]]:
@@ -465,14 +462,13 @@ def _regional_fetchers(needed: frozenset[str], observed_at: datetime) -> dict[st
         for source, fetch in ACCOUNT_FETCHERS.items()
         if source in needed
     }
-    if sources.LAUNCH_TEMPLATES in needed:
-        fetchers[sources.LAUNCH_TEMPLATES] = lambda context: {
-            "launch_templates": launch_templates(context.calls, context.ec2, context.calls.region, None, observed_at)
-        }
-    if sources.DEFAULT_SECURITY_GROUPS in needed:
-        fetchers[sources.DEFAULT_SECURITY_GROUPS] = lambda context: {
-            "default_security_groups": default_security_groups(context.calls, context.ec2, context.calls.region, observed_at)
-        }
+    fetchers.update({
+        source: (lambda context, source=source, lister=lister: {
+            source: lister(context.calls, context.ec2, context.calls.region, observed_at)
+        })
+        for source, lister in RESOURCE_LISTERS.items()
+        if source in needed
+    })  # fmt: skip
     return fetchers
 
 

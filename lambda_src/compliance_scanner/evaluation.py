@@ -1,7 +1,7 @@
-"""Evaluates every enabled rule on every resource of its type (instances, launch templates, an
-account's region settings), grades exposure findings by reachability and applies the
-suppressions (pure). One path for every resource type, so suppressions, severities and the
-report behave the same whichever a rule looks at."""
+"""Evaluates every enabled rule on every resource of its type (instances, launch templates, VPC
+default security groups, an account's region settings), grades exposure findings by
+reachability and applies the suppressions (pure). One path for every resource type, so
+suppressions, severities and the report behave the same whichever a rule looks at."""
 
 from __future__ import annotations
 

@@ -100,6 +100,11 @@ def decode_user_data(encoded: str | None) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+def tags_from_api(raw: Mapping[str, Any]) -> dict[str, str]:
+    """An EC2 resource's `Tags` list as a mapping (a tag may have no value)."""
+    return {tag["Key"]: tag.get("Value", "") for tag in raw.get("Tags", [])}
+
+
 def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
@@ -297,7 +302,7 @@ def default_group_from_api(raw: Mapping[str, Any], region: str, observed_at: dat
         observed_at=observed_at,
         ingress=len(raw.get("IpPermissions", [])),
         egress=len(raw.get("IpPermissionsEgress", [])),
-        tags={tag["Key"]: tag.get("Value", "") for tag in raw.get("Tags", [])},
+        tags=tags_from_api(raw),
     )
 
 
@@ -320,7 +325,7 @@ def instance_from_api(
         observed_at=observed_at,
         launch_time=as_utc(raw.get("LaunchTime")),
         first_launch_time=first_launch_time(raw),
-        tags={tag["Key"]: tag.get("Value", "") for tag in raw.get("Tags", [])},
+        tags=tags_from_api(raw),
         public_ip=_public_ip(raw),
         ipv6_addresses=_ipv6_addresses(raw),
         iam_instance_profile=raw.get("IamInstanceProfile", {}).get("Arn"),

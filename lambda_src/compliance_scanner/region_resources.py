@@ -16,7 +16,7 @@ from typing import Any
 
 from . import sources
 from .model import LaunchTemplateRecord, SecurityGroupRecord
-from .normalize import default_group_from_api, template_version_from_api
+from .normalize import default_group_from_api, tags_from_api, template_version_from_api
 
 TEMPLATE_PAGE_SIZE = 200
 Fetch = Callable[[Any, Any, Any], dict[str, Any]]
@@ -72,12 +72,11 @@ def default_security_groups(calls: Any, ec2: Any, region: str, observed_at: date
     return sorted(groups, key=lambda g: (g.vpc_id, g.group_id))
 
 
-def launch_templates(
-    calls: Any, ec2: Any, region: str, account_id: str | None, observed_at: datetime
-) -> list[LaunchTemplateRecord]:
+def launch_templates(calls: Any, ec2: Any, region: str, observed_at: datetime) -> list[LaunchTemplateRecord]:
     """Every launch template with its default and latest versions: DescribeLaunchTemplates for
     names and tags, then one DescribeLaunchTemplateVersions listing for `$Default` and `$Latest`
-    of all templates at once (no call per template)."""
+    of all templates at once (no call per template). The API names no owner: the report's
+    account stands for it."""
     templates = {
         t["LaunchTemplateId"]: t
         for page in calls.pages(
@@ -104,7 +103,7 @@ def launch_templates(
                 template_id=template_id,
                 name=template.get("LaunchTemplateName", ""),
                 region=region,
-                account_id=account_id,
+                account_id=None,
                 observed_at=observed_at,
                 versions=tuple(
                     template_version_from_api(
@@ -113,7 +112,15 @@ def launch_templates(
                     )
                     for n, raw in sorted(found.items())
                 ),
-                tags={tag["Key"]: tag.get("Value", "") for tag in template.get("Tags", [])},
+                tags=tags_from_api(template),
             )
         )
     return records
+
+
+RESOURCE_LISTERS: Mapping[str, Callable[[Any, Any, str, datetime], list[Any]]] = {
+    sources.LAUNCH_TEMPLATES: launch_templates,
+    sources.DEFAULT_SECURITY_GROUPS: default_security_groups,
+}
+"""Sources that list resources of their own -> their lister `(calls, ec2, region, observed_at)`.
+A listing that fails leaves its region incomplete: resources not listed must not pass for fixed."""

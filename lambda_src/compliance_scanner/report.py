@@ -197,7 +197,8 @@ def build_report(
         for outcome in outcomes
         if outcome.resource.resource_type == ACCOUNT
     ]
-    unread = _unread_actions(error.to_document() for error in errors)
+    error_documents = [error.to_document() for error in errors]
+    unread = _unread_actions(error_documents)
     unevaluated = [
         _unevaluated(outcome)
         for outcome in outcomes
@@ -228,7 +229,7 @@ def build_report(
         "summary": _summary(instances, outcomes, policy.enabled_rule_ids()),
         "findings": sorted(findings, key=_severity_order),
         "account_findings": sorted(account_findings, key=_account_order),
-        "errors": [error.to_document() for error in errors],
+        "errors": error_documents,
         "unevaluated_resources": sorted(unevaluated, key=lambda u: (u["region"], u["resource_id"], u["rule_id"])),
         "expired_suppressions": [
             s.to_document() for s in policy.suppressions if s.expired(today)

@@ -150,19 +150,18 @@ def test_reads_moto_lacks_are_reported_and_their_rules_skipped(session) -> None:
     assert "serial_console_access_disabled" not in statuses  # opt-in
 
 
-@pytest.mark.parametrize(("lister", "operation"), [
+@pytest.mark.parametrize(("source", "operation"), [
     ("launch_templates", "DescribeLaunchTemplates"), ("default_security_groups", "DescribeSecurityGroups"),
 ])  # fmt: skip
-def test_resources_that_cannot_be_listed_make_the_region_incomplete(session, monkeypatch, lister, operation) -> None:
+def test_resources_that_cannot_be_listed_make_the_region_incomplete(session, monkeypatch, source, operation) -> None:
     """Templates or default groups that were not listed must not pass for fixed ones."""
     from botocore.exceptions import ClientError
-
-    import compliance_scanner.collector as collector
+    from compliance_scanner.region_resources import RESOURCE_LISTERS
 
     def denied(*_: Any) -> list[Any]:
         raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, operation)
 
-    monkeypatch.setattr(collector, lister, denied)
+    monkeypatch.setitem(RESOURCE_LISTERS, source, denied)
     report = scan(session, [REGION], REGION_RULES, account_id=ACCOUNT)
     assert report["incomplete_regions"] == [REGION] and report["partial"] is True
     assert [e["code"] for e in report["errors"]] == ["UnauthorizedOperation"]
@@ -177,5 +176,5 @@ def test_undecodable_template_user_data_is_kept_as_an_error() -> None:
 
 def test_no_templates_costs_one_listing(session, api_calls) -> None:
     client = session.client("ec2", region_name=REGION)
-    assert launch_templates(calls(), client, REGION, ACCOUNT, NOW) == []
+    assert launch_templates(calls(), client, REGION, NOW) == []
     assert api_calls == Counter({"ec2:DescribeLaunchTemplates": 1})
