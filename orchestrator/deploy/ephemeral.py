@@ -26,12 +26,12 @@ from typing import Callable, Iterator, Sequence
 from rich.markup import escape
 
 from ..console import err
-from ..errors import BadInput, OperationFailed
 from ..engine.pulumi_cli import Engine
+from ..engine.supervisor import SUPERVISOR, Abandoned, Interrupted
+from ..errors import BadInput, OperationFailed
 from .environments import Environment
 from .lifecycle import destroy_and_remove, run_operation
 from .progress import ProgressView
-from ..engine.supervisor import SUPERVISOR, Abandoned, Interrupted
 from .testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
 from .workspace import StackTarget
 

@@ -24,7 +24,7 @@ from ..engine.pulumi_cli import Engine
 from .environments import Environment
 from .ephemeral import TAG_CREATED_AT, TAG_CREATED_BY, TAG_CREATOR_PID
 from .lifecycle import break_lock, destroy_and_remove
-from .locks import LockInfo, Store, pid_alive, read_locks, store_for
+from .locks import LockInfo, checkpoint_written, pid_alive, read_locks, store_for
 from .progress import ProgressView
 from .workspace import StackTarget, first_error, qualified_name, workspace_options
 
@@ -34,7 +34,6 @@ KIND_OTHER = "other"
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 LISTING_STACK = "_inventory"
-STACKS_ROOT = ".pulumi/stacks"
 
 
 def parse_duration(text: str) -> float:
@@ -110,21 +109,6 @@ def _engine_json(workspace: auto.LocalWorkspace, args: list[str]) -> Any:
     return json.loads(result.stdout or "null")
 
 
-def _checkpoint_written(store: Store | None, project: str, stack: str) -> datetime | None:
-    """When the stack's checkpoint was last written: its birth, for a stack with no tag and no history.
-
-    A run killed between `pulumi stack init` and tagging leaves exactly that. The time is never
-    earlier than the true birth, so a sweep that ages by it can only wait longer, never too little.
-    """
-    if store is None:
-        return None
-    for suffix in (".json", ".json.gz"):
-        written = store.modified(f"{STACKS_ROOT}/{project}/{stack}{suffix}")
-        if written is not None:
-            return written
-    return None
-
-
 def list_stacks(env: Environment, root: Path, engine: Engine) -> list[StackRow]:
     """Every stack of the environment's project in its backend, with birth, last update and locks."""
     listing = StackTarget(env=env, stack_name=LISTING_STACK, root=root)
@@ -151,7 +135,7 @@ def list_stacks(env: Environment, root: Path, engine: Engine) -> list[StackRow]:
         if tags.get(TAG_CREATED_AT):
             row.created = datetime.fromisoformat(tags[TAG_CREATED_AT].replace("Z", "+00:00"))
         if row.created is None:
-            row.created = _checkpoint_written(store, env.project, row.name)
+            row.created = checkpoint_written(store, env.project, row.name)
         row.created_by = tags.get(TAG_CREATED_BY)
         if str(tags.get(TAG_CREATOR_PID, "")).isdigit():
             row.creator_pid = int(tags[TAG_CREATOR_PID])
@@ -208,8 +192,9 @@ def sweep(
 
     Kept, and reported: younger stacks; stacks whose creating run is still alive on this host (its
     own teardown is coming); stacks locked by a live update; stacks of unknown age, unless named
-    with `only` (a threshold cannot be checked against an age no one knows). A lock is broken only when its
-    holder is dead on this host, or (holders elsewhere, e.g. S3 backends) older than the threshold.
+    with `only` (a threshold cannot be checked against an age no one knows). A lock is broken
+    only when its holder is dead on this host, or (holders elsewhere, e.g. S3 backends) older
+    than the threshold.
     """
     now = datetime.now(timezone.utc)
     rows = list_stacks(env, root, engine)

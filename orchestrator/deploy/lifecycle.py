@@ -15,10 +15,10 @@ from pulumi import automation as auto
 
 from ..console import err
 from ..engine.pulumi_cli import Engine
-from ..errors import OperationFailed
-from .progress import ProgressView, op_counts
-from .locks import read_locks, store_for
 from ..engine.supervisor import SUPERVISOR, Interrupted, signal_name
+from ..errors import OperationFailed
+from .locks import read_locks, store_for
+from .progress import ProgressView, op_counts
 from .workspace import StackTarget, first_error, open_stack, qualified_name
 
 Operation = Literal["preview", "up", "refresh", "destroy"]

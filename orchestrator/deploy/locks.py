@@ -5,6 +5,9 @@ The DIY backend (file:// and s3://) writes one `<uuid>.json` per update under
 time. The engine neither lists nor explains them, so a crashed CI job leaves a lock that only
 `pulumi cancel` removes. Reading them lets `ec2c` tell a live update from a dead one before it
 breaks anything (`pulumi cancel` deletes every lock of a stack, blindly).
+
+The same reader tells when a stack's checkpoint (`.pulumi/stacks/<project>/<stack>.json`) was
+last written: the age of a stack left with neither creation tags nor history.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Protocol
 from urllib.parse import parse_qs, urlparse
 
 LOCKS_ROOT = ".pulumi/locks/organization"
+STACKS_ROOT = ".pulumi/stacks"
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
 
 
@@ -161,6 +165,21 @@ def store_for(backend_url: str) -> Store | None:
 
 def stack_lock_dir(project: str, stack: str) -> str:
     return f"{LOCKS_ROOT}/{project}/{stack}"
+
+
+def checkpoint_written(store: Store | None, project: str, stack: str) -> datetime | None:
+    """When the stack's checkpoint was last written: its birth, for a stack with no tag and no history.
+
+    A run killed between `pulumi stack init` and tagging leaves exactly that. The time is never
+    earlier than the true birth, so a sweep that ages by it can only wait longer, never too little.
+    """
+    if store is None:
+        return None
+    for suffix in (".json", ".json.gz"):
+        written = store.modified(f"{STACKS_ROOT}/{project}/{stack}{suffix}")
+        if written is not None:
+            return written
+    return None
 
 
 def read_locks(store: Store | None, project: str, stack: str) -> list[LockInfo]:

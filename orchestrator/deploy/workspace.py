@@ -17,9 +17,9 @@ from pulumi import automation as auto
 
 from ..console import err
 from ..engine.pulumi_cli import Engine
-from .environments import Environment
-from ..errors import BadInput, OperationFailed
 from ..engine.supervisor import SUPERVISOR
+from ..errors import BadInput, OperationFailed
+from .environments import Environment
 
 LOCAL_PASSPHRASE = "ec2c-local-embedded-backend"
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")

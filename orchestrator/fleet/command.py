@@ -25,19 +25,25 @@ WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=64, help="Targe
 DEFAULT_WORKERS = 8
 
 
+def _plan_targets(plan: Path, config_dir: Path | None) -> tuple[Any, list[Any]]:
+    """The config folder and every target of the plan's waves, in plan order."""
+    from ..deploy.environments import locate_config_dir
+    from ..deploy.rollout import load_plan
+
+    config = locate_config_dir(config_dir)
+    return config, [target for _, _, wave in load_plan(plan, config).waves for target in wave]
+
+
 def read_plan(plan: Path, config_dir: Path | None, workers: int) -> list[Any]:
     """Every target's `TargetStatus`, in plan order."""
     from stacks import packaging
 
     from ..engine.pulumi_cli import require_engine
-    from ..deploy.environments import locate_config_dir
-    from ..deploy.rollout import load_plan
     from ..scan.command import check_aws_environment, make_session
     from ..scan.report_command import fetch_latest_report
     from .status import read_all, read_target
 
-    config = locate_config_dir(config_dir)
-    targets = [target for _, _, wave in load_plan(plan, config).waves for target in wave]
+    config, targets = _plan_targets(plan, config_dir)
     engine = require_engine()
     local = packaging.code_sha256(packaging.archive_members())
     check_aws_environment(os.environ)
@@ -149,13 +155,10 @@ def drift(plan: PlanOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = Fal
           workers: WorkersOpt = DEFAULT_WORKERS) -> None:  # fmt: skip
     """Show which resources of each target differ from its state (a refresh preview: writes nothing)."""
     from ..engine.pulumi_cli import require_engine
-    from ..deploy.environments import locate_config_dir
-    from ..deploy.rollout import load_plan
     from .drift import detect
     from .status import read_all
 
-    config = locate_config_dir(config_dir)
-    targets = [target for _, _, wave in load_plan(plan, config).waves for target in wave]
+    config, targets = _plan_targets(plan, config_dir)
     engine = require_engine()
     rows = read_all(targets, lambda target: detect(target, config.root, engine), workers)
     if as_json:

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from compliance_scanner.report import failures
+
 ESTATE_SCHEMA = "ec2-compliance-estate/1"
 _COUNTS = ("total_instances", "compliant_instances", "non_compliant_instances", "unevaluated_instances")
 
@@ -77,10 +79,8 @@ def merge(targets: Sequence[TargetReport], generated_at: str) -> dict[str, Any]:
                 merged[key] = merged.get(key, 0) + int(value)
         for severity, count in summary.get("by_severity", {}).items():
             by_severity[severity] = by_severity.get(severity, 0) + int(count)
-        for finding in [*report.get("findings", []), *report.get("account_findings", [])]:
-            if finding.get("status", "FAIL") == "FAIL":
-                findings.append({**finding, "account_id": finding.get("account_id") or account,
-                                 "target": target.label()})  # fmt: skip
+        findings += [{**finding, "account_id": finding.get("account_id") or account, "target": target.label()}
+                     for finding in failures(report)]  # fmt: skip
     unread = [row for row in rows if not row["readable"]]
     partial = [row for row in rows if row["readable"] and row.get("partial")]
     return {

@@ -403,7 +403,7 @@ def scan(
     security_hub: bool = typer.Option(
         False, "--security-hub",
         help="Import the findings into Security Hub (BatchImportFindings, the account's default product in the "
-        "SDK's region) and archive the ones this scan resolved in regions it read completely.",
+        "SDK's region) and archive the ones this scan shows fixed (never where a region or a read failed).",
     ),
     region_workers: int = typer.Option(
         4, "--region-workers", min=1, max=32,

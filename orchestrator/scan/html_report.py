@@ -49,8 +49,8 @@ from .html_views import (
     timestamp_label,
 )
 from .render import (
-    ACCOUNT,
     INSTANCE,
+    OTHER_RESOURCE_NOUNS,
     RESOURCE_TYPE_HEADING,
     SEVERITY_LABEL,
     SEVERITY_ORDER,
@@ -64,11 +64,6 @@ TEMPLATE = "report.html.j2"
 STYLE_TEMPLATE = "report.css.j2"
 SCRIPT_TEMPLATE = "report.js.j2"
 
-OTHER_RESOURCE_NOUNS: tuple[tuple[str, str, str], ...] = (
-    ("launch_template", "launch template", "launch templates"),
-    ("security_group", "security group", "security groups"),
-    (ACCOUNT, "account region", "account regions"),
-)
 GUARDRAIL_STATUS: dict[str, tuple[str, str]] = {  # status -> (label, tone)
     "FAIL": ("Fail", "fail"),
     "PASS": ("Pass", "pass"),
@@ -220,7 +215,7 @@ def _expired(value: Any) -> list[dict[str, str]]:
 
 
 def _other_resources(by_type: Mapping[str, Any]) -> list[ResourceCount]:
-    """Launch templates and account regions, when the scan evaluated any."""
+    """Launch templates, security groups and account regions, when the scan evaluated any."""
     counts = []
     for kind, one, many in OTHER_RESOURCE_NOUNS:
         entry = as_mapping(by_type.get(kind))

@@ -19,16 +19,13 @@ from typing import Any
 
 import jinja2
 
-from .render import ACCOUNT, INSTANCE, SEVERITY_LABEL, resource_type, severity_rank
+from .render import ACCOUNT, RESOURCE_TYPE_COLUMN, SEVERITY_LABEL, resource_type, severity_rank
 
 MAPPING_LABELS: dict[str, str] = {
     "security_hub": "Security Hub (FSBP)",
     "cis": "CIS AWS Foundations",
     "aws_config": "AWS Config rule",
     "prowler": "Prowler check",
-}
-RESOURCE_TYPE_LABELS: dict[str, str] = {
-    INSTANCE: "Instance", "launch_template": "Launch template", "security_group": "Security group", ACCOUNT: "Account",
 }
 
 
@@ -139,7 +136,7 @@ def finding_view(finding: Mapping[str, Any]) -> FindingView:
         rule_id=as_text(finding.get("rule_id")),
         title=as_text(finding.get("title")),
         resource_type=kind,
-        resource_type_label=RESOURCE_TYPE_LABELS.get(kind, kind),
+        resource_type_label=RESOURCE_TYPE_COLUMN.get(kind, kind),
         resource_id=as_text(finding.get("resource_id") or finding.get("instance_id")),
         resource_arn=as_text(finding.get("resource_arn")),
         name="" if kind == ACCOUNT else as_text(tags.get("Name")),

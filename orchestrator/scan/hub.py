@@ -45,4 +45,3 @@ def import_report(session: Any, report: Mapping[str, Any], hub_region: str) -> A
         outcome.call_errors.insert(0, lookup_error)
     outcome.archived = len(gone)
     return outcome
-

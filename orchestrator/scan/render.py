@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Mapping, Sequence
 
+from compliance_scanner.identity import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE, RESOURCE_TYPES, SECURITY_GROUP
 from rich import box
 from rich.console import Console, Group
 from rich.rule import Rule
@@ -51,11 +52,7 @@ SEVERITY_LABEL: dict[str, str] = {
     "low": "LOW",
     "informational": "INFO",
 }
-INSTANCE = "instance"
-LAUNCH_TEMPLATE = "launch_template"
-SECURITY_GROUP = "security_group"
-ACCOUNT = "account"
-RESOURCE_TYPE_ORDER: tuple[str, ...] = (INSTANCE, LAUNCH_TEMPLATE, SECURITY_GROUP, ACCOUNT)
+RESOURCE_TYPE_ORDER: tuple[str, ...] = RESOURCE_TYPES
 RESOURCE_TYPE_HEADING: dict[str, str] = {
     INSTANCE: "Instances",
     LAUNCH_TEMPLATE: "Launch templates",
@@ -68,6 +65,13 @@ RESOURCE_TYPE_COLUMN: dict[str, str] = {
 RESOURCE_TYPE_NOUN: dict[str, str] = {
     INSTANCE: "instance", LAUNCH_TEMPLATE: "launch template", SECURITY_GROUP: "security group", ACCOUNT: "account",
 }
+OTHER_RESOURCE_NOUNS: tuple[tuple[str, str, str], ...] = (
+    (LAUNCH_TEMPLATE, "launch template", "launch templates"),
+    (SECURITY_GROUP, "security group", "security groups"),
+    (ACCOUNT, "account region", "account regions"),
+)
+"""The types counted apart from instances in a summary line: (type, one, many); an account is
+counted per region, as its guardrails are."""
 STATUS_CELL: dict[str, tuple[str, str]] = {
     "FAIL": ("FAIL", "bold red"),
     "PASS": ("pass", "green"),
@@ -463,7 +467,7 @@ def _other_types_text(summary: Mapping[str, Any]) -> Text | None:
     if not isinstance(by_type, Mapping):
         return None
     text = Text()
-    for kind, noun in ((LAUNCH_TEMPLATE, "launch template"), (SECURITY_GROUP, "security group"), (ACCOUNT, "account region")):
+    for kind, one, many in OTHER_RESOURCE_NOUNS:
         counts = by_type.get(kind)
         if not isinstance(counts, Mapping):
             continue
@@ -476,7 +480,7 @@ def _other_types_text(summary: Mapping[str, Any]) -> Text | None:
         if text:
             text.append(", ")
         text.append(f"{failing}", style="bold red" if failing else "bold green")
-        text.append(f" of {evaluated} {noun}{'s' if evaluated != 1 else ''}")
+        text.append(f" of {evaluated} {one if evaluated == 1 else many}")
     if not text:
         return None
     text.append(" non-compliant")

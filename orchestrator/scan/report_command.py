@@ -93,10 +93,12 @@ def report(
             f"stack {environment.stack_name if stack is None else stack}: no `{BUCKET_OUTPUT}` output; "
             f"deploy it first (`ec2c up --env {env}`)"
         )
+    from compliance_scanner.contract import LATEST_REPORT_KEY
+
     region = str(outputs.get(REGION_OUTPUT) or environment.aws.region)
     check_aws_environment(os.environ)
     latest = fetch_latest_report(make_session(), str(bucket), region)
-    err.print(f"Latest report of {env}: s3://{bucket}/reports/latest.json", style="dim", markup=False, highlight=False)
+    err.print(f"Latest report of {env}: s3://{bucket}/{LATEST_REPORT_KEY}", style="dim", markup=False, highlight=False)
     emit(latest, output_format, output_path, limit, {}, region)
 
 
