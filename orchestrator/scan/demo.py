@@ -523,22 +523,22 @@ def _account_settings(session: boto3.session.Session, region: str, *, hardened: 
     them: encryption by default on, default groups emptied."""
     ec2 = session.client("ec2", region_name=region)
     defaults = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
-    if not hardened:
-        return [
-            SeededResource("account", DEMO_ACCOUNT_ID, region, f"account settings {region}", ACCOUNT_RULES),
-            *(SeededResource("security_group", group["GroupId"], region, f"default group of {group['VpcId']}",
-                             frozenset({"default_security_group_closed"})) for group in defaults),
-        ]  # fmt: skip
-    ec2.enable_ebs_encryption_by_default()
-    for group in defaults:
-        if group["IpPermissions"]:
-            ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
-        if group["IpPermissionsEgress"]:
-            ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
+    if hardened:
+        ec2.enable_ebs_encryption_by_default()
+        for group in defaults:
+            if group["IpPermissions"]:
+                ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
+            if group["IpPermissionsEgress"]:
+                ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
+
+    def fails(rules: frozenset[str]) -> frozenset[str]:
+        """What the resource should fail: every rule in a new region, none in the hardened one."""
+        return frozenset() if hardened else rules
+
     return [
-        SeededResource("account", DEMO_ACCOUNT_ID, region, f"account settings {region}"),
-        *(SeededResource("security_group", group["GroupId"], region, f"default group of {group['VpcId']}")
-          for group in defaults),
+        SeededResource("account", DEMO_ACCOUNT_ID, region, f"account settings {region}", fails(ACCOUNT_RULES)),
+        *(SeededResource("security_group", group["GroupId"], region, f"default group of {group['VpcId']}",
+                         fails(frozenset({"default_security_group_closed"}))) for group in defaults),
     ]  # fmt: skip
 
 
