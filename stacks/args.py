@@ -35,6 +35,8 @@ LOG_RETENTION_DAYS = (
 """The retention values CloudWatch Logs accepts (PutRetentionPolicy)."""
 
 MEMORY_RANGE_MB = (128, 10240)
+EPHEMERAL_STORAGE_RANGE_MB = (512, 10240)
+"""Lambda's limits on `/tmp`, where the scanner spools each region's compressed shards."""
 TIMEOUT_RANGE_S = (1, 900)
 MAX_TAGS = 48
 """AWS allows 50 tags per resource; the component adds `ManagedBy` and `Environment`."""
@@ -141,6 +143,7 @@ class ComplianceAnalyzerArgs:
     log_retention_days: int = 30
     lambda_memory_mb: int = 512
     lambda_timeout_s: int = 300
+    lambda_ephemeral_storage_mb: int = 512
     regions: Sequence[str] = ()
     metric_namespace: str = contract.DEFAULT_METRIC_NAMESPACE
     force_destroy: bool = False
@@ -173,6 +176,7 @@ class ComplianceAnalyzerArgs:
             )
         _check_int("lambda_memory_mb", self.lambda_memory_mb, *MEMORY_RANGE_MB)
         _check_int("lambda_timeout_s", self.lambda_timeout_s, *TIMEOUT_RANGE_S)
+        _check_int("lambda_ephemeral_storage_mb", self.lambda_ephemeral_storage_mb, *EPHEMERAL_STORAGE_RANGE_MB)
         _check_namespace(self.metric_namespace)
         if not isinstance(self.force_destroy, bool):
             raise _fail("force_destroy", "True or False", self.force_destroy)

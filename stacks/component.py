@@ -375,6 +375,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             role=role.arn,
             memory_size=args.lambda_memory_mb,
             timeout=args.lambda_timeout_s,
+            ephemeral_storage=aws.lambda_.FunctionEphemeralStorageArgs(size=args.lambda_ephemeral_storage_mb),
             reserved_concurrent_executions=args.reserved_concurrency,
             tracing_config=aws.lambda_.FunctionTracingConfigArgs(
                 mode="Active" if args.tracing else "PassThrough"

@@ -7,71 +7,62 @@ and says how many were left out; the report in S3 always has all of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .documents import ReportIndex, format_rate
 from .model import SEVERITIES
+from .reader import Report
 
 MESSAGE_LIMIT_BYTES = 240 * 1024
 """Below SNS's 262,144-byte limit, leaving room for the subject and message attributes."""
 SUBJECT_LIMIT = 100
 
 
-def _rate(report: Mapping[str, Any]) -> float | None:
-    rate = report["summary"]["compliance_rate"]
-    return None if rate is None else float(rate)
-
-
-def _rate_text(report: Mapping[str, Any]) -> str:
-    rate = _rate(report)
-    return "n/a" if rate is None else f"{rate:.1f}%"
-
-
-def below_threshold(report: Mapping[str, Any]) -> bool:
+def below_threshold(index: ReportIndex) -> bool:
     """Below the threshold, or unknown because the scan was incomplete (a broken scan is news too;
     an empty account, fully scanned, is not)."""
-    rate = _rate(report)
+    rate = index["summary"]["compliance_rate"]
     if rate is None:
-        return bool(report.get("partial"))
-    return rate < float(report["policy"]["alert_threshold"])
+        return index["partial"]
+    return float(rate) < float(index["policy"]["alert_threshold"])
 
 
-def should_alert(report: Mapping[str, Any]) -> bool:
+def should_alert(index: ReportIndex) -> bool:
     """Alert when compliance is below the policy's threshold, or on new findings if enabled."""
-    new = bool(report.get("new_findings")) and bool(report["policy"]["alert_on_new_findings"])
-    return below_threshold(report) or new
+    return below_threshold(index) or (index["new_findings"] > 0 and bool(index["policy"]["alert_on_new_findings"]))
 
 
-def alert_subject(report: Mapping[str, Any]) -> str:
+def alert_subject(index: ReportIndex) -> str:
     """SNS subjects must be ASCII, single-line and at most 100 characters."""
     subject = (
-        f"EC2 compliance {_rate_text(report)}: {len(report.get('new_findings', []))} new "
-        f"finding(s) in account {report.get('account_id') or 'unknown'}"
+        f"EC2 compliance {format_rate(index['summary']['compliance_rate'])}: {index['new_findings']} new "
+        f"finding(s) in account {index['account_id'] or 'unknown'}"
     )
     ascii_only = subject.encode("ascii", errors="ignore").decode("ascii")
     return " ".join(ascii_only.split())[:SUBJECT_LIMIT]
 
 
-def _summary_lines(report: Mapping[str, Any]) -> list[str]:
-    summary = report["summary"]
-    threshold = float(report["policy"]["alert_threshold"])
-    state = "BELOW THRESHOLD" if below_threshold(report) else "at or above threshold"
+def _summary_lines(index: ReportIndex) -> list[str]:
+    summary = index["summary"]
+    threshold = float(index["policy"]["alert_threshold"])
+    state = "BELOW THRESHOLD" if below_threshold(index) else "at or above threshold"
     severities = ", ".join(f"{s} {summary['by_severity'].get(s, 0)}" for s in SEVERITIES)
     lines = [
-        f"EC2 compliance report {report['run_id']}",
-        f"Account: {report.get('account_id') or 'unknown'}",
-        f"Regions: {', '.join(report.get('regions', []))}",
-        f"Generated: {report['generated_at']}",
+        f"EC2 compliance report {index['run_id']}",
+        f"Account: {index['account_id'] or 'unknown'}",
+        f"Regions: {', '.join(index['regions'])}",
+        f"Generated: {index['generated_at']}",
         "",
-        f"Compliance rate: {_rate_text(report)} (alert threshold {threshold:.1f}%): {state}",
+        f"Compliance rate: {format_rate(summary['compliance_rate'])} (alert threshold {threshold:.1f}%): {state}",
         f"Instances: {summary['total_instances']} total, {summary['compliant_instances']} "
         f"compliant, {summary['non_compliant_instances']} non-compliant",
         f"Unsuppressed failures by severity: {severities}",
-        f"Resolved since the last report: {len(report.get('resolved_findings', []))}",
-        f"Scan errors: {len(report.get('errors', []))}",
+        f"Resolved since the last report: {index['resolved_findings']}",
+        f"Scan errors: {len(index['errors'])}",
     ]
-    if report.get("partial"):
-        lines.append(f"PARTIAL SCAN: {report.get('partial_reason')}")
+    if index["partial"]:
+        lines.append(f"PARTIAL SCAN: {index['partial_reason']}")
     return lines
 
 
@@ -86,14 +77,19 @@ def _size(lines: list[str]) -> int:
     return len("\n".join(lines).encode("utf-8"))
 
 
-def alert_message(
-    report: Mapping[str, Any], report_uri: str, limit_bytes: int = MESSAGE_LIMIT_BYTES
+def alert_message(report: Report, report_uri: str, limit_bytes: int = MESSAGE_LIMIT_BYTES) -> str:
+    """The alert text, at most `limit_bytes` of UTF-8 (as long as the summary itself fits): the
+    new findings are streamed from the shards until the next line would not fit."""
+    return compose_alert(report.index, report.new_findings(), report_uri, limit_bytes)
+
+
+def compose_alert(
+    index: ReportIndex, new: Iterable[Mapping[str, Any]], report_uri: str, limit_bytes: int = MESSAGE_LIMIT_BYTES
 ) -> str:
-    """The alert text, at most `limit_bytes` of UTF-8 (as long as the summary itself fits)."""
-    new = list(report.get("new_findings", []))
-    head = _summary_lines(report) + ["", f"New findings: {len(new)}"]
+    total = index["new_findings"]
+    head = _summary_lines(index) + ["", f"New findings: {total}"]
     footer = ["", f"Full report: {report_uri}"]
-    omission = [f"... and {len(new)} more new findings: see the full report."]
+    omission = [f"... and {total} more new findings: see the full report."]
     budget = limit_bytes - _size(head + omission + footer)
     shown: list[str] = []
     for finding in new:
@@ -103,6 +99,6 @@ def alert_message(
             break
         shown.append(line)
         budget -= cost
-    left = len(new) - len(shown)
-    tail = [f"... and {left} more new findings: see the full report."] if left else []
+    left = total - len(shown)
+    tail = [f"... and {left} more new findings: see the full report."] if left > 0 else []
     return "\n".join(head + shown + tail + footer)

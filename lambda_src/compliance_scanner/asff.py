@@ -13,11 +13,11 @@ with workflow RESOLVED.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .identity import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE, SECURITY_GROUP, finding_id, partition_of, resource_arn
-from .report import failures
+from .reader import Report
 from .rules.mappings import compliance_controls
 
 SCHEMA_VERSION = "2018-10-08"
@@ -117,12 +117,14 @@ def to_asff_finding(
     return document
 
 
-def to_asff(report: Mapping[str, Any], hub_region: str) -> list[dict[str, Any]]:
-    """Every FAIL of the report as an ACTIVE finding, then its `resolved_findings` (failures of
-    the previous report gone now, in regions read completely) as ARCHIVED ones."""
-    account_id = report.get("account_id")
+def to_asff(report: Report, hub_region: str) -> Iterator[dict[str, Any]]:
+    """Every FAIL of the report as an ACTIVE finding, then its resolved findings (failures of the
+    previous report gone now, where the scan could vouch for it) as ARCHIVED ones, streamed."""
+    account_id = report.index["account_id"]
     if not account_id:
         raise ValueError("ASFF needs the report's account_id (an AWS account id)")
-    common = {"account_id": account_id, "hub_region": hub_region, "generated_at": report["generated_at"]}
-    active = [to_asff_finding(f, **common) for f in failures(report)]
-    return active + [to_asff_finding(f, **common, resolved=True) for f in report.get("resolved_findings", [])]
+    common = {"account_id": account_id, "hub_region": hub_region, "generated_at": report.index["generated_at"]}
+    for finding in report.failures():
+        yield to_asff_finding(finding, **common)
+    for finding in report.resolved_findings():
+        yield to_asff_finding(finding, **common, resolved=True)

@@ -1,12 +1,15 @@
-"""Collects one region's instances and the data their rules need, in batched calls.
+"""Collects one region's instances and the data their rules need, one page at a time, in
+batched calls.
 
-Cloud Custodian style: page through DescribeInstances once, then fetch security groups and images
-only for the ids seen, a batch of ids per call, and the unencrypted volumes of the region, so the
-number of API calls grows with pages rather than with instances. Only the per-instance
-attributes of opt-in rules cost one call per instance (run with bounded concurrency). The
-describes that do not depend on each other (volumes, security groups with their prefix lists,
-images, SSM) overlap. Every call first asks the time budget, and a failing call is recorded as an
-error while the rest of the region is still collected.
+Cloud Custodian style: page through DescribeInstances (1,000 a page), and for each page fetch the
+security groups, images and route tables only for the ids that page names and the region has not
+read yet, and the page's unencrypted volumes, a batch of ids per call, so API calls grow with
+pages rather than with instances. What is cached per region is bounded by its own count (groups,
+prefix lists, images, route tables), never by the instances: a page's records are handed to the
+caller and dropped before the next page is read, so memory does not grow with the fleet. Only the
+per-instance attributes of opt-in rules cost one call per instance (bounded concurrency). The describes of one page that do not depend on each
+other overlap. Every call first asks the time budget, and a failing call is recorded as an error
+while the rest of the region is still collected.
 """
 
 from __future__ import annotations
@@ -62,21 +65,6 @@ an HTML error page (an emulator's server again); catching them keeps the scan go
 Progress = Callable[[str, int], None]
 
 
-@dataclass
-class RegionScan:
-    """The outcome of one region: records, errors, and whether collection was cut short."""
-
-    region: str
-    instances: list[InstanceRecord] = field(default_factory=list)
-    resources: list[LaunchTemplateRecord | SecurityGroupRecord | AccountRecord] = field(default_factory=list)
-    """The region's launch templates, default security groups and account guardrail record (when
-    rules need them)."""
-    errors: list[ScanError] = field(default_factory=list)
-    owner_id: str | None = None
-    complete: bool = True
-    stopped_reason: str | None = None
-
-
 class OperationUnavailable(Exception):
     """The endpoint does not offer the operation (an emulator, a partition without the service)."""
 
@@ -121,6 +109,8 @@ class _Calls:
     def __init__(self, region: str, budget: TimeBudget) -> None:
         self.region = region
         self.budget = budget
+        self.not_offered: set[str] = set()
+        """Operations the endpoint answered as not offered: not asked again on later pages."""
 
     def call(self, client: Any, operation: str, method: str, **params: Any) -> dict[str, Any]:
         self.budget.check(operation, self.region)
@@ -130,24 +120,29 @@ class _Calls:
         """Ask once without retries (`probe` is a single-attempt client), then as usual.
 
         An endpoint that does not offer the operation (an emulator answering with an HTML 500)
-        is reported in one line instead of after a storm of retries; any other failure of the
-        first attempt is retried with `client`'s adaptive retries.
+        is reported in one line instead of after a storm of retries, and not asked again in this
+        region; any other failure of the first attempt is retried with `client`'s adaptive
+        retries.
         """
+        if operation in self.not_offered:
+            raise OperationUnavailable(operation)
         try:
             return self.call(probe, operation, method, **params)
         except API_ERRORS as exc:
             if not_offered(exc):
+                self.not_offered.add(operation)
                 raise OperationUnavailable(operation) from None
         return self.call(client, operation, method, **params)
 
     def pages(
         self, client: Any, operation: str, method: str, key: str, **params: Any
     ) -> Iterator[list[Any]]:
-        """Items of every page, following NextToken."""
+        """Items of every page, following NextToken (a NextToken in `params` is where to start;
+        each answer's token replaces it)."""
         token = None
         while True:
             extra = {"NextToken": token} if token else {}
-            response = self.call(client, operation, method, **params, **extra)
+            response = self.call(client, operation, method, **{**params, **extra})
             yield response.get(key, [])
             token = response.get("NextToken")
             if not token:
@@ -161,6 +156,7 @@ class _Calls:
         key: str,
         filter_name: str,
         ids: list[str],
+        extra_filters: list[dict[str, Any]] | None = None,
         **params: Any,
     ) -> list[Any]:
         """Items for `ids`, a filter of up to ID_BATCH values per call.
@@ -169,7 +165,7 @@ class _Calls:
         """
         items: list[Any] = []
         for batch in _batches(sorted(set(ids)), ID_BATCH):
-            filters = [{"Name": filter_name, "Values": batch}]
+            filters = [{"Name": filter_name, "Values": batch}, *(extra_filters or [])]
             for page in self.pages(client, operation, method, key, Filters=filters, **params):
                 items.extend(page)
         return items
@@ -177,21 +173,34 @@ class _Calls:
 
 @dataclass
 class _Region:
-    """What the fetchers of one region share: its calls, clients and listed instances."""
+    """What the fetchers of one region share: its calls, clients, caches and the current page."""
 
     calls: _Calls
     session: boto3.session.Session
     ec2: Any
-    raws: list[tuple[str | None, Mapping[str, Any]]] = field(default_factory=list)
     needed: frozenset[str] = frozenset()
+    raws: list[tuple[str | None, Mapping[str, Any]]] = field(default_factory=list)
+    """The page being enriched."""
     errors: list[ScanError] = field(default_factory=list)
+    security_groups: dict[str, Any] = field(default_factory=dict)
+    prefix_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    images: dict[str, Any] = field(default_factory=dict)
+    subnet_routes: dict[str, Any] = field(default_factory=dict)
+    main_routes: dict[str, Any] = field(default_factory=dict)
+    asked: dict[str, set[str]] = field(default_factory=dict)
+    """Per cached source, the ids already asked for (found or not): never asked twice."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _probe: Any = None
+    _seen_errors: set[tuple[str, str, str]] = field(default_factory=set)
 
     def report(self, error: ScanError) -> None:
-        """Errors a fetcher records without failing as a whole (fetchers run concurrently)."""
+        """Errors a fetcher records without failing as a whole (fetchers run concurrently); the
+        same failure on every page is recorded once."""
         with self._lock:
-            self.errors.append(error)
+            key = (error.operation, error.code, error.message)
+            if key not in self._seen_errors:
+                self._seen_errors.add(key)
+                self.errors.append(error)
 
     def probe_ec2(self) -> Any:
         """The region's single-attempt EC2 client for `_Calls.probe`, made once (making a client
@@ -204,8 +213,13 @@ class _Region:
     def instance_ids(self) -> list[str]:
         return [raw["InstanceId"] for _, raw in self.raws]
 
-    def referenced(self, ids_of: Callable[[Mapping[str, Any]], list[str]]) -> list[str]:
-        return [item for _, raw in self.raws for item in ids_of(raw)]
+    def not_yet_asked(self, source: str, ids_of: Callable[[Mapping[str, Any]], list[str]]) -> list[str]:
+        """The ids this page references that the region has not asked for yet."""
+        asked = self.asked.setdefault(source, set())
+        return sorted({item for _, raw in self.raws for item in ids_of(raw)} - asked)
+
+    def mark_asked(self, source: str, ids: list[str]) -> None:
+        self.asked.setdefault(source, set()).update(ids)
 
 
 def _image_ids(raw: Mapping[str, Any]) -> list[str]:
@@ -213,47 +227,44 @@ def _image_ids(raw: Mapping[str, Any]) -> list[str]:
 
 
 def _volumes(region: _Region) -> dict[str, Any]:
-    """The region's unencrypted attached volumes: every other volume in a block device mapping
-    is encrypted. Asking for the exceptions instead of every volume by id costs no call per 200
-    volumes, and nothing at all in an estate that encrypts by default."""
-    unencrypted: set[str] = set()
-    for page in region.calls.pages(
-        region.ec2,
-        "ec2:DescribeVolumes",
-        "describe_volumes",
-        "Volumes",
-        Filters=[
+    """The page's unencrypted attached volumes: every other volume in a block device mapping is
+    encrypted. Asking for the exceptions, a batch of instance ids per call, costs nothing more
+    than those calls in an estate that encrypts by default, and the answer is bounded by the
+    page (an emulator that ignores MaxResults cannot hand back the whole region at once)."""
+    found = region.calls.by_id_filter(
+        region.ec2, "ec2:DescribeVolumes", "describe_volumes", "Volumes", "attachment.instance-id",
+        region.instance_ids(),
+        extra_filters=[
             {"Name": "encrypted", "Values": ["false"]},
             {"Name": "attachment.status", "Values": ["attaching", "attached", "detaching"]},
         ],
         MaxResults=VOLUME_PAGE_SIZE,
-    ):
-        unencrypted.update(volume["VolumeId"] for volume in page)
-    return {"unencrypted_volumes": frozenset(unencrypted)}
+    )  # fmt: skip
+    return {"unencrypted_volumes": frozenset(volume["VolumeId"] for volume in found)}
 
 
 def _security_groups(region: _Region) -> dict[str, Any]:
-    """The instances' groups, with the managed prefix lists they name resolved to CIDRs.
+    """The page's groups not read yet, with the managed prefix lists they name resolved to CIDRs.
 
     Each list is read once per region; a list that cannot be read leaves its groups marked
     unresolved (their exposure rules are skipped, never guessed) and is reported as an error.
     """
+    wanted_groups = region.not_yet_asked(sources.SECURITY_GROUPS, security_group_ids)
     found = region.calls.by_id_filter(
-        region.ec2,
-        "ec2:DescribeSecurityGroups",
-        "describe_security_groups",
-        "SecurityGroups",
-        "group-id",
-        region.referenced(security_group_ids),
-    )
-    resolved: dict[str, tuple[str, ...]] = {}
-    wanted = {i for group in found for i in prefix_list_ids(group)} if sources.PREFIX_LISTS in region.needed else ()
-    for list_id in sorted(wanted):
-        try:
-            resolved[list_id] = _prefix_list_entries(region, list_id)
-        except API_ERRORS as exc:
-            region.report(error_from(region.calls.region, sources.IAM_ACTIONS[sources.PREFIX_LISTS], exc))
-    return {"security_groups": {g["GroupId"]: security_group_from_api(g, resolved) for g in found}}
+        region.ec2, "ec2:DescribeSecurityGroups", "describe_security_groups", "SecurityGroups", "group-id",
+        wanted_groups,
+    )  # fmt: skip
+    if sources.PREFIX_LISTS in region.needed:
+        wanted = {i for group in found for i in prefix_list_ids(group)} - region.asked.setdefault(sources.PREFIX_LISTS, set())
+        for list_id in sorted(wanted):
+            try:
+                region.prefix_lists[list_id] = _prefix_list_entries(region, list_id)
+                region.mark_asked(sources.PREFIX_LISTS, [list_id])
+            except API_ERRORS as exc:
+                region.report(error_from(region.calls.region, sources.IAM_ACTIONS[sources.PREFIX_LISTS], exc))
+    region.security_groups.update({g["GroupId"]: security_group_from_api(g, region.prefix_lists) for g in found})
+    region.mark_asked(sources.SECURITY_GROUPS, wanted_groups)
+    return {"security_groups": region.security_groups}
 
 
 def _prefix_list_entries(region: _Region, list_id: str) -> tuple[str, ...]:
@@ -275,65 +286,64 @@ def _vpc_ids(raw: Mapping[str, Any]) -> list[str]:
 
 
 def _route_tables(region: _Region) -> dict[str, Any]:
-    """Every route table of the instances' VPCs, a batch of VPC ids per call: one table list gives
-    both the explicit subnet associations and each VPC's main table. The instance itself names
-    its subnet and VPC, so DescribeSubnets would add a call and a permission for nothing."""
+    """Every route table of the page's VPCs not read yet, a batch of VPC ids per call: one table
+    list gives both the explicit subnet associations and each VPC's main table. The instance
+    itself names its subnet and VPC, so DescribeSubnets would add a call and a permission for
+    nothing."""
+    wanted = region.not_yet_asked(sources.ROUTE_TABLES, _vpc_ids)
     tables = region.calls.by_id_filter(
-        region.ec2,
-        "ec2:DescribeRouteTables",
-        "describe_route_tables",
-        "RouteTables",
-        "vpc-id",
-        region.referenced(_vpc_ids),
-    )
+        region.ec2, "ec2:DescribeRouteTables", "describe_route_tables", "RouteTables", "vpc-id", wanted,
+    )  # fmt: skip
     subnet_routes, main_routes = route_tables_from_api(tables)
-    return {"subnet_routes": subnet_routes, "main_routes": main_routes}
+    region.subnet_routes.update(subnet_routes)
+    region.main_routes.update(main_routes)
+    region.mark_asked(sources.ROUTE_TABLES, wanted)
+    return {"subnet_routes": region.subnet_routes, "main_routes": region.main_routes}
 
 
 def _images(region: _Region) -> dict[str, Any]:
-    """Deprecated and disabled images are included: ami_deprecated tells them apart, and a
-    disabled image is not a vanished one."""
+    """The page's images not read yet. Deprecated and disabled images are included:
+    ami_deprecated tells them apart, and a disabled image is not a vanished one."""
+    wanted = region.not_yet_asked(sources.IMAGES, _image_ids)
     found = region.calls.by_id_filter(
-        region.ec2,
-        "ec2:DescribeImages",
-        "describe_images",
-        "Images",
-        "image-id",
-        region.referenced(_image_ids),
-        IncludeDeprecated=True,
-        IncludeDisabled=True,
-    )
-    return {"images": {i["ImageId"]: image_from_api(i) for i in found}}
+        region.ec2, "ec2:DescribeImages", "describe_images", "Images", "image-id", wanted,
+        IncludeDeprecated=True, IncludeDisabled=True,
+    )  # fmt: skip
+    region.images.update({i["ImageId"]: image_from_api(i) for i in found})
+    region.mark_asked(sources.IMAGES, wanted)
+    return {"images": region.images}
 
 
 def _ssm(region: _Region) -> dict[str, Any]:
-    """Every managed EC2 node of the region with its ping status, rather than id-filtered batches:
-    SSM pages hold at most 50 entries either way, and listing costs calls only for managed nodes.
+    """The page's managed nodes with their ping status, 50 instance ids a call (SSM's page size):
+    as many calls as listing the region's managed nodes would cost when most instances are
+    managed, and the answer is bounded by the page.
 
-    The first page is asked through `_Calls.probe`: an endpoint without SSM inventory (an
+    The first call is asked through `_Calls.probe`: an endpoint without SSM inventory (an
     emulator) is reported in one line.
     """
     operation = "ssm:DescribeInstanceInformation"
-    params: dict[str, Any] = {
-        "Filters": [{"Key": "ResourceType", "Values": ["EC2Instance"]}],
-        "MaxResults": SSM_PAGE_SIZE,
-    }
     probe = region.session.client("ssm", region_name=region.calls.region, config=SINGLE_ATTEMPT)
     ssm = make_client(region.session, "ssm", region.calls.region)
-    first = region.calls.probe(probe, ssm, operation, "describe_instance_information", **params)
-    items = list(first.get("InstanceInformationList", []))
-    if first.get("NextToken"):
-        for page in region.calls.pages(
-            ssm, operation, "describe_instance_information", "InstanceInformationList",
-            NextToken=first["NextToken"], **params,
-        ):
-            items.extend(page)
+    items: list[Mapping[str, Any]] = []
+    for number, batch in enumerate(_batches(region.instance_ids(), SSM_PAGE_SIZE)):
+        params: dict[str, Any] = {"Filters": [{"Key": "InstanceIds", "Values": batch}], "MaxResults": SSM_PAGE_SIZE}
+        first = (
+            region.calls.call(ssm, operation, "describe_instance_information", **params)
+            if number
+            else region.calls.probe(probe, ssm, operation, "describe_instance_information", **params)
+        )
+        items.extend(first.get("InstanceInformationList", []))
+        if first.get("NextToken"):
+            for page in region.calls.pages(
+                ssm, operation, "describe_instance_information", "InstanceInformationList",
+                NextToken=first["NextToken"], **params,
+            ):  # fmt: skip
+                items.extend(page)
     return {"ssm": {item["InstanceId"]: ssm_status_from_api(item) for item in items}}
 
 
-def _attribute(
-    region: _Region, attribute: str, key: str
-) -> dict[str, Any]:
+def _attribute(region: _Region, attribute: str, key: str) -> dict[str, Any]:
     """One DescribeInstanceAttribute call per instance: the API has no batch form, which is why
     only opt-in rules use it. The calls run with bounded concurrency; an instance terminated
     mid-scan (`InvalidInstanceID.NotFound`) drops out on its own instead of failing the region.
@@ -384,72 +394,169 @@ FETCHERS: dict[str, Callable[[_Region], dict[str, Any]]] = {
     sources.USER_DATA: _user_data,
     sources.ROUTE_TABLES: _route_tables,
 }
-"""Enrichment steps in call order; each returns keyword arguments for `Lookups`."""
+"""Per-page enrichment steps in call order; each returns keyword arguments for `Lookups`."""
+
+PAGE_SOURCES = (*FETCHERS, sources.PREFIX_LISTS)
+"""Every source an instance record can lack."""
 
 
-def collect_region(
-    session: boto3.session.Session,
-    region: str,
-    needed: frozenset[str],
-    budget: TimeBudget,
-    observed_at: datetime,
-    on_progress: Progress | None = None,
-) -> RegionScan:
-    """Collect one region; API failures and an exhausted budget are recorded, never raised.
+class RegionCollector:
+    """One region, collected a page at a time: `pages()` yields each page's instance records,
+    then `resources()` returns what the region holds besides instances (launch templates, default
+    security groups, the account guardrail record). API failures and an exhausted budget are
+    recorded (`errors`, `complete`, `stopped_reason`), never raised.
 
-    What the region holds besides instances (guardrails, launch templates) does not depend on the
-    instance listing, so it is read while the instances are paged: on a large region those calls
-    cost no wall time at all. Their calls check the same budget as every other.
+    What the region holds besides instances does not depend on the instance listing, so it is
+    read while the instances are paged: on a large region those calls cost no wall time at all.
+    `start_token` resumes the listing at a DescribeInstances NextToken; `next_token` is where it
+    stopped when the budget ran out (None once the listing is complete), so a caller can continue
+    in a later invocation without reading a page twice or skipping one.
     """
-    result = RegionScan(region)
-    context = _Region(_Calls(region, budget), session, make_client(session, "ec2", region), needed=needed)
-    parts: dict[str, Any] = {}
-    fetched: set[str] = set()
-    with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
-        regional = {
-            source: pool.submit(_fetch, fetch, context) for source, fetch in _regional_fetchers(needed, observed_at).items()
-        }
-        try:
-            _list_instances(context, result, on_progress)
-        except BudgetExhausted as exc:
-            result.complete, result.stopped_reason = False, str(exc)
-        wanted = [s for s in FETCHERS if s in needed and context.raws] if result.stopped_reason is None else []
-        futures = {source: pool.submit(_fetch, FETCHERS[source], context) for source in wanted}
-        futures.update(regional)
-    for source, future in futures.items():
-        outcome = future.result()
-        if isinstance(outcome, BudgetExhausted):
-            result.complete = False
-            result.stopped_reason = result.stopped_reason or str(outcome)
-        elif isinstance(outcome, Exception):
-            result.errors.append(error_from(region, sources.IAM_ACTIONS[source], outcome))
-        else:
-            parts.update(outcome)
-            fetched.add(source)
-    result.errors.extend(context.errors)
-    if sources.SECURITY_GROUPS in fetched and sources.PREFIX_LISTS in needed:
-        fetched.add(sources.PREFIX_LISTS)
-    listed = [record for source in RESOURCE_LISTERS for record in parts.pop(source, [])]
-    account = {key: parts.pop(key) for key in list(parts) if key in _ACCOUNT_FIELDS}
-    lookups = Lookups(**parts, unavailable=frozenset((*FETCHERS, sources.PREFIX_LISTS)) - fetched)
-    result.instances = [
-        instance_from_api(raw, region, owner, observed_at, lookups) for owner, raw in context.raws
-    ]
-    result.resources = listed
-    if any(source in regional and source not in fetched for source in RESOURCE_LISTERS):
-        result.complete = False  # templates or groups not listed must not pass for fixed ones
-    account_sources = [source for source in ACCOUNT_FETCHERS if source in regional]
-    if account_sources:
-        result.resources.append(
-            AccountRecord(
-                account_id=result.owner_id,
-                region=region,
-                observed_at=observed_at,
-                **account,
-                unavailable=frozenset(account_sources) - fetched,
+
+    def __init__(
+        self,
+        session: boto3.session.Session,
+        region: str,
+        needed: frozenset[str],
+        budget: TimeBudget,
+        observed_at: datetime,
+        on_progress: Progress | None = None,
+        *,
+        start_token: str | None = None,
+        region_wide: bool = True,
+    ) -> None:
+        self.region = region
+        self.needed = needed
+        self.observed_at = observed_at
+        self.on_progress = on_progress
+        self.start_token = start_token
+        self.next_token: str | None = None
+        self.owner_id: str | None = None
+        self.complete = True
+        self.stopped_reason: str | None = None
+        self.listed = 0
+        self.errors: list[ScanError] = []
+        self._context = _Region(_Calls(region, budget), session, make_client(session, "ec2", region), needed=needed)
+        self._pool = ThreadPoolExecutor(max_workers=FETCH_WORKERS)
+        self._regional = (
+            {source: self._pool.submit(_fetch, fetch, self._context) for source, fetch in _regional_fetchers(needed, observed_at).items()}
+            if region_wide
+            else {}
+        )  # fmt: skip
+
+    def __enter__(self) -> RegionCollector:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def stop(self, reason: str) -> None:
+        self.complete = False
+        self.stopped_reason = self.stopped_reason or reason
+
+    def pages(self) -> Iterator[list[InstanceRecord]]:
+        """Each page of live instances as records, enriched; a failing listing keeps the pages
+        already yielded and leaves the region incomplete."""
+        filters = [{"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
+        token = self.start_token
+        while True:
+            extra = {"NextToken": token} if token else {}
+            try:
+                response = self._context.calls.call(
+                    self._context.ec2, "ec2:DescribeInstances", "describe_instances",
+                    Filters=filters, MaxResults=PAGE_SIZE, **extra,
+                )  # fmt: skip
+            except BudgetExhausted as exc:
+                self.next_token = token
+                self.stop(str(exc))
+                return
+            except API_ERRORS as exc:
+                self.complete = False
+                self.errors.append(error_from(self.region, "ec2:DescribeInstances", exc))
+                return
+            raws = [
+                (reservation.get("OwnerId"), raw)
+                for reservation in response.get("Reservations", [])
+                for raw in reservation.get("Instances", [])
+            ]
+            self.owner_id = self.owner_id or next((owner for owner, _ in raws if owner), None)
+            following = response.get("NextToken")
+            del response  # the raw page goes before the next one is read: one page in memory
+            records = self._enrich(raws) if raws else []
+            del raws
+            if records is None:
+                self.next_token = token
+                return
+            self.listed += len(records)
+            if self.on_progress is not None:
+                self.on_progress(self.region, self.listed)
+            yield records
+            del records
+            if not following:
+                return
+            token = following
+
+    def _enrich(self, raws: list[tuple[str | None, Mapping[str, Any]]]) -> list[InstanceRecord] | None:
+        """The page's records, or None when the budget ran out while enriching it (the page is
+        then read again by whoever continues)."""
+        context = self._context
+        context.raws = raws
+        parts: dict[str, Any] = {}
+        unavailable: set[str] = set()
+        futures = {source: self._pool.submit(_fetch, FETCHERS[source], context) for source in FETCHERS if source in self.needed}
+        for source, future in futures.items():
+            outcome = future.result()
+            if isinstance(outcome, BudgetExhausted):
+                self.stop(str(outcome))
+            elif isinstance(outcome, Exception):
+                unavailable.add(source)
+                context.report(error_from(self.region, sources.IAM_ACTIONS[source], outcome))
+            else:
+                parts.update(outcome)
+        context.raws = []
+        if self.stopped_reason is not None:
+            return None
+        fetched = {source for source in futures if source not in unavailable}
+        if sources.SECURITY_GROUPS in fetched and sources.PREFIX_LISTS in self.needed:
+            fetched.add(sources.PREFIX_LISTS)
+        lookups = Lookups(**parts, unavailable=frozenset(PAGE_SOURCES) - fetched)
+        return [instance_from_api(raw, self.region, owner, self.observed_at, lookups) for owner, raw in raws]
+
+    def resources(self) -> list[LaunchTemplateRecord | SecurityGroupRecord | AccountRecord]:
+        """The region's launch templates, default security groups and account guardrail record
+        (those the rules need), once their reads are done."""
+        parts: dict[str, Any] = {}
+        fetched: set[str] = set()
+        for source, future in self._regional.items():
+            outcome = future.result()
+            if isinstance(outcome, BudgetExhausted):
+                self.stop(str(outcome))
+            elif isinstance(outcome, Exception):
+                self.errors.append(error_from(self.region, sources.IAM_ACTIONS[source], outcome))
+            else:
+                parts.update(outcome)
+                fetched.add(source)
+        if any(source in self._regional and source not in fetched for source in RESOURCE_LISTERS):
+            self.complete = False  # templates or groups not listed must not pass for fixed ones
+        listed: list[LaunchTemplateRecord | SecurityGroupRecord | AccountRecord] = [
+            record for source in RESOURCE_LISTERS for record in parts.pop(source, [])
+        ]
+        account_sources = [source for source in ACCOUNT_FETCHERS if source in self._regional]
+        if account_sources:
+            listed.append(
+                AccountRecord(
+                    account_id=self.owner_id,
+                    region=self.region,
+                    observed_at=self.observed_at,
+                    **{key: value for key, value in parts.items() if key in _ACCOUNT_FIELDS},
+                    unavailable=frozenset(account_sources) - fetched,
+                )
             )
-        )
-    return result
+        return listed
+
+    def all_errors(self) -> list[ScanError]:
+        """The listing's and the regional reads' errors, then those the page fetchers recorded."""
+        return [*self.errors, *self._context.errors]
 
 
 _ACCOUNT_FIELDS = frozenset(field.name for field in dataclass_fields(AccountRecord))
@@ -478,26 +585,3 @@ def _fetch(fetch: Callable[[_Region], dict[str, Any]], context: _Region) -> dict
         return fetch(context)
     except (*API_ERRORS, OperationUnavailable, BudgetExhausted) as exc:
         return exc
-
-
-def _list_instances(context: _Region, result: RegionScan, on_progress: Progress | None) -> None:
-    """Page through live instances; a failure keeps the pages already read."""
-    filters = [{"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
-    try:
-        for page in context.calls.pages(
-            context.ec2,
-            "ec2:DescribeInstances",
-            "describe_instances",
-            "Reservations",
-            Filters=filters,
-            MaxResults=PAGE_SIZE,
-        ):
-            for reservation in page:
-                owner = reservation.get("OwnerId")
-                result.owner_id = result.owner_id or owner
-                context.raws.extend((owner, raw) for raw in reservation.get("Instances", []))
-            if on_progress is not None:
-                on_progress(result.region, len(context.raws))
-    except API_ERRORS as exc:
-        result.complete = False
-        result.errors.append(error_from(result.region, "ec2:DescribeInstances", exc))

@@ -25,4 +25,4 @@ METRIC_RULE_DIMENSION = "Rule"
 
 REPORT_PREFIX = "reports/"
 LATEST_REPORT_KEY = "reports/latest.json"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3

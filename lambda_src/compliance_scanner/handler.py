@@ -1,4 +1,11 @@
-"""The Lambda handler: settings -> scan -> S3 report -> CloudWatch metrics -> SNS alert."""
+"""The Lambda handler: settings -> scan (shards and index to S3) -> CloudWatch metrics -> SNS
+alert -> Security Hub.
+
+The previous run's index is read first: the workers take `first_seen` and the new and resolved
+findings from its shards. An index that cannot be read (an unknown schema, a broken object) is
+recorded in the new report's errors and nothing is new or resolved this run; it is never
+silently replaced by an empty history that would call every failure new.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,13 @@ import boto3
 
 from .asff import to_asff
 from .clients import make_client
-from .publish import put_metrics, send_alert, store_report
-from .security_hub import import_findings
+from .publish import put_metrics, send_alert
+from .reader import Report, load_latest
+from .report import report_key
 from .scanner import scan
+from .security_hub import import_findings
 from .settings import load_settings
+from .storage import ReportReadError, S3Store
 
 LOG = logging.getLogger("compliance_scanner")
 LOG.setLevel(logging.INFO)
@@ -37,23 +47,24 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         LOG.error("invalid configuration: %s", exc)
         raise
     session = boto3.session.Session(region_name=settings.home_region)
+    store = S3Store(make_client(session, "s3", settings.home_region), settings.bucket)
+    previous, history_error = _previous(store)
     report = scan(
         session,
         settings.regions,
         settings.policy,
+        store,
         account_id=account_from_context(context),
         time_left_ms=getattr(context, "get_remaining_time_in_millis", None),
         on_progress=_log_progress,
+        previous=previous,
+        history_error=history_error,
     )
-    key = store_report(make_client(session, "s3", settings.home_region), settings.bucket, report)
-    put_metrics(
-        make_client(session, "cloudwatch", settings.home_region), settings.namespace, report
-    )
+    index = report.index
+    key = report_key(index)
+    put_metrics(make_client(session, "cloudwatch", settings.home_region), settings.namespace, index)
     alerted = settings.topic_arn is not None and send_alert(
-        make_client(session, "sns", settings.home_region),
-        settings.topic_arn,
-        report,
-        f"s3://{settings.bucket}/{key}",
+        make_client(session, "sns", settings.home_region), settings.topic_arn, report, store.uri(key)
     )
     imported = None
     if settings.security_hub:
@@ -63,11 +74,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         LOG.log(logging.INFO if outcome.ok else logging.ERROR, "%s", outcome.summary())
         imported = {"imported": outcome.imported, "failed": outcome.failed}
     result = {
-        "status": "partial" if report["partial"] else "ok",
-        "run_id": report["run_id"],
+        "status": "partial" if index["partial"] else "ok",
+        "run_id": index["run_id"],
         "report_key": key,
-        "summary": report["summary"],
-        "errors": len(report["errors"]),
+        "summary": index["summary"],
+        "errors": len(index["errors"]),
         "alerted": alerted,
         "security_hub": imported,
     }
@@ -76,3 +87,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         json.dumps({k: v for k, v in result.items() if k != "summary"}, sort_keys=True),
     )
     return result
+
+
+def _previous(store: S3Store) -> tuple[Report | None, str | None]:
+    """The last report, or why it could not be read (logged, and recorded by the scan)."""
+    try:
+        return load_latest(store), None
+    except ReportReadError as exc:
+        LOG.error("previous report unusable: %s", exc)
+        return None, str(exc)

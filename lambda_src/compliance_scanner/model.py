@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .documents import ErrorDocument
+
 PASS = "PASS"
 FAIL = "FAIL"
 SKIPPED = "SKIPPED"
@@ -275,7 +277,7 @@ class ScanError:
     code: str
     message: str
 
-    def to_document(self) -> dict[str, str]:
+    def to_document(self) -> ErrorDocument:
         return {
             "region": self.region,
             "operation": self.operation,

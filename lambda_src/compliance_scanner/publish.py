@@ -1,72 +1,27 @@
-"""The I/O edges after a scan: the report to S3, metrics to CloudWatch, the alert to SNS.
+"""The I/O edges after a scan: metrics to CloudWatch and the alert to SNS, from the index.
 
-Clients are passed in, so the Lambda, the CLI and tests (with moto) decide where they point.
+Clients are passed in, so the Lambda, the CLI and tests (with moto) decide where they point. The
+report itself is stored by `scanner.store_index` and the workers' shards.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from .alerts import alert_message, alert_subject, should_alert
 from .contract import (
-    LATEST_REPORT_KEY,
     METRIC_COMPLIANCE_RATE,
     METRIC_COMPLIANT,
     METRIC_NON_COMPLIANT,
     METRIC_RULE_DIMENSION,
     METRIC_RULE_FAILURES,
 )
-from .report import apply_history, report_key, to_csv
+from .documents import ReportIndex
+from .reader import Report
 
-LOG = logging.getLogger(__name__)
 METRICS_PER_CALL = 20
-_MISSING_KEY_CODES = ("NoSuchKey", "404")
-
-
-def load_latest(s3_client: Any, bucket: str) -> dict[str, Any] | None:
-    """The last stored report, or None if there is none yet (or it is unreadable)."""
-    try:
-        body = s3_client.get_object(Bucket=bucket, Key=LATEST_REPORT_KEY)["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _MISSING_KEY_CODES:
-            return None
-        raise
-    try:
-        return json.loads(body)
-    except ValueError:
-        LOG.warning("ignoring unreadable %s in %s", LATEST_REPORT_KEY, bucket)
-        return None
-
-
-def _put(s3_client: Any, bucket: str, key: str, body: str, content_type: str) -> None:
-    s3_client.put_object(
-        Bucket=bucket, Key=key, Body=body.encode("utf-8"), ContentType=content_type
-    )
-
-
-def store_report(s3_client: Any, bucket: str, report: dict[str, Any]) -> str:
-    """Write the report under its dated key, its CSV beside it, then `reports/latest.json`.
-
-    The previous `latest.json` is read first and the history recomputed against it, updating
-    `report` in place (`first_seen`, `new_findings`, `resolved_findings`, `previous_run_id`): the bucket, not
-    the caller, knows what was reported last. latest.json is written last so it only ever points
-    at a report whose files all exist. Returns the dated JSON key.
-    """
-    previous = load_latest(s3_client, bucket)
-    if previous is not None:
-        apply_history(report, previous)
-    key = report_key(report)
-    document = json.dumps(report, indent=1, sort_keys=True)
-    _put(s3_client, bucket, key, document, "application/json")
-    _put(s3_client, bucket, key.removesuffix(".json") + ".csv", to_csv(report), "text/csv")
-    _put(s3_client, bucket, LATEST_REPORT_KEY, document, "application/json")
-    return key
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -74,10 +29,10 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def metric_data(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+def metric_data(index: ReportIndex) -> list[dict[str, Any]]:
     """Totals plus one RuleFailures datum per enabled rule (unsuppressed failures)."""
-    summary = report["summary"]
-    timestamp = datetime.fromisoformat(report["generated_at"])
+    summary = index["summary"]
+    timestamp = datetime.fromisoformat(index["generated_at"].replace("Z", "+00:00"))
     data = [
         {"MetricName": METRIC_COMPLIANT, "Value": summary["compliant_instances"], "Unit": "Count"},
         {
@@ -102,19 +57,19 @@ def metric_data(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [dict(datum, Timestamp=timestamp) for datum in data]
 
 
-def put_metrics(cloudwatch_client: Any, namespace: str, report: Mapping[str, Any]) -> None:
+def put_metrics(cloudwatch_client: Any, namespace: str, index: ReportIndex) -> None:
     """Publish in chunks of 20, the PutMetricData limit every partition accepts."""
-    for chunk in _chunks(metric_data(report), METRICS_PER_CALL):
+    for chunk in _chunks(metric_data(index), METRICS_PER_CALL):
         cloudwatch_client.put_metric_data(Namespace=namespace, MetricData=list(chunk))
 
 
-def send_alert(sns_client: Any, topic_arn: str, report: Mapping[str, Any], report_uri: str) -> bool:
+def send_alert(sns_client: Any, topic_arn: str, report: Report, report_uri: str) -> bool:
     """Publish the alert if the report calls for one; returns whether it was sent."""
-    if not should_alert(report):
+    if not should_alert(report.index):
         return False
     sns_client.publish(
         TopicArn=topic_arn,
-        Subject=alert_subject(report),
+        Subject=alert_subject(report.index),
         Message=alert_message(report, report_uri),
     )
     return True

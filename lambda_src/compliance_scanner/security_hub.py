@@ -7,7 +7,7 @@ as a whole (no hub enabled, access denied) is recorded and the remaining batches
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,9 +46,15 @@ class ImportResult:
         return text
 
 
-def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def describe(exc: Exception) -> str:
@@ -59,12 +65,12 @@ def describe(exc: Exception) -> str:
     return str(exc)
 
 
-def import_findings(client: Any, findings: Sequence[dict[str, Any]]) -> ImportResult:
-    """Import in batches of 100 into the client's region."""
+def import_findings(client: Any, findings: Iterable[dict[str, Any]]) -> ImportResult:
+    """Import in batches of 100 into the client's region, as the findings stream in."""
     result = ImportResult()
     for batch in _batches(findings, BATCH_SIZE):
         try:
-            response = client.batch_import_findings(Findings=list(batch))
+            response = client.batch_import_findings(Findings=batch)
         except (ClientError, BotoCoreError) as exc:
             result.failed += len(batch)
             result.call_errors.append(describe(exc))
@@ -78,31 +84,30 @@ def import_findings(client: Any, findings: Sequence[dict[str, Any]]) -> ImportRe
     return result
 
 
-def active_findings(client: Any, hub_region: str, account_id: str) -> list[dict[str, Any]]:
-    """This tool's ACTIVE findings in the hub (the filters are re-checked here: they are a
-    server-side convenience, and emulators ignore them)."""
+def active_findings(client: Any, hub_region: str, account_id: str) -> Iterator[dict[str, Any]]:
+    """This tool's ACTIVE findings in the hub, a page at a time (the filters are re-checked here:
+    they are a server-side convenience, and emulators ignore them)."""
     product = product_arn(hub_region, account_id)
     filters = {
         "ProductArn": [{"Value": product, "Comparison": "EQUALS"}],
         "GeneratorId": [{"Value": GENERATOR_PREFIX, "Comparison": "PREFIX"}],
         "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
     }
-    found: list[dict[str, Any]] = []
     token = None
     while True:
         response = client.get_findings(
             Filters=filters, MaxResults=FINDINGS_PAGE_SIZE, **({"NextToken": token} if token else {})
         )
-        found += [
+        yield from (
             f
             for f in response.get("Findings", [])
             if f.get("ProductArn") == product
             and str(f.get("GeneratorId", "")).startswith(GENERATOR_PREFIX)
             and f.get("RecordState") == "ACTIVE"
-        ]
+        )
         token = response.get("NextToken")
         if not token:
-            return found
+            return
 
 
 def hub_key(finding: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -115,7 +120,7 @@ def hub_key(finding: dict[str, Any]) -> tuple[str, str, str] | None:
 
 
 def resolved_since(
-    active: Sequence[dict[str, Any]],
+    active: Iterable[dict[str, Any]],
     current_ids: Collection[str],
     cannot_tell: Callable[[tuple[str, str, str]], bool],
 ) -> list[dict[str, Any]]:

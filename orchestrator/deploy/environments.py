@@ -84,6 +84,9 @@ def _check_emails(value: tuple[str, ...]) -> tuple[str, ...]:
 class LambdaSettings(_Model):
     memory_mb: int = Field(512, ge=128, le=10240)
     timeout_s: int = Field(300, ge=1, le=900)
+    ephemeral_storage_mb: int = Field(512, ge=512, le=10240)
+    """`/tmp`, where each region's compressed shards are spooled before upload (about 1 KB per
+    instance: 512 MB holds far more than one invocation can scan)."""
     reserved_concurrency: int = Field(1, ge=1, le=1000)
     tracing: bool = True
     async_retries: int = Field(1, ge=0, le=2)

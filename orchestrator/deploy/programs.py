@@ -32,6 +32,7 @@ def analyzer_program(env: Environment) -> PulumiProgram:
         log_retention_days=env.retention.logs_days,
         lambda_memory_mb=env.lambda_.memory_mb,
         lambda_timeout_s=env.lambda_.timeout_s,
+        lambda_ephemeral_storage_mb=env.lambda_.ephemeral_storage_mb,
         reserved_concurrency=env.lambda_.reserved_concurrency,
         tracing=env.lambda_.tracing,
         async_retries=env.lambda_.async_retries,

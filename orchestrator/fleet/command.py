@@ -1,24 +1,39 @@
 """`ec2c status --plan P` and the data behind `ec2c report --plan P`.
 
 Both read every target of a rollout plan in parallel (`--workers` at a time): the stack through
-the Automation API, the latest report from the bucket its outputs name, with the caller's
+the Automation API, the latest report's index from the bucket its outputs name, with the caller's
 credentials. Exit 0 when every target could be read and its last update succeeded, else 1.
+The estate's findings stay in the targets' shards and are streamed by the format written
+(`estate.Estate`), never gathered in memory.
 """
 
 from __future__ import annotations
 
+import csv
 import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
+from compliance_scanner.documents import format_rate
 from rich.table import Table
 from rich.text import Text
 
 from ..console import err, print_json
 from ..deploy.commands import ConfigDirOpt, JsonOpt
 from ..errors import OperationFailed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from compliance_scanner.reader import Report
+
+    from .estate import Estate
 
 PlanOpt = Annotated[Path, typer.Option("--plan", help="Rollout plan (YAML): every target of its waves.")]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=64, help="Targets read at once.")]
@@ -34,24 +49,41 @@ def _plan_targets(plan: Path, config_dir: Path | None) -> tuple[Any, list[Any]]:
     return config, [target for _, _, wave in load_plan(plan, config).waves for target in wave]
 
 
+def latest_reader(session: Any) -> Callable[[str, str], Report]:
+    """`fetch(bucket, region)`: the latest report of a bucket, read with `session`'s credentials;
+    a ReportReadError (one line: the object, then why) when there is none or it is unusable."""
+    from compliance_scanner.contract import LATEST_REPORT_KEY
+    from compliance_scanner.reader import load_latest
+    from compliance_scanner.storage import ReportReadError, S3Store
+
+    lock = threading.Lock()  # a boto3 session is not thread-safe; the clients it makes are
+
+    def fetch(bucket: str, region: str) -> Report:
+        with lock:
+            client = session.client("s3", region_name=region)
+        store = S3Store(client, bucket)
+        report = load_latest(store)
+        if report is None:
+            raise ReportReadError(store.uri(LATEST_REPORT_KEY), "no report yet; the analyzer has not completed a "
+                                  "scan (its schedule runs it, or invoke the function named in `ec2c outputs`)")  # fmt: skip
+        return report
+
+    return fetch
+
+
 def read_plan(plan: Path, config_dir: Path | None, workers: int) -> list[Any]:
     """Every target's `TargetStatus`, in plan order."""
     from stacks import packaging
 
     from ..engine.pulumi_cli import require_engine
     from ..scan.command import check_aws_environment, make_session
-    from ..scan.report_command import fetch_latest_report
     from .status import read_all, read_target
 
     config, targets = _plan_targets(plan, config_dir)
     engine = require_engine()
     local = packaging.code_sha256(packaging.archive_members())
     check_aws_environment(os.environ)
-    session = make_session()
-
-    def fetch(bucket: str, region: str) -> dict[str, Any]:
-        return fetch_latest_report(session, bucket, region)
-
+    fetch = latest_reader(make_session())
     return read_all(targets, lambda target: read_target(target, config.root, engine, local, fetch), workers)
 
 
@@ -72,7 +104,7 @@ def _problems(problems: dict[str, str | None]) -> None:
 
 
 def _rate(value: Any) -> Text:
-    return Text("n/a" if value is None else f"{value:.1f}%")
+    return Text(format_rate(value))
 
 
 def status(plan: PlanOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False,
@@ -101,35 +133,78 @@ def status(plan: PlanOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = Fa
         raise OperationFailed(f"{len(bad)} of {len(rows)} targets unreadable or failed: {', '.join(bad)}")
 
 
-def estate_report(plan: Path, config_dir: Path | None, workers: int) -> dict[str, Any]:
-    """The merged report of every target (see `estate.merge`)."""
-    from .estate import merge
+def estate_report(plan: Path, config_dir: Path | None, workers: int) -> Estate:
+    """Every target read and tallied, `workers` at a time (an `estate.Estate`)."""
+    from compliance_scanner.documents import iso_utc
+
+    from .estate import Estate
 
     rows = read_plan(plan, config_dir, workers)
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return merge([row.as_target_report() for row in rows], now)
+    return Estate([row.as_target_report() for row in rows], iso_utc(datetime.now(timezone.utc)), workers)
 
 
-def estate_csv(estate: dict[str, Any]) -> str:
-    """The estate's failures, one row each: the report's CSV columns after a `target` column."""
-    from compliance_scanner.report import to_csv
-
-    return to_csv({"findings": estate["findings"]}, leading=("target",))
+ESTATE_FORMATS = ("json", "csv", "html")
 
 
-def render_estate(estate: dict[str, Any]) -> None:
-    """Targets, then compliance by account and by region, then the estate's totals."""
+def write_estate(estate: Estate, kind: str, out: TextIO) -> None:
+    """The estate as `kind` (one of ESTATE_FORMATS), streamed into `out`: JSON and CSV hold every
+    failure, tagged with its target (CSV: a `target` column before the report's columns); the
+    HTML page the most severe `estate.FINDINGS_SHOWN` beside the totals."""
+    from . import estate as estate_module
+
+    if kind == "csv":
+        writer = csv.writer(out)
+        for row in estate.csv_rows():
+            writer.writerow(row)
+    elif kind == "html":
+        from .estate_html import to_html
+
+        out.write(to_html(estate.top(estate_module.FINDINGS_SHOWN)))
+    else:
+        estate.write_json(out)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def output_file(path: Path) -> Iterator[TextIO]:
+    """`path` written through a temporary file beside it, renamed over it when complete: a read
+    that fails halfway leaves no truncated report behind (nor replaces an older one)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.fchmod(handle, 0o666 & ~_umask())  # as `open` would create it, not mkstemp's 0600
+    except OSError as exc:
+        raise OperationFailed(f"{path}: cannot write the report: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            yield out
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise OperationFailed(f"{path}: cannot write the report: {exc.strerror or exc}") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def render_estate(estate: Estate) -> None:
+    """Targets, then compliance by account and by region, then the estate's totals (the counts
+    only: the findings are in the JSON, CSV and HTML outputs)."""
+    document = estate.document()
     targets = Table(title="targets", title_justify="left")
     for column in ("target", "account", "region", "last scan", "rate", "errors"):
         targets.add_column(column, no_wrap=True)
-    for row in estate["targets"]:
+    for row in document["targets"]:
         targets.add_row(
             Text(f"{row['env']}/{row['stack']}"), _cell(row.get("account_id")), Text(row["region"]),
             Text(_minutes(row.get("generated_at")) or "not read", style="" if row["readable"] else "red"),
             _rate(row.get("compliance_rate")), _cell(row.get("errors")),
         )  # fmt: skip
     err.print(targets)
-    summary = estate["summary"]
+    summary = document["summary"]
     for title, key in (("by account", "by_account"), ("by region", "by_region")):
         table = Table(title=title, title_justify="left")
         for column in (title.split()[-1], "instances", "compliant", "non-compliant", "rate"):
@@ -143,11 +218,11 @@ def render_estate(estate: dict[str, Any]) -> None:
         f"{summary['non_compliant_instances']} non-compliant · compliance "
     )
     line.append_text(_rate(summary["compliance_rate"]))
-    line.append(f" · {len(estate['findings'])} findings")
+    line.append(f" · {summary['findings_total']} findings")
     err.print(line)
-    if estate["partial"]:
-        _problems({u["target"]: u["reason"] for u in estate["unread_targets"]})
-        unread = ", ".join(u["target"] for u in estate["unread_targets"]) or "a target's own report is partial"
+    if document["partial"]:
+        _problems({u["target"]: u["reason"] for u in document["unread_targets"]})
+        unread = ", ".join(u["target"] for u in document["unread_targets"]) or "a target's own report is partial"
         err.print(Text(f"PARTIAL: not read: {unread}; never counted compliant", style="yellow"))
 
 

@@ -20,6 +20,10 @@ Why it is built this way (the same reasons as the single-report page, `scan.html
   into plain values, so the logic is unit-testable without a browser. Rules, severities and
   findings are reduced by `scan.html_views`, shared with the single report, so both pages show
   them alike.
+* **Bounded, whatever the estate.** The document it renders (`estate.Estate.top`) holds only the
+  most severe findings across the estate (`estate.FINDINGS_SHOWN`); the counts (open, suppressed,
+  the total the list is cut from) come from the document's summary, so the page says how many it
+  leaves out and where all of them are (the JSON and CSV outputs).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from compliance_scanner.documents import format_rate, format_time
 
 from ..scan.html_views import (
     FindingView,
@@ -43,7 +49,6 @@ from ..scan.html_views import (
     csp_hash,
     finding_view,
     template_environment,
-    timestamp_label,
 )
 from ..scan.render import SEVERITY_ORDER, sort_findings
 
@@ -77,10 +82,6 @@ def rate_tone(rate: float | None) -> str:
     return "warn" if rate >= WARN_AT else "bad"
 
 
-def _rate_label(rate: float | None) -> str:
-    return "n/a" if rate is None else f"{rate:g}%"
-
-
 def _rate_attr(rate: float | None) -> str:
     """The rate as the `data-rate` hooks carry it: a plain number, or empty when there is none."""
     return "" if rate is None else f"{rate:g}"
@@ -107,7 +108,7 @@ class Counts:
             total=as_int(counts.get("total_instances")), compliant=as_int(counts.get("compliant_instances")),
             non_compliant=as_int(counts.get("non_compliant_instances")),
             unevaluated=as_int(counts.get("unevaluated_instances")),
-            rate=rate, rate_label=_rate_label(rate), rate_attr=_rate_attr(rate), tone=rate_tone(rate),
+            rate=rate, rate_label=format_rate(rate), rate_attr=_rate_attr(rate), tone=rate_tone(rate),
         )  # fmt: skip
 
 
@@ -194,6 +195,7 @@ class EstateView:
     rule_bars: list[RuleBar]
     severity_bars: list[SeverityBar]
     findings: list[EstateFinding]
+    findings_total: int
     open_findings: int
     suppressed_findings: int
     csp: str = field(default="")
@@ -268,15 +270,16 @@ def _target_view(row: Mapping[str, Any]) -> TargetView:
         label=f"{as_text(row.get('env'))}/{as_text(row.get('stack'))}",
         account=as_text(row.get("account_id")), region=as_text(row.get("region")), readable=readable,
         partial=partial, run_id=as_text(row.get("run_id")), generated_at=as_text(row.get("generated_at")),
-        generated_at_label=timestamp_label(row.get("generated_at")) if row.get("generated_at") else "",
-        rate_label=_rate_label(rate) if readable else "not read", rate_attr=_rate_attr(rate),
+        generated_at_label=format_time(as_text(row.get("generated_at"))) if row.get("generated_at") else "",
+        rate_label=format_rate(rate) if readable else "not read", rate_attr=_rate_attr(rate),
         tone=rate_tone(rate) if readable else "unread", errors=as_int(row.get("errors")),
         problem="; ".join(problems),
     )  # fmt: skip
 
 
 def build_view(estate: Mapping[str, Any]) -> EstateView:
-    """The page's content from an estate document (`estate.merge`), tolerant of missing keys."""
+    """The page's content from an estate document (`estate.Estate.top`), tolerant of missing
+    keys: without the summary's finding counts, the findings listed are all there are."""
     summary = as_mapping(estate.get("summary"))
     rows = [as_mapping(r) for r in as_list(estate.get("targets"))]
     heat_rows, columns = _heat_map(estate, rows)
@@ -286,6 +289,9 @@ def build_view(estate: Mapping[str, Any]) -> EstateView:
         for f in sort_findings(raw_findings)
     ]
     titles = {f.view.rule_id: f.view.title for f in findings if f.view.title}
+    total = as_int(summary["findings_total"]) if "findings_total" in summary else len(findings)
+    suppressed = (as_int(summary["findings_suppressed"]) if "findings_suppressed" in summary
+                  else sum(1 for f in findings if f.view.suppressed))  # fmt: skip
     # Every usual severity gets its bar, zero or not, so one severity alone is not one giant bar.
     severity_bars, _ = build_severity_bars({**dict.fromkeys(SEVERITY_ORDER, 0), **as_mapping(summary.get("by_severity"))})
     unread = [Unread(as_text(as_mapping(u).get("target")), as_text(as_mapping(u).get("reason")) or "no reason given")
@@ -293,7 +299,7 @@ def build_view(estate: Mapping[str, Any]) -> EstateView:
     targets = [_target_view(r) for r in rows]
     return EstateView(
         generated_at=as_text(estate.get("generated_at")),
-        generated_at_label=timestamp_label(estate.get("generated_at")),
+        generated_at_label=format_time(as_text(estate.get("generated_at"))) if estate.get("generated_at") else "",
         partial=bool(estate.get("partial")) or bool(unread),
         unread=unread,
         partial_targets=[t.label for t in targets if t.readable and t.partial],
@@ -308,8 +314,9 @@ def build_view(estate: Mapping[str, Any]) -> EstateView:
         rule_bars=build_rule_bars(as_mapping(summary.get("by_rule")), titles),
         severity_bars=severity_bars,
         findings=findings,
-        open_findings=sum(1 for f in findings if not f.view.suppressed),
-        suppressed_findings=sum(1 for f in findings if f.view.suppressed),
+        findings_total=total,
+        open_findings=total - suppressed,
+        suppressed_findings=suppressed,
     )
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from compliance_scanner.reader import Report
+from compliance_scanner.storage import ReportReadError
 
 from ..errors import OperationFailed
 from .estate import TargetReport
@@ -36,7 +39,7 @@ class TargetStatus:
     compliance_rate: float | None = None
     scan_errors: int | None = None
     problem: str | None = None
-    report: dict[str, Any] | None = field(default=None, repr=False)
+    report: Report | None = field(default=None, repr=False)
 
     @property
     def healthy(self) -> bool:
@@ -44,16 +47,16 @@ class TargetStatus:
         return self.problem is None and self.last_result not in FAILED_RESULTS
 
     def to_dict(self) -> dict[str, Any]:
-        document = asdict(self)
-        document.pop("report")
-        return document
+        """The row without its report (`asdict` would deep-copy the report and its S3 client)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "report"}
 
     def as_target_report(self) -> TargetReport:
         return TargetReport(self.env, self.stack, self.account_id, self.region, self.report, self.problem)
 
 
-def read_target(target: Any, root: Path, engine: Any, local_sha256: str, fetch: Callable[..., dict[str, Any]]) -> TargetStatus:
-    """One target's status; `fetch(bucket, region)` reads its latest report."""
+def read_target(target: Any, root: Path, engine: Any, local_sha256: str, fetch: Callable[[str, str], Report]) -> TargetStatus:
+    """One target's status; `fetch(bucket, region)` reads its latest report (its index: the
+    findings stay in their shards until a view streams them)."""
     from pulumi import automation as auto
 
     from ..deploy.lifecycle import no_program, plain_outputs
@@ -85,13 +88,14 @@ def read_target(target: Any, root: Path, engine: Any, local_sha256: str, fetch: 
         return row
     try:
         row.report = fetch(str(bucket), str(outputs.get("region") or env.aws.region))
-    except OperationFailed as exc:
+    except (OperationFailed, ReportReadError) as exc:
         row.problem = str(exc)
         return row
-    row.account_id = row.report.get("account_id") or row.account_id
-    row.last_scan = row.report.get("generated_at")
-    row.compliance_rate = row.report.get("summary", {}).get("compliance_rate")
-    row.scan_errors = len(row.report.get("errors", []))
+    index = row.report.index
+    row.account_id = index["account_id"] or row.account_id
+    row.last_scan = index["generated_at"]
+    row.compliance_rate = row.report.summary.get("compliance_rate")
+    row.scan_errors = len(index["errors"])
     return row
 
 

@@ -73,8 +73,12 @@ def test_invoke_returns_summary_and_stores_report(aws, stack_outputs):
     s3 = boto3.session.Session(region_name=stack_outputs["region"]).client("s3")
     bucket = stack_outputs["compliance_bucket_name"]
     latest = json.loads(s3.get_object(Bucket=bucket, Key="reports/latest.json")["Body"].read())
-    assert latest["run_id"] == body["run_id"]
+    assert latest["run_id"] == body["run_id"] and latest["schema_version"] == 3
     s3.head_object(Bucket=bucket, Key=body["report_key"])
+    for entry in latest["region_shards"]:
+        for name, key in entry["shards"].items():
+            if entry["findings" if name == "csv" else name]:
+                s3.head_object(Bucket=bucket, Key=key)
 
 
 def test_schedule_targets_the_function(aws, stack_outputs):

@@ -5,6 +5,14 @@ Without `--demo` it uses the caller's AWS credentials exactly as the SDK finds t
 builds a default `boto3` session and never overrides the SDK's own resolution. With `--demo` it
 scans an embedded moto fleet (see `orchestrator.scan.demo`), isolated from the caller's settings.
 
+The scan is the Lambda's own (`compliance_scanner.scanner.scan`), with its memory bound: each
+region streams into gzip shards in a store, and every output reads them back a finding at a time.
+The store is the `--output DIR/` folder, laid out as the analyzer's bucket (so the previous run
+there is the history: first seen, new, resolved), or a temporary folder removed afterwards. JSON,
+CSV, ASFF and OCSF are written finding by finding to stdout or the file; the table and the HTML
+page keep only the most severe rows (a heap) and count the rest; the gate counts as the failures
+stream past.
+
 Exit codes: 0 the scan completed (even with findings, unless `--fail-on` trips), 1 the scan could
 not run or every region failed or `--fail-on` found something, 2 bad input.
 """
@@ -12,14 +20,20 @@ not run or every region failed or `--fail-on` found something, 2 bad input.
 from __future__ import annotations
 
 import contextlib
+import csv
 import difflib
 import json
 import os
 import re
-from urllib.parse import urlparse
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, TextIO
+from urllib.parse import urlparse
 
 import boto3
 import typer
@@ -34,11 +48,17 @@ from botocore.exceptions import (
 )
 from botocore.loaders import create_loader
 from botocore.regions import EndpointResolver
+from compliance_scanner.contract import LATEST_REPORT_KEY, REPORT_PREFIX
+from compliance_scanner.storage import ReportReadError
 
-from . import render as scan_render
-from ..console import err, print_data
+from ..console import err
 from ..errors import BadInput, OperationFailed
 from ..yamlfiles import parse_yaml, read_text
+from . import render as scan_render
+
+if TYPE_CHECKING:  # the reader pulls in the rules and the policy: imported where a report is read
+    from compliance_scanner.reader import Report
+    from compliance_scanner.storage import Store
 
 
 class OutputFormat(str, Enum):
@@ -264,68 +284,161 @@ def progress_reporter(enabled: bool) -> Iterator[Callable[[str, int], None] | No
 
 
 # --------------------------------------------------------------------------------------------
-# The scan itself and the report
+# Where the report goes
 # --------------------------------------------------------------------------------------------
 
-def rule_severities(scan_policy: Any) -> dict[str, str]:
-    """rule id -> effective severity (the policy may override a rule's default)."""
-    rules = getattr(scan_policy, "rules", None) or {}
-    return {rule_id: config.severity for rule_id, config in rules.items()}
+@dataclass(frozen=True)
+class ScanOutput:
+    """What `ec2c scan --output` asked for: a folder that keeps the report with the bucket's
+    layout (and the file of the format, if it is a file format), or one file."""
+
+    folder: Path | None = None
+    file: Path | None = None
 
 
-def failed_regions(report: Mapping[str, Any]) -> list[str]:
-    """Regions where the instance inventory itself could not be listed."""
-    failed = []
-    for error in report.get("errors") or []:
-        operation = str(error.get("operation") or "")
-        region = error.get("region")
-        listing = operation.split(":")[-1] in ("", "DescribeInstances")
-        if region and listing and region not in failed:
-            failed.append(region)
-    return failed
+def _is_folder(raw: str) -> bool:
+    return raw.endswith(("/", os.sep)) or Path(raw).is_dir()
 
 
-def gate_failures(report: Mapping[str, Any], threshold: str) -> list[Mapping[str, Any]]:
-    """Unsuppressed FAIL findings at or above `threshold`."""
-    limit = scan_render.severity_rank(threshold)
-    from compliance_scanner.report import failures
+def _check_writable(raw: str, path: Path) -> None:
+    """The nearest existing folder above `path` must be a writable folder, and `path`, if it
+    exists, a writable file."""
+    folder = path.parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise BadInput(f"{raw}: --output: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInput(f"{raw}: --output: {existing} is not writable")
+    if path.exists() and (path.is_dir() or not os.access(path, os.W_OK)):
+        raise BadInput(f"{raw}: --output: {path} is not a writable file")
 
-    return [
-        f for f in failures(report)
-        if str(f.get("status", "FAIL")).upper() == "FAIL"
-        and not f.get("suppressed")
-        and scan_render.severity_rank(f.get("severity")) <= limit
-    ]
+
+def resolve_output(raw: str, fmt: OutputFormat) -> Path:
+    """Check `--output` before reading anything: a folder (a trailing slash, or one that exists)
+    gets a report file named after the format; the folder must exist or be creatable, the file
+    writable."""
+    path = Path(raw)
+    if _is_folder(raw):
+        path = path / ("ec2-compliance-report." + FILE_SUFFIXES.get(fmt, "json"))
+    _check_writable(raw, path)
+    return path
+
+
+def resolve_scan_output(raw: str, fmt: OutputFormat) -> ScanOutput:
+    """`ec2c scan --output`, checked before the scan: a folder (a trailing slash, or one that
+    exists) is a report store, plus the formatted file when `fmt` is a file format; anything else
+    is one file."""
+    if not _is_folder(raw):
+        return ScanOutput(file=resolve_output(raw, fmt))
+    folder = Path(raw)
+    _check_writable(raw, folder / LATEST_REPORT_KEY)
+    return ScanOutput(folder=folder, file=resolve_output(raw, fmt) if fmt is not OutputFormat.table else None)
+
+
+@contextlib.contextmanager
+def open_output(path: Path) -> Iterator[TextIO]:
+    """A text file written beside `path` and renamed over it once complete: a write that fails
+    half-way (a full disk, a shard that cannot be read) leaves no half report, and the previous
+    file as it was. Created as `open()` would (mode 0666 less the umask)."""
+    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise OperationFailed(f"{path}: cannot write the report: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            yield out
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise OperationFailed(f"{path}: cannot write the report: {exc.strerror or exc}") from None
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------------------
+# The report in each format, streamed
+# --------------------------------------------------------------------------------------------
+
+EXPORT_LISTS: dict[str, str] = {
+    "findings": "findings",
+    "new_findings": "new_findings",
+    "resolved_findings": "resolved_findings",
+    "unevaluated_resources": "unevaluated",
+}
+"""The lists the single-file export (`--format json`) holds inline, and the `Report` method that
+streams each from the shards; in the index `new_findings` and `resolved_findings` are the counts
+of these lists."""
 
 
 def _compact(document: Any) -> str:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str) + "\n"
+    """Compact JSON: indentation sends json through its pure-Python encoder, which took longer
+    than the scan itself on 2,000 instances (`jq .` indents when a person reads it)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def format_report(report: Mapping[str, Any], fmt: OutputFormat, hub_region: str | None = None) -> str:
-    """The report in `fmt`. JSON is compact: indentation sends json through its pure-Python
-    encoder, which took longer than the scan itself on 2,000 instances (`jq .` indents when a
-    person reads it). ASFF names the Security Hub region its findings belong to: `hub_region`,
-    else the first region scanned."""
+def _write_array(out: TextIO, items: Iterable[Any]) -> None:
+    out.write("[")
+    for number, item in enumerate(items):
+        if number:
+            out.write(",")
+        out.write(_compact(item))
+    out.write("]")
+
+
+def write_export(out: TextIO, report: Report) -> None:
+    """The single-file export (`docs/report-schema.md`): the index's fields with the findings
+    lists inline, keys sorted, each list written finding by finding. Its `region_shards` keep
+    their counts but name no shard (`shards: null`): the export carries no store, and
+    `load_report` reads it back from its inline lists."""
+    fields: dict[str, Any] = {key: value for key, value in report.index.items() if key not in EXPORT_LISTS}
+    fields["region_shards"] = [{**entry, "shards": None} for entry in report.index["region_shards"]]
+    out.write("{")
+    for number, key in enumerate(sorted([*fields, *EXPORT_LISTS])):
+        if number:
+            out.write(",")
+        out.write(json.dumps(key) + ":")
+        if key in EXPORT_LISTS:
+            _write_array(out, getattr(report, EXPORT_LISTS[key])())
+        else:
+            out.write(_compact(fields[key]))
+    out.write("}\n")
+
+
+def write_report(
+    out: TextIO, report: Report, fmt: OutputFormat, hub_region: str | None = None, rest_at: str | None = None
+) -> None:
+    """The report in `fmt`, written to `out` piece by piece (never built as one text). ASFF names
+    the Security Hub region its findings belong to: `hub_region`, else the first region scanned.
+    `rest_at` tells the HTML page where every finding is when it cannot embed them all."""
     if fmt is OutputFormat.csv:
-        from compliance_scanner.report import to_csv
+        writer = csv.writer(out)
+        for row in report.csv_lines():
+            writer.writerow(row)
+    elif fmt is OutputFormat.html:
+        from .html_report import html_chunks
 
-        return to_csv(report)
-    if fmt is OutputFormat.html:
-        from .html_report import to_html
-
-        return to_html(report)
-    if fmt is OutputFormat.asff:
+        for chunk in html_chunks(report, rest_at):
+            out.write(chunk)
+    elif fmt is OutputFormat.asff:
         from compliance_scanner.asff import to_asff
 
-        if not report.get("account_id"):
+        if not report.index["account_id"]:
             raise OperationFailed("--format asff: the report has no account id (Security Hub findings need one)")
-        return _compact(to_asff(report, hub_region or (report.get("regions") or ["us-east-1"])[0]))
-    if fmt is OutputFormat.ocsf:
+        _write_array(out, to_asff(report, hub_region or (report.index["regions"] or ["us-east-1"])[0]))
+        out.write("\n")
+    elif fmt is OutputFormat.ocsf:
         from .ocsf import to_ocsf
 
-        return _compact(to_ocsf(report))
-    return _compact(report)
+        try:
+            _write_array(out, to_ocsf(report))
+        except ValueError as exc:
+            raise OperationFailed(f"--format ocsf: {exc}") from None
+        out.write("\n")
+    else:
+        write_export(out, report)
 
 
 def _file_format(path: Path, fmt: OutputFormat) -> OutputFormat:
@@ -338,34 +451,95 @@ def _file_format(path: Path, fmt: OutputFormat) -> OutputFormat:
     )
 
 
-def write_output(path: Path, text: str) -> None:
+def emit(
+    report: Report,
+    fmt: OutputFormat,
+    output: Path | None,
+    limit: int,
+    severities: Mapping[str, str],
+    hub_region: str | None = None,
+    rest_at: str | None = None,
+) -> None:
+    """Show the report first, then write the file: a write that fails still leaves the table."""
+    if fmt is OutputFormat.table:
+        scan_render.render_report(err, report, severities=severities, limit=limit)
+    elif output is None:
+        write_report(sys.stdout, report, fmt, hub_region, rest_at)
+        sys.stdout.flush()
+        scan_render.render_summary_line(err, report)
+    else:
+        scan_render.render_summary_line(err, report)
+    if output is not None:
+        kind = _file_format(output, fmt)
+        with open_output(output) as out:
+            write_report(out, report, kind, hub_region, rest_at)
+        err.print(f"Report written to {output} ({kind.value})", style="dim", markup=False, highlight=False,
+                  soft_wrap=True)
+
+
+@contextlib.contextmanager
+def unreadable_as_failure() -> Iterator[None]:
+    """A stored object that cannot be read while the report streams (a shard gone, truncated,
+    not gzip) ends the command with its one line: the object, then why."""
     try:
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise OperationFailed(f"{path}: cannot write the report: {exc.strerror or exc}") from None
+        yield
+    except ReportReadError as exc:
+        raise OperationFailed(str(exc)) from None
 
 
-def resolve_output(raw: str, fmt: OutputFormat) -> Path:
-    """Check `--output` before scanning: a folder (trailing slash) gets a report file named after
-    the format; the folder must exist or be creatable, the file writable."""
-    path = Path(raw)
-    if path.is_dir() and not raw.endswith(("/", os.sep)):
-        raise BadInput(f"{raw}: --output: is a directory, expected a file path (end it with / to write "
-                       "a report file into it)")
-    if raw.endswith(("/", os.sep)):
-        name = "ec2-compliance-report." + FILE_SUFFIXES.get(fmt, "json")
-        path = path / name
-    folder = path.parent
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
-    if not existing.is_dir():
-        raise BadInput(f"{raw}: --output: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise BadInput(f"{raw}: --output: {existing} is not writable")
-    if path.exists() and (path.is_dir() or not os.access(path, os.W_OK)):
-        raise BadInput(f"{raw}: --output: {path} is not a writable file")
-    return path
+# --------------------------------------------------------------------------------------------
+# The scan itself and the checks on its report
+# --------------------------------------------------------------------------------------------
+
+def rule_severities(scan_policy: Any) -> dict[str, str]:
+    """rule id -> effective severity (the policy may override a rule's default)."""
+    rules = getattr(scan_policy, "rules", None) or {}
+    return {rule_id: config.severity for rule_id, config in rules.items()}
+
+
+def failed_regions(report: Report) -> list[str]:
+    """Regions where the instance inventory itself could not be listed."""
+    failed = []
+    for error in report.index["errors"]:
+        operation = str(error.get("operation") or "")
+        region = error.get("region")
+        listing = operation.split(":")[-1] in ("", "DescribeInstances")
+        if region and listing and region not in failed:
+            failed.append(region)
+    return failed
+
+
+def gate_failures(report: Report, threshold: str) -> int:
+    """How many unsuppressed FAILs are at or above `threshold` (the failures streamed, counted)."""
+    limit = scan_render.severity_rank(threshold)
+    return sum(
+        1
+        for f in report.failures()
+        if str(f.get("status", "FAIL")).upper() == "FAIL"
+        and not f.get("suppressed")
+        and scan_render.severity_rank(f.get("severity")) <= limit
+    )
+
+
+@contextlib.contextmanager
+def report_store(folder: Path | None) -> Iterator[tuple[Store, Report | None]]:
+    """The store the scan writes into and the previous report there: `--output DIR/` keeps the
+    bucket's layout in DIR, and its last run is the history (first seen, new, resolved); without
+    a folder, a temporary one, removed afterwards, and no history. A previous index that cannot
+    be read stops the command (one line naming it) rather than being overwritten."""
+    from compliance_scanner.reader import load_latest
+    from compliance_scanner.storage import DirStore
+
+    if folder is None:
+        with tempfile.TemporaryDirectory(prefix="ec2c-scan-") as temporary:
+            yield DirStore(temporary), None
+        return
+    store = DirStore(folder)
+    try:
+        previous = load_latest(store)
+    except ReportReadError as exc:
+        raise OperationFailed(f"{exc} (the previous report of this folder; use another folder, or move it away)") from None
+    yield store, previous
 
 
 def scan(
@@ -387,9 +561,11 @@ def scan(
         "Finding events): the report on stdout (or in --output).",
     ),
     output: Optional[str] = typer.Option(
-        None, "--output", "-o", metavar="FILE",
+        None, "--output", "-o", metavar="FILE|DIR/",
         help="Write the report to FILE (in --format; with --format table: JSON, or CSV / HTML if FILE ends in "
-        ".csv / .html). A folder (trailing slash) gets ec2-compliance-report.<format>.",
+        ".csv / .html). A folder (trailing slash, or an existing folder) keeps the report as the analyzer's bucket "
+        "does (DIR/reports/latest.json, dated copies and per-region shards): the next scan into it reports what is "
+        "new and resolved since; with a file format it also gets ec2-compliance-report.<format>.",
     ),
     fail_on: Optional[Severity] = typer.Option(
         None, "--fail-on", case_sensitive=False, metavar="SEVERITY",
@@ -411,12 +587,13 @@ def scan(
     ),
     limit: int = typer.Option(
         scan_render.DEFAULT_LIMIT, "--limit", min=0,
-        help="Rows of the findings table (0: all). The JSON/CSV report always has every finding.",
+        help=f"Rows of the findings table (0: all, up to {scan_render.MAX_ROWS:,}; the rest are counted). "
+        "The JSON/CSV report always has every finding.",
     ),
 ) -> None:
     """Scan EC2 instances against the compliance policy and report the findings."""
     region_list = parse_regions(regions)
-    output_path = resolve_output(output, output_format) if output is not None else None
+    target = resolve_scan_output(output, output_format) if output is not None else ScanOutput()
     if not demo:
         check_aws_environment(os.environ)
     if region_list:
@@ -437,14 +614,47 @@ def scan(
         document, source = None, "default policy"
     scan_policy = load_policy_document(document, source)
 
-    with _session_for(demo, region_list) as (session, region_list, account_id, fleet_note):
-        if fleet_note:
-            err.print(fleet_note, style="dim")
-        report = _run_scan(session, region_list, scan_policy, account_id, region_workers)
-        hub_region = session.region_name or region_list[0]
-        imported = _security_hub(session, report, hub_region, demo) if security_hub else None
+    with unreadable_as_failure(), report_store(target.folder) as (store, previous):
+        with _session_for(demo, region_list) as (session, region_list, account_id, fleet_note):
+            if fleet_note:
+                err.print(fleet_note, style="dim")
+            _check_same_account(target.folder, previous, account_id)
+            report = _run_scan(session, region_list, scan_policy, account_id, region_workers, store, previous)
+            hub_region = session.region_name or region_list[0]
+            imported = _security_hub(session, report, hub_region, demo) if security_hub else None
 
-    emit(report, output_format, output_path, limit, rule_severities(scan_policy), hub_region)
+        rest_at = None if target.folder is not None else (
+            "the CSV or JSON of the scan (--format csv or json; --output DIR/ also keeps the per-region CSV shards)"
+        )
+        emit(report, output_format, target.file, limit, rule_severities(scan_policy), hub_region, rest_at)
+        if target.folder is not None:
+            err.print(f"Report stored in {store.uri(LATEST_REPORT_KEY)} (with its shards)", style="dim",
+                      markup=False, highlight=False, soft_wrap=True)
+        _check_outcome(report, region_list, imported, hub_region, fail_on, allow_partial)
+
+
+def _check_same_account(folder: Path | None, previous: Report | None, account_id: str | None) -> None:
+    """A folder's history is one account's: diffing another account against it would call every
+    one of its failures resolved."""
+    if folder is None or previous is None or account_id is None:
+        return
+    before = previous.index["account_id"]
+    if before is not None and before != account_id:
+        raise BadInput(f"{folder}: --output: holds the reports of account {before}, this scan is of account "
+                       f"{account_id}; use one folder per account")
+
+
+def _check_outcome(
+    report: Report,
+    regions: Sequence[str],
+    imported: Any,
+    hub_region: str,
+    fail_on: Severity | None,
+    allow_partial: bool,
+) -> None:
+    """After the report is out: the warnings, then the exit: a failed import, every region
+    failing, the gate (its hits counted over the streamed failures), a partial report under it."""
+    index = report.index
     _warn_expired(report)
     if imported is not None:
         err.print(imported.summary(), markup=False, highlight=False)
@@ -452,33 +662,35 @@ def scan(
             raise OperationFailed(f"--security-hub: not every finding was imported into {hub_region}; see above")
 
     failed = failed_regions(report)
-    if region_list and failed and set(region_list) <= set(failed):
-        codes = {}
-        for error in report.get("errors") or []:
-            codes.setdefault(error.get("region"), error.get("code") or "error")
+    if regions and failed and set(regions) <= set(failed):
+        codes: dict[str, str] = {}
+        for error in index["errors"]:
+            codes.setdefault(error["region"], error["code"] or "error")
         detail = ", ".join(f"{region}: {codes.get(region)}" for region in failed)
         raise OperationFailed(f"every region failed to scan ({detail}); see the report's errors")
 
-    if fail_on is not None:
-        hits = gate_failures(report, fail_on.value)
-        if hits:
-            raise OperationFailed(
-                f"--fail-on {fail_on.value}: {len(hits)} unsuppressed finding{'s' if len(hits) != 1 else ''} "
-                f"at {fail_on.value} severity or above"
-            )
-        incomplete = report.get("incomplete_regions") or []
-        if report.get("partial") and not allow_partial:
-            where = f"regions not fully scanned: {', '.join(incomplete)}" if incomplete else report.get("partial_reason")
-            raise OperationFailed(
-                f"--fail-on {fail_on.value}: the report is partial ({where}); a region that was not read "
-                "cannot pass the gate (see the errors; --allow-partial accepts it)"
-            )
+    if fail_on is None:
+        return
+    hits = gate_failures(report, fail_on.value)
+    if hits:
+        raise OperationFailed(
+            f"--fail-on {fail_on.value}: {hits} unsuppressed finding{'s' if hits != 1 else ''} "
+            f"at {fail_on.value} severity or above"
+        )
+    if index["partial"] and not allow_partial:
+        incomplete = index["incomplete_regions"]
+        where = f"regions not fully scanned: {', '.join(incomplete)}" if incomplete else index["partial_reason"]
+        raise OperationFailed(
+            f"--fail-on {fail_on.value}: the report is partial ({where}); a region that was not read "
+            "cannot pass the gate (see the errors; --allow-partial accepts it)"
+        )
 
 
-def _warn_expired(report: Mapping[str, Any]) -> None:
+def _warn_expired(report: Report) -> None:
     """Expired suppressions stop matching: say so, or findings come back without warning."""
-    for item in report.get("expired_suppressions") or []:
-        tag = item.get("tag") or {}
+    for item in report.index["expired_suppressions"]:
+        tag = item.get("tag")
+        tag = tag if isinstance(tag, Mapping) else {}
         selector = f"{tag.get('key')}~{tag.get('regex')}" if "regex" in tag else f"{tag.get('key')}={tag.get('value')}"
         target = f"instance {item['instance_id']}" if item.get("instance_id") else f"tag {selector}"
         err.print(
@@ -513,42 +725,32 @@ def _session_for(demo: bool, regions: list[str]) -> Iterator[tuple[Any, list[str
 
 
 def _run_scan(
-    session: Any, regions: list[str], scan_policy: Any, account_id: str | None, region_workers: int
-) -> dict[str, Any]:
+    session: Any,
+    regions: list[str],
+    scan_policy: Any,
+    account_id: str | None,
+    region_workers: int,
+    store: Store,
+    previous: Report | None,
+) -> Report:
+    """The Lambda's own scan (`compliance_scanner.scanner.scan`), into `store`, diffed against
+    `previous`."""
     from compliance_scanner.scanner import scan as run_scan
 
     with progress_reporter(err.is_terminal) as on_progress:
         try:
-            return run_scan(session, regions, scan_policy, account_id=account_id, on_progress=on_progress,
-                            region_workers=region_workers)
+            return run_scan(session, regions, scan_policy, store, account_id=account_id, on_progress=on_progress,
+                            previous=previous, region_workers=region_workers)
         except (BotoCoreError, ClientError) as exc:
             raise OperationFailed(f"scan failed: {describe_aws_error(exc)}") from None
+        except OSError as exc:  # the folder's disk or permissions, under --output DIR/ or the temporary one
+            where = exc.filename or store.uri(REPORT_PREFIX.rstrip("/"))
+            raise OperationFailed(f"{where}: cannot store the report: {exc.strerror or exc}") from None
 
 
-def _security_hub(session: Any, report: Mapping[str, Any], hub_region: str, demo: bool) -> Any:
+def _security_hub(session: Any, report: Report, hub_region: str, demo: bool) -> Any:
     from .hub import import_report
 
     if demo:  # the demo's moto account starts without a hub, as a new AWS account does
         session.client("securityhub", region_name=hub_region).enable_security_hub()
     return import_report(session, report, hub_region)
-
-
-def emit(
-    report: Mapping[str, Any],
-    fmt: OutputFormat,
-    output: Path | None,
-    limit: int,
-    severities: Mapping[str, str],
-    hub_region: str | None = None,
-) -> None:
-    """Show the report first, then write the file: a write that fails still leaves the table."""
-    if fmt is OutputFormat.table:
-        scan_render.render_report(err, report, severities=severities, limit=limit)
-    elif output is None:
-        print_data(format_report(report, fmt, hub_region))
-        scan_render.render_summary_line(err, report)
-    else:
-        scan_render.render_summary_line(err, report)
-    if output is not None:
-        write_output(output, format_report(report, _file_format(output, fmt), hub_region))
-        err.print(f"Report written to {output} ({_file_format(output, fmt).value})", style="dim", markup=False)

@@ -13,11 +13,17 @@ Why it is built this way:
   hashes the policy allows, so even a hypothetical escaping slip could not run injected script.
   Report data reaches the script only through escaped `data-*` attributes, never as an embedded
   JSON blob.
-* **Every resource type, one table.** The findings table holds every failure of the report
-  (`compliance_scanner.report.failures`): instances, launch templates, default security groups
-  and the failing account guardrails, each row labelled with its type (and filterable by it) once more than one type
-  is present. An account guardrail's resource is the account, per region. Every guardrail result
-  (pass, fail, skipped) is also laid out as a rule x region grid in its own panel.
+* **Every resource type, one table.** The findings table holds the report's failures
+  (`Report.failures`): instances, launch templates, default security groups and the failing
+  account guardrails, each row labelled with its type (and filterable by it) once more than one
+  type is present. An account guardrail's resource is the account, per region. Every guardrail
+  result (pass, fail, skipped) is also laid out as a rule x region grid in its own panel.
+* **A page, not a database.** A browser does not hold 100,000 table rows, and the scanner never
+  holds them either: the failures stream past once, the `FINDINGS_SHOWN` most severe are kept (a
+  heap, `render.top_failures`) and the rest counted. When some are left out the page says how
+  many and where every one of them is (the run's CSV shards in its bucket or folder, or the
+  export formats); the counts above the table are always the whole report's. The new and
+  resolved lists are capped the same way.
 * **The template stays dumb.** Everything that needs a decision (ordering, percentages, labels,
   missing fields of an older or partial report) is computed here into plain values, so the template
   only lays them out and the logic is unit-testable without a browser.
@@ -27,9 +33,13 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from compliance_scanner.documents import format_rate
+from compliance_scanner.reader import Report
+from compliance_scanner.report import run_prefix
 
 from .html_views import (
     FindingView,
@@ -54,11 +64,15 @@ from .render import (
     RESOURCE_TYPE_HEADING,
     SEVERITY_LABEL,
     SEVERITY_ORDER,
-    report_failures,
     resource_type_rank,
+    FailureTally,
     severity_rank,
-    sort_findings,
+    top_failures,
 )
+
+FINDINGS_SHOWN = 5_000
+"""The most failures the page embeds (the most severe, unsuppressed first), and the most items of
+each of its new and resolved lists: about 15 MB of HTML, still a page a browser opens quickly."""
 
 TEMPLATE = "report.html.j2"
 STYLE_TEMPLATE = "report.css.j2"
@@ -156,13 +170,19 @@ class PageView:
     severity_max: int
     rule_bars: list[RuleBar]
     findings: list[FindingView]
+    findings_total: int
+    """Every failure of the report; more than `findings` holds when the page is capped."""
+    rest_at: str
+    """Where every failure can be read when the page does not embed them all."""
     show_types: bool
     other_resources: list[ResourceCount]
     evaluated_resources: int
     guardrail_regions: list[GuardrailRegion]
     guardrail_rows: list[GuardrailRow]
     new_findings: list[FindingView]
+    new_total: int
     resolved_findings: list[FindingView]
+    resolved_total: int
     has_history: bool
     severity_options: list[Option]
     rule_options: list[Option]
@@ -174,8 +194,21 @@ class PageView:
 # --- view building --------------------------------------------------------------------------------
 
 
-def _findings(value: Any) -> list[FindingView]:
-    return [finding_view(f) for f in sort_findings([f for f in as_list(value) if isinstance(f, Mapping)])]
+def _capped(findings: Iterable[Mapping[str, Any]]) -> tuple[list[FindingView], FailureTally]:
+    """The first `FINDINGS_SHOWN` findings in the table's order as views, and the tally of all of
+    them (one pass over the stream)."""
+    shown, tally = top_failures(findings, FINDINGS_SHOWN)
+    return [finding_view(f) for f in shown], tally
+
+
+def rest_location(report: Report) -> str:
+    """Where every finding of the report is: its run's CSV shards in the bucket or folder it was
+    read from, else (a one-document report) the export formats."""
+    if report.sharded and report.store is not None:
+        index = report.index
+        folder = report.store.uri(run_prefix(index["generated_at"], index["run_id"]))
+        return f"the CSV shards of this run under {folder}/ (one findings.csv.gz per region)"
+    return "the report's CSV or JSON export (--format csv or json)"
 
 
 def _options(
@@ -279,54 +312,64 @@ def _rate_tone(rate: float | None, threshold: float | None) -> str:
     return "warn" if rate >= 70 else "bad"
 
 
-def build_view(report: Mapping[str, Any]) -> PageView:
-    """The page's content from a report document (schema 1 or 2, complete or partial)."""
-    summary = as_mapping(report.get("summary"))
-    policy = as_mapping(report.get("policy"))
-    findings = _findings(report_failures(report))
+def build_view(report: Report, rest_at: str | None = None) -> PageView:
+    """The page's content from a report (any schema `load_report` reads, complete or partial):
+    its failures and changes streamed once each (see the module docstring), the rest from the
+    index. `rest_at` says where every failure is when the page cannot embed them all (default:
+    `rest_location`)."""
+    index = report.index
+    summary = report.summary
+    policy = as_mapping(index["policy"])
+    findings, tally = _capped(report.failures())
     titles = {as_text(f.get("rule_id")): as_text(f.get("title"))
-              for f in as_list(report.get("account_findings")) if isinstance(f, Mapping) and f.get("title")}
-    titles.update({f.rule_id: f.title for f in findings if f.title})
-    regions = [as_text(r) for r in as_list(report.get("regions"))]
-    other_resources = _other_resources(as_mapping(summary.get("by_resource_type")))
-    guardrail_regions, guardrail_rows = _guardrails(report.get("account_findings"), regions)
-    rate = as_number(summary.get("compliance_rate"))
+              for f in index["account_findings"] if isinstance(f, Mapping) and f.get("title")}
+    titles.update(tally.titles)
+    regions = [as_text(r) for r in index["regions"]]
+    other_resources = _other_resources(as_mapping(summary["by_resource_type"]))
+    guardrail_regions, guardrail_rows = _guardrails(index["account_findings"], regions)
+    rate = as_number(summary["compliance_rate"])
     threshold = as_number(policy.get("alert_threshold"))
-    severity_bars, severity_max = build_severity_bars(as_mapping(summary.get("by_severity")))
-    account = as_text(report.get("account_id"))
+    severity_bars, severity_max = build_severity_bars(as_mapping(summary["by_severity"]))
+    new_findings, new = _capped(report.new_findings())
+    resolved_findings, resolved = _capped(report.resolved_findings())
+    account = as_text(index["account_id"])
     return PageView(
         title=f"EC2 compliance report{' · ' + account if account else ''}",
         account_id=account,
         regions=regions,
-        run_id=as_text(report.get("run_id")),
-        previous_run_id=as_text(report.get("previous_run_id")),
-        generated_at=as_text(report.get("generated_at")),
-        generated_at_label=timestamp_label(report.get("generated_at")),
+        run_id=as_text(index["run_id"]),
+        previous_run_id=as_text(index["previous_run_id"]),
+        generated_at=as_text(index["generated_at"]),
+        generated_at_label=timestamp_label(index["generated_at"]),
         stats=[(key, label, as_int(summary.get(key))) for key, label in STAT_LABELS],
         compliance_rate=rate,
-        compliance_rate_label="n/a" if rate is None else f"{rate:g}%",
+        compliance_rate_label=format_rate(rate),
         rate_tone=_rate_tone(rate, threshold),
         alert_threshold=threshold,
         enabled_rules=len(as_list(policy.get("enabled_rules"))),
-        open_findings=sum(1 for f in findings if not f.suppressed),
-        suppressed_findings=sum(1 for f in findings if f.suppressed),
-        partial=bool(report.get("partial")),
-        partial_reason=as_text(report.get("partial_reason")),
-        incomplete_regions=[as_text(r) for r in as_list(report.get("incomplete_regions"))],
-        errors=_errors(report.get("errors")),
-        expired_suppressions=_expired(report.get("expired_suppressions")),
+        open_findings=tally.total - tally.suppressed,
+        suppressed_findings=tally.suppressed,
+        partial=index["partial"],
+        partial_reason=as_text(index["partial_reason"]),
+        incomplete_regions=[as_text(r) for r in index["incomplete_regions"]],
+        errors=_errors(index["errors"]),
+        expired_suppressions=_expired(index["expired_suppressions"]),
         severity_bars=severity_bars,
         severity_max=severity_max,
-        rule_bars=build_rule_bars(as_mapping(summary.get("by_rule")), titles),
+        rule_bars=build_rule_bars(as_mapping(summary["by_rule"]), titles),
         findings=findings,
+        findings_total=tally.total,
+        rest_at=rest_at or rest_location(report),
         show_types=any(f.resource_type != INSTANCE for f in findings),
         other_resources=other_resources,
         evaluated_resources=as_int(summary.get("total_instances")) + sum(c.evaluated for c in other_resources),
         guardrail_regions=guardrail_regions,
         guardrail_rows=guardrail_rows,
-        new_findings=_findings(report.get("new_findings")),
-        resolved_findings=_findings(report.get("resolved_findings")),
-        has_history="previous_run_id" in report,
+        new_findings=new_findings,
+        new_total=new.total,
+        resolved_findings=resolved_findings,
+        resolved_total=resolved.total,
+        has_history=index["previous_run_id"] is not None,
         severity_options=_options((f.severity for f in findings), key=severity_key,
                                   labels={s: SEVERITY_LABEL.get(s, s) for s in SEVERITY_ORDER}),
         rule_options=_options(f.rule_id for f in findings),
@@ -357,11 +400,16 @@ def _content_security_policy() -> str:
     ))
 
 
-def to_html(report: Mapping[str, Any]) -> str:
-    """The report as a standalone HTML page (UTF-8 text), viewable offline from `file://`."""
-    view = build_view(report)
+def html_chunks(report: Report, rest_at: str | None = None) -> Iterator[str]:
+    """The page as the template renders it, piece by piece, for a writer to stream to a file."""
+    view = build_view(report, rest_at)
     view.csp = _content_security_policy()
-    return template_environment().get_template(TEMPLATE).render(view=view)
+    return template_environment().get_template(TEMPLATE).generate(view=view)
 
 
-__all__ = ["build_view", "to_html"]
+def to_html(report: Report, rest_at: str | None = None) -> str:
+    """The report as a standalone HTML page (UTF-8 text), viewable offline from `file://`."""
+    return "".join(html_chunks(report, rest_at))
+
+
+__all__ = ["FINDINGS_SHOWN", "build_view", "html_chunks", "rest_location", "to_html"]

@@ -14,10 +14,10 @@ import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import jinja2
+from compliance_scanner.documents import format_time
 
 from .render import ACCOUNT, RESOURCE_TYPE_COLUMN, SEVERITY_LABEL, resource_type, severity_rank
 
@@ -108,14 +108,10 @@ def as_list(value: Any) -> list[Any]:
 
 
 def timestamp_label(value: Any) -> str:
-    """`2026-01-15T09:30:00Z` as `2026-01-15 09:30 UTC`; anything unparsable is shown as given."""
+    """`2026-01-15T09:30:00Z` as `2026-01-15 09:30 UTC` (`documents.format_time`, the one format
+    people see); anything unparsable as given, nothing as an empty string."""
     text = as_text(value)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return text
-    suffix = " UTC" if moment.utcoffset() is not None and not moment.utcoffset() else ""
-    return moment.strftime("%Y-%m-%d %H:%M") + suffix
+    return format_time(text) if text else ""
 
 
 def severity_key(severity: str) -> tuple[int, str]:

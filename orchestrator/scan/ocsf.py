@@ -2,14 +2,16 @@
 
 Why: security data lakes and SIEMs (Amazon Security Lake, Splunk, Sentinel, ...) ingest OCSF
 natively, so emitting it lets them take our findings without a custom parser. Like the CSV and
-ASFF outputs this works from the report document alone (`docs/report-schema.md`, schema 2), so a
-report loaded back from S3 converts exactly like a fresh one.
+ASFF outputs this works from a `compliance_scanner.reader.Report` alone (any schema `load_report`
+reads), so a report loaded back from S3 converts exactly like a fresh one. The events are yielded
+one at a time as the report's failures stream from its shards: a writer puts each in the output
+and drops it, so no list of every event (or finding) is ever built.
 
 Version: OCSF **1.5.0**, the schema version py-ocsf-models 0.10 targets (`OCSF_VERSION`); the tests
 validate every event against its `DetectionFinding` model. py-ocsf-models is a dev-only dependency,
 so this module builds plain dicts and does not import it.
 
-What is converted: every failure of the report (`compliance_scanner.report.failures`), i.e. the
+What is converted: every failure of the report (`Report.failures`), i.e. the
 instance, launch template and security group findings, then the account guardrail results that
 FAIL (suppressed ones included, as for findings). An account guardrail that passes or was skipped
 is no finding.
@@ -44,11 +46,12 @@ Mapping decisions (class 2004 Detection Finding, category 2 Findings, cloud prof
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from compliance_scanner.report import failures
+from compliance_scanner.documents import ReportIndex
+from compliance_scanner.reader import Report
 from compliance_scanner.rules.mappings import compliance_controls
 
 OCSF_VERSION = "1.5.0"
@@ -87,32 +90,27 @@ RESOURCE_TYPES: dict[str, str] = {
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-def to_ocsf(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One OCSF Detection Finding event (a JSON-ready dict) per failure of a schema 2 report:
-    findings, then failing account findings."""
-    findings = failures({
-        "findings": report.get("findings") or [],
-        "account_findings": report.get("account_findings") or [],
-    })
-    if not findings:
-        return []
-    generated_ms = _epoch_ms(report["generated_at"])
+def to_ocsf(report: Report) -> Iterator[dict[str, Any]]:
+    """One OCSF Detection Finding event (a JSON-ready dict) per failure of the report, findings
+    then failing account findings, yielded as they stream. A schema 1 finding (no `finding_id`)
+    is a ValueError when it is reached."""
+    index = report.index
+    generated_ms = _epoch_ms(index["generated_at"])
     product_version = _product_version()
-    return [_event(report, finding, generated_ms, product_version) for finding in findings]
+    for finding in report.failures():
+        yield _event(index, finding, generated_ms, product_version)
 
 
-def _event(
-    report: Mapping[str, Any], finding: Mapping[str, Any], generated_ms: int, product_version: str
-) -> dict[str, Any]:
+def _event(index: ReportIndex, finding: Mapping[str, Any], generated_ms: int, product_version: str) -> dict[str, Any]:
     if "finding_id" not in finding:
-        raise ValueError("OCSF output needs a schema 2 report (its findings have no finding_id)")
+        raise ValueError("OCSF output needs a schema 2 or later report (its findings have no finding_id)")
     first_seen_ms = _epoch_ms(finding["first_seen"]) if finding.get("first_seen") else generated_ms
     activity_id = ACTIVITY_UPDATE if first_seen_ms < generated_ms else ACTIVITY_CREATE
     severity = str(finding.get("severity") or "").lower()
     severity_id = SEVERITY_IDS.get(severity, _SEVERITY_OTHER)
     rule_id = finding["rule_id"]
     region = finding.get("region")
-    account_id = finding.get("account_id") or report.get("account_id")
+    account_id = finding.get("account_id") or index["account_id"]
 
     event: dict[str, Any] = {
         "category_uid": CATEGORY_UID,
@@ -126,7 +124,7 @@ def _event(
         "time": generated_ms,
         "metadata": {
             "version": OCSF_VERSION,
-            "uid": f"{report.get('run_id')}/{finding['finding_id']}",
+            "uid": f"{index['run_id']}/{finding['finding_id']}",
             "event_code": rule_id,
             "profiles": ["cloud"],
             "product": {

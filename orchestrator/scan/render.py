@@ -1,17 +1,24 @@
 """Human rendering of a scan report: rich tables for the terminal (stderr).
 
-Works from the report document alone (the same JSON the Lambda writes to S3), so it can render a
-report from anywhere. Layout choices for an 80-column terminal with many findings: findings are
-sorted by severity, the resource cell stacks name over id and region, messages wrap, and the table
-stops after `limit` rows with a pointer to the full JSON/CSV.
+Works from a `compliance_scanner.reader.Report` alone (a fresh scan's, or one read back from a
+bucket or a folder), so it can render a report from anywhere. Layout choices for an 80-column
+terminal with many findings: findings are sorted by severity, the resource cell stacks name over
+id and region, messages wrap, and the table stops after `limit` rows with a pointer to the full
+JSON/CSV.
+
+Bounded memory. A report's failures are streamed from its shards, never listed: one pass keeps
+the `limit` most severe in a heap (`heapq.nsmallest`) and counts the rest by severity, type and
+suppression (`FailureTally`), so the "... N more" line is exact whatever the report's size.
+`--limit 0` asks for every row, which no heap bounds: it is capped at `MAX_ROWS`, and the "more"
+line says so. The summary line alone (under JSON or CSV on stdout) reads only the index.
 
 Resource types. A report's failures are instance, launch template and default security group
-findings plus the FAILs of the account guardrails (`compliance_scanner.report.failures`). The
-findings table shows them in one section per type, in this order: instances, launch templates,
-security groups, account guardrails; a report holding only instance findings (schema 1, or
-nothing else failed) shows no section headings. Launch templates and security groups are
-labelled by their Name tag when they have one, and always by id; account guardrails by
-`account <id>` and the region (one account's settings differ per region).
+findings plus the FAILs of the account guardrails (`Report.failures`). The findings table shows
+them in one section per type, in this order: instances, launch templates, security groups,
+account guardrails; a report holding only instance findings (schema 1, or nothing else failed)
+shows no section headings. Launch templates and security groups are labelled by their Name tag
+when they have one, and always by id; account guardrails by `account <id>` and the region (one
+account's settings differ per region).
 
 The `limit` is applied over all failures together, most severe unsuppressed first whatever their
 type, and only then are the rows shown split into sections: a long tail of low instance findings
@@ -27,15 +34,22 @@ never parsed as console markup.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from compliance_scanner.documents import Summary, format_rate, format_time
 from compliance_scanner.identity import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE, RESOURCE_TYPES, SECURITY_GROUP
 from rich import box
 from rich.console import Console, Group
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:  # the reader pulls in the rules and the policy: the CLI starts without them
+    from compliance_scanner.reader import Report
 
 SEVERITY_ORDER: tuple[str, ...] = ("critical", "high", "medium", "low", "informational")
 SEVERITY_STYLE: dict[str, str] = {
@@ -78,6 +92,9 @@ STATUS_CELL: dict[str, tuple[str, str]] = {
     "SKIPPED": ("skipped", "yellow"),
 }
 DEFAULT_LIMIT = 40
+MAX_ROWS = 5_000
+"""The most rows a table shows, `--limit 0` included: the rows shown are held in memory (a heap
+while the report streams past), so "all" has to stop somewhere; the rest are counted."""
 FLAT_MIN_WIDTH = 140
 
 
@@ -127,47 +144,115 @@ def _mappings(value: Any) -> list[Mapping[str, Any]]:
     return [f for f in value if isinstance(f, Mapping)] if isinstance(value, (list, tuple)) else []
 
 
-def report_failures(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """`compliance_scanner.report.failures` (findings, then failing account findings) of a report
-    that may be of schema 1, partial or hand-edited: missing or null lists count as empty."""
-    from compliance_scanner.report import failures
-
-    return failures({
-        "findings": _mappings(report.get("findings")),
-        "account_findings": _mappings(report.get("account_findings")),
-    })
-
-
-def sort_findings(findings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Unsuppressed first, then by severity, resource type, region, name/id, rule."""
-    return sorted(
-        findings,
-        key=lambda f: (
-            bool(f.get("suppressed")),
-            severity_rank(f.get("severity")),
-            resource_type_rank(resource_type(f)),
-            str(f.get("region") or ""),
-            _name(f) or "~",
-            resource_id(f),
-            str(f.get("rule_id") or ""),
-        ),
+def table_order(finding: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The order people read failures in: unsuppressed first, then by severity, resource type,
+    region, name/id, rule (a sort key)."""
+    return (
+        bool(finding.get("suppressed")),
+        severity_rank(finding.get("severity")),
+        resource_type_rank(resource_type(finding)),
+        str(finding.get("region") or ""),
+        _name(finding) or "~",
+        resource_id(finding),
+        str(finding.get("rule_id") or ""),
     )
 
 
-def _more_line(hidden: Sequence[Mapping[str, Any]]) -> Text:
-    counts = Counter(str(f.get("severity")) for f in hidden)
-    detail = ", ".join(f"{counts[s]} {s}" for s in SEVERITY_ORDER if counts.get(s))
-    suppressed = sum(1 for f in hidden if f.get("suppressed"))
+def sort_findings(findings: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """`findings` in `table_order` (for lists already bounded; a report's stream goes through
+    `top_failures`)."""
+    return sorted(findings, key=table_order)
+
+
+TallyKey = tuple[str, bool, str]
+"""(severity, suppressed, resource type): what the "more" line breaks hidden failures down by."""
+
+
+@dataclass
+class FailureTally:
+    """Every failure of a report counted in the pass that picked the rows shown: a handful of
+    counters (keys are severities, types and rules), whatever the report's size."""
+
+    counts: Counter[TallyKey] = field(default_factory=Counter)
+    severities: dict[str, str] = field(default_factory=dict)
+    """rule id -> severity of its first failure (the rules table's severity column when no policy
+    says, as for `ec2c report`)."""
+    titles: dict[str, str] = field(default_factory=dict)
+    """rule id -> title of its first failure that has one."""
+
+    def add(self, finding: Mapping[str, Any]) -> None:
+        self.counts[_tally_key(finding)] += 1
+        rule_id = str(finding.get("rule_id") or "")
+        self.severities.setdefault(rule_id, str(finding.get("severity") or ""))
+        if finding.get("title"):
+            self.titles.setdefault(rule_id, str(finding["title"]))
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def suppressed(self) -> int:
+        return sum(count for (_, suppressed, _), count in self.counts.items() if suppressed)
+
+    def by_type(self) -> Counter[str]:
+        kinds: Counter[str] = Counter()
+        for (_, _, kind), count in self.counts.items():
+            kinds[kind] += count
+        return kinds
+
+
+def _tally_key(finding: Mapping[str, Any]) -> TallyKey:
+    return str(finding.get("severity")), bool(finding.get("suppressed")), resource_type(finding)
+
+
+def top_failures(failures: Iterable[Mapping[str, Any]], count: int) -> tuple[list[Mapping[str, Any]], FailureTally]:
+    """The `count` first failures in `table_order` and the tally of all of them, in one pass over
+    the stream (a heap of `count` findings, never a list of every one)."""
+    tally = FailureTally()
+
+    def counted() -> Iterator[Mapping[str, Any]]:
+        for finding in failures:
+            tally.add(finding)
+            yield finding
+
+    stream = counted()
+    shown = heapq.nsmallest(count, stream, key=table_order) if count > 0 else []
+    for _ in stream:  # what nsmallest(0) leaves unread is still counted
+        pass
+    return shown, tally
+
+
+def row_limit(limit: int) -> int:
+    """`--limit` as a row count: 0 (all) and anything above it become `MAX_ROWS`."""
+    return MAX_ROWS if limit <= 0 else min(limit, MAX_ROWS)
+
+
+def _more_line(hidden: Counter[TallyKey], capped: bool) -> Text:
+    """`... N more findings (by severity; suppressed) · by type: where to see them`."""
+    total = sum(hidden.values())
+    severities: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    suppressed = 0
+    for (severity, is_suppressed, kind), count in hidden.items():
+        severities[severity] += count
+        kinds[kind] += count
+        suppressed += count if is_suppressed else 0
+    detail = ", ".join(f"{severities[s]} {s}" for s in SEVERITY_ORDER if severities.get(s))
     if suppressed:
         detail += f"; {suppressed} suppressed"
-    plural = "s" if len(hidden) != 1 else ""
-    line = f"... {len(hidden)} more finding{plural} ({detail})"
-    kinds = Counter(resource_type(f) for f in hidden)
+    plural = "s" if total != 1 else ""
+    line = f"... {total} more finding{plural} ({detail})"
     if set(kinds) - {INSTANCE}:
         line += " · " + ", ".join(
             f"{kinds[k]} {RESOURCE_TYPE_NOUN.get(k, k)}" for k in sorted(kinds, key=resource_type_rank)
         )
-    return Text(line + ": see --format json or csv, or --limit 0", style="dim")
+    where = (
+        f": the table shows at most {MAX_ROWS:,} rows; see --format json or csv"
+        if capped
+        else ": see --format json or csv, or --limit 0"
+    )
+    return Text(line + where, style="dim")
 
 
 def _message(finding: Mapping[str, Any]) -> Text:
@@ -192,23 +277,24 @@ def _section_heading(kind: str, shown: int, total: int) -> Rule:
     return Rule(Text.assemble((label, "bold"), (f" ({count})", "dim")), align="left", style="dim")
 
 
-def findings_table(findings: Sequence[Mapping[str, Any]], *, width: int, limit: int = DEFAULT_LIMIT) -> Group | None:
-    """The failures, most severe first; None when there are none.
+def findings_table(
+    shown: Sequence[Mapping[str, Any]], tally: FailureTally, *, width: int, capped: bool = False
+) -> Group | None:
+    """The failures `shown` (already the first ones in `table_order`, see `top_failures`) out of
+    all those `tally` counted; None when there are none.
 
-    `limit` (0: no limit) caps the rows over every resource type together, most severe unsuppressed
-    first; the rows shown are then split into one section per resource type (instances, launch
-    templates, account guardrails), each headed by its type and how many of that type's failures
-    it shows. Only instance findings: no section heading, as before there were other types.
+    The rows are split into one section per resource type (instances, launch templates, security
+    groups, account guardrails), each headed by its type and how many of that type's failures it
+    shows. Only instance findings: no section heading, as before there were other types. When
+    rows were left out, a last line counts them (`capped`: because of `MAX_ROWS`, not `--limit`).
 
     Wide terminals get flat tables (resource and region columns, the same widths in every
     section); narrower ones get the findings grouped under one heading line per resource, so the
     message keeps room.
     """
-    if not findings:
+    if not shown:
         return None
-    ordered = sort_findings(findings)
-    shown = ordered if limit <= 0 else ordered[:limit]
-    totals = Counter(resource_type(f) for f in ordered)
+    totals = tally.by_type()
     sections: dict[str, list[Mapping[str, Any]]] = {}
     for finding in shown:
         sections.setdefault(resource_type(finding), []).append(finding)
@@ -223,8 +309,9 @@ def findings_table(findings: Sequence[Mapping[str, Any]], *, width: int, limit: 
         if headed:
             parts.append(_section_heading(kind, len(rows), totals[kind]))
         parts.append(_flat_table(rows, kind, widths) if flat else _grouped(rows, width))
-    if len(ordered) > len(shown):
-        parts.append(_more_line(ordered[len(shown):]))
+    hidden = tally.counts - Counter(_tally_key(f) for f in shown)
+    if hidden:
+        parts.append(_more_line(hidden, capped))
     return Group(*parts)
 
 
@@ -393,9 +480,9 @@ def guardrails_table(
     return table
 
 
-def rules_table(summary: Mapping[str, Any], severities: Mapping[str, str]) -> Table | None:
+def rules_table(summary: Summary, severities: Mapping[str, str]) -> Table | None:
     """Per-rule counts: failing rules first (by severity), then the ones that passed everywhere."""
-    by_rule: Mapping[str, Mapping[str, int]] = summary.get("by_rule") or {}
+    by_rule: Mapping[str, Mapping[str, int]] = summary["by_rule"]
     if not by_rule:
         return None
     table = Table(
@@ -460,21 +547,17 @@ def errors_table(errors: Sequence[Mapping[str, Any]]) -> Table | None:
     return table
 
 
-def _other_types_text(summary: Mapping[str, Any]) -> Text | None:
+def _other_types_text(summary: Summary) -> Text | None:
     """`1 of 2 launch templates, 1 of 4 security groups, 2 of 3 account regions non-compliant` from
-    `summary.by_resource_type`, for the types other than instances that were evaluated."""
-    by_type = summary.get("by_resource_type")
-    if not isinstance(by_type, Mapping):
-        return None
+    `summary.by_resource_type`, for the types other than instances that were evaluated (a report
+    of an older version lacks the newer types)."""
+    by_type = summary["by_resource_type"]
     text = Text()
     for kind, one, many in OTHER_RESOURCE_NOUNS:
         counts = by_type.get(kind)
-        if not isinstance(counts, Mapping):
+        if counts is None:
             continue
-        try:
-            evaluated, failing = int(counts.get("evaluated") or 0), int(counts.get("non_compliant") or 0)
-        except (TypeError, ValueError):
-            continue
+        evaluated, failing = int(counts["evaluated"]), int(counts["non_compliant"])
         if evaluated <= 0:
             continue
         if text:
@@ -487,26 +570,36 @@ def _other_types_text(summary: Mapping[str, Any]) -> Text | None:
     return text
 
 
-def summary_text(report: Mapping[str, Any]) -> Text:
+def failure_counts(report: Report) -> tuple[int, int]:
+    """(failures, suppressed failures) from the index alone: each region's count of findings plus
+    the failing account guardrails, and the suppressed part as `summary.by_rule` counts it (a
+    suppression only ever covers a FAIL)."""
+    index = report.index
+    total = sum(entry["findings"] for entry in index["region_shards"])
+    total += sum(1 for f in index["account_findings"] if f["status"] == "FAIL")
+    suppressed = sum(int(counts.get("suppressed") or 0) for counts in report.summary["by_rule"].values())
+    return total, min(suppressed, total)
+
+
+def _rate_style(rate: float | None) -> str:
+    if rate is None:
+        return "green"
+    return "green" if rate >= 90 else ("yellow" if rate >= 70 else "bold red")
+
+
+def summary_text(report: Report, tally: FailureTally | None = None) -> Text:
     """One line: instances, compliant, non-compliant, rate, the other resource types, findings
     (every failure: instances, launch templates, security groups and account guardrails), errors,
-    partial."""
-    summary = report.get("summary") or {}
-    total = int(summary.get("total_instances", 0))
-    compliant = int(summary.get("compliant_instances", 0))
-    non_compliant = int(summary.get("non_compliant_instances", 0))
-    unevaluated = int(summary.get("unevaluated_instances", 0))
-    rate = summary.get("compliance_rate")
-    errors = len(report.get("errors") or [])
-    findings = report_failures(report)
-    suppressed = sum(1 for f in findings if f.get("suppressed"))
-
-    rate_style = "green"
-    if isinstance(rate, (int, float)):
-        rate_style = "green" if rate >= 90 else ("yellow" if rate >= 70 else "bold red")
-        rate_text = f"{rate:.1f}%"
-    else:
-        rate_text = "n/a"
+    partial. The failures are counted by `tally` when a table pass made one, else from the index."""
+    summary = report.summary
+    index = report.index
+    total = int(summary["total_instances"])
+    compliant = int(summary["compliant_instances"])
+    non_compliant = int(summary["non_compliant_instances"])
+    unevaluated = int(summary["unevaluated_instances"])
+    rate = summary["compliance_rate"]
+    errors = len(index["errors"])
+    findings, suppressed = (tally.total, tally.suppressed) if tally is not None else failure_counts(report)
 
     line = Text()
     line.append(f"{total}", style="bold")
@@ -519,79 +612,78 @@ def summary_text(report: Mapping[str, Any]) -> Text:
         line.append(f"{unevaluated}", style="bold yellow")
         line.append(" not fully evaluated · ")
     line.append("compliance ")
-    line.append(rate_text, style=rate_style)
+    line.append(format_rate(rate), style=_rate_style(rate))
     others = _other_types_text(summary)
     if others is not None:
         line.append(" · ")
         line.append_text(others)
     line.append(" · ")
-    line.append(f"{len(findings) - suppressed} findings", style="bold" if findings else "")
+    line.append(f"{findings - suppressed} findings", style="bold" if findings else "")
     if suppressed:
         line.append(f" (+{suppressed} suppressed)", style="dim")
     line.append(" · ")
     line.append(f"{errors} error{'s' if errors != 1 else ''}", style="bold red" if errors else "")
-    if report.get("partial"):
+    if index["partial"]:
         line.append(" · ")
         line.append("PARTIAL", style="bold yellow")
     return line
 
 
-def header_text(report: Mapping[str, Any]) -> Text:
-    regions = ", ".join(report.get("regions") or [])
+def header_text(report: Report) -> Text:
+    index = report.index
     text = Text()
     text.append("EC2 compliance scan", style="bold")
-    account = report.get("account_id")
-    if account:
-        text.append(f"  account {account}", style="dim")
-    if regions:
-        text.append(f"  regions {regions}", style="dim")
-    generated = report.get("generated_at")
-    if generated:
-        text.append(f"  at {generated}", style="dim")
+    if index["account_id"]:
+        text.append(f"  account {index['account_id']}", style="dim")
+    if index["regions"]:
+        text.append(f"  regions {', '.join(index['regions'])}", style="dim")
+    if index["generated_at"]:
+        text.append(f"  at {format_time(index['generated_at'])}", style="dim")
     return text
-
-
-def _regions(report: Mapping[str, Any]) -> list[str]:
-    regions = report.get("regions")
-    return [str(r) for r in regions] if isinstance(regions, (list, tuple)) else []
 
 
 def render_report(
     console: Console,
-    report: Mapping[str, Any],
+    report: Report,
     *,
     severities: Mapping[str, str] | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> None:
-    """Print the whole human view of a report to `console`."""
-    failures = report_failures(report)
-    account_findings = _mappings(report.get("account_findings"))
+    """Print the whole human view of a report to `console`: its failures streamed once (the
+    rows shown and the counts of the rest), everything else from the index."""
+    rows = row_limit(limit)
+    shown, tally = top_failures(report.failures(), rows)
+    account_findings = _mappings(report.index["account_findings"])
     severities = dict(severities or {})
-    for finding in [*failures, *account_findings]:
-        severities.setdefault(finding.get("rule_id", ""), finding.get("severity", ""))
+    for rule_id, severity in tally.severities.items():
+        severities.setdefault(rule_id, severity)
+    for finding in account_findings:
+        severities.setdefault(str(finding.get("rule_id") or ""), str(finding.get("severity") or ""))
 
     console.print(header_text(report))
     console.print()
-    findings = findings_table(failures, width=console.width, limit=limit)
+    capped = (limit <= 0 or limit > MAX_ROWS) and tally.total > rows
+    findings = findings_table(shown, tally, width=console.width, capped=capped)
     if findings is None:
         console.print(Text("No findings: every scanned resource passed every enabled rule.", style="green"))
     else:
         console.print(findings)
     console.print()
-    guardrails = guardrails_table(account_findings, width=console.width, regions=_regions(report))
+    guardrails = guardrails_table(account_findings, width=console.width, regions=report.index["regions"])
     if guardrails is not None:
         console.print(guardrails)
         console.print()
-    rules = rules_table(report.get("summary") or {}, severities)
+    rules = rules_table(report.summary, severities)
     if rules is not None:
         console.print(rules)
         console.print()
-    errors = errors_table(report.get("errors") or [])
+    errors = errors_table(report.index["errors"])
     if errors is not None:
         console.print(errors)
         console.print()
-    console.print(summary_text(report))
+    console.print(summary_text(report, tally))
 
 
-def render_summary_line(console: Console, report: Mapping[str, Any]) -> None:
+def render_summary_line(console: Console, report: Report) -> None:
+    """The summary line alone, from the index (no finding is read)."""
     console.print(summary_text(report))

@@ -1,22 +1,28 @@
 """`ec2c report --env E`: the latest report of a deployed environment, from its own bucket.
 
 No scan runs. The bucket comes from the stack's outputs (`compliance_bucket_name`, `region`), and
-the object is read with the caller's credentials, exactly as `aws s3 cp` would: whoever may read
+the objects are read with the caller's credentials, exactly as `aws s3 cp` would: whoever may read
 the reports may see them, without any access to EC2. Any of the scan's formats can be produced
 from it (HTML for a person, ASFF/OCSF for a pipeline).
+
+`reports/latest.json` is read through the scanner's own reader (`S3Store`, `load_latest`): a
+schema 3 index whose findings stream from the run's shards as the output is written, or a schema
+1 or 2 report, upgraded with its findings inline. Every way the report can be unusable ends in
+one line naming the object and why, exit 1: no report yet, not JSON, not a report, an unknown
+schema version, and (found while the output streams) a shard the index lists but that is gone,
+truncated or not gzip.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
-from ..console import err, print_data
+from ..console import err
 from ..deploy.commands import ConfigDirOpt, StackOpt
 from ..errors import BadInput, OperationFailed
 from . import render as scan_render
@@ -27,38 +33,35 @@ from .command import (
     emit,
     make_session,
     resolve_output,
-    write_output,
+    unreadable_as_failure,
 )
+
+if TYPE_CHECKING:
+    from compliance_scanner.reader import Report
 
 BUCKET_OUTPUT = "compliance_bucket_name"
 REGION_OUTPUT = "region"
 
 
-def fetch_latest_report(session: Any, bucket: str, region: str) -> dict[str, Any]:
-    """`reports/latest.json` of `bucket`; every way it can be missing or unreadable is an
-    OperationFailed that says which and what to do."""
+def fetch_latest_report(session: Any, bucket: str, region: str) -> Report:
+    """`reports/latest.json` of `bucket` as a `Report` (the index: its findings stay in their
+    shards until a view streams them); every way it can be missing or unreadable is an
+    OperationFailed whose one line names the object and why."""
     from compliance_scanner.contract import LATEST_REPORT_KEY
+    from compliance_scanner.reader import load_latest
+    from compliance_scanner.storage import S3Store
 
-    where = f"s3://{bucket}/{LATEST_REPORT_KEY}"
-    try:
-        body = session.client("s3", region_name=region).get_object(Bucket=bucket, Key=LATEST_REPORT_KEY)["Body"].read()
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code in ("NoSuchKey", "404"):
-            raise OperationFailed(f"{where}: no report yet; the analyzer has not completed a scan (its schedule "
-                                  "runs it, or invoke the function named in `ec2c outputs`)") from None
-        error = exc.response.get("Error", {})
-        reason = " ".join(str(error.get("Message", "")).split())
-        raise OperationFailed(f"{where}: {code}: {reason} (read with the caller's credentials)") from None
-    except BotoCoreError as exc:
-        raise OperationFailed(f"{where}: {describe_aws_error(exc)}") from None
-    try:
-        report = json.loads(body)
-    except ValueError:
-        raise OperationFailed(f"{where}: not a JSON report") from None
-    if not isinstance(report, dict) or "summary" not in report:
-        raise OperationFailed(f"{where}: not a compliance report (no summary)")
-    return report
+    store = S3Store(session.client("s3", region_name=region), bucket)
+    where = store.uri(LATEST_REPORT_KEY)
+    with unreadable_as_failure():
+        try:
+            latest = load_latest(store)
+        except BotoCoreError as exc:  # the body's read, after a successful GetObject
+            raise OperationFailed(f"{where}: {describe_aws_error(exc)}") from None
+    if latest is None:
+        raise OperationFailed(f"{where}: no report yet; the analyzer has not completed a scan (its schedule "
+                              "runs it, or invoke the function named in `ec2c outputs`)")
+    return latest
 
 
 def report(
@@ -72,8 +75,14 @@ def report(
         OutputFormat.table, "--format", "-f", case_sensitive=False,
         help="table, json, csv, html, asff or ocsf (as `ec2c scan`); with --plan: table, json, csv or html.",
     ),
-    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report to FILE."),
-    limit: int = typer.Option(scan_render.DEFAULT_LIMIT, "--limit", min=0, help="Rows of the findings table (0: all)."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", metavar="FILE",
+        help="Write the report to FILE (a folder: ec2-compliance-report.<format> in it).",
+    ),
+    limit: int = typer.Option(
+        scan_render.DEFAULT_LIMIT, "--limit", min=0,
+        help=f"Rows of the findings table (0: all, up to {scan_render.MAX_ROWS:,}; the rest are counted).",
+    ),
     workers: int = typer.Option(8, "--workers", min=1, max=64, help="With --plan: targets read at once."),
 ) -> None:
     """Show the latest report of a deployed environment, or of every target of a plan merged into
@@ -99,29 +108,42 @@ def report(
     check_aws_environment(os.environ)
     latest = fetch_latest_report(make_session(), str(bucket), region)
     err.print(f"Latest report of {env}: s3://{bucket}/{LATEST_REPORT_KEY}", style="dim", markup=False, highlight=False)
-    emit(latest, output_format, output_path, limit, {}, region)
+    with unreadable_as_failure():
+        try:
+            emit(latest, output_format, output_path, limit, {}, region, _rest_at(latest, output_format, env))
+        except BotoCoreError as exc:  # a shard's body cut off mid-read
+            raise OperationFailed(f"s3://{bucket}: reading the report's shards failed: {describe_aws_error(exc)}") from None
+
+
+def _rest_at(latest: Report, fmt: OutputFormat, env: str | None) -> str | None:
+    """Where the HTML page says every finding is, when it cannot embed them all."""
+    if fmt is not OutputFormat.html:
+        return None
+    from .html_report import rest_location
+
+    return f"{rest_location(latest)}, or `ec2c report --env {env} --format csv`"
 
 
 def _estate(plan: Path, config_dir: Path | None, fmt: OutputFormat, output: Path | None, workers: int) -> None:
-    from ..fleet.command import estate_csv, estate_report, render_estate
+    """`report --plan`: every target's latest report merged, its findings streamed into the
+    output (the file of `--format table` is JSON); exit 1 when the estate is partial."""
+    import sys
 
-    if fmt not in (OutputFormat.table, OutputFormat.json, OutputFormat.csv, OutputFormat.html):
+    from ..fleet.command import ESTATE_FORMATS, estate_report, output_file, render_estate, write_estate
+
+    if fmt not in (OutputFormat.table, *(OutputFormat(kind) for kind in ESTATE_FORMATS)):
         raise BadInput(f"--plan: --format {fmt.value} is not available for an estate report (table, json, csv or html)")
     estate = estate_report(plan, config_dir, workers)
-    if fmt is OutputFormat.html:
-        from ..fleet.estate_html import to_html
-
-        text = to_html(estate)
-    elif fmt is OutputFormat.csv:
-        text = estate_csv(estate)
-    else:  # json, and the file of --format table
-        text = json.dumps(estate, sort_keys=True, default=str) + "\n"
-    if fmt is OutputFormat.table:
-        render_estate(estate)
+    kind = OutputFormat.json.value if fmt is OutputFormat.table else fmt.value
     if output is not None:
-        write_output(output, text)
+        with output_file(output) as out:
+            write_estate(estate, kind, out)
         err.print(f"Estate report written to {output}", style="dim", markup=False)
     elif fmt is not OutputFormat.table:
-        print_data(text)
-    if estate["partial"]:
-        raise OperationFailed(f"the estate report is partial: {len(estate['unread_targets'])} target(s) not read")
+        write_estate(estate, kind, sys.stdout)
+        sys.stdout.flush()
+    if fmt is OutputFormat.table:
+        render_estate(estate)
+    document = estate.document()
+    if document["partial"]:
+        raise OperationFailed(f"the estate report is partial: {len(document['unread_targets'])} target(s) not read")

@@ -3,7 +3,7 @@ partial warning shows, and the page makes no request beyond its own file.
 
 The estate is the sample of tests/unit/orchestrator/test_estate_html.py (three accounts by two
 regions: green, amber and red cells, one with nothing rated, one target not read) merged with the
-real `estate.merge`, opened from disk (`file://`) like a CI artifact or a mail attachment.
+real `estate.Estate`, opened from disk (`file://`) like a CI artifact or a mail attachment.
 
 Uses the browser, page guard and CSP watch of test_html_report_browser.py: without Debian's
 chromium-headless-shell (or chromium) on PATH these tests FAIL rather than skip (`make browser`).
@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from compliance_scanner.documents import format_rate
 from orchestrator.fleet.estate_html import to_html
 from tests.browser.test_html_report_browser import REPO, browser, open_page, playwright  # noqa: F401  (fixtures)
 from tests.unit.orchestrator.test_estate_html import DEV, HOSTILE, PROD, STAGING, hostile_estate, sample_estate
@@ -60,7 +61,7 @@ def test_the_heat_map_renders_a_coloured_cell_per_account_and_region(
         assert box is not None and box["width"] > 60 and box["height"] > 40
         rate = cell.get_attribute("data-rate")
         if rate:
-            assert cell.locator(".heat-rate").inner_text() == f"{rate}%"
+            assert cell.locator(".heat-rate").inner_text() == format_rate(float(rate))
     # A 50% cell and a 100% cell are painted differently; so are amber, no-rate and not read.
     fifty, hundred = _background(page, PROD, "us-east-1"), _background(page, STAGING, "eu-west-1")
     assert fifty != hundred
@@ -78,7 +79,7 @@ def test_the_partial_warning_is_visible_with_the_unread_targets(open_page: Any, 
     text = warning.inner_text()
     assert "PARTIAL" in text and "dev/web" in text and "AccessDenied: s3:GetObject" in text
     assert "sandbox/web" in text and "stack not deployed" in text
-    assert page.locator("[data-stat=compliance_rate]").inner_text() == "84%"  # 42 of 50 rated, read targets only
+    assert page.locator("[data-stat=compliance_rate]").inner_text() == "84.0%"  # 42 of 50 rated, read targets only
 
 
 def test_hostile_text_stays_text(open_page: Any, tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
 """The HTML report in a real headless Chromium: what renders, what the filters do, and that the
 page makes no request beyond its own file.
 
-The report is the real demo scan (the moto fleet `ec2c scan --demo` uses), diffed against a
-doctored copy of itself so that "new" and "resolved" both have entries. Its failures are of every
-resource type: instances, launch templates and account guardrails (one region of which passes). The page is opened from
-disk (`file://`), the way people open it from a CI artifact or a mail attachment.
+The report is the real demo scan (the moto fleet `ec2c scan --demo` uses) stored in a folder with
+the bucket's layout, then scanned again after one instance was fixed and three lost a required
+tag, so that "new" and "resolved" both have entries and the page streams the second run's shards.
+Its failures are of every resource type: instances, launch templates, security groups and account
+guardrails (one region of which passes). The page is opened from disk (`file://`), the way people
+open it from a CI artifact or a mail attachment.
 
 Needs Debian's chromium-headless-shell (or chromium): `make browser` installs it, and `make test`
 runs that first. Without it these tests FAIL rather than skip, so CI cannot pass them by accident.
@@ -16,7 +18,6 @@ EC2C_UPDATE_DOCS_SCREENSHOT=1 it is also copied to docs/html-report.png, the REA
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 import shutil
@@ -28,11 +29,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
+from compliance_scanner.documents import format_rate
 from compliance_scanner.policy import load_policy
-from compliance_scanner.report import apply_history, failures
+from compliance_scanner.reader import Report, load_report
 from compliance_scanner.scanner import scan
-from orchestrator.scan import demo
+from compliance_scanner.storage import DirStore
+from orchestrator.scan import demo, html_report
 from orchestrator.scan.html_report import to_html
+from orchestrator.scan.render import sort_findings
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "build" / "html-report.png"
@@ -58,41 +62,59 @@ def _chromium() -> str | None:
     return shutil.which("chromium-headless-shell") or shutil.which("chromium")
 
 
-def _demo_report() -> dict[str, Any]:
-    """The demo scan, as in tests/unit/orchestrator/test_demo.py, then the run-to-run diff against
-    a previous report that lacked three of today's open findings and had one that is gone now."""
+FIXED = "legacy-erp-1"
+"""Fails imdsv2_required only: the second scan finds it fixed (resolved)."""
+UNTAGGED = ("web-prod-1", "shop-eu-1", "api-syd-1")
+"""Compliant at first: the second scan finds them without their Owner tag (new findings)."""
+
+
+def _demo_report(store: DirStore) -> Report:
+    """The demo scanned into `store`, then again after the changes above, diffed against the first."""
+    policy = load_policy(demo.demo_policy(), "demo policy")
     with demo.demo_session() as (session, fleet):
-        report = scan(session, fleet.regions, load_policy(demo.demo_policy(), "demo policy"),
-                      account_id=demo.DEMO_ACCOUNT_ID)
-    report = json.loads(json.dumps(report, default=str))  # the document as a reader gets it
-    previous = copy.deepcopy(report)
-    previous["run_id"] = "20000101T000000Z-00000000"
-    open_ = [f for f in report["findings"] if not f["suppressed"]]
-    appeared = {f["finding_id"] for f in open_[2:5]}
-    previous["findings"] = [f for f in previous["findings"] if f["finding_id"] not in appeared]
-    fixed = copy.deepcopy(open_[0])
-    fixed.update(resource_id="i-0f1xed0000000001", instance_id="i-0f1xed0000000001", tags={"Name": "old-web-1"})
-    previous["findings"].append(fixed)
-    apply_history(report, previous)
-    assert len(report["new_findings"]) == 3 and len(report["resolved_findings"]) == 1
+        first = scan(session, fleet.regions, policy, store, account_id=demo.DEMO_ACCOUNT_ID)
+        fixed = fleet.by_name(FIXED)
+        session.client("ec2", region_name=fixed.region).modify_instance_metadata_options(
+            InstanceId=fixed.instance_id, HttpTokens="required", HttpEndpoint="enabled")
+        for name in UNTAGGED:
+            instance = fleet.by_name(name)
+            session.client("ec2", region_name=instance.region).delete_tags(
+                Resources=[instance.instance_id], Tags=[{"Key": "Owner"}])
+        report = scan(session, fleet.regions, policy, store, account_id=demo.DEMO_ACCOUNT_ID, previous=first)
+    assert report.sharded and report.index["previous_run_id"] == first.index["run_id"]
+    assert (report.index["new_findings"], report.index["resolved_findings"]) == (3, 1)
     return report
 
 
-@pytest.fixture(scope="module")
-def report() -> dict[str, Any]:
-    return _demo_report()
+def _inline(report: Report, **fields: Any) -> Report:
+    """A one-document copy of `report` (its lists inline) with `fields` replaced."""
+    document: dict[str, Any] = copy.deepcopy(dict(report.index))
+    document.pop("region_shards")
+    document.update(findings=list(report.findings()), new_findings=list(report.new_findings()),
+                    resolved_findings=list(report.resolved_findings()), **fields)
+    return load_report(document, None, "test")
 
 
 @pytest.fixture(scope="module")
-def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    return _demo_report(DirStore(tmp_path_factory.mktemp("store")))
+
+
+@pytest.fixture(scope="module")
+def index(report: Report) -> dict[str, Any]:
+    return dict(report.index)
+
+
+@pytest.fixture(scope="module")
+def rows(report: Report) -> list[dict[str, Any]]:
     """What the findings table lists: every failure (findings, then failing account guardrails)."""
-    failing = failures(report)
+    failing = list(report.failures())
     assert {f["resource_type"] for f in failing} == {"instance", "launch_template", "security_group", "account"}
     return failing
 
 
 @pytest.fixture(scope="module")
-def report_file(report: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def report_file(report: Report, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("html") / "report.html"
     path.write_text(to_html(report), encoding="utf-8")
     return path
@@ -178,33 +200,35 @@ def test_a_headless_chromium_is_installed() -> None:
 
 
 def test_the_summary_shows_the_reports_numbers(
-    open_page: Any, report_file: Path, report: dict[str, Any], rows: list[dict[str, Any]]
+    open_page: Any, report_file: Path, index: dict[str, Any], rows: list[dict[str, Any]]
 ) -> None:
     page = open_page(report_file)
-    summary = report["summary"]
+    summary = index["summary"]
     for key in ("total_instances", "compliant_instances", "non_compliant_instances", "unevaluated_instances"):
         stat = page.locator(f"[data-stat={key}]")
         assert stat.is_visible()
         assert stat.inner_text() == str(summary[key]), key
-    assert page.locator("[data-stat=compliance_rate]").inner_text() == f"{summary['compliance_rate']:g}%"
-    assert page.locator("[data-stat=errors]").inner_text() == str(len(report["errors"]))
+    assert page.locator("[data-stat=compliance_rate]").inner_text() == format_rate(summary["compliance_rate"])
+    assert page.locator("[data-stat=errors]").inner_text() == str(len(index["errors"]))
     assert page.locator("[data-stat=open_findings]").inner_text() == str(sum(1 for f in rows if not f["suppressed"]))
     for kind in ("launch_template", "security_group", "account"):
-        counts = report["summary"]["by_resource_type"][kind]
+        counts = summary["by_resource_type"][kind]
         item = page.locator(f"[data-hook=resource-types] [data-type={kind}]")
         assert item.is_visible()
         assert item.inner_text().startswith(f"{counts['non_compliant']} of {counts['evaluated']} ")
-    assert page.locator("[data-field=account_id]").inner_text() == report["account_id"]
-    assert page.locator("[data-field=run_id]").inner_text() == report["run_id"]
-    assert page.locator("[data-field=regions] .chip").all_inner_texts() == report["regions"]
-    assert page.locator("[data-field=generated_at]").get_attribute("datetime") == report["generated_at"]
+    assert page.locator("[data-field=account_id]").inner_text() == index["account_id"]
+    assert page.locator("[data-field=run_id]").inner_text() == index["run_id"]
+    assert page.locator("[data-field=previous_run_id]").inner_text() == index["previous_run_id"]
+    assert page.locator("[data-field=regions] .chip").all_inner_texts() == index["regions"]
+    assert page.locator("[data-field=generated_at]").get_attribute("datetime") == index["generated_at"]
     assert page.locator("[data-hook=partial-warning]").count() == 0  # the demo reads every region
+    assert page.locator("[data-hook=findings-cap]").count() == 0  # every failure is on the page
     assert page.title().startswith("EC2 compliance report")
 
 
-def test_the_charts_match_the_summary(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+def test_the_charts_match_the_summary(open_page: Any, report_file: Path, index: dict[str, Any]) -> None:
     page = open_page(report_file)
-    by_severity = report["summary"]["by_severity"]
+    by_severity = index["summary"]["by_severity"]
     chart = page.locator("svg[data-chart=severity]")
     assert chart.is_visible()
     bars = chart.locator("rect[data-severity]")
@@ -217,7 +241,7 @@ def test_the_charts_match_the_summary(open_page: Any, report_file: Path, report:
     assert max(heights, key=heights.get) == max(by_severity, key=by_severity.get)
     assert all(heights[s] > 0 for s, n in by_severity.items() if n)
 
-    by_rule = report["summary"]["by_rule"]
+    by_rule = index["summary"]["by_rule"]
     rules = page.locator("[data-chart=rules]")
     assert rules.is_visible()
     rows = rules.locator("[data-rule]")
@@ -231,17 +255,20 @@ def test_the_charts_match_the_summary(open_page: Any, report_file: Path, report:
     assert int(first.get_attribute("data-passed")) == by_rule[shown[0]]["passed"]
 
 
-def test_new_and_resolved_findings_are_listed_with_counts(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+def test_new_and_resolved_findings_are_listed_with_counts(open_page: Any, report_file: Path, report: Report) -> None:
     page = open_page(report_file)
-    for hook, key in (("new-findings", "new_findings"), ("resolved-findings", "resolved_findings")):
+    for hook, changes in (("new-findings", list(report.new_findings())),
+                          ("resolved-findings", list(report.resolved_findings()))):
         card = page.locator(f"[data-hook={hook}]")
-        assert card.locator(".pill").inner_text() == str(len(report[key]))
+        assert card.locator(".pill").inner_text() == str(len(changes))
         items = card.locator("li")
-        assert items.count() == len(report[key])
+        assert items.count() == len(changes)
         listed = sorted((items.nth(i).get_attribute("data-rule"), items.nth(i).get_attribute("data-region"))
                         for i in range(items.count()))
-        assert listed == sorted((f["rule_id"], f["region"]) for f in report[key])
-    assert "old-web-1" in page.locator("[data-hook=resolved-findings]").inner_text()
+        assert listed == sorted((f["rule_id"], f["region"]) for f in changes)
+    new = page.locator("[data-hook=new-findings]").inner_text()
+    assert all(name in new for name in UNTAGGED)
+    assert FIXED in page.locator("[data-hook=resolved-findings]").inner_text()
 
 
 def test_every_finding_is_a_visible_row(open_page: Any, report_file: Path, rows: list[dict[str, Any]]) -> None:
@@ -316,7 +343,7 @@ def test_a_severity_bar_filters_the_table(open_page: Any, report_file: Path, row
 def test_launch_template_and_account_rows_say_what_they_are(open_page: Any, report_file: Path, rows: list[dict[str, Any]]) -> None:
     page = open_page(report_file)
     for kind, label in (("launch_template", "Launch template"), ("security_group", "Security group"), ("account", "Account")):
-        finding = next(f for f in rows if f["resource_type"] == kind)
+        finding = sort_findings(f for f in rows if f["resource_type"] == kind)[0]  # the page's order
         row = page.locator(f"{FINDING_ROWS}[data-type={kind}]").first
         resource = row.locator(".c-res")
         assert resource.locator(".type-tag").inner_text().lower() == label.lower()
@@ -328,12 +355,12 @@ def test_launch_template_and_account_rows_say_what_they_are(open_page: Any, repo
     assert row.locator(".res-name").is_visible()
 
 
-def test_the_account_guardrails_panel_shows_every_result(open_page: Any, report_file: Path, report: dict[str, Any]) -> None:
+def test_the_account_guardrails_panel_shows_every_result(open_page: Any, report_file: Path, index: dict[str, Any]) -> None:
     page = open_page(report_file)
     panel = page.locator("[data-hook=account-guardrails]")
     assert panel.is_visible()
-    results = report["account_findings"]
-    regions = [r for r in report["regions"] if any(f["region"] == r for f in results)]
+    results = index["account_findings"]
+    regions = [r for r in index["regions"] if any(f["region"] == r for f in results)]
     assert panel.locator("th[data-guardrail-region]").evaluate_all(
         "ths => ths.map(th => th.dataset.guardrailRegion)") == regions
     rules = {f["rule_id"] for f in results}
@@ -376,13 +403,12 @@ def test_remediation_opens_and_shows_the_cli_command(open_page: Any, report_file
         assert ids in body
 
 
-def test_a_partial_report_warns_visibly(open_page: Any, report: dict[str, Any], tmp_path: Path) -> None:
-    partial = copy.deepcopy(report)
-    partial.update(partial=True, partial_reason="ap-southeast-2: AccessDenied on ec2:DescribeInstances",
-                   incomplete_regions=["ap-southeast-2"])
-    partial["summary"]["compliance_rate"] = None
-    partial["errors"] = [{"region": "ap-southeast-2", "operation": "ec2:DescribeInstances",
-                          "code": "AccessDenied", "message": "<b>not authorized</b>"}]
+def test_a_partial_report_warns_visibly(open_page: Any, report: Report, tmp_path: Path) -> None:
+    partial = _inline(
+        report, partial=True, partial_reason="ap-southeast-2: AccessDenied on ec2:DescribeInstances",
+        incomplete_regions=["ap-southeast-2"], summary={**report.summary, "compliance_rate": None},
+        errors=[{"region": "ap-southeast-2", "operation": "ec2:DescribeInstances", "code": "AccessDenied",
+                 "message": "<b>not authorized</b>"}])
     path = tmp_path / "partial.html"
     path.write_text(to_html(partial), encoding="utf-8")
     page = open_page(path)
@@ -393,6 +419,27 @@ def test_a_partial_report_warns_visibly(open_page: Any, report: dict[str, Any], 
     assert page.locator("[data-stat=compliance_rate]").inner_text() == "n/a"
     assert page.locator("[data-hook=errors]").is_visible()
     assert "<b>not authorized</b>" in page.locator("[data-hook=errors]").inner_text()  # shown as text
+
+
+def test_a_capped_page_embeds_the_cap_and_says_where_the_rest_are(
+    open_page: Any, report: Report, rows: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cap = 5
+    monkeypatch.setattr(html_report, "FINDINGS_SHOWN", cap)
+    path = tmp_path / "capped.html"
+    path.write_text(to_html(report), encoding="utf-8")
+    page = open_page(path)
+    notice = page.locator("[data-hook=findings-cap]")
+    assert notice.is_visible()
+    text = re.sub(r"\s+", " ", notice.inner_text())
+    assert f"embeds the {cap} most severe of {len(rows)} findings" in text
+    assert "findings.csv.gz" in text and report.index["run_id"] in text  # the run's shard folder
+    assert page.locator(FINDING_ROWS).count() == cap
+    assert _counter(page) == f"{cap} of {cap} findings"  # the filters work on the rows embedded
+    shown = _visible_rows(page)
+    assert {r["severity"] for r in shown} <= {"critical", "high"}  # the most severe, unsuppressed first
+    # The summary still counts every failure.
+    assert page.locator("[data-stat=open_findings]").inner_text() == str(sum(1 for f in rows if not f["suppressed"]))
 
 
 def test_full_page_screenshot(open_page: Any, report_file: Path) -> None:

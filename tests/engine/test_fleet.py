@@ -1,5 +1,6 @@
 """`ec2c status --plan` and `ec2c report --plan` on the real engine: component-only stacks export
-the analyzer's outputs, their buckets live on a moto server seeded with per-target reports."""
+the analyzer's outputs, their buckets live on a moto server seeded with per-target reports (a
+schema 2 document for one target, a schema 3 index and its shards for another)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import pytest
 import yaml
 
 from compliance_scanner.contract import LATEST_REPORT_KEY
+from compliance_scanner.storage import S3Store, ShardWriter, put_json
 
 from .conftest import MOTO_CREDENTIALS as CREDENTIALS
 
+SHARD = "reports/2026/11/26/run-1-9/eu-west-1/findings.jsonl.gz"
 
 
 def latest(account: str, compliant: int, failing: int) -> dict:
+    """A schema 2 report: one document, its findings inline."""
     return {
         "schema_version": 2, "run_id": f"run-{compliant}-{failing}", "generated_at": "2026-11-26T06:00:00Z",
         "account_id": account, "regions": ["eu-west-1"], "partial": False, "errors": [],
@@ -31,6 +35,25 @@ def latest(account: str, compliant: int, failing: int) -> dict:
     }  # fmt: skip
 
 
+def store_sharded(s3, bucket: str, account: str, compliant: int, failing: int) -> None:
+    """The same report as a scan stores it in schema 3: its findings in a region shard, then the
+    index naming it."""
+    document = latest(account, compliant, failing)
+    findings = document.pop("findings")
+    store = S3Store(s3, bucket)
+    writer = ShardWriter(store, SHARD)
+    for finding in findings:
+        writer.write(finding)
+    writer.finish()
+    keys = {"findings": SHARD, "csv": SHARD, "new": SHARD, "resolved": SHARD, "unevaluated": SHARD}
+    put_json(store, LATEST_REPORT_KEY, {
+        **document, "schema_version": 3,
+        "region_shards": [{"region": "eu-west-1", "complete": True, "instances": compliant + failing,
+                           "findings": failing, "new": 0, "resolved": 0, "unevaluated": 0, "bytes": 0,
+                           "shards": keys}],
+    })  # fmt: skip
+
+
 @pytest.fixture
 def fleet(project, tmp_path, moto_s3):
     endpoint, s3 = moto_s3
@@ -41,14 +64,16 @@ def fleet(project, tmp_path, moto_s3):
     assert project.ec2c("up", "--env", "eng", **env).returncode == 0
     outdated = project.ec2c("up", "--env", "eng", "--stack", "eng-b", EC2C_TEST_CODE_SHA256="0" * 64, **env)
     assert outdated.returncode == 0, outdated.stderr
-    for stack, body in (("eng", latest("123456789012", 30, 0)), ("eng-b", latest("123456789012", 1, 9))):
+    for stack in ("eng", "eng-b"):
         s3.create_bucket(Bucket=f"reports-{stack}", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        s3.put_object(Bucket=f"reports-{stack}", Key=LATEST_REPORT_KEY, Body=json.dumps(body).encode())
-    return plan, env
+    body = json.dumps(latest("123456789012", 30, 0)).encode()
+    s3.put_object(Bucket="reports-eng", Key=LATEST_REPORT_KEY, Body=body)
+    store_sharded(s3, "reports-eng-b", "123456789012", 1, 9)
+    return plan, env, s3
 
 
 def test_status_reads_every_target_and_names_what_is_wrong(project, fleet):
-    plan, env = fleet
+    plan, env, _ = fleet
     result = project.ec2c("status", "--plan", str(plan), "--json", **env)
     assert result.returncode == 1  # eng-c was never deployed
     rows = {row["stack"]: row for row in json.loads(result.stdout)}
@@ -62,7 +87,7 @@ def test_status_reads_every_target_and_names_what_is_wrong(project, fleet):
 
 
 def test_estate_report_merges_counts_and_says_what_it_could_not_read(project, fleet):
-    plan, env = fleet
+    plan, env, s3 = fleet
     result = project.ec2c("report", "--plan", str(plan), "--format", "json", **env)
     assert result.returncode == 1  # partial: eng-c could not be read
     estate = json.loads(result.stdout)
@@ -72,8 +97,10 @@ def test_estate_report_merges_counts_and_says_what_it_could_not_read(project, fl
     assert summary["by_account"]["123456789012"]["total_instances"] == 40
     assert estate["partial"] is True and [u["target"] for u in estate["unread_targets"]] == ["eng/eng-c"]
     assert {f["target"] for f in estate["findings"]} == {"eng/eng-b"} and len(estate["findings"]) == 9
+    assert summary["findings_total"] == 9  # streamed from eng-b's shard
     csv_out = project.ec2c("report", "--plan", str(plan), "--format", "csv", **env)
     assert csv_out.stdout.splitlines()[0].startswith("target,instance_id,region,rule_id")
+    assert len(csv_out.stdout.splitlines()) == 10
     table = project.ec2c("report", "--plan", str(plan), **env)
     assert "estate: 40 instances" in " ".join(table.stderr.split()) and "PARTIAL" in table.stderr
     page = project.root / "estate.html"
@@ -82,6 +109,12 @@ def test_estate_report_merges_counts_and_says_what_it_could_not_read(project, fl
     assert 'data-hook="heatmap"' in page.read_text() and "eng/eng-c" in page.read_text()
     refused = project.ec2c("report", "--plan", str(plan), "--format", "asff", **env)
     assert refused.returncode == 2 and "not available for an estate report" in refused.stderr
+
+    s3.delete_object(Bucket="reports-eng-b", Key=SHARD)
+    lost = json.loads(project.ec2c("report", "--plan", str(plan), "--format", "json", **env).stdout)
+    reasons = {u["target"]: u["reason"] for u in lost["unread_targets"]}
+    assert reasons["eng/eng-b"] == f"s3://reports-eng-b/{SHARD}: no such object"
+    assert lost["summary"]["total_instances"] == 30 and lost["findings"] == []  # never counted compliant
 
 
 def _edit_recorded_region(project, monkeypatch, stack_name: str, region: str) -> None:

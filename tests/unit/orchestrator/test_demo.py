@@ -12,6 +12,7 @@ from moto import mock_aws
 from compliance_scanner.policy import load_policy
 from compliance_scanner.rules import CATALOGUE
 from compliance_scanner.scanner import scan
+from compliance_scanner.storage import DirStore
 from orchestrator.scan import demo
 
 
@@ -124,17 +125,18 @@ def test_demo_policy_is_valid_and_has_reasoned_suppressions_one_expired():
     }
 
 
-def test_a_scan_of_the_demo_fleet_finds_exactly_what_was_seeded(seeded):
+def test_a_scan_of_the_demo_fleet_finds_exactly_what_was_seeded(seeded, tmp_path):
     session, fleet = seeded
     policy = load_policy(demo.demo_policy(), "demo policy")
-    report = scan(session, fleet.regions, policy, account_id=demo.DEMO_ACCOUNT_ID)
+    report = scan(session, fleet.regions, policy, DirStore(tmp_path), account_id=demo.DEMO_ACCOUNT_ID)
+    index = report.index
 
-    assert report["errors"] == []
-    assert report["partial"] is False
-    assert report["summary"]["total_instances"] == len(fleet.instances)
+    assert index["errors"] == []
+    assert index["partial"] is False
+    assert report.summary["total_instances"] == len(fleet.instances)
     found: dict[str, set[str]] = {}
     suppressed: dict[str, set[str]] = {}
-    for finding in report["findings"]:
+    for finding in report.findings():
         found.setdefault(finding["instance_id"], set()).add(finding["rule_id"])
         if finding["suppressed"]:
             suppressed.setdefault(finding["instance_id"], set()).add(finding["rule_id"])
@@ -143,22 +145,22 @@ def test_a_scan_of_the_demo_fleet_finds_exactly_what_was_seeded(seeded):
         assert found.get(inst.instance_id, set()) == set(inst.expected), inst.name
         assert suppressed.get(inst.instance_id, set()) == set(inst.suppressed), inst.name
     # A fully suppressed instance (the bastion) counts as compliant.
-    assert report["summary"]["compliant_instances"] == len(fleet.accepted_ids) == len(fleet.compliant_ids) + 1
+    assert report.summary["compliant_instances"] == len(fleet.accepted_ids) == len(fleet.compliant_ids) + 1
     # Launch templates and account guardrails: exactly the seeded failures, per region.
     failing = {
         (f["resource_type"], f["region"], f["resource_id"], f["rule_id"])
-        for f in [*report["findings"], *report["account_findings"]]
+        for f in [*report.findings(), *index["account_findings"]]
         if f["resource_type"] != "instance" and f["status"] == "FAIL"
     }
     assert failing == {
         (r.resource_type, r.region, r.resource_id, rule) for r in fleet.resources for rule in r.expected
     }
-    assert {(f["region"], f["status"]) for f in report["account_findings"]} >= {
+    assert {(f["region"], f["status"]) for f in index["account_findings"]} >= {
         ("ap-southeast-2", "PASS"), ("us-east-1", "FAIL")
     }
     # The expired IMDSv1 exception no longer hides the legacy ERP's finding.
     legacy = fleet.by_name("legacy-erp-1").instance_id
-    assert [f["suppressed"] for f in report["findings"] if f["instance_id"] == legacy] == [False]
+    assert [f["suppressed"] for f in report.findings() if f["instance_id"] == legacy] == [False]
 
 
 def test_demo_session_isolates_and_restores_the_callers_env(monkeypatch):

@@ -64,6 +64,7 @@ def test_deep_merge_replaces_lists_and_merges_mappings():
         ({"aws": {"region": "eu-west-1"}, "schedule": "daily"}, "schedule: expected 'rate(<n> minute[s]|hour[s]|day[s])' or 'cron(<6 fields>)', got 'daily'"),
         ({"aws": {"region": "eu-west-1"}, "alert_emails": ["nobody"]}, "alert_emails: expected e-mail addresses"),
         ({"aws": {"region": "eu-west-1"}, "lambda": {"timeout_s": 901}}, "lambda.timeout_s"),
+        ({"aws": {"region": "eu-west-1"}, "lambda": {"ephemeral_storage_mb": 256}}, "lambda.ephemeral_storage_mb"),
         ({"aws": {"region": "eu-west-1"}, "backend": "ftp://x"}, "backend: expected a backend URL"),
         ({"aws": {"region": "eu-west-1"}, "regoin": "x"}, "regoin: unknown field"),
         ({}, "aws: Field required"),
@@ -198,9 +199,9 @@ def test_lambda_settings_reach_the_stack_args(tmp_path, monkeypatch):
 
     config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"},
                                         "lambda": {"reserved_concurrency": 2, "tracing": False,
-                                                   "async_retries": 0}})
+                                                   "async_retries": 0, "ephemeral_storage_mb": 1024}})
     captured = {}
     monkeypatch.setattr(stacks, "program", lambda args: captured.setdefault("args", args))
     analyzer_program(config.load("dev"))
     assert captured["args"].reserved_concurrency == 2 and captured["args"].tracing is False
-    assert captured["args"].async_retries == 0
+    assert captured["args"].async_retries == 0 and captured["args"].lambda_ephemeral_storage_mb == 1024

@@ -1,8 +1,9 @@
 """The estate HTML page without a browser: the heat map's cells, the partial warning, escaping,
 no network loads.
 
-Estates are built with the real `estate.merge` from small reports, as in test_estate.py. What
-the page looks like in a real browser is tests/browser/test_estate_html_browser.py.
+Estates are built with the real `estate.Estate` from small schema 2 reports (through the reader's
+`load_report`), as in test_estate.py, and the page from the document it embeds (`Estate.top`).
+What the page looks like in a real browser is tests/browser/test_estate_html_browser.py.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator.fleet.estate import TargetReport, merge
+from compliance_scanner.documents import format_rate
+from compliance_scanner.reader import Report, load_report
+from orchestrator.fleet.estate import Estate, TargetReport
 from orchestrator.fleet.estate_html import build_view, rate_tone, to_html
 from tests.unit.orchestrator.test_html_report import ATTRIBUTE_BREAKER, HOSTILE, NETWORK, Page
 
@@ -30,13 +33,17 @@ def finding(rule: str, severity: str, region: str, instance: str, name: str, mes
     }  # fmt: skip
 
 
-def report(account: str, region: str, compliant: int, failing: int, *, unevaluated: int = 0,
-           findings: tuple[dict[str, Any], ...] = (), partial: bool = False,
-           errors: int = 0) -> dict[str, Any]:  # fmt: skip
-    """A scan report of one account and region, the fields `merge` reads (as test_estate.py)."""
+def report(account: str, region: str, compliant: int, failing: int, **keywords: Any) -> Report:
+    return load_report(report_document(account, region, compliant, failing, **keywords), None, "test")
+
+
+def report_document(account: str, region: str, compliant: int, failing: int, *, unevaluated: int = 0,
+                    findings: tuple[dict[str, Any], ...] = (), partial: bool = False,
+                    errors: int = 0) -> dict[str, Any]:  # fmt: skip
+    """A schema 2 report of one account and region (as test_estate.py)."""
     rated = compliant + failing
     return {
-        "account_id": account, "regions": [region], "run_id": f"20261126T1000Z-{account[:4]}-{region}",
+        "schema_version": 2, "account_id": account, "regions": [region], "run_id": f"20261126T1000Z-{account[:4]}-{region}",
         "generated_at": "2026-11-26T10:00:00Z", "partial": partial,
         "errors": [{"region": region, "operation": "ec2:DescribeInstances", "code": "Throttling",
                     "message": "slow"}] * errors,
@@ -55,7 +62,7 @@ def report(account: str, region: str, compliant: int, failing: int, *, unevaluat
     }  # fmt: skip
 
 
-def target(env: str, stack: str, account: str | None, region: str, body: dict[str, Any] | None,
+def target(env: str, stack: str, account: str | None, region: str, body: Report | None,
            reason: str | None = None) -> TargetReport:  # fmt: skip
     return TargetReport(env, stack, account, region, body, reason)
 
@@ -81,6 +88,11 @@ def sample_targets() -> list[TargetReport]:
         target("dev", "api", DEV, "us-east-1", report(DEV, "us-east-1", 0, 0, unevaluated=3)),
         target("sandbox", "web", None, "eu-west-1", None, "stack not deployed"),
     ]  # fmt: skip
+
+
+def merge(targets: list[TargetReport], generated_at: str) -> dict[str, Any]:
+    """The document the page is built from: the counts and the most severe findings."""
+    return Estate(targets, generated_at).top()
 
 
 def sample_estate() -> dict[str, Any]:
@@ -173,7 +185,7 @@ def test_the_partial_warning_lists_every_unread_target_and_its_reason() -> None:
     assert page.with_attr("data-partial-target", "staging/api")  # read, but its report is partial
     assert "PARTIAL estate" in html
     # Nothing unread is counted: the estate rate is the merged one, from the read targets only.
-    assert page.stats["compliance_rate"] == f"{estate['summary']['compliance_rate']:g}%"
+    assert page.stats["compliance_rate"] == format_rate(estate["summary"]["compliance_rate"])
     assert page.stats["read_targets"].startswith("5")
 
 
@@ -183,7 +195,7 @@ def test_a_complete_estate_has_no_warning_and_its_totals() -> None:
     assert not page.with_attr("data-hook", "partial-warning")
     for key in ("total_instances", "compliant_instances", "non_compliant_instances", "unevaluated_instances"):
         assert page.stats[key] == str(estate["summary"][key])
-    assert page.stats["compliance_rate"] == "75%"
+    assert page.stats["compliance_rate"] == "75.0%"
     assert page.with_attr("data-hook", "no-findings")
 
 
@@ -216,11 +228,11 @@ def hostile_estate() -> dict[str, Any]:
     bad = finding(ATTRIBUTE_BREAKER, ATTRIBUTE_BREAKER, ATTRIBUTE_BREAKER, HOSTILE, HOSTILE,
                   HOSTILE + ATTRIBUTE_BREAKER)
     bad.update(suppressed=True, suppression_reason=HOSTILE, remediation=HOSTILE)
-    body = report(HOSTILE, ATTRIBUTE_BREAKER, 1, 1, findings=(bad,))
+    body = report_document(HOSTILE, ATTRIBUTE_BREAKER, 1, 1, findings=(bad,))
     body["summary"]["by_rule"][ATTRIBUTE_BREAKER] = {"failed": 1, "passed": 0, "suppressed": 1, "skipped": 0}
     body["summary"]["by_severity"][ATTRIBUTE_BREAKER] = 1
     return merge([
-        target(HOSTILE, ATTRIBUTE_BREAKER, HOSTILE, ATTRIBUTE_BREAKER, body),
+        target(HOSTILE, ATTRIBUTE_BREAKER, HOSTILE, ATTRIBUTE_BREAKER, load_report(body, None, "test")),
         target("dev", HOSTILE, ATTRIBUTE_BREAKER, HOSTILE, None, HOSTILE + ATTRIBUTE_BREAKER),
     ], ATTRIBUTE_BREAKER)  # fmt: skip
 

@@ -12,13 +12,20 @@ import base64
 import copy
 import hashlib
 import re
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 
+from compliance_scanner.reader import Report, load_report
+from orchestrator.scan import html_report
 from orchestrator.scan.html_report import build_view, to_html
 
+MINIMAL = {"run_id": "r", "generated_at": "2026-01-15T09:00:00Z",
+           "summary": {"total_instances": 0, "compliant_instances": 0, "non_compliant_instances": 0,
+                       "compliance_rate": None}}
+"""The least a report holds (schema 1): no lists, no policy, no errors."""
 HOSTILE = "<script>alert(1)</script>"
 ATTRIBUTE_BREAKER = '"><img src=x onerror=alert(2)>'
 
@@ -101,6 +108,19 @@ def report(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
+
+
+def loaded(doc: dict[str, Any]) -> Report:
+    """A hand-made schema 2 document through the reader's boundary, as `ec2c report` reads one."""
+    return load_report(copy.deepcopy(doc), None, "test")
+
+
+def page_html(doc: dict[str, Any], **keywords: Any) -> str:
+    return to_html(loaded(doc), **keywords)
+
+
+def view_of(doc: dict[str, Any]) -> Any:
+    return build_view(loaded(doc))
 
 
 def guardrail(rule_id: str, region: str, status: str, **overrides: Any) -> dict[str, Any]:
@@ -214,7 +234,7 @@ def hostile_report() -> dict[str, Any]:
 
 
 def test_report_text_is_escaped_in_content_and_attributes() -> None:
-    html = to_html(hostile_report())
+    html = page_html(hostile_report())
     page = Page(html)
 
     # The hostile strings never appear raw; their escaped form does.
@@ -236,7 +256,7 @@ def test_report_text_is_escaped_in_content_and_attributes() -> None:
     assert page.with_attr("title", ATTRIBUTE_BREAKER + HOSTILE) and page.with_attr("data-status", ATTRIBUTE_BREAKER.upper())
     options = [a["value"] for tag, a in page.tags if tag == "option"]
     assert ATTRIBUTE_BREAKER in options
-    assert page.stats["compliance_rate"] == "60%"
+    assert page.stats["compliance_rate"] == "60.0%"
 
 
 def test_never_marks_report_data_safe() -> None:
@@ -258,9 +278,9 @@ NETWORK = (
 )
 
 
-@pytest.mark.parametrize("doc", [report(), hostile_report(), {}], ids=["report", "hostile", "empty"])
+@pytest.mark.parametrize("doc", [report(), hostile_report(), MINIMAL], ids=["report", "hostile", "empty"])
 def test_nothing_is_loaded_from_the_network(doc: dict[str, Any]) -> None:
-    html = to_html(doc)
+    html = page_html(doc)
     for pattern in NETWORK:
         assert not pattern.search(html), pattern.pattern
     page = Page(html)
@@ -278,10 +298,10 @@ def test_nothing_is_loaded_from_the_network(doc: dict[str, Any]) -> None:
 
 def test_summary_counts_charts_changes_and_filters() -> None:
     doc = report()
-    page = Page(to_html(doc))
+    page = Page(page_html(doc))
     for key in ("total_instances", "compliant_instances", "non_compliant_instances", "unevaluated_instances"):
         assert page.stats[key] == str(doc["summary"][key])
-    assert page.stats["compliance_rate"] == "60%"
+    assert page.stats["compliance_rate"] == "60.0%"
     assert page.stats["open_findings"] == "2" and page.stats["suppressed_findings"] == "1"
     assert page.stats["errors"] == "0"
 
@@ -305,13 +325,13 @@ def test_summary_counts_charts_changes_and_filters() -> None:
     for select, values in (("filter-severity", ["", "critical", "high", "low"]),
                            ("filter-rule", ["", "imdsv2_required", "required_tags", "ssh_open_to_internet"]),
                            ("filter-region", ["", "eu-west-1", "us-east-1"])):
-        html = to_html(doc)
+        html = page_html(doc)
         section = html.split(f'id="{select}"', 1)[1].split("</select>", 1)[0]
         assert re.findall(r'<option value="([^"]*)"', section) == values
 
 
 def test_finding_row_shows_remediation_mappings_severity_reason_and_suppression() -> None:
-    html = to_html(report())
+    html = page_html(report())
     assert "aws ec2 modify-instance-metadata-options --instance-id i-0abc --http-tokens required" in html
     assert "aws.ec2.Instance(&#34;web&#34;, metadata_options={&#34;http_tokens&#34;: &#34;required&#34;})" in html
     assert "Security Hub (FSBP)" in html and "EC2.8" in html and "ec2-imdsv2-check" in html
@@ -325,9 +345,9 @@ def test_finding_row_shows_remediation_mappings_severity_reason_and_suppression(
 def test_a_null_compliance_rate_shows_na() -> None:
     doc = report()
     doc["summary"]["compliance_rate"] = None
-    page = Page(to_html(doc))
+    page = Page(page_html(doc))
     assert page.stats["compliance_rate"] == "n/a"
-    assert build_view(doc).rate_tone == "none"
+    assert view_of(doc).rate_tone == "none"
     assert not [a for tag, a in page.tags if tag == "circle" and "donut-value" in (a.get("class") or "")]
 
 
@@ -336,7 +356,7 @@ def test_a_partial_report_shows_a_warning_with_reason_and_regions() -> None:
                  incomplete_regions=["eu-west-1"],
                  errors=[{"region": "eu-west-1", "operation": "ec2:DescribeVolumes", "code": "AccessDenied",
                           "message": "User is not authorized"}])
-    html = to_html(doc)
+    html = page_html(doc)
     page = Page(html)
     (warning,) = page.with_attr("data-hook", "partial-warning")
     assert warning.get("role") == "alert"
@@ -345,13 +365,13 @@ def test_a_partial_report_shows_a_warning_with_reason_and_regions() -> None:
     assert page.stats["errors"] == "1"
     assert page.with_attr("data-error-region", "eu-west-1")
     assert "User is not authorized" in html
-    assert "partial-warning" not in to_html(report())
+    assert "partial-warning" not in page_html(report())
 
 
 @pytest.mark.parametrize(
     "doc",
     [
-        {},
+        MINIMAL,
         report(findings=[], new_findings=[], resolved_findings=[], errors=[],
                summary={"total_instances": 0, "compliant_instances": 0, "non_compliant_instances": 0,
                         "unevaluated_instances": 0, "compliance_rate": None, "by_rule": {}, "by_severity": {}}),
@@ -359,7 +379,7 @@ def test_a_partial_report_shows_a_warning_with_reason_and_regions() -> None:
     ids=["no-fields", "no-instances"],
 )
 def test_an_empty_report_renders(doc: dict[str, Any]) -> None:
-    html = to_html(doc)
+    html = page_html(doc)
     page = Page(html)
     assert html.startswith("<!DOCTYPE html>")
     assert page.stats["total_instances"] == "0"
@@ -377,7 +397,7 @@ def test_a_schema_1_report_without_the_newer_fields_renders() -> None:
     doc["findings"] = [{k: f[k] for k in keep} for f in doc["findings"]]
     for key in ("new_findings", "resolved_findings", "previous_run_id", "expired_suppressions"):
         doc.pop(key)
-    page = Page(to_html(doc))
+    page = Page(page_html(doc))
     rows = [a for tag, a in page.tags if tag == "tbody" and "finding" in (a.get("class") or "").split()]
     assert len(rows) == 3
     assert not page.with_attr("data-hook", "remediation")  # nothing to show, no empty panel
@@ -400,7 +420,7 @@ def _cell_text(html: str, css_class: str) -> list[str]:
 
 def test_every_resource_type_is_a_labelled_row_with_a_type_filter() -> None:
     doc = typed_report()
-    html = to_html(doc)
+    html = page_html(doc)
     page = Page(html)
     rows = _rows(page)
     # Findings plus the failing guardrails (suppressed included); PASS and SKIPPED are no rows.
@@ -437,7 +457,7 @@ def test_every_resource_type_is_a_labelled_row_with_a_type_filter() -> None:
 
 
 def test_a_report_of_instances_only_has_no_type_filter_labels_or_guardrails() -> None:
-    html = to_html(report())
+    html = page_html(report())
     page = Page(html)
     assert not page.with_attr("id", "filter-type")
     assert "type-tag" not in html.split('id="findings"', 1)[1]
@@ -448,7 +468,7 @@ def test_a_report_of_instances_only_has_no_type_filter_labels_or_guardrails() ->
 
 def test_the_account_guardrails_panel_shows_every_result_per_region() -> None:
     doc = typed_report()
-    html = to_html(doc)
+    html = page_html(doc)
     page = Page(html)
     (panel,) = page.with_attr("data-hook", "account-guardrails")
     columns = [(a["data-guardrail-region"], a["data-failing"]) for a in page.with_attr("data-guardrail-region")]
@@ -472,14 +492,84 @@ def test_the_account_guardrails_panel_shows_every_result_per_region() -> None:
     ]
     assert "1 of 2 regions failing" in html
     assert "title of serial_console_access_disabled" in html  # a rule that never failed keeps its title
-    assert build_view(doc).guardrail_rows[0].title == "title of ebs_default_encryption"
+    assert view_of(doc).guardrail_rows[0].title == "title of ebs_default_encryption"
 
 
 def test_guardrail_changes_are_listed_with_their_type() -> None:
     doc = typed_report()
     doc["new_findings"] = [copy.deepcopy(doc["account_findings"][0]), copy.deepcopy(doc["findings"][3])]
-    html = to_html(doc)
+    html = page_html(doc)
     new = html.split('data-hook="new-list"', 1)[1].split("</ul>", 1)[0]
     assert re.findall(r'data-type="(\w+)"', new) == ["launch_template", "account"]
     text = " ".join(re.sub(r"<[^>]+>", " ", new).split())
     assert "Launch template golden-web lt-0named" in text and "Account 123456789012 · us-east-1" in text
+
+
+# ------------------------------------------------------------------------------------------------
+# The cap: a report with more failures than the page embeds
+# ------------------------------------------------------------------------------------------------
+
+
+def test_more_failures_than_the_cap_embeds_the_cap_and_says_where_the_rest_are(monkeypatch) -> None:
+    monkeypatch.setattr(html_report, "FINDINGS_SHOWN", 2)
+    doc = report()
+    doc["new_findings"] = copy.deepcopy(doc["findings"])
+    html = page_html(doc)
+    page = Page(html)
+    rows = _rows(page)
+    assert [(a["data-severity"], a["data-suppressed"]) for a in rows] == [("critical", "false"), ("high", "false")]
+    (notice,) = page.with_attr("data-hook", "findings-cap")
+    assert (notice["data-shown"], notice["data-total"]) == ("2", "3")
+    text = " ".join(re.sub(r"<[^>]+>", " ", unescape(html.split('data-hook="findings-cap"', 1)[1].split("</p>", 1)[0])).split())
+    assert "embeds the 2 most severe of 3 findings" in text
+    assert "the report's CSV or JSON export (--format csv or json)" in text
+    # The counts are the whole report's, the suppressed finding left out included.
+    assert page.stats["open_findings"] == "2" and page.stats["suppressed_findings"] == "1"
+    # The new findings: the total in the pill, the cap in the list, and the same pointer.
+    new = page.with_attr("data-hook", "new-findings")
+    assert new and re.search(r'New since last run <span class="pill pill-bad" data-count="3">3</span>', html)
+    assert len(re.findall(r"<li ", html.split('data-hook="new-list"', 1)[1].split("</ul>", 1)[0])) == 2
+    assert page.with_attr("data-hook", "new-cap") and not page.with_attr("data-hook", "resolved-cap")
+    assert "<code>new_findings</code> (<code>--format json</code>)" in html.split('data-hook="new-cap"', 1)[1]
+    # The caller may say better where the rest are (`ec2c report --env` names its command).
+    assert "`ec2c report --env dev --format csv`" in page_html(doc, rest_at="`ec2c report --env dev --format csv`")
+
+
+def test_within_the_cap_there_is_no_notice() -> None:
+    page = Page(page_html(report()))
+    assert not page.with_attr("data-hook", "findings-cap") and not page.with_attr("data-hook", "new-cap")
+    assert len(_rows(page)) == 3
+
+
+def test_a_sharded_report_points_at_its_csv_shards(monkeypatch, tmp_path) -> None:
+    """A report scanned into a folder store: the page names the run's shard folder there."""
+    import boto3
+    from compliance_scanner.policy import load_policy
+    from compliance_scanner.rules import CATALOGUE
+    from compliance_scanner.scanner import scan
+    from compliance_scanner.storage import DirStore
+    from moto import mock_aws
+
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setattr(html_report, "FINDINGS_SHOWN", 1)
+    policy = load_policy({"rules": {rule: {"enabled": rule == "imdsv2_required"} for rule in CATALOGUE}})
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        ec2 = session.client("ec2")
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        ec2.run_instances(ImageId=image, MinCount=3, MaxCount=3, MetadataOptions={"HttpTokens": "optional"})
+        stored = scan(session, ["us-east-1"], policy, DirStore(tmp_path))
+    assert stored.sharded
+    page = Page(to_html(stored))
+    assert len(_rows(page)) == 1
+    (notice,) = page.with_attr("data-hook", "findings-cap")
+    assert notice["data-total"] == "3"
+    index = stored.index
+    folder = tmp_path / "reports" / index["generated_at"][:10].replace("-", "/") / index["run_id"]
+    assert html_report.rest_location(stored) == (
+        f"the CSV shards of this run under {folder}/ (one findings.csv.gz per region)")
+    assert (folder / "us-east-1" / "findings.csv.gz").is_file()
+    assert f"{folder}/" in to_html(stored)

@@ -1,21 +1,24 @@
 """OCSF output: every failure of a real demo report (instance and launch template findings, failing
 account guardrails) becomes a Detection Finding that py-ocsf-models accepts in strict mode, without
-losing a key, and with the report's values intact."""
+losing a key, and with the report's values intact. The demo is scanned into a folder store (the
+bucket's layout), so the events stream from its shards as they do for `ec2c scan`."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from compliance_scanner.policy import load_policy
-from compliance_scanner.report import failures
-from compliance_scanner.scanner import scan
-from orchestrator.scan import demo
+from compliance_scanner.reader import Report, load_report
 from compliance_scanner.rules.mappings import compliance_controls
+from compliance_scanner.scanner import scan
+from compliance_scanner.storage import DirStore
+from orchestrator.scan import demo
 from orchestrator.scan.ocsf import to_ocsf
 
 py_ocsf_models = pytest.importorskip("py_ocsf_models")
@@ -31,39 +34,57 @@ def ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()) * 1000
 
 
+def failures(report: Report) -> list[dict[str, Any]]:
+    return list(report.failures())
+
+
+def inline(report: Report, **fields: Any) -> Report:
+    """A one-document copy of `report` (schema 2 shaped: its findings inline) with `fields`
+    replaced, through the reader's boundary."""
+    document: dict[str, Any] = {**report.index, "schema_version": 2, "findings": list(report.findings())}
+    document.pop("region_shards")
+    document.update(fields)
+    return load_report(document, None, "test")
+
+
+def events_of(report: Report) -> list[dict[str, Any]]:
+    return list(to_ocsf(report))
+
+
 # ------------------------------------------------------------------------------------------------
 # Fixtures: the demo fleet scanned twice, the second scan a day later with the first as history
 # ------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def demo_reports() -> tuple[dict[str, Any], dict[str, Any]]:
+def demo_reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Report]:
+    store = DirStore(tmp_path_factory.mktemp("store"))
     with demo.demo_session() as (session, _fleet):
         policy = load_policy(demo.demo_policy(), source="demo policy")
         regions = list(demo.DEMO_REGIONS)
-        first = scan(session, regions, policy, account_id=demo.DEMO_ACCOUNT_ID)
-        later = datetime.fromisoformat(first["generated_at"].replace("Z", "+00:00")) + timedelta(days=1)
-        second = scan(session, regions, policy, account_id=demo.DEMO_ACCOUNT_ID, previous=first, now=later)
-    # What the CLI writes and the Lambda stores: the JSON document, read back.
-    return json.loads(json.dumps(first, default=str)), json.loads(json.dumps(second, default=str))
+        first = scan(session, regions, policy, store, account_id=demo.DEMO_ACCOUNT_ID)
+        later = datetime.fromisoformat(first.index["generated_at"].replace("Z", "+00:00")) + timedelta(days=1)
+        second = scan(session, regions, policy, store, account_id=demo.DEMO_ACCOUNT_ID, previous=first, now=later)
+    return first, second
 
 
 @pytest.fixture(scope="module")
-def demo_report(demo_reports) -> dict[str, Any]:
+def demo_report(demo_reports) -> Report:
     report = demo_reports[0]
+    findings = list(report.findings())
     # The demo must exercise what the tests assert on.
-    assert len(report["findings"]) >= 20
-    assert any(f["suppressed"] for f in report["findings"])
-    assert not all(f["suppressed"] for f in report["findings"])
-    assert {f["severity"] for f in report["findings"]} >= {"critical", "high", "medium", "low"}
+    assert report.sharded and len(findings) >= 20
+    assert any(f["suppressed"] for f in findings)
+    assert not all(f["suppressed"] for f in findings)
+    assert {f["severity"] for f in findings} >= {"critical", "high", "medium", "low"}
     # ... every resource type among the failures, and account results that are no failure.
     assert {f["resource_type"] for f in failures(report)} == set(RESOURCE_TYPES)
-    assert {f["status"] for f in report["account_findings"]} >= {"FAIL", "PASS"}
+    assert {f["status"] for f in report.index["account_findings"]} >= {"FAIL", "PASS"}
     return report
 
 
 @pytest.fixture(scope="module")
 def events(demo_report) -> list[dict[str, Any]]:
-    return to_ocsf(demo_report)
+    return events_of(demo_report)
 
 
 def assert_kept(sent: Any, parsed: Any, path: str = "event") -> None:
@@ -93,10 +114,17 @@ def validate(event: dict[str, Any]) -> DetectionFinding:
 # Validation
 # ------------------------------------------------------------------------------------------------
 
+def test_the_events_stream_one_by_one(demo_report):
+    stream = to_ocsf(demo_report)
+    assert isinstance(stream, Iterator)  # a generator: the caller writes each and drops it
+    first = next(stream)
+    assert first["finding_info"]["uid"] == next(demo_report.failures())["finding_id"]
+
+
 def test_every_demo_finding_is_a_valid_detection_finding(demo_report, events):
     assert len(events) == len(failures(demo_report))
-    assert len(events) == len(demo_report["findings"]) + sum(
-        1 for f in demo_report["account_findings"] if f["status"] == "FAIL")
+    assert len(events) == len(list(demo_report.findings())) + sum(
+        1 for f in demo_report.index["account_findings"] if f["status"] == "FAIL")
     for event in events:
         model = validate(event)
         assert model.class_uid == 2004 and model.category_uid == 2
@@ -106,7 +134,7 @@ def test_every_demo_finding_is_a_valid_detection_finding(demo_report, events):
 
 
 def test_values_survive(demo_report, events):
-    generated = ms(demo_report["generated_at"])
+    generated = ms(demo_report.index["generated_at"])
     for finding, event in zip(failures(demo_report), events, strict=True):
         model = validate(event)
         info = model.finding_info
@@ -145,7 +173,7 @@ def test_values_survive(demo_report, events):
         product = model.metadata.product
         assert product.name == "ec2-compliance" and product.vendor_name
         assert product.version == importlib.metadata.version("ec2-compliance")
-        assert model.metadata.uid == f"{demo_report['run_id']}/{finding['finding_id']}"
+        assert model.metadata.uid == f"{demo_report.index['run_id']}/{finding['finding_id']}"
 
 
 def test_resource_types_and_names(demo_report, events):
@@ -168,8 +196,8 @@ def test_resource_types_and_names(demo_report, events):
 
 
 def test_only_failing_account_guardrails_are_events(demo_report):
-    account = list(demo_report["account_findings"])
-    events = to_ocsf(dict(demo_report, findings=[]))
+    account = list(demo_report.index["account_findings"])
+    events = events_of(inline(demo_report, findings=[]))
     assert [e["finding_info"]["uid"] for e in events] == [f["finding_id"] for f in account if f["status"] == "FAIL"]
     assert len(events) < len(account)  # the passing region is no finding
     for event in events:
@@ -177,9 +205,9 @@ def test_only_failing_account_guardrails_are_events(demo_report):
         assert model.status_code == "FAIL" and model.resources[0].type == "AWS::::Account"
     # Skipped and passing results alone: nothing to report.
     quiet = [dict(f, status="SKIPPED") for f in account]
-    assert to_ocsf(dict(demo_report, findings=[], account_findings=quiet)) == []
+    assert events_of(inline(demo_report, findings=[], account_findings=quiet)) == []
     # A suppressed guardrail failure is a suppressed event, like any finding.
-    (suppressed, *_) = to_ocsf(dict(demo_report, findings=[], account_findings=[
+    (suppressed, *_) = events_of(inline(demo_report, findings=[], account_findings=[
         dict(account[0], status="FAIL", suppressed=True, suppression_reason="accepted (SEC-1)")]))
     assert (validate(suppressed).status_id, suppressed["status_detail"]) == (3, "accepted (SEC-1)")
 
@@ -188,9 +216,9 @@ def test_every_severity_maps(demo_report):
     seen = {f["severity"]: validate(e).severity_id for f, e in zip(failures(demo_report), to_ocsf(demo_report))}
     assert seen == {s: SEVERITY_IDS[s] for s in seen}
     # The demo has no informational finding; an unknown severity is Other with the source's value.
-    finding = demo_report["findings"][0]
+    finding = next(demo_report.findings())
     for severity, severity_id, caption in (("informational", 1, "Informational"), ("bogus", 99, "bogus")):
-        (event,) = to_ocsf(dict(demo_report, findings=[dict(finding, severity=severity)], account_findings=[]))
+        (event,) = events_of(inline(demo_report, findings=[dict(finding, severity=severity)], account_findings=[]))
         model = validate(event)
         assert (model.severity_id, model.severity) == (severity_id, caption)
 
@@ -229,7 +257,8 @@ def test_compliance_mappings_go_to_unmapped(demo_report, events):
 
 def test_a_finding_seen_before_is_an_update(demo_reports):
     first, second = demo_reports
-    events = to_ocsf(second)
+    assert second.index["previous_run_id"] == first.index["run_id"]
+    events = events_of(second)
     assert events and len(events) == len(failures(second))
     first_ids = {f["finding_id"] for f in failures(first)}
     assert {e["resources"][0]["type"] for e in events} == set(RESOURCE_TYPES.values())
@@ -238,8 +267,8 @@ def test_a_finding_seen_before_is_an_update(demo_reports):
         assert finding["finding_id"] in first_ids
         assert model.finding_info.uid == finding["finding_id"]
         assert (model.activity_id, model.activity_name, model.type_uid) == (2, "Update", 200402)
-        assert model.finding_info.first_seen_time == ms(first["generated_at"])
-        assert model.time == ms(second["generated_at"]) == model.finding_info.first_seen_time + 86_400_000
+        assert model.finding_info.first_seen_time == ms(first.index["generated_at"])
+        assert model.time == ms(second.index["generated_at"]) == model.finding_info.first_seen_time + 86_400_000
 
 
 # ------------------------------------------------------------------------------------------------
@@ -247,16 +276,16 @@ def test_a_finding_seen_before_is_an_update(demo_reports):
 # ------------------------------------------------------------------------------------------------
 
 def test_an_empty_report_gives_no_events(demo_report):
-    assert to_ocsf(dict(demo_report, findings=[], account_findings=[])) == []
-    assert to_ocsf(dict(demo_report, findings=None, account_findings=None)) == []
-    assert to_ocsf({"schema_version": 2, "generated_at": "2025-01-01T00:00:00Z", "findings": []}) == []
-    assert to_ocsf({}) == []
+    assert events_of(inline(demo_report, findings=[], account_findings=[])) == []
+    assert events_of(inline(demo_report, findings=None, account_findings=None)) == []
+    bare = {"schema_version": 2, "run_id": "r", "generated_at": "2025-01-01T00:00:00Z", "summary": {}, "findings": []}
+    assert events_of(load_report(bare, None, "test")) == []
 
 
 def test_a_schema_1_report_is_refused(demo_report):
-    finding = {k: v for k, v in demo_report["findings"][0].items() if k != "finding_id"}
+    finding = {k: v for k, v in next(demo_report.findings()).items() if k != "finding_id"}
     with pytest.raises(ValueError, match="schema 2"):
-        to_ocsf(dict(demo_report, findings=[finding], account_findings=[]))
+        events_of(inline(demo_report, findings=[finding], account_findings=[]))
 
 
 def test_product_version_falls_back_when_not_installed(demo_report, monkeypatch):
@@ -264,13 +293,13 @@ def test_product_version_falls_back_when_not_installed(demo_report, monkeypatch)
         raise importlib.metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(importlib.metadata, "version", missing)
-    (event, *_) = to_ocsf(demo_report)
+    (event, *_) = events_of(demo_report)
     assert validate(event).metadata.product.version == "unknown"
 
 
 def test_times_are_epoch_milliseconds_in_utc():
-    report = {
-        "run_id": "r", "generated_at": "2025-06-01T12:00:00+00:00", "account_id": "111122223333",
+    document = {
+        "run_id": "r", "generated_at": "2025-06-01T12:00:00+00:00", "account_id": "111122223333", "summary": {},
         "findings": [{
             "finding_id": "f" * 64, "rule_id": "no_public_ip", "title": "t", "severity": "low",
             "status": "FAIL", "suppressed": False, "message": "m", "tags": {}, "region": "eu-west-1",
@@ -279,7 +308,7 @@ def test_times_are_epoch_milliseconds_in_utc():
             "first_seen": "2025-05-31T12:00:00.250000Z",
         }],
     }
-    (event,) = to_ocsf(report)
+    (event,) = events_of(load_report(document, None, "test"))
     model = validate(event)
     expected = int(datetime(2025, 6, 1, 12, tzinfo=timezone.utc).timestamp()) * 1000
     assert model.time == expected

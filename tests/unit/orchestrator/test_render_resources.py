@@ -1,8 +1,9 @@
 """The terminal table with every resource type: instances, launch templates and account guardrails.
 
-Built from hand-made schema 2 reports (the fields docs/report-schema.md lists), so each test controls
-exactly which types fail and how severely. The renderer's older behaviour (instances only) is
-covered in test_scan_command.py.
+Built from hand-made schema 2 reports (the fields docs/report-schema.md lists) read through the
+reader's boundary (`load_report`, which serves their findings as it streams a schema 3 report's
+shards), so each test controls exactly which types fail and how severely. The renderer's older
+behaviour (instances only) is covered in test_scan_command.py.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+from compliance_scanner.reader import Report, load_report
 from rich.console import Console
 
 from orchestrator.scan import render
@@ -66,7 +69,8 @@ def typed_report(findings: list[dict[str, Any]] | None = None,
             guardrail("serial_console_access_disabled", "low", "ap-southeast-2", status="PASS"),
         ]
     return {
-        "schema_version": 2, "account_id": ACCOUNT_ID, "regions": REGIONS, "generated_at": "2026-01-01T00:00:00Z",
+        "schema_version": 2, "run_id": "run-1", "account_id": ACCOUNT_ID, "regions": REGIONS,
+        "generated_at": "2026-01-01T00:00:00Z",
         "partial": False, "errors": [], "findings": findings, "account_findings": account_findings,
         "summary": {
             "total_instances": 4, "compliant_instances": 2, "non_compliant_instances": 2, "unevaluated_instances": 0,
@@ -80,9 +84,13 @@ def typed_report(findings: list[dict[str, Any]] | None = None,
     }
 
 
+def loaded(document: dict[str, Any]) -> Report:
+    return load_report(document, None, "test")
+
+
 def rendered(report: dict[str, Any], width: int, limit: int = 40) -> str:
     console = Console(record=True, width=width, force_terminal=False)
-    render.render_report(console, report, limit=limit)
+    render.render_report(console, loaded(report), limit=limit)
     return console.export_text()
 
 
@@ -189,7 +197,9 @@ def test_a_report_of_instances_only_has_no_type_headings():
 
 def test_a_schema_1_report_still_renders():
     doc = {
-        "regions": ["us-east-1"], "summary": {"total_instances": 1, "non_compliant_instances": 1},
+        "run_id": "old", "generated_at": "2024-01-01T00:00:00Z", "regions": ["us-east-1"],
+        "summary": {"total_instances": 1, "compliant_instances": 0, "non_compliant_instances": 1,
+                    "compliance_rate": 0.0, "by_rule": {}},
         "findings": [{"instance_id": "i-1", "region": "us-east-1", "rule_id": "imdsv2_required", "severity": "high",
                       "status": "FAIL", "suppressed": False, "message": "IMDSv1 is allowed", "tags": {"Name": "old"}}],
     }
@@ -205,18 +215,22 @@ def test_summary_line_counts_the_other_types_and_every_failure():
     assert "2 of 3 launch templates, 2 of 3 account regions non-compliant" in line
     assert "6 findings · 0 errors" in line  # 4 findings + 2 failing guardrails
 
+    # The summary line alone (under JSON or CSV) counts from the index: the regions' counts of
+    # findings, the failing guardrails, and the suppressed ones as `summary.by_rule` has them.
     doc = typed_report()
     doc["summary"]["by_resource_type"]["launch_template"] = {"evaluated": 0, "non_compliant": 0}
     doc["account_findings"][0]["suppressed"] = True
+    doc["summary"]["by_rule"] = {"ebs_default_encryption": {"failed": 2, "passed": 1, "suppressed": 1, "skipped": 0}}
     console = Console(record=True, width=300, force_terminal=False)
-    render.render_summary_line(console, doc)
+    render.render_summary_line(console, loaded(doc))
     line = flat(console.export_text())
     assert "launch template" not in line and "2 of 3 account regions non-compliant" in line
     assert "5 findings (+1 suppressed)" in line
+    assert "5 findings (+1 suppressed)" in flat(rendered(doc, 300).splitlines()[-1])  # the table's count agrees
 
     doc["summary"]["by_resource_type"]["account"] = {"evaluated": 1, "non_compliant": 0}
     console = Console(record=True, width=300, force_terminal=False)
-    render.render_summary_line(console, doc)
+    render.render_summary_line(console, loaded(doc))
     assert "0 of 1 account region non-compliant" in flat(console.export_text())
 
 
@@ -234,3 +248,44 @@ def test_text_of_every_type_is_printed_literally():
         text = rendered(typed_report(findings, accounts), width)
         assert "[red]tpl[/red]" in text and "lt-[b]x[/b]" in text
         assert "[bold]r[/bold]" in text and "m [/x] [i]y[/i]" in text
+
+
+def test_limit_0_is_capped_and_says_so(monkeypatch):
+    monkeypatch.setattr(render, "MAX_ROWS", 3)
+    findings = [instance(f"i-{n}", "no_key_pair", "low", name=f"box-{n}") for n in range(5)]
+    text = flat(rendered(typed_report(findings, []), 80, limit=0))
+    assert "... 2 more findings (2 low): the table shows at most 3 rows; see --format json or csv" in text
+    assert "box-0" in text and "box-2" in text and "box-3" not in text
+    assert "... 2 more findings (2 low): the table shows at most 3 rows" in flat(rendered(typed_report(findings, []), 80, limit=9))
+    assert "... 3 more findings (3 low): see --format json or csv, or --limit 0" in flat(
+        rendered(typed_report(findings, []), 80, limit=2))  # below the cap: --limit decided
+
+
+def test_the_failures_are_read_once_and_the_rest_counted(monkeypatch):
+    """One pass over the stream picks the rows and counts the others (no second read, no list)."""
+    findings = [instance(f"i-{n}", "no_key_pair", "low", name=f"box-{n}") for n in range(6)]
+    findings.append(template("lt-0crit", "launch_template_user_data_secrets", "critical", name="leaky"))
+    report = loaded(typed_report(findings, []))
+    passes = []
+    real = Report.failures
+
+    def counted(self: Report):
+        passes.append(1)
+        yield from real(self)
+
+    monkeypatch.setattr(Report, "failures", counted)
+    console = Console(record=True, width=80, force_terminal=False)
+    render.render_report(console, report, limit=2)
+    text = flat(console.export_text())
+    assert passes == [1]
+    assert "leaky" in text and "... 5 more findings (5 low): see --format json" in text
+    assert "7 findings · 0 errors" in text
+
+
+@pytest.mark.parametrize("count", [0, 1, 4])
+def test_top_failures_keeps_count_rows_and_tallies_all(count):
+    findings = [instance(f"i-{n}", "no_key_pair", sev, name=f"b{n}")
+                for n, sev in enumerate(["low", "high", "medium", "critical", "low"])]
+    shown, tally = render.top_failures(iter(findings), count)
+    assert [f["severity"] for f in shown] == ["critical", "high", "medium", "low"][:count]
+    assert tally.total == 5 and tally.suppressed == 0 and tally.by_type() == {"instance": 5}

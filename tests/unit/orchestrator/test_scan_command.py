@@ -17,8 +17,10 @@ from moto.server import ThreadedMotoServer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from compliance_scanner.contract import SCHEMA_VERSION
+from compliance_scanner.contract import LATEST_REPORT_KEY, SCHEMA_VERSION
+from compliance_scanner.reader import load_report, read_report
 from compliance_scanner.report import CSV_COLUMNS
+from compliance_scanner.storage import DirStore
 from compliance_scanner.rules import CATALOGUE
 from orchestrator import console as console_module
 from orchestrator.scan import demo, render as scan_render
@@ -222,10 +224,101 @@ def test_output_file_csv(clean_env):
     assert other.read_text().splitlines()[0] == ",".join(CSV_COLUMNS)
 
 
-def test_output_to_a_directory_is_bad_input(clean_env):
-    result = run("--demo", "--output", str(clean_env))
+def test_output_to_an_existing_folder_is_a_report_store(clean_env):
+    """No trailing slash needed for a folder that exists; with --format table it gets the store only."""
+    folder = clean_env / "store"
+    folder.mkdir()
+    result = run("--demo", "--regions", "eu-west-1", "--output", str(folder))
+    assert result.exit_code == 0, result.stderr
+    assert "Findings" in flat(result.stderr)
+    assert f"Report stored in {folder / LATEST_REPORT_KEY}" in flat(result.stderr)
+    assert read_report(DirStore(folder), LATEST_REPORT_KEY).index["regions"] == ["eu-west-1"]
+    assert not list(folder.glob("ec2-compliance-report.*"))
+
+
+def _layout(folder: Path, index: dict) -> Path:
+    """The run's folder in the bucket's layout: reports/<yyyy>/<mm>/<dd>/<run_id>."""
+    return folder / "reports" / index["generated_at"][:10].replace("-", "/") / index["run_id"]
+
+
+def test_output_folder_keeps_the_buckets_layout_and_the_next_scan_diffs_against_it(mocked):
+    fixed, kept = seed_instance(name="fixed-later"), seed_instance(name="still-open")
+    folder = mocked / "reports-here"
+    policy = str(only_rules(mocked / "p.json", "imdsv2_required"))
+    first = run("--regions", "us-east-1", "--policy", policy, "--output", f"{folder}/", "--format", "csv")
+    assert first.exit_code == 0, first.stderr
+    index = json.loads((folder / LATEST_REPORT_KEY).read_text())
+    run_folder = _layout(folder, index)
+    assert json.loads(run_folder.with_suffix(".json").read_text()) == index  # the dated copy
+    assert {p.name for p in (run_folder / "us-east-1").iterdir()} == {"findings.jsonl.gz", "findings.csv.gz",
+                                                                     "new.jsonl.gz"}
+    assert index["previous_run_id"] is None and index["new_findings"] == 2 and index["resolved_findings"] == 0
+    # The file of the format goes beside the store, as it did before.
+    rows = list(csv.DictReader((folder / "ec2-compliance-report.csv").open()))
+    assert {row["instance_id"] for row in rows} == {fixed, kept}
+
+    boto3.client("ec2", region_name="us-east-1").modify_instance_metadata_options(
+        InstanceId=fixed, HttpTokens="required", HttpEndpoint="enabled")
+    added = seed_instance(name="new-one")
+    second = run("--regions", "us-east-1", "--policy", policy, "--output", str(folder), "--format", "json")
+    assert second.exit_code == 0, second.stderr
+    latest = read_report(DirStore(folder), LATEST_REPORT_KEY)
+    assert latest.index["previous_run_id"] == index["run_id"]
+    assert (latest.index["new_findings"], latest.index["resolved_findings"]) == (1, 1)
+    assert [f["instance_id"] for f in latest.new_findings()] == [added]
+    assert [f["instance_id"] for f in latest.resolved_findings()] == [fixed]
+    first_seen = {f["instance_id"]: f["first_seen"] for f in latest.findings()}
+    assert first_seen[kept] == index["generated_at"] and first_seen[added] == latest.index["generated_at"]
+    # Both runs stay, each under its own date and id; the export beside them holds the diff's lists.
+    assert _layout(folder, index).with_suffix(".json").is_file()
+    assert _layout(folder, latest.index).with_suffix(".json").is_file()
+    assert second.stdout == ""
+    exported = json.loads((folder / "ec2-compliance-report.json").read_text())
+    assert [f["instance_id"] for f in exported["resolved_findings"]] == [fixed]
+    assert [f["instance_id"] for f in exported["new_findings"]] == [added]
+
+
+def test_an_unreadable_previous_report_in_the_folder_stops_before_scanning(clean_env):
+    folder = clean_env / "broken"
+    latest = folder / LATEST_REPORT_KEY
+    latest.parent.mkdir(parents=True)
+    latest.write_text("<html>not a report</html>")
+    result = run("--demo", "--output", f"{folder}/")
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {latest}: not JSON")
+    assert latest.read_text() == "<html>not a report</html>"  # never overwritten
+    assert [p.name for p in (folder / "reports").iterdir()] == ["latest.json"]  # nothing was scanned
+
+
+def test_a_folder_of_another_account_is_bad_input(mocked):
+    folder = mocked / "other"
+    assert run("--demo", "--regions", "eu-west-1", "--output", f"{folder}/").exit_code == 0  # the demo's account
+    latest = json.loads((folder / LATEST_REPORT_KEY).read_text())
+    (folder / LATEST_REPORT_KEY).write_text(json.dumps({**latest, "account_id": "999999999999"}))
+    result = run("--regions", "us-east-1", "--output", f"{folder}/")
     assert result.exit_code == 2
-    assert "is a directory" in flat(result.stderr)
+    assert f"{folder}: --output: holds the reports of account 999999999999, this scan is of account {ACCOUNT}" in (
+        flat(result.stderr))
+
+
+def test_output_file_json_round_trips_through_the_reader(mocked):
+    seed_instance()
+    target = mocked / "export.json"
+    result = run("--regions", "us-east-1", "--format", "json", "--output", str(target))
+    assert result.exit_code == 0, result.stderr
+    text = target.read_text()
+    assert text.count("\n") == 1 and ": " not in text[:200]  # one compact line
+    document = json.loads(text)
+    assert document["schema_version"] == SCHEMA_VERSION
+    assert {"findings", "new_findings", "resolved_findings", "unevaluated_resources"} <= set(document)
+    assert all(entry["shards"] is None for entry in document["region_shards"])  # no store travels with it
+    report = load_report(document, None, str(target))
+    assert not report.sharded
+    assert list(report.findings()) == document["findings"]
+    assert report.index["new_findings"] == len(document["new_findings"]) > 0  # a first run: every failure new
+    for key in ("run_id", "generated_at", "account_id", "regions", "summary", "account_findings", "errors"):
+        assert report.index[key] == document[key], key
 
 
 def test_fail_on_gates_on_unsuppressed_findings(clean_env):
@@ -538,13 +631,13 @@ def _finding(instance: str, rule: str, severity: str, *, suppressed: bool = Fals
 
 def _render(report: dict, width: int, limit: int = 40) -> str:
     console = Console(record=True, width=width, force_terminal=False)
-    scan_render.render_report(console, report, limit=limit)
+    scan_render.render_report(console, load_report(report, None, "test"), limit=limit)
     return console.export_text()
 
 
 def _report(findings: list[dict], errors: list[dict] | None = None, partial: bool = False) -> dict:
     return {
-        "account_id": ACCOUNT, "regions": ["us-east-1"], "generated_at": "2026-01-01T00:00:00Z",
+        "run_id": "run-1", "account_id": ACCOUNT, "regions": ["us-east-1"], "generated_at": "2026-01-01T00:00:00Z",
         "partial": partial, "errors": errors or [], "findings": findings,
         "summary": {"total_instances": 3, "compliant_instances": 1, "non_compliant_instances": 2,
                     "compliance_rate": 33.3, "by_rule": {}, "by_severity": {}},

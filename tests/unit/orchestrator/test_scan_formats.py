@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import boto3
 import pytest
-from compliance_scanner.report import failures
+from compliance_scanner.reader import load_report
 
 from test_scan_command import clean_env, dummy_creds, flat, mocked, run, seed_instance  # noqa: F401 (fixtures)
 
 REGION = "us-east-1"
+
+
+def failures(document: dict) -> list[dict]:
+    """The failures of a `--format json` export, read back through the reader's boundary."""
+    return list(load_report(document, None, "stdout").failures())
 
 
 def test_asff_on_stdout_belongs_to_the_sdk_region(mocked) -> None:
@@ -98,13 +104,41 @@ def test_demo_imports_into_its_own_hub() -> None:
     assert "Security Hub: 53 finding(s) imported" in flat(result.stderr)  # 41 findings, 12 failing guardrails
 
 
-@pytest.mark.parametrize("fmt", ["asff"])
-def test_asff_needs_an_account(mocked, fmt, monkeypatch) -> None:
+def test_asff_needs_an_account() -> None:
     from orchestrator.errors import OperationFailed
-    from orchestrator.scan.command import OutputFormat, format_report
+    from orchestrator.scan.command import OutputFormat, write_report
 
+    report = load_report({"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "regions": [REGION],
+                          "summary": {}, "findings": []}, None, "test")
+    out = io.StringIO()
     with pytest.raises(OperationFailed, match="no account id"):
-        format_report({"findings": [], "regions": [REGION]}, OutputFormat(fmt))
+        write_report(out, report, OutputFormat.asff)
+    assert out.getvalue() == ""  # refused before anything was written
+
+
+@pytest.mark.parametrize("fmt", ["asff", "ocsf"])
+def test_asff_and_ocsf_files_hold_one_element_per_failure(mocked, fmt) -> None:
+    seed_instance()
+    target = mocked / f"findings.{fmt}.json"
+    exported = mocked / "export.json"
+    assert run("--format", fmt, "--output", str(target)).exit_code == 0
+    assert run("--format", "json", "--output", str(exported)).exit_code == 0
+    elements = json.loads(target.read_text())
+    assert target.read_text().count("\n") == 1  # one compact line, as before the streaming
+    expected = failures(json.loads(exported.read_text()))
+    key = (lambda e: e["Id"]) if fmt == "asff" else (lambda e: e["finding_info"]["uid"])
+    assert sorted(map(key, elements)) == sorted(f["finding_id"] for f in expected)
+
+
+def test_a_schema_1_report_in_ocsf_is_one_line_error(mocked, tmp_path) -> None:
+    from orchestrator.errors import OperationFailed
+    from orchestrator.scan.command import OutputFormat, write_report
+
+    old = load_report({"run_id": "r", "generated_at": "2024-01-01T00:00:00Z", "summary": {}, "findings": [
+        {"instance_id": "i-1", "region": REGION, "rule_id": "no_key_pair", "severity": "low", "status": "FAIL"}]},
+        None, "test")
+    with pytest.raises(OperationFailed, match=r"^--format ocsf: OCSF output needs a schema 2 or later report"):
+        write_report(io.StringIO(), old, OutputFormat.ocsf)
 
 
 def test_report_of_a_stack_without_a_bucket_output_says_to_deploy(monkeypatch) -> None:
@@ -120,3 +154,60 @@ def test_report_of_a_stack_without_a_bucket_output_says_to_deploy(monkeypatch) -
     result = CliRunner().invoke(app, ["report", "--env", "dev"])
     assert result.exit_code == 1
     assert "stack dev: no `compliance_bucket_name` output; deploy it first (`ec2c up --env dev`)" in flat(result.stderr)
+
+
+def test_security_hub_with_a_folder_archives_through_the_reports_own_diff(mocked) -> None:
+    """Scans into one folder: the report's resolved findings go to the hub ARCHIVED (from
+    `to_asff`), counted once, not also as findings the hub no longer sees."""
+    hub = boto3.client("securityhub", region_name=REGION)
+    hub.enable_security_hub()
+    instance = seed_instance()
+    folder = f"{mocked / 'store'}/"
+    assert run("--security-hub", "--output", folder).exit_code == 0
+    boto3.client("ec2", region_name=REGION).modify_instance_metadata_options(
+        InstanceId=instance, HttpTokens="required", HttpEndpoint="enabled"
+    )
+    second = run("--security-hub", "--output", folder, "--format", "json")
+    assert second.exit_code == 0, second.stderr
+    assert "(1 resolved, archived)" in flat(second.stderr)
+    exported = json.loads((mocked / "store" / "ec2-compliance-report.json").read_text())
+    (resolved,) = exported["resolved_findings"]
+    states = {f["Id"]: (f["RecordState"], f["Workflow"]["Status"]) for f in hub.get_findings()["Findings"]}
+    assert states[resolved["finding_id"]] == ("ARCHIVED", "RESOLVED")
+
+
+def test_finding_ids_are_kept_as_64_bit_digests() -> None:
+    from orchestrator.scan.hub import FindingIds, digest
+
+    sha = "0123456789abcdef" + "0" * 48
+    ids = FindingIds([sha, "not-hex"])
+    assert len(ids) == 2 and digest(sha) == 0x0123456789ABCDEF
+    assert sha in ids and "0123456789abcdef" + "f" * 48 in ids  # the same 64 bits
+    assert "fedcba9876543210" + "0" * 48 not in ids and "not-hex" in ids and 42 not in ids
+    with pytest.raises(TypeError):
+        list(ids)
+
+
+def test_the_export_is_written_finding_by_finding() -> None:
+    """`write_export` never hands the whole document to one write: each finding is its own piece."""
+    from orchestrator.scan.command import write_export
+
+    finding = {"finding_id": "f" * 64, "region": REGION, "rule_id": "no_key_pair", "status": "FAIL",
+               "severity": "low", "instance_id": "i-1", "resource_id": "i-1", "message": "x" * 500}
+    report = load_report({"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "summary": {},
+                          "findings": [dict(finding, resource_id=f"i-{n}") for n in range(20)]}, None, "test")
+
+    class Pieces(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sizes: list[int] = []
+
+        def write(self, text: str) -> int:
+            self.sizes.append(len(text))
+            return super().write(text)
+
+    out = Pieces()
+    write_export(out, report)
+    assert max(out.sizes) < 1_000 < sum(out.sizes)  # no piece holds more than one finding
+    back = load_report(json.loads(out.getvalue()), None, "export")
+    assert [f["resource_id"] for f in back.findings()] == [f"i-{n}" for n in range(20)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from compliance_scanner.model import ScanError
+from compliance_scanner.reader import load_report
 from orchestrator.scan import render as scan_render
 from rich.console import Console
 
@@ -106,36 +108,51 @@ def test_output_is_checked_before_the_scan(clean_env):
     blocker.write_text("x")
     under_a_file = run("--demo", "--output", str(blocker / "report.json"))
     assert under_a_file.exit_code == 2 and "is a file, not a folder" in flat(under_a_file.stderr)
-    folder = clean_env / "out"
-    folder.mkdir()
-    a_dir = run("--demo", "--output", str(folder))
-    assert a_dir.exit_code == 2 and "is a directory" in flat(a_dir.stderr)
+    readonly = clean_env / "readonly"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    try:
+        if not os.access(readonly, os.W_OK):  # root may write anywhere
+            denied = run("--demo", "--output", f"{readonly}/")
+            assert denied.exit_code == 2 and f"{readonly} is not writable" in flat(denied.stderr)
+    finally:
+        readonly.chmod(0o700)
     into = run("--demo", "--output", f"{clean_env / 'new'}/", "--format", "csv")
     assert into.exit_code == 0, into.stderr
     assert (clean_env / "new" / "ec2-compliance-report.csv").read_text().startswith("instance_id,")
+    assert (clean_env / "new" / "reports" / "latest.json").is_file()
 
 
-def test_a_failed_write_still_shows_the_table(clean_env, monkeypatch):
+def test_a_failed_write_still_shows_the_table_and_leaves_no_half_file(clean_env, monkeypatch):
     from orchestrator.scan import command
 
-    def refuse(path, text):
-        raise command.OperationFailed(f"{path}: cannot write the report: disk full")
+    target = clean_env / "r.json"
+    target.write_text("the previous report")
 
-    monkeypatch.setattr(command, "write_output", refuse)
-    result = run("--demo", "--output", str(clean_env / "r.json"))
+    def fail_half_way(out, *args, **kwargs):
+        out.write('{"partial":')
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(command, "write_report", fail_half_way)
+    result = run("--demo", "--output", str(target))
     assert result.exit_code == 1
-    assert "Findings" in result.stderr and "cannot write the report: disk full" in flat(result.stderr)
+    assert "Findings" in result.stderr
+    assert f"{target}: cannot write the report: No space left on device" in flat(result.stderr)
+    assert target.read_text() == "the previous report"  # written beside it, never renamed over it
+    assert [p.name for p in clean_env.iterdir() if p.name.startswith(".r.json")] == []
 
 
 def test_text_from_users_and_aws_is_printed_literally():
     console = Console(record=True, width=200)
     errors = [ScanError(r, "ssm:DescribeInstanceInformation", "OperationUnavailable", "gap [/x] [bold]b[/bold]")
               for r in ("us-east-1", "eu-west-1")]
-    report = {"regions": ["us-east-1"], "summary": {}, "findings": [{
+    summary = {"total_instances": 1, "compliant_instances": 0, "non_compliant_instances": 1, "compliance_rate": 0.0}
+    report = {"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "regions": ["us-east-1"], "summary": summary,
+              "findings": [{
         "instance_id": "i-1", "region": "[red]r[/red]", "rule_id": "rule[/x]", "severity": "high",
         "message": "m [bold]x[/bold]", "tags": {"Name": "[/weird]"}}],
         "errors": [e.to_document() for e in errors]}
-    scan_render.render_report(console, report)
+    scan_render.render_report(console, load_report(report, None, "test"))
     text = console.export_text()
     assert "gap [/x] [bold]b[/bold]" in text and "rule[/x]" in text and "[red]r[/red]" in text
     assert text.count("OperationUnavailable") == 1
@@ -193,3 +210,27 @@ def test_sigint_at_any_moment_exits_130_quietly(clean_env, delay):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr  # the demo scan takes seconds: it was still running
     assert "Traceback" not in stderr and "Aborted" not in stderr
+
+
+def test_a_store_that_cannot_be_written_is_one_line(clean_env, monkeypatch):
+    from compliance_scanner.storage import DirStore
+
+    def full(self, key, write):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(DirStore, "_write", full)
+    folder = clean_env / "store"
+    result = run("--demo", "--regions", "eu-west-1", "--output", f"{folder}/")
+    assert result.exit_code == 1
+    assert f"error: {folder / 'reports'}: cannot store the report: No space left on device" in flat(result.stderr)
+    assert "Traceback" not in result.output
+
+
+def test_an_output_folder_that_became_a_file_is_one_line(tmp_path):
+    from orchestrator.errors import OperationFailed
+    from orchestrator.scan.command import open_output
+
+    (tmp_path / "gone").write_text("a file now")
+    with pytest.raises(OperationFailed, match=r"gone/r\.json: cannot write the report: "):
+        with open_output(tmp_path / "gone" / "r.json"):
+            raise AssertionError("never reached")

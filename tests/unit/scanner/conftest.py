@@ -1,17 +1,26 @@
-"""Fixtures for the scanner tests: moto-backed AWS, a call counter, and record builders."""
+"""Fixtures for the scanner tests: moto-backed AWS, a call counter, a report store, record
+builders, and one-document (schema 2 shaped) reports for the readers that need no AWS."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from compliance_scanner.model import InstanceRecord
+from compliance_scanner.documents import iso_utc
+from compliance_scanner.evaluation import evaluate_resources
+from compliance_scanner.model import FAIL, InstanceRecord, Record
+from compliance_scanner.policy import Policy
+from compliance_scanner.reader import Report, load_report
+from compliance_scanner.report import SummaryCounter, finding_document, policy_document
+from compliance_scanner.scanner import scan
+from compliance_scanner.storage import DirStore
 from moto import mock_aws
 
 REGION = "us-east-1"
@@ -60,6 +69,27 @@ def session(aws: None) -> boto3.session.Session:
 @pytest.fixture
 def ec2(session: boto3.session.Session) -> Any:
     return session.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DirStore:
+    """A local folder with the bucket's layout: where `run` stores its reports."""
+    return DirStore(tmp_path / "store")
+
+
+Scan = Callable[..., Report]
+
+
+@pytest.fixture
+def run(session: boto3.session.Session, store: DirStore) -> Scan:
+    """`scan()` on moto into the test's store: `run(regions, policy, **keywords)` returns the
+    stored Report. Every run of one test goes to the same store, as the Lambda's runs go to
+    one bucket."""
+
+    def run_scan(regions: Sequence[str], policy: Policy, **keywords: Any) -> Report:
+        return scan(session, regions, policy, store, **keywords)
+
+    return run_scan
 
 
 @pytest.fixture
@@ -118,3 +148,39 @@ BASE_RECORD = InstanceRecord(
 def record(**changes: Any) -> InstanceRecord:
     """A minimal record with `changes` applied, for testing one rule at a time."""
     return replace(BASE_RECORD, **changes)
+
+
+def inline_report(**fields: Any) -> Report:
+    """A one-document report (schema 2 shaped, findings inline) through the reader's boundary:
+    `load_report` upgrades it as it would a stored schema 2 report."""
+    document: dict[str, Any] = {
+        "schema_version": 2,
+        "run_id": "run-1",
+        "generated_at": iso_utc(NOW),
+        "account_id": ACCOUNT,
+        "regions": [REGION],
+        "summary": SummaryCounter([]).summary(),
+        **fields,
+    }
+    return load_report(document, None, "test")
+
+
+def report_from_records(
+    records: Iterable[Record], policy: Policy, *, regions: Sequence[str] = (REGION,), **fields: Any
+) -> Report:
+    """The one-document report of a first run over `records`: their FAILs as findings (every
+    unsuppressed one new), the summary counted by the scanner's own SummaryCounter."""
+    records = list(records)
+    outcomes = evaluate_resources(records, policy, NOW.date())
+    counter = SummaryCounter(policy.enabled_rule_ids())
+    counter.add(outcomes, instances=len(records))
+    generated = iso_utc(NOW)
+    findings = [finding_document(o, ACCOUNT, generated) for o in outcomes if o.result.status == FAIL]
+    return inline_report(
+        regions=list(regions),
+        summary=counter.summary(),
+        policy=policy_document(policy),
+        findings=findings,
+        new_findings=[f for f in findings if not f["suppressed"]],
+        **fields,
+    )

@@ -10,10 +10,13 @@ from dataclasses import dataclass
 import index
 import pytest
 from compliance_scanner.handler import account_from_context
+from compliance_scanner.identity import finding_id
 from compliance_scanner.policy import PolicyError
+from compliance_scanner.reader import Report, read_report
 from compliance_scanner.settings import ConfigError, load_settings
+from compliance_scanner.storage import S3Store
 
-from .conftest import OTHER_REGION, REGION, instance_rules_only, launch
+from .conftest import ACCOUNT, OTHER_REGION, REGION, instance_rules_only, launch
 
 BUCKET = "reports-bucket"
 
@@ -84,6 +87,88 @@ def test_handler_scans_stores_publishes_and_alerts(session, deployed, caplog) ->
     again = index.handler({}, LambdaContext())
     assert again["alerted"] is False  # nothing new, and no rate is below a 0 % threshold
     assert deployed() == []
+
+
+HOME_ACCOUNT = "210987654321"
+"""The account of LambdaContext's function ARN."""
+
+
+def stored_report(session, key: str) -> Report:
+    return read_report(S3Store(session.client("s3", region_name=REGION), BUCKET), key)
+
+
+def put_latest(session, document: dict) -> None:
+    s3 = session.client("s3", region_name=REGION)
+    s3.put_object(Bucket=BUCKET, Key="reports/latest.json", Body=json.dumps(document).encode())
+
+
+def v2_failure(resource_id: str, rule_id: str = "imdsv2_required") -> dict:
+    """A schema 2 finding of an instance, in the account moto's reservations name."""
+    return {"finding_id": finding_id(ACCOUNT, REGION, resource_id, rule_id), "resource_type": "instance",
+            "resource_id": resource_id, "instance_id": resource_id, "region": REGION, "rule_id": rule_id,
+            "status": "FAIL", "suppressed": False, "severity": "high", "first_seen": "2025-01-01T00:00:00Z"}  # fmt: skip
+
+
+def test_a_schema_2_latest_still_feeds_the_diff(session, deployed) -> None:
+    [instance] = launch(session.client("ec2", region_name=REGION))
+    put_latest(session, {
+        "schema_version": 2, "run_id": "v2-run", "generated_at": "2025-05-01T00:00:00Z", "account_id": HOME_ACCOUNT,
+        "regions": [REGION, OTHER_REGION], "summary": {"total_instances": 2}, "account_findings": [],
+        "findings": [v2_failure(instance), v2_failure("i-gone")], "new_findings": [], "resolved_findings": [],
+    })  # fmt: skip
+
+    result = index.handler({}, LambdaContext())
+
+    report = stored_report(session, result["report_key"])
+    assert report.index["previous_run_id"] == "v2-run"
+    assert [(f["resource_id"], f["rule_id"]) for f in report.resolved_findings()] == [("i-gone", "imdsv2_required")]
+    carried = next(f for f in report.findings() if f["rule_id"] == "imdsv2_required")
+    assert carried["first_seen"] == "2025-01-01T00:00:00Z"
+    new = {f["rule_id"] for f in report.new_findings()}
+    assert new and "imdsv2_required" not in new
+    assert not [e for e in report.index["errors"] if e["operation"] == "history"]
+
+
+def test_an_unknown_schema_latest_is_recorded_and_nothing_is_new_or_resolved(session, deployed, caplog) -> None:
+    launch(session.client("ec2", region_name=REGION))
+    future = {"schema_version": 99, "run_id": "future", "generated_at": "2030-01-01T00:00:00Z", "summary": {}}
+    put_latest(session, future)
+    s3 = session.client("s3", region_name=REGION)
+    s3.put_object(Bucket=BUCKET, Key="reports/2030/01/01/future.json", Body=json.dumps(future).encode())
+
+    with caplog.at_level(logging.ERROR, logger="compliance_scanner"):
+        result = index.handler({}, LambdaContext())
+
+    why = f"s3://{BUCKET}/reports/latest.json: unknown schema_version 99 (this version reads 1 to 3)"
+    assert f"previous report unusable: {why}" in caplog.text
+    report = stored_report(session, result["report_key"])
+    assert [e for e in report.index["errors"] if e["operation"] == "history"] == [
+        {"region": REGION, "operation": "history", "code": "UnreadablePreviousReport", "message": why}
+    ]
+    assert list(report.findings())
+    assert (report.index["new_findings"], report.index["resolved_findings"]) == (0, 0)
+    assert report.index["previous_run_id"] is None
+    assert result["alerted"] is False and deployed() == []
+    s3.head_object(Bucket=BUCKET, Key="reports/2030/01/01/future.json")  # the old dated index is kept
+
+
+def test_a_missing_shard_of_the_previous_run_is_an_error_of_its_region(session, deployed) -> None:
+    launch(session.client("ec2", region_name=REGION))
+    launch(session.client("ec2", region_name=OTHER_REGION))
+    first = index.handler({}, LambdaContext())
+    lost = stored_report(session, first["report_key"]).region_entry(REGION)["shards"]["findings"]  # type: ignore[index]
+    session.client("s3", region_name=REGION).delete_object(Bucket=BUCKET, Key=lost)
+
+    second = index.handler({}, LambdaContext())
+
+    report = stored_report(session, second["report_key"])
+    assert [e for e in report.index["errors"] if e["operation"] == "history"] == [
+        {"region": REGION, "operation": "history", "code": "UnreadablePreviousReport",
+         "message": f"s3://{BUCKET}/{lost}: no such object"},
+    ]  # fmt: skip
+    assert report.index["new_findings"] == 0 and report.index["resolved_findings"] == 0
+    assert second["errors"] == first["errors"] + 1
+    assert report.index["previous_run_id"] == first["run_id"]
 
 
 def test_event_regions_override_and_no_topic_means_no_alert(session, deployed, monkeypatch) -> None:

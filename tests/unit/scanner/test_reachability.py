@@ -9,7 +9,6 @@ from compliance_scanner import sources
 from compliance_scanner.model import InternetRoute
 from compliance_scanner.policy import load_policy
 from compliance_scanner.reachability import grade
-from compliance_scanner.scanner import scan
 
 from .conftest import LINUX_AMI, REGION, record
 
@@ -60,17 +59,17 @@ def run_in(ec2: Any, net: dict[str, str], subnet: str, public: bool) -> str:
 
 
 def ssh_findings(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {f["instance_id"]: f for f in report["findings"] if f["rule_id"] == "ssh_open_to_internet"}
+    return {f["instance_id"]: f for f in report.findings() if f["rule_id"] == "ssh_open_to_internet"}
 
 
-def test_exposure_severity_follows_reachability(session, ec2, api_calls) -> None:
+def test_exposure_severity_follows_reachability(session, ec2, api_calls, run) -> None:
     net = network(ec2)
     routed = run_in(ec2, net, "public", public=True)
     unrouted = run_in(ec2, net, "private", public=True)
     private = run_in(ec2, net, "private", public=False)
     via_main = run_in(ec2, net, "main", public=True)
 
-    findings = ssh_findings(scan(session, [REGION], load_policy(SSH_ONLY)))
+    findings = ssh_findings(run([REGION], load_policy(SSH_ONLY)))
 
     assert findings[routed]["severity"] == "critical"
     assert findings[routed]["severity_reason"].endswith(f"a default route to {net['igw']} in {net['public_rt']}")
@@ -85,18 +84,18 @@ def test_exposure_severity_follows_reachability(session, ec2, api_calls) -> None
     assert api_calls["ec2:DescribeRouteTables"] == 1  # one batched call for the region
 
 
-def test_grading_off_keeps_the_configured_severity(session, ec2, api_calls) -> None:
+def test_grading_off_keeps_the_configured_severity(session, ec2, api_calls, run) -> None:
     net = network(ec2)
     private = run_in(ec2, net, "private", public=False)
     policy = load_policy({**SSH_ONLY, "reachability_grading": False})
 
-    finding = ssh_findings(scan(session, [REGION], policy))[private]
+    finding = ssh_findings(run([REGION], policy))[private]
 
     assert (finding["severity"], finding["severity_reason"]) == ("high", None)
     assert api_calls["ec2:DescribeRouteTables"] == 0
 
 
-def test_unreadable_route_tables_keep_the_severity_and_say_why(session, ec2, monkeypatch) -> None:
+def test_unreadable_route_tables_keep_the_severity_and_say_why(session, ec2, monkeypatch, run) -> None:
     net = network(ec2)
     routed = run_in(ec2, net, "public", public=True)
     from botocore.exceptions import ClientError
@@ -107,12 +106,12 @@ def test_unreadable_route_tables_keep_the_severity_and_say_why(session, ec2, mon
     import compliance_scanner.collector as collector
 
     monkeypatch.setitem(collector.FETCHERS, sources.ROUTE_TABLES, denied)
-    report = scan(session, [REGION], load_policy(SSH_ONLY))
+    report = run([REGION], load_policy(SSH_ONLY))
 
     finding = ssh_findings(report)[routed]
     assert finding["severity"] == "high"
     assert finding["severity_reason"] == "reachability unknown: route tables could not be read (see errors)"
-    assert [e["operation"] for e in report["errors"] if e["code"] == "UnauthorizedOperation"] == [
+    assert [e["operation"] for e in report.index["errors"] if e["code"] == "UnauthorizedOperation"] == [
         "ec2:DescribeRouteTables"
     ]
 

@@ -18,7 +18,6 @@ from compliance_scanner.budget import TimeBudget
 from compliance_scanner.collector import _Calls
 from compliance_scanner.policy import load_policy
 from compliance_scanner.region_resources import ACCOUNT_FETCHERS, launch_templates
-from compliance_scanner.scanner import scan
 
 from .conftest import ACCOUNT, REGION
 
@@ -57,7 +56,7 @@ def test_unemulated_account_reads_parse_their_answers() -> None:
         stub.assert_no_pending_responses()
 
 
-def test_guardrails_and_templates_are_judged_once_per_region(session, ec2, api_calls) -> None:
+def test_guardrails_and_templates_are_judged_once_per_region(session, ec2, api_calls, run) -> None:
     """An empty region still gets its guardrails read: they matter before the first launch."""
     legacy = ec2.create_launch_template(
         LaunchTemplateName="legacy",
@@ -71,10 +70,10 @@ def test_guardrails_and_templates_are_judged_once_per_region(session, ec2, api_c
     ec2.create_launch_template_version(LaunchTemplateId=legacy, LaunchTemplateData={"MetadataOptions": {"HttpTokens": "required"}})
     ec2.create_launch_template(LaunchTemplateName="golden", LaunchTemplateData={"MetadataOptions": {"HttpTokens": "required"}})
 
-    report = scan(session, [REGION], REGION_RULES, account_id=ACCOUNT)
+    report = run([REGION], REGION_RULES, account_id=ACCOUNT)
 
-    assert report["errors"] == [] and report["partial"] is False
-    account = {f["rule_id"]: f for f in report["account_findings"]}
+    assert report.index["errors"] == [] and report.index["partial"] is False
+    account = {f["rule_id"]: f for f in report.index["account_findings"]}
     assert set(account) == {"ebs_default_encryption"}
     assert account["ebs_default_encryption"]["status"] == "FAIL"  # moto's default: off
     assert account["ebs_default_encryption"]["resource_arn"] == f"arn:aws:iam::{ACCOUNT}:root"
@@ -82,12 +81,12 @@ def test_guardrails_and_templates_are_judged_once_per_region(session, ec2, api_c
     (default_group,) = ec2.describe_security_groups(
         Filters=[{"Name": "vpc-id", "Values": [default_vpc["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}]
     )["SecurityGroups"]
-    (group,) = [f for f in report["findings"] if f["resource_type"] == "security_group"]
+    (group,) = [f for f in report.findings() if f["resource_type"] == "security_group"]
     assert group["rule_id"] == "default_security_group_closed"  # moto's default group allows all outbound
     assert group["resource_id"] == default_group["GroupId"]
     assert group["resource_arn"] == f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{default_group['GroupId']}"
     assert group["message"] == f"the default security group of {default_vpc['VpcId']} allows traffic: 0 inbound, 1 outbound rule(s)"
-    templates = {f["rule_id"]: f for f in report["findings"] if f["resource_type"] == "launch_template"}
+    templates = {f["rule_id"]: f for f in report.findings() if f["resource_type"] == "launch_template"}
     assert set(templates) == {
         "launch_template_imdsv2", "launch_template_no_public_ip", "launch_template_user_data_secrets",
         "launch_template_ebs_encrypted",
@@ -96,7 +95,7 @@ def test_guardrails_and_templates_are_judged_once_per_region(session, ec2, api_c
     assert imds["resource_id"] == legacy
     assert imds["resource_arn"] == f"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/{legacy}"
     assert imds["message"] == "launch template legacy: version 1 (default): IMDSv1 is allowed (HttpTokens=optional)"
-    assert report["summary"]["by_resource_type"] == {
+    assert report.summary["by_resource_type"] == {
         "instance": {"evaluated": 0, "non_compliant": 0},
         "launch_template": {"evaluated": 2, "non_compliant": 1},
         "security_group": {"evaluated": 1, "non_compliant": 1},
@@ -107,17 +106,17 @@ def test_guardrails_and_templates_are_judged_once_per_region(session, ec2, api_c
     assert api_calls["ec2:GetEbsEncryptionByDefault"] == api_calls["ec2:DescribeSecurityGroups"] == 1
 
 
-def test_guardrails_pass_once_fixed(session, ec2) -> None:
+def test_guardrails_pass_once_fixed(ec2, run) -> None:
     ec2.enable_ebs_encryption_by_default()
     for group in ec2.describe_security_groups()["SecurityGroups"]:
         ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
-    report = scan(session, [REGION], REGION_RULES, account_id=ACCOUNT)
-    assert {f["rule_id"]: f["status"] for f in report["account_findings"]} == {"ebs_default_encryption": "PASS"}
-    assert report["findings"] == []
-    assert report["summary"]["by_rule"]["default_security_group_closed"]["passed"] == 1
+    report = run([REGION], REGION_RULES, account_id=ACCOUNT)
+    assert {f["rule_id"]: f["status"] for f in report.index["account_findings"]} == {"ebs_default_encryption": "PASS"}
+    assert list(report.findings()) == []
+    assert report.summary["by_rule"]["default_security_group_closed"]["passed"] == 1
 
 
-def test_one_default_group_can_be_suppressed_by_its_id(session, ec2) -> None:
+def test_one_default_group_can_be_suppressed_by_its_id(ec2, run) -> None:
     """Each VPC's default group is its own result, so a suppression can accept one VPC's group
     and leave the others failing."""
     ec2.create_vpc(CidrBlock="10.9.0.0/16")
@@ -130,22 +129,22 @@ def test_one_default_group_can_be_suppressed_by_its_id(session, ec2) -> None:
         "suppressions": [{"rule": "default_security_group_closed", "resource_id": accepted,
                           "resource_type": "security_group", "reason": "shared services VPC"}],
     })  # fmt: skip
-    report = scan(session, [REGION], policy, account_id=ACCOUNT)
-    groups_found = {f["resource_id"]: f for f in report["findings"] if f["resource_type"] == "security_group"}
+    report = run([REGION], policy, account_id=ACCOUNT)
+    groups_found = {f["resource_id"]: f for f in report.findings() if f["resource_type"] == "security_group"}
     assert set(groups_found) == {accepted, other}
     assert groups_found[accepted]["suppressed"] and groups_found[accepted]["suppression_reason"] == "shared services VPC"
     assert not groups_found[other]["suppressed"]
-    assert report["summary"]["by_resource_type"]["security_group"] == {"evaluated": 2, "non_compliant": 1}
+    assert report.summary["by_resource_type"]["security_group"] == {"evaluated": 2, "non_compliant": 1}
 
 
-def test_reads_moto_lacks_are_reported_and_their_rules_skipped(session) -> None:
-    report = scan(session, [REGION], load_policy(None), account_id=ACCOUNT)
-    unavailable = {e["operation"] for e in report["errors"] if e["code"] == "OperationUnavailable"}
+def test_reads_moto_lacks_are_reported_and_their_rules_skipped(run) -> None:
+    report = run([REGION], load_policy(None), account_id=ACCOUNT)
+    unavailable = {e["operation"] for e in report.index["errors"] if e["code"] == "OperationUnavailable"}
     assert unavailable == {
         "ec2:GetInstanceMetadataDefaults", "ec2:GetSnapshotBlockPublicAccessState",
         "ec2:GetImageBlockPublicAccessState",
     }  # fmt: skip
-    statuses = {f["rule_id"]: f["status"] for f in report["account_findings"]}
+    statuses = {f["rule_id"]: f["status"] for f in report.index["account_findings"]}
     assert statuses["imds_defaults_v2"] == statuses["image_block_public_access"] == "SKIPPED"
     assert "serial_console_access_disabled" not in statuses  # opt-in
 
@@ -153,7 +152,7 @@ def test_reads_moto_lacks_are_reported_and_their_rules_skipped(session) -> None:
 @pytest.mark.parametrize(("source", "operation"), [
     ("launch_templates", "DescribeLaunchTemplates"), ("default_security_groups", "DescribeSecurityGroups"),
 ])  # fmt: skip
-def test_resources_that_cannot_be_listed_make_the_region_incomplete(session, monkeypatch, source, operation) -> None:
+def test_resources_that_cannot_be_listed_make_the_region_incomplete(monkeypatch, source, operation, run) -> None:
     """Templates or default groups that were not listed must not pass for fixed ones."""
     from botocore.exceptions import ClientError
     from compliance_scanner.region_resources import RESOURCE_LISTERS
@@ -162,9 +161,9 @@ def test_resources_that_cannot_be_listed_make_the_region_incomplete(session, mon
         raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, operation)
 
     monkeypatch.setitem(RESOURCE_LISTERS, source, denied)
-    report = scan(session, [REGION], REGION_RULES, account_id=ACCOUNT)
-    assert report["incomplete_regions"] == [REGION] and report["partial"] is True
-    assert [e["code"] for e in report["errors"]] == ["UnauthorizedOperation"]
+    report = run([REGION], REGION_RULES, account_id=ACCOUNT)
+    assert report.index["incomplete_regions"] == [REGION] and report.index["partial"] is True
+    assert [e["code"] for e in report.index["errors"]] == ["UnauthorizedOperation"]
 
 
 def test_undecodable_template_user_data_is_kept_as_an_error() -> None:

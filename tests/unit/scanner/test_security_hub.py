@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
@@ -11,46 +10,47 @@ import index
 import pytest
 from botocore.config import Config
 from compliance_scanner.asff import product_arn, related_requirements, to_asff
-from compliance_scanner.report import unproven
+from compliance_scanner.reader import Report, read_report
 from compliance_scanner.security_hub import (
+    ImportResult,
     active_findings,
     archived,
     hub_key,
     import_findings,
     resolved_since,
 )
+from compliance_scanner.storage import S3Store
 
-from .conftest import OTHER_REGION, REGION, launch
+from .conftest import OTHER_REGION, REGION, inline_report, launch, report_from_records
 from .test_handler import BUCKET, LambdaContext, deployed  # noqa: F401 (a fixture)
-from .test_report import build, fleet
+from .test_report import POLICY, fleet
 
 ACCOUNT = "123456789012"
 
 
-def report_with_history() -> dict[str, Any]:
-    report = build(fleet())
-    report["resolved_findings"] = [
+def report_with_history() -> Report:
+    return report_from_records(fleet(), POLICY, resolved_findings=[
         {"instance_id": "i-old", "region": REGION, "rule_id": "no_public_ip", "title": "t", "severity": "high",
          "status": "FAIL", "suppressed": False, "message": "was public"}
-    ]  # fmt: skip
-    return report
+    ])  # fmt: skip
 
 
 def test_failures_are_active_suppressed_ones_say_why_resolved_ones_are_archived() -> None:
     report = report_with_history()
-    findings = to_asff(report, hub_region=REGION)
-    assert len(findings) == len(report["findings"]) + 1
+    findings = list(to_asff(report, hub_region=REGION))
+    current = list(report.findings())
+    assert len(findings) == len(current) + 1
     by_id = {f["Id"]: f for f in findings}
-    first = report["findings"][0]
+    first = next(f for f in current if not f["suppressed"])
     asff = by_id[first["finding_id"]]
     assert asff["ProductArn"] == f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
     assert asff["GeneratorId"] == f"ec2-compliance/{first['rule_id']}"
     assert asff["Resources"][0]["Id"] == first["resource_arn"]
     assert asff["Resources"][0]["Type"] == "AwsEc2Instance"
-    assert asff["CreatedAt"] == first["first_seen"] and asff["UpdatedAt"] == report["generated_at"]
+    assert asff["CreatedAt"] == first["first_seen"] and asff["UpdatedAt"] == report.index["generated_at"]
     assert (asff["RecordState"], asff["Workflow"], asff["Compliance"]["Status"]) == ("ACTIVE", {"Status": "NEW"}, "FAILED")
     assert "Region" not in asff  # Security Hub sets it; an importer cannot
-    suppressed = next(f for f in report["findings"] if f["suppressed"])
+    suppressed = next(f for f in current if f["suppressed"])
     hidden = by_id[suppressed["finding_id"]]
     assert hidden["RecordState"] == "ACTIVE" and hidden["Workflow"] == {"Status": "SUPPRESSED"}
     assert hidden["Note"]["Text"] == "suppressed: edge proxy"
@@ -74,14 +74,24 @@ def test_requirements_name_framework_and_control() -> None:
 
 
 def test_long_messages_are_clipped_to_the_asff_limits() -> None:
-    report = build(fleet())
-    report["findings"][0]["message"] = "x" * 5000
-    assert len(to_asff(report, hub_region=REGION)[0]["Description"]) == 1024
+    [finding, *_] = report_from_records(fleet(), POLICY).findings()
+    report = inline_report(findings=[dict(finding, message="x" * 5000)])
+    [asff] = to_asff(report, hub_region=REGION)
+    assert len(asff["Description"]) == 1024 and asff["Description"].endswith("…")
+
+
+def test_account_findings_are_about_the_account() -> None:
+    guardrail = {"resource_id": ACCOUNT, "resource_type": "account", "region": REGION, "status": "FAIL",
+                 "rule_id": "ebs_default_encryption", "suppressed": False, "severity": "medium", "message": "off"}  # fmt: skip
+    passing = dict(guardrail, rule_id="imds_defaults_v2", status="PASS")
+    [asff] = to_asff(inline_report(account_findings=[guardrail, passing]), hub_region=REGION)
+    assert asff["Resources"][0]["Type"] == "AwsAccount"
+    assert asff["Resources"][0]["Id"] == f"AWS::::Account:{ACCOUNT}"
 
 
 def test_asff_needs_an_account() -> None:
     with pytest.raises(ValueError, match="account_id"):
-        to_asff({"findings": [], "generated_at": "2025-01-01T00:00:00Z"}, hub_region=REGION)
+        list(to_asff(inline_report(account_id=None), hub_region=REGION))
 
 
 @pytest.fixture
@@ -93,14 +103,17 @@ def hub(session):
     return client, calls
 
 
-def many(count: int) -> dict[str, Any]:
-    report = build(fleet())
-    template = report["findings"][0]
-    report["findings"] = [
-        dict(template, finding_id=f"id-{n}", resource_arn=f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-{n}")
+def copies(count: int) -> list[dict[str, Any]]:
+    [template, *_] = report_from_records(fleet(), POLICY).findings()
+    return [
+        dict(template, finding_id=f"id-{n}", resource_id=f"i-{n}", instance_id=f"i-{n}",
+             resource_arn=f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-{n}")
         for n in range(count)
-    ]
-    return report
+    ]  # fmt: skip
+
+
+def many(count: int) -> Report:
+    return inline_report(findings=copies(count))
 
 
 def test_import_goes_in_batches_of_100(hub) -> None:
@@ -108,12 +121,44 @@ def test_import_goes_in_batches_of_100(hub) -> None:
     result = import_findings(client, to_asff(many(250), hub_region=REGION))
     assert (result.imported, result.failed, result.ok) == (250, 0, True)
     assert calls["BatchImportFindings"] == 3
-    assert len(active_findings(client, REGION, ACCOUNT)) == 250
+    assert len(list(active_findings(client, REGION, ACCOUNT))) == 250
+    assert calls["GetFindings"] == 3  # the hub's findings are paged, 100 at a time
+
+
+def test_findings_are_imported_as_they_stream_in(hub) -> None:
+    """A batch is sent as soon as 100 findings are there: the report is never held whole."""
+    client, _ = hub
+    pulled = 0
+    pulled_at_call: list[int] = []
+    client.meta.events.register("before-call.*.BatchImportFindings", lambda **_: pulled_at_call.append(pulled))
+
+    def streamed() -> Any:
+        nonlocal pulled
+        for finding in to_asff(many(250), hub_region=REGION):
+            pulled += 1
+            yield finding
+
+    import_findings(client, streamed())
+    assert pulled_at_call == [100, 200, 250]
+
+
+def test_a_full_last_batch_is_not_followed_by_an_empty_one(hub) -> None:
+    client, calls = hub
+    assert import_findings(client, to_asff(many(100), hub_region=REGION)).imported == 100
+    assert calls["BatchImportFindings"] == 1
+    assert import_findings(client, []).imported == 0
+    assert calls["BatchImportFindings"] == 1
+
+
+def test_the_summary_says_how_many_were_archived() -> None:
+    result = ImportResult(imported=5, archived=2)
+    assert result.ok
+    assert result.summary() == "Security Hub: 5 finding(s) imported (2 resolved, archived)"
 
 
 def test_refused_findings_are_counted_and_listed(hub) -> None:
     client, _ = hub
-    findings = to_asff(many(3), hub_region=REGION)
+    findings = list(to_asff(many(3), hub_region=REGION))
     findings[1]["Resources"] = []
     result = import_findings(client, findings)
     assert (result.imported, result.failed, result.ok) == (2, 1, False)
@@ -136,21 +181,19 @@ def test_a_failed_call_is_recorded_and_the_other_batches_still_go(session) -> No
 
 def test_resolved_hub_findings_are_archived_only_where_the_scan_could_tell(hub) -> None:
     client, _ = hub
-    report = many(5)
-    for n, finding in enumerate(report["findings"]):
-        finding.update(resource_id=f"i-{n}", instance_id=f"i-{n}")
-    report["findings"][2].update(region=OTHER_REGION, resource_arn=f"arn:aws:ec2:{OTHER_REGION}:{ACCOUNT}:instance/i-2")
-    report["findings"][3]["rule_id"] = "ebs_volumes_encrypted"
-    rule_id = report["findings"][4]["rule_id"]
-    import_findings(client, to_asff(report, hub_region=REGION))
+    findings = copies(5)
+    findings[2].update(region=OTHER_REGION, resource_arn=f"arn:aws:ec2:{OTHER_REGION}:{ACCOUNT}:instance/i-2")
+    findings[3]["rule_id"] = "ebs_volumes_encrypted"
+    rule_id = findings[4]["rule_id"]
+    import_findings(client, to_asff(inline_report(findings=findings), hub_region=REGION))
     hub_findings = active_findings(client, REGION, ACCOUNT)
-    current = {
-        "regions": [REGION, OTHER_REGION], "incomplete_regions": [OTHER_REGION],
-        "errors": [{"region": REGION, "operation": "ec2:DescribeVolumes", "code": "Throttling", "message": "x"}],
-        "unevaluated_resources": [{"region": REGION, "resource_id": "i-4", "rule_id": rule_id}],
-    }  # fmt: skip
+    current = inline_report(
+        regions=[REGION, OTHER_REGION], incomplete_regions=[OTHER_REGION],
+        errors=[{"region": REGION, "operation": "ec2:DescribeVolumes", "code": "Throttling", "message": "x"}],
+        unevaluated_resources=[{"region": REGION, "resource_id": "i-4", "rule_id": rule_id}],
+    )  # fmt: skip
 
-    gone = resolved_since(hub_findings, current_ids={"id-1"}, cannot_tell=unproven(current))
+    gone = resolved_since(hub_findings, current_ids={"id-1"}, cannot_tell=current.unproven())
     # id-2: its region was not read completely; id-3: its volumes could not be listed;
     # id-4: its rule was left unevaluated on that instance. None of them is evidence of a fix.
     assert [f["Id"] for f in gone] == ["id-0"]
@@ -160,6 +203,7 @@ def test_resolved_hub_findings_are_archived_only_where_the_scan_could_tell(hub) 
     states = {f["Id"]: f["RecordState"] for f in client.get_findings()["Findings"]}
     assert states == {"id-0": "ARCHIVED", **{f"id-{n}": "ACTIVE" for n in range(1, 5)}}
     assert [f["Id"] for f in active_findings(client, REGION, ACCOUNT)] == [f"id-{n}" for n in range(1, 5)]
+    assert result.summary() == "Security Hub: 1 finding(s) imported"
 
 
 def test_hub_findings_without_our_fields_are_never_archived() -> None:
@@ -196,12 +240,11 @@ def test_the_lambda_imports_into_its_home_region_when_enabled(session, deployed,
 
     result = index.handler({}, LambdaContext())
 
-    stored = json.loads(
-        session.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key=result["report_key"])["Body"].read()
-    )
-    assert result["security_hub"] == {"imported": len(stored["findings"]), "failed": 0}
+    stored = read_report(S3Store(session.client("s3", region_name=REGION), BUCKET), result["report_key"])
+    ids = {f["finding_id"] for f in stored.failures()}
+    assert ids and result["security_hub"] == {"imported": len(ids), "failed": 0}
     imported = session.client("securityhub", region_name=REGION).get_findings()["Findings"]
-    assert {f["Id"] for f in imported} == {f["finding_id"] for f in stored["findings"]}
+    assert {f["Id"] for f in imported} == ids
     assert {f["Resources"][0]["Region"] for f in imported} == {REGION, OTHER_REGION}
     assert {f["ProductArn"] for f in imported} == {product_arn(REGION, "210987654321")}
 

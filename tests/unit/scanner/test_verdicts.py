@@ -11,15 +11,15 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
 from compliance_scanner import collector
 from compliance_scanner.policy import load_policy
 from compliance_scanner.rules import CATALOGUE
 from compliance_scanner.scanner import scan
+from compliance_scanner.storage import DirStore
 from moto.server import ThreadedMotoServer
 
 from .conftest import REGION, launch
-from .test_scan import DEFAULT, OPT_IN, by_instance, fail_when, open_group
+from .test_scan import DEFAULT, OPT_IN, by_instance, fail_when, open_group, ssm_query, stub_ssm
 
 ONLY_SSH = load_policy({"rules": {rule: {"enabled": rule == "ssh_open_to_internet"} for rule in CATALOGUE}})
 
@@ -31,7 +31,7 @@ def _prefix_list(ec2: Any, *cidrs: str) -> str:
     )["PrefixList"]["PrefixListId"]
 
 
-def test_prefix_lists_are_resolved_once_per_list_and_region(session, ec2, api_calls) -> None:
+def test_prefix_lists_are_resolved_once_per_list_and_region(session, ec2, api_calls, run) -> None:
     internet = _prefix_list(ec2, "0.0.0.0/1", "128.0.0.0/1")
     office = _prefix_list(ec2, "203.0.113.0/24")
     via_list = open_group(ec2, "via-list", [
@@ -45,14 +45,14 @@ def test_prefix_lists_are_resolved_once_per_list_and_region(session, ec2, api_ca
     ])
     [exposed] = launch(ec2, SecurityGroupIds=[via_list, also_list])
     [safe] = launch(ec2, SecurityGroupIds=[office_only])
-    report = scan(session, [REGION], DEFAULT)
+    report = run([REGION], DEFAULT)
     failures = by_instance(report)
     assert {"ssh_open_to_internet", "rdp_open_to_internet"} <= failures[exposed]
     assert "ssh_open_to_internet" not in failures.get(safe, set())
     assert api_calls["ec2:GetManagedPrefixListEntries"] == 2
 
 
-def test_an_unreadable_prefix_list_skips_the_exposure_rules(session, ec2) -> None:
+def test_an_unreadable_prefix_list_skips_the_exposure_rules(session, ec2, run) -> None:
     listed = _prefix_list(ec2, "0.0.0.0/0")
     group = open_group(ec2, "g", [
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": listed}]},
@@ -60,24 +60,24 @@ def test_an_unreadable_prefix_list_skips_the_exposure_rules(session, ec2) -> Non
     [instance] = launch(ec2, SecurityGroupIds=[group])
     [plain] = launch(ec2)
     fail_when(session, "GetManagedPrefixListEntries", "UnauthorizedOperation")
-    report = scan(session, [REGION], ONLY_SSH)
-    assert report["summary"]["by_rule"]["ssh_open_to_internet"] == {
+    report = run([REGION], ONLY_SSH)
+    assert report.summary["by_rule"]["ssh_open_to_internet"] == {
         "failed": 0, "passed": 1, "suppressed": 0, "skipped": 1}
-    assert [e["code"] for e in report["errors"] if e["operation"] == "ec2:GetManagedPrefixListEntries"] == [
+    assert [e["code"] for e in report.index["errors"] if e["operation"] == "ec2:GetManagedPrefixListEntries"] == [
         "UnauthorizedOperation"]
-    assert report["summary"]["unevaluated_instances"] == 1
+    assert report.summary["unevaluated_instances"] == 1
 
 
-def test_split_ranges_open_to_the_internet_fail(session, ec2) -> None:
+def test_split_ranges_open_to_the_internet_fail(session, ec2, run) -> None:
     halves = open_group(ec2, "halves", [
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
          "IpRanges": [{"CidrIp": "0.0.0.0/1"}, {"CidrIp": "128.0.0.0/1"}]},
     ])
     [instance] = launch(ec2, SecurityGroupIds=[halves])
-    assert "ssh_open_to_internet" in by_instance(scan(session, [REGION], ONLY_SSH))[instance]
+    assert "ssh_open_to_internet" in by_instance(run([REGION], ONLY_SSH))[instance]
 
 
-def test_one_vanished_instance_does_not_blank_the_region(session, ec2) -> None:
+def test_one_vanished_instance_does_not_blank_the_region(session, ec2, run) -> None:
     """`InvalidInstanceID.NotFound` for one instance: that instance's rules are skipped, no more."""
     gone, kept = launch(ec2, count=2)
 
@@ -86,69 +86,66 @@ def test_one_vanished_instance_does_not_blank_the_region(session, ec2) -> None:
             raise ClientError({"Error": {"Code": "InvalidInstanceID.NotFound", "Message": "gone"}}, model.name)
 
     session.events.register("before-parameter-build.ec2.DescribeInstanceAttribute", vanish)
-    report = scan(session, [REGION], OPT_IN)
-    assert report["errors"][:1] == [] or all(e["operation"] != "ec2:DescribeInstanceAttribute" for e in report["errors"])
-    by_rule = report["summary"]["by_rule"]
+    report = run([REGION], OPT_IN)
+    assert not [e for e in report.index["errors"] if e["operation"] == "ec2:DescribeInstanceAttribute"]
+    by_rule = report.summary["by_rule"]
     assert by_rule["termination_protection"]["skipped"] == 1
     assert by_rule["termination_protection"]["failed"] == 1
     assert "termination_protection" in by_instance(report)[kept]
 
 
-def test_other_attribute_errors_still_mark_the_source_unavailable(session, ec2) -> None:
+def test_other_attribute_errors_still_mark_the_source_unavailable(session, ec2, run) -> None:
     launch(ec2, count=2)
     fail_when(session, "DescribeInstanceAttribute", "UnauthorizedOperation")
-    report = scan(session, [REGION], OPT_IN)
-    assert {e["code"] for e in report["errors"] if e["operation"] == "ec2:DescribeInstanceAttribute"} == {
+    report = run([REGION], OPT_IN)
+    assert {e["code"] for e in report.index["errors"] if e["operation"] == "ec2:DescribeInstanceAttribute"} == {
         "UnauthorizedOperation"}
-    assert report["summary"]["by_rule"]["termination_protection"]["skipped"] == 2
+    assert report.summary["by_rule"]["termination_protection"]["skipped"] == 2
 
 
-def test_gzip_magic_that_is_not_gzip_skips_only_that_rule(session, ec2) -> None:
+def test_gzip_magic_that_is_not_gzip_skips_only_that_rule(session, ec2, run) -> None:
     [odd] = launch(ec2)
     ec2.modify_instance_attribute(InstanceId=odd, UserData={"Value": base64.b64encode(b"\x1f\x8b\x08 not gzip")})
-    report = scan(session, [REGION], OPT_IN)
+    report = run([REGION], OPT_IN)
     finding_rules = by_instance(report)[odd]
     assert "user_data_secrets" not in finding_rules
-    assert report["summary"]["by_rule"]["user_data_secrets"]["skipped"] == 1
-    assert report["summary"]["total_instances"] == 1
+    assert report.summary["by_rule"]["user_data_secrets"]["skipped"] == 1
+    assert report.summary["total_instances"] == 1
 
 
-def test_deregistered_images_are_named_as_such(session, ec2) -> None:
+def test_deregistered_images_are_named_as_such(session, ec2, run) -> None:
     image = ec2.create_image(InstanceId=launch(ec2)[0], Name="golden")["ImageId"]
     [instance] = launch(ec2, ImageId=image)
     ec2.deregister_image(ImageId=image)
-    report = scan(session, [REGION], DEFAULT)
-    messages = {f["rule_id"]: f["message"] for f in report["findings"] if f["instance_id"] == instance}
+    report = run([REGION], DEFAULT)
+    messages = {f["rule_id"]: f["message"] for f in report.findings() if f["instance_id"] == instance}
     assert "deregistered" in messages["ami_deprecated"]
     assert "deprecated on" not in messages["ami_deprecated"]
 
 
-def test_describe_images_asks_for_disabled_and_deprecated(session, ec2) -> None:
+def test_describe_images_asks_for_disabled_and_deprecated(session, ec2, run) -> None:
     seen: list[dict[str, Any]] = []
     session.events.register("before-parameter-build.ec2.DescribeImages", lambda params, **_: seen.append(dict(params)))
     launch(ec2)
-    scan(session, [REGION], DEFAULT)
+    run([REGION], DEFAULT)
     assert seen and seen[0]["IncludeDisabled"] is True and seen[0]["IncludeDeprecated"] is True
 
 
-def test_a_throttled_first_ssm_page_is_retried(session, ec2, monkeypatch) -> None:
+def test_a_throttled_first_ssm_page_is_retried(session, ec2, monkeypatch, run) -> None:
     """Stubber for ssm:DescribeInstanceInformation only (moto lacks it); EC2 stays on moto."""
     [instance] = launch(ec2)
-    ssm = session.client("ssm", region_name=REGION)
-    stubber = Stubber(ssm)
-    expected = {"Filters": [{"Key": "ResourceType", "Values": ["EC2Instance"]}], "MaxResults": 50}
+    stubber = stub_ssm(session, monkeypatch)
+    expected = ssm_query([instance])
     stubber.add_client_error("describe_instance_information", "ThrottlingException", "slow down",
                              expected_params=expected)
     stubber.add_response("describe_instance_information",
                          {"InstanceInformationList": [{"InstanceId": instance, "PingStatus": "Online"}]}, expected)
-    real_client = session.client
-    monkeypatch.setattr(session, "client",
-                        lambda service, **kw: ssm if service == "ssm" else real_client(service, **kw))
     with stubber:
-        report = scan(session, [REGION], DEFAULT)
+        report = run([REGION], DEFAULT)
     stubber.assert_no_pending_responses()
     assert "ssm_managed" not in by_instance(report).get(instance, set())
-    assert report["errors"] == []
+    assert report.summary["by_rule"]["ssm_managed"]["passed"] == 1
+    assert report.index["errors"] == []
 
 
 @pytest.fixture
@@ -161,21 +158,21 @@ def moto_endpoint(monkeypatch):
     server.stop()
 
 
-def test_an_endpoint_without_ssm_is_one_line_and_no_retry_storm(moto_endpoint) -> None:
+def test_an_endpoint_without_ssm_is_one_line_and_no_retry_storm(moto_endpoint, tmp_path) -> None:
     session = boto3.session.Session(region_name=REGION)
     calls: Counter[str] = Counter()
     session.events.register("before-send", lambda request, **_: calls.update([request.headers.get("X-Amz-Target", b"ec2")]))
     launch(session.client("ec2", region_name=REGION), count=2)
     started = time.monotonic()
-    report = scan(session, [REGION], DEFAULT)
+    report = scan(session, [REGION], DEFAULT, DirStore(tmp_path))
     took = time.monotonic() - started
-    ssm_errors = [e for e in report["errors"] if e["operation"] == "ssm:DescribeInstanceInformation"]
+    ssm_errors = [e for e in report.index["errors"] if e["operation"] == "ssm:DescribeInstanceInformation"]
     assert ssm_errors == [{
         "region": REGION, "operation": "ssm:DescribeInstanceInformation", "code": "OperationUnavailable",
         "message": "ssm:DescribeInstanceInformation is not offered by this endpoint"}]
     assert calls[b"AmazonSSM.DescribeInstanceInformation"] == 1
     assert took < 10
-    assert report["summary"]["by_rule"]["ssm_managed"]["skipped"] == 2
+    assert report.summary["by_rule"]["ssm_managed"]["skipped"] == 2
 
 
 def test_error_messages_are_one_line() -> None:
@@ -185,7 +182,9 @@ def test_error_messages_are_one_line() -> None:
     assert collector.error_from("r", "ec2:Op", ValueError("")).message == ""
 
 
-def test_no_regions_is_an_empty_report(session) -> None:
-    report = scan(session, [], DEFAULT)
-    assert report["summary"]["total_instances"] == 0 and report["summary"]["compliance_rate"] is None
-    assert report["partial"] is False
+def test_no_regions_is_an_empty_report(run, store) -> None:
+    report = run([], DEFAULT)
+    assert report.summary["total_instances"] == 0 and report.summary["compliance_rate"] is None
+    assert report.index["partial"] is False
+    assert report.index["region_shards"] == [] and report.index["regions"] == []
+    assert store.path("reports/latest.json").exists()

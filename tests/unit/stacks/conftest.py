@@ -23,6 +23,7 @@ def full_args() -> ComplianceAnalyzerArgs:
         log_retention_days=14,
         lambda_memory_mb=1024,
         lambda_timeout_s=600,
+        lambda_ephemeral_storage_mb=2048,
         regions=("eu-west-1", "us-east-1"),
         metric_namespace="Acme/EC2Compliance",
         reserved_concurrency=3,

@@ -114,17 +114,20 @@ def test_every_cloudwatch_retention_is_accepted() -> None:
 
 def test_boundaries_are_inclusive() -> None:
     low = ComplianceAnalyzerArgs(
-        environment="a", lambda_memory_mb=128, lambda_timeout_s=1, report_retention_days=1
+        environment="a", lambda_memory_mb=128, lambda_timeout_s=1, report_retention_days=1,
+        lambda_ephemeral_storage_mb=512,
     )
     high = ComplianceAnalyzerArgs(
-        environment="a" * 24, lambda_memory_mb=10240, lambda_timeout_s=900
+        environment="a" * 24, lambda_memory_mb=10240, lambda_timeout_s=900, lambda_ephemeral_storage_mb=10240
     )
     assert (
         low.lambda_memory_mb,
         high.lambda_memory_mb,
         low.lambda_timeout_s,
         high.lambda_timeout_s,
-    ) == (128, 10240, 1, 900)
+        low.lambda_ephemeral_storage_mb,
+        high.lambda_ephemeral_storage_mb,
+    ) == (128, 10240, 1, 900, 512, 10240)
 
 
 BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
@@ -148,6 +151,14 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     (
         {"lambda_timeout_s": "300"},
         "ComplianceAnalyzerArgs.lambda_timeout_s: expected 1..900, got '300'",
+    ),
+    (
+        {"lambda_ephemeral_storage_mb": 511},
+        "ComplianceAnalyzerArgs.lambda_ephemeral_storage_mb: expected 512..10240, got 511",
+    ),
+    (
+        {"lambda_ephemeral_storage_mb": 10241},
+        "ComplianceAnalyzerArgs.lambda_ephemeral_storage_mb: expected 512..10240, got 10241",
     ),
     (
         {"report_retention_days": 0},

@@ -350,6 +350,7 @@ def test_function_runs_the_shipped_archive_with_the_args(
     inputs = function.inputs
     assert (inputs["runtime"], inputs["handler"]) == ("python3.12", "index.handler")
     assert (inputs["memorySize"], inputs["timeout"]) == (1024, 600)
+    assert inputs["ephemeralStorage"] == {"size": 2048}
     assert inputs["role"] == deployment.one(ROLE).state["arn"]
     members = packaging.archive_members()
     assert {name: asset.path for name, asset in inputs["code"].assets.items()} == {

@@ -1,0 +1,173 @@
+"""`ec2c report --env E` on moto's S3, the stack's outputs stubbed (tests/engine/test_report_command.py
+runs the same through the real engine): the bucket's report is read through the scanner's reader
+and every way it is unusable is one line naming the object, exit 1."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from compliance_scanner.contract import LATEST_REPORT_KEY
+from compliance_scanner.policy import load_policy
+from compliance_scanner.reader import Report, load_report
+from compliance_scanner.rules import CATALOGUE
+from compliance_scanner.scanner import scan
+from compliance_scanner.storage import S3Store
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from orchestrator.deploy import commands
+
+from test_scan_command import clean_env, dummy_creds, mocked  # noqa: F401 (fixtures)
+
+BUCKET = "reports-dev"
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def bucket(mocked, monkeypatch) -> Any:
+    """The stack `dev` names BUCKET in REGION; returns an S3 client."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    environment = SimpleNamespace(stack_name="dev", aws=SimpleNamespace(region=REGION))
+    outputs = {"compliance_bucket_name": BUCKET, "region": REGION}
+    monkeypatch.setattr(commands, "stack_outputs", lambda env, stack, config_dir: (outputs, environment))
+    return s3
+
+
+def stored_scan(instances: int = 2) -> Report:
+    """A scan of moto's EC2 into the bucket, as the Lambda stores it (index and shards)."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ec2.run_instances(ImageId=image, MinCount=instances, MaxCount=instances, InstanceType="t3.micro",
+                      MetadataOptions={"HttpTokens": "optional"})
+    policy = load_policy({"rules": {rule: {"enabled": rule in ("imdsv2_required", "no_key_pair")} for rule in CATALOGUE}})
+    session = boto3.session.Session(region_name=REGION)
+    return scan(session, [REGION], policy, S3Store(session.client("s3"), BUCKET))
+
+
+def report(*args: str):
+    result = CliRunner().invoke(app, ["report", "--env", "dev", *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    return line
+
+
+def test_every_format_streams_from_the_shards(bucket):
+    stored = stored_scan(instances=3)
+    assert stored.sharded
+    failures = list(stored.failures())
+    table = report("--limit", "1")
+    assert table.exit_code == 0, table.stderr
+    assert f"Latest report of dev: s3://{BUCKET}/{LATEST_REPORT_KEY}" in table.stderr
+    assert f"... {len(failures) - 1} more findings" in " ".join(table.stderr.split())
+    exported = load_report(json.loads(report("--format", "json").stdout), None, "stdout")
+    assert list(exported.failures()) == failures
+    csv_lines = report("--format", "csv").stdout.splitlines()
+    assert len(csv_lines) == 1 + len(failures)
+    assert len(json.loads(report("--format", "asff").stdout)) == len(failures)
+    assert len(json.loads(report("--format", "ocsf").stdout)) == len(failures)
+    page = report("--format", "html").stdout
+    assert page.startswith("<!DOCTYPE html>") and stored.index["run_id"] in page
+
+
+def test_a_schema_2_latest_json_still_reads(bucket):
+    stored = stored_scan()
+    document = {key: value for key, value in stored.index.items() if key != "region_shards"}
+    document.update(schema_version=2, findings=list(stored.findings()), new_findings=list(stored.new_findings()),
+                    resolved_findings=[])
+    bucket.put_object(Bucket=BUCKET, Key=LATEST_REPORT_KEY, Body=json.dumps(document).encode())
+    table = report()
+    assert table.exit_code == 0, table.stderr
+    assert "imdsv2_required" in table.stderr
+    exported = json.loads(report("--format", "json").stdout)
+    assert exported["findings"] == document["findings"] and exported["new_findings"] == document["new_findings"]
+
+
+def test_no_report_yet(bucket):
+    assert error_line(report()) == (f"error: s3://{BUCKET}/{LATEST_REPORT_KEY}: no report yet; the analyzer has not "
+                                    "completed a scan (its schedule runs it, or invoke the function named in "
+                                    "`ec2c outputs`)")
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "not a compliance report (no run_id, generated_at and summary)"),
+        (json.dumps({"schema_version": 4, "run_id": "r", "generated_at": "2030-01-01T00:00:00Z", "summary": {}}).encode(),
+         "unknown schema_version 4 (this version reads 1 to 3)"),
+    ],
+)
+def test_an_unusable_index(bucket, body, why):
+    bucket.put_object(Bucket=BUCKET, Key=LATEST_REPORT_KEY, Body=body)
+    assert error_line(report()) == f"error: s3://{BUCKET}/{LATEST_REPORT_KEY}: {why}"
+
+
+def _findings_shard(stored: Report) -> str:
+    entry = stored.region_entry(REGION)
+    assert entry is not None and entry["shards"] is not None and entry["findings"]
+    return entry["shards"]["findings"]
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "html", "asff", "ocsf"])
+def test_a_missing_shard(bucket, fmt):
+    shard = _findings_shard(stored_scan())
+    bucket.delete_object(Bucket=BUCKET, Key=shard)
+    assert error_line(report("--format", fmt)) == f"error: s3://{BUCKET}/{shard}: no such object"
+
+
+def test_a_truncated_or_foreign_shard(bucket, tmp_path):
+    shard = _findings_shard(stored_scan(instances=40))
+    body = bucket.get_object(Bucket=BUCKET, Key=shard)["Body"].read()
+    assert len(gzip.decompress(body).splitlines()) == 40
+    bucket.put_object(Bucket=BUCKET, Key=shard, Body=body[: len(body) // 2])
+    line = error_line(report("--format", "csv"))
+    assert line.startswith(f"error: s3://{BUCKET}/{shard}: truncated or corrupt after ")
+
+    bucket.put_object(Bucket=BUCKET, Key=shard, Body=b"plain text, not gzip\n")
+    target = tmp_path / "report.json"
+    target.write_text("the previous export")
+    assert error_line(report("--format", "json", "--output", str(target))) == (
+        f"error: s3://{BUCKET}/{shard}: not a gzip file")
+    assert target.read_text() == "the previous export"  # the half-written export was never renamed over it
+
+
+def test_a_connection_cut_while_reading_is_one_line(bucket, monkeypatch):
+    """A body cut off after GetObject succeeded: botocore's error, named, not a traceback."""
+    import compliance_scanner.reader as reader
+    from botocore.exceptions import ResponseStreamingError
+
+    from orchestrator.scan import report_command
+
+    def cut(*args: Any, **kwargs: Any) -> Any:
+        raise ResponseStreamingError(error="Connection broken: IncompleteRead(10 bytes read)")
+
+    stored_scan()
+    monkeypatch.setattr(report_command, "emit", cut)
+    line = error_line(report("--format", "csv"))
+    assert line.startswith(f"error: s3://{BUCKET}: reading the report's shards failed: ") and "IncompleteRead" in line
+
+    monkeypatch.setattr(reader, "load_latest", cut)
+    line = error_line(report())
+    assert line.startswith(f"error: s3://{BUCKET}/{LATEST_REPORT_KEY}: ") and "IncompleteRead" in line
+
+
+def test_security_hub_needs_the_reports_account():
+    from orchestrator.errors import OperationFailed
+    from orchestrator.scan.hub import import_report
+
+    anonymous = load_report({"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "summary": {}}, None, "test")
+    with pytest.raises(OperationFailed, match="no account id"):
+        import_report(None, anonymous, REGION)
