@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
@@ -162,32 +159,6 @@ def write_estate(estate: Estate, kind: str, out: TextIO) -> None:
         out.write(to_html(estate.top(estate_module.FINDINGS_SHOWN)))
     else:
         estate.write_json(out)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def output_file(path: Path) -> Iterator[TextIO]:
-    """`path` written through a temporary file beside it, renamed over it when complete: a read
-    that fails halfway leaves no truncated report behind (nor replaces an older one)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        os.fchmod(handle, 0o666 & ~_umask())  # as `open` would create it, not mkstemp's 0600
-    except OSError as exc:
-        raise OperationFailed(f"{path}: cannot write the report: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            yield out
-        os.replace(temporary, path)
-    except OSError as exc:
-        raise OperationFailed(f"{path}: cannot write the report: {exc.strerror or exc}") from None
-    finally:
-        Path(temporary).unlink(missing_ok=True)
 
 
 def render_estate(estate: Estate) -> None:

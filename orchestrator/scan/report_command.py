@@ -32,6 +32,7 @@ from .command import (
     describe_aws_error,
     emit,
     make_session,
+    open_output,
     resolve_output,
     unreadable_as_failure,
 )
@@ -129,14 +130,14 @@ def _estate(plan: Path, config_dir: Path | None, fmt: OutputFormat, output: Path
     output (the file of `--format table` is JSON); exit 1 when the estate is partial."""
     import sys
 
-    from ..fleet.command import ESTATE_FORMATS, estate_report, output_file, render_estate, write_estate
+    from ..fleet.command import ESTATE_FORMATS, estate_report, render_estate, write_estate
 
     if fmt not in (OutputFormat.table, *(OutputFormat(kind) for kind in ESTATE_FORMATS)):
         raise BadInput(f"--plan: --format {fmt.value} is not available for an estate report (table, json, csv or html)")
     estate = estate_report(plan, config_dir, workers)
     kind = OutputFormat.json.value if fmt is OutputFormat.table else fmt.value
     if output is not None:
-        with output_file(output) as out:
+        with open_output(output) as out:
             write_estate(estate, kind, out)
         err.print(f"Estate report written to {output}", style="dim", markup=False)
     elif fmt is not OutputFormat.table:
