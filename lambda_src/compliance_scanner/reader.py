@@ -19,10 +19,11 @@ from .model import FAIL, SEVERITIES
 from .report import CSV_COLUMNS, FindingKey, cannot_tell, csv_cell, csv_row
 from .storage import MissingObject, ReportReadError, Store, get_json, read_lines
 
-INLINE_LISTS = ("findings", "new_findings", "resolved_findings", "unevaluated_resources")
-"""The lists a one-document report (schema 1 and 2, or schema 3's single-file export) holds inline."""
 _SHARD_OF = {"findings": "findings", "new_findings": "new", "resolved_findings": "resolved",
              "unevaluated_resources": "unevaluated"}  # fmt: skip
+"""Each list a one-document report holds inline -> the shard (and count) of a schema 3 index."""
+INLINE_LISTS = tuple(_SHARD_OF)
+"""The lists a one-document report (schema 1 and 2, or schema 3's single-file export) holds inline."""
 _REQUIRED = ("run_id", "generated_at", "summary")
 
 
