@@ -25,4 +25,9 @@ METRIC_RULE_DIMENSION = "Rule"
 
 REPORT_PREFIX = "reports/"
 LATEST_REPORT_KEY = "reports/latest.json"
+WORK_PREFIX = "reports/work/"
+"""What a run keeps between the invocations of its workers (parts of a region's shards, the
+state a continuation resumes from, each region's result for the aggregate). Nothing reads it
+after the run; the bucket expires it after `WORK_RETENTION_DAYS`."""
+WORK_RETENTION_DAYS = 2
 SCHEMA_VERSION = 3

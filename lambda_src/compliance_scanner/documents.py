@@ -156,3 +156,16 @@ def format_time(value: str | None) -> str:
     except ValueError:
         return value
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+class RunDocument(TypedDict):
+    """A run as the Step Functions steps pass it on (`scanner.run_document`)."""
+
+    run_id: str
+    generated_at: str
+    observed_at: str
+    account_id: str | None
+    history_error: str | None
+    previous_key: str | None
+    """The dated key of the previous run's index, read once by the plan step so that every
+    worker of the run takes its history from the same report."""

@@ -1,5 +1,5 @@
 """The Lambda handler: settings -> scan (shards and index to S3) -> CloudWatch metrics -> SNS
-alert -> Security Hub.
+alert -> Security Hub; or one step of the Step Functions scan (`steps`), as its event says.
 
 The previous run's index is read first: the workers take `first_seen` and the new and resolved
 findings from its shards. An index that cannot be read (an unknown schema, a broken object) is
@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from . import steps, workflow
 from .asff import to_asff
 from .clients import make_client
 from .publish import put_metrics, send_alert
@@ -23,7 +24,7 @@ from .reader import Report, load_latest
 from .report import report_key
 from .scanner import scan
 from .security_hub import import_findings
-from .settings import load_settings
+from .settings import ConfigError, Settings, load_settings
 from .storage import ReportReadError, S3Store
 
 LOG = logging.getLogger("compliance_scanner")
@@ -41,13 +42,25 @@ def _log_progress(region: str, seen: int) -> None:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    """An `action` in the event is a step of the Step Functions scan (`workflow`); without one,
+    the invocation scans every region itself, as a direct invoke always has."""
     try:
-        settings = load_settings(os.environ, event)
+        settings = load_settings(os.environ, event if _action(event) is None else None)
+        action = _action(event)
     except ValueError as exc:
         LOG.error("invalid configuration: %s", exc)
         raise
     session = boto3.session.Session(region_name=settings.home_region)
     store = S3Store(make_client(session, "s3", settings.home_region), settings.bucket)
+    time_left_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if action == workflow.ACTION_PLAN:
+        return steps.plan(settings, store, event, account_from_context(context))
+    if action == workflow.ACTION_SCAN_REGION:
+        outcome = steps.scan_region_step(session, settings, store, event, time_left_ms, _log_progress)
+        LOG.info("worker %s: %s", outcome["region"], "done" if outcome["done"] else "continues")
+        return outcome
+    if action == workflow.ACTION_AGGREGATE:
+        return publish(session, settings, store, steps.aggregate_step(settings, store, event))
     previous, history_error = _previous(store)
     report = scan(
         session,
@@ -55,11 +68,28 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         settings.policy,
         store,
         account_id=account_from_context(context),
-        time_left_ms=getattr(context, "get_remaining_time_in_millis", None),
+        time_left_ms=time_left_ms,
         on_progress=_log_progress,
         previous=previous,
         history_error=history_error,
     )
+    return publish(session, settings, store, report)
+
+
+def _action(event: Any) -> str | None:
+    if not isinstance(event, dict) or "action" not in event:
+        return None
+    action = event["action"]
+    if action not in (workflow.ACTION_PLAN, workflow.ACTION_SCAN_REGION, workflow.ACTION_AGGREGATE):
+        raise ConfigError(
+            f"event.action: expected {workflow.ACTION_PLAN}, {workflow.ACTION_SCAN_REGION} or "
+            f"{workflow.ACTION_AGGREGATE}, got {action!r}"
+        )
+    return str(action)
+
+
+def publish(session: boto3.session.Session, settings: Settings, store: S3Store, report: Report) -> dict[str, Any]:
+    """A stored report's metrics, alert and Security Hub import; the run's outcome in brief."""
     index = report.index
     key = report_key(index)
     put_metrics(make_client(session, "cloudwatch", settings.home_region), settings.namespace, index)
@@ -79,6 +109,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "report_key": key,
         "summary": index["summary"],
         "errors": len(index["errors"]),
+        "incomplete_regions": index["incomplete_regions"],
         "alerted": alerted,
         "security_hub": imported,
     }

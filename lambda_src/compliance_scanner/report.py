@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from .contract import REPORT_PREFIX
+from .contract import REPORT_PREFIX, WORK_PREFIX
 from .documents import Finding, PolicyDocument, Shards, Summary, Unevaluated
 from .evaluation import Outcome
 from .identity import INSTANCE, RESOURCE_TYPES, finding_id, resource_arn
@@ -144,6 +144,32 @@ class SummaryCounter:
         for kind in self.evaluated:
             self.evaluated[kind] |= other.evaluated[kind]
             self.failing[kind] |= other.failing[kind]
+
+    def to_document(self) -> dict[str, Any]:
+        """The counts as JSON, for a worker handing its region to a later invocation or to the
+        aggregate step; `from_document` reads it back."""
+        return {
+            "by_rule": self.by_rule,
+            "by_severity": self.by_severity,
+            "instances": self.instances,
+            "non_compliant": self.non_compliant,
+            "unevaluated": self.unevaluated,
+            "evaluated": {kind: sorted(map(list, keys)) for kind, keys in self.evaluated.items()},
+            "failing": {kind: sorted(map(list, keys)) for kind, keys in self.failing.items()},
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> SummaryCounter:
+        counter = cls(())
+        counter.by_rule = {rule: dict(counts) for rule, counts in document["by_rule"].items()}
+        counter.by_severity.update(document["by_severity"])
+        counter.instances = document["instances"]
+        counter.non_compliant = document["non_compliant"]
+        counter.unevaluated = document["unevaluated"]
+        for kind in counter.evaluated:
+            counter.evaluated[kind] = {(region, rid) for region, rid in document["evaluated"].get(kind, [])}
+            counter.failing[kind] = {(region, rid) for region, rid in document["failing"].get(kind, [])}
+        return counter
 
     def summary(self) -> Summary:
         compliant = self.instances - self.non_compliant - self.unevaluated
@@ -279,13 +305,39 @@ def report_key(index: Mapping[str, Any]) -> str:
     return run_prefix(index["generated_at"], index["run_id"]) + ".json"
 
 
+PART_SHARDS = ("findings", "csv", "new", "unevaluated")
+"""The shards a region writes a page at a time, hence in parts when it takes several
+invocations; `resolved` is only known at the region's end and is never in parts."""
+
+
+def work_prefix(run_id: str, region: str) -> str:
+    """`reports/work/<run_id>/<region>/`: a region's parts, continuation state and result."""
+    return f"{WORK_PREFIX}{run_id}/{region}/"
+
+
+def part_keys(run_id: str, region: str, part: int) -> dict[str, str]:
+    """The keys of part `part` of a region's shards, by shard name (see `PART_SHARDS`)."""
+    base = f"{work_prefix(run_id, region)}part-{part:04d}/"
+    return {name: base + SHARD_FILES[name] for name in PART_SHARDS}
+
+
+SHARD_FILES = {
+    "findings": "findings.jsonl.gz",
+    "csv": "findings.csv.gz",
+    "new": "new.jsonl.gz",
+    "resolved": "resolved.jsonl.gz",
+    "unevaluated": "unevaluated.jsonl.gz",
+}
+"""Each shard's file name inside its region's folder."""
+
+
 def shard_keys(generated_at: str, run_id: str, region: str) -> Shards:
     """`reports/<yyyy>/<mm>/<dd>/<run_id>/<region>/<shard>`, one per shard name."""
     base = f"{run_prefix(generated_at, run_id)}/{region}/"
     return {
-        "findings": base + "findings.jsonl.gz",
-        "csv": base + "findings.csv.gz",
-        "new": base + "new.jsonl.gz",
-        "resolved": base + "resolved.jsonl.gz",
-        "unevaluated": base + "unevaluated.jsonl.gz",
+        "findings": base + SHARD_FILES["findings"],
+        "csv": base + SHARD_FILES["csv"],
+        "new": base + SHARD_FILES["new"],
+        "resolved": base + SHARD_FILES["resolved"],
+        "unevaluated": base + SHARD_FILES["unevaluated"],
     }

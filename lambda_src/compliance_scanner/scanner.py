@@ -10,7 +10,8 @@ the index's `errors`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -21,7 +22,7 @@ from .budget import TimeBudget
 from .clients import make_client
 from .collector import Progress
 from .contract import LATEST_REPORT_KEY, SCHEMA_VERSION
-from .documents import ErrorDocument, ReportIndex, iso_utc
+from .documents import ErrorDocument, ReportIndex, RunDocument, iso_utc
 from .permissions import needed_sources
 from .policy import Policy
 from .reader import Report
@@ -62,6 +63,28 @@ def new_run(
         needed=needed_sources(policy),
         history_error=history_error,
     )
+
+
+def run_document(run: Run, previous_key: str | None) -> RunDocument:
+    """What every step of a Step Functions execution shares about its run, as JSON (the policy
+    is not in it: each invocation reads it from the function's settings)."""
+    return {
+        "run_id": run.run_id,
+        "generated_at": run.generated_at,
+        "observed_at": run.observed_at.isoformat(),
+        "account_id": run.account_id,
+        "history_error": run.history_error,
+        "previous_key": previous_key,
+    }
+
+
+def run_from_document(document: Mapping[str, Any], policy: Policy) -> Run:
+    """The run a step was handed; ValueError (naming the field) for a document that is not one."""
+    try:
+        observed_at = datetime.fromisoformat(str(document["observed_at"])).astimezone(UTC)
+        return new_run(policy, observed_at, document["account_id"], str(document["run_id"]), document["history_error"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"event.run: expected the plan step's run document ({exc})") from None
 
 
 def scan(
@@ -105,10 +128,20 @@ def scan(
     return Report(index, store)
 
 
-def aggregate(run: Run, regions: Sequence[str], results: dict[str, RegionResult | None], previous: Report | None) -> ReportIndex:
-    """The run's index from its regions' results (None: a region that never started)."""
-    scanned = [result for result in results.values() if result is not None]
-    unscanned = [region for region in regions if results.get(region) is None]
+def aggregate(
+    run: Run,
+    regions: Sequence[str],
+    results: Mapping[str, RegionResult | None],
+    previous: Report | None,
+    failed: Mapping[str, ErrorDocument] | None = None,
+) -> ReportIndex:
+    """The run's index from its regions' results (None: a region that never started).
+
+    `failed` holds the regions whose worker failed for good (Step Functions caught it after
+    its retries): each is incomplete, its error listed, and the other regions stand."""
+    failed = failed or {}
+    scanned = [result for region in regions if (result := results.get(region)) is not None]
+    unscanned = [region for region in regions if results.get(region) is None and region not in failed]
     counter = SummaryCounter(run.policy.enabled_rule_ids())
     for result in scanned:
         counter.merge(result.counter)
@@ -132,7 +165,11 @@ def aggregate(run: Run, regions: Sequence[str], results: dict[str, RegionResult 
         "policy": policy_document(run.policy),
         "summary": counter.summary(),
         "account_findings": sorted((f for r in scanned for f in r.account_findings), key=account_order),
-        "errors": [*_history_errors(run, regions), *(error for result in scanned for error in result.errors)],
+        "errors": [
+            *_history_errors(run, regions),
+            *(error for result in scanned for error in result.errors),
+            *(failed[region] for region in regions if region in failed),
+        ],
         "expired_suppressions": [s.to_document() for s in run.policy.suppressions if s.expired(today)],
         "previous_run_id": previous.index["run_id"] if previous is not None else None,
         "new_findings": sum(result.entry["new"] for result in scanned),

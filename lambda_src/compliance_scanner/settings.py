@@ -47,7 +47,12 @@ def _regions(values: list[Any], origin: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def _event_regions(event: Any) -> tuple[str, ...] | None:
+def region_name(value: Any, origin: str) -> str:
+    """`value` if it is an AWS region name; ConfigError naming `origin` otherwise."""
+    return _regions([value], origin)[0]
+
+
+def event_regions(event: Any) -> tuple[str, ...] | None:
     """`{"regions": [...]}` in the event overrides the configured regions for one run."""
     if not isinstance(event, Mapping) or "regions" not in event:
         return None
@@ -67,7 +72,7 @@ def load_settings(env: Mapping[str, str], event: Any = None) -> Settings:
         raise ConfigError(f"{ENV_SNS_TOPIC_ARN} is not an ARN")
     home_region = env.get("AWS_REGION", "").strip()
     configured = [r.strip() for r in env.get(ENV_SCAN_REGIONS, "").split(",") if r.strip()]
-    regions = _event_regions(event) or _regions(configured, ENV_SCAN_REGIONS)
+    regions = event_regions(event) or _regions(configured, ENV_SCAN_REGIONS)
     if not home_region:
         raise ConfigError("AWS_REGION is not set (the Lambda runtime always sets it)")
     security_hub = env.get(ENV_SECURITY_HUB, "").strip().lower()

@@ -162,7 +162,9 @@ class ShardWriter:
     """One gzip shard being written: JSON Lines (`write`) or CSV (`write_row`), compressed as it
     goes into a temporary file, stored by `finish` (which returns the compressed size)."""
 
-    def __init__(self, store: Store, key: str, header: Sequence[str] | None = None) -> None:
+    def __init__(self, store: Store, key: str, header: Sequence[str] | None = None, *, continued: bool = False) -> None:
+        """`header` makes a CSV shard; `continued` leaves the header out (a later part of a
+        region written across several invocations: its first part has it)."""
         self.store = store
         self.key = key
         self.count = 0
@@ -170,7 +172,7 @@ class ShardWriter:
         self._gzip = gzip.GzipFile(filename="", fileobj=self._file, mode="wb", compresslevel=6, mtime=0)
         self._text = io.TextIOWrapper(self._gzip, encoding="utf-8", newline="")
         self._csv = csv.writer(self._text) if header is not None else None
-        if self._csv is not None and header is not None:
+        if self._csv is not None and header is not None and not continued:
             self._csv.writerow(header)
 
     def write(self, document: Mapping[str, Any]) -> None:
@@ -183,15 +185,34 @@ class ShardWriter:
         self._csv.writerow(row)
         self.count += 1
 
-    def finish(self) -> int:
+    def finish(self, key: str | None = None, after: Sequence[str] = ()) -> int:
+        """Store the shard under `key` (its own by default) and return its compressed size.
+
+        `after` names stored parts that come first: the object is their bytes, then this
+        shard's. A gzip file may hold several members one after another and every gzip reader
+        reads them as one stream, so parts written by successive invocations join without being
+        decompressed; the copy goes through a temporary file, never memory."""
         self._text.close()  # closes the gzip stream too, writing its trailer
-        size = self._file.tell()
-        self._file.seek(0)
+        target = key or self.key
         try:
-            self.store.put_file(self.key, self._file, SHARD_TYPE)
+            if not after:
+                size = self._file.tell()
+                self._file.seek(0)
+                self.store.put_file(target, self._file, SHARD_TYPE)
+                return size
+            with tempfile.NamedTemporaryFile(prefix="ec2c-joined-", suffix=".gz") as joined:
+                for part in after:
+                    with self.store.open(part) as stream:
+                        _copy(stream, joined)
+                self._file.seek(0)
+                _copy(self._file, joined)
+                size = joined.tell()
+                joined.flush()
+                joined.seek(0)
+                self.store.put_file(target, joined, SHARD_TYPE)
+                return size
         finally:
             self._file.close()
-        return size
 
     def discard(self) -> None:
         self._text.close()

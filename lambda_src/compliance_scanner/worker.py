@@ -5,13 +5,21 @@ region's shards and dropped, so what the worker holds is one page plus the regio
 caches, whatever the region's size. The history (first seen, new, resolved) is taken against the
 previous run's shard of the same region through `history.PreviousFailures`: ten bytes per
 previous finding, never the previous report.
+
+A region larger than one invocation's time goes on in the next (`can_continue`, the Step
+Functions worker): when the budget stops the listing, the pages done so far are stored as a
+*part* of each shard, the counts and errors as a small state object, and the result carries a
+`Resume` (the DescribeInstances NextToken, the part number, the state's key). The invocation
+that reaches the listing's end joins the parts into the region's shards, so the index and every
+reader see one shard per region whatever the number of invocations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import boto3
 
@@ -26,6 +34,7 @@ from .policy import Policy
 from .reader import Report
 from .report import (
     CSV_COLUMNS,
+    PART_SHARDS,
     FindingKey,
     SummaryCounter,
     account_order,
@@ -33,12 +42,14 @@ from .report import (
     csv_row,
     finding_document,
     finding_key,
+    part_keys,
     rule_unread,
     shard_keys,
     unevaluated_document,
     unread_actions,
+    work_prefix,
 )
-from .storage import ReportReadError, ShardWriter, Store
+from .storage import ReportReadError, ShardWriter, Store, get_json, put_json, read_lines
 
 HISTORY_OPERATION = "history"
 """The operation of the error recorded when the previous run's shard of a region is unusable."""
@@ -58,9 +69,31 @@ class Run:
     """Why the previous report could not be read (then nothing is new or resolved this run)."""
 
 
+class NoProgress(RuntimeError):
+    """An invocation that could not finish one page: continuing would loop for ever."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a region goes on in its next invocation: `part` parts are stored, the listing
+    resumes at `next_token`, and the counts and errors so far are in `state_key`."""
+
+    part: int
+    next_token: str
+    state_key: str
+
+    def to_document(self) -> dict[str, Any]:
+        return {"part": self.part, "next_token": self.next_token, "state_key": self.state_key}
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Resume:
+        return cls(part=int(document["part"]), next_token=str(document["next_token"]), state_key=str(document["state_key"]))
+
+
 @dataclass
 class RegionResult:
-    """A region's part of the index: its shard entry, counts, errors and account findings."""
+    """A region's part of the index: its shard entry, counts, errors and account findings;
+    `resume` is set instead when the region goes on in another invocation."""
 
     entry: RegionEntry
     counter: SummaryCounter
@@ -71,16 +104,87 @@ class RegionResult:
     stopped_reason: str | None
     next_token: str | None = None
     unevaluated_keys: set[tuple[str, str, str]] = field(default_factory=set)
+    resume: Resume | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        """What the aggregate step needs of a finished region (stored, not passed through Step
+        Functions: the Map's output is capped at 256 KB)."""
+        return {
+            "entry": self.entry,
+            "counter": self.counter.to_document(),
+            "errors": self.errors,
+            "account_findings": self.account_findings,
+            "owner_id": self.owner_id,
+            "complete": self.complete,
+            "stopped_reason": self.stopped_reason,
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> RegionResult:
+        return cls(
+            entry=document["entry"],
+            counter=SummaryCounter.from_document(document["counter"]),
+            errors=list(document["errors"]),
+            account_findings=list(document["account_findings"]),
+            owner_id=document["owner_id"],
+            complete=bool(document["complete"]),
+            stopped_reason=document["stopped_reason"],
+        )
+
+
+def result_key(run_id: str, region: str) -> str:
+    """Where a finished region's result waits for the aggregate step."""
+    return work_prefix(run_id, region) + "result.json"
+
+
+def _state_key(run_id: str, region: str, part: int) -> str:
+    return work_prefix(run_id, region) + f"state-{part:04d}.json"
+
+
+@dataclass
+class _Carried:
+    """What the earlier invocations of a region counted: stored between them as JSON."""
+
+    counter: SummaryCounter
+    errors: list[ErrorDocument]
+    owner_id: str | None
+    counts: dict[str, int]
+
+    @classmethod
+    def start(cls, run: Run) -> _Carried:
+        return cls(SummaryCounter(run.policy.enabled_rule_ids()), [], None, dict.fromkeys(PART_SHARDS, 0))
+
+    @classmethod
+    def load(cls, store: Store, key: str) -> _Carried:
+        document = get_json(store, key)
+        return cls(SummaryCounter.from_document(document["counter"]), list(document["errors"]),
+                   document["owner_id"], dict(document["counts"]))  # fmt: skip
+
+    def save(self, store: Store, key: str) -> None:
+        put_json(store, key, {"counter": self.counter.to_document(), "errors": self.errors,
+                              "owner_id": self.owner_id, "counts": self.counts})  # fmt: skip
+
+
+def _merged_errors(*groups: Sequence[ErrorDocument]) -> list[ErrorDocument]:
+    """The errors of every invocation of a region, each once (a failing read fails in each)."""
+    seen: dict[tuple[str, str, str, str], ErrorDocument] = {}
+    for group in groups:
+        for error in group:
+            seen.setdefault((error["region"], error["operation"], error["code"], error["message"]), error)
+    return list(seen.values())
 
 
 class _Shards:
     """The region's five writers; `finish` stores the non-empty ones (a shard counted 0 in the
     index is not stored, and readers do not ask for it)."""
 
-    def __init__(self, store: Store, run: Run, region: str) -> None:
+    def __init__(self, store: Store, run: Run, region: str, part: int = 0) -> None:
+        self.run_id = run.run_id
+        self.region = region
+        self.part = part
         self.keys = shard_keys(run.generated_at, run.run_id, region)
         self.findings = ShardWriter(store, self.keys["findings"])
-        self.csv = ShardWriter(store, self.keys["csv"], header=CSV_COLUMNS)
+        self.csv = ShardWriter(store, self.keys["csv"], header=CSV_COLUMNS, continued=part > 0)
         self.new = ShardWriter(store, self.keys["new"])
         self.resolved = ShardWriter(store, self.keys["resolved"])
         self.unevaluated = ShardWriter(store, self.keys["unevaluated"])
@@ -88,14 +192,31 @@ class _Shards:
     def writers(self) -> tuple[ShardWriter, ...]:
         return (self.findings, self.csv, self.new, self.resolved, self.unevaluated)
 
-    def finish(self) -> int:
+    def by_name(self) -> dict[str, ShardWriter]:
+        return {"findings": self.findings, "csv": self.csv, "new": self.new, "unevaluated": self.unevaluated}
+
+    def finish(self, earlier: Mapping[str, int]) -> int:
+        """The region's shards, each after its `earlier` parts (counted by name), stored when
+        not empty; returns the bytes stored."""
         stored = 0
-        for writer in self.writers():
-            if writer.count:
-                stored += writer.finish()
+        for name, writer in self.by_name().items():
+            if writer.count or earlier.get(name, 0):
+                stored += writer.finish(after=[part_keys(self.run_id, self.region, n)[name] for n in range(self.part)])
             else:
                 writer.discard()
+        if self.resolved.count:
+            stored += self.resolved.finish()
+        else:
+            self.resolved.discard()
         return stored
+
+    def store_part(self) -> None:
+        """This invocation's pages as part `part` of each shard (empty parts too, so the last
+        invocation joins a known list); nothing is resolved before a region's end."""
+        keys = part_keys(self.run_id, self.region, self.part)
+        for name, writer in self.by_name().items():
+            writer.finish(key=keys[name])
+        self.resolved.discard()
 
     def discard(self) -> None:
         for writer in self.writers():
@@ -159,27 +280,42 @@ def scan_region(
     previous: Report | None,
     budget: TimeBudget,
     on_progress: Progress | None = None,
+    *,
+    resume: Resume | None = None,
+    can_continue: bool = False,
 ) -> RegionResult:
-    """Collect, evaluate and store one region; AWS failures are recorded, never raised."""
-    shards = _Shards(store, run, region)
-    counter = SummaryCounter(run.policy.enabled_rule_ids())
+    """Collect, evaluate and store one region; AWS failures are recorded, never raised.
+
+    With `can_continue`, a budget that runs out while the instances are listed returns a result
+    with `resume` set instead of a partial region; `resume` continues such a region. Raises
+    NoProgress when an invocation ran out before finishing a single page.
+    """
+    carried = _Carried.load(store, resume.state_key) if resume is not None else _Carried.start(run)
+    part = resume.part if resume is not None else 0
+    shards = _Shards(store, run, region, part)
+    counter = carried.counter
     today = run.observed_at.date()
-    account_outcomes: list[Outcome] = []
     unevaluated_keys: set[tuple[str, str, str]] = set()
+    start_token = resume.next_token if resume is not None else None
     try:
-        with RegionCollector(session, region, run.needed, budget, run.observed_at, on_progress) as collector:
+        with RegionCollector(session, region, run.needed, budget, run.observed_at, on_progress, start_token=start_token) as collector:
             history: _History | None = None
             for page in collector.pages():
-                account = run.account_id or collector.owner_id
+                account = run.account_id or collector.owner_id or carried.owner_id
                 history = history or _History(previous, region, account, run.history_error is not None)
                 outcomes = evaluate_resources(page, run.policy, today)
                 counter.add(outcomes, instances=len(page))
                 errors = collector.all_errors()
                 _write(outcomes, account, run.generated_at, history, shards, errors, unevaluated_keys)
                 del page, outcomes  # dropped before the next page is read
+            owner = collector.owner_id or carried.owner_id
+            if can_continue and collector.stopped_reason is not None:
+                return _continued(store, run, region, shards, carried, collector, owner)
             resources = collector.resources()
-            account = run.account_id or collector.owner_id
+            account = run.account_id or owner
             history = history or _History(previous, region, account, run.history_error is not None)
+            if part:
+                _replay_parts(store, run.run_id, region, part, account, history, unevaluated_keys)
             outcomes = evaluate_resources(resources, run.policy, today)
             counter.add(outcomes)
             errors = collector.all_errors()
@@ -189,7 +325,7 @@ def scan_region(
                 account, run.generated_at, history, shards, errors, unevaluated_keys,
             )  # fmt: skip
             account_findings = [_history_finding(o, account, run.generated_at, history, shards) for o in account_outcomes]
-            error_documents: list[ErrorDocument] = [e.to_document() for e in errors]
+            error_documents = _merged_errors(carried.errors, [e.to_document() for e in errors])
             complete = collector.complete
             unproven = cannot_tell(
                 {region} if complete else set(),
@@ -201,7 +337,8 @@ def scan_region(
                 shards.resolved.write(finding)
             if history.error is not None:
                 error_documents.append(history.error)
-            stored = shards.finish()
+            totals = {name: carried.counts[name] + writer.count for name, writer in shards.by_name().items()}
+            stored = shards.finish(carried.counts)
     except BaseException:
         shards.discard()
         raise
@@ -210,22 +347,75 @@ def scan_region(
             "region": region,
             "complete": complete,
             "instances": counter.instances,
-            "findings": shards.findings.count,
-            "new": shards.new.count,
+            "findings": totals["findings"],
+            "new": totals["new"],
             "resolved": shards.resolved.count,
-            "unevaluated": shards.unevaluated.count,
+            "unevaluated": totals["unevaluated"],
             "bytes": stored,
             "shards": shards.keys,
         },
         counter=counter,
         errors=error_documents,
         account_findings=sorted(account_findings, key=account_order),
-        owner_id=collector.owner_id,
+        owner_id=owner,
         complete=complete,
         stopped_reason=collector.stopped_reason,
         next_token=collector.next_token,
         unevaluated_keys=unevaluated_keys,
     )
+
+
+def _continued(
+    store: Store, run: Run, region: str, shards: _Shards, carried: _Carried, collector: RegionCollector, owner: str | None
+) -> RegionResult:
+    """Store this invocation's pages as a part and what it counted as the next state; the
+    region's own resources (templates, groups, guardrails) are judged by the last invocation."""
+    if collector.listed == 0 or collector.next_token is None:
+        raise NoProgress(
+            f"{region}: the time budget ran out before one page of instances was done "
+            f"({collector.stopped_reason}); give the function a longer timeout"
+        )
+    shards.store_part()
+    for name, writer in shards.by_name().items():
+        carried.counts[name] += writer.count
+    carried.errors = _merged_errors(carried.errors, [e.to_document() for e in collector.all_errors()])
+    carried.owner_id = owner
+    key = _state_key(run.run_id, region, shards.part + 1)
+    carried.save(store, key)
+    resume = Resume(part=shards.part + 1, next_token=collector.next_token, state_key=key)
+    return RegionResult(
+        entry={"region": region, "complete": False, "instances": carried.counter.instances,
+               "findings": carried.counts["findings"], "new": carried.counts["new"], "resolved": 0,
+               "unevaluated": carried.counts["unevaluated"], "bytes": 0, "shards": None},  # fmt: skip
+        counter=carried.counter,
+        errors=carried.errors,
+        account_findings=[],
+        owner_id=owner,
+        complete=False,
+        stopped_reason=collector.stopped_reason,
+        next_token=collector.next_token,
+        resume=resume,
+    )
+
+
+def _replay_parts(
+    store: Store,
+    run_id: str,
+    region: str,
+    parts: int,
+    account: str | None,
+    history: _History,
+    unevaluated_keys: set[tuple[str, str, str]],
+) -> None:
+    """What the region's earlier invocations found, read back from their parts: their failures
+    are still failing (not resolved) and their gaps keep a previous failure from being called
+    fixed, exactly as when the region is done in one invocation."""
+    for part in range(parts):
+        keys = part_keys(run_id, region, part)
+        for finding in read_lines(store, keys["findings"]):
+            history.still_failing(finding_digest(finding, account))
+        for gap in read_lines(store, keys["unevaluated"]):
+            unevaluated_keys.add((gap["region"], gap["resource_id"], gap["rule_id"]))
 
 
 def _history_finding(outcome: Outcome, account: str | None, generated: str, history: _History, shards: _Shards) -> Finding:
