@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
+from moto.core.exceptions import JsonRESTError
 
 Handler = Callable[[Any, Any], Any]
 Clock = Callable[[], int]
@@ -33,6 +34,15 @@ def generous() -> Clock:
     return lambda: 900_000
 
 
+class Throttled(JsonRESTError):
+    """Lambda's answer to an invocation beyond the function's concurrency (HTTP 429)."""
+
+    code = 429
+
+    def __init__(self) -> None:
+        super().__init__("TooManyRequestsException", "Rate Exceeded.")
+
+
 @dataclass
 class LocalLambda:
     """Installed with `install(monkeypatch)`; `invocations` lists each call's event in order."""
@@ -40,6 +50,8 @@ class LocalLambda:
     handler: Handler
     clock: Callable[[dict[str, Any]], Clock] = lambda event: generous()
     """The remaining-time function of one invocation, chosen from its event."""
+    throttle: Callable[[dict[str, Any]], bool] = lambda event: False
+    """True for an invocation Lambda refuses as it does when the function's concurrency is taken."""
     invocations: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -53,6 +65,8 @@ class LocalLambda:
 
     def invoke(self, function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
         event = event if isinstance(event, dict) else {}
+        if self.throttle(event):
+            raise Throttled()
         with self._lock:
             self.invocations.append(event)
         context = SimpleNamespace(

@@ -58,6 +58,11 @@ WORKER_RETRY: dict[str, Any] = {
 """Anything else (a crash, a timeout, a read error of S3): twice more, then the region is
 caught as failed. A retried worker rewrites the same part, so nothing is counted twice."""
 
+EXECUTION_TIMEOUT_S = 6 * 3600
+"""A run still going after six hours is stuck (a region of a million instances takes about two
+hours of invocations): the execution times out, which the stack's ExecutionsTimedOut alarm
+reports, rather than running until Step Functions' one-year limit."""
+
 STATE_PLAN = "Plan"
 STATE_REGIONS = "Regions"
 STATE_SCAN_REGION = "ScanRegion"
@@ -112,6 +117,7 @@ def definition(function_arn: str, max_concurrency: int) -> dict[str, Any]:
     return {
         "Comment": "EC2 compliance scan: one worker per region, continued past the Lambda limit, one aggregate",
         "StartAt": STATE_PLAN,
+        "TimeoutSeconds": EXECUTION_TIMEOUT_S,
         "States": {
             STATE_PLAN: {
                 **_invoke(function_arn, {"action": ACTION_PLAN, "input.$": "$"}),
