@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from compliance_scanner import contract
+from compliance_scanner import contract, workflow
 from compliance_scanner.policy import Policy, load_policy
 
 from stacks.schedule import schedule_problem
@@ -40,6 +40,14 @@ EPHEMERAL_STORAGE_RANGE_MB = (512, 10240)
 TIMEOUT_RANGE_S = (1, 900)
 MAX_TAGS = 48
 """AWS allows 50 tags per resource; the component adds `ManagedBy` and `Environment`."""
+REGION_CONCURRENCY_RANGE = (1, workflow.MAX_CONCURRENCY_LIMIT)
+"""Regions the state machine's Map scans at once: an inline Map runs at most 40 iterations."""
+DEFAULT_REGION_CONCURRENCY = 4
+RESERVED_CONCURRENCY_RANGE = (1, 1000)
+"""Lambda's default account quota is 1,000 concurrent executions."""
+RUN_DOCUMENT_ALLOWANCE_BYTES = 2048
+"""What the Plan step's `run` document may take besides the region list (ids, times, the
+previous report's key, a history error): a generous bound, so the estimate stays conservative."""
 
 
 class ArgsError(ValueError):
@@ -53,6 +61,13 @@ def _fail(name: str, expected: str, got: Any) -> ArgsError:
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise _fail(name, f"{low}..{high}", value)
+
+
+def plan_output_size(regions: Sequence[str]) -> int:
+    """A conservative size of the Plan step's output `{"run": {...}, "regions": [...]}`: the
+    region list as JSON plus `RUN_DOCUMENT_ALLOWANCE_BYTES` for the run. The Map carries it, and
+    a state whose output exceeds `workflow.MAX_STATE_PAYLOAD_BYTES` fails the whole execution."""
+    return len(json.dumps(list(regions)).encode()) + RUN_DOCUMENT_ALLOWANCE_BYTES
 
 
 def _check_schedule(value: Any) -> None:
@@ -128,10 +143,18 @@ class ComplianceAnalyzerArgs:
 
     `force_destroy` lets `destroy` empty the versioned reports bucket; ephemeral test stacks
     whose scanner wrote reports need it, long-lived environments keep the default (False).
-    `reserved_concurrency` (default 1) keeps two scans from racing on `latest.json`; `tracing`
-    turns on X-Ray active tracing; `async_retries` (0-2, default 1) is how often Lambda retries
-    a failed scheduled scan before it goes to the dead-letter queue; `security_hub` lets the
-    scanner import findings into the account's default Security Hub product.
+    `region_concurrency` (1-40, default 4) is how many regions the state machine's Map scans at
+    once. `reserved_concurrency` caps (and reserves) the function's concurrent executions; it
+    defaults to `region_concurrency` and may not be lower: one run invokes the function up to
+    `region_concurrency` times at once, so less would throttle every run. It no longer keeps two
+    scans apart: an overlapping execution shares the reservation (its throttled workers are
+    retried by the definition's `SERVICE_RETRY`) and its aggregate writes `latest.json` too.
+    `tracing` turns on X-Ray active
+    tracing of the function; `async_retries` (0-2, default 1) is how often Lambda retries a
+    failed asynchronous invocation (an operator's `--invocation-type Event` scan; the schedule
+    now starts the state machine, which invokes synchronously) before it goes to the
+    dead-letter queue; `security_hub` lets the scanner import findings into the account's
+    default Security Hub product.
     """
 
     environment: str
@@ -147,7 +170,8 @@ class ComplianceAnalyzerArgs:
     regions: Sequence[str] = ()
     metric_namespace: str = contract.DEFAULT_METRIC_NAMESPACE
     force_destroy: bool = False
-    reserved_concurrency: int = 1
+    region_concurrency: int = DEFAULT_REGION_CONCURRENCY
+    reserved_concurrency: int | None = None
     tracing: bool = True
     async_retries: int = 1
     security_hub: bool = False
@@ -180,7 +204,19 @@ class ComplianceAnalyzerArgs:
         _check_namespace(self.metric_namespace)
         if not isinstance(self.force_destroy, bool):
             raise _fail("force_destroy", "True or False", self.force_destroy)
-        _check_int("reserved_concurrency", self.reserved_concurrency, 1, 1000)
+        _check_int("region_concurrency", self.region_concurrency, *REGION_CONCURRENCY_RANGE)
+        reserved = self.reserved_concurrency
+        if reserved is None:
+            reserved = self.region_concurrency
+        _check_int("reserved_concurrency", reserved, *RESERVED_CONCURRENCY_RANGE)
+        if reserved < self.region_concurrency:
+            raise _fail(
+                "reserved_concurrency",
+                f"at least region_concurrency ({self.region_concurrency}, the regions scanned at "
+                "once; fewer reserved executions would throttle every run)",
+                reserved,
+            )
+        self._set("reserved_concurrency", reserved)
         _check_int("async_retries", self.async_retries, 0, 2)
         if not isinstance(self.security_hub, bool):
             raise _fail("security_hub", "True or False", self.security_hub)
@@ -197,6 +233,14 @@ class ComplianceAnalyzerArgs:
             "regions",
             _check_unique_strings("regions", self.regions, REGION_PATTERN, "AWS region names"),
         )
+        plan_size = plan_output_size(self.regions)
+        if plan_size > workflow.MAX_STATE_PAYLOAD_BYTES:
+            raise ArgsError(
+                "ComplianceAnalyzerArgs.regions: expected a region list the state machine's Map "
+                f"can carry (the plan step's output, estimated at {plan_size} bytes, must stay "
+                f"within Step Functions' {workflow.MAX_STATE_PAYLOAD_BYTES}-byte state payload), "
+                f"got {len(self.regions)} regions"
+            )
         if not isinstance(self.policy, Mapping):
             raise _fail("policy", "a mapping (the rule policy document)", self.policy)
         rule_policy = load_policy(self.policy, source="ComplianceAnalyzerArgs.policy")

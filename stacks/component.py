@@ -12,11 +12,12 @@ the alert key is scheduled for deletion after `KEY_DELETION_WINDOW_DAYS`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import pulumi
 import pulumi_aws as aws
-from compliance_scanner import contract
+from compliance_scanner import contract, workflow
 from compliance_scanner.permissions import required_iam_actions
 
 from stacks import dashboard, iam, packaging
@@ -35,6 +36,7 @@ OUTPUT_NAMES = (
     "schedule_rule_name",
     "region",
     "scanner_code_sha256",
+    "state_machine_arn",
 )
 """Outputs the component registers and the program exports; the integration tests and
 `ec2c status` read these (additions only: consumers of earlier outputs keep working)."""
@@ -50,6 +52,10 @@ DLQ_RETENTION_S = 14 * 86400
 DLQ_ALARM_PERIOD_S = 300
 SCHEDULE_MAX_EVENT_AGE_S = 3600
 SCHEDULE_RETRY_ATTEMPTS = 3
+STATE_MACHINE_TYPE = "STANDARD"
+"""Not EXPRESS: a scan of a large estate outlasts EXPRESS's 5 minutes, and STANDARD keeps each
+execution's history for 90 days, where an operator reads why a region failed."""
+EXECUTIONS_ALARM_PERIOD_S = 300
 KEY_DELETION_WINDOW_DAYS = 7
 """KMS's shortest window: a destroyed stack's key stops costing money soonest."""
 
@@ -60,13 +66,19 @@ AUTONAMED_LIMITS = {
     "reports": ("S3 bucket", 63),
     "scanner-role": ("IAM role", 64),
     "scanner-policy": ("IAM role policy", 128),
+    "scan-role": ("IAM role", 64),
+    "scan-policy": ("IAM role policy", 128),
+    "scan": ("Step Functions state machine", 80),
     "schedule": ("EventBridge rule", 64),
-    "schedule-invoke": ("Lambda permission statement id", 100),
+    "schedule-role": ("IAM role", 64),
+    "schedule-policy": ("IAM role policy", 128),
     "alerts": ("SNS topic", MAX_TOPIC_NAME_CHARS),  # SNS allows 256; see lambda_env
     "scanner-dlq": ("SQS queue", 80),
     "errors-alarm": ("CloudWatch alarm", 255),
     "dlq-alarm": ("CloudWatch alarm", 255),
     "compliance-alarm": ("CloudWatch alarm", 255),
+    "executions-failed-alarm": ("CloudWatch alarm", 255),
+    "executions-timed-out-alarm": ("CloudWatch alarm", 255),
 }
 """Children whose physical name Pulumi derives from the logical one, with its length limit."""
 
@@ -106,7 +118,8 @@ def check_child_names(name: str, environment: str) -> None:
 
 
 class ComplianceAnalyzer(pulumi.ComponentResource):
-    """Reports bucket, alert topic, scanner Lambda on a schedule, dashboard and alarms."""
+    """Reports bucket, alert topic, scanner Lambda, the state machine a schedule starts (a Map of
+    region workers on that Lambda), dashboard and alarms."""
 
     lambda_function_arn: pulumi.Output[str]
     lambda_function_name: pulumi.Output[str]
@@ -116,6 +129,8 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
     log_group_name: pulumi.Output[str]
     schedule_rule_name: pulumi.Output[str]
     region: pulumi.Output[str]
+    scanner_code_sha256: pulumi.Output[str]
+    state_machine_arn: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: ComplianceAnalyzerArgs, opts: pulumi.ResourceOptions | None = None
@@ -139,14 +154,16 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             opts=self._opts(),
         )
         function = self._scanner_function(args, bucket, topic, key, dead_letters)
-        rule = self._schedule(args, function, dead_letters)
-        self._monitoring(args, function, topic, dead_letters)
+        state_machine = self._state_machine(args, function)
+        rule = self._schedule(args, state_machine, dead_letters)
+        self._monitoring(args, function, state_machine, topic, dead_letters)
 
         self.lambda_function_arn = function.arn
         self.lambda_function_name = function.name
         self.sns_topic_arn = topic.arn
         self.compliance_bucket_name = bucket.bucket
         self.schedule_rule_name = rule.name
+        self.state_machine_arn = state_machine.arn
         self.register_outputs(self.outputs)
 
     @property
@@ -167,6 +184,10 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
 
         Versioning keeps every report version, so `destroy` only succeeds on a bucket that held
         reports when `force_destroy` lets the provider delete them (ephemeral test stacks).
+        The scan's working objects under `contract.WORK_PREFIX` (parts, continuation state,
+        per-region results) are read by nothing once their run ends: they expire after
+        `contract.WORK_RETENTION_DAYS`, whatever the report retention (S3 applies the earlier of
+        two overlapping expirations, so a retention shorter than that still wins).
         """
         bucket = aws.s3.Bucket(
             self._child("reports"),
@@ -236,7 +257,22 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
                             noncurrent_days=retention
                         )
                     ),
-                )
+                ),
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-work",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(
+                        prefix=contract.WORK_PREFIX
+                    ),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=contract.WORK_RETENTION_DAYS
+                    ),
+                    noncurrent_version_expiration=(
+                        aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                            noncurrent_days=contract.WORK_RETENTION_DAYS
+                        )
+                    ),
+                ),
             ],
             opts=self._opts(),
         )
@@ -384,6 +420,10 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._opts(log_group, role_policy),
         )
+        # Kept although the schedule now starts the state machine, which invokes synchronously
+        # (retries and failures are the definition's Retry/Catch): an operator's asynchronous
+        # invocation (`--invocation-type Event`, the whole scan in one run) still gets
+        # `async_retries` and lands in the dead-letter queue when it fails, instead of vanishing.
         aws.lambda_.FunctionEventInvokeConfig(
             self._child("scanner-async"),
             function_name=function.name,
@@ -397,14 +437,60 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         )
         return function
 
-    def _schedule(
-        self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function, dead_letters: aws.sqs.Queue
-    ) -> aws.cloudwatch.EventRule:
-        """EventBridge rule invoking the scanner, with the permission scoped to that rule.
+    def _state_machine(
+        self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function
+    ) -> aws.sfn.StateMachine:
+        """The scan as a STANDARD state machine (`compliance_scanner.workflow`): plan, a Map of
+        `region_concurrency` region workers, aggregate, all on the scanner function.
 
-        A scan EventBridge cannot hand to Lambda is retried for up to an hour, then dropped into
-        the dead-letter queue; a scan Lambda accepted and that then failed goes there too, after
-        `async_retries` (the function's asynchronous invoke config). Nothing is lost silently."""
+        Its role, assumable by Step Functions on behalf of this account only, may invoke that one
+        function and nothing else. Execution logging to CloudWatch Logs is off on purpose: it
+        would need the eight log delivery actions AWS documents for it, which take no resource
+        (`Resource: "*"`), while a STANDARD execution's history (every state's input, output and
+        error) is kept by Step Functions for 90 days anyway, and the function logs each step to
+        its own log group. X-Ray tracing of the state machine is off for the same reason (its
+        role would need `xray:*` actions on `*`); the function's own tracing follows `tracing`.
+        """
+        role = aws.iam.Role(
+            self._child("scan-role"),
+            assume_role_policy=self._identity.account_id.apply(
+                lambda account_id: iam.service_role_trust_policy(
+                    service="states.amazonaws.com", account_id=account_id
+                )
+            ),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        role_policy = aws.iam.RolePolicy(
+            self._child("scan-policy"),
+            role=role.id,
+            policy=function.arn.apply(lambda arn: iam.state_machine_policy(function_arn=arn)),
+            opts=self._opts(),
+        )
+        return aws.sfn.StateMachine(
+            self._child("scan"),
+            type=STATE_MACHINE_TYPE,
+            role_arn=role.arn,
+            definition=function.arn.apply(
+                lambda arn: json.dumps(workflow.definition(arn, args.region_concurrency))
+            ),
+            tags=self._tags,
+            opts=self._opts(role_policy),
+        )
+
+    def _schedule(
+        self,
+        args: ComplianceAnalyzerArgs,
+        state_machine: aws.sfn.StateMachine,
+        dead_letters: aws.sqs.Queue,
+    ) -> aws.cloudwatch.EventRule:
+        """EventBridge rule starting a scan execution, through a role that may start only this
+        state machine (nothing invokes the function directly on schedule any more).
+
+        An execution EventBridge cannot start is retried for up to an hour, then dropped into the
+        dead-letter queue (whose policy lets only this rule send). Once started, a failing region
+        is the definition's to retry and catch, and a failed or timed-out execution raises an
+        alarm (`_monitoring`). Nothing is lost silently."""
         rule = aws.cloudwatch.EventRule(
             self._child("schedule"),
             description=f"Runs the EC2 compliance scan for {self._env}",
@@ -412,12 +498,22 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._opts(),
         )
-        aws.lambda_.Permission(
-            self._child("schedule-invoke"),
-            action="lambda:InvokeFunction",
-            function=function.name,
-            principal="events.amazonaws.com",
-            source_arn=rule.arn,
+        role = aws.iam.Role(
+            self._child("schedule-role"),
+            assume_role_policy=self._identity.account_id.apply(
+                lambda account_id: iam.service_role_trust_policy(
+                    service="events.amazonaws.com", account_id=account_id
+                )
+            ),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        role_policy = aws.iam.RolePolicy(
+            self._child("schedule-policy"),
+            role=role.id,
+            policy=state_machine.arn.apply(
+                lambda arn: iam.schedule_policy(state_machine_arn=arn)
+            ),
             opts=self._opts(),
         )
         aws.sqs.QueuePolicy(
@@ -431,13 +527,14 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             self._child("schedule-target"),
             rule=rule.name,
-            arn=function.arn,
+            arn=state_machine.arn,
+            role_arn=role.arn,
             retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
                 maximum_event_age_in_seconds=SCHEDULE_MAX_EVENT_AGE_S,
                 maximum_retry_attempts=SCHEDULE_RETRY_ATTEMPTS,
             ),
             dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=dead_letters.arn),
-            opts=self._opts(),
+            opts=self._opts(role_policy),
         )
         return rule
 
@@ -445,20 +542,22 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         self,
         args: ComplianceAnalyzerArgs,
         function: aws.lambda_.Function,
+        state_machine: aws.sfn.StateMachine,
         topic: aws.sns.Topic,
         dead_letters: aws.sqs.Queue,
     ) -> None:
-        """Dashboard plus three alarms to the alert topic: the scanner failing, a scan landing
-        in the dead-letter queue, and the fleet's compliance rate dropping below the policy's
-        threshold. The alarms can publish to the encrypted topic because its key's policy grants
-        CloudWatch the key (`_alert_key`)."""
+        """Dashboard plus five alarms to the alert topic: the scanner failing, a scan execution
+        failing or timing out, a scan landing in the dead-letter queue, and the fleet's
+        compliance rate dropping below the policy's threshold. The alarms can publish to the
+        encrypted topic because its key's policy grants CloudWatch the key (`_alert_key`)."""
         threshold = args.rule_policy.alert_threshold
         dashboard_name = self.region.apply(lambda region: f"{function_name(self._env)}-{region}")
         board = aws.cloudwatch.Dashboard(
             self._child("dashboard"),
             dashboard_name=dashboard_name,
             dashboard_body=pulumi.Output.all(
-                self.region, function.name, self.log_group_name, dead_letters.name
+                self.region, function.name, self.log_group_name, dead_letters.name,
+                state_machine.arn,
             ).apply(
                 lambda values: dashboard.dashboard_body(
                     region=values[0],
@@ -467,6 +566,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
                     metric_namespace=args.metric_namespace,
                     alert_threshold=threshold,
                     dead_letter_queue_name=values[3],
+                    state_machine_arn=values[4],
                 )
             ),
             opts=self._opts(),
@@ -482,6 +582,20 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             period=ERRORS_ALARM_PERIOD_S,
             topic=topic,
         )
+        for role, metric_name, what in (
+            ("executions-failed-alarm", "ExecutionsFailed", "failed"),
+            ("executions-timed-out-alarm", "ExecutionsTimedOut", "timed out"),
+        ):
+            self._any_event_alarm(
+                role,
+                f"An EC2 compliance scan execution of {self._env} {what}",
+                namespace="AWS/States",
+                metric_name=metric_name,
+                dimensions={"StateMachineArn": state_machine.arn},
+                statistic="Sum",
+                period=EXECUTIONS_ALARM_PERIOD_S,
+                topic=topic,
+            )
         self._any_event_alarm(
             "dlq-alarm",
             f"A scheduled EC2 compliance scan of {self._env} failed for good "

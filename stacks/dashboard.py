@@ -1,8 +1,9 @@
 """The CloudWatch dashboard body, as a pure function of resolved names.
 
 The dashboard is where an operator first looks after an alarm, so it shows the scanner's own
-metrics (names shared with the scanner through `contract`) next to the Lambda's health and its
-recent errors from the log group.
+metrics (names shared with the scanner through `contract`) next to the Lambda's health, the
+state machine's executions (a scheduled scan is one execution) and recent errors from the log
+group.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from compliance_scanner import contract
 
 PERIOD_S = 3600
 """One point per hour: scans run at most every few minutes and usually daily."""
+EXECUTION_METRICS = ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut")
+"""The state machine's execution counts (namespace `AWS/States`); the last two raise alarms."""
 
 
 def _metric_widget(
@@ -44,9 +47,10 @@ def dashboard_body(
     metric_namespace: str,
     alert_threshold: float,
     dead_letter_queue_name: str,
+    state_machine_arn: str,
 ) -> str:
     """JSON body of the dashboard: compliance, per-rule failures, Lambda health, scans that
-    failed for good (the dead-letter queue), recent errors."""
+    failed for good (the dead-letter queue), the scan executions, recent errors."""
     ns = metric_namespace
     rule_search = (
         f"SEARCH('{{{ns},{contract.METRIC_RULE_DIMENSION}}} "
@@ -102,6 +106,16 @@ def dashboard_body(
             [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dead_letter_queue_name,
               {"stat": "Maximum"}]],
             x=0,
+            y=12,
+        ),
+        _metric_widget(
+            "Scan executions",
+            region,
+            [
+                ["AWS/States", metric, "StateMachineArn", state_machine_arn, {"stat": "Sum"}]
+                for metric in EXECUTION_METRICS
+            ],
+            x=12,
             y=12,
         ),
         {

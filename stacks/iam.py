@@ -1,4 +1,5 @@
-"""IAM documents for the scanner's role, as pure functions of already-resolved values.
+"""IAM documents of the stack (the scanner's, the state machine's and the schedule's roles, the
+bucket, topic, key and queue policies), as pure functions of already-resolved values.
 
 Kept free of Pulumi so the least-privilege promise can be checked by plain unit tests: the
 component feeds these functions through `pulumi.Output.all(...).apply(...)`.
@@ -24,6 +25,68 @@ def assume_role_policy() -> str:
                     "Effect": "Allow",
                     "Principal": {"Service": "lambda.amazonaws.com"},
                     "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+
+
+def service_role_trust_policy(*, service: str, account_id: str) -> str:
+    """Trust policy letting only `service` assume a role, and only on behalf of this account.
+
+    The `aws:SourceAccount` condition is AWS's confused-deputy guard for service roles: another
+    account's state machine or rule cannot be pointed at this role. (A narrower `aws:SourceArn`
+    is not possible for the state machine, whose ARN exists only after its role does.)
+    """
+    return json.dumps(
+        {
+            "Version": POLICY_VERSION,
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                }
+            ],
+        }
+    )
+
+
+def state_machine_policy(*, function_arn: str) -> str:
+    """The state machine's inline policy: invoke the scanner function, nothing else.
+
+    The `lambda:invoke` integration may call the function by a qualified ARN (a version or an
+    alias, `<arn>:<qualifier>`), which IAM matches only against `<arn>:*`; both forms of this
+    one function, and no other. Execution logging to CloudWatch Logs is off (see
+    `ComplianceAnalyzer._state_machine`), so no log delivery actions are granted.
+    """
+    return json.dumps(
+        {
+            "Version": POLICY_VERSION,
+            "Statement": [
+                {
+                    "Sid": "InvokeScanner",
+                    "Effect": "Allow",
+                    "Action": "lambda:InvokeFunction",
+                    "Resource": [function_arn, f"{function_arn}:*"],
+                }
+            ],
+        }
+    )
+
+
+def schedule_policy(*, state_machine_arn: str) -> str:
+    """The schedule rule's role: start executions of this state machine, nothing else."""
+    return json.dumps(
+        {
+            "Version": POLICY_VERSION,
+            "Statement": [
+                {
+                    "Sid": "StartScan",
+                    "Effect": "Allow",
+                    "Action": "states:StartExecution",
+                    "Resource": state_machine_arn,
                 }
             ],
         }
@@ -90,6 +153,8 @@ def scanner_policy(
         {
             # Lambda sends a failed asynchronous invocation to its on-failure destination with
             # the function's own role (the queue is encrypted with the same key as the topic).
+            # The schedule starts the state machine now; an operator's asynchronous scan still
+            # lands here when it fails.
             "Sid": "SendFailedScans",
             "Effect": "Allow",
             "Action": "sqs:SendMessage",

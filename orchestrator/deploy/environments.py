@@ -11,10 +11,17 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from compliance_scanner.policy import PolicyError, load_policy
-from stacks.args import EMAIL_PATTERN, LOG_RETENTION_DAYS, REGION_PATTERN
+from stacks.args import (
+    DEFAULT_REGION_CONCURRENCY,
+    EMAIL_PATTERN,
+    LOG_RETENTION_DAYS,
+    REGION_CONCURRENCY_RANGE,
+    REGION_PATTERN,
+    RESERVED_CONCURRENCY_RANGE,
+)
 from stacks.schedule import schedule_problem
 
 from ..errors import BadInput
@@ -87,9 +94,32 @@ class LambdaSettings(_Model):
     ephemeral_storage_mb: int = Field(512, ge=512, le=10240)
     """`/tmp`, where each region's compressed shards are spooled before upload (about 1 KB per
     instance: 512 MB holds far more than one invocation can scan)."""
-    reserved_concurrency: int = Field(1, ge=1, le=1000)
+    region_concurrency: int = Field(
+        DEFAULT_REGION_CONCURRENCY, ge=REGION_CONCURRENCY_RANGE[0], le=REGION_CONCURRENCY_RANGE[1]
+    )
+    """Regions the state machine's Map scans at once (the bounds are the stack args', 1-40)."""
+    reserved_concurrency: int | None = Field(
+        None, ge=RESERVED_CONCURRENCY_RANGE[0], le=RESERVED_CONCURRENCY_RANGE[1], validate_default=True
+    )
+    """Executions reserved for (and the cap of) the function; unset, `region_concurrency`."""
     tracing: bool = True
     async_retries: int = Field(1, ge=0, le=2)
+
+    @field_validator("reserved_concurrency")
+    @classmethod
+    def _reserved(cls, value: int | None, info: ValidationInfo) -> int | None:
+        """At least `region_concurrency`: one run invokes the function that many times at once."""
+        concurrency = info.data.get("region_concurrency")
+        if concurrency is None:  # region_concurrency itself is invalid: that error is reported
+            return value
+        if value is None:
+            return concurrency
+        if value < concurrency:
+            raise ValueError(
+                f"expected at least lambda.region_concurrency ({concurrency}, the regions scanned "
+                f"at once; fewer reserved executions would throttle every run), got {value}"
+            )
+        return value
 
 
 class EphemeralSettings(_Model):

@@ -33,6 +33,7 @@ def analyzer_program(env: Environment) -> PulumiProgram:
         lambda_memory_mb=env.lambda_.memory_mb,
         lambda_timeout_s=env.lambda_.timeout_s,
         lambda_ephemeral_storage_mb=env.lambda_.ephemeral_storage_mb,
+        region_concurrency=env.lambda_.region_concurrency,
         reserved_concurrency=env.lambda_.reserved_concurrency,
         tracing=env.lambda_.tracing,
         async_retries=env.lambda_.async_retries,

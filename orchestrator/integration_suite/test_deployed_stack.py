@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from compliance_scanner import contract
 from compliance_scanner.policy import load_policy
 
 EXPECTED_OUTPUTS = {
     "lambda_function_arn", "lambda_function_name", "sns_topic_arn", "compliance_bucket_name",
     "dashboard_name", "log_group_name", "schedule_rule_name", "region", "scanner_code_sha256",
+    "state_machine_arn",
 }
+EXECUTION_POLL_S = 5
+EXECUTION_MARGIN_S = 120
 
 
 def test_every_output_is_exported(stack_outputs):
@@ -42,7 +47,7 @@ def test_function_configuration(aws, stack_outputs, environment):
     assert load_policy(json.loads(variables["COMPLIANCE_POLICY"])).alert_threshold == expected
 
 
-def test_one_scan_at_a_time_and_failures_kept(aws, stack_outputs, environment):
+def test_reserved_concurrency_and_failures_kept(aws, stack_outputs, environment):
     function = stack_outputs["lambda_function_name"]
     client = aws("lambda")
     concurrency = client.get_function_concurrency(FunctionName=function)
@@ -81,9 +86,41 @@ def test_invoke_returns_summary_and_stores_report(aws, stack_outputs):
                 s3.head_object(Bucket=bucket, Key=key)
 
 
-def test_schedule_targets_the_function(aws, stack_outputs):
+def test_schedule_starts_the_state_machine(aws, stack_outputs):
     targets = aws("events").list_targets_by_rule(Rule=stack_outputs["schedule_rule_name"])["Targets"]
-    assert [t["Arn"] for t in targets] == [stack_outputs["lambda_function_arn"]]
+    assert [t["Arn"] for t in targets] == [stack_outputs["state_machine_arn"]]
+    assert targets[0]["RoleArn"].startswith("arn:aws") and ":role/" in targets[0]["RoleArn"]
+    machine = aws("stepfunctions").describe_state_machine(stateMachineArn=stack_outputs["state_machine_arn"])
+    assert machine["type"] == "STANDARD"
+    assert stack_outputs["lambda_function_arn"] in machine["definition"]
+
+
+def test_an_execution_scans_every_configured_region(aws, stack_outputs):
+    """One execution of the deployed state machine, followed to its end: plan, one worker per
+    region (continued as often as its region needs) and the aggregate. Bounded by the Lambda
+    timeout once per region plus the plan and the aggregate, as if nothing ran in parallel."""
+    config = aws("lambda").get_function_configuration(FunctionName=stack_outputs["lambda_function_name"])
+    regions = [r for r in config["Environment"]["Variables"][contract.ENV_SCAN_REGIONS].split(",") if r]
+    deadline = time.monotonic() + config["Timeout"] * (len(regions) + 2) + EXECUTION_MARGIN_S
+    sfn = aws("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=stack_outputs["state_machine_arn"], input="{}")["executionArn"]
+    described = sfn.describe_execution(executionArn=execution)
+    while described["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(EXECUTION_POLL_S)
+        described = sfn.describe_execution(executionArn=execution)
+    if described["status"] == "RUNNING":
+        sfn.stop_execution(executionArn=execution, cause="integration test: deadline passed")
+        pytest.fail(f"{execution} still running after its deadline; stopped")
+    assert described["status"] == "SUCCEEDED", described.get("error") or described.get("cause") or described
+    summary = json.loads(described["output"])
+    assert summary["status"] in ("ok", "partial")
+    s3 = boto3.session.Session(region_name=stack_outputs["region"]).client("s3")
+    index = json.loads(
+        s3.get_object(Bucket=stack_outputs["compliance_bucket_name"], Key=summary["report_key"])["Body"].read()
+    )
+    assert index["run_id"] == summary["run_id"]
+    assert sorted(index["regions"]) == sorted(regions)
+    assert sorted(entry["region"] for entry in index["region_shards"]) == sorted(regions)
 
 
 def test_dashboard_names_the_function(aws, stack_outputs):

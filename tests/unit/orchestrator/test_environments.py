@@ -65,6 +65,15 @@ def test_deep_merge_replaces_lists_and_merges_mappings():
         ({"aws": {"region": "eu-west-1"}, "alert_emails": ["nobody"]}, "alert_emails: expected e-mail addresses"),
         ({"aws": {"region": "eu-west-1"}, "lambda": {"timeout_s": 901}}, "lambda.timeout_s"),
         ({"aws": {"region": "eu-west-1"}, "lambda": {"ephemeral_storage_mb": 256}}, "lambda.ephemeral_storage_mb"),
+        ({"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 0}},
+         "lambda.region_concurrency: Input should be greater than or equal to 1"),
+        ({"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 41}},
+         "lambda.region_concurrency: Input should be less than or equal to 40"),
+        ({"aws": {"region": "eu-west-1"}, "lambda": {"reserved_concurrency": 3}},
+         "lambda.reserved_concurrency: expected at least lambda.region_concurrency (4, the regions scanned at once; "
+         "fewer reserved executions would throttle every run), got 3"),
+        ({"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 12, "reserved_concurrency": 8}},
+         "lambda.reserved_concurrency: expected at least lambda.region_concurrency (12,"),
         ({"aws": {"region": "eu-west-1"}, "backend": "ftp://x"}, "backend: expected a backend URL"),
         ({"aws": {"region": "eu-west-1"}, "regoin": "x"}, "regoin: unknown field"),
         ({}, "aws: Field required"),
@@ -198,10 +207,32 @@ def test_lambda_settings_reach_the_stack_args(tmp_path, monkeypatch):
     from orchestrator.deploy.programs import analyzer_program
 
     config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"},
-                                        "lambda": {"reserved_concurrency": 2, "tracing": False,
-                                                   "async_retries": 0, "ephemeral_storage_mb": 1024}})
+                                        "lambda": {"region_concurrency": 2, "reserved_concurrency": 3,
+                                                   "tracing": False, "async_retries": 0,
+                                                   "ephemeral_storage_mb": 1024}},
+                     wide={"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 40}})
     captured = {}
-    monkeypatch.setattr(stacks, "program", lambda args: captured.setdefault("args", args))
+    monkeypatch.setattr(stacks, "program", lambda args: captured.__setitem__("args", args))
     analyzer_program(config.load("dev"))
-    assert captured["args"].reserved_concurrency == 2 and captured["args"].tracing is False
+    assert captured["args"].region_concurrency == 2 and captured["args"].reserved_concurrency == 3
+    assert captured["args"].tracing is False
     assert captured["args"].async_retries == 0 and captured["args"].lambda_ephemeral_storage_mb == 1024
+    # Unset, the reservation follows the concurrency, in the environment and in the stack args.
+    wide = config.load("wide")
+    assert (wide.lambda_.region_concurrency, wide.lambda_.reserved_concurrency) == (40, 40)
+    analyzer_program(wide)
+    assert (captured["args"].region_concurrency, captured["args"].reserved_concurrency) == (40, 40)
+
+
+def test_the_environment_file_shares_the_stacks_concurrency_bounds():
+    from orchestrator.deploy.environments import LambdaSettings
+    from stacks.args import REGION_CONCURRENCY_RANGE, RESERVED_CONCURRENCY_RANGE
+
+    def field_range(name: str) -> tuple[int, int]:
+        metadata = LambdaSettings.model_fields[name].metadata
+        return (next(m.ge for m in metadata if hasattr(m, "ge")), next(m.le for m in metadata if hasattr(m, "le")))
+
+    bounds = {name: field_range(name) for name in ("region_concurrency", "reserved_concurrency")}
+    assert bounds == {"region_concurrency": REGION_CONCURRENCY_RANGE,
+                      "reserved_concurrency": RESERVED_CONCURRENCY_RANGE}
+    assert LambdaSettings().region_concurrency == 4 == LambdaSettings().reserved_concurrency

@@ -26,7 +26,8 @@ def full_args() -> ComplianceAnalyzerArgs:
         lambda_ephemeral_storage_mb=2048,
         regions=("eu-west-1", "us-east-1"),
         metric_namespace="Acme/EC2Compliance",
-        reserved_concurrency=3,
+        region_concurrency=3,
+        reserved_concurrency=5,
         tracing=False,
     )
 

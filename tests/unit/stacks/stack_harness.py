@@ -30,7 +30,7 @@ with warnings.catch_warnings():
     # The provider's submodules are loaded lazily, and loading one warns about its deprecated v6
     # aliases, none of which the stack uses: load them here, once, without burying the report.
     warnings.simplefilter("ignore", DeprecationWarning)
-    PROVIDER_MODULES = (aws.s3, aws.sns, aws.kms, aws.iam, aws.cloudwatch, aws.lambda_, aws.sqs)
+    PROVIDER_MODULES = (aws.s3, aws.sns, aws.kms, aws.iam, aws.cloudwatch, aws.lambda_, aws.sqs, aws.sfn)
     for _module in PROVIDER_MODULES:
         hasattr(_module, "_utilities")  # any non-dunder attribute makes a lazy module load
 
@@ -107,6 +107,8 @@ class FakeAws(pulumi.runtime.Mocks):
         elif args.typ == "aws:sqs/queue:Queue":
             state["url"] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
             arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+        elif args.typ == "aws:sfn/stateMachine:StateMachine":
+            arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
         elif args.typ == "aws:kms/key:Key":
             physical_id = state["keyId"] = f"key-{_suffix(args.name)}"
             arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{physical_id}"

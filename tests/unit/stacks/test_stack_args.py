@@ -8,11 +8,17 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-from compliance_scanner import contract
+from compliance_scanner import contract, workflow
 from compliance_scanner.policy import DEFAULT_ALERT_THRESHOLD, PolicyError, load_policy
 
 from stacks import ArgsError, ComplianceAnalyzerArgs
-from stacks.args import LOG_RETENTION_DAYS, policy_document_json
+from stacks.args import (
+    LOG_RETENTION_DAYS,
+    REGION_CONCURRENCY_RANGE,
+    RUN_DOCUMENT_ALLOWANCE_BYTES,
+    plan_output_size,
+    policy_document_json,
+)
 from stacks.lambda_env import ENV_SIZE_LIMIT_BYTES, worst_case_environment_size
 
 
@@ -26,6 +32,7 @@ def test_defaults() -> None:
     assert args.regions == ()
     assert args.metric_namespace == contract.DEFAULT_METRIC_NAMESPACE
     assert args.force_destroy is False
+    assert (args.region_concurrency, args.reserved_concurrency) == (4, 4)
     assert args.rule_policy == load_policy({})
     assert args.policy_json == "{}"
     assert args.rule_policy.alert_threshold == DEFAULT_ALERT_THRESHOLD
@@ -271,6 +278,19 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"force_destroy": 1}, "ComplianceAnalyzerArgs.force_destroy: expected True or False, got 1"),
     ({"reserved_concurrency": 0}, "ComplianceAnalyzerArgs.reserved_concurrency: expected 1..1000, got 0"),
     ({"reserved_concurrency": True}, "ComplianceAnalyzerArgs.reserved_concurrency: expected 1..1000, got True"),
+    ({"region_concurrency": 0}, "ComplianceAnalyzerArgs.region_concurrency: expected 1..40, got 0"),
+    ({"region_concurrency": 41}, "ComplianceAnalyzerArgs.region_concurrency: expected 1..40, got 41"),
+    ({"region_concurrency": True}, "ComplianceAnalyzerArgs.region_concurrency: expected 1..40, got True"),
+    ({"region_concurrency": "4"}, "ComplianceAnalyzerArgs.region_concurrency: expected 1..40, got '4'"),
+    (
+        {"reserved_concurrency": 3},
+        "ComplianceAnalyzerArgs.reserved_concurrency: expected at least region_concurrency (4, the "
+        "regions scanned at once; fewer reserved executions would throttle every run), got 3",
+    ),
+    (
+        {"region_concurrency": 10, "reserved_concurrency": 9},
+        "ComplianceAnalyzerArgs.reserved_concurrency: expected at least region_concurrency (10,",
+    ),
     ({"tracing": "Active"}, "ComplianceAnalyzerArgs.tracing: expected True or False, got 'Active'"),
     ({"async_retries": 3}, "ComplianceAnalyzerArgs.async_retries: expected 0..2, got 3"),
     ({"security_hub": "yes"}, "ComplianceAnalyzerArgs.security_hub: expected True or False, got 'yes'"),
@@ -348,3 +368,45 @@ def test_forty_suppressions_now_fit() -> None:
 def test_a_few_suppressions_still_fit() -> None:
     args = ComplianceAnalyzerArgs(environment="dev", policy={"suppressions": _suppressions(3)})
     assert len(args.rule_policy.suppressions) == 3
+
+
+def test_region_concurrency_spans_the_inline_maps_limit_and_reserves_as_much_by_default() -> None:
+    assert REGION_CONCURRENCY_RANGE == (1, workflow.MAX_CONCURRENCY_LIMIT) == (1, 40)
+    for concurrency in (1, 40):
+        args = ComplianceAnalyzerArgs(environment="dev", region_concurrency=concurrency)
+        assert (args.region_concurrency, args.reserved_concurrency) == (concurrency, concurrency)
+    explicit = ComplianceAnalyzerArgs(environment="dev", region_concurrency=2, reserved_concurrency=2)
+    assert explicit.reserved_concurrency == 2
+    assert ComplianceAnalyzerArgs(environment="dev", reserved_concurrency=1000).reserved_concurrency == 1000
+
+
+def _fake_regions(count: int) -> list[str]:
+    """Distinct, well-formed region names (`xx-<letters>-<n>`), as many as asked."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    names = []
+    for index in range(count):
+        word = letters[index % 26] + letters[index // 26 % 26] + letters[index // 676 % 26]
+        names.append(f"zz-{word}-{index // 17576}")
+    return names
+
+
+def test_the_plan_estimate_is_the_region_list_plus_an_allowance_for_the_run() -> None:
+    assert plan_output_size(["eu-west-1", "us-east-1"]) == len('["eu-west-1", "us-east-1"]') + 2048
+    assert RUN_DOCUMENT_ALLOWANCE_BYTES == 2048
+    # Every real region fits with room to spare.
+    assert plan_output_size(_fake_regions(40)) < workflow.MAX_STATE_PAYLOAD_BYTES // 100
+
+
+def test_a_region_list_the_map_cannot_carry_is_refused() -> None:
+    regions = _fake_regions(22000)
+    assert len(set(regions)) == len(regions)
+    assert plan_output_size(regions) > workflow.MAX_STATE_PAYLOAD_BYTES
+    with pytest.raises(ArgsError) as caught:
+        ComplianceAnalyzerArgs(environment="dev", regions=regions)
+    message = str(caught.value)
+    assert message.startswith(
+        "ComplianceAnalyzerArgs.regions: expected a region list the state machine's Map can carry"
+    )
+    assert f"within Step Functions' {workflow.MAX_STATE_PAYLOAD_BYTES}-byte state payload" in message
+    assert message.endswith("got 22000 regions")
+    assert plan_output_size(_fake_regions(20000)) <= workflow.MAX_STATE_PAYLOAD_BYTES

@@ -6,7 +6,7 @@ import inspect
 import json
 from typing import Any
 
-from compliance_scanner import contract
+from compliance_scanner import contract, workflow
 import pytest
 from stack_harness import (
     ACCOUNT,
@@ -21,7 +21,7 @@ from stack_harness import (
 )
 
 from stacks import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzerArgs, packaging
-from stacks.component import AUTONAME_SUFFIX_CHARS
+from stacks.component import AUTONAME_SUFFIX_CHARS, AUTONAMED_LIMITS
 from stacks.lambda_env import MAX_TOPIC_NAME_CHARS
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -35,7 +35,7 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 FUNCTION = "aws:lambda/function:Function"
 RULE = "aws:cloudwatch/eventRule:EventRule"
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
-PERMISSION = "aws:lambda/permission:Permission"
+STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
@@ -57,8 +57,15 @@ def _taggable_types() -> set[str]:
     return taggable
 
 
+def _named(deployment: Deployment, type_: str, role: str) -> Registration:
+    """The one child of `type_` named `compliance-<role>-<environment>`."""
+    found = [r for r in deployment.of_type(type_) if r.name.startswith(f"compliance-{role}-")]
+    assert len(found) == 1, (type_, role, [r.name for r in found])
+    return found[0]
+
+
 def _policy_statements(deployment: Deployment) -> dict[str, dict[str, Any]]:
-    document = json.loads(deployment.one(ROLE_POLICY).inputs["policy"])
+    document = json.loads(_named(deployment, ROLE_POLICY, "scanner-policy").inputs["policy"])
     return {statement["Sid"]: statement for statement in document["Statement"]}
 
 
@@ -93,14 +100,20 @@ CHILD_ROLES = {
     ALIAS: ["alerts-key-alias"],
     SUBSCRIPTION: ["alerts-ops.team@example.org", "alerts-sec@example.com"],
     LOG_GROUP: ["scanner-logs"],
-    ROLE: ["scanner-role"],
-    ROLE_POLICY: ["scanner-policy"],
+    ROLE: ["scan-role", "scanner-role", "schedule-role"],
+    ROLE_POLICY: ["scan-policy", "scanner-policy", "schedule-policy"],
     FUNCTION: ["scanner"],
+    STATE_MACHINE: ["scan"],
     RULE: ["schedule"],
-    PERMISSION: ["schedule-invoke"],
     TARGET: ["schedule-target"],
     DASHBOARD: ["dashboard"],
-    ALARM: ["compliance-alarm", "dlq-alarm", "errors-alarm"],
+    ALARM: [
+        "compliance-alarm",
+        "dlq-alarm",
+        "errors-alarm",
+        "executions-failed-alarm",
+        "executions-timed-out-alarm",
+    ],
 }
 """Every child the component creates, by type: `compliance-<role>-staging`."""
 
@@ -139,6 +152,7 @@ def test_every_taggable_child_carries_the_merged_tags(deployment: Deployment) ->
         RULE,
         ALARM,
         QUEUE,
+        STATE_MACHINE,
     }
     for resource in tagged:
         assert resource.inputs["tags"] == {
@@ -196,8 +210,16 @@ def test_reports_bucket_is_private_versioned_encrypted_and_expires_reports(
             "filter": {"prefix": contract.REPORT_PREFIX},
             "expiration": {"days": 30},
             "noncurrentVersionExpiration": {"noncurrentDays": 30},
-        }
+        },
+        {
+            "id": "expire-work",
+            "status": "Enabled",
+            "filter": {"prefix": "reports/work/"},
+            "expiration": {"days": 2},
+            "noncurrentVersionExpiration": {"noncurrentDays": 2},
+        },
     ]
+    assert (contract.WORK_PREFIX, contract.WORK_RETENTION_DAYS) == ("reports/work/", 2)
 
 
 def test_an_ephemeral_stack_can_destroy_a_bucket_holding_reports() -> None:
@@ -271,7 +293,8 @@ def test_log_group_is_the_functions_with_the_retention(deployment: Deployment) -
 
 
 def test_role_is_assumable_only_by_lambda(deployment: Deployment) -> None:
-    trust = json.loads(deployment.one(ROLE).inputs["assumeRolePolicy"])
+    role = _named(deployment, ROLE, "scanner-role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])
     assert trust["Statement"] == [
         {
             "Effect": "Allow",
@@ -279,7 +302,7 @@ def test_role_is_assumable_only_by_lambda(deployment: Deployment) -> None:
             "Action": "sts:AssumeRole",
         }
     ]
-    assert deployment.one(ROLE_POLICY).inputs["role"] == deployment.one(ROLE).state["name"]
+    assert _named(deployment, ROLE_POLICY, "scanner-policy").inputs["role"] == role.state["name"]
 
 
 def test_inline_policy_is_scoped_to_this_stacks_resources(
@@ -351,7 +374,7 @@ def test_function_runs_the_shipped_archive_with_the_args(
     assert (inputs["runtime"], inputs["handler"]) == ("python3.12", "index.handler")
     assert (inputs["memorySize"], inputs["timeout"]) == (1024, 600)
     assert inputs["ephemeralStorage"] == {"size": 2048}
-    assert inputs["role"] == deployment.one(ROLE).state["arn"]
+    assert inputs["role"] == _named(deployment, ROLE, "scanner-role").state["arn"]
     members = packaging.archive_members()
     assert {name: asset.path for name, asset in inputs["code"].assets.items()} == {
         name: str(path) for name, path in members.items()
@@ -368,8 +391,8 @@ def test_function_runs_the_shipped_archive_with_the_args(
 def test_function_waits_for_its_log_group_and_its_permissions(deployment: Deployment) -> None:
     dependencies = deployment.one(FUNCTION).dependencies
     assert deployment.one(LOG_GROUP).urn in dependencies
-    assert deployment.one(ROLE_POLICY).urn in dependencies
-    assert deployment.one(ROLE).urn in dependencies
+    assert _named(deployment, ROLE_POLICY, "scanner-policy").urn in dependencies
+    assert _named(deployment, ROLE, "scanner-role").urn in dependencies
 
 
 def test_empty_region_list_scans_the_deployment_region() -> None:
@@ -379,21 +402,128 @@ def test_empty_region_list_scans_the_deployment_region() -> None:
     assert deployed.of_type(SUBSCRIPTION) == []
 
 
-def test_schedule_invokes_the_function_through_a_rule_scoped_permission(
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ec2-compliance-staging"
+
+
+def test_state_machine_runs_the_workflow_on_the_scanner_function(deployment: Deployment) -> None:
+    machine = deployment.one(STATE_MACHINE)
+    assert deployment.one(FUNCTION).state["arn"] == FUNCTION_ARN
+    assert machine.inputs["type"] == "STANDARD"
+    assert json.loads(machine.inputs["definition"]) == workflow.definition(FUNCTION_ARN, 3)
+    assert machine.inputs["definition"] == json.dumps(workflow.definition(FUNCTION_ARN, 3))
+    regions = json.loads(machine.inputs["definition"])["States"][workflow.STATE_REGIONS]
+    assert regions["MaxConcurrency"] == 3
+    assert machine.inputs["roleArn"] == _named(deployment, ROLE, "scan-role").state["arn"]
+    assert _named(deployment, ROLE_POLICY, "scan-policy").urn in machine.dependencies
+    # Execution logging is off: no logging configuration, no log delivery actions granted.
+    assert "loggingConfiguration" not in machine.inputs
+    assert "tracingConfiguration" not in machine.inputs
+
+
+@pytest.mark.parametrize("concurrency", [1, 4, 40])
+def test_the_maps_concurrency_is_region_concurrency(concurrency: int) -> None:
+    deployed = deploy(ComplianceAnalyzerArgs(environment="dev", region_concurrency=concurrency))
+    function_arn = deployed.one(FUNCTION).state["arn"]
+    definition = json.loads(deployed.one(STATE_MACHINE).inputs["definition"])
+    assert definition == workflow.definition(function_arn, concurrency)
+    assert definition["States"][workflow.STATE_REGIONS]["MaxConcurrency"] == concurrency
+    assert deployed.one(FUNCTION).inputs["reservedConcurrentExecutions"] == concurrency
+
+
+def test_state_machine_role_may_only_invoke_the_scanner_function(deployment: Deployment) -> None:
+    role = _named(deployment, ROLE, "scan-role")
+    assert json.loads(role.inputs["assumeRolePolicy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "states.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+            }
+        ],
+    }
+    policy = _named(deployment, ROLE_POLICY, "scan-policy")
+    assert policy.inputs["role"] == role.state["name"]
+    assert json.loads(policy.inputs["policy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "InvokeScanner",
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": [FUNCTION_ARN, f"{FUNCTION_ARN}:*"],
+            }
+        ],
+    }
+
+
+def test_schedule_starts_the_state_machine_through_a_role_scoped_to_it(
     deployment: Deployment,
 ) -> None:
     rule = deployment.one(RULE)
-    function = deployment.one(FUNCTION)
+    machine_arn = deployment.one(STATE_MACHINE).state["arn"]
+    assert machine_arn == f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{deployment.one(STATE_MACHINE).state['name']}"
     assert rule.inputs["scheduleExpression"] == "rate(6 hours)"
-    target = deployment.one(TARGET).inputs
-    assert (target["rule"], target["arn"]) == (rule.state["name"], function.state["arn"])
-    permission = deployment.one(PERMISSION).inputs
-    assert permission == {
-        "action": "lambda:InvokeFunction",
-        "function": "ec2-compliance-staging",
-        "principal": "events.amazonaws.com",
-        "sourceArn": rule.state["arn"],
+    role = _named(deployment, ROLE, "schedule-role")
+    target = deployment.one(TARGET)
+    assert target.inputs == {
+        "rule": rule.state["name"],
+        "arn": machine_arn,
+        "roleArn": role.state["arn"],
+        "retryPolicy": {"maximumEventAgeInSeconds": 3600, "maximumRetryAttempts": 3},
+        "deadLetterConfig": {"arn": deployment.one(QUEUE).state["arn"]},
     }
+    assert json.loads(role.inputs["assumeRolePolicy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+            }
+        ],
+    }
+    policy = _named(deployment, ROLE_POLICY, "schedule-policy")
+    assert policy.inputs["role"] == role.state["name"]
+    assert json.loads(policy.inputs["policy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "StartScan",
+                "Effect": "Allow",
+                "Action": "states:StartExecution",
+                "Resource": machine_arn,
+            }
+        ],
+    }
+    assert policy.urn in target.dependencies
+    # Nothing invokes the function directly on schedule any more.
+    assert deployment.of_type("aws:lambda/permission:Permission") == []
+
+
+@pytest.mark.parametrize(
+    ("role", "metric"),
+    [("executions-failed-alarm", "ExecutionsFailed"), ("executions-timed-out-alarm", "ExecutionsTimedOut")],
+)
+def test_a_failed_or_timed_out_execution_raises_an_alarm(
+    deployment: Deployment, role: str, metric: str
+) -> None:
+    alarm = _alarm(deployment, role).inputs
+    assert {k: v for k, v in alarm.items() if k not in ("tags", "alarmDescription")} == {
+        "namespace": "AWS/States",
+        "metricName": metric,
+        "dimensions": {"StateMachineArn": deployment.one(STATE_MACHINE).state["arn"]},
+        "statistic": "Sum",
+        "period": 300,
+        "evaluationPeriods": 1,
+        "threshold": 1,
+        "comparisonOperator": "GreaterThanOrEqualToThreshold",
+        "treatMissingData": "notBreaching",
+        "alarmActions": [deployment.one(TOPIC).state["arn"]],
+    }
+    assert alarm["alarmDescription"].startswith("An EC2 compliance scan execution of staging ")
 
 
 def test_dashboard_is_named_per_region_and_shows_this_function(deployment: Deployment) -> None:
@@ -403,6 +533,7 @@ def test_dashboard_is_named_per_region_and_shows_this_function(deployment: Deplo
     text = json.dumps(body)
     assert '"FunctionName", "ec2-compliance-staging"' in text
     assert "SOURCE '/aws/lambda/ec2-compliance-staging'" in text
+    assert f'"StateMachineArn", "{deployment.one(STATE_MACHINE).state["arn"]}"' in text
     assert {w["properties"]["region"] for w in body["widgets"]} == {REGION}
     namespaces = {
         m[0]
@@ -410,7 +541,7 @@ def test_dashboard_is_named_per_region_and_shows_this_function(deployment: Deplo
         for m in w["properties"].get("metrics", [])
         if isinstance(m[0], str)
     }
-    assert namespaces == {"Acme/EC2Compliance", "AWS/Lambda", "AWS/SQS"}
+    assert namespaces == {"Acme/EC2Compliance", "AWS/Lambda", "AWS/SQS", "AWS/States"}
 
 
 def _alarm(deployment: Deployment, role: str) -> Registration:
@@ -457,6 +588,7 @@ def test_registered_outputs_are_the_deployed_values(deployment: Deployment) -> N
         "schedule_rule_name": deployment.one(RULE).state["name"],
         "region": REGION,
         "scanner_code_sha256": packaging.code_sha256(packaging.archive_members()),
+        "state_machine_arn": deployment.one(STATE_MACHINE).state["arn"],
     }
 
 
@@ -481,6 +613,7 @@ NAME_LIMITS = {
     ALARM: ("name", 255),
     DASHBOARD: ("dashboardName", 255),
     QUEUE: ("name", 80),
+    STATE_MACHINE: ("name", 80),
 }
 """Physical names AWS limits, by type: the field holding the name and its maximum length."""
 
@@ -504,6 +637,19 @@ def test_an_ephemeral_24_character_suffix_keeps_every_name_within_aws_limits() -
     assert len(f"compliance-scanner-role-{environment}") + AUTONAME_SUFFIX_CHARS == 56 <= 64
     assert len(f"compliance-reports-{environment}") + AUTONAME_SUFFIX_CHARS == 51 <= 63
     assert deployed.one(FUNCTION).state["name"] == f"ec2-compliance-{environment}"
+
+
+def test_the_new_autonamed_children_are_checked_before_any_resource_exists() -> None:
+    assert {
+        "scan": ("Step Functions state machine", 80),
+        "scan-role": ("IAM role", 64),
+        "scan-policy": ("IAM role policy", 128),
+        "schedule-role": ("IAM role", 64),
+        "schedule-policy": ("IAM role policy", 128),
+        "executions-failed-alarm": ("CloudWatch alarm", 255),
+        "executions-timed-out-alarm": ("CloudWatch alarm", 255),
+    }.items() <= AUTONAMED_LIMITS.items()
+    assert "schedule-invoke" not in AUTONAMED_LIMITS  # the Lambda permission is gone
 
 
 def test_a_component_name_that_would_overflow_a_name_limit_is_refused() -> None:
@@ -542,7 +688,7 @@ def test_the_reports_bucket_refuses_plain_http(deployment: Deployment) -> None:
 
 def test_the_topic_policy_replaces_the_default_one(deployment: Deployment) -> None:
     topic_arn = deployment.one(TOPIC).state["arn"]
-    role_arn = deployment.one(ROLE).state["arn"]
+    role_arn = _named(deployment, ROLE, "scanner-role").state["arn"]
     policy = deployment.one(TOPIC_POLICY)
     assert policy.inputs["arn"] == topic_arn
     assert json.loads(policy.inputs["policy"]) == {
@@ -575,17 +721,19 @@ def test_the_topic_policy_replaces_the_default_one(deployment: Deployment) -> No
     }
 
 
-def test_one_scan_at_a_time_and_tracing_as_configured(deployment: Deployment) -> None:
+def test_reserved_concurrency_and_tracing_as_configured(deployment: Deployment) -> None:
     function = deployment.one(FUNCTION)
-    assert function.inputs["reservedConcurrentExecutions"] == 3
+    assert function.inputs["reservedConcurrentExecutions"] == 5
     assert function.inputs["tracingConfig"] == {"mode": "PassThrough"}
     assert "WriteTraces" not in _policy_statements(deployment)
 
 
-def test_defaults_reserve_one_execution_and_trace_actively() -> None:
+def test_defaults_reserve_an_execution_per_concurrent_region_and_trace_actively() -> None:
     deployed = deploy(ComplianceAnalyzerArgs(environment="dev"))
     function = deployed.one(FUNCTION)
-    assert function.inputs["reservedConcurrentExecutions"] == 1
+    assert function.inputs["reservedConcurrentExecutions"] == 4
+    definition = json.loads(deployed.one(STATE_MACHINE).inputs["definition"])
+    assert definition["States"][workflow.STATE_REGIONS]["MaxConcurrency"] == 4
     assert function.inputs["tracingConfig"] == {"mode": "Active"}
     assert _policy_statements(deployed)["WriteTraces"] == {
         "Sid": "WriteTraces",
@@ -604,7 +752,7 @@ def test_failed_scans_are_kept_in_an_encrypted_dead_letter_queue(deployment: Dep
     assert invoke.inputs["functionName"] == "ec2-compliance-staging"
     assert invoke.inputs["maximumRetryAttempts"] == 1
     assert invoke.inputs["destinationConfig"] == {"onFailure": {"destination": queue.state["arn"]}}
-    assert deployment.one(ROLE_POLICY).urn in invoke.dependencies
+    assert _named(deployment, ROLE_POLICY, "scanner-policy").urn in invoke.dependencies
     target = deployment.one(TARGET)
     assert target.inputs["retryPolicy"] == {"maximumEventAgeInSeconds": 3600, "maximumRetryAttempts": 3}
     assert target.inputs["deadLetterConfig"] == {"arn": queue.state["arn"]}

@@ -8,6 +8,8 @@ from compliance_scanner import contract
 
 from stacks.dashboard import PERIOD_S, dashboard_body
 
+STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:compliance-scan-dev-1a2b3c4"
+
 
 def _widgets() -> list[dict]:
     body = dashboard_body(
@@ -17,6 +19,7 @@ def _widgets() -> list[dict]:
         metric_namespace="Acme/EC2",
         alert_threshold=85.0,
         dead_letter_queue_name="compliance-scanner-dlq-dev-1a2b3c4",
+        state_machine_arn=STATE_MACHINE_ARN,
     )
     return json.loads(body)["widgets"]
 
@@ -29,7 +32,7 @@ def _by_title(title_start: str) -> dict:
 
 def test_every_widget_is_placed_in_the_region_and_on_the_grid() -> None:
     widgets = _widgets()
-    assert [w["type"] for w in widgets] == ["metric"] * 5 + ["log"]
+    assert [w["type"] for w in widgets] == ["metric"] * 6 + ["log"]
     for widget in widgets:
         assert widget["properties"]["region"] == "eu-west-1"
         assert widget["x"] + widget["width"] <= 24
@@ -79,3 +82,11 @@ def test_failed_scans_waiting_in_the_dead_letter_queue_are_shown() -> None:
     widget = _by_title("Failed scans waiting in compliance-scanner-dlq-dev-1a2b3c4")
     assert widget["metrics"] == [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
                                   "compliance-scanner-dlq-dev-1a2b3c4", {"stat": "Maximum"}]]
+
+
+def test_the_scan_executions_of_the_state_machine_are_shown() -> None:
+    widget = _by_title("Scan executions")
+    assert widget["metrics"] == [
+        ["AWS/States", metric, "StateMachineArn", STATE_MACHINE_ARN, {"stat": "Sum"}]
+        for metric in ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut")
+    ]

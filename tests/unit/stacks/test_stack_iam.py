@@ -186,3 +186,50 @@ def test_dead_letter_queue_policy_is_tls_only_and_scoped_to_the_rule() -> None:
             },
         ],
     }
+
+
+FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:ec2-compliance-dev"
+STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:compliance-scan-dev-1a2b3c4"
+
+
+@pytest.mark.parametrize("service", ["states.amazonaws.com", "events.amazonaws.com"])
+def test_service_roles_trust_only_their_service_for_this_account(service: str) -> None:
+    assert json.loads(iam.service_role_trust_policy(service=service, account_id="210987654321")) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": "210987654321"}},
+            }
+        ],
+    }
+
+
+def test_the_state_machine_may_only_invoke_the_scanner_function_and_its_versions() -> None:
+    assert json.loads(iam.state_machine_policy(function_arn=FUNCTION_ARN)) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "InvokeScanner",
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": [FUNCTION_ARN, f"{FUNCTION_ARN}:*"],
+            }
+        ],
+    }
+
+
+def test_the_schedule_may_only_start_the_state_machine() -> None:
+    assert json.loads(iam.schedule_policy(state_machine_arn=STATE_MACHINE_ARN)) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "StartScan",
+                "Effect": "Allow",
+                "Action": "states:StartExecution",
+                "Resource": STATE_MACHINE_ARN,
+            }
+        ],
+    }

@@ -19,6 +19,7 @@ def test_program_exports_every_output_with_the_component_values() -> None:
         "schedule_rule_name",
         "region",
         "scanner_code_sha256",
+        "state_machine_arn",
     )
     assert sorted(deployment.exports) == sorted(OUTPUT_NAMES)
     assert deployment.exports == deployment.component_outputs
@@ -43,5 +44,5 @@ def test_building_the_program_registers_nothing_until_the_engine_runs_it() -> No
     first = run_program(built)
     second = run_program(built)
     assert sorted((r.type, r.name) for r in first.resources) == sorted((r.type, r.name) for r in second.resources)
-    assert len(first.resources) == 26  # the component and its 25 children (no e-mail subscriptions)
+    assert len(first.resources) == 32  # the component and its 31 children (no e-mail subscriptions)
     assert first.exports == second.exports
