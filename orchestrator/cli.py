@@ -12,6 +12,7 @@ from .errors import guard
 from .scan import catalogue
 from .scan import command as scan_command
 from .scan import report_command
+from .scan import run_command
 from .fleet import command as fleet_command
 
 def _flag_type(self: TyperOption, ctx: click.Context) -> str | None:
@@ -52,6 +53,7 @@ app = typer.Typer(
 app.command("scan")(guard(scan_command.scan))
 app.command("rules")(guard(catalogue.rules))
 app.command("report")(guard(report_command.report))
+app.command("run")(guard(supervised(run_command.run)))
 app.command("status")(guard(fleet_command.status))
 app.command("drift")(guard(supervised(fleet_command.drift)))
 app.command("init")(guard(commands.init))
