@@ -62,7 +62,7 @@ def latest_reader(session: Any) -> Callable[[str, str], Report]:
         report = load_latest(store)
         if report is None:
             raise ReportReadError(store.uri(LATEST_REPORT_KEY), "no report yet; the analyzer has not completed a "
-                                  "scan (its schedule runs it, or invoke the function named in `ec2c outputs`)")  # fmt: skip
+                                  "scan (its schedule runs it, or `ec2c run --env <env>` starts one now)")  # fmt: skip
         return report
 
     return fetch

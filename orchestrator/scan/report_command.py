@@ -61,7 +61,7 @@ def fetch_latest_report(session: Any, bucket: str, region: str) -> Report:
             raise OperationFailed(f"{where}: {describe_aws_error(exc)}") from None
     if latest is None:
         raise OperationFailed(f"{where}: no report yet; the analyzer has not completed a scan (its schedule "
-                              "runs it, or invoke the function named in `ec2c outputs`)")
+                              "runs it, or `ec2c run --env <env>` starts one now)")
     return latest
 
 

@@ -97,8 +97,8 @@ def test_a_schema_2_latest_json_still_reads(bucket):
 
 def test_no_report_yet(bucket):
     assert error_line(report()) == (f"error: s3://{BUCKET}/{LATEST_REPORT_KEY}: no report yet; the analyzer has not "
-                                    "completed a scan (its schedule runs it, or invoke the function named in "
-                                    "`ec2c outputs`)")
+                                    "completed a scan (its schedule runs it, or `ec2c run --env <env>` "
+                                    "starts one now)")
 
 
 @pytest.mark.parametrize(
