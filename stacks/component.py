@@ -451,21 +451,8 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         its own log group. X-Ray tracing of the state machine is off for the same reason (its
         role would need `xray:*` actions on `*`); the function's own tracing follows `tracing`.
         """
-        role = aws.iam.Role(
-            self._child("scan-role"),
-            assume_role_policy=self._identity.account_id.apply(
-                lambda account_id: iam.service_role_trust_policy(
-                    service="states.amazonaws.com", account_id=account_id
-                )
-            ),
-            tags=self._tags,
-            opts=self._opts(),
-        )
-        role_policy = aws.iam.RolePolicy(
-            self._child("scan-policy"),
-            role=role.id,
-            policy=function.arn.apply(lambda arn: iam.state_machine_policy(function_arn=arn)),
-            opts=self._opts(),
+        role, role_policy = self._service_role(
+            "scan", "states.amazonaws.com", function.arn.apply(lambda arn: iam.state_machine_policy(function_arn=arn))
         )
         return aws.sfn.StateMachine(
             self._child("scan"),
@@ -477,6 +464,22 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._opts(role_policy),
         )
+
+    def _service_role(
+        self, role: str, service: str, policy: pulumi.Output[str]
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        """`<role>-role`, assumable by `service` for this account only, with its inline
+        `<role>-policy`."""
+        created = aws.iam.Role(
+            self._child(f"{role}-role"),
+            assume_role_policy=self._identity.account_id.apply(
+                lambda account_id: iam.service_role_trust_policy(service=service, account_id=account_id)
+            ),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        inline = aws.iam.RolePolicy(self._child(f"{role}-policy"), role=created.id, policy=policy, opts=self._opts())
+        return created, inline
 
     def _schedule(
         self,
@@ -498,23 +501,9 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._opts(),
         )
-        role = aws.iam.Role(
-            self._child("schedule-role"),
-            assume_role_policy=self._identity.account_id.apply(
-                lambda account_id: iam.service_role_trust_policy(
-                    service="events.amazonaws.com", account_id=account_id
-                )
-            ),
-            tags=self._tags,
-            opts=self._opts(),
-        )
-        role_policy = aws.iam.RolePolicy(
-            self._child("schedule-policy"),
-            role=role.id,
-            policy=state_machine.arn.apply(
-                lambda arn: iam.schedule_policy(state_machine_arn=arn)
-            ),
-            opts=self._opts(),
+        role, role_policy = self._service_role(
+            "schedule", "events.amazonaws.com",
+            state_machine.arn.apply(lambda arn: iam.schedule_policy(state_machine_arn=arn)),
         )
         aws.sqs.QueuePolicy(
             self._child("scanner-dlq-policy"),

@@ -14,9 +14,11 @@ The handler reads the process's environment, which the test sets as the function
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import traceback
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -83,3 +85,17 @@ class LocalLambda:
 
     def actions(self) -> list[str]:
         return [str(event.get("action")) for event in self.invocations]
+
+
+def scanner_function(session: Any) -> tuple[str, str]:
+    """The scanner function and a role in moto's account, as `ec2c up` would create them:
+    (function ARN, role ARN). The archive is a stand-in; the seam runs the real handler."""
+    role = session.client("iam").create_role(RoleName="scan", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("index.py", "from compliance_scanner.handler import handler\n")
+    function_arn = session.client("lambda").create_function(
+        FunctionName="scanner", Runtime="python3.12", Role=role, Handler="index.handler",
+        Code={"ZipFile": archive.getvalue()},
+    )["FunctionArn"]  # fmt: skip
+    return function_arn, role

@@ -5,13 +5,11 @@ moto's retrier sleeps for real between attempts: it sleeps for nothing here."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -30,7 +28,7 @@ from orchestrator.cli import app
 from orchestrator.deploy import commands
 from orchestrator.scan import run_command, run_scan
 from orchestrator.scan.run_scan import Phase, RegionProgress, RegionState
-from tests.sfn_seam import Handler, LocalLambda
+from tests.sfn_seam import Handler, LocalLambda, scanner_function
 
 from test_scan_command import clean_env, dummy_creds  # noqa: F401 (fixtures)
 
@@ -92,14 +90,7 @@ def deployed(dummy_creds, monkeypatch) -> Iterator[Deployed]:  # noqa: F811
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         session = boto3.session.Session(region_name=REGION)
         session.client("s3").create_bucket(Bucket=BUCKET)
-        role = session.client("iam").create_role(RoleName="scan", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        archive = io.BytesIO()
-        with zipfile.ZipFile(archive, "w") as zipped:
-            zipped.writestr("index.py", "from compliance_scanner.handler import handler\n")
-        function_arn = session.client("lambda").create_function(
-            FunctionName="scanner", Runtime="python3.12", Role=role, Handler="index.handler",
-            Code={"ZipFile": archive.getvalue()},
-        )["FunctionArn"]  # fmt: skip
+        function_arn, role = scanner_function(session)
         state_machine = session.client("stepfunctions").create_state_machine(
             name="dev-scan", definition=json.dumps(workflow.definition(function_arn, 2)), roleArn=role
         )["stateMachineArn"]

@@ -7,10 +7,8 @@ moto's retrier sleeps for real between attempts: `retries` records the intervals
 
 from __future__ import annotations
 
-import io
 import json
 import time
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +27,7 @@ from compliance_scanner.storage import S3Store, read_lines, read_text_lines
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-from tests.sfn_seam import Handler, LocalLambda
+from tests.sfn_seam import Handler, LocalLambda, scanner_function
 
 from .conftest import LINUX_AMI, OTHER_REGION, REGION, tag_spec
 from .test_streaming import Clock
@@ -110,14 +108,7 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., StepFunctions
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         session = boto3.session.Session(region_name=REGION)
         session.client("s3").create_bucket(Bucket=BUCKET)
-        role = session.client("iam").create_role(RoleName="scan", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        archive = io.BytesIO()
-        with zipfile.ZipFile(archive, "w") as zipped:
-            zipped.writestr("index.py", "from compliance_scanner.handler import handler\n")
-        function_arn = session.client("lambda").create_function(
-            FunctionName="scanner", Runtime="python3.12", Role=role, Handler="index.handler",
-            Code={"ZipFile": archive.getvalue()},
-        )["FunctionArn"]  # fmt: skip
+        function_arn, role = scanner_function(session)
 
         def make(handler_function: Handler = handler, **keywords: Any) -> StepFunctions:
             seam = LocalLambda(handler_function, **keywords)

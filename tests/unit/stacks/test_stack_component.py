@@ -430,19 +430,24 @@ def test_the_maps_concurrency_is_region_concurrency(concurrency: int) -> None:
     assert deployed.one(FUNCTION).inputs["reservedConcurrentExecutions"] == concurrency
 
 
-def test_state_machine_role_may_only_invoke_the_scanner_function(deployment: Deployment) -> None:
-    role = _named(deployment, ROLE, "scan-role")
-    assert json.loads(role.inputs["assumeRolePolicy"]) == {
+def trusting(service: str) -> dict[str, Any]:
+    """A role's trust policy letting only `service`, acting for this account, assume it."""
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"Service": "states.amazonaws.com"},
+                "Principal": {"Service": service},
                 "Action": "sts:AssumeRole",
                 "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
             }
         ],
     }
+
+
+def test_state_machine_role_may_only_invoke_the_scanner_function(deployment: Deployment) -> None:
+    role = _named(deployment, ROLE, "scan-role")
+    assert json.loads(role.inputs["assumeRolePolicy"]) == trusting("states.amazonaws.com")
     policy = _named(deployment, ROLE_POLICY, "scan-policy")
     assert policy.inputs["role"] == role.state["name"]
     assert json.loads(policy.inputs["policy"]) == {
@@ -474,17 +479,7 @@ def test_schedule_starts_the_state_machine_through_a_role_scoped_to_it(
         "retryPolicy": {"maximumEventAgeInSeconds": 3600, "maximumRetryAttempts": 3},
         "deadLetterConfig": {"arn": deployment.one(QUEUE).state["arn"]},
     }
-    assert json.loads(role.inputs["assumeRolePolicy"]) == {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
-            }
-        ],
-    }
+    assert json.loads(role.inputs["assumeRolePolicy"]) == trusting("events.amazonaws.com")
     policy = _named(deployment, ROLE_POLICY, "schedule-policy")
     assert policy.inputs["role"] == role.state["name"]
     assert json.loads(policy.inputs["policy"]) == {
