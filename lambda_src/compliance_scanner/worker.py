@@ -300,7 +300,9 @@ def scan_region(
     try:
         with RegionCollector(session, region, run.needed, budget, run.observed_at, on_progress, start_token=start_token) as collector:
             history: _History | None = None
+            pages = 0
             for page in collector.pages():
+                pages += 1
                 account = run.account_id or collector.owner_id or carried.owner_id
                 history = history or _History(previous, region, account, run.history_error is not None)
                 outcomes = evaluate_resources(page, run.policy, today)
@@ -310,7 +312,7 @@ def scan_region(
                 del page, outcomes  # dropped before the next page is read
             owner = collector.owner_id or carried.owner_id
             if can_continue and collector.stopped_reason is not None:
-                return _continued(store, run, region, shards, carried, collector, owner)
+                return _continued(store, run, region, shards, carried, collector, owner, pages)
             resources = collector.resources()
             account = run.account_id or owner
             history = history or _History(previous, region, account, run.history_error is not None)
@@ -366,11 +368,20 @@ def scan_region(
 
 
 def _continued(
-    store: Store, run: Run, region: str, shards: _Shards, carried: _Carried, collector: RegionCollector, owner: str | None
+    store: Store,
+    run: Run,
+    region: str,
+    shards: _Shards,
+    carried: _Carried,
+    collector: RegionCollector,
+    owner: str | None,
+    pages: int,
 ) -> RegionResult:
     """Store this invocation's pages as a part and what it counted as the next state; the
-    region's own resources (templates, groups, guardrails) are judged by the last invocation."""
-    if collector.listed == 0 or collector.next_token is None:
+    region's own resources (templates, groups, guardrails) are judged by the last invocation.
+    Progress is counted in pages, not instances: a filtered listing may return an empty page
+    with a NextToken."""
+    if pages == 0 or collector.next_token is None:
         raise NoProgress(
             f"{region}: the time budget ran out before one page of instances was done "
             f"({collector.stopped_reason}); give the function a longer timeout"
