@@ -298,15 +298,15 @@ def _chunks(total: int) -> Iterator[tuple[Profile, int]]:
             yield profile, size
 
 
-def _setup(ec2: Any) -> tuple[dict[str, str], str]:
-    """The security groups (by name) and the fleet's subnet."""
+def _setup(ec2: Any, region: str = REGION) -> tuple[dict[str, str], str]:
+    """The security groups (by name) and the fleet's subnet, in the client's region."""
     groups = {}
     for name, permissions in SECURITY_GROUPS.items():
         group_id = ec2.create_security_group(GroupName=f"bench-{name}", Description=name)["GroupId"]
         ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
         groups[name] = group_id
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=SUBNET_CIDR, AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=SUBNET_CIDR, AvailabilityZone=f"{region}a")["Subnet"]["SubnetId"]
     return groups, subnet
 
 
@@ -331,11 +331,13 @@ def _launch_api(ec2: Any, profile: Profile, size: int, groups: dict[str, str], s
     )
 
 
-def _launch_backend(backend: Any, profile: Profile, size: int, groups: dict[str, str], subnet: str) -> None:
+def _launch_backend(
+    backend: Any, profile: Profile, size: int, groups: dict[str, str], subnet: str, region: str = REGION
+) -> None:
     """RunInstances as moto's response layer calls its backend, minus the HTTP round trip."""
     backend.run_instances(
         profile.image, size, None, [],
-        instance_type=profile.instance_type, is_instance_type_default=False, region_name=REGION,
+        instance_type=profile.instance_type, is_instance_type_default=False, region_name=region,
         subnet_id=subnet, key_name=profile.key_name, associate_public_ip=profile.public_ip,
         security_group_ids=[groups[name] for name in profile.groups], nics=[],
         tags={"instance": dict(profile.tags)} if profile.tags else {},
@@ -405,7 +407,7 @@ def _tags_by_resource(backend: Any) -> None:
 
 
 @contextmanager
-def _paged_volumes() -> Iterator[None]:
+def paged_volumes() -> Iterator[None]:
     """moto answers DescribeVolumes with every volume whatever MaxResults says; AWS pages them,
     at most VOLUME_PAGE_MAX a page. Page moto's answer likewise, so that the handler holds the
     pages AWS would send it. The fleet does not change during a run: the token is an offset into
@@ -476,6 +478,24 @@ def _one_instance_per_reservation(backend: Any) -> None:
     backend.reservations.update(split)
 
 
+def seed_fleet(ec2: Any, total: int, via: str = "backend", region: str = REGION) -> None:
+    """A fleet of `total` in `region` (`ec2` is a client of that region, on a server or under
+    mock_aws): its security groups, subnet and instances, then the three adjustments of that
+    region's moto backend (see the docstring)."""
+    groups, subnet = _setup(ec2, region)
+    backend = get_backend("ec2")[ACCOUNT][region]
+    if via == "api":
+        for profile, size in _chunks(total):
+            _launch_api(ec2, profile, size, groups, subnet)
+    else:
+        with _indexed(backend):
+            for profile, size in _chunks(total):
+                _launch_backend(backend, profile, size, groups, subnet, region)
+    _one_instance_per_reservation(backend)
+    _tags_by_resource(backend)
+    _volume_ids_as_sets(backend)
+
+
 def seed(server: CountingServer, total: int, via: str) -> float:
     """Reset moto, then create the bucket and a fleet of `total`; returns the seconds it took."""
     gc.unfreeze()
@@ -484,19 +504,7 @@ def seed(server: CountingServer, total: int, via: str) -> float:
     started = time.perf_counter()
     session = boto3.session.Session(region_name=REGION)
     session.client("s3", endpoint_url=server.endpoint).create_bucket(Bucket=BUCKET)
-    ec2 = session.client("ec2", endpoint_url=server.endpoint)
-    groups, subnet = _setup(ec2)
-    backend = get_backend("ec2")[ACCOUNT][REGION]
-    if via == "api":
-        for profile, size in _chunks(total):
-            _launch_api(ec2, profile, size, groups, subnet)
-    else:
-        with _indexed(backend):
-            for profile, size in _chunks(total):
-                _launch_backend(backend, profile, size, groups, subnet)
-    _one_instance_per_reservation(backend)
-    _tags_by_resource(backend)
-    _volume_ids_as_sets(backend)
+    seed_fleet(session.client("ec2", endpoint_url=server.endpoint), total, via)
     took = time.perf_counter() - started
     gc.collect()
     gc.freeze()  # the fleet is long-lived: keep the server's collections from rescanning it
@@ -671,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # moto logs a traceback per unimplemented call
     server = CountingServer()
     try:
-        with _paged_volumes():
+        with paged_volumes():
             runs, failures = measure(server, args.instances, args.seed, args.keep_going)
     finally:
         server.stop()
