@@ -117,6 +117,20 @@ def check_child_names(name: str, environment: str) -> None:
             )
 
 
+def _expiry(rule_id: str, prefix: str, days: int) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """A lifecycle rule removing the objects under `prefix`, and their older versions, after
+    `days` (where two rules overlap, S3 applies the earlier expiry)."""
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id=rule_id,
+        status="Enabled",
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+        noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+            noncurrent_days=days
+        ),
+    )
+
+
 class ComplianceAnalyzer(pulumi.ComponentResource):
     """Reports bucket, alert topic, scanner Lambda, the state machine a schedule starts (a Map of
     region workers on that Lambda), dashboard and alarms."""
@@ -238,41 +252,12 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             ],
             opts=self._opts(),
         )
-        retention = args.report_retention_days
         aws.s3.BucketLifecycleConfiguration(
             self._child("reports-lifecycle"),
             bucket=bucket.id,
             rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-reports",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(
-                        prefix=contract.REPORT_PREFIX
-                    ),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                        days=retention
-                    ),
-                    noncurrent_version_expiration=(
-                        aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                            noncurrent_days=retention
-                        )
-                    ),
-                ),
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-work",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(
-                        prefix=contract.WORK_PREFIX
-                    ),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                        days=contract.WORK_RETENTION_DAYS
-                    ),
-                    noncurrent_version_expiration=(
-                        aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                            noncurrent_days=contract.WORK_RETENTION_DAYS
-                        )
-                    ),
-                ),
+                _expiry("expire-reports", contract.REPORT_PREFIX, args.report_retention_days),
+                _expiry("expire-work", contract.WORK_PREFIX, contract.WORK_RETENTION_DAYS),
             ],
             opts=self._opts(),
         )
