@@ -45,8 +45,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """An `action` in the event is a step of the Step Functions scan (`workflow`); without one,
     the invocation scans every region itself, as a direct invoke always has."""
     try:
-        settings = load_settings(os.environ, event if _action(event) is None else None)
         action = _action(event)
+        settings = load_settings(os.environ, event if action is None else None)
     except ValueError as exc:
         LOG.error("invalid configuration: %s", exc)
         raise

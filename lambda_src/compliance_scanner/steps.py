@@ -58,10 +58,10 @@ def scan_region_step(
 ) -> dict[str, Any]:
     """One invocation of a region's worker; `done` says whether the region is finished."""
     region = _region(event)
-    run = run_from_document(_mapping(event, "run"), settings.policy)
+    document = _mapping(event, "run")
+    run = run_from_document(document, settings.policy)
     resume = _resume(event.get("resume"))
-    previous_key = event["run"].get("previous_key")
-    previous = read_report(store, previous_key) if previous_key else None
+    previous = _previous(store, document)
     result = scan_region(
         session, region, run, store, previous, TimeBudget(time_left_ms), on_progress, resume=resume, can_continue=True
     )
@@ -74,7 +74,8 @@ def scan_region_step(
 def aggregate_step(settings: Settings, store: Store, event: Mapping[str, Any]) -> Report:
     """The index from the stored results of the finished regions; a failed region is an error
     of the run (its cause kept short), never a reason to lose the others."""
-    run = run_from_document(_mapping(event, "run"), settings.policy)
+    document = _mapping(event, "run")
+    run = run_from_document(document, settings.policy)
     regions = [str(region) for region in _sequence(event, "regions")]
     results: dict[str, RegionResult | None] = {}
     failed: dict[str, ErrorDocument] = {}
@@ -86,11 +87,16 @@ def aggregate_step(settings: Settings, store: Store, event: Mapping[str, Any]) -
             results[region] = RegionResult.from_document(get_json(store, result_key(run.run_id, region)))
         else:
             failed[region] = failure_error(region, item)
-    previous_key = event["run"].get("previous_key")
-    previous = read_report(store, previous_key) if previous_key else None
-    index = aggregate(run, regions, results, previous, failed)
+    index = aggregate(run, regions, results, _previous(store, document), failed)
     store_index(store, index)
     return Report(index, store)
+
+
+def _previous(store: Store, run: Mapping[str, Any]) -> Report | None:
+    """The report the plan step chose for the run's history (read by every step that needs it,
+    never `latest.json` again: another run may have replaced it since)."""
+    key = run.get("previous_key")
+    return read_report(store, key) if key else None
 
 
 def failure_error(region: str, item: Mapping[str, Any]) -> ErrorDocument:
