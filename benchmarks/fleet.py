@@ -26,7 +26,7 @@ import yaml
 from moto.server import ThreadedMotoServer
 
 REPO = Path(__file__).resolve().parents[1]
-EC2C = [sys.executable, "-m", "orchestrator"]
+EC2C = [sys.executable, "-m", "ec2c.orchestrator"]
 
 
 def _report(index: int) -> dict:

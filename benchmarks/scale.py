@@ -100,7 +100,7 @@ GOAL_TIME_GROWTH = 1.2
 CHILD = """
 import json, sys, time
 started = time.monotonic()
-from compliance_scanner.handler import handler
+from ec2c.scanner.handler import handler
 
 
 class Context:
@@ -516,7 +516,6 @@ def _child_env(endpoint: str) -> dict[str, str]:
     for name in ("SNS_TOPIC_ARN", "SECURITY_HUB_IMPORT"):
         env.pop(name, None)
     env.update({
-        "PYTHONPATH": str(LAMBDA_SRC),
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seeded {args.instances} instances in {len(REGIONS)} regions ({time.perf_counter() - started:.1f} s)")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     bare_cmd = [sys.executable, "-c", BARE_SCRIPT, *REGIONS]
-    scan_cmd = [sys.executable, "-m", "orchestrator", "scan", "--regions", ",".join(REGIONS), "--format", "json"]
+    scan_cmd = [sys.executable, "-m", "ec2c.orchestrator", "scan", "--regions", ",".join(REGIONS), "--format", "json"]
     timed(bare_cmd, env)  # warm-up: moto renders its responses lazily on first use
     bare = min(timed(bare_cmd, env)[0] for _ in range(args.repeat))
     def best(command: list[str]) -> tuple[float, Counter[str], Counter[str], str]:

@@ -90,5 +90,5 @@ def root(
 
 
 def main() -> None:
-    """Run the command line (`orchestrator.entry.main` wraps it for interrupts)."""
+    """Run the command line (`ec2c.orchestrator.entry.main` wraps it for interrupts)."""
     app()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from stacks.args import ArgsError, ComplianceAnalyzerArgs
-from stacks.component import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzer
-from stacks.program import program
+from ec2c.stacks.args import ArgsError, ComplianceAnalyzerArgs
+from ec2c.stacks.component import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzer
+from ec2c.stacks.program import program
 
 __all__ = [
     "OUTPUT_NAMES",

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from compliance_scanner import contract, workflow
-from compliance_scanner.policy import Policy, load_policy
+from ec2c.scanner import contract, workflow
+from ec2c.scanner.policy import Policy, load_policy
 
-from stacks.schedule import schedule_problem
-from stacks.lambda_env import ENV_SIZE_LIMIT_BYTES, worst_case_environment_size
+from ec2c.stacks.schedule import schedule_problem
+from ec2c.stacks.lambda_env import ENV_SIZE_LIMIT_BYTES, worst_case_environment_size
 
 ENVIRONMENT_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?")
 """1-24 chars: the suffix must fit inside S3, Lambda and IAM name limits once prefixed."""

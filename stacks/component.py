@@ -17,12 +17,12 @@ from collections.abc import Mapping
 
 import pulumi
 import pulumi_aws as aws
-from compliance_scanner import contract, workflow
-from compliance_scanner.permissions import required_iam_actions
+from ec2c.scanner import contract, workflow
+from ec2c.scanner.permissions import required_iam_actions
 
-from stacks import dashboard, iam, packaging
-from stacks.args import ComplianceAnalyzerArgs
-from stacks.lambda_env import MAX_TOPIC_NAME_CHARS, scanner_environment
+from ec2c.stacks import dashboard, iam, packaging
+from ec2c.stacks.args import ComplianceAnalyzerArgs
+from ec2c.stacks.lambda_env import MAX_TOPIC_NAME_CHARS, scanner_environment
 
 TYPE_TOKEN = "ec2compliance:index:ComplianceAnalyzer"
 
@@ -425,7 +425,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
     def _state_machine(
         self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function
     ) -> aws.sfn.StateMachine:
-        """The scan as a STANDARD state machine (`compliance_scanner.workflow`): plan, a Map of
+        """The scan as a STANDARD state machine (`ec2c.scanner.workflow`): plan, a Map of
         `region_concurrency` region workers, aggregate, all on the scanner function.
 
         Its role, assumable by Step Functions on behalf of this account only, may invoke that one

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from compliance_scanner import contract
+from ec2c.scanner import contract
 
 PERIOD_S = 3600
 """One point per hour: scans run at most every few minutes and usually daily."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from compliance_scanner import contract
+from ec2c.scanner import contract
 
 POLICY_VERSION = "2012-10-17"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from compliance_scanner import contract
+from ec2c.scanner import contract
 
 ENV_SIZE_LIMIT_BYTES = 4096
 """Lambda's limit on the total size of a function's environment variables."""

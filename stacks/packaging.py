@@ -16,7 +16,10 @@ from pathlib import Path
 import pulumi
 
 HANDLER_MODULE = "index.py"
-PACKAGE = "compliance_scanner"
+PACKAGE = "ec2c.scanner"
+ARCHIVE_PACKAGE_DIR = PACKAGE.replace(".", "/")
+"""Where the scanner sits in the archive: under the same import name as in the wheel (`ec2c` is a
+namespace package, so the archive needs no `ec2c/__init__.py` and holds nothing but the scanner)."""
 HANDLER_SOURCE = Path(__file__).resolve().parent / "lambda_root" / HANDLER_MODULE
 """The archive's root module, shipped as package data of `stacks` (a checkout and an installed
 wheel read the same file)."""
@@ -36,7 +39,7 @@ def _is_shipped(relative: Path) -> bool:
 
 
 def scanner_package_dir() -> Path:
-    """Where `compliance_scanner` is imported from: `lambda_src/` in a checkout, site-packages
+    """Where `ec2c.scanner` is imported from: `lambda_src/` in a checkout, site-packages
     when installed. Either way the same files, so the archive is the same."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.origin is None:
@@ -48,7 +51,7 @@ def archive_members(package_dir: Path | None = None, handler: Path | None = None
     """Archive path -> source file: `index.py` at the root and the scanner package beside it.
 
     Sorted so the archive (and its hash, hence Pulumi's diff) only changes when a file does.
-    Defaults: the importable `compliance_scanner` and the shipped `lambda_root/index.py`.
+    Defaults: the importable `ec2c.scanner` and the shipped `lambda_root/index.py`.
     """
     package = scanner_package_dir() if package_dir is None else package_dir
     handler = HANDLER_SOURCE if handler is None else handler
@@ -60,7 +63,7 @@ def archive_members(package_dir: Path | None = None, handler: Path | None = None
     for path in package.rglob("*"):
         relative = path.relative_to(package)
         if path.is_file() and _is_shipped(relative):
-            members[f"{PACKAGE}/{relative.as_posix()}"] = path
+            members[f"{ARCHIVE_PACKAGE_DIR}/{relative.as_posix()}"] = path
     return dict(sorted(members.items()))
 
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pulumi
 
-from stacks.args import ComplianceAnalyzerArgs
-from stacks.component import OUTPUT_NAMES, ComplianceAnalyzer
+from ec2c.stacks.args import ComplianceAnalyzerArgs
+from ec2c.stacks.component import OUTPUT_NAMES, ComplianceAnalyzer
 
 
 def program(args: ComplianceAnalyzerArgs, name: str = "compliance") -> Callable[[], None]:

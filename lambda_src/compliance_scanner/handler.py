@@ -27,7 +27,7 @@ from .security_hub import import_findings
 from .settings import ConfigError, Settings, load_settings
 from .storage import ReportReadError, S3Store
 
-LOG = logging.getLogger("compliance_scanner")
+LOG = logging.getLogger("ec2c.scanner")
 LOG.setLevel(logging.INFO)
 
 

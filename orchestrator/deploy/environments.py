@@ -13,8 +13,8 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from compliance_scanner.policy import PolicyError, load_policy
-from stacks.args import (
+from ec2c.scanner.policy import PolicyError, load_policy
+from ec2c.stacks.args import (
     DEFAULT_REGION_CONCURRENCY,
     EMAIL_PATTERN,
     LOG_RETENTION_DAYS,
@@ -22,7 +22,7 @@ from stacks.args import (
     REGION_PATTERN,
     RESERVED_CONCURRENCY_RANGE,
 )
-from stacks.schedule import schedule_problem
+from ec2c.stacks.schedule import schedule_problem
 
 from ..errors import BadInput
 from ..yamlfiles import read_yaml_mapping
@@ -155,7 +155,7 @@ class Environment(_Model):
     project: str = "ec2-compliance"
     stack: str | None = None
     backend: str = "file://.pulumi-state"
-    program: str = "orchestrator.deploy.programs:analyzer_program"
+    program: str = "ec2c.orchestrator.deploy.programs:analyzer_program"
     aws: AwsTarget
     tags: dict[str, str] = {}
     schedule: str = "rate(1 day)"

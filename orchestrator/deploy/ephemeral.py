@@ -122,7 +122,7 @@ def pytest_args(tests: Path, junit_xml: Path | None, extra_args: Sequence[str]) 
 def check_pytest_args(tests: Path, extra_args: Sequence[str]) -> None:
     """Collect (without running) in a child process, so a typo fails before anything is deployed."""
     env = {k: v for k, v in os.environ.items() if k != OUTPUTS_ENV_VAR}
-    args = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "orchestrator.deploy.testing",
+    args = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "ec2c.orchestrator.deploy.testing",
             *pytest_args(tests, None, extra_args)]
     result = subprocess.run(args, capture_output=True, text=True, env=env)
     if result.returncode == 0:

@@ -20,7 +20,7 @@ ProgramFactory = Callable[[Environment], PulumiProgram]
 
 def analyzer_program(env: Environment) -> PulumiProgram:
     """The product: one ComplianceAnalyzer configured from the environment file."""
-    from stacks import ComplianceAnalyzerArgs, program
+    from ec2c.stacks import ComplianceAnalyzerArgs, program
 
     args = ComplianceAnalyzerArgs(
         environment=env.stack_name,

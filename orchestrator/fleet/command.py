@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
-from compliance_scanner.documents import format_rate
+from ec2c.scanner.documents import format_rate
 from rich.table import Table
 from rich.text import Text
 
@@ -28,7 +28,7 @@ from ..errors import OperationFailed
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from compliance_scanner.reader import Report
+    from ec2c.scanner.reader import Report
 
     from .estate import Estate
 
@@ -49,9 +49,9 @@ def _plan_targets(plan: Path, config_dir: Path | None) -> tuple[Any, list[Any]]:
 def latest_reader(session: Any) -> Callable[[str, str], Report]:
     """`fetch(bucket, region)`: the latest report of a bucket, read with `session`'s credentials;
     a ReportReadError (one line: the object, then why) when there is none or it is unusable."""
-    from compliance_scanner.contract import LATEST_REPORT_KEY
-    from compliance_scanner.reader import load_latest
-    from compliance_scanner.storage import ReportReadError, S3Store
+    from ec2c.scanner.contract import LATEST_REPORT_KEY
+    from ec2c.scanner.reader import load_latest
+    from ec2c.scanner.storage import ReportReadError, S3Store
 
     lock = threading.Lock()  # a boto3 session is not thread-safe; the clients it makes are
 
@@ -70,7 +70,7 @@ def latest_reader(session: Any) -> Callable[[str, str], Report]:
 
 def read_plan(plan: Path, config_dir: Path | None, workers: int) -> list[Any]:
     """Every target's `TargetStatus`, in plan order."""
-    from stacks import packaging
+    from ec2c.stacks import packaging
 
     from ..engine.pulumi_cli import require_engine
     from ..scan.command import check_aws_environment, make_session
@@ -132,7 +132,7 @@ def status(plan: PlanOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = Fa
 
 def estate_report(plan: Path, config_dir: Path | None, workers: int) -> Estate:
     """Every target read and tallied, `workers` at a time (an `estate.Estate`)."""
-    from compliance_scanner.documents import iso_utc
+    from ec2c.scanner.documents import iso_utc
 
     from .estate import Estate
 

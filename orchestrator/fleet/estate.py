@@ -4,7 +4,7 @@ Rates are computed from instance counts, never averaged: a 10-instance account a
 1,000-instance account at 100% make an estate at 99.5%, not 75%. A target whose report could not
 be read is listed with its reason and makes the estate partial; it is never counted compliant.
 
-Each target's report is a `compliance_scanner.reader.Report` (schema 3 index and shards, or a
+Each target's report is a `ec2c.scanner.reader.Report` (schema 3 index and shards, or a
 schema 1/2 document upgraded by `load_report`). Building an estate reads each one twice at most:
 
 1. **Tally** (`tally`, in parallel across targets): the target's findings are streamed once to
@@ -48,12 +48,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
-from compliance_scanner.documents import Finding
-from compliance_scanner.identity import INSTANCE
-from compliance_scanner.model import FAIL
-from compliance_scanner.reader import Report
-from compliance_scanner.report import CSV_COLUMNS
-from compliance_scanner.storage import ReportReadError
+from ec2c.scanner.documents import Finding
+from ec2c.scanner.identity import INSTANCE
+from ec2c.scanner.model import FAIL
+from ec2c.scanner.reader import Report
+from ec2c.scanner.report import CSV_COLUMNS
+from ec2c.scanner.storage import ReportReadError
 
 from ..scan.render import table_order
 

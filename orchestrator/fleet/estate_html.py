@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from compliance_scanner.documents import format_rate, format_time
+from ec2c.scanner.documents import format_rate, format_time
 
 from ..scan.html_views import (
     FindingView,

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from compliance_scanner.reader import Report
-from compliance_scanner.storage import ReportReadError
+from ec2c.scanner.reader import Report
+from ec2c.scanner.storage import ReportReadError
 
 from ..errors import OperationFailed
 from .estate import TargetReport

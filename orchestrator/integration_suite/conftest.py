@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from orchestrator.deploy.testing import ENV_NAME_VAR, stack_outputs  # noqa: F401  (the fixture, also for plain pytest)
+from ec2c.orchestrator.deploy.testing import ENV_NAME_VAR, stack_outputs  # noqa: F401  (the fixture, also for plain pytest)
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,7 @@ def aws(stack_outputs: dict[str, Any]):
 @pytest.fixture(scope="session")
 def environment(stack_outputs: dict[str, Any]):
     """The environment the stack was deployed from, when `ec2c test` says which one."""
-    from orchestrator.deploy.environments import locate_config_dir
+    from ec2c.orchestrator.deploy.environments import locate_config_dir
 
     name = os.environ.get(ENV_NAME_VAR)
     if not name:

@@ -10,8 +10,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from compliance_scanner import contract
-from compliance_scanner.policy import load_policy
+from ec2c.scanner import contract
+from ec2c.scanner.policy import load_policy
 
 EXPECTED_OUTPUTS = {
     "lambda_function_arn", "lambda_function_name", "sns_topic_arn", "compliance_bucket_name",
@@ -28,7 +28,7 @@ def test_every_output_is_exported(stack_outputs):
 
 
 def test_deployed_scanner_code_is_this_checkouts(stack_outputs):
-    from stacks import packaging
+    from ec2c.stacks import packaging
 
     assert stack_outputs["scanner_code_sha256"] == packaging.code_sha256(packaging.archive_members())
 

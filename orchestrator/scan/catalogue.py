@@ -21,7 +21,7 @@ README_END = "<!-- rules:end -->"
 
 def rule_documents() -> list[dict[str, Any]]:
     """Every rule in catalogue order, with its metadata, defaults and the IAM actions it reads."""
-    from compliance_scanner.rules import CATALOGUE
+    from ec2c.scanner.rules import CATALOGUE
 
     return [
         {

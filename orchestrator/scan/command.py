@@ -3,9 +3,9 @@
 Without `--demo` it uses the caller's AWS credentials exactly as the SDK finds them (`AWS_PROFILE`,
 `AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`, SSO, instance roles ...): the command only
 builds a default `boto3` session and never overrides the SDK's own resolution. With `--demo` it
-scans an embedded moto fleet (see `orchestrator.scan.demo`), isolated from the caller's settings.
+scans an embedded moto fleet (see `ec2c.orchestrator.scan.demo`), isolated from the caller's settings.
 
-The scan is the Lambda's own (`compliance_scanner.scanner.scan`), with its memory bound: each
+The scan is the Lambda's own (`ec2c.scanner.scanner.scan`), with its memory bound: each
 region streams into gzip shards in a store, and every output reads them back a finding at a time.
 The store is the `--output DIR/` folder, laid out as the analyzer's bucket (so the previous run
 there is the history: first seen, new, resolved), or a temporary folder removed afterwards. JSON,
@@ -48,8 +48,8 @@ from botocore.exceptions import (
 )
 from botocore.loaders import create_loader
 from botocore.regions import EndpointResolver
-from compliance_scanner.contract import LATEST_REPORT_KEY, REPORT_PREFIX
-from compliance_scanner.storage import ReportReadError
+from ec2c.scanner.contract import LATEST_REPORT_KEY, REPORT_PREFIX
+from ec2c.scanner.storage import ReportReadError
 
 from ..console import err
 from ..errors import BadInput, OperationFailed
@@ -57,8 +57,8 @@ from ..yamlfiles import parse_yaml, read_text
 from . import render as scan_render
 
 if TYPE_CHECKING:  # the reader pulls in the rules and the policy: imported where a report is read
-    from compliance_scanner.reader import Report
-    from compliance_scanner.storage import Store
+    from ec2c.scanner.reader import Report
+    from ec2c.scanner.storage import Store
 
 
 class OutputFormat(str, Enum):
@@ -198,7 +198,7 @@ def _with_defaults(path: Path, policy: Mapping[str, Any] | None) -> Mapping[str,
 
 
 def load_policy_document(document: Mapping[str, Any] | None, source: str) -> Any:
-    from compliance_scanner.policy import PolicyError, load_policy
+    from ec2c.scanner.policy import PolicyError, load_policy
 
     try:
         return load_policy(document, source=source)
@@ -423,7 +423,7 @@ def write_report(
         for chunk in html_chunks(report, rest_at):
             out.write(chunk)
     elif fmt is OutputFormat.asff:
-        from compliance_scanner.asff import to_asff
+        from ec2c.scanner.asff import to_asff
 
         if not report.index["account_id"]:
             raise OperationFailed("--format asff: the report has no account id (Security Hub findings need one)")
@@ -527,8 +527,8 @@ def report_store(folder: Path | None) -> Iterator[tuple[Store, Report | None]]:
     bucket's layout in DIR, and its last run is the history (first seen, new, resolved); without
     a folder, a temporary one, removed afterwards, and no history. A previous index that cannot
     be read stops the command (one line naming it) rather than being overwritten."""
-    from compliance_scanner.reader import load_latest
-    from compliance_scanner.storage import DirStore
+    from ec2c.scanner.reader import load_latest
+    from ec2c.scanner.storage import DirStore
 
     if folder is None:
         with tempfile.TemporaryDirectory(prefix="ec2c-scan-") as temporary:
@@ -733,9 +733,9 @@ def _run_scan(
     store: Store,
     previous: Report | None,
 ) -> Report:
-    """The Lambda's own scan (`compliance_scanner.scanner.scan`), into `store`, diffed against
+    """The Lambda's own scan (`ec2c.scanner.scanner.scan`), into `store`, diffed against
     `previous`."""
-    from compliance_scanner.scanner import scan as run_scan
+    from ec2c.scanner.scanner import scan as run_scan
 
     with progress_reporter(err.is_terminal) as on_progress:
         try:

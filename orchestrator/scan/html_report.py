@@ -37,9 +37,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from compliance_scanner.documents import format_rate
-from compliance_scanner.reader import Report
-from compliance_scanner.report import run_prefix
+from ec2c.scanner.documents import format_rate
+from ec2c.scanner.reader import Report
+from ec2c.scanner.report import run_prefix
 
 from .html_views import (
     FindingView,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from compliance_scanner.documents import format_time
+from ec2c.scanner.documents import format_time
 
 from .render import ACCOUNT, RESOURCE_TYPE_COLUMN, SEVERITY_LABEL, resource_type, severity_rank
 
@@ -212,7 +212,7 @@ def template_environment() -> jinja2.Environment:
     """Autoescape on for every template whatever its file name (`select_autoescape` would skip
     `.j2`), and undefined names are errors, so a typo cannot silently drop a field."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("orchestrator.scan", "templates"),
+        loader=jinja2.PackageLoader("ec2c.orchestrator.scan", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -20,7 +20,7 @@ from itertools import chain
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from compliance_scanner.reader import Report
+from ec2c.scanner.reader import Report
 
 from ..errors import OperationFailed
 
@@ -53,8 +53,8 @@ def digest(uid: str) -> int | str:
 
 def import_report(session: Any, report: Report, hub_region: str) -> Any:
     """Import the findings and archive the resolved ones; returns the `ImportResult`."""
-    from compliance_scanner.asff import to_asff
-    from compliance_scanner.security_hub import active_findings, archived, describe, import_findings, resolved_since
+    from ec2c.scanner.asff import to_asff
+    from ec2c.scanner.security_hub import active_findings, archived, describe, import_findings, resolved_since
 
     account_id = report.index["account_id"]
     if not account_id:

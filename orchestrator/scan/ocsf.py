@@ -2,7 +2,7 @@
 
 Why: security data lakes and SIEMs (Amazon Security Lake, Splunk, Sentinel, ...) ingest OCSF
 natively, so emitting it lets them take our findings without a custom parser. Like the CSV and
-ASFF outputs this works from a `compliance_scanner.reader.Report` alone (any schema `load_report`
+ASFF outputs this works from a `ec2c.scanner.reader.Report` alone (any schema `load_report`
 reads), so a report loaded back from S3 converts exactly like a fresh one. The events are yielded
 one at a time as the report's failures stream from its shards: a writer puts each in the output
 and drops it, so no list of every event (or finding) is ever built.
@@ -50,9 +50,9 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from compliance_scanner.documents import ReportIndex
-from compliance_scanner.reader import Report
-from compliance_scanner.rules.mappings import compliance_controls
+from ec2c.scanner.documents import ReportIndex
+from ec2c.scanner.reader import Report
+from ec2c.scanner.rules.mappings import compliance_controls
 
 OCSF_VERSION = "1.5.0"
 """The OCSF schema version these events follow (the one py-ocsf-models targets)."""

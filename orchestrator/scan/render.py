@@ -1,6 +1,6 @@
 """Human rendering of a scan report: rich tables for the terminal (stderr).
 
-Works from a `compliance_scanner.reader.Report` alone (a fresh scan's, or one read back from a
+Works from a `ec2c.scanner.reader.Report` alone (a fresh scan's, or one read back from a
 bucket or a folder), so it can render a report from anywhere. Layout choices for an 80-column
 terminal with many findings: findings are sorted by severity, the resource cell stacks name over
 id and region, messages wrap, and the table stops after `limit` rows with a pointer to the full
@@ -40,8 +40,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from compliance_scanner.documents import Summary, format_rate, format_time
-from compliance_scanner.identity import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE, RESOURCE_TYPES, SECURITY_GROUP
+from ec2c.scanner.documents import Summary, format_rate, format_time
+from ec2c.scanner.identity import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE, RESOURCE_TYPES, SECURITY_GROUP
 from rich import box
 from rich.console import Console, Group
 from rich.rule import Rule
@@ -49,7 +49,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:  # the reader pulls in the rules and the policy: the CLI starts without them
-    from compliance_scanner.reader import Report
+    from ec2c.scanner.reader import Report
 
 SEVERITY_ORDER: tuple[str, ...] = ("critical", "high", "medium", "low", "informational")
 SEVERITY_STYLE: dict[str, str] = {

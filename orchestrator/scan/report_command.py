@@ -38,7 +38,7 @@ from .command import (
 )
 
 if TYPE_CHECKING:
-    from compliance_scanner.reader import Report
+    from ec2c.scanner.reader import Report
 
 BUCKET_OUTPUT = "compliance_bucket_name"
 REGION_OUTPUT = "region"
@@ -48,9 +48,9 @@ def fetch_latest_report(session: Any, bucket: str, region: str) -> Report:
     """`reports/latest.json` of `bucket` as a `Report` (the index: its findings stay in their
     shards until a view streams them); every way it can be missing or unreadable is an
     OperationFailed whose one line names the object and why."""
-    from compliance_scanner.contract import LATEST_REPORT_KEY
-    from compliance_scanner.reader import load_latest
-    from compliance_scanner.storage import S3Store
+    from ec2c.scanner.contract import LATEST_REPORT_KEY
+    from ec2c.scanner.reader import load_latest
+    from ec2c.scanner.storage import S3Store
 
     store = S3Store(session.client("s3", region_name=region), bucket)
     where = store.uri(LATEST_REPORT_KEY)
@@ -103,7 +103,7 @@ def report(
             f"stack {environment.stack_name if stack is None else stack}: no `{BUCKET_OUTPUT}` output; "
             f"deploy it first (`ec2c up --env {env}`)"
         )
-    from compliance_scanner.contract import LATEST_REPORT_KEY
+    from ec2c.scanner.contract import LATEST_REPORT_KEY
 
     region = str(outputs.get(REGION_OUTPUT) or environment.aws.region)
     check_aws_environment(os.environ)

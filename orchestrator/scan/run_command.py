@@ -194,7 +194,7 @@ def _conclude(outcome: run_scan.Outcome, execution: str, env: str, bucket: Any, 
 
 
 def _summary(result: dict[str, Any], env: str, bucket: Any) -> None:
-    from compliance_scanner.documents import format_rate
+    from ec2c.scanner.documents import format_rate
 
     summary = result.get("summary") if isinstance(result.get("summary"), dict) else {}
     status = str(result.get("status"))

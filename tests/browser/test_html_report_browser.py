@@ -29,14 +29,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from compliance_scanner.documents import format_rate
-from compliance_scanner.policy import load_policy
-from compliance_scanner.reader import Report, load_report
-from compliance_scanner.scanner import scan
-from compliance_scanner.storage import DirStore
-from orchestrator.scan import demo, html_report
-from orchestrator.scan.html_report import to_html
-from orchestrator.scan.render import sort_findings
+from ec2c.scanner.documents import format_rate
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.reader import Report, load_report
+from ec2c.scanner.scanner import scan
+from ec2c.scanner.storage import DirStore
+from ec2c.orchestrator.scan import demo, html_report
+from ec2c.orchestrator.scan.html_report import to_html
+from ec2c.orchestrator.scan.render import sort_findings
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "build" / "html-report.png"

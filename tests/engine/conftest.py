@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.engine.pulumi_cli import find_engine
+from ec2c.orchestrator.engine.pulumi_cli import find_engine
 
 REPO = Path(__file__).resolve().parents[2]
-EC2C = [sys.executable, "-m", "orchestrator"]
+EC2C = [sys.executable, "-m", "ec2c.orchestrator"]
 PASSPHRASE = "engine-test-passphrase"
 MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
 """What an `ec2c` subprocess needs to talk to the `moto_s3` server."""

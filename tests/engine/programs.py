@@ -11,7 +11,7 @@ import time
 
 import pulumi
 
-from orchestrator.deploy.environments import Environment
+from ec2c.orchestrator.deploy.environments import Environment
 
 OUTPUT_NAMES = (
     "lambda_function_arn", "lambda_function_name", "sns_topic_arn", "compliance_bucket_name",
@@ -27,7 +27,7 @@ class FakeAnalyzer(pulumi.ComponentResource):
 
 
 def local_code_sha256() -> str:
-    from stacks import packaging
+    from ec2c.stacks import packaging
 
     return packaging.code_sha256(packaging.archive_members())
 

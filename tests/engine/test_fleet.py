@@ -9,8 +9,8 @@ import json
 import pytest
 import yaml
 
-from compliance_scanner.contract import LATEST_REPORT_KEY
-from compliance_scanner.storage import S3Store, ShardWriter, put_json
+from ec2c.scanner.contract import LATEST_REPORT_KEY
+from ec2c.scanner.storage import S3Store, ShardWriter, put_json
 
 from .conftest import MOTO_CREDENTIALS as CREDENTIALS
 
@@ -119,10 +119,10 @@ def test_estate_report_merges_counts_and_says_what_it_could_not_read(project, fl
 
 def _edit_recorded_region(project, monkeypatch, stack_name: str, region: str) -> None:
     """Change what the state records for the stack reference, through the engine's export/import."""
-    from orchestrator.engine.pulumi_cli import require_engine
-    from orchestrator.deploy.environments import ConfigDir
-    from orchestrator.deploy.lifecycle import no_program
-    from orchestrator.deploy.workspace import StackTarget, open_stack
+    from ec2c.orchestrator.engine.pulumi_cli import require_engine
+    from ec2c.orchestrator.deploy.environments import ConfigDir
+    from ec2c.orchestrator.deploy.lifecycle import no_program
+    from ec2c.orchestrator.deploy.workspace import StackTarget, open_stack
 
     from .conftest import PASSPHRASE
 

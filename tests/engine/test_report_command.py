@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from compliance_scanner.contract import LATEST_REPORT_KEY
-from compliance_scanner.documents import format_time
-from compliance_scanner.reader import Report, load_report, read_report
+from ec2c.scanner.contract import LATEST_REPORT_KEY
+from ec2c.scanner.documents import format_time
+from ec2c.scanner.reader import Report, load_report, read_report
 
 from .conftest import MOTO_CREDENTIALS as CREDENTIALS
 
@@ -23,10 +23,10 @@ BUCKET = "acme-compliance-reports-eng"
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo scanned into a folder with the bucket's layout (index, dated copy, shards)."""
-    from compliance_scanner.policy import load_policy
-    from compliance_scanner.scanner import scan
-    from compliance_scanner.storage import DirStore
-    from orchestrator.scan import demo
+    from ec2c.scanner.policy import load_policy
+    from ec2c.scanner.scanner import scan
+    from ec2c.scanner.storage import DirStore
+    from ec2c.orchestrator.scan import demo
 
     root = tmp_path_factory.mktemp("store")
     with demo.demo_session() as (session, _fleet):
@@ -37,7 +37,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_report(demo_store: Path) -> Report:
-    from compliance_scanner.storage import DirStore
+    from ec2c.scanner.storage import DirStore
 
     return read_report(DirStore(demo_store), LATEST_REPORT_KEY)
 

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.scan import demo
-from stacks import packaging
+from ec2c.orchestrator.scan import demo
+from ec2c.stacks import packaging
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED_DIRS = ("orchestrator", "stacks", "lambda_src/compliance_scanner")
+SHIPPED_DIRS = {"orchestrator": "ec2c/orchestrator", "stacks": "ec2c/stacks",
+                "lambda_src/compliance_scanner": "ec2c/scanner"}
+"""Checkout folder -> where the wheel installs it, under the one `ec2c` namespace."""
 MOCK_CONSTRUCTION = r'''
 import hashlib, json, sys
 import pulumi
@@ -29,7 +31,7 @@ class Mocks(pulumi.runtime.Mocks):
         return {"accountId": "123456789012", "partition": "aws", "region": "us-east-1"}
 
 pulumi.runtime.set_mocks(Mocks(), preview=False)
-from stacks import ComplianceAnalyzer, ComplianceAnalyzerArgs, packaging
+from ec2c.stacks import ComplianceAnalyzer, ComplianceAnalyzerArgs, packaging
 
 analyzer = ComplianceAnalyzer("scanner", ComplianceAnalyzerArgs(environment="pkg"))
 members = packaging.archive_members()
@@ -65,7 +67,12 @@ def installed(built, tmp_path_factory) -> dict[str, object]:
 def _repo_files() -> set[str]:
     tracked = subprocess.run(["git", "ls-files", *SHIPPED_DIRS], cwd=REPO, capture_output=True, text=True,
                              check=True).stdout.split()
-    return {path.removeprefix("lambda_src/") for path in tracked}
+    return {
+        installed + path.removeprefix(folder)
+        for path in tracked
+        for folder, installed in SHIPPED_DIRS.items()
+        if path.startswith(folder + "/")
+    }
 
 
 def test_the_wheel_holds_every_module_and_data_file(built):
@@ -73,9 +80,11 @@ def test_the_wheel_holds_every_module_and_data_file(built):
         names = {n for n in wheel.namelist() if ".dist-info/" not in n}
     missing = sorted(_repo_files() - names)
     assert missing == []
-    assert {"stacks/lambda_root/index.py", "orchestrator/engine/install-pulumi.sh",
-            "orchestrator/templates/config/defaults.yaml", "orchestrator/integration_suite/conftest.py"} <= names
-    assert not any(n.startswith(("tests/", "benchmarks/", "config/")) for n in names)
+    assert {"ec2c/stacks/lambda_root/index.py", "ec2c/orchestrator/engine/install-pulumi.sh",
+            "ec2c/orchestrator/templates/config/defaults.yaml",
+            "ec2c/orchestrator/integration_suite/conftest.py"} <= names
+    assert {name.split("/")[0] for name in names} == {"ec2c"}
+    assert "ec2c/__init__.py" not in names
 
 
 def test_installed_ec2c_runs_from_anywhere(installed):
@@ -115,3 +124,57 @@ def test_the_stack_builds_the_same_archive_from_the_wheel(installed):
     assert "index.py" in from_wheel
     assert list(from_wheel) == list(from_checkout)
     assert from_wheel == from_checkout
+
+
+USER_PROGRAM = """
+import pulumi
+
+class Analyzer(pulumi.ComponentResource):
+    def __init__(self, name):
+        super().__init__("ec2compliance:index:ComplianceAnalyzer", name, None, None)
+        self.register_outputs({})
+
+def program(env):
+    def run():
+        Analyzer("compliance-" + pulumi.get_stack())
+        pulumi.export("lambda_function_name", "fn-" + pulumi.get_stack())
+    return run
+"""
+
+USER_SUITE = """
+import orchestrator
+import stacks
+
+def test_the_users_packages_are_the_ones_imported(stack_outputs):
+    assert stacks.OWNER == "the user's stacks"
+    assert orchestrator.OWNER == "the user's orchestrator"
+    assert stack_outputs["lambda_function_name"].startswith("fn-ci-")
+"""
+
+
+def test_ec2c_test_runs_a_suite_beside_packages_named_stacks_and_orchestrator(installed, tmp_path):
+    """Pulumi repositories often have a `stacks/` package, and `ec2c test` imports the user's suite
+    into its own interpreter: with everything under `ec2c.*`, the user's `stacks` and
+    `orchestrator` are theirs, on sys.path first, and ec2c still runs (real engine,
+    component-only program)."""
+    from ec2c.orchestrator.engine.pulumi_cli import find_engine
+
+    if find_engine() is None:
+        pytest.skip("no pulumi CLI: run `ec2c engine install` (the README's test command does)")
+    user = tmp_path / "user"
+    for package in ("stacks", "orchestrator"):
+        (user / package).mkdir(parents=True)
+        (user / package / "__init__.py").write_text(f'OWNER = "the user\'s {package}"\n')
+    (user / "userprog.py").write_text(USER_PROGRAM)
+    (user / "suite").mkdir()
+    (user / "suite" / "test_user.py").write_text(USER_SUITE)
+    (user / "config").mkdir()
+    (user / "config" / "defaults.yaml").write_text("program: userprog:program\n")
+    (user / "config" / "ci.yaml").write_text("aws: {region: eu-west-1, account_id: '123456789012'}\n")
+    env = {**installed["env"], "PYTHONPATH": str(user), "PULUMI_CONFIG_PASSPHRASE": "wheel-test",
+           "EC2C_CONFIG_DIR": str(user / "config")}
+    result = subprocess.run([str(installed["bin"] / "ec2c"), "test", "--env", "ci", "--tests", "suite"],
+                            cwd=user, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "1 passed" in result.stdout
+    assert "destroyed and removed" in result.stderr

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from ec2c.orchestrator.cli import app
 
 REPO_CONFIG = Path(__file__).resolve().parents[3] / "config"
 

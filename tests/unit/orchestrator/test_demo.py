@@ -9,11 +9,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from compliance_scanner.policy import load_policy
-from compliance_scanner.rules import CATALOGUE
-from compliance_scanner.scanner import scan
-from compliance_scanner.storage import DirStore
-from orchestrator.scan import demo
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.rules import CATALOGUE
+from ec2c.scanner.scanner import scan
+from ec2c.scanner.storage import DirStore
+from ec2c.orchestrator.scan import demo
 
 
 @pytest.fixture

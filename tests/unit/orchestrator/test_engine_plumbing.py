@@ -10,12 +10,12 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 from rich.console import Console
 
-from orchestrator.deploy import workspace
-from orchestrator.deploy.environments import validate
-from orchestrator.deploy.ephemeral import ephemeral_stack_name
-from orchestrator.errors import BadInput
-from orchestrator.deploy.lifecycle import SECRET_MASK, plain_outputs
-from orchestrator.deploy.progress import ProgressView, condense
+from ec2c.orchestrator.deploy import workspace
+from ec2c.orchestrator.deploy.environments import validate
+from ec2c.orchestrator.deploy.ephemeral import ephemeral_stack_name
+from ec2c.orchestrator.errors import BadInput
+from ec2c.orchestrator.deploy.lifecycle import SECRET_MASK, plain_outputs
+from ec2c.orchestrator.deploy.progress import ProgressView, condense
 
 URN = "urn:pulumi:dev::ec2-compliance::ec2compliance:index:ComplianceAnalyzer$aws:s3/bucket:Bucket::reports-dev"
 

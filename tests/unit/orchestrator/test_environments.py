@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.deploy.environments import ConfigDir, deep_merge, locate_config_dir
-from orchestrator.errors import BadInput
+from ec2c.orchestrator.deploy.environments import ConfigDir, deep_merge, locate_config_dir
+from ec2c.orchestrator.errors import BadInput
 
 REPO_CONFIG = Path(__file__).resolve().parents[3] / "config"
 
@@ -203,8 +203,8 @@ def test_ephemeral_stacks_subscribe_only_the_ephemeral_inboxes(tmp_path):
 
 
 def test_lambda_settings_reach_the_stack_args(tmp_path, monkeypatch):
-    import stacks
-    from orchestrator.deploy.programs import analyzer_program
+    import ec2c.stacks as stacks
+    from ec2c.orchestrator.deploy.programs import analyzer_program
 
     config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"},
                                         "lambda": {"region_concurrency": 2, "reserved_concurrency": 3,
@@ -225,8 +225,8 @@ def test_lambda_settings_reach_the_stack_args(tmp_path, monkeypatch):
 
 
 def test_the_environment_file_shares_the_stacks_concurrency_bounds():
-    from orchestrator.deploy.environments import LambdaSettings
-    from stacks.args import REGION_CONCURRENCY_RANGE, RESERVED_CONCURRENCY_RANGE
+    from ec2c.orchestrator.deploy.environments import LambdaSettings
+    from ec2c.stacks.args import REGION_CONCURRENCY_RANGE, RESERVED_CONCURRENCY_RANGE
 
     def field_range(name: str) -> tuple[int, int]:
         metadata = LambdaSettings.model_fields[name].metadata

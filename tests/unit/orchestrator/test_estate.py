@@ -23,16 +23,16 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from compliance_scanner.contract import LATEST_REPORT_KEY
-from compliance_scanner.policy import load_policy
-from compliance_scanner.reader import Report, load_latest, load_report
-from compliance_scanner.report import CSV_COLUMNS
-from compliance_scanner.rules import CATALOGUE
-from compliance_scanner.scanner import scan
-from compliance_scanner.storage import DirStore, ReportReadError, S3Store, ShardWriter, put_json
-from orchestrator.fleet import estate as estate_module
-from orchestrator.fleet.command import latest_reader, write_estate
-from orchestrator.fleet.estate import Estate, TargetReport, merge, tally
+from ec2c.scanner.contract import LATEST_REPORT_KEY
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.reader import Report, load_latest, load_report
+from ec2c.scanner.report import CSV_COLUMNS
+from ec2c.scanner.rules import CATALOGUE
+from ec2c.scanner.scanner import scan
+from ec2c.scanner.storage import DirStore, ReportReadError, S3Store, ShardWriter, put_json
+from ec2c.orchestrator.fleet import estate as estate_module
+from ec2c.orchestrator.fleet.command import latest_reader, write_estate
+from ec2c.orchestrator.fleet.estate import Estate, TargetReport, merge, tally
 from tests.unit.orchestrator.test_html_report import Page
 
 ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
@@ -328,7 +328,7 @@ def test_the_latest_report_is_read_from_the_bucket_and_a_missing_one_says_why(mo
 
 
 def test_changed_keys_name_the_properties_that_differ() -> None:
-    from orchestrator.fleet.drift import changed_keys
+    from ec2c.orchestrator.fleet.drift import changed_keys
 
     old = {"outputs": {"region": "eu-west-1", "name": "a"}, "tags": {"Owner": "x"}, "size": 1}
     new = {"outputs": {"region": "mars-1", "name": "a"}, "tags": {"Owner": "y"}, "size": 1, "extra": True}
@@ -347,13 +347,13 @@ def plan_estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[lis
             finding("i-1", "eu-west-1"), finding("=cmd", "eu-west-1", "low")])),
         target("b", ACCOUNT_B, "us-east-1", None, "s3://reports-b/reports/latest.json: NoSuchBucket: [red]gone[/red]"),
     ]  # fmt: skip
-    monkeypatch.setattr("orchestrator.fleet.command.estate_report",
+    monkeypatch.setattr("ec2c.orchestrator.fleet.command.estate_report",
                         lambda plan, config_dir, workers: Estate(targets, "2026-11-26T12:00:00Z", workers))  # fmt: skip
     yield targets
 
 
 def _report(*args: str) -> Any:
-    from orchestrator.cli import app
+    from ec2c.orchestrator.cli import app
 
     return CliRunner().invoke(app, ["report", "--plan", "plan.yaml", *args])
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from compliance_scanner.reader import Report, load_report
-from orchestrator.scan import html_report
-from orchestrator.scan.html_report import build_view, to_html
+from ec2c.scanner.reader import Report, load_report
+from ec2c.orchestrator.scan import html_report
+from ec2c.orchestrator.scan.html_report import build_view, to_html
 
 MINIMAL = {"run_id": "r", "generated_at": "2026-01-15T09:00:00Z",
            "summary": {"total_instances": 0, "compliant_instances": 0, "non_compliant_instances": 0,
@@ -262,7 +262,7 @@ def test_report_text_is_escaped_in_content_and_attributes() -> None:
 def test_never_marks_report_data_safe() -> None:
     from pathlib import Path
 
-    import orchestrator.scan.html_report as module
+    import ec2c.orchestrator.scan.html_report as module
 
     templates = Path(module.__file__).parent / "templates"
     for path in templates.glob("*.j2"):
@@ -544,10 +544,10 @@ def test_within_the_cap_there_is_no_notice() -> None:
 def test_a_sharded_report_points_at_its_csv_shards(monkeypatch, tmp_path) -> None:
     """A report scanned into a folder store: the page names the run's shard folder there."""
     import boto3
-    from compliance_scanner.policy import load_policy
-    from compliance_scanner.rules import CATALOGUE
-    from compliance_scanner.scanner import scan
-    from compliance_scanner.storage import DirStore
+    from ec2c.scanner.policy import load_policy
+    from ec2c.scanner.rules import CATALOGUE
+    from ec2c.scanner.scanner import scan
+    from ec2c.scanner.storage import DirStore
     from moto import mock_aws
 
     for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):

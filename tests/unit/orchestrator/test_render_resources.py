@@ -12,10 +12,10 @@ import re
 from typing import Any
 
 import pytest
-from compliance_scanner.reader import Report, load_report
+from ec2c.scanner.reader import Report, load_report
 from rich.console import Console
 
-from orchestrator.scan import render
+from ec2c.orchestrator.scan import render
 
 ACCOUNT_ID = "123456789012"
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]

@@ -11,16 +11,16 @@ from typing import Any
 
 import boto3
 import pytest
-from compliance_scanner.contract import LATEST_REPORT_KEY
-from compliance_scanner.policy import load_policy
-from compliance_scanner.reader import Report, load_report
-from compliance_scanner.rules import CATALOGUE
-from compliance_scanner.scanner import scan
-from compliance_scanner.storage import S3Store
+from ec2c.scanner.contract import LATEST_REPORT_KEY
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.reader import Report, load_report
+from ec2c.scanner.rules import CATALOGUE
+from ec2c.scanner.scanner import scan
+from ec2c.scanner.storage import S3Store
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
-from orchestrator.deploy import commands
+from ec2c.orchestrator.cli import app
+from ec2c.orchestrator.deploy import commands
 
 from test_scan_command import clean_env, dummy_creds, mocked  # noqa: F401 (fixtures)
 
@@ -146,10 +146,10 @@ def test_a_truncated_or_foreign_shard(bucket, tmp_path):
 
 def test_a_connection_cut_while_reading_is_one_line(bucket, monkeypatch):
     """A body cut off after GetObject succeeded: botocore's error, named, not a traceback."""
-    import compliance_scanner.reader as reader
+    import ec2c.scanner.reader as reader
     from botocore.exceptions import ResponseStreamingError
 
-    from orchestrator.scan import report_command
+    from ec2c.orchestrator.scan import report_command
 
     def cut(*args: Any, **kwargs: Any) -> Any:
         raise ResponseStreamingError(error="Connection broken: IncompleteRead(10 bytes read)")
@@ -165,8 +165,8 @@ def test_a_connection_cut_while_reading_is_one_line(bucket, monkeypatch):
 
 
 def test_security_hub_needs_the_reports_account():
-    from orchestrator.errors import OperationFailed
-    from orchestrator.scan.hub import import_report
+    from ec2c.orchestrator.errors import OperationFailed
+    from ec2c.orchestrator.scan.hub import import_report
 
     anonymous = load_report({"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "summary": {}}, None, "test")
     with pytest.raises(OperationFailed, match="no account id"):

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.deploy.environments import ConfigDir
-from orchestrator.errors import BadInput, OperationFailed
-from orchestrator.deploy.lifecycle import OperationResult
-from orchestrator.deploy.rollout import load_plan, execute
+from ec2c.orchestrator.deploy.environments import ConfigDir
+from ec2c.orchestrator.errors import BadInput, OperationFailed
+from ec2c.orchestrator.deploy.lifecycle import OperationResult
+from ec2c.orchestrator.deploy.rollout import load_plan, execute
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -17,17 +17,17 @@ from typing import Any
 
 import boto3
 import pytest
-from compliance_scanner import collector, workflow
-from compliance_scanner.handler import handler
-from compliance_scanner.rules import CATALOGUE
+from ec2c.scanner import collector, workflow
+from ec2c.scanner.handler import handler
+from ec2c.scanner.rules import CATALOGUE
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
-from orchestrator.deploy import commands
-from orchestrator.scan import run_command, run_scan
-from orchestrator.scan.run_scan import Phase, RegionProgress, RegionState
+from ec2c.orchestrator.cli import app
+from ec2c.orchestrator.deploy import commands
+from ec2c.orchestrator.scan import run_command, run_scan
+from ec2c.orchestrator.scan.run_scan import Phase, RegionProgress, RegionState
 from tests.sfn_seam import Handler, LocalLambda, scanner_function
 
 from test_scan_command import clean_env, dummy_creds  # noqa: F401 (fixtures)

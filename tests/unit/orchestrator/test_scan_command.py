@@ -17,14 +17,14 @@ from moto.server import ThreadedMotoServer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from compliance_scanner.contract import LATEST_REPORT_KEY, SCHEMA_VERSION
-from compliance_scanner.reader import load_report, read_report
-from compliance_scanner.report import CSV_COLUMNS
-from compliance_scanner.storage import DirStore
-from compliance_scanner.rules import CATALOGUE
-from orchestrator import console as console_module
-from orchestrator.scan import demo, render as scan_render
-from orchestrator.cli import app
+from ec2c.scanner.contract import LATEST_REPORT_KEY, SCHEMA_VERSION
+from ec2c.scanner.reader import load_report, read_report
+from ec2c.scanner.report import CSV_COLUMNS
+from ec2c.scanner.storage import DirStore
+from ec2c.scanner.rules import CATALOGUE
+from ec2c.orchestrator import console as console_module
+from ec2c.orchestrator.scan import demo, render as scan_render
+from ec2c.orchestrator.cli import app
 
 ACCOUNT = "123456789012"
 REPORT_KEYS = {
@@ -671,7 +671,7 @@ def test_render_caps_rows_and_shows_errors_and_partial():
 
 
 def test_progress_spinner_on_a_terminal_and_silence_otherwise(monkeypatch):
-    from orchestrator.scan import command as scan_command
+    from ec2c.orchestrator.scan import command as scan_command
 
     screen = io.StringIO()
     monkeypatch.setattr(scan_command, "err", Console(file=screen, force_terminal=True, width=80))

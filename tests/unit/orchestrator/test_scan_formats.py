@@ -7,7 +7,7 @@ import json
 
 import boto3
 import pytest
-from compliance_scanner.reader import load_report
+from ec2c.scanner.reader import load_report
 
 from test_scan_command import clean_env, dummy_creds, flat, mocked, run, seed_instance  # noqa: F401 (fixtures)
 
@@ -105,8 +105,8 @@ def test_demo_imports_into_its_own_hub() -> None:
 
 
 def test_asff_needs_an_account() -> None:
-    from orchestrator.errors import OperationFailed
-    from orchestrator.scan.command import OutputFormat, write_report
+    from ec2c.orchestrator.errors import OperationFailed
+    from ec2c.orchestrator.scan.command import OutputFormat, write_report
 
     report = load_report({"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "regions": [REGION],
                           "summary": {}, "findings": []}, None, "test")
@@ -131,8 +131,8 @@ def test_asff_and_ocsf_files_hold_one_element_per_failure(mocked, fmt) -> None:
 
 
 def test_a_schema_1_report_in_ocsf_is_one_line_error(mocked, tmp_path) -> None:
-    from orchestrator.errors import OperationFailed
-    from orchestrator.scan.command import OutputFormat, write_report
+    from ec2c.orchestrator.errors import OperationFailed
+    from ec2c.orchestrator.scan.command import OutputFormat, write_report
 
     old = load_report({"run_id": "r", "generated_at": "2024-01-01T00:00:00Z", "summary": {}, "findings": [
         {"instance_id": "i-1", "region": REGION, "rule_id": "no_key_pair", "severity": "low", "status": "FAIL"}]},
@@ -146,8 +146,8 @@ def test_report_of_a_stack_without_a_bucket_output_says_to_deploy(monkeypatch) -
 
     from typer.testing import CliRunner
 
-    from orchestrator.cli import app
-    from orchestrator.deploy import commands
+    from ec2c.orchestrator.cli import app
+    from ec2c.orchestrator.deploy import commands
 
     environment = SimpleNamespace(stack_name="dev", aws=SimpleNamespace(region="eu-west-1"))
     monkeypatch.setattr(commands, "stack_outputs", lambda env, stack, config_dir: ({}, environment))
@@ -177,7 +177,7 @@ def test_security_hub_with_a_folder_archives_through_the_reports_own_diff(mocked
 
 
 def test_finding_ids_are_kept_as_64_bit_digests() -> None:
-    from orchestrator.scan.hub import FindingIds, digest
+    from ec2c.orchestrator.scan.hub import FindingIds, digest
 
     sha = "0123456789abcdef" + "0" * 48
     ids = FindingIds([sha, "not-hex"])
@@ -190,7 +190,7 @@ def test_finding_ids_are_kept_as_64_bit_digests() -> None:
 
 def test_the_export_is_written_finding_by_finding() -> None:
     """`write_export` never hands the whole document to one write: each finding is its own piece."""
-    from orchestrator.scan.command import write_export
+    from ec2c.orchestrator.scan.command import write_export
 
     finding = {"finding_id": "f" * 64, "region": REGION, "rule_id": "no_key_pair", "status": "FAIL",
                "severity": "low", "instance_id": "i-1", "resource_id": "i-1", "message": "x" * 500}

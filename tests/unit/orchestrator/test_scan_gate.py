@@ -12,9 +12,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from compliance_scanner.model import ScanError
-from compliance_scanner.reader import load_report
-from orchestrator.scan import render as scan_render
+from ec2c.scanner.model import ScanError
+from ec2c.scanner.reader import load_report
+from ec2c.orchestrator.scan import render as scan_render
 from rich.console import Console
 
 from tests.unit.orchestrator.test_scan_command import clean_env, dummy_creds, flat, mocked, only_rules, run, seed_instance  # noqa: F401
@@ -124,7 +124,7 @@ def test_output_is_checked_before_the_scan(clean_env):
 
 
 def test_a_failed_write_still_shows_the_table_and_leaves_no_half_file(clean_env, monkeypatch):
-    from orchestrator.scan import command
+    from ec2c.orchestrator.scan import command
 
     target = clean_env / "r.json"
     target.write_text("the previous report")
@@ -166,10 +166,10 @@ def test_bad_region_error_names_are_literal(clean_env):
 
 
 def test_version_and_boolean_flags_in_help():
-    result = subprocess.run([sys.executable, "-m", "orchestrator", "--version"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "ec2c.orchestrator", "--version"], capture_output=True, text=True,
                             cwd=REPO)
     assert result.returncode == 0 and result.stdout.startswith("ec2c ")
-    helptext = subprocess.run([sys.executable, "-m", "orchestrator", "scan", "--help"], capture_output=True,
+    helptext = subprocess.run([sys.executable, "-m", "ec2c.orchestrator", "scan", "--help"], capture_output=True,
                               text=True, cwd=REPO, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}).stdout
     assert "--demo" in helptext and "<bool>" not in helptext.lower() and "BOOLEAN" not in helptext
 
@@ -200,7 +200,7 @@ def test_sigint_at_any_moment_exits_130_quietly(clean_env, delay):
     import time
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "scan", "--demo"], cwd=REPO, text=True,
+        [sys.executable, "-m", "ec2c.orchestrator", "scan", "--demo"], cwd=REPO, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -213,7 +213,7 @@ def test_sigint_at_any_moment_exits_130_quietly(clean_env, delay):
 
 
 def test_a_store_that_cannot_be_written_is_one_line(clean_env, monkeypatch):
-    from compliance_scanner.storage import DirStore
+    from ec2c.scanner.storage import DirStore
 
     def full(self, key, write):
         raise OSError(28, "No space left on device")
@@ -227,8 +227,8 @@ def test_a_store_that_cannot_be_written_is_one_line(clean_env, monkeypatch):
 
 
 def test_an_output_folder_that_became_a_file_is_one_line(tmp_path):
-    from orchestrator.errors import OperationFailed
-    from orchestrator.scan.command import open_output
+    from ec2c.orchestrator.errors import OperationFailed
+    from ec2c.orchestrator.scan.command import open_output
 
     (tmp_path / "gone").write_text("a file now")
     with pytest.raises(OperationFailed, match=r"gone/r\.json: cannot write the report: "):

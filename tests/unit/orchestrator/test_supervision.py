@@ -17,16 +17,16 @@ from moto import mock_aws
 from pulumi import automation as auto
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
-from orchestrator.deploy import commands
-from orchestrator.deploy.ephemeral import Step, EphemeralRun, check_pytest_args, planned_changes
-from orchestrator.deploy import inventory
-from orchestrator.deploy.inventory import StackRow, kind_of, parse_duration
-from orchestrator.deploy.locks import FileStore, LockInfo, S3Store, _parse_time, read_locks, store_for
-from orchestrator.engine.command import SupervisedCommand
-from orchestrator.engine.supervisor import SUPERVISOR, Abandoned, Interrupted, Supervisor, supervised
-from orchestrator.deploy.environments import validate
-from orchestrator.errors import BadInput
+from ec2c.orchestrator.cli import app
+from ec2c.orchestrator.deploy import commands
+from ec2c.orchestrator.deploy.ephemeral import Step, EphemeralRun, check_pytest_args, planned_changes
+from ec2c.orchestrator.deploy import inventory
+from ec2c.orchestrator.deploy.inventory import StackRow, kind_of, parse_duration
+from ec2c.orchestrator.deploy.locks import FileStore, LockInfo, S3Store, _parse_time, read_locks, store_for
+from ec2c.orchestrator.engine.command import SupervisedCommand
+from ec2c.orchestrator.engine.supervisor import SUPERVISOR, Abandoned, Interrupted, Supervisor, supervised
+from ec2c.orchestrator.deploy.environments import validate
+from ec2c.orchestrator.errors import BadInput
 
 REPO = Path(__file__).resolve().parents[3]
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(30)"]
@@ -275,7 +275,7 @@ def test_sweep_input_errors(args, message):
 
 def test_protected_destroy_with_stdin_closed_is_a_clear_refusal():
     result = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "destroy", "--env", "prod", "--config-dir", str(REPO / "config")],
+        [sys.executable, "-m", "ec2c.orchestrator", "destroy", "--env", "prod", "--config-dir", str(REPO / "config")],
         cwd=REPO, capture_output=True, text=True, preexec_fn=lambda: os.close(0),
     )
     assert result.returncode == 2, result.stderr

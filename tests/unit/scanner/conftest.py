@@ -13,14 +13,14 @@ from typing import Any
 
 import boto3
 import pytest
-from compliance_scanner.documents import iso_utc
-from compliance_scanner.evaluation import evaluate_resources
-from compliance_scanner.model import FAIL, InstanceRecord, Record
-from compliance_scanner.policy import Policy
-from compliance_scanner.reader import Report, load_report
-from compliance_scanner.report import SummaryCounter, finding_document, policy_document
-from compliance_scanner.scanner import scan
-from compliance_scanner.storage import DirStore
+from ec2c.scanner.documents import iso_utc
+from ec2c.scanner.evaluation import evaluate_resources
+from ec2c.scanner.model import FAIL, InstanceRecord, Record
+from ec2c.scanner.policy import Policy
+from ec2c.scanner.reader import Report, load_report
+from ec2c.scanner.report import SummaryCounter, finding_document, policy_document
+from ec2c.scanner.scanner import scan
+from ec2c.scanner.storage import DirStore
 from moto import mock_aws
 
 REGION = "us-east-1"
@@ -34,7 +34,7 @@ NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 def instance_rules_only(document: dict[str, Any] | None = None) -> dict[str, Any]:
     """A policy document with the account and launch template rules off: the region-level reads
     have tests of their own (test_region_resources.py), and four of them are calls moto lacks."""
-    from compliance_scanner.rules import CATALOGUE
+    from ec2c.scanner.rules import CATALOGUE
 
     document = dict(document or {})
     rules = {rule_id: {"enabled": False} for rule_id, rule in CATALOGUE.items() if rule.resource_type != "instance"}

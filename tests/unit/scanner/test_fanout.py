@@ -17,13 +17,13 @@ from typing import Any
 
 import boto3
 import pytest
-from compliance_scanner import collector, workflow
-from compliance_scanner.handler import handler
-from compliance_scanner.policy import load_policy
-from compliance_scanner.reader import Report, load_latest
-from compliance_scanner.rules import CATALOGUE
-from compliance_scanner.scanner import scan
-from compliance_scanner.storage import S3Store, read_lines, read_text_lines
+from ec2c.scanner import collector, workflow
+from ec2c.scanner.handler import handler
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.reader import Report, load_latest
+from ec2c.scanner.rules import CATALOGUE
+from ec2c.scanner.scanner import scan
+from ec2c.scanner.storage import S3Store, read_lines, read_text_lines
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import index
 import pytest
-from compliance_scanner.handler import account_from_context
-from compliance_scanner.identity import finding_id
-from compliance_scanner.policy import PolicyError
-from compliance_scanner.reader import Report, read_report
-from compliance_scanner.settings import ConfigError, load_settings
-from compliance_scanner.storage import S3Store
+from ec2c.scanner.handler import account_from_context
+from ec2c.scanner.identity import finding_id
+from ec2c.scanner.policy import PolicyError
+from ec2c.scanner.reader import Report, read_report
+from ec2c.scanner.settings import ConfigError, load_settings
+from ec2c.scanner.storage import S3Store
 
 from .conftest import ACCOUNT, OTHER_REGION, REGION, instance_rules_only, launch
 
@@ -54,7 +54,7 @@ def deployed(session, topic, monkeypatch):
 def test_handler_scans_stores_publishes_and_alerts(session, deployed, caplog) -> None:
     launch(session.client("ec2", region_name=REGION), count=2)
     launch(session.client("ec2", region_name=OTHER_REGION))
-    with caplog.at_level(logging.INFO, logger="compliance_scanner"):
+    with caplog.at_level(logging.INFO, logger="ec2c.scanner"):
         result = index.handler({"source": "aws.events"}, LambdaContext())
     assert result["status"] == "ok"
     assert result["summary"]["total_instances"] == 3
@@ -136,7 +136,7 @@ def test_an_unknown_schema_latest_is_recorded_and_nothing_is_new_or_resolved(ses
     s3 = session.client("s3", region_name=REGION)
     s3.put_object(Bucket=BUCKET, Key="reports/2030/01/01/future.json", Body=json.dumps(future).encode())
 
-    with caplog.at_level(logging.ERROR, logger="compliance_scanner"):
+    with caplog.at_level(logging.ERROR, logger="ec2c.scanner"):
         result = index.handler({}, LambdaContext())
 
     why = f"s3://{BUCKET}/reports/latest.json: unknown schema_version 99 (this version reads 1 to 3)"

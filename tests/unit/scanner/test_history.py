@@ -9,12 +9,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from compliance_scanner import collector
-from compliance_scanner.history import PreviousFailures, finding_digest, is_active
-from compliance_scanner.identity import finding_id
-from compliance_scanner.policy import load_policy
-from compliance_scanner.reader import Report, load_report
-from compliance_scanner.rules import CATALOGUE
+from ec2c.scanner import collector
+from ec2c.scanner.history import PreviousFailures, finding_digest, is_active
+from ec2c.scanner.identity import finding_id
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.reader import Report, load_report
+from ec2c.scanner.rules import CATALOGUE
 
 from .conftest import ACCOUNT, NOW, OTHER_REGION, REGION, inline_report, launch, tag_spec
 from .test_scan import DEFAULT, fail_when

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compliance_scanner.identity import finding_id, partition_of, resource_arn
+from ec2c.scanner.identity import finding_id, partition_of, resource_arn
 
 
 @pytest.mark.parametrize(

@@ -35,8 +35,8 @@ reservations of 250, so that a page holds 1,000 instances as the scanner's page 
 (seeding 4,000 one-instance reservations into moto would take minutes)."""
 HANDLER = """
 import json
-from compliance_scanner import collector
-from compliance_scanner.handler import handler
+from ec2c.scanner import collector
+from ec2c.scanner.handler import handler
 
 collector.PAGE_SIZE = 1000 // 250
 
@@ -86,7 +86,6 @@ def _seed(endpoint: str, count: int, offset: int) -> None:
 def _peak_rss_mb(endpoint: str, bucket: str) -> tuple[float, dict[str, object]]:
     environment = {
         **os.environ,
-        "PYTHONPATH": str(REPO / "lambda_src"),
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_REGION": REGION,
         "REPORT_BUCKET": bucket,

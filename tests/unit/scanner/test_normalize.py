@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from compliance_scanner import sources
-from compliance_scanner.model import IngressPermission, VolumeInfo
-from compliance_scanner.normalize import (
+from ec2c.scanner import sources
+from ec2c.scanner.model import IngressPermission, VolumeInfo
+from ec2c.scanner.normalize import (
     Lookups,
     UndecodableUserData,
     as_utc,

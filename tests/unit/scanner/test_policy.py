@@ -8,15 +8,15 @@ import pickle
 from datetime import date, datetime
 
 import pytest
-from compliance_scanner.permissions import required_iam_actions
-from compliance_scanner.policy import (
+from ec2c.scanner.permissions import required_iam_actions
+from ec2c.scanner.policy import (
     DEFAULT_ALERT_THRESHOLD,
     PolicyError,
     load_policy,
     policy_from_json,
 )
-from compliance_scanner.rules import CATALOGUE
-from compliance_scanner.suppressions import Suppression, TagSelector
+from ec2c.scanner.rules import CATALOGUE
+from ec2c.scanner.suppressions import Suppression, TagSelector
 
 FULL = {
     "alert_threshold": 75,

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from compliance_scanner.alerts import (
+from ec2c.scanner.alerts import (
     MESSAGE_LIMIT_BYTES,
     alert_message,
     alert_subject,
@@ -15,13 +15,13 @@ from compliance_scanner.alerts import (
     compose_alert,
     should_alert,
 )
-from compliance_scanner.contract import LATEST_REPORT_KEY
-from compliance_scanner.policy import load_policy
-from compliance_scanner.publish import metric_data, put_metrics, send_alert
-from compliance_scanner.reader import Report, load_latest
-from compliance_scanner.report import SummaryCounter
-from compliance_scanner.scanner import scan
-from compliance_scanner.storage import MissingObject, ReportReadError, S3Store
+from ec2c.scanner.contract import LATEST_REPORT_KEY
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.publish import metric_data, put_metrics, send_alert
+from ec2c.scanner.reader import Report, load_latest
+from ec2c.scanner.report import SummaryCounter
+from ec2c.scanner.scanner import scan
+from ec2c.scanner.storage import MissingObject, ReportReadError, S3Store
 
 from .conftest import NOW, REGION, inline_report, launch, record, report_from_records
 from .test_scan import DEFAULT

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from compliance_scanner import sources
-from compliance_scanner.model import InternetRoute
-from compliance_scanner.policy import load_policy
-from compliance_scanner.reachability import grade
+from ec2c.scanner import sources
+from ec2c.scanner.model import InternetRoute
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.reachability import grade
 
 from .conftest import LINUX_AMI, REGION, record
 
@@ -103,7 +103,7 @@ def test_unreadable_route_tables_keep_the_severity_and_say_why(session, ec2, mon
     def denied(*args: Any, **kwargs: Any) -> None:
         raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DescribeRouteTables")
 
-    import compliance_scanner.collector as collector
+    import ec2c.scanner.collector as collector
 
     monkeypatch.setitem(collector.FETCHERS, sources.ROUTE_TABLES, denied)
     report = run([REGION], load_policy(SSH_ONLY))
@@ -131,7 +131,7 @@ def test_grade_reads_the_address_family_that_has_a_route(fields, expected) -> No
 
 
 def test_route_tables_skip_blackholes_and_non_gateway_targets() -> None:
-    from compliance_scanner.normalize import route_tables_from_api
+    from ec2c.scanner.normalize import route_tables_from_api
 
     tables = [
         {"RouteTableId": "rtb-a", "VpcId": "vpc-1", "Associations": [{"SubnetId": "subnet-a"}],
@@ -146,7 +146,7 @@ def test_route_tables_skip_blackholes_and_non_gateway_targets() -> None:
 
 
 def test_unknown_reason_names_what_is_missing() -> None:
-    from compliance_scanner.reachability import unknown_reason
+    from ec2c.scanner.reachability import unknown_reason
 
     assert unknown_reason(record(public_ip="54.0.0.1")) == (
         "reachability unknown: no route table found for the instance's subnet"

@@ -8,13 +8,13 @@ import json
 from typing import Any
 
 import pytest
-from compliance_scanner.contract import LATEST_REPORT_KEY
-from compliance_scanner.documents import Summary
-from compliance_scanner.policy import load_policy
-from compliance_scanner.reader import load_latest, load_report, read_report
-from compliance_scanner.report import report_key
-from compliance_scanner.rules import CATALOGUE
-from compliance_scanner.storage import DirStore, MissingObject, ReportReadError
+from ec2c.scanner.contract import LATEST_REPORT_KEY
+from ec2c.scanner.documents import Summary
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.reader import load_latest, load_report, read_report
+from ec2c.scanner.report import report_key
+from ec2c.scanner.rules import CATALOGUE
+from ec2c.scanner.storage import DirStore, MissingObject, ReportReadError
 
 from .conftest import ACCOUNT, OTHER_REGION, REGION, launch
 

@@ -13,11 +13,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from compliance_scanner import sources
-from compliance_scanner.budget import TimeBudget
-from compliance_scanner.collector import _Calls
-from compliance_scanner.policy import load_policy
-from compliance_scanner.region_resources import ACCOUNT_FETCHERS, launch_templates
+from ec2c.scanner import sources
+from ec2c.scanner.budget import TimeBudget
+from ec2c.scanner.collector import _Calls
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.region_resources import ACCOUNT_FETCHERS, launch_templates
 
 from .conftest import ACCOUNT, REGION
 
@@ -155,7 +155,7 @@ def test_reads_moto_lacks_are_reported_and_their_rules_skipped(run) -> None:
 def test_resources_that_cannot_be_listed_make_the_region_incomplete(monkeypatch, source, operation, run) -> None:
     """Templates or default groups that were not listed must not pass for fixed ones."""
     from botocore.exceptions import ClientError
-    from compliance_scanner.region_resources import RESOURCE_LISTERS
+    from ec2c.scanner.region_resources import RESOURCE_LISTERS
 
     def denied(*_: Any) -> list[Any]:
         raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, operation)
@@ -167,7 +167,7 @@ def test_resources_that_cannot_be_listed_make_the_region_incomplete(monkeypatch,
 
 
 def test_undecodable_template_user_data_is_kept_as_an_error() -> None:
-    from compliance_scanner.normalize import template_version_from_api
+    from ec2c.scanner.normalize import template_version_from_api
 
     version = template_version_from_api({"VersionNumber": 3, "LaunchTemplateData": {"UserData": "%%%"}}, ("latest",))
     assert version.user_data is None and version.user_data_error.startswith("not valid base64")

@@ -8,12 +8,12 @@ import hashlib
 import io
 from datetime import date, datetime, timedelta, timezone
 
-from compliance_scanner import sources
-from compliance_scanner.documents import format_rate, format_time, iso_utc
-from compliance_scanner.evaluation import evaluate_resources
-from compliance_scanner.model import ImageInfo, MetadataOptions, Record, SsmStatus
-from compliance_scanner.policy import Policy, load_policy
-from compliance_scanner.report import (
+from ec2c.scanner import sources
+from ec2c.scanner.documents import format_rate, format_time, iso_utc
+from ec2c.scanner.evaluation import evaluate_resources
+from ec2c.scanner.model import ImageInfo, MetadataOptions, Record, SsmStatus
+from ec2c.scanner.policy import Policy, load_policy
+from ec2c.scanner.report import (
     CSV_COLUMNS,
     SummaryCounter,
     account_order,
@@ -24,7 +24,7 @@ from compliance_scanner.report import (
     severity_order,
     shard_keys,
 )
-from compliance_scanner.rules import CATALOGUE
+from ec2c.scanner.rules import CATALOGUE
 
 from .conftest import ACCOUNT, NOW, OTHER_REGION, REGION, inline_report, record, report_from_records
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 import pytest
-from compliance_scanner import documents
-from compliance_scanner.policy import load_policy
-from compliance_scanner.reader import INLINE_LISTS, Report
-from compliance_scanner.report import CSV_COLUMNS
-from compliance_scanner.storage import read_lines, read_text_lines
+from ec2c.scanner import documents
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.reader import INLINE_LISTS, Report
+from ec2c.scanner.report import CSV_COLUMNS
+from ec2c.scanner.storage import read_lines, read_text_lines
 
 from .conftest import NOW, REGION, launch
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from compliance_scanner import sources
-from compliance_scanner.model import (
+from ec2c.scanner import sources
+from ec2c.scanner.model import (
     FAIL,
     PASS,
     SEVERITIES,
@@ -20,7 +20,7 @@ from compliance_scanner.model import (
     SsmStatus,
     VolumeInfo,
 )
-from compliance_scanner.rules import CATALOGUE, ORDER, evaluate
+from ec2c.scanner.rules import CATALOGUE, ORDER, evaluate
 
 from .conftest import ACCOUNT, NOW, record
 

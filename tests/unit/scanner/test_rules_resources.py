@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from compliance_scanner import sources
-from compliance_scanner.model import (
+from ec2c.scanner import sources
+from ec2c.scanner.model import (
     FAIL,
     PASS,
     SKIPPED,
@@ -19,7 +19,7 @@ from compliance_scanner.model import (
     SecurityGroupRecord,
     TemplateVersion,
 )
-from compliance_scanner.rules import CATALOGUE, evaluate
+from ec2c.scanner.rules import CATALOGUE, evaluate
 
 from .conftest import NOW, record
 

@@ -10,9 +10,9 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from compliance_scanner import collector
-from compliance_scanner.policy import load_policy
-from compliance_scanner.reader import Report
+from ec2c.scanner import collector
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.reader import Report
 from moto.core.botocore_stubber import MockRawResponse
 
 from .conftest import ACCOUNT, NOW, OTHER_REGION, REGION, instance_rules_only, launch, tag_spec

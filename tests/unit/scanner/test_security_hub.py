@@ -9,9 +9,9 @@ import boto3
 import index
 import pytest
 from botocore.config import Config
-from compliance_scanner.asff import product_arn, related_requirements, to_asff
-from compliance_scanner.reader import Report, read_report
-from compliance_scanner.security_hub import (
+from ec2c.scanner.asff import product_arn, related_requirements, to_asff
+from ec2c.scanner.reader import Report, read_report
+from ec2c.scanner.security_hub import (
     ImportResult,
     active_findings,
     archived,
@@ -19,7 +19,7 @@ from compliance_scanner.security_hub import (
     import_findings,
     resolved_since,
 )
-from compliance_scanner.storage import S3Store
+from ec2c.scanner.storage import S3Store
 
 from .conftest import OTHER_REGION, REGION, inline_report, launch, report_from_records
 from .test_handler import BUCKET, LambdaContext, deployed  # noqa: F401 (a fixture)
@@ -222,7 +222,7 @@ def test_archived_findings_drop_what_security_hub_adds() -> None:
 
 def test_call_errors_are_described_by_code_and_message() -> None:
     from botocore.exceptions import ClientError
-    from compliance_scanner.security_hub import describe
+    from ec2c.scanner.security_hub import describe
 
     error = ClientError({"Error": {"Code": "InvalidAccessException", "Message": "not subscribed"}}, "GetFindings")
     assert describe(error) == "InvalidAccessException: not subscribed"

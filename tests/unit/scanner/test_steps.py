@@ -9,13 +9,13 @@ import json
 from typing import Any
 
 import pytest
-from compliance_scanner import collector, steps, workflow
-from compliance_scanner.budget import TimeBudget
-from compliance_scanner.handler import handler
-from compliance_scanner.scanner import new_run, run_document, run_from_document
-from compliance_scanner.settings import ConfigError, Settings
-from compliance_scanner.storage import DirStore, read_lines
-from compliance_scanner.worker import NoProgress, scan_region
+from ec2c.scanner import collector, steps, workflow
+from ec2c.scanner.budget import TimeBudget
+from ec2c.scanner.handler import handler
+from ec2c.scanner.scanner import new_run, run_document, run_from_document
+from ec2c.scanner.settings import ConfigError, Settings
+from ec2c.scanner.storage import DirStore, read_lines
+from ec2c.scanner.worker import NoProgress, scan_region
 
 from .conftest import ACCOUNT, NOW, REGION, launch
 from .test_history import OPT_IN_ONLY, failure, pairs, previous_of

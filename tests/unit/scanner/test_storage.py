@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from compliance_scanner.storage import (
+from ec2c.scanner.storage import (
     JSON_TYPE,
     SHARD_TYPE,
     DirStore,

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from compliance_scanner import collector, worker
-from compliance_scanner.budget import TimeBudget
-from compliance_scanner.collector import RegionCollector
-from compliance_scanner.permissions import needed_sources
-from compliance_scanner.policy import load_policy
-from compliance_scanner.rules import CATALOGUE
-from compliance_scanner.scanner import scan
-from compliance_scanner.storage import DirStore, read_lines
+from ec2c.scanner import collector, worker
+from ec2c.scanner.budget import TimeBudget
+from ec2c.scanner.collector import RegionCollector
+from ec2c.scanner.permissions import needed_sources
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.rules import CATALOGUE
+from ec2c.scanner.scanner import scan
+from ec2c.scanner.storage import DirStore, read_lines
 
 from .conftest import LINUX_AMI, NOW, REGION, launch, tag_spec
 from .test_scan import DEFAULT, open_group, tcp

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from compliance_scanner.evaluation import evaluate_resources
-from compliance_scanner.model import FAIL, PASS
-from compliance_scanner.policy import load_policy
-from compliance_scanner.rules import CATALOGUE
-from compliance_scanner.suppressions import Suppression, TagSelector, find_suppression
+from ec2c.scanner.evaluation import evaluate_resources
+from ec2c.scanner.model import FAIL, PASS
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.rules import CATALOGUE
+from ec2c.scanner.suppressions import Suppression, TagSelector, find_suppression
 
 from .conftest import record
 

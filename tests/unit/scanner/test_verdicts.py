@@ -11,11 +11,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from compliance_scanner import collector
-from compliance_scanner.policy import load_policy
-from compliance_scanner.rules import CATALOGUE
-from compliance_scanner.scanner import scan
-from compliance_scanner.storage import DirStore
+from ec2c.scanner import collector
+from ec2c.scanner.policy import load_policy
+from ec2c.scanner.rules import CATALOGUE
+from ec2c.scanner.scanner import scan
+from ec2c.scanner.storage import DirStore
 from moto.server import ThreadedMotoServer
 
 from .conftest import REGION, launch

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from stack_harness import Deployment, deploy
 
-from stacks import ComplianceAnalyzerArgs
+from ec2c.stacks import ComplianceAnalyzerArgs
 
 
 @pytest.fixture(scope="module")

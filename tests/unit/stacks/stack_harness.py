@@ -24,7 +24,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 
-from stacks import TYPE_TOKEN, ComplianceAnalyzer, ComplianceAnalyzerArgs
+from ec2c.stacks import TYPE_TOKEN, ComplianceAnalyzer, ComplianceAnalyzerArgs
 
 with warnings.catch_warnings():
     # The provider's submodules are loaded lazily, and loading one warns about its deprecated v6

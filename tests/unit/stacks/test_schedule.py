@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.schedule import schedule_problem
+from ec2c.stacks.schedule import schedule_problem
 
 
 @pytest.mark.parametrize("schedule", [

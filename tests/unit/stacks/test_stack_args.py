@@ -8,18 +8,18 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-from compliance_scanner import contract, workflow
-from compliance_scanner.policy import DEFAULT_ALERT_THRESHOLD, PolicyError, load_policy
+from ec2c.scanner import contract, workflow
+from ec2c.scanner.policy import DEFAULT_ALERT_THRESHOLD, PolicyError, load_policy
 
-from stacks import ArgsError, ComplianceAnalyzerArgs
-from stacks.args import (
+from ec2c.stacks import ArgsError, ComplianceAnalyzerArgs
+from ec2c.stacks.args import (
     LOG_RETENTION_DAYS,
     REGION_CONCURRENCY_RANGE,
     RUN_DOCUMENT_ALLOWANCE_BYTES,
     plan_output_size,
     policy_document_json,
 )
-from stacks.lambda_env import ENV_SIZE_LIMIT_BYTES, worst_case_environment_size
+from ec2c.stacks.lambda_env import ENV_SIZE_LIMIT_BYTES, worst_case_environment_size
 
 
 def test_defaults() -> None:

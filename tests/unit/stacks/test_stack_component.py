@@ -6,7 +6,7 @@ import inspect
 import json
 from typing import Any
 
-from compliance_scanner import contract, workflow
+from ec2c.scanner import contract, workflow
 import pytest
 from stack_harness import (
     ACCOUNT,
@@ -20,9 +20,9 @@ from stack_harness import (
     deploy,
 )
 
-from stacks import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzerArgs, packaging
-from stacks.component import AUTONAME_SUFFIX_CHARS, AUTONAMED_LIMITS
-from stacks.lambda_env import MAX_TOPIC_NAME_CHARS
+from ec2c.stacks import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzerArgs, packaging
+from ec2c.stacks.component import AUTONAME_SUFFIX_CHARS, AUTONAMED_LIMITS
+from ec2c.stacks.lambda_env import MAX_TOPIC_NAME_CHARS
 
 BUCKET = "aws:s3/bucket:Bucket"
 TOPIC = "aws:sns/topic:Topic"
@@ -784,7 +784,7 @@ def test_async_retries_are_configurable() -> None:
 
 def test_security_hub_import_is_allowed_on_the_default_product_only() -> None:
     """Off by default; on, the function is told (SECURITY_HUB_IMPORT) and may import into the
-    home region's default product, the product `compliance_scanner.asff` writes to."""
+    home region's default product, the product `ec2c.scanner.asff` writes to."""
     off = deploy(ComplianceAnalyzerArgs(environment="dev"))
     assert "ImportFindings" not in _policy_statements(off)
     assert "SECURITY_HUB_IMPORT" not in off.one(FUNCTION).inputs["environment"]["variables"]

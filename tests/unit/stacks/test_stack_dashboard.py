@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from compliance_scanner import contract
+from ec2c.scanner import contract
 
-from stacks.dashboard import PERIOD_S, dashboard_body
+from ec2c.stacks.dashboard import PERIOD_S, dashboard_body
 
 STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:compliance-scan-dev-1a2b3c4"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stacks import iam
+from ec2c.stacks import iam
 
 BUCKET_ARN = "arn:aws:s3:::compliance-reports-dev-abc1234"
 TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:compliance-alerts-dev-abc1234"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from compliance_scanner import contract
+from ec2c.scanner import contract
 
-from stacks import lambda_env
+from ec2c.stacks import lambda_env
 
 
 def test_variables_use_the_contract_names() -> None:

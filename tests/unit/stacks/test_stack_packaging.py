@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from compliance_scanner import contract
+from ec2c.scanner import contract
 
-from stacks import ComplianceAnalyzerArgs, lambda_env, packaging
+from ec2c.stacks import ComplianceAnalyzerArgs, lambda_env, packaging
 
 REPO = Path(__file__).resolve().parents[3]
 SOURCE_ROOT = REPO / "lambda_src"
@@ -54,13 +54,13 @@ def test_members_are_the_handler_and_the_package_only(tmp_path: Path) -> None:
     )
     members = packaging.archive_members(root / "compliance_scanner", root / "index.py")
     assert list(members) == [
-        "compliance_scanner/__init__.py",
-        "compliance_scanner/data/defaults.json",
-        "compliance_scanner/rules/__init__.py",
-        "compliance_scanner/rules/ebs.py",
+        "ec2c/scanner/__init__.py",
+        "ec2c/scanner/data/defaults.json",
+        "ec2c/scanner/rules/__init__.py",
+        "ec2c/scanner/rules/ebs.py",
         "index.py",
     ]
-    assert members["compliance_scanner/rules/ebs.py"] == root / "compliance_scanner/rules/ebs.py"
+    assert members["ec2c/scanner/rules/ebs.py"] == root / "compliance_scanner/rules/ebs.py"
 
 
 @pytest.mark.parametrize("missing", ["index.py", "compliance_scanner/__init__.py"])
@@ -74,16 +74,14 @@ def test_incomplete_sources_fail_naming_what_is_missing(tmp_path: Path, missing:
 def test_default_sources_are_the_importable_scanner_and_the_shipped_handler() -> None:
     members = packaging.archive_members()
     assert members == packaging.archive_members(SOURCE_ROOT / "compliance_scanner", packaging.HANDLER_SOURCE)
-    assert {"index.py", "compliance_scanner/__init__.py", "compliance_scanner/contract.py"} <= set(
-        members
-    )
+    assert {"index.py", "ec2c/scanner/__init__.py", "ec2c/scanner/contract.py"} <= set(members)
     assert members["index.py"] == REPO / "stacks" / "lambda_root" / "index.py"
     for name, path in members.items():
-        assert name == "index.py" or name.startswith("compliance_scanner/")
+        assert name == "index.py" or name.startswith("ec2c/scanner/")
         assert "__pycache__" not in name and not name.endswith(".pyc")
-        assert name == "index.py" or path == SOURCE_ROOT / name
+        assert name == "index.py" or path == SOURCE_ROOT / "compliance_scanner" / name.removeprefix("ec2c/scanner/")
     shipped_sources = {
-        p.relative_to(SOURCE_ROOT).as_posix()
+        "ec2c/scanner/" + p.relative_to(SOURCE_ROOT / "compliance_scanner").as_posix()
         for p in (SOURCE_ROOT / "compliance_scanner").rglob("*.py")
         if "__pycache__" not in p.parts
     }
@@ -118,7 +116,10 @@ HANDLER_RUN = textwrap.dedent(
 
     # Only the unpacked archive may provide the scanner: drop the editable install's finder,
     # which would otherwise quietly serve modules missing from the zip out of the source tree.
+    # `ec2c` is a namespace package, so its portions come from sys.path too: drop the editable
+    # install's path hook entry as well.
     sys.meta_path = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+    sys.path = [p for p in sys.path if "__editable__" not in p]
     archive_dir = sys.argv[1]
     sys.path.insert(0, archive_dir)
 
@@ -147,9 +148,9 @@ HANDLER_RUN = textwrap.dedent(
         report, latest = stored(result["report_key"]), stored("reports/latest.json")
 
     loaded = {
-        name: module.__file__
+        name: module.__file__ or list(module.__path__)
         for name, module in sys.modules.items()
-        if name == "index" or name.split(".")[0] == "compliance_scanner"
+        if name == "index" or name.split(".")[0] == "ec2c"
     }
     outcome = {"result": result, "report": report, "latest": latest, "loaded": loaded}
     print(json.dumps(outcome, default=str))
@@ -206,8 +207,9 @@ def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     outcome = json.loads(completed.stdout.strip().splitlines()[-1])
-    for module_file in outcome["loaded"].values():
-        assert module_file.startswith(str(archive_dir)), module_file
+    assert set(outcome["loaded"]["ec2c"]) == {str(archive_dir / "ec2c")}
+    for name, module_file in outcome["loaded"].items():
+        assert name == "ec2c" or module_file.startswith(str(archive_dir)), module_file
     result = outcome["result"]
     assert result["status"] == "ok", outcome["report"]["errors"]
     assert result["errors"] == 0, outcome["report"]["errors"]

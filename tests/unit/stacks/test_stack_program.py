@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from stack_harness import REGION, run_program
 
-from stacks import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzerArgs, program
+from ec2c.stacks import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzerArgs, program
 
 
 def test_program_exports_every_output_with_the_component_values() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from compliance_scanner import workflow
+from ec2c.scanner import workflow
 
 REPO = Path(__file__).resolve().parents[3]
 VALIDATOR = Path(
