@@ -15,36 +15,21 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ec2c.scanner import contract, workflow
+from ec2c.scanner import workflow
 from ec2c.scanner.policy import Policy, load_policy
 
+import ec2c.stacks.bounds as bounds
+from ec2c.stacks.bounds import Bound
 from ec2c.stacks.schedule import schedule_problem
 from ec2c.stacks.lambda_env import ENV_SIZE_LIMIT_BYTES, worst_case_environment_size
 
 ENVIRONMENT_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?")
 """1-24 chars: the suffix must fit inside S3, Lambda and IAM name limits once prefixed."""
 
-EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
-REGION_PATTERN = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
 NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")
 
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-    1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
-"""The retention values CloudWatch Logs accepts (PutRetentionPolicy)."""
-
-MEMORY_RANGE_MB = (128, 10240)
-EPHEMERAL_STORAGE_RANGE_MB = (512, 10240)
-"""Lambda's limits on `/tmp`, where the scanner spools each region's compressed shards."""
-TIMEOUT_RANGE_S = (1, 900)
 MAX_TAGS = 48
 """AWS allows 50 tags per resource; the component adds `ManagedBy` and `Environment`."""
-REGION_CONCURRENCY_RANGE = (1, workflow.MAX_CONCURRENCY_LIMIT)
-"""Regions the state machine's Map scans at once: an inline Map runs at most 40 iterations."""
-DEFAULT_REGION_CONCURRENCY = 4
-RESERVED_CONCURRENCY_RANGE = (1, 1000)
-"""Lambda's default account quota is 1,000 concurrent executions."""
 RUN_DOCUMENT_ALLOWANCE_BYTES = 2048
 """What the Plan step's `run` document may take besides the region list (ids, times, the
 previous report's key, a history error): a generous bound, so the estimate stays conservative."""
@@ -58,9 +43,9 @@ def _fail(name: str, expected: str, got: Any) -> ArgsError:
     return ArgsError(f"ComplianceAnalyzerArgs.{name}: expected {expected}, got {got!r}")
 
 
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _fail(name, f"{low}..{high}", value)
+def _check_int(name: str, value: Any, bound: Bound) -> None:
+    if not bound.admits(value):
+        raise _fail(name, f"{bound.low}..{bound.high}", value)
 
 
 def plan_output_size(regions: Sequence[str]) -> int:
@@ -159,21 +144,21 @@ class ComplianceAnalyzerArgs:
 
     environment: str
     tags: Mapping[str, str] = field(default_factory=dict)
-    schedule: str = "rate(1 day)"
+    schedule: str = bounds.DEFAULT_SCHEDULE
     policy: Mapping[str, Any] = field(default_factory=dict)
     alert_emails: Sequence[str] = ()
-    report_retention_days: int = 90
-    log_retention_days: int = 30
-    lambda_memory_mb: int = 512
-    lambda_timeout_s: int = 300
-    lambda_ephemeral_storage_mb: int = 512
+    report_retention_days: int = bounds.REPORT_RETENTION_DAYS.default
+    log_retention_days: int = bounds.DEFAULT_LOG_RETENTION_DAYS
+    lambda_memory_mb: int = bounds.LAMBDA_MEMORY_MB.default
+    lambda_timeout_s: int = bounds.LAMBDA_TIMEOUT_S.default
+    lambda_ephemeral_storage_mb: int = bounds.LAMBDA_EPHEMERAL_STORAGE_MB.default
     regions: Sequence[str] = ()
-    metric_namespace: str = contract.DEFAULT_METRIC_NAMESPACE
+    metric_namespace: str = bounds.DEFAULT_METRIC_NAMESPACE
     force_destroy: bool = False
-    region_concurrency: int = DEFAULT_REGION_CONCURRENCY
+    region_concurrency: int = bounds.REGION_CONCURRENCY.default
     reserved_concurrency: int | None = None
     tracing: bool = True
-    async_retries: int = 1
+    async_retries: int = bounds.ASYNC_RETRIES.default
     security_hub: bool = False
     rule_policy: Policy = field(init=False, repr=False, compare=False)
     policy_json: str = field(init=False, repr=False, compare=False)
@@ -188,27 +173,27 @@ class ComplianceAnalyzerArgs:
                 self.environment,
             )
         _check_schedule(self.schedule)
-        _check_int("report_retention_days", self.report_retention_days, 1, 36500)
+        _check_int("report_retention_days", self.report_retention_days, bounds.REPORT_RETENTION_DAYS)
         if (
             isinstance(self.log_retention_days, bool)
-            or self.log_retention_days not in LOG_RETENTION_DAYS
+            or self.log_retention_days not in bounds.LOG_RETENTION_DAYS
         ):
             raise _fail(
                 "log_retention_days",
-                f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}",
+                f"one of {', '.join(map(str, bounds.LOG_RETENTION_DAYS))}",
                 self.log_retention_days,
             )
-        _check_int("lambda_memory_mb", self.lambda_memory_mb, *MEMORY_RANGE_MB)
-        _check_int("lambda_timeout_s", self.lambda_timeout_s, *TIMEOUT_RANGE_S)
-        _check_int("lambda_ephemeral_storage_mb", self.lambda_ephemeral_storage_mb, *EPHEMERAL_STORAGE_RANGE_MB)
+        _check_int("lambda_memory_mb", self.lambda_memory_mb, bounds.LAMBDA_MEMORY_MB)
+        _check_int("lambda_timeout_s", self.lambda_timeout_s, bounds.LAMBDA_TIMEOUT_S)
+        _check_int("lambda_ephemeral_storage_mb", self.lambda_ephemeral_storage_mb, bounds.LAMBDA_EPHEMERAL_STORAGE_MB)
         _check_namespace(self.metric_namespace)
         if not isinstance(self.force_destroy, bool):
             raise _fail("force_destroy", "True or False", self.force_destroy)
-        _check_int("region_concurrency", self.region_concurrency, *REGION_CONCURRENCY_RANGE)
+        _check_int("region_concurrency", self.region_concurrency, bounds.REGION_CONCURRENCY)
         reserved = self.reserved_concurrency
         if reserved is None:
             reserved = self.region_concurrency
-        _check_int("reserved_concurrency", reserved, *RESERVED_CONCURRENCY_RANGE)
+        _check_int("reserved_concurrency", reserved, bounds.RESERVED_CONCURRENCY)
         if reserved < self.region_concurrency:
             raise _fail(
                 "reserved_concurrency",
@@ -217,7 +202,7 @@ class ComplianceAnalyzerArgs:
                 reserved,
             )
         self._set("reserved_concurrency", reserved)
-        _check_int("async_retries", self.async_retries, 0, 2)
+        _check_int("async_retries", self.async_retries, bounds.ASYNC_RETRIES)
         if not isinstance(self.security_hub, bool):
             raise _fail("security_hub", "True or False", self.security_hub)
         if not isinstance(self.tracing, bool):
@@ -226,12 +211,12 @@ class ComplianceAnalyzerArgs:
         self._set(
             "alert_emails",
             _check_unique_strings(
-                "alert_emails", self.alert_emails, EMAIL_PATTERN, "e-mail addresses"
+                "alert_emails", self.alert_emails, bounds.EMAIL_PATTERN, "e-mail addresses"
             ),
         )
         self._set(
             "regions",
-            _check_unique_strings("regions", self.regions, REGION_PATTERN, "AWS region names"),
+            _check_unique_strings("regions", self.regions, bounds.REGION_PATTERN, "AWS region names"),
         )
         plan_size = plan_output_size(self.regions)
         if plan_size > workflow.MAX_STATE_PAYLOAD_BYTES:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .documents import ReportIndex, format_rate
-from .model import SEVERITIES
+from .registry import SEVERITIES
 from .reader import Report
 
 MESSAGE_LIMIT_BYTES = 240 * 1024

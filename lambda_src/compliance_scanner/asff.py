@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .identity import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE, SECURITY_GROUP, finding_id, partition_of, resource_arn
+from .identity import finding_id, partition_of, resource_arn
 from .reader import Report
+from .registry import ACCOUNT, INSTANCE, RESOURCE_TYPES, Severity
 from .rules.mappings import compliance_controls
 
 SCHEMA_VERSION = "2018-10-08"
@@ -28,12 +29,7 @@ TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 1024
 TEXT_LIMIT = 512
 REQUIREMENTS_LIMIT = 32
-_RESOURCE_TYPES = {
-    INSTANCE: "AwsEc2Instance",
-    LAUNCH_TEMPLATE: "AwsEc2LaunchTemplate",
-    SECURITY_GROUP: "AwsEc2SecurityGroup",
-    ACCOUNT: "AwsAccount",
-}
+_RESOURCE_TYPES = {kind.key: kind.asff_type for kind in RESOURCE_TYPES}
 
 
 def product_arn(region: str, account_id: str) -> str:
@@ -77,7 +73,7 @@ def to_asff_finding(
         "Types": [FINDING_TYPE],
         "CreatedAt": finding.get("first_seen") or generated_at,
         "UpdatedAt": generated_at,
-        "Severity": {"Label": str(finding.get("severity", "informational")).upper()},
+        "Severity": {"Label": str(finding.get("severity", Severity.INFORMATIONAL)).upper()},
         "Title": _clip(str(finding.get("title") or finding["rule_id"]), TITLE_LIMIT),
         "Description": _clip(str(finding.get("message") or ""), DESCRIPTION_LIMIT) or finding["rule_id"],
         "Resources": [
@@ -123,8 +119,10 @@ def to_asff(report: Report, hub_region: str) -> Iterator[dict[str, Any]]:
     account_id = report.index["account_id"]
     if not account_id:
         raise ValueError("ASFF needs the report's account_id (an AWS account id)")
-    common = {"account_id": account_id, "hub_region": hub_region, "generated_at": report.index["generated_at"]}
+    generated_at = report.index["generated_at"]
     for finding in report.failures():
-        yield to_asff_finding(finding, **common)
+        yield to_asff_finding(finding, account_id=account_id, hub_region=hub_region, generated_at=generated_at)
     for finding in report.resolved_findings():
-        yield to_asff_finding(finding, **common, resolved=True)
+        yield to_asff_finding(
+            finding, account_id=account_id, hub_region=hub_region, generated_at=generated_at, resolved=True
+        )

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -31,7 +31,7 @@ from . import sources
 from .budget import BudgetExhausted, TimeBudget
 from .clients import RETRY_CONFIG, make_client
 from .model import AccountRecord, InstanceRecord, LaunchTemplateRecord, ScanError, SecurityGroupRecord
-from .region_resources import ACCOUNT_FETCHERS, RESOURCE_LISTERS
+from .region_resources import ACCOUNT_FETCHERS, RESOURCE_LISTERS, Fetch, Lister
 from .normalize import (
     Lookups,
     UndecodableUserData,
@@ -44,6 +44,9 @@ from .normalize import (
     security_group_ids,
     ssm_status_from_api,
 )
+
+if TYPE_CHECKING:
+    from types_boto3_ec2 import EC2Client
 
 PAGE_SIZE = 1000
 ID_BATCH = 200
@@ -114,7 +117,8 @@ class _Calls:
 
     def call(self, client: Any, operation: str, method: str, **params: Any) -> dict[str, Any]:
         self.budget.check(operation, self.region)
-        return getattr(client, method)(**params)
+        response: dict[str, Any] = getattr(client, method)(**params)
+        return response
 
     def probe(self, probe: Any, client: Any, operation: str, method: str, **params: Any) -> dict[str, Any]:
         """Ask once without retries (`probe` is a single-attempt client), then as usual.
@@ -141,7 +145,7 @@ class _Calls:
         each answer's token replaces it)."""
         token = None
         while True:
-            extra = {"NextToken": token} if token else {}
+            extra: dict[str, str] = {"NextToken": token} if token else {}
             response = self.call(client, operation, method, **{**params, **extra})
             yield response.get(key, [])
             token = response.get("NextToken")
@@ -177,7 +181,7 @@ class _Region:
 
     calls: _Calls
     session: boto3.session.Session
-    ec2: Any
+    ec2: EC2Client
     needed: frozenset[str] = frozenset()
     raws: list[tuple[str | None, Mapping[str, Any]]] = field(default_factory=list)
     """The page being enriched."""
@@ -190,7 +194,7 @@ class _Region:
     asked: dict[str, set[str]] = field(default_factory=dict)
     """Per cached source, the ids already asked for (found or not): never asked twice."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _probe: Any = None
+    _probe: EC2Client | None = None
     _seen_errors: set[tuple[str, str, str]] = field(default_factory=set)
 
     def report(self, error: ScanError) -> None:
@@ -202,7 +206,7 @@ class _Region:
                 self._seen_errors.add(key)
                 self.errors.append(error)
 
-    def probe_ec2(self) -> Any:
+    def probe_ec2(self) -> EC2Client:
         """The region's single-attempt EC2 client for `_Calls.probe`, made once (making a client
         costs CPU that the concurrent fetchers would otherwise spend five times over)."""
         with self._lock:
@@ -564,19 +568,23 @@ _ACCOUNT_FIELDS = frozenset(field.name for field in dataclass_fields(AccountReco
 
 def _regional_fetchers(needed: frozenset[str], observed_at: datetime) -> dict[str, Callable[[_Region], dict[str, Any]]]:
     """Fetchers for what a region holds besides instances, run whether or not it has any."""
-    fetchers: dict[str, Callable[[_Region], dict[str, Any]]] = {
-        source: (lambda context, fetch=fetch: fetch(context.calls, context.ec2, context.probe_ec2()))
-        for source, fetch in ACCOUNT_FETCHERS.items()
-        if source in needed
-    }
+    fetchers = {source: _account_fetcher(fetch) for source, fetch in ACCOUNT_FETCHERS.items() if source in needed}
     fetchers.update({
-        source: (lambda context, source=source, lister=lister: {
-            source: lister(context.calls, context.ec2, context.calls.region, observed_at)
-        })
+        source: _resource_fetcher(source, lister, observed_at)
         for source, lister in RESOURCE_LISTERS.items()
         if source in needed
     })  # fmt: skip
     return fetchers
+
+
+def _account_fetcher(fetch: Fetch) -> Callable[[_Region], dict[str, Any]]:
+    """A guardrail fetcher given the region's calls, EC2 client and single-attempt probe."""
+    return lambda context: fetch(context.calls, context.ec2, context.probe_ec2())
+
+
+def _resource_fetcher(source: str, lister: Lister, observed_at: datetime) -> Callable[[_Region], dict[str, Any]]:
+    """A resource lister's records under its source's name."""
+    return lambda context: {source: lister(context.calls, context.ec2, context.calls.region, observed_at)}
 
 
 def _fetch(fetch: Callable[[_Region], dict[str, Any]], context: _Region) -> dict[str, Any] | Exception:

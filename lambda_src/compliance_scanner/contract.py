@@ -7,6 +7,8 @@ import these constants so a rename can never leave one side behind.
 
 from __future__ import annotations
 
+import re
+
 ENV_REPORT_BUCKET = "REPORT_BUCKET"
 ENV_SNS_TOPIC_ARN = "SNS_TOPIC_ARN"
 ENV_METRIC_NAMESPACE = "METRIC_NAMESPACE"
@@ -16,6 +18,10 @@ ENV_SECURITY_HUB = "SECURITY_HUB_IMPORT"
 """`true`: import each run's findings into the home region's Security Hub (ASFF)."""
 
 DEFAULT_METRIC_NAMESPACE = "EC2Compliance"
+
+REGION_PATTERN = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+"""An AWS region name (`eu-west-1`, `us-gov-east-1`), to be matched whole (`fullmatch`): the
+scanner checks its event and environment with it, the stack its args, the CLI its options."""
 
 METRIC_COMPLIANT = "CompliantInstances"
 METRIC_NON_COMPLIANT = "NonCompliantInstances"

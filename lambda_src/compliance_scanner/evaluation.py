@@ -12,6 +12,7 @@ from datetime import date
 from .model import FAIL, InstanceRecord, Record, RuleResult
 from .policy import Policy, RuleConfig
 from .reachability import grade, unknown_reason
+from .registry import Severity
 from .rules import CATALOGUE, evaluate
 from .suppressions import Suppression, find_suppression
 
@@ -23,7 +24,7 @@ class Outcome:
     resource: Record
     rule_id: str
     title: str
-    severity: str
+    severity: Severity
     result: RuleResult
     suppression: Suppression | None = None
     severity_reason: str | None = None
@@ -51,13 +52,13 @@ def evaluate_resources(records: Iterable[Record], policy: Policy, today: date) -
                 suppression = find_suppression(
                     policy.suppressions, rule_id, record.resource_type, record.resource_id, record.tags, today
                 )
-                if rule.graded and policy.reachability_grading:
+                if rule.graded and policy.reachability_grading and isinstance(record, InstanceRecord):
                     severity, reason = _graded(record, config)
             outcomes.append(Outcome(record, rule_id, rule.title, severity, result, suppression, reason))
     return outcomes
 
 
-def _graded(instance: InstanceRecord, config: RuleConfig) -> tuple[str, str]:
+def _graded(instance: InstanceRecord, config: RuleConfig) -> tuple[Severity, str]:
     graded = grade(instance)
     if graded is None:
         return config.severity, unknown_reason(instance)

@@ -8,14 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-INSTANCE = "instance"
-LAUNCH_TEMPLATE = "launch_template"
-SECURITY_GROUP = "security_group"
-"""A VPC's default security group (what `default_security_group_closed` evaluates, as EC2.2 does)."""
-ACCOUNT = "account"
-"""An account in one region: the resource of the guardrail rules (region-wide settings)."""
-RESOURCE_TYPES = (INSTANCE, LAUNCH_TEMPLATE, SECURITY_GROUP, ACCOUNT)
-_ARN_TYPES = {INSTANCE: "instance", LAUNCH_TEMPLATE: "launch-template", SECURITY_GROUP: "security-group"}
+from .registry import ResourceType
 
 _PARTITIONS = (
     ("us-isob-", "aws-iso-b"),
@@ -34,12 +27,11 @@ def partition_of(region: str) -> str:
 
 def resource_arn(region: str, account_id: str | None, resource_type: str, resource_id: str) -> str:
     """`arn:<partition>:ec2:<region>:<account>:instance/<id>` (or `launch-template/<id>`,
-    `security-group/<id>`); an
-    account's guardrails belong to the account itself, `arn:<partition>:iam::<account>:root`.
-    The account is empty when unknown."""
-    if resource_type == ACCOUNT:
+    `security-group/<id>`, the type's `arn_kind`); an account's guardrails belong to the account
+    itself, `arn:<partition>:iam::<account>:root`. The account is empty when unknown."""
+    kind = ResourceType.of(resource_type).arn_kind
+    if kind is None:
         return f"arn:{partition_of(region)}:iam::{account_id or ''}:root"
-    kind = _ARN_TYPES[resource_type]
     return f"arn:{partition_of(region)}:ec2:{region}:{account_id or ''}:{kind}/{resource_id}"
 
 

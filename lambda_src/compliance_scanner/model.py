@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .documents import ErrorDocument
+from .registry import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE, SECURITY_GROUP
 
 PASS = "PASS"
 FAIL = "FAIL"
 SKIPPED = "SKIPPED"
 """A rule that could not be evaluated (its data was not collected): neither a pass nor a failure,
 so a failed API call can never show up as a false PASS or a false FAIL."""
-
-SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "informational")
 
 
 @dataclass(frozen=True)
@@ -165,7 +164,7 @@ class InstanceRecord:
     """None when the subnet's route table is unknown (no subnet, or route tables not read)."""
     unavailable: frozenset[str] = frozenset()
 
-    resource_type = "instance"
+    resource_type = INSTANCE
 
     @property
     def resource_id(self) -> str:
@@ -206,7 +205,7 @@ class LaunchTemplateRecord:
     tags: Mapping[str, str] = field(default_factory=dict)
     unavailable: frozenset[str] = frozenset()
 
-    resource_type = "launch_template"
+    resource_type = LAUNCH_TEMPLATE
 
     @property
     def resource_id(self) -> str:
@@ -231,7 +230,7 @@ class SecurityGroupRecord:
     tags: Mapping[str, str] = field(default_factory=dict)
     unavailable: frozenset[str] = frozenset()
 
-    resource_type = "security_group"
+    resource_type = SECURITY_GROUP
 
     @property
     def resource_id(self) -> str:
@@ -255,7 +254,7 @@ class AccountRecord:
     tags: Mapping[str, str] = field(default_factory=dict)
     unavailable: frozenset[str] = frozenset()
 
-    resource_type = "account"
+    resource_type = ACCOUNT
 
     @property
     def resource_id(self) -> str:

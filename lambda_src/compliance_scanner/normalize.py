@@ -123,10 +123,11 @@ def volume_ids(raw: Mapping[str, Any]) -> list[str]:
 
 
 def _public_ip(raw: Mapping[str, Any]) -> str | None:
-    if raw.get("PublicIpAddress"):
-        return raw["PublicIpAddress"]
+    primary: str | None = raw.get("PublicIpAddress")
+    if primary:
+        return primary
     for interface in raw.get("NetworkInterfaces", []):
-        address = interface.get("Association", {}).get("PublicIp")
+        address: str | None = interface.get("Association", {}).get("PublicIp")
         if address:
             return address
     return None

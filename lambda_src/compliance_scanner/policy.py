@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .model import SEVERITIES
+from .registry import SEVERITY_NAMES, Severity
 from .rules import CATALOGUE, INTEGER, PORTS, REGEXES, STRINGS, Param, Rule
 from .suppressions import Suppression, parse_suppression
 from .validation import (
@@ -39,7 +39,7 @@ class RuleConfig:
     """A rule's effective settings: the policy's overrides merged over the rule's defaults."""
 
     enabled: bool
-    severity: str
+    severity: Severity
     params: Mapping[str, Any]
 
 
@@ -69,7 +69,7 @@ class Policy:
             "rules": {
                 rule_id: {
                     "enabled": config.enabled,
-                    "severity": config.severity,
+                    "severity": str(config.severity),
                     "params": {name: _plain(value) for name, value in config.params.items()},
                 }
                 for rule_id, config in self.rules.items()
@@ -99,7 +99,7 @@ def _rule_config(rule: Rule, override: Any, where: Where) -> RuleConfig:
         enabled = expect_bool(settings["enabled"], where / "enabled")
     severity = rule.severity
     if "severity" in settings:
-        severity = expect_choice(settings["severity"], where / "severity", SEVERITIES)
+        severity = Severity(expect_choice(settings["severity"], where / "severity", SEVERITY_NAMES))
     params = dict(rule.params)
     given = expect_mapping(settings.get("params", {}), where / "params")
     check_keys(given, where / "params", params)

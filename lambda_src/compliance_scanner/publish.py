@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .alerts import alert_message, alert_subject, should_alert
 from .contract import (
@@ -20,6 +20,10 @@ from .contract import (
 )
 from .documents import ReportIndex
 from .reader import Report
+
+if TYPE_CHECKING:
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_sns import SNSClient
 
 METRICS_PER_CALL = 20
 
@@ -57,13 +61,13 @@ def metric_data(index: ReportIndex) -> list[dict[str, Any]]:
     return [dict(datum, Timestamp=timestamp) for datum in data]
 
 
-def put_metrics(cloudwatch_client: Any, namespace: str, index: ReportIndex) -> None:
+def put_metrics(cloudwatch_client: CloudWatchClient, namespace: str, index: ReportIndex) -> None:
     """Publish in chunks of 20, the PutMetricData limit every partition accepts."""
     for chunk in _chunks(metric_data(index), METRICS_PER_CALL):
         cloudwatch_client.put_metric_data(Namespace=namespace, MetricData=list(chunk))
 
 
-def send_alert(sns_client: Any, topic_arn: str, report: Report, report_uri: str) -> bool:
+def send_alert(sns_client: SNSClient, topic_arn: str, report: Report, report_uri: str) -> bool:
     """Publish the alert if the report calls for one; returns whether it was sent."""
     if not should_alert(report.index):
         return False

@@ -11,30 +11,29 @@ from __future__ import annotations
 
 from . import sources
 from .model import InstanceRecord
+from .registry import Severity
 
-MEDIUM, HIGH, CRITICAL = "medium", "high", "critical"
 
-
-def grade(instance: InstanceRecord) -> tuple[str, str] | None:
+def grade(instance: InstanceRecord) -> tuple[Severity, str] | None:
     """(severity, why) for an exposure finding on `instance`; None when reachability cannot be
     told (route tables not read, or no subnet), so the rule's own severity stands."""
     v4 = [instance.public_ip] if instance.public_ip else []
     v6 = list(instance.ipv6_addresses)
     if not v4 and not v6:
-        return MEDIUM, "no public address: reachable only from inside the network"
+        return Severity.MEDIUM, "no public address: reachable only from inside the network"
     if sources.ROUTE_TABLES in instance.unavailable or instance.internet_route is None:
         return None
     route = instance.internet_route
     addresses = ", ".join(v4 + v6)
     if v4 and route.ipv4_gateway:
-        return CRITICAL, (
+        return Severity.CRITICAL, (
             f"public address {addresses} and a default route to {route.ipv4_gateway} in {route.route_table_id}"
         )
     if v6 and route.ipv6_gateway:
-        return CRITICAL, (
+        return Severity.CRITICAL, (
             f"public address {addresses} and an IPv6 default route to {route.ipv6_gateway} in {route.route_table_id}"
         )
-    return HIGH, (
+    return Severity.HIGH, (
         f"public address {addresses} but {route.route_table_id} has no default route to an internet gateway"
     )
 

@@ -14,8 +14,8 @@ from typing import Any, cast
 
 from .contract import LATEST_REPORT_KEY, SCHEMA_VERSION
 from .documents import Finding, RegionEntry, ReportIndex, Summary, Unevaluated
-from .identity import ACCOUNT, RESOURCE_TYPES
-from .model import FAIL, SEVERITIES
+from .model import FAIL
+from .registry import ACCOUNT, RESOURCE_TYPE_KEYS, SEVERITY_NAMES
 from .report import CSV_COLUMNS, FindingKey, cannot_tell, csv_cell, csv_row
 from .storage import MissingObject, ReportReadError, Store, get_json, read_lines
 
@@ -142,9 +142,9 @@ def _index(document: Mapping[str, Any], regions: list[RegionEntry]) -> ReportInd
     value, counts of the inline lists replace them."""
     summary = dict(document["summary"])
     summary.setdefault("unevaluated_instances", 0)
-    summary.setdefault("by_severity", dict.fromkeys(SEVERITIES, 0))
+    summary.setdefault("by_severity", dict.fromkeys(SEVERITY_NAMES, 0))
     summary.setdefault("by_rule", {})
-    summary.setdefault("by_resource_type", {kind: {"evaluated": 0, "non_compliant": 0} for kind in RESOURCE_TYPES})
+    summary.setdefault("by_resource_type", {kind: {"evaluated": 0, "non_compliant": 0} for kind in RESOURCE_TYPE_KEYS})
     account_findings = [dict(f, resource_type=f.get("resource_type", ACCOUNT)) for f in document.get("account_findings") or []]
 
     def count(name: str) -> int:

@@ -20,6 +20,7 @@ from .normalize import default_group_from_api, tags_from_api, template_version_f
 
 TEMPLATE_PAGE_SIZE = 200
 Fetch = Callable[[Any, Any, Any], dict[str, Any]]
+Lister = Callable[[Any, Any, str, datetime], list[Any]]
 
 
 def _ebs_default(calls: Any, ec2: Any, probe: Any) -> dict[str, Any]:
@@ -118,7 +119,7 @@ def launch_templates(calls: Any, ec2: Any, region: str, observed_at: datetime) -
     return records
 
 
-RESOURCE_LISTERS: Mapping[str, Callable[[Any, Any, str, datetime], list[Any]]] = {
+RESOURCE_LISTERS: Mapping[str, Lister] = {
     sources.LAUNCH_TEMPLATES: launch_templates,
     sources.DEFAULT_SECURITY_GROUPS: default_security_groups,
 }

@@ -23,14 +23,15 @@ looked at" for "fixed".
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from .contract import REPORT_PREFIX, WORK_PREFIX
-from .documents import Finding, PolicyDocument, Shards, Summary, Unevaluated
+from .documents import Finding, PolicyDocument, RuleCounts, Shards, Summary, Unevaluated
 from .evaluation import Outcome
-from .identity import INSTANCE, RESOURCE_TYPES, finding_id, resource_arn
-from .model import FAIL, PASS, SEVERITIES, SKIPPED
+from .identity import finding_id, resource_arn
+from .model import FAIL, PASS, SKIPPED
 from .policy import Policy
+from .registry import INSTANCE, RESOURCE_TYPE_KEYS, SEVERITY_NAMES, Severity
 from .rules import CATALOGUE
 
 CSV_COLUMNS = (
@@ -56,7 +57,9 @@ CSV_COLUMNS = (
     "mappings",
 )
 """Schema 1's columns first, in their order, so existing spreadsheets and parsers keep working."""
-_COUNTERS = {PASS: "passed", FAIL: "failed", SKIPPED: "skipped"}
+CountName = Literal["failed", "passed", "suppressed", "skipped"]
+_COUNT_NAMES: tuple[CountName, ...] = ("failed", "passed", "suppressed", "skipped")
+_COUNTERS: dict[str, CountName] = {PASS: "passed", FAIL: "failed", SKIPPED: "skipped"}
 _FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
@@ -75,7 +78,7 @@ def finding_document(outcome: Outcome, account_id: str | None, seen_at: str) -> 
         "region": resource.region,
         "rule_id": outcome.rule_id,
         "title": outcome.title,
-        "severity": outcome.severity,
+        "severity": str(outcome.severity),
         "severity_reason": outcome.severity_reason,
         "status": outcome.result.status,
         "suppressed": outcome.suppression is not None,
@@ -99,15 +102,15 @@ class SummaryCounter:
     remembered (to count each once), and those are bounded by their own numbers."""
 
     def __init__(self, rule_ids: Iterable[str]) -> None:
-        self.by_rule: dict[str, dict[str, int]] = {
+        self.by_rule: dict[str, RuleCounts] = {
             rule_id: {"failed": 0, "passed": 0, "suppressed": 0, "skipped": 0} for rule_id in rule_ids
         }
-        self.by_severity = dict.fromkeys(SEVERITIES, 0)
+        self.by_severity = dict.fromkeys(SEVERITY_NAMES, 0)
         self.instances = 0
         self.non_compliant = 0
         self.unevaluated = 0
-        self.evaluated: dict[str, set[tuple[str, str]]] = {kind: set() for kind in RESOURCE_TYPES if kind != INSTANCE}
-        self.failing: dict[str, set[tuple[str, str]]] = {kind: set() for kind in RESOURCE_TYPES if kind != INSTANCE}
+        self.evaluated: dict[str, set[tuple[str, str]]] = {kind: set() for kind in RESOURCE_TYPE_KEYS if kind != INSTANCE}
+        self.failing: dict[str, set[tuple[str, str]]] = {kind: set() for kind in RESOURCE_TYPE_KEYS if kind != INSTANCE}
 
     def add(self, outcomes: Sequence[Outcome], instances: int = 0) -> None:
         """One page (or a region's other resources): its outcomes and how many instances it had."""
@@ -134,7 +137,7 @@ class SummaryCounter:
     def merge(self, other: SummaryCounter) -> None:
         for rule_id, counts in other.by_rule.items():
             mine = self.by_rule.setdefault(rule_id, {"failed": 0, "passed": 0, "suppressed": 0, "skipped": 0})
-            for name in ("failed", "passed", "suppressed", "skipped"):
+            for name in _COUNT_NAMES:
                 mine[name] += counts[name]
         for severity, count in other.by_severity.items():
             self.by_severity[severity] += count
@@ -161,7 +164,12 @@ class SummaryCounter:
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> SummaryCounter:
         counter = cls(())
-        counter.by_rule = {rule: dict(counts) for rule, counts in document["by_rule"].items()}
+        counter.by_rule = {
+            rule: RuleCounts(
+                failed=counts["failed"], passed=counts["passed"], suppressed=counts["suppressed"], skipped=counts["skipped"]
+            )
+            for rule, counts in document["by_rule"].items()
+        }
         counter.by_severity.update(document["by_severity"])
         counter.instances = document["instances"]
         counter.non_compliant = document["non_compliant"]
@@ -188,7 +196,7 @@ class SummaryCounter:
                     if kind == INSTANCE
                     else {"evaluated": len(self.evaluated[kind]), "non_compliant": len(self.failing[kind])}
                 )
-                for kind in RESOURCE_TYPES
+                for kind in RESOURCE_TYPE_KEYS
             },
         }
 
@@ -196,7 +204,7 @@ class SummaryCounter:
 def severity_order(finding: Mapping[str, Any]) -> tuple[Any, ...]:
     """Most severe first, then by rule, region and resource: the order people read findings in."""
     return (
-        SEVERITIES.index(finding["severity"]) if finding.get("severity") in SEVERITIES else len(SEVERITIES),
+        Severity.rank_of(finding.get("severity")),
         finding["rule_id"],
         finding["region"],
         finding.get("resource_id") or finding.get("instance_id") or "",
@@ -205,7 +213,7 @@ def severity_order(finding: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def account_order(finding: Mapping[str, Any]) -> tuple[Any, ...]:
     """Failures first, by severity; then the rest, by rule and region."""
-    return (finding["status"] != FAIL, SEVERITIES.index(finding["severity"]), finding["rule_id"], finding["region"])
+    return (finding["status"] != FAIL, Severity.parse(finding["severity"]).rank, finding["rule_id"], finding["region"])
 
 
 def policy_document(policy: Policy) -> PolicyDocument:

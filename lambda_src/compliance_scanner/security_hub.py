@@ -7,13 +7,17 @@ as a whole (no hub enabled, access denied) is recorded and the remaining batches
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .asff import GENERATOR_PREFIX, product_arn
+
+if TYPE_CHECKING:
+    from types_boto3_securityhub import SecurityHubClient
+    from types_boto3_securityhub.type_defs import AwsSecurityFindingFiltersTypeDef, GetFindingsRequestTypeDef
 
 BATCH_SIZE = 100
 FINDINGS_PAGE_SIZE = 100
@@ -65,7 +69,7 @@ def describe(exc: Exception) -> str:
     return str(exc)
 
 
-def import_findings(client: Any, findings: Iterable[dict[str, Any]]) -> ImportResult:
+def import_findings(client: SecurityHubClient, findings: Iterable[dict[str, Any]]) -> ImportResult:
     """Import in batches of 100 into the client's region, as the findings stream in."""
     result = ImportResult()
     for batch in _batches(findings, BATCH_SIZE):
@@ -84,20 +88,21 @@ def import_findings(client: Any, findings: Iterable[dict[str, Any]]) -> ImportRe
     return result
 
 
-def active_findings(client: Any, hub_region: str, account_id: str) -> Iterator[dict[str, Any]]:
+def active_findings(client: SecurityHubClient, hub_region: str, account_id: str) -> Iterator[Mapping[str, Any]]:
     """This tool's ACTIVE findings in the hub, a page at a time (the filters are re-checked here:
     they are a server-side convenience, and emulators ignore them)."""
     product = product_arn(hub_region, account_id)
-    filters = {
+    filters: AwsSecurityFindingFiltersTypeDef = {
         "ProductArn": [{"Value": product, "Comparison": "EQUALS"}],
         "GeneratorId": [{"Value": GENERATOR_PREFIX, "Comparison": "PREFIX"}],
         "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
     }
     token = None
     while True:
-        response = client.get_findings(
-            Filters=filters, MaxResults=FINDINGS_PAGE_SIZE, **({"NextToken": token} if token else {})
-        )
+        request: GetFindingsRequestTypeDef = {"Filters": filters, "MaxResults": FINDINGS_PAGE_SIZE}
+        if token:
+            request["NextToken"] = token
+        response = client.get_findings(**request)
         yield from (
             f
             for f in response.get("Findings", [])
@@ -110,20 +115,28 @@ def active_findings(client: Any, hub_region: str, account_id: str) -> Iterator[d
             return
 
 
-def hub_key(finding: dict[str, Any]) -> tuple[str, str, str] | None:
+def hub_key(finding: Mapping[str, Any]) -> tuple[str, str, str] | None:
     """(region, resource, rule) of a hub finding this tool imported, from its resource's region and
     its ProductFields; None when any is missing (such a finding is never archived)."""
     fields = finding.get("ProductFields") or {}
     resources = finding.get("Resources") or [{}]
-    key = (resources[0].get("Region"), fields.get("ec2-compliance/ResourceId"), fields.get("ec2-compliance/RuleId"))
-    return key if all(isinstance(part, str) and part for part in key) else None
+    region, resource, rule = (
+        resources[0].get("Region"), fields.get("ec2-compliance/ResourceId"), fields.get("ec2-compliance/RuleId")
+    )
+    if _text(region) and _text(resource) and _text(rule):
+        return region, resource, rule
+    return None
+
+
+def _text(part: object) -> TypeGuard[str]:
+    return isinstance(part, str) and bool(part)
 
 
 def resolved_since(
-    active: Iterable[dict[str, Any]],
+    active: Iterable[Mapping[str, Any]],
     current_ids: Collection[str],
     cannot_tell: Callable[[tuple[str, str, str]], bool],
-) -> list[dict[str, Any]]:
+) -> list[Mapping[str, Any]]:
     """Hub findings no longer failing: absent from the current findings, and about a (region,
     resource, rule) the scan could vouch for (`report.unproven`): a region that failed, a read
     that failed or a rule left unevaluated on the resource proves nothing."""
@@ -143,7 +156,7 @@ _IMPORTABLE = (
 ProcessedAt, its own ProductFields ...) that an import must not send back."""
 
 
-def archived(finding: dict[str, Any], updated_at: str) -> dict[str, Any]:
+def archived(finding: Mapping[str, Any], updated_at: str) -> dict[str, Any]:
     """A hub finding re-sent as resolved: ARCHIVED, workflow RESOLVED, compliance PASSED."""
     own_fields = {k: v for k, v in finding.get("ProductFields", {}).items() if k.startswith(GENERATOR_PREFIX)}
     return {

@@ -6,7 +6,6 @@ message naming the variable, instead of scanning and then failing to store the r
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,11 +18,9 @@ from .contract import (
     ENV_SCAN_REGIONS,
     ENV_SECURITY_HUB,
     ENV_SNS_TOPIC_ARN,
+    REGION_PATTERN,
 )
 from .policy import Policy, policy_from_json
-
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-
 
 class ConfigError(ValueError):
     """A missing or malformed setting; the message names it but never echoes secrets."""
@@ -42,7 +39,7 @@ class Settings:
 
 def _regions(values: list[Any], origin: str) -> tuple[str, ...]:
     for value in values:
-        if not isinstance(value, str) or not _REGION.match(value):
+        if not isinstance(value, str) or not REGION_PATTERN.fullmatch(value):
             raise ConfigError(f"{origin}: {value!r} is not an AWS region name")
     return tuple(dict.fromkeys(values))
 

@@ -19,9 +19,13 @@ import tempfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
 
 JSON_TYPE = "application/json"
 SHARD_TYPE = "application/gzip"
@@ -41,6 +45,21 @@ class MissingObject(ReportReadError):
     """The object does not exist (no report yet, or a shard listed in an index but gone)."""
 
 
+class Readable(Protocol):
+    """A binary stream being read, closed on leaving a `with`: a local file, or an S3 object's
+    body (botocore's StreamingBody, which is not a typing.IO)."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = ..., /) -> int: ...
+
+    def __enter__(self) -> Readable: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None, /
+    ) -> None: ...
+
+
 class Store(Protocol):
     """A place reports are written to and read from, by key (`reports/...`)."""
 
@@ -50,7 +69,7 @@ class Store(Protocol):
 
     def put_file(self, key: str, handle: IO[bytes], content_type: str) -> None: ...
 
-    def open(self, key: str) -> IO[bytes]:
+    def open(self, key: str) -> Readable:
         """A binary stream of the object; MissingObject when there is none."""
         ...
 
@@ -58,7 +77,7 @@ class Store(Protocol):
 class S3Store:
     """A bucket, through a client the caller made (its credentials, region and endpoint)."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: S3Client, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
 
@@ -81,7 +100,7 @@ class S3Store:
         else:
             self.client.upload_fileobj(handle, self.bucket, key, ExtraArgs=extra)
 
-    def open(self, key: str) -> IO[bytes]:
+    def open(self, key: str) -> Readable:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         except ClientError as exc:
@@ -112,7 +131,7 @@ class DirStore:
     def put_file(self, key: str, handle: IO[bytes], content_type: str) -> None:
         self._write(key, lambda out: _copy(handle, out))
 
-    def open(self, key: str) -> IO[bytes]:
+    def open(self, key: str) -> Readable:
         try:
             return self.path(key).open("rb")
         except FileNotFoundError:
@@ -135,7 +154,7 @@ class DirStore:
             raise
 
 
-def _copy(source: IO[bytes], out: IO[bytes]) -> None:
+def _copy(source: Readable | IO[bytes], out: IO[bytes]) -> None:
     while chunk := source.read(1 << 20):
         out.write(chunk)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from .identity import INSTANCE, RESOURCE_TYPES
+from .registry import INSTANCE, RESOURCE_TYPE_KEYS
 from .validation import (
     Where,
     check_keys,
@@ -154,7 +154,7 @@ def parse_suppression(value: Any, where: Where, rule_ids: Iterable[str]) -> Supp
     if "resource_id" in entry:
         resource_type = None
         if "resource_type" in entry:
-            resource_type = expect_choice(entry["resource_type"], where / "resource_type", RESOURCE_TYPES)
+            resource_type = expect_choice(entry["resource_type"], where / "resource_type", RESOURCE_TYPE_KEYS)
         resource_id = expect_text(entry["resource_id"], where / "resource_id")
         return Suppression(rule, reason, resource_id=resource_id, resource_type=resource_type, expires=expires)
     instance_id = expect_text(entry["instance_id"], where / "instance_id")

@@ -90,7 +90,7 @@ def expect_text(value: Any, where: Where) -> str:
 
 
 def expect_choice(value: Any, where: Where, choices: Collection[str]) -> str:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise where.expected(f"one of {', '.join(choices)}", value)
     return value
 

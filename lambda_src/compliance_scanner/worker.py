@@ -28,10 +28,10 @@ from .collector import Progress, RegionCollector
 from .documents import ErrorDocument, Finding, RegionEntry, Unevaluated
 from .evaluation import Outcome, evaluate_resources
 from .history import PreviousFailures, finding_digest, is_active
-from .identity import ACCOUNT
 from .model import FAIL, SKIPPED, ScanError
 from .policy import Policy
 from .reader import Report
+from .registry import ACCOUNT
 from .report import (
     CSV_COLUMNS,
     PART_SHARDS,

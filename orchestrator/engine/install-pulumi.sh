@@ -5,7 +5,10 @@
 # internet) -> a build from the Go module proxy. Idempotent: a second run takes seconds.
 set -euo pipefail
 
-VERSION="${PULUMI_VERSION:-3.259.0}"
+# The default is the pin in version.py beside this script (shipped with it in the package).
+PINNED="$(sed -n 's/^PINNED_VERSION = "\(.*\)"$/\1/p' "$(dirname "${BASH_SOURCE[0]}")/version.py" 2>/dev/null || true)"
+VERSION="${PULUMI_VERSION:-$PINNED}"
+[ -n "$VERSION" ] || { printf 'install-pulumi: no version: set PULUMI_VERSION (version.py not found beside the script)\n' >&2; exit 1; }
 PULUMI_HOME="${PULUMI_HOME:-$HOME/.pulumi}"
 ROOT="$PULUMI_HOME/versions/$VERSION"
 TARGET="$ROOT/bin/pulumi"

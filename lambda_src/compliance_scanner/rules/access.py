@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from .. import sources
 from ..model import InstanceRecord, RuleResult, failed, not_applicable, passed, skipped
+from ..registry import Severity
 from .base import REGEXES, Param, Params, Rule
 
 SECRET_PATTERNS = (
@@ -67,7 +68,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="instance_profile_attached",
         title="Instance has an IAM instance profile",
-        severity="low",
+        severity=Severity.LOW,
         rationale="Without a role, applications fall back to long-lived keys on disk.",
         remediation="Attach a least-privilege instance profile.",
         remediation_cli='aws ec2 associate-iam-instance-profile --region {region} --instance-id {resource_id} --iam-instance-profile Name=<profile>',
@@ -82,7 +83,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="detailed_monitoring_enabled",
         title="Detailed monitoring is enabled",
-        severity="low",
+        severity=Severity.LOW,
         rationale="One-minute metrics shorten detection and autoscaling reaction times.",
         remediation="Enable detailed monitoring with MonitorInstances.",
         remediation_cli='aws ec2 monitor-instances --region {region} --instance-ids {resource_id}',
@@ -96,7 +97,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="ssm_managed",
         title="Instance is managed by Systems Manager",
-        severity="medium",
+        severity=Severity.MEDIUM,
         rationale="Patching, inventory and keyless shell access all depend on the SSM agent.",
         remediation="Install the SSM agent and grant AmazonSSMManagedInstanceCore.",
         remediation_cli='aws ec2 associate-iam-instance-profile --region {region} --instance-id {resource_id} --iam-instance-profile Name=<profile with AmazonSSMManagedInstanceCore>',
@@ -112,7 +113,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="no_key_pair",
         title="Instance has no SSH key pair",
-        severity="low",
+        severity=Severity.LOW,
         rationale="Shared key pairs are hard to rotate and audit; Session Manager needs none.",
         remediation="Launch without a key pair; use Session Manager or EC2 Instance Connect.",
         remediation_cli="aws ec2 describe-instances --region {region} --instance-ids {resource_id} --query 'Reservations[].Instances[].KeyName'  # relaunch without --key-name; connect with aws ssm start-session --target {resource_id}",
@@ -125,7 +126,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="user_data_secrets",
         title="User data contains no secrets",
-        severity="critical",
+        severity=Severity.CRITICAL,
         rationale="User data is readable by anyone with DescribeInstanceAttribute and from IMDS.",
         remediation="Move secrets to Secrets Manager or Parameter Store and rotate them.",
         remediation_cli="aws ec2 stop-instances --region {region} --instance-ids {resource_id} && aws ec2 modify-instance-attribute --region {region} --instance-id {resource_id} --attribute userData --value ''  # then rotate the exposed secret",

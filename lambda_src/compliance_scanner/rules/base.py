@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..identity import INSTANCE
 from ..model import Record, RuleResult, skipped
+from ..registry import INSTANCE, ResourceType, Severity
 from ..sources import iam_actions_for
 from .mappings import reference_url
 
@@ -43,7 +43,7 @@ class Rule:
 
     id: str
     title: str
-    severity: str
+    severity: Severity
     rationale: str
     remediation: str
     check: Check
@@ -59,6 +59,12 @@ class Rule:
     """Severity follows the instance's reachability from the internet (see `reachability`)."""
     resource_type: str = INSTANCE
     """What the rule evaluates: instances, launch templates, or an account's region settings."""
+
+    def __post_init__(self) -> None:
+        """A rule names a known severity and resource type, or the catalogue fails to import: a
+        misspelt one would otherwise surface as an unsortable finding in some report."""
+        object.__setattr__(self, "severity", Severity.parse(self.severity))
+        ResourceType.of(self.resource_type)
 
     @property
     def params(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from .. import sources
 from ..model import IngressPermission, InstanceRecord, RuleResult, SecurityGroupInfo, failed, passed
+from ..registry import Severity
 from .base import PORTS, Param, Params, Rule
 
 ALL_PROTOCOLS = "-1"
@@ -45,9 +46,9 @@ def _intervals(networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]
 
 
 def _public_v4() -> list[Interval]:
-    whole = [ipaddress.ip_network("0.0.0.0/0")]
+    whole = [ipaddress.IPv4Network("0.0.0.0/0")]
     for excluded in NON_PUBLIC_V4:
-        network = ipaddress.ip_network(excluded)
+        network = ipaddress.IPv4Network(excluded)
         whole = [part for net in whole for part in (net.address_exclude(network) if network.subnet_of(net) else [net])]
     return _intervals(whole)
 
@@ -145,7 +146,7 @@ def _port_rule(
     return Rule(
         id=rule_id,
         title=f"{service} ({port}/tcp) is not open to the internet",
-        severity="high",
+        severity=Severity.HIGH,
         rationale=rationale,
         remediation=remediation,
         check=check,
@@ -281,7 +282,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="high_risk_ports_open",
         title="High-risk ports are not open to the internet",
-        severity="high",
+        severity=Severity.HIGH,
         rationale="Databases, file sharing and admin consoles are not meant to face the internet.",
         remediation="Remove the internet-wide ranges (0.0.0.0/0, ::/0, or prefix lists and ranges that "
         "add up to them) from these ports' inbound rules.",
@@ -300,7 +301,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="all_ports_open",
         title="Security groups do not open all ports to the internet",
-        severity="critical",
+        severity=Severity.CRITICAL,
         rationale="Every listening service on the host becomes reachable by anyone.",
         remediation="Replace all-traffic inbound rules with the specific ports the workload needs.",
         remediation_cli='aws ec2 revoke-security-group-ingress --region {region} --group-id <group named in the finding> --ip-permissions IpProtocol=-1,IpRanges=[{{CidrIp=0.0.0.0/0}}]',
@@ -316,7 +317,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="authorized_ports_only",
         title="Only authorized ports are open to the internet",
-        severity="medium",
+        severity=Severity.MEDIUM,
         rationale="Every port open to the internet beyond the ones the workload serves widens the attack surface.",
         remediation="Close internet-wide inbound rules on ports outside the authorized list (by default 80 and 443).",
         remediation_cli="aws ec2 revoke-security-group-ingress --region {region} --group-id <group> --protocol tcp --port <port named in the finding> --cidr 0.0.0.0/0",

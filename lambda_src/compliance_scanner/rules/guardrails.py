@@ -3,9 +3,11 @@ volume, snapshot and image of the region inherits."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import sources
-from ..identity import ACCOUNT
 from ..model import AccountRecord, RuleResult, failed, passed
+from ..registry import ACCOUNT, Severity
 from .base import STRINGS, Param, Params, Rule
 
 
@@ -41,7 +43,7 @@ def _serial_console(account: AccountRecord, params: Params) -> RuleResult:
     return passed("EC2 serial console access is disabled")
 
 
-def _guardrail(rule_id: str, source: str, **fields) -> Rule:  # noqa: ANN003 - Rule's own fields
+def _guardrail(rule_id: str, source: str, **fields: Any) -> Rule:
     return Rule(id=rule_id, resource_type=ACCOUNT, sources=(source,), **fields)
 
 
@@ -50,7 +52,7 @@ RULES: tuple[Rule, ...] = (
         "ebs_default_encryption",
         sources.EBS_DEFAULT_ENCRYPTION,
         title="EBS encryption by default is enabled",
-        severity="medium",
+        severity=Severity.MEDIUM,
         rationale="Without it, every volume someone forgets to encrypt stores data in the clear.",
         remediation="Enable EBS encryption by default in every region (EC2 console > Settings, or the CLI).",
         remediation_cli="aws ec2 enable-ebs-encryption-by-default --region {region}",
@@ -67,7 +69,7 @@ RULES: tuple[Rule, ...] = (
         "imds_defaults_v2",
         sources.IMDS_DEFAULTS,
         title="New instances require IMDSv2 by default",
-        severity="medium",
+        severity=Severity.MEDIUM,
         rationale="An account-level IMDSv2 default protects instances launched by tools that forget to ask for it.",
         remediation="Set the account's instance metadata defaults to HttpTokens=required in every region.",
         remediation_cli="aws ec2 modify-instance-metadata-defaults --region {region} --http-tokens required",
@@ -79,7 +81,7 @@ RULES: tuple[Rule, ...] = (
         "snapshot_block_public_access",
         sources.SNAPSHOT_BLOCK_PUBLIC_ACCESS,
         title="EBS snapshot block public access is on",
-        severity="medium",
+        severity=Severity.MEDIUM,
         rationale="A single public snapshot exposes a whole disk to every AWS account.",
         remediation="Enable block public access for EBS snapshots (block-all-sharing) in every region.",
         remediation_cli="aws ec2 enable-snapshot-block-public-access --region {region} --state block-all-sharing",
@@ -96,7 +98,7 @@ RULES: tuple[Rule, ...] = (
         "image_block_public_access",
         sources.IMAGE_BLOCK_PUBLIC_ACCESS,
         title="AMI block public access is on",
-        severity="medium",
+        severity=Severity.MEDIUM,
         rationale="A public AMI hands its disk contents, and any baked-in secrets, to everyone.",
         remediation="Enable block public access for AMIs in every region.",
         remediation_cli="aws ec2 enable-image-block-public-access --region {region} --image-block-public-access-state block-new-sharing",
@@ -108,7 +110,7 @@ RULES: tuple[Rule, ...] = (
         "serial_console_access_disabled",
         sources.SERIAL_CONSOLE,
         title="EC2 serial console access is disabled",
-        severity="low",
+        severity=Severity.LOW,
         rationale="The serial console bypasses network controls; enable it only while it is needed.",
         remediation="Disable EC2 serial console access for the account.",
         remediation_cli="aws ec2 disable-serial-console-access --region {region}",

@@ -6,6 +6,7 @@ from fnmatch import fnmatchcase
 
 from .. import sources
 from ..model import InstanceRecord, RuleResult, failed, passed
+from ..registry import Severity
 from .base import STRINGS, Param, Params, Rule
 
 CURRENT_GENERATION = (
@@ -94,7 +95,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="required_tags",
         title="Instance carries the required tags",
-        severity="low",
+        severity=Severity.LOW,
         rationale="Ownership and environment tags route incidents and costs to the right team.",
         remediation="Tag the instance (and enforce tags with an SCP or tag policy).",
         remediation_cli='aws ec2 create-tags --region {region} --resources {resource_id} --tags Key=Owner,Value=<team> Key=Environment,Value=<env>',
@@ -108,7 +109,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="approved_ami",
         title="Instance runs an approved AMI",
-        severity="medium",
+        severity=Severity.MEDIUM,
         rationale="Images from unknown publishers can carry malware or unpatched software.",
         remediation="Rebuild the instance from an AMI of an approved owner or id.",
         remediation_cli="aws ec2 describe-images --region {region} --owners amazon self --query 'Images[].ImageId'  # relaunch {resource_id} from one of them",
@@ -126,7 +127,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="allowed_instance_type",
         title="Instance type is on the allowed list",
-        severity="low",
+        severity=Severity.LOW,
         rationale="Old or oversized types cost more and may lack Nitro security features.",
         remediation="Change the instance type to an allowed one (glob patterns, e.g. t3.*).",
         remediation_cli='aws ec2 stop-instances --region {region} --instance-ids {resource_id} && aws ec2 modify-instance-attribute --region {region} --instance-id {resource_id} --instance-type \'{{"Value": "t3.medium"}}\'',
@@ -140,7 +141,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="ami_deprecated",
         title="Instance AMI is not deprecated",
-        severity="medium",
+        severity=Severity.MEDIUM,
         rationale="Deprecated images no longer receive updates from their publisher.",
         remediation="Rebuild from a current AMI.",
         remediation_cli="aws ec2 describe-images --region {region} --owners amazon self --query 'Images[?DeprecationTime==null].ImageId'  # relaunch {resource_id} from a current AMI",
@@ -154,7 +155,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="no_paravirtual",
         title="Instance does not use paravirtual virtualization",
-        severity="medium",
+        severity=Severity.MEDIUM,
         rationale="Paravirtual instances run on legacy hypervisor paths with weaker isolation.",
         remediation="Migrate to an HVM AMI and a current-generation instance type.",
         remediation_cli='aws ec2 describe-images --region {region} --owners amazon --filters Name=virtualization-type,Values=hvm  # relaunch {resource_id} from an HVM AMI',

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import sources
 from ..model import InstanceRecord, RuleResult, failed, passed, skipped
+from ..registry import Severity
 from .base import INTEGER, Param, Params, Rule
 
 
@@ -45,7 +46,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="instance_age",
         title="Instance is not older than the maximum age",
-        severity="low",
+        severity=Severity.LOW,
         rationale="Long-lived hosts drift from their baseline and miss image-level patches.",
         remediation="Replace the instance from a fresh AMI (immutable infrastructure).",
         remediation_cli="aws ec2 describe-instances --region {region} --instance-ids {resource_id} --query 'Reservations[].Instances[].ImageId'  # replace the instance from a fresh AMI",
@@ -59,7 +60,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="stopped_too_long",
         title="Instance has not been stopped for too long",
-        severity="low",
+        severity=Severity.LOW,
         rationale="Forgotten stopped instances keep paying for volumes and miss patches when "
         "restarted.",
         remediation="Terminate the instance or snapshot and remove it.",
@@ -76,7 +77,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="termination_protection",
         title="Termination protection is enabled",
-        severity="low",
+        severity=Severity.LOW,
         rationale="Protects long-lived, stateful hosts against accidental termination.",
         remediation="Set DisableApiTermination=true with ModifyInstanceAttribute.",
         remediation_cli='aws ec2 modify-instance-attribute --region {region} --instance-id {resource_id} --disable-api-termination',

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..model import InstanceRecord, RuleResult, failed, passed, skipped
+from ..registry import Severity
 from .base import INTEGER, Param, Params, Rule
 
 
@@ -35,7 +36,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="imdsv2_required",
         title="Instance requires IMDSv2",
-        severity="high",
+        severity=Severity.HIGH,
         rationale="IMDSv1 answers unauthenticated GETs, so an SSRF bug leaks role credentials.",
         remediation="Set HttpTokens=required with ModifyInstanceMetadataOptions.",
         remediation_cli='aws ec2 modify-instance-metadata-options --region {region} --instance-id {resource_id} --http-tokens required --http-endpoint enabled',
@@ -51,7 +52,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="imds_hop_limit",
         title="Metadata response hop limit is low",
-        severity="medium",
+        severity=Severity.MEDIUM,
         rationale="A hop limit above 1 lets containers and forwarded traffic reach the metadata "
         "service and the instance role.",
         remediation="Set HttpPutResponseHopLimit to 1 (2 only for containers that need it).",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..model import InstanceRecord, RuleResult, failed, passed
+from ..registry import Severity
 from .base import Params, Rule
 
 
@@ -37,7 +38,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="no_public_ip",
         title="Instance has no public IP address",
-        severity="high",
+        severity=Severity.HIGH,
         rationale="A public address makes the host directly reachable; front it with a load "
         "balancer or NAT instead.",
         remediation="Launch into private subnets and disable auto-assigned public IPs.",
@@ -53,7 +54,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="public_ip_with_instance_profile",
         title="Internet-facing instance has no instance profile",
-        severity="high",
+        severity=Severity.HIGH,
         rationale="A compromised internet-facing host hands its role's credentials to the "
         "attacker.",
         remediation="Move the workload behind a load balancer or drop the instance profile.",
@@ -65,7 +66,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="single_eni",
         title="Instance uses a single network interface",
-        severity="low",
+        severity=Severity.LOW,
         rationale="Extra interfaces can bridge subnets and bypass network segmentation.",
         remediation="Detach secondary ENIs unless the appliance needs them.",
         remediation_cli='aws ec2 describe-network-interfaces --region {region} --filters Name=attachment.instance-id,Values={resource_id}  # then detach the secondary ones: aws ec2 detach-network-interface --attachment-id <id>',

@@ -8,8 +8,8 @@ suppression can select it by `resource_id`.
 from __future__ import annotations
 
 from .. import sources
-from ..identity import SECURITY_GROUP
 from ..model import RuleResult, SecurityGroupRecord, failed, passed
+from ..registry import SECURITY_GROUP, Severity
 from .base import Params, Rule
 
 
@@ -28,7 +28,7 @@ RULES: tuple[Rule, ...] = (
         resource_type=SECURITY_GROUP,
         sources=(sources.DEFAULT_SECURITY_GROUPS,),
         title="VPC default security groups allow no traffic",
-        severity="high",
+        severity=Severity.HIGH,
         rationale="Anything launched without a group lands in the default one; open rules there expose it.",
         remediation="Remove every inbound and outbound rule from the VPC's default security group.",
         remediation_cli=(

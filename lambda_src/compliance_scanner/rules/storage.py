@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import sources
 from ..model import InstanceRecord, RuleResult, failed, passed
+from ..registry import Severity
 from .base import Params, Rule
 
 
@@ -26,7 +27,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="ebs_volumes_encrypted",
         title="Attached EBS volumes are encrypted",
-        severity="high",
+        severity=Severity.HIGH,
         rationale="Unencrypted volumes and their snapshots expose data at rest.",
         remediation="Enable EBS encryption by default; migrate data to encrypted volumes.",
         remediation_cli='aws ec2 enable-ebs-encryption-by-default --region {region}  # then snapshot, copy with --encrypted and swap the volumes of {resource_id}',
@@ -42,7 +43,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="ebs_optimized",
         title="Instance is EBS-optimized",
-        severity="low",
+        severity=Severity.LOW,
         rationale="Dedicated EBS bandwidth keeps storage I/O from competing with network traffic.",
         remediation="Enable EbsOptimized or move to a current-generation type.",
         remediation_cli='aws ec2 stop-instances --region {region} --instance-ids {resource_id} && aws ec2 modify-instance-attribute --region {region} --instance-id {resource_id} --ebs-optimized',

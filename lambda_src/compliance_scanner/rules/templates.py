@@ -7,10 +7,11 @@ autoscaling groups set to `$Latest` use) are checked; a finding names the versio
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from .. import sources
-from ..identity import LAUNCH_TEMPLATE
 from ..model import LaunchTemplateRecord, RuleResult, TemplateVersion, failed, passed, skipped
+from ..registry import LAUNCH_TEMPLATE, Severity
 from .access import SECRET_PATTERNS, secret_patterns_in
 from .base import REGEXES, Param, Params, Rule
 
@@ -56,7 +57,7 @@ def _unencrypted(version: TemplateVersion, params: Params) -> str | None:
     return f"EBS mappings without Encrypted=true: {', '.join(devices)}" if devices else None
 
 
-def _template_rule(rule_id: str, **fields) -> Rule:  # noqa: ANN003 - Rule's own fields
+def _template_rule(rule_id: str, **fields: Any) -> Rule:
     return Rule(id=rule_id, resource_type=LAUNCH_TEMPLATE, sources=(sources.LAUNCH_TEMPLATES,), **fields)
 
 
@@ -64,7 +65,7 @@ RULES: tuple[Rule, ...] = (
     _template_rule(
         "launch_template_imdsv2",
         title="Launch templates require IMDSv2",
-        severity="high",
+        severity=Severity.HIGH,
         rationale="Every instance launched from the template would answer unauthenticated metadata requests.",
         remediation="Create a template version with MetadataOptions HttpTokens=required and make it the default.",
         remediation_cli="aws ec2 create-launch-template-version --region {region} --launch-template-id {resource_id} --source-version '$Latest' --launch-template-data '{{\"MetadataOptions\":{{\"HttpTokens\":\"required\"}}}}'",
@@ -79,7 +80,7 @@ RULES: tuple[Rule, ...] = (
     _template_rule(
         "launch_template_no_public_ip",
         title="Launch templates do not assign public IP addresses",
-        severity="high",
+        severity=Severity.HIGH,
         rationale="Instances launched from the template would be directly reachable from the internet.",
         remediation="Create a template version whose network interfaces set AssociatePublicIpAddress=false.",
         remediation_cli="aws ec2 create-launch-template-version --region {region} --launch-template-id {resource_id} --source-version '$Latest' --launch-template-data '{{\"NetworkInterfaces\":[{{\"DeviceIndex\":0,\"AssociatePublicIpAddress\":false}}]}}'",
@@ -94,7 +95,7 @@ RULES: tuple[Rule, ...] = (
     _template_rule(
         "launch_template_user_data_secrets",
         title="Launch template user data contains no secrets",
-        severity="critical",
+        severity=Severity.CRITICAL,
         rationale="Template user data is readable by anyone who may describe templates, and by every instance.",
         remediation="Read secrets from Secrets Manager or Parameter Store at boot; rotate the exposed ones.",
         remediation_cli="aws ec2 describe-launch-template-versions --region {region} --launch-template-id {resource_id} --versions '$Default' '$Latest' --query 'LaunchTemplateVersions[].VersionNumber'  # then create a clean version and delete these",
@@ -106,7 +107,7 @@ RULES: tuple[Rule, ...] = (
     _template_rule(
         "launch_template_ebs_encrypted",
         title="Launch template EBS volumes are encrypted",
-        severity="medium",
+        severity=Severity.MEDIUM,
         rationale="Volumes from mappings without Encrypted=true are encrypted only if the account default is on.",
         remediation="Set Encrypted=true on every EBS block device mapping of the template.",
         remediation_cli="aws ec2 create-launch-template-version --region {region} --launch-template-id {resource_id} --source-version '$Latest' --launch-template-data '{{\"BlockDeviceMappings\":[{{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{{\"Encrypted\":true}}}}]}}'",

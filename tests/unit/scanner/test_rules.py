@@ -10,7 +10,6 @@ from ec2c.scanner import sources
 from ec2c.scanner.model import (
     FAIL,
     PASS,
-    SEVERITIES,
     SKIPPED,
     ImageInfo,
     IngressPermission,
@@ -20,6 +19,7 @@ from ec2c.scanner.model import (
     SsmStatus,
     VolumeInfo,
 )
+from ec2c.scanner.registry import SEVERITIES
 from ec2c.scanner.rules import CATALOGUE, ORDER, evaluate
 
 from .conftest import ACCOUNT, NOW, record
