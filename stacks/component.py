@@ -20,7 +20,9 @@ import pulumi_aws as aws
 from ec2c.scanner import contract, workflow
 from ec2c.scanner.permissions import required_iam_actions
 
-from ec2c.stacks import dashboard, iam, packaging
+import ec2c.stacks.dashboard as dashboard
+import ec2c.stacks.iam as iam
+import ec2c.stacks.packaging as packaging
 from ec2c.stacks.args import ComplianceAnalyzerArgs
 from ec2c.stacks.lambda_env import MAX_TOPIC_NAME_CHARS, scanner_environment
 
@@ -360,6 +362,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             ).apply(
                 lambda values: iam.scanner_policy(
                     describe_actions=describe_actions,
+                    partition=values[5].split(":")[1],
                     bucket_arn=values[0],
                     topic_arn=values[1],
                     log_group_arn=values[2],

@@ -93,9 +93,15 @@ def schedule_policy(*, state_machine_arn: str) -> str:
     )
 
 
+PREFIX_LIST_READ = "ec2:GetManagedPrefixListEntries"
+"""The one read of the rules that IAM authorizes per resource (a prefix list): it is granted on
+prefix lists only, not on `*` with the describe calls."""
+
+
 def scanner_policy(
     *,
     describe_actions: Sequence[str],
+    partition: str,
     bucket_arn: str,
     topic_arn: str,
     log_group_arn: str,
@@ -109,19 +115,29 @@ def scanner_policy(
 
     `describe_actions` come from the enabled rules; EC2/SSM describe calls have no
     resource-level permissions, and `PutMetricData` has none either, so those two statements are
-    the only ones on `*` (the metric one pinned to the namespace by condition). Publishing to a
+    the only ones on `*` (the metric one pinned to the namespace by condition). Reading a prefix
+    list's entries is authorized per prefix list: that action is granted on prefix lists of any
+    region and owner (a security group may reference an AWS-managed or a shared one), in the
+    deploying account's `partition`, and on nothing else. Publishing to a
     topic encrypted with a customer-managed key also needs that key: SNS generates a data key
     for the message on the publisher's behalf, with the publisher's permissions.
     """
     if not describe_actions:
         raise ValueError("scanner_policy: expected at least one describe action, got none")
-    statements = [
-        {
-            "Sid": "DescribeFleet",
-            "Effect": "Allow",
-            "Action": sorted(describe_actions),
-            "Resource": "*",
-        },
+    statements: list[dict[str, object]] = []
+    unscoped = sorted(set(describe_actions) - {PREFIX_LIST_READ})
+    if unscoped:
+        statements.append({"Sid": "DescribeFleet", "Effect": "Allow", "Action": unscoped, "Resource": "*"})
+    if PREFIX_LIST_READ in describe_actions:
+        statements.append(
+            {
+                "Sid": "ReadPrefixLists",
+                "Effect": "Allow",
+                "Action": PREFIX_LIST_READ,
+                "Resource": f"arn:{partition}:ec2:*:*:prefix-list/*",
+            }
+        )
+    statements += [
         {
             "Sid": "ReadWriteReports",
             "Effect": "Allow",

@@ -18,7 +18,7 @@ from pulumi import automation as auto
 from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
-from ec2c.orchestrator.deploy import commands
+from ec2c.orchestrator.cli import stack as stack_commands
 from ec2c.orchestrator.deploy.ephemeral import Step, EphemeralRun, check_pytest_args, planned_changes
 from ec2c.orchestrator.deploy import inventory
 from ec2c.orchestrator.deploy.inventory import StackRow, kind_of, parse_duration
@@ -257,7 +257,7 @@ def test_bad_pytest_arguments_are_found_without_deploying(tmp_path):
 
 
 def test_outputs_are_printed_literally(capsys):
-    commands._outputs_table({"api_token": "[secret]", "name": "[bold]x[/bold]"})
+    stack_commands._outputs_table({"api_token": "[secret]", "name": "[bold]x[/bold]"})
     err = capsys.readouterr().err
     assert "[secret]" in err and "[bold]x[/bold]" in err
 

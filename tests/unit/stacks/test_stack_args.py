@@ -13,12 +13,11 @@ from ec2c.scanner.policy import DEFAULT_ALERT_THRESHOLD, PolicyError, load_polic
 
 from ec2c.stacks import ArgsError, ComplianceAnalyzerArgs
 from ec2c.stacks.args import (
-    LOG_RETENTION_DAYS,
-    REGION_CONCURRENCY_RANGE,
     RUN_DOCUMENT_ALLOWANCE_BYTES,
     plan_output_size,
     policy_document_json,
 )
+from ec2c.stacks.bounds import LOG_RETENTION_DAYS, REGION_CONCURRENCY
 from ec2c.stacks.lambda_env import ENV_SIZE_LIMIT_BYTES, worst_case_environment_size
 
 
@@ -371,7 +370,7 @@ def test_a_few_suppressions_still_fit() -> None:
 
 
 def test_region_concurrency_spans_the_inline_maps_limit_and_reserves_as_much_by_default() -> None:
-    assert REGION_CONCURRENCY_RANGE == (1, workflow.MAX_CONCURRENCY_LIMIT) == (1, 40)
+    assert REGION_CONCURRENCY.range == (1, workflow.MAX_CONCURRENCY_LIMIT) == (1, 40)
     for concurrency in (1, 40):
         args = ComplianceAnalyzerArgs(environment="dev", region_concurrency=concurrency)
         assert (args.region_concurrency, args.reserved_concurrency) == (concurrency, concurrency)

@@ -339,10 +339,15 @@ def test_inline_policy_is_scoped_to_this_stacks_resources(
         "ec2:GetEbsEncryptionByDefault",
         "ec2:GetImageBlockPublicAccessState",
         "ec2:GetInstanceMetadataDefaults",
-        "ec2:GetManagedPrefixListEntries",
         "ec2:GetSnapshotBlockPublicAccessState",
         "ssm:DescribeInstanceInformation",
     ]
+    assert statements["ReadPrefixLists"] == {
+        "Sid": "ReadPrefixLists",
+        "Effect": "Allow",
+        "Action": "ec2:GetManagedPrefixListEntries",
+        "Resource": f"arn:{PARTITION}:ec2:*:*:prefix-list/*",
+    }
 
 
 def test_ssm_action_is_requested_only_when_the_ssm_rule_is_enabled() -> None:
@@ -361,7 +366,6 @@ def test_ssm_action_is_requested_only_when_the_ssm_rule_is_enabled() -> None:
         "ec2:GetEbsEncryptionByDefault",
         "ec2:GetImageBlockPublicAccessState",
         "ec2:GetInstanceMetadataDefaults",
-        "ec2:GetManagedPrefixListEntries",
         "ec2:GetSnapshotBlockPublicAccessState",
     ]
 

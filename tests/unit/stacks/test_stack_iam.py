@@ -19,6 +19,7 @@ DLQ_ARN = "arn:aws:sqs:eu-west-1:123456789012:compliance-scanner-dlq-dev"
 def _statements(**overrides: object) -> dict[str, dict]:
     kwargs = dict(
         describe_actions=DESCRIBES,
+        partition="aws",
         bucket_arn=BUCKET_ARN,
         topic_arn=TOPIC_ARN,
         log_group_arn=LOG_GROUP_ARN,
@@ -49,6 +50,23 @@ def test_describe_actions_are_sorted_and_the_only_wildcard_besides_metrics() -> 
     wildcards = {sid for sid, statement in statements.items() if statement["Resource"] == "*"}
     assert wildcards == {"DescribeFleet", "PutComplianceMetrics"}
     assert all(statement["Effect"] == "Allow" for statement in statements.values())
+
+
+def test_prefix_list_entries_are_read_on_prefix_lists_only_in_the_partition() -> None:
+    statements = _statements(describe_actions=[*DESCRIBES, "ec2:GetManagedPrefixListEntries"], partition="aws-cn")
+    assert statements["DescribeFleet"]["Action"] == ["ec2:DescribeInstances", "ec2:DescribeVolumes"]
+    assert statements["ReadPrefixLists"] == {
+        "Sid": "ReadPrefixLists",
+        "Effect": "Allow",
+        "Action": "ec2:GetManagedPrefixListEntries",
+        "Resource": "arn:aws-cn:ec2:*:*:prefix-list/*",
+    }
+
+
+def test_no_describe_statement_when_prefix_lists_are_the_only_read() -> None:
+    statements = _statements(describe_actions=["ec2:GetManagedPrefixListEntries"])
+    assert "DescribeFleet" not in statements
+    assert statements["ReadPrefixLists"]["Action"] == "ec2:GetManagedPrefixListEntries"
 
 
 def test_reports_are_readable_and_writable_only_under_the_prefix() -> None:
