@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ec2c.orchestrator.scan import demo
+from ec2c.orchestrator import demo
 from ec2c.stacks import packaging
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +94,7 @@ def test_installed_ec2c_runs_from_anywhere(installed):
     assert version.startswith("ec2c 0.1.0\npulumi SDK ")
 
     report = json.loads(_run(ec2c, "scan", "--demo", "--format", "json", cwd=cwd, env=env).stdout)
-    expected = {spec["name"]: set(spec.get("expect", ())) for specs in demo._FLEET.values() for spec in specs}
+    expected = {spec.name: set(spec.expect) for spec in demo.instance_specs()}
     assert report["summary"]["total_instances"] == len(expected)
     failing = {f["rule_id"] for f in report["findings"] if not f["suppressed"] and f["resource_type"] == "instance"}
     assert failing == set().union(*expected.values()) - _suppressed_only(report)
