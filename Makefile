@@ -9,12 +9,16 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PULUMI_VERSION ?= 3.259.0
+# The pulumi CLI pin lives in orchestrator/engine/version.py (read by the code and install-pulumi.sh).
+PULUMI_VERSION ?= $(shell sed -n 's/^PINNED_VERSION = "\(.*\)"$$/\1/p' orchestrator/engine/version.py)
 ASL_VALIDATOR_VERSION ?= 4.0.0
+# `make test`'s coverage gates (line and branch): the stack and the scanner are covered
+# entirely, the orchestrator (a CLI over the engine and AWS) at least this much.
+ORCHESTRATOR_COVERAGE ?= 90
 ASL_DIR := .tools/asl
 ASL_VALIDATOR := $(ASL_DIR)/node_modules/.bin/asl-validator
 
-.PHONY: demo test install install-dev engine browser asl-validator
+.PHONY: demo test install install-dev engine browser asl-validator types imports
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,5 +53,24 @@ asl-validator:
 			asl-validator@$(ASL_VALIDATOR_VERSION); \
 	fi
 
-test: engine browser asl-validator
-	$(BIN)/python -m pytest --cov=stacks --cov=lambda_src --cov-branch --cov-fail-under=100 $(PYTEST_ARGS)
+# make types runs mypy ([tool.mypy] in pyproject.toml) over the three portions of `ec2c`, read
+# through a link tree of relative symlinks under .tools/typecheck: the editable install's import
+# hook is invisible to mypy. Its cache is .tools/mypy-cache.
+TYPECHECK_DIR := .tools/typecheck/ec2c
+
+types: install-dev
+	@mkdir -p $(TYPECHECK_DIR)
+	@ln -sfn ../../../orchestrator $(TYPECHECK_DIR)/orchestrator
+	@ln -sfn ../../../stacks $(TYPECHECK_DIR)/stacks
+	@ln -sfn ../../../lambda_src/compliance_scanner $(TYPECHECK_DIR)/scanner
+	$(BIN)/mypy
+
+# make imports checks the orchestrator's layers, what the scanner and the stack may import, and
+# that no imports form a cycle: the contracts of [tool.importlinter] in pyproject.toml.
+imports: install-dev
+	$(BIN)/lint-imports --no-cache
+
+test: engine browser asl-validator types imports
+	$(BIN)/python -m pytest --cov=stacks --cov=lambda_src --cov=orchestrator --cov-branch --cov-report= $(PYTEST_ARGS)
+	$(BIN)/python -m coverage report --include='stacks/*,lambda_src/*' --fail-under=100
+	$(BIN)/python -m coverage report --include='orchestrator/*' --fail-under=$(ORCHESTRATOR_COVERAGE)

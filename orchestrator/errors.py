@@ -1,20 +1,15 @@
 """The two ways a command can fail, mapped to the CLI's exit codes.
 
-Every expected failure is raised as one of these; `guard` turns it into a one-line message and
-an exit code at the command boundary, so a user never sees a traceback: 2 means "fix your
-input", 1 means "the operation failed".
+Every expected failure is raised as one of these; `cli.guard.guard` turns it into a one-line
+message and an exit code at the command boundary, so a user never sees a traceback: 2 means
+"fix your input", 1 means "the operation failed".
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable, TypeVar
-
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Ec2cError(Exception):
@@ -38,21 +33,3 @@ class OperationFailed(Ec2cError):
     """An operation (deployment, scan, test run) ran and failed."""
 
     exit_code = EXIT_FAILURE
-
-
-def guard(command: F) -> F:
-    """Wrap a typer command: an Ec2cError becomes `error: <message>` on stderr and its exit code."""
-    import typer
-    from rich.markup import escape
-
-    from .console import err
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except Ec2cError as exc:
-            err.print(f"[red]{exc.label}:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]

@@ -1,1 +1,2 @@
-"""Deployment through the Automation API: engine, environments, workspaces, lifecycle, ephemeral runs, rollouts."""
+"""Deployment through the Automation API: environments, workspaces, lifecycle, ephemeral runs,
+rollouts, and the stack a command means (`operations`)."""

@@ -14,14 +14,8 @@ from typing import Any, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from ec2c.scanner.policy import PolicyError, load_policy
-from ec2c.stacks.args import (
-    DEFAULT_REGION_CONCURRENCY,
-    EMAIL_PATTERN,
-    LOG_RETENTION_DAYS,
-    REGION_CONCURRENCY_RANGE,
-    REGION_PATTERN,
-    RESERVED_CONCURRENCY_RANGE,
-)
+from ec2c.stacks import bounds
+from ec2c.stacks.bounds import EMAIL_PATTERN, LOG_RETENTION_DAYS, REGION_PATTERN, Bound, Setting
 from ec2c.stacks.schedule import schedule_problem
 
 from ..errors import BadInput
@@ -37,6 +31,14 @@ RESERVED_FILES = {DEFAULTS_FILE}
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _bounded(bound: Bound, **extra: Any) -> Any:
+    """A pydantic field with the stack's bound and default (`ec2c.stacks.bounds`; None for a bound
+    without one): the file is refused at load for exactly what `ComplianceAnalyzerArgs` would
+    refuse at deploy."""
+    default = bound.default if isinstance(bound, Setting) else None
+    return Field(default, ge=bound.low, le=bound.high, **extra)
 
 
 class AwsTarget(_Model):
@@ -89,21 +91,17 @@ def _check_emails(value: tuple[str, ...]) -> tuple[str, ...]:
 
 
 class LambdaSettings(_Model):
-    memory_mb: int = Field(512, ge=128, le=10240)
-    timeout_s: int = Field(300, ge=1, le=900)
-    ephemeral_storage_mb: int = Field(512, ge=512, le=10240)
+    memory_mb: int = _bounded(bounds.LAMBDA_MEMORY_MB)
+    timeout_s: int = _bounded(bounds.LAMBDA_TIMEOUT_S)
+    ephemeral_storage_mb: int = _bounded(bounds.LAMBDA_EPHEMERAL_STORAGE_MB)
     """`/tmp`, where each region's compressed shards are spooled before upload (about 1 KB per
     instance: 512 MB holds far more than one invocation can scan)."""
-    region_concurrency: int = Field(
-        DEFAULT_REGION_CONCURRENCY, ge=REGION_CONCURRENCY_RANGE[0], le=REGION_CONCURRENCY_RANGE[1]
-    )
-    """Regions the state machine's Map scans at once (the bounds are the stack args', 1-40)."""
-    reserved_concurrency: int | None = Field(
-        None, ge=RESERVED_CONCURRENCY_RANGE[0], le=RESERVED_CONCURRENCY_RANGE[1], validate_default=True
-    )
+    region_concurrency: int = _bounded(bounds.REGION_CONCURRENCY)
+    """Regions the state machine's Map scans at once (1-40)."""
+    reserved_concurrency: int | None = _bounded(bounds.RESERVED_CONCURRENCY, validate_default=True)
     """Executions reserved for (and the cap of) the function; unset, `region_concurrency`."""
     tracing: bool = True
-    async_retries: int = Field(1, ge=0, le=2)
+    async_retries: int = _bounded(bounds.ASYNC_RETRIES)
 
     @field_validator("reserved_concurrency")
     @classmethod
@@ -135,8 +133,8 @@ class EphemeralSettings(_Model):
 
 
 class Retention(_Model):
-    reports_days: int = Field(90, ge=1)
-    logs_days: int = 30
+    reports_days: int = _bounded(bounds.REPORT_RETENTION_DAYS)
+    logs_days: int = bounds.DEFAULT_LOG_RETENTION_DAYS
 
     @field_validator("logs_days")
     @classmethod
@@ -158,8 +156,8 @@ class Environment(_Model):
     program: str = "ec2c.orchestrator.deploy.programs:analyzer_program"
     aws: AwsTarget
     tags: dict[str, str] = {}
-    schedule: str = "rate(1 day)"
-    metric_namespace: str = "EC2Compliance"
+    schedule: str = bounds.DEFAULT_SCHEDULE
+    metric_namespace: str = bounds.DEFAULT_METRIC_NAMESPACE
     alert_emails: tuple[str, ...] = ()
     protected: bool = False
     force_destroy: bool = False
@@ -293,13 +291,18 @@ class ConfigDir:
         path = self.path / DEFAULTS_FILE
         return read_yaml(path) if path.exists() else {}
 
+    def with_defaults(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """`document` (an environment file's content) merged over the folder's defaults.yaml, key by
+        key: what every environment of the folder, and a scan given one of its files, applies."""
+        return deep_merge(self.defaults(), document)
+
     def load(self, name: str, overrides: Mapping[str, Any] | None = None) -> Environment:
         """Load `<name>.yaml` over the defaults, with optional overrides (e.g. from a rollout plan)."""
         path = self.path / f"{name}.yaml"
         if not path.exists():
             known = ", ".join(self.names()) or "none"
             raise BadInput(f"unknown environment {name!r}: {path} does not exist (known: {known})")
-        document = deep_merge(self.defaults(), read_yaml(path))
+        document = self.with_defaults(read_yaml(path))
         if overrides:
             document = deep_merge(document, overrides)
         return validate(document, name=name, source=str(path))

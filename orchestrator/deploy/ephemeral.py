@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+import pytest
 from rich.markup import escape
 
 from ..console import err
@@ -32,6 +33,7 @@ from ..errors import BadInput, OperationFailed
 from .environments import Environment
 from .lifecycle import destroy_and_remove, run_operation
 from .progress import ProgressView
+from . import testing
 from .testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
 from .workspace import StackTarget
 
@@ -139,10 +141,6 @@ def run_pytest(tests: Path, junit_xml: Path | None, extra_args: Sequence[str]) -
     The fixture plugin is passed as an object: `-p` on an already imported module makes pytest
     warn that it cannot rewrite its asserts.
     """
-    import pytest
-
-    from . import testing
-
     return int(pytest.main(pytest_args(tests, junit_xml, extra_args), plugins=[testing]))
 
 

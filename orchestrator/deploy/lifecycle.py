@@ -163,11 +163,13 @@ def clear_pending_operations(stack: auto.Stack, target: StackTarget) -> list[str
     resource the state no longer tracks, so each one is named on the terminal.
     """
     deployment = stack.export_stack()
-    pending = (deployment.deployment or {}).get("pending_operations") or []
+    state = dict(deployment.deployment or {})
+    pending = state.get("pending_operations") or []
     if not pending:
         return []
     urns = [str(op.get("resource", {}).get("urn", "?")) for op in pending]
-    deployment.deployment["pending_operations"] = []
+    state["pending_operations"] = []
+    deployment.deployment = state
     stack.import_stack(deployment)
     err.print(
         f"cleared {len(urns)} pending operation(s) on {qualified_name(target)}; "

@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlparse
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
 LOCKS_ROOT = ".pulumi/locks/organization"
 STACKS_ROOT = ".pulumi/stacks"
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
@@ -118,9 +122,6 @@ class S3Store:
     """gocloud's s3:// URL (`?endpoint=&region=&use_path_style=`) mapped onto boto3."""
 
     def __init__(self, url: str) -> None:
-        import boto3
-        from botocore.config import Config
-
         parsed = urlparse(url)
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         path_style = query.get("use_path_style", query.get("s3ForcePathStyle", "false")).lower() == "true"
@@ -146,8 +147,6 @@ class S3Store:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
 
     def modified(self, key: str) -> datetime | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["LastModified"]
         except (BotoCoreError, ClientError):

@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-from .environments import Environment
+from ec2c.stacks import ComplianceAnalyzerArgs, program
+
 from ..errors import BadInput
+from .environments import Environment
 
 PulumiProgram = Callable[[], None]
 ProgramFactory = Callable[[Environment], PulumiProgram]
@@ -20,8 +22,6 @@ ProgramFactory = Callable[[Environment], PulumiProgram]
 
 def analyzer_program(env: Environment) -> PulumiProgram:
     """The product: one ComplianceAnalyzer configured from the environment file."""
-    from ec2c.stacks import ComplianceAnalyzerArgs, program
-
     args = ComplianceAnalyzerArgs(
         environment=env.stack_name,
         tags={**env.tags, "Environment": env.tags.get("Environment", env.name)},

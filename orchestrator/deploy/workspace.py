@@ -176,16 +176,22 @@ def _select_or_create(
     target: StackTarget, program: Callable[[], None], opts: auto.LocalWorkspaceOptions, create: bool
 ) -> tuple[auto.Stack, bool]:
     """Select, else create; two first runs racing to create get the stack the other one made."""
-    names = {"stack_name": target.stack_name, "project_name": target.env.project, "program": program, "opts": opts}
+    def select() -> auto.Stack:
+        return auto.select_stack(
+            stack_name=target.stack_name, project_name=target.env.project, program=program, opts=opts
+        )
+
     try:
-        return auto.select_stack(**names), False
+        return select(), False
     except auto.StackNotFoundError:
         if not create:
             raise
     try:
-        return auto.create_stack(**names), True
+        return auto.create_stack(
+            stack_name=target.stack_name, project_name=target.env.project, program=program, opts=opts
+        ), True
     except auto.StackAlreadyExistsError:
-        return auto.select_stack(**names), False
+        return select(), False
 
 
 def first_error(exc: auto.CommandError) -> str:

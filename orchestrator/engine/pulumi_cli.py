@@ -18,8 +18,9 @@ from pulumi.automation import PulumiCommand
 from semver import VersionInfo
 
 from ..errors import OperationFailed
+from .command import SupervisedCommand
+from .version import PINNED_VERSION
 
-PINNED_VERSION = "3.259.0"
 INSTALLER = Path(__file__).resolve().parent / "install-pulumi.sh"
 """Shipped in the package: an installed `ec2c engine install` needs no checkout."""
 
@@ -39,8 +40,6 @@ class Engine:
 
 @functools.lru_cache(maxsize=None)
 def _command_for(root: Path) -> PulumiCommand:
-    from .command import SupervisedCommand
-
     return SupervisedCommand(root=str(root))
 
 

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Mapping, ParamSpec, TypeVar
 
 from ..errors import Ec2cError
 
@@ -36,7 +36,8 @@ DEFAULT_GRACE_S = 60.0
 GRACE_VAR = "EC2C_CANCEL_GRACE_S"
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Interrupted(Ec2cError):
@@ -223,7 +224,7 @@ class Supervisor:
 SUPERVISOR = Supervisor()
 
 
-def supervised(command: F, *, raise_when_idle: bool = True) -> F:
+def supervised(command: Callable[P, R], *, raise_when_idle: bool = True) -> Callable[P, R]:
     """Run an engine command under the handlers; any interruption ends as one line and 130/143.
 
     `raise_when_idle=False` suits commands whose main thread only waits for workers (rollout):
@@ -231,7 +232,7 @@ def supervised(command: F, *, raise_when_idle: bool = True) -> F:
     """
 
     @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         with SUPERVISOR.handling(raise_when_idle=raise_when_idle):
             try:
                 result = command(*args, **kwargs)
@@ -248,4 +249,4 @@ def supervised(command: F, *, raise_when_idle: bool = True) -> F:
                 )
             return result
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

@@ -1,1 +1,2 @@
-"""The fleet view: every target of a rollout plan at once (status, merged estate report)."""
+"""The fleet view: every target of a rollout plan at once (`plan`: status, drift and the data of
+the merged estate report)."""

@@ -12,6 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pulumi import automation as auto
+
+from ..deploy.lifecycle import no_program
+from ..deploy.workspace import StackTarget, first_error, open_stack
 from ..errors import OperationFailed
 
 DRIFT_OPS = ("update", "delete", "replace")
@@ -58,11 +62,6 @@ def changed_keys(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, p
 
 def detect(target: Any, root: Path, engine: Any) -> TargetDrift:
     """One target's drift; a target that cannot be read says why."""
-    from pulumi import automation as auto
-
-    from ..deploy.lifecycle import no_program
-    from ..deploy.workspace import StackTarget, first_error, open_stack
-
     env = target.env
     row = TargetDrift(env.name, target.stack_name, env.aws.region)
     drifted: list[DriftedResource] = []

@@ -14,9 +14,12 @@ from typing import Any
 
 from ec2c.scanner.reader import Report
 from ec2c.scanner.storage import ReportReadError
+from pulumi import automation as auto
 
+from ..deploy.lifecycle import no_program, plain_outputs
+from ..deploy.workspace import StackTarget, first_error, open_stack
 from ..errors import OperationFailed
-from .estate import TargetReport
+from ..reporting.estate import TargetReport
 
 FAILED_RESULTS = ("failed",)
 CODE_CURRENT, CODE_OUTDATED, CODE_UNKNOWN = "current", "outdated", "unknown"
@@ -57,11 +60,6 @@ class TargetStatus:
 def read_target(target: Any, root: Path, engine: Any, local_sha256: str, fetch: Callable[[str, str], Report]) -> TargetStatus:
     """One target's status; `fetch(bucket, region)` reads its latest report (its index: the
     findings stay in their shards until a view streams them)."""
-    from pulumi import automation as auto
-
-    from ..deploy.lifecycle import no_program, plain_outputs
-    from ..deploy.workspace import StackTarget, first_error, open_stack
-
     env = target.env
     row = TargetStatus(env.name, target.stack_name, env.aws.account_id, env.aws.region)
     stack_target = StackTarget(env=env, stack_name=target.stack_name, root=root)

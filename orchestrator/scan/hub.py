@@ -20,7 +20,16 @@ from itertools import chain
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from ec2c.scanner.asff import to_asff
 from ec2c.scanner.reader import Report
+from ec2c.scanner.security_hub import (
+    ImportResult,
+    active_findings,
+    archived,
+    describe,
+    import_findings,
+    resolved_since,
+)
 
 from ..errors import OperationFailed
 
@@ -51,11 +60,8 @@ def digest(uid: str) -> int | str:
         return uid
 
 
-def import_report(session: Any, report: Report, hub_region: str) -> Any:
-    """Import the findings and archive the resolved ones; returns the `ImportResult`."""
-    from ec2c.scanner.asff import to_asff
-    from ec2c.scanner.security_hub import active_findings, archived, describe, import_findings, resolved_since
-
+def import_report(session: Any, report: Report, hub_region: str) -> ImportResult:
+    """Import the findings and archive the resolved ones."""
     account_id = report.index["account_id"]
     if not account_id:
         raise OperationFailed("--security-hub: the report has no account id to import findings under")

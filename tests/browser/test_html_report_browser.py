@@ -34,9 +34,10 @@ from ec2c.scanner.policy import load_policy
 from ec2c.scanner.reader import Report, load_report
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import DirStore
-from ec2c.orchestrator.scan import demo, html_report
-from ec2c.orchestrator.scan.html_report import to_html
-from ec2c.orchestrator.scan.render import sort_findings
+from ec2c.orchestrator import demo
+from ec2c.orchestrator.reporting import html_report
+from ec2c.orchestrator.reporting.html_report import to_html
+from ec2c.orchestrator.reporting.render import sort_findings
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "build" / "html-report.png"

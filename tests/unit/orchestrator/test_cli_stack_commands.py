@@ -96,12 +96,20 @@ def test_missing_engine_says_how_to_install_it(runner, no_engine):
     assert "ec2c engine install" in info.output
 
 
-def test_s3_backend_without_passphrase_is_bad_input(runner, monkeypatch):
+def test_s3_backend_without_passphrase_is_bad_input(runner, no_engine, monkeypatch, tmp_path):
+    """Refused before any engine work: a stand-in CLI (no real one is needed) is located, and
+    asked for nothing but its version."""
+    calls = tmp_path / "calls"
+    stand_in = tmp_path / "pulumi"
+    stand_in.write_text(f'#!/bin/sh\necho "$*" >> "{calls}"\n[ "$1" = version ] && echo v3.259.0\n')
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("EC2C_PULUMI", str(stand_in))
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
     result = runner.invoke(app, ["outputs", "--env", "prod", "--config-dir", str(REPO_CONFIG)])
     assert result.exit_code == 2
     assert "needs PULUMI_CONFIG_PASSPHRASE" in result.output
+    assert set(calls.read_text().splitlines()) == {"version"}
 
 
 def test_ephemeral_runs_say_which_inboxes_they_skip(runner, no_engine, tmp_path):

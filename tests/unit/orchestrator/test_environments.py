@@ -203,7 +203,7 @@ def test_ephemeral_stacks_subscribe_only_the_ephemeral_inboxes(tmp_path):
 
 
 def test_lambda_settings_reach_the_stack_args(tmp_path, monkeypatch):
-    import ec2c.stacks as stacks
+    from ec2c.orchestrator.deploy import programs
     from ec2c.orchestrator.deploy.programs import analyzer_program
 
     config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"},
@@ -212,7 +212,7 @@ def test_lambda_settings_reach_the_stack_args(tmp_path, monkeypatch):
                                                    "ephemeral_storage_mb": 1024}},
                      wide={"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 40}})
     captured = {}
-    monkeypatch.setattr(stacks, "program", lambda args: captured.__setitem__("args", args))
+    monkeypatch.setattr(programs, "program", lambda args: captured.__setitem__("args", args))
     analyzer_program(config.load("dev"))
     assert captured["args"].region_concurrency == 2 and captured["args"].reserved_concurrency == 3
     assert captured["args"].tracing is False
@@ -226,13 +226,13 @@ def test_lambda_settings_reach_the_stack_args(tmp_path, monkeypatch):
 
 def test_the_environment_file_shares_the_stacks_concurrency_bounds():
     from ec2c.orchestrator.deploy.environments import LambdaSettings
-    from ec2c.stacks.args import REGION_CONCURRENCY_RANGE, RESERVED_CONCURRENCY_RANGE
+    from ec2c.stacks.bounds import REGION_CONCURRENCY, RESERVED_CONCURRENCY
 
     def field_range(name: str) -> tuple[int, int]:
         metadata = LambdaSettings.model_fields[name].metadata
         return (next(m.ge for m in metadata if hasattr(m, "ge")), next(m.le for m in metadata if hasattr(m, "le")))
 
     bounds = {name: field_range(name) for name in ("region_concurrency", "reserved_concurrency")}
-    assert bounds == {"region_concurrency": REGION_CONCURRENCY_RANGE,
-                      "reserved_concurrency": RESERVED_CONCURRENCY_RANGE}
+    assert bounds == {"region_concurrency": REGION_CONCURRENCY.range,
+                      "reserved_concurrency": RESERVED_CONCURRENCY.range}
     assert LambdaSettings().region_concurrency == 4 == LambdaSettings().reserved_concurrency

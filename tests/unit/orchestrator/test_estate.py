@@ -30,9 +30,10 @@ from ec2c.scanner.report import CSV_COLUMNS
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import DirStore, ReportReadError, S3Store, ShardWriter, put_json
-from ec2c.orchestrator.fleet import estate as estate_module
-from ec2c.orchestrator.fleet.command import latest_reader, write_estate
-from ec2c.orchestrator.fleet.estate import Estate, TargetReport, merge, tally
+from ec2c.orchestrator.fleet.plan import latest_reader
+from ec2c.orchestrator.reporting import estate as estate_module
+from ec2c.orchestrator.reporting.estate import Estate, TargetReport, merge, tally
+from ec2c.orchestrator.reporting.estate_output import write_estate
 from tests.unit.orchestrator.test_html_report import Page
 
 ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
@@ -347,7 +348,7 @@ def plan_estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[lis
             finding("i-1", "eu-west-1"), finding("=cmd", "eu-west-1", "low")])),
         target("b", ACCOUNT_B, "us-east-1", None, "s3://reports-b/reports/latest.json: NoSuchBucket: [red]gone[/red]"),
     ]  # fmt: skip
-    monkeypatch.setattr("ec2c.orchestrator.fleet.command.estate_report",
+    monkeypatch.setattr("ec2c.orchestrator.fleet.plan.estate_report",
                         lambda plan, config_dir, workers: Estate(targets, "2026-11-26T12:00:00Z", workers))  # fmt: skip
     yield targets
 

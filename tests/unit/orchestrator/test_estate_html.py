@@ -16,8 +16,8 @@ import pytest
 
 from ec2c.scanner.documents import format_rate
 from ec2c.scanner.reader import Report, load_report
-from ec2c.orchestrator.fleet.estate import Estate, TargetReport
-from ec2c.orchestrator.fleet.estate_html import build_view, rate_tone, to_html
+from ec2c.orchestrator.reporting.estate import Estate, TargetReport
+from ec2c.orchestrator.reporting.estate_html import build_view, rate_tone, to_html
 from tests.unit.orchestrator.test_html_report import ATTRIBUTE_BREAKER, HOSTILE, NETWORK, Page
 
 GENERATED_AT = "2026-11-26T12:00:00Z"
@@ -257,7 +257,7 @@ def test_estate_text_is_escaped_in_content_and_attributes() -> None:
 def test_templates_never_mark_data_safe() -> None:
     from pathlib import Path
 
-    import ec2c.orchestrator.scan.html_report as module
+    import ec2c.orchestrator.reporting.html_report as module
 
     for name in ("estate.html.j2", "estate.css.j2"):
         text = (Path(module.__file__).parent / "templates" / name).read_text(encoding="utf-8")

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from ec2c.scanner.reader import Report, load_report
-from ec2c.orchestrator.scan import html_report
-from ec2c.orchestrator.scan.html_report import build_view, to_html
+from ec2c.orchestrator.reporting import html_report
+from ec2c.orchestrator.reporting.html_report import build_view, to_html
 
 MINIMAL = {"run_id": "r", "generated_at": "2026-01-15T09:00:00Z",
            "summary": {"total_instances": 0, "compliant_instances": 0, "non_compliant_instances": 0,
@@ -262,7 +262,7 @@ def test_report_text_is_escaped_in_content_and_attributes() -> None:
 def test_never_marks_report_data_safe() -> None:
     from pathlib import Path
 
-    import ec2c.orchestrator.scan.html_report as module
+    import ec2c.orchestrator.reporting.html_report as module
 
     templates = Path(module.__file__).parent / "templates"
     for path in templates.glob("*.j2"):

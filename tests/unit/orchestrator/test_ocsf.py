@@ -18,8 +18,8 @@ from ec2c.scanner.reader import Report, load_report
 from ec2c.scanner.rules.mappings import compliance_controls
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import DirStore
-from ec2c.orchestrator.scan import demo
-from ec2c.orchestrator.scan.ocsf import to_ocsf
+from ec2c.orchestrator import demo
+from ec2c.orchestrator.reporting.ocsf import to_ocsf
 
 py_ocsf_models = pytest.importorskip("py_ocsf_models")
 from py_ocsf_models.events.findings.detection_finding import DetectionFinding  # noqa: E402

@@ -15,7 +15,7 @@ import pytest
 from ec2c.scanner.reader import Report, load_report
 from rich.console import Console
 
-from ec2c.orchestrator.scan import render
+from ec2c.orchestrator.reporting import render
 
 ACCOUNT_ID = "123456789012"
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]

@@ -20,7 +20,7 @@ from ec2c.scanner.storage import S3Store
 from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
-from ec2c.orchestrator.deploy import commands
+from ec2c.orchestrator.deploy import operations
 
 from test_scan_command import clean_env, dummy_creds, mocked  # noqa: F401 (fixtures)
 
@@ -35,7 +35,7 @@ def bucket(mocked, monkeypatch) -> Any:
     s3.create_bucket(Bucket=BUCKET)
     environment = SimpleNamespace(stack_name="dev", aws=SimpleNamespace(region=REGION))
     outputs = {"compliance_bucket_name": BUCKET, "region": REGION}
-    monkeypatch.setattr(commands, "stack_outputs", lambda env, stack, config_dir: (outputs, environment))
+    monkeypatch.setattr(operations, "stack_outputs", lambda env, stack, config_dir: (outputs, environment))
     return s3
 
 
@@ -146,20 +146,20 @@ def test_a_truncated_or_foreign_shard(bucket, tmp_path):
 
 def test_a_connection_cut_while_reading_is_one_line(bucket, monkeypatch):
     """A body cut off after GetObject succeeded: botocore's error, named, not a traceback."""
-    import ec2c.scanner.reader as reader
     from botocore.exceptions import ResponseStreamingError
 
-    from ec2c.orchestrator.scan import report_command
+    from ec2c.orchestrator.reporting import writers
+    from ec2c.orchestrator.scan import latest
 
     def cut(*args: Any, **kwargs: Any) -> Any:
         raise ResponseStreamingError(error="Connection broken: IncompleteRead(10 bytes read)")
 
     stored_scan()
-    monkeypatch.setattr(report_command, "emit", cut)
+    monkeypatch.setattr(writers, "emit", cut)
     line = error_line(report("--format", "csv"))
     assert line.startswith(f"error: s3://{BUCKET}: reading the report's shards failed: ") and "IncompleteRead" in line
 
-    monkeypatch.setattr(reader, "load_latest", cut)
+    monkeypatch.setattr(latest, "load_latest", cut)
     line = error_line(report())
     assert line.startswith(f"error: s3://{BUCKET}/{LATEST_REPORT_KEY}: ") and "IncompleteRead" in line
 

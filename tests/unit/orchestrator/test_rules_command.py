@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
-from ec2c.orchestrator.scan.catalogue import README_BEGIN, README_END, rule_documents, to_markdown
+from ec2c.orchestrator.reporting.catalogue import README_BEGIN, README_END, rule_documents, to_markdown
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 

@@ -25,8 +25,8 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
-from ec2c.orchestrator.deploy import commands
-from ec2c.orchestrator.scan import run_command, run_scan
+from ec2c.orchestrator.deploy import operations
+from ec2c.orchestrator.scan import remote, run_scan
 from ec2c.orchestrator.scan.run_scan import Phase, RegionProgress, RegionState
 from tests.sfn_seam import Handler, LocalLambda, scanner_function
 
@@ -83,7 +83,7 @@ class Deployed:
 @pytest.fixture
 def deployed(dummy_creds, monkeypatch) -> Iterator[Deployed]:  # noqa: F811
     monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None))
-    monkeypatch.setattr(run_command, "pause", lambda seconds: time.sleep(0.02))
+    monkeypatch.setattr(remote, "pause", lambda seconds: time.sleep(0.02))
     for name, value in {"AWS_REGION": REGION, "REPORT_BUCKET": BUCKET, "COMPLIANCE_POLICY": json.dumps(TAGS_ONLY),
                         "SCAN_REGIONS": ",".join((REGION, OTHER_REGION, THIRD_REGION))}.items():  # fmt: skip
         monkeypatch.setenv(name, value)  # the function's environment, as the stack sets it
@@ -96,7 +96,7 @@ def deployed(dummy_creds, monkeypatch) -> Iterator[Deployed]:  # noqa: F811
         )["stateMachineArn"]
         outputs = {"compliance_bucket_name": BUCKET, "region": REGION, "state_machine_arn": state_machine}
         environment = SimpleNamespace(stack_name="dev", aws=SimpleNamespace(region=REGION))
-        monkeypatch.setattr(commands, "stack_outputs", lambda env, stack, config_dir: (outputs, environment))
+        monkeypatch.setattr(operations, "stack_outputs", lambda env, stack, config_dir: (outputs, environment))
         yield Deployed(session, monkeypatch, outputs, state_machine)
 
 
@@ -266,7 +266,7 @@ def test_a_signal_stops_the_waiting_not_the_execution(deployed, monkeypatch, sig
         time.sleep(1)
 
     deployed.route(slow_plan)
-    monkeypatch.setattr(run_command, "pause", signalled)
+    monkeypatch.setattr(remote, "pause", signalled)
 
     result = run("--wait")
 

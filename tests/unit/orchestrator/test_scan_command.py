@@ -23,7 +23,8 @@ from ec2c.scanner.report import CSV_COLUMNS
 from ec2c.scanner.storage import DirStore
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.orchestrator import console as console_module
-from ec2c.orchestrator.scan import demo, render as scan_render
+from ec2c.orchestrator import demo
+from ec2c.orchestrator.reporting import render as scan_render
 from ec2c.orchestrator.cli import app
 
 ACCOUNT = "123456789012"
@@ -88,11 +89,7 @@ def run(*args: str):
 
 
 def expected_by_name() -> dict[str, set[str]]:
-    return {
-        spec["name"]: set(spec.get("expect", ()))
-        for specs in demo._FLEET.values()
-        for spec in specs
-    }
+    return {spec.name: set(spec.expect) for spec in demo.instance_specs()}
 
 
 def findings_by_name(report: dict) -> dict[str, set[str]]:
@@ -134,7 +131,7 @@ def test_demo_table_shows_every_seeded_problem(clean_env):
     for name, rules in expected_by_name().items():
         if rules:
             assert name in err
-    for rule_id in set(CATALOGUE) - set(demo.UNSUPPORTED_BY_MOTO):
+    for rule_id in CATALOGUE:
         assert rule_id in err
     assert "suppressed: Bastion host" in err
     assert "30 instances · 8 compliant · 22 non-compliant · compliance 26.7%" in err
@@ -146,17 +143,17 @@ def test_demo_table_shows_every_seeded_problem(clean_env):
 def test_demo_table_is_capped_and_says_how_to_see_the_rest(clean_env):
     result = run("--demo", "--limit", "5")
     assert result.exit_code == 0
-    assert "... 48 more findings" in flat(result.stderr)
+    assert "... 51 more findings" in flat(result.stderr)
     assert "--format json" in flat(result.stderr)
     # Most severe unsuppressed first, every resource type together: the critical user-data
     # findings (an instance's, then the legacy launch template's) are shown; all_ports_open is
     # graded medium (that instance has no public address), and the critical SSH finding on the
     # routed, public bastion is suppressed, so it is among the rest.
-    shown = result.stderr.split("... 48 more")[0]
+    shown = result.stderr.split("... 51 more")[0]
     assert "user_data_secrets" in shown and "Launch templates (1 of 4)" in shown
     assert "launch template legacy-web" in shown and "CRITICAL  launch_template_user_data" in shown
     assert "all_ports_open" not in shown
-    assert "(1 critical, 8 high, 25 medium, 14 low; 4 suppressed)" in flat(result.stderr)
+    assert "(1 critical, 8 high, 28 medium, 14 low; 4 suppressed)" in flat(result.stderr)
     assert "termination_protection" not in shown
 
 
@@ -188,9 +185,9 @@ def test_demo_csv(clean_env):
     assert result.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert tuple(rows[0]) == CSV_COLUMNS
-    assert len(rows) == 53  # 37 instance, 4 launch template, 2 default security group, 10 account guardrail failures
+    assert len(rows) == 56  # 40 instance, 4 launch template, 2 default security group, 10 account guardrail failures
     assert {row["resource_type"] for row in rows} == {"instance", "launch_template", "security_group", "account"}
-    assert {row["rule_id"] for row in rows} == set(CATALOGUE) - set(demo.UNSUPPORTED_BY_MOTO)
+    assert {row["rule_id"] for row in rows} == set(CATALOGUE)
 
 
 def test_demo_regions_subset(clean_env):
@@ -198,7 +195,7 @@ def test_demo_regions_subset(clean_env):
     report = json.loads(result.stdout)
     assert report["regions"] == ["eu-west-1"]
     assert {f["region"] for f in report["findings"]} == {"eu-west-1"}
-    assert report["summary"]["total_instances"] == len(demo._FLEET["eu-west-1"])
+    assert report["summary"]["total_instances"] == len(demo.instance_specs("eu-west-1"))
 
 
 def test_output_file_json_and_table_on_terminal(clean_env):
@@ -208,7 +205,7 @@ def test_output_file_json_and_table_on_terminal(clean_env):
     assert result.stdout == ""
     assert "Findings" in flat(result.stderr) and f"Report written to {target} (json)" in flat(result.stderr)
     report = json.loads(target.read_text())
-    assert report["schema_version"] == SCHEMA_VERSION and len(report["findings"]) == 43
+    assert report["schema_version"] == SCHEMA_VERSION and len(report["findings"]) == 46
 
 
 def test_output_file_csv(clean_env):
@@ -217,7 +214,7 @@ def test_output_file_csv(clean_env):
     assert result.exit_code == 0
     assert result.stdout == ""
     rows = list(csv.DictReader(target.open()))
-    assert len(rows) == 53
+    assert len(rows) == 56
     # --format table with a .csv file name writes CSV too.
     other = clean_env / "table.csv"
     assert run("--demo", "-o", str(other)).exit_code == 0
@@ -429,7 +426,7 @@ def test_environment_file_inherits_the_defaults_policy(clean_env):
     result = run("--demo", "--regions", "eu-west-1", "--policy", str(env), "--format", "json")
     assert result.exit_code == 0, result.stderr
     rules = [f["rule_id"] for f in json.loads(result.stdout)["findings"]]
-    assert rules.count("required_tags") == len(demo._FLEET["eu-west-1"])  # nobody has a Team tag
+    assert rules.count("required_tags") == len(demo.instance_specs("eu-west-1"))  # nobody has a Team tag
     assert "instance_age" in json.loads(result.stdout)["summary"]["by_rule"]  # the env file wins
 
 
@@ -572,7 +569,7 @@ def test_aws_endpoint_url_is_honoured(dummy_creds, monkeypatch):
         instance = seed_instance()  # boto3 honours AWS_ENDPOINT_URL: this lands in the server
         # the reads moto lacks off: moto's server answers them with a 500,
         # which the scanner's adaptive retries would spend half a minute on.
-        policy = only_rules(dummy_creds / "p.json", *(set(CATALOGUE) - set(demo.UNSUPPORTED_BY_MOTO) - set(demo.EMULATED_BY_DEMO)))
+        policy = only_rules(dummy_creds / "p.json", *(set(CATALOGUE) - set(demo.EMULATED_BY_DEMO)))
         result = run("--regions", "us-east-1", "--format", "json", "--policy", str(policy))
     finally:
         server.stop()
@@ -671,14 +668,14 @@ def test_render_caps_rows_and_shows_errors_and_partial():
 
 
 def test_progress_spinner_on_a_terminal_and_silence_otherwise(monkeypatch):
-    from ec2c.orchestrator.scan import command as scan_command
+    from ec2c.orchestrator.cli import progress
 
     screen = io.StringIO()
-    monkeypatch.setattr(scan_command, "err", Console(file=screen, force_terminal=True, width=80))
-    with scan_command.progress_reporter(True) as on_progress:
+    monkeypatch.setattr(progress, "err", Console(file=screen, force_terminal=True, width=80))
+    with progress.progress_reporter(True) as on_progress:
         on_progress("us-east-1", 1000)
         on_progress("us-east-1", 1500)
         on_progress("eu-west-1", 20)
     assert "Scanning" in screen.getvalue()
-    with scan_command.progress_reporter(False) as on_progress:
+    with progress.progress_reporter(False) as on_progress:
         assert on_progress is None

@@ -101,12 +101,13 @@ def test_a_failed_import_exits_1_after_the_report(mocked, monkeypatch) -> None:
 def test_demo_imports_into_its_own_hub() -> None:
     result = run("--demo", "--security-hub", "--limit", "1")
     assert result.exit_code == 0
-    assert "Security Hub: 53 finding(s) imported" in flat(result.stderr)  # 41 findings, 12 failing guardrails
+    assert "Security Hub: 56 finding(s) imported" in flat(result.stderr)  # 44 findings, 12 failing guardrails
 
 
 def test_asff_needs_an_account() -> None:
     from ec2c.orchestrator.errors import OperationFailed
-    from ec2c.orchestrator.scan.command import OutputFormat, write_report
+    from ec2c.orchestrator.reporting.formats import OutputFormat
+    from ec2c.orchestrator.reporting.writers import write_report
 
     report = load_report({"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "regions": [REGION],
                           "summary": {}, "findings": []}, None, "test")
@@ -132,7 +133,8 @@ def test_asff_and_ocsf_files_hold_one_element_per_failure(mocked, fmt) -> None:
 
 def test_a_schema_1_report_in_ocsf_is_one_line_error(mocked, tmp_path) -> None:
     from ec2c.orchestrator.errors import OperationFailed
-    from ec2c.orchestrator.scan.command import OutputFormat, write_report
+    from ec2c.orchestrator.reporting.formats import OutputFormat
+    from ec2c.orchestrator.reporting.writers import write_report
 
     old = load_report({"run_id": "r", "generated_at": "2024-01-01T00:00:00Z", "summary": {}, "findings": [
         {"instance_id": "i-1", "region": REGION, "rule_id": "no_key_pair", "severity": "low", "status": "FAIL"}]},
@@ -147,10 +149,10 @@ def test_report_of_a_stack_without_a_bucket_output_says_to_deploy(monkeypatch) -
     from typer.testing import CliRunner
 
     from ec2c.orchestrator.cli import app
-    from ec2c.orchestrator.deploy import commands
+    from ec2c.orchestrator.deploy import operations
 
     environment = SimpleNamespace(stack_name="dev", aws=SimpleNamespace(region="eu-west-1"))
-    monkeypatch.setattr(commands, "stack_outputs", lambda env, stack, config_dir: ({}, environment))
+    monkeypatch.setattr(operations, "stack_outputs", lambda env, stack, config_dir: ({}, environment))
     result = CliRunner().invoke(app, ["report", "--env", "dev"])
     assert result.exit_code == 1
     assert "stack dev: no `compliance_bucket_name` output; deploy it first (`ec2c up --env dev`)" in flat(result.stderr)
@@ -190,7 +192,7 @@ def test_finding_ids_are_kept_as_64_bit_digests() -> None:
 
 def test_the_export_is_written_finding_by_finding() -> None:
     """`write_export` never hands the whole document to one write: each finding is its own piece."""
-    from ec2c.orchestrator.scan.command import write_export
+    from ec2c.orchestrator.reporting.writers import write_export
 
     finding = {"finding_id": "f" * 64, "region": REGION, "rule_id": "no_key_pair", "status": "FAIL",
                "severity": "low", "instance_id": "i-1", "resource_id": "i-1", "message": "x" * 500}

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from ec2c.scanner.model import ScanError
 from ec2c.scanner.reader import load_report
-from ec2c.orchestrator.scan import render as scan_render
+from ec2c.orchestrator.reporting import render as scan_render
 from rich.console import Console
 
 from tests.unit.orchestrator.test_scan_command import clean_env, dummy_creds, flat, mocked, only_rules, run, seed_instance  # noqa: F401
@@ -124,7 +124,7 @@ def test_output_is_checked_before_the_scan(clean_env):
 
 
 def test_a_failed_write_still_shows_the_table_and_leaves_no_half_file(clean_env, monkeypatch):
-    from ec2c.orchestrator.scan import command
+    from ec2c.orchestrator.reporting import writers
 
     target = clean_env / "r.json"
     target.write_text("the previous report")
@@ -133,7 +133,7 @@ def test_a_failed_write_still_shows_the_table_and_leaves_no_half_file(clean_env,
         out.write('{"partial":')
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(command, "write_report", fail_half_way)
+    monkeypatch.setattr(writers, "write_report", fail_half_way)
     result = run("--demo", "--output", str(target))
     assert result.exit_code == 1
     assert "Findings" in result.stderr
@@ -228,7 +228,7 @@ def test_a_store_that_cannot_be_written_is_one_line(clean_env, monkeypatch):
 
 def test_an_output_folder_that_became_a_file_is_one_line(tmp_path):
     from ec2c.orchestrator.errors import OperationFailed
-    from ec2c.orchestrator.scan.command import open_output
+    from ec2c.orchestrator.reporting.files import open_output
 
     (tmp_path / "gone").write_text("a file now")
     with pytest.raises(OperationFailed, match=r"gone/r\.json: cannot write the report: "):

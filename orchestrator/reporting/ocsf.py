@@ -46,12 +46,14 @@ Mapping decisions (class 2004 Detection Finding, category 2 Findings, cloud prof
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ec2c.scanner.documents import ReportIndex
 from ec2c.scanner.reader import Report
+from ec2c.scanner.registry import INSTANCE, RESOURCE_TYPES, SEVERITIES, Severity
 from ec2c.scanner.rules.mappings import compliance_controls
 
 OCSF_VERSION = "1.5.0"
@@ -68,13 +70,7 @@ ACTIVITY_CREATE = 1
 ACTIVITY_UPDATE = 2
 _ACTIVITY_NAMES = {ACTIVITY_CREATE: "Create", ACTIVITY_UPDATE: "Update"}
 
-SEVERITY_IDS: dict[str, int] = {
-    "informational": 1,
-    "low": 2,
-    "medium": 3,
-    "high": 4,
-    "critical": 5,
-}
+SEVERITY_IDS: dict[str, int] = {severity.value: severity.ocsf_id for severity in SEVERITIES}
 _SEVERITY_OTHER = 99
 
 STATUS_NEW = 1
@@ -82,12 +78,7 @@ STATUS_SUPPRESSED = 3
 
 ANALYTIC_TYPE_RULE = 1
 ACCOUNT_TYPE_AWS = 10
-RESOURCE_TYPES: dict[str, str] = {
-    "instance": "AWS::EC2::Instance",
-    "launch_template": "AWS::EC2::LaunchTemplate",
-    "security_group": "AWS::EC2::SecurityGroup",
-    "account": "AWS::::Account",
-}
+OCSF_RESOURCE_TYPES: dict[str, str] = {kind.key: kind.ocsf_type for kind in RESOURCE_TYPES}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 def to_ocsf(report: Report) -> Iterator[dict[str, Any]]:
@@ -106,8 +97,7 @@ def _event(index: ReportIndex, finding: Mapping[str, Any], generated_ms: int, pr
         raise ValueError("OCSF output needs a schema 2 or later report (its findings have no finding_id)")
     first_seen_ms = _epoch_ms(finding["first_seen"]) if finding.get("first_seen") else generated_ms
     activity_id = ACTIVITY_UPDATE if first_seen_ms < generated_ms else ACTIVITY_CREATE
-    severity = str(finding.get("severity") or "").lower()
-    severity_id = SEVERITY_IDS.get(severity, _SEVERITY_OTHER)
+    severity = Severity.lookup(finding.get("severity"))
     rule_id = finding["rule_id"]
     region = finding.get("region")
     account_id = finding.get("account_id") or index["account_id"]
@@ -150,8 +140,8 @@ def _event(index: ReportIndex, finding: Mapping[str, Any], generated_ms: int, pr
             "first_seen_time": first_seen_ms,
             "last_seen_time": generated_ms,
         },
-        "severity_id": severity_id,
-        "severity": severity.capitalize() if severity_id != _SEVERITY_OTHER else finding.get("severity"),
+        "severity_id": severity.ocsf_id if severity is not None else _SEVERITY_OTHER,
+        "severity": severity.value.capitalize() if severity is not None else finding.get("severity"),
         "status_code": finding.get("status"),
         "resources": [_resource(finding)],
         "cloud": _cloud(region, account_id),
@@ -176,11 +166,11 @@ def _event(index: ReportIndex, finding: Mapping[str, Any], generated_ms: int, pr
 def _resource(finding: Mapping[str, Any]) -> dict[str, Any]:
     arn = finding.get("resource_arn")
     tags = {str(k): str(v) for k, v in (finding.get("tags") or {}).items()}
-    resource_type = finding.get("resource_type") or "instance"
+    resource_type = finding.get("resource_type") or INSTANCE
     return {
         "uid": arn,
         "name": finding.get("resource_id") or finding.get("instance_id"),
-        "type": RESOURCE_TYPES.get(resource_type, resource_type),
+        "type": OCSF_RESOURCE_TYPES.get(resource_type, resource_type),
         "region": finding.get("region"),
         "cloud_partition": arn.split(":")[1] if arn and arn.count(":") >= 5 else None,
         "labels": [f"{key}={value}" for key, value in tags.items()],
@@ -220,11 +210,9 @@ def _epoch_ms(value: str | datetime) -> int:
 
 
 def _product_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return version(PRODUCT_NAME)
-    except PackageNotFoundError:
+        return importlib.metadata.version(PRODUCT_NAME)
+    except importlib.metadata.PackageNotFoundError:
         return "unknown"
 
 

@@ -1,7 +1,7 @@
 """What the scan page and the estate page share: report values coerced for display, findings and
 charts reduced to plain view values, and the one template environment.
 
-Both pages (`scan.html_report`, `fleet.estate_html`) read reports that may come from an older
+Both pages (`html_report`, `estate_html`) read reports that may come from an older
 schema, a partial scan or a hand-edit, so every value goes through a coercion that turns the
 unexpected into an empty string, a zero or None instead of an exception; and both must show a
 finding, a severity or a rule alike, so they reduce them here.
@@ -212,7 +212,7 @@ def template_environment() -> jinja2.Environment:
     """Autoescape on for every template whatever its file name (`select_autoescape` would skip
     `.j2`), and undefined names are errors, so a typo cannot silently drop a field."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("ec2c.orchestrator.scan", "templates"),
+        loader=jinja2.PackageLoader("ec2c.orchestrator.reporting", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ec2c.scanner.documents import Summary, format_rate, format_time
-from ec2c.scanner.identity import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE, RESOURCE_TYPES, SECURITY_GROUP
+from ec2c.scanner.registry import ACCOUNT, INSTANCE, RESOURCE_TYPE_KEYS, RESOURCE_TYPES, SEVERITIES, Severity
 from rich import box
 from rich.console import Console, Group
 from rich.rule import Rule
@@ -51,38 +51,21 @@ from rich.text import Text
 if TYPE_CHECKING:  # the reader pulls in the rules and the policy: the CLI starts without them
     from ec2c.scanner.reader import Report
 
-SEVERITY_ORDER: tuple[str, ...] = ("critical", "high", "medium", "low", "informational")
+SEVERITY_ORDER: tuple[str, ...] = tuple(severity.value for severity in SEVERITIES)
 SEVERITY_STYLE: dict[str, str] = {
-    "critical": "bold white on red",
-    "high": "bold red",
-    "medium": "yellow",
-    "low": "cyan",
-    "informational": "dim",
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFORMATIONAL: "dim",
 }
-SEVERITY_LABEL: dict[str, str] = {
-    "critical": "CRITICAL",
-    "high": "HIGH",
-    "medium": "MEDIUM",
-    "low": "LOW",
-    "informational": "INFO",
-}
-RESOURCE_TYPE_ORDER: tuple[str, ...] = RESOURCE_TYPES
-RESOURCE_TYPE_HEADING: dict[str, str] = {
-    INSTANCE: "Instances",
-    LAUNCH_TEMPLATE: "Launch templates",
-    SECURITY_GROUP: "Security groups",
-    ACCOUNT: "Account guardrails",
-}
-RESOURCE_TYPE_COLUMN: dict[str, str] = {
-    INSTANCE: "Instance", LAUNCH_TEMPLATE: "Launch template", SECURITY_GROUP: "Security group", ACCOUNT: "Account",
-}
-RESOURCE_TYPE_NOUN: dict[str, str] = {
-    INSTANCE: "instance", LAUNCH_TEMPLATE: "launch template", SECURITY_GROUP: "security group", ACCOUNT: "account",
-}
-OTHER_RESOURCE_NOUNS: tuple[tuple[str, str, str], ...] = (
-    (LAUNCH_TEMPLATE, "launch template", "launch templates"),
-    (SECURITY_GROUP, "security group", "security groups"),
-    (ACCOUNT, "account region", "account regions"),
+SEVERITY_LABEL: dict[str, str] = {severity.value: severity.label for severity in SEVERITIES}
+RESOURCE_TYPE_ORDER: tuple[str, ...] = RESOURCE_TYPE_KEYS
+RESOURCE_TYPE_HEADING: dict[str, str] = {kind.key: kind.heading for kind in RESOURCE_TYPES}
+RESOURCE_TYPE_COLUMN: dict[str, str] = {kind.key: kind.column for kind in RESOURCE_TYPES}
+RESOURCE_TYPE_NOUN: dict[str, str] = {kind.key: kind.noun for kind in RESOURCE_TYPES}
+OTHER_RESOURCE_NOUNS: tuple[tuple[str, str, str], ...] = tuple(
+    (kind.key, kind.unit, kind.units) for kind in RESOURCE_TYPES if kind.key != INSTANCE
 )
 """The types counted apart from instances in a summary line: (type, one, many); an account is
 counted per region, as its guardrails are."""
@@ -100,10 +83,7 @@ FLAT_MIN_WIDTH = 140
 
 def severity_rank(severity: str | None) -> int:
     """0 for critical ... 4 for informational; unknown severities sort last."""
-    try:
-        return SEVERITY_ORDER.index((severity or "").lower())
-    except ValueError:
-        return len(SEVERITY_ORDER)
+    return Severity.rank_of(severity)
 
 
 def severity_text(severity: str | None, *, dim: bool = False) -> Text:

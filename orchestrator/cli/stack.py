@@ -1,72 +1,47 @@
-"""Stack commands of `ec2c`: envs, preview, up, refresh, destroy, outputs, test, rollout, engine."""
+"""Stack commands of `ec2c`: init, envs, preview, up, refresh, destroy, outputs, test, stacks,
+sweep, cancel, rollout (the services: `deploy.operations` and the deploy modules it names)."""
 
 from __future__ import annotations
 
+import functools
 import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from ..console import err, print_data, print_json
-from ..errors import BadInput, OperationFailed, guard
-from ..engine.supervisor import SUPERVISOR
-
-if TYPE_CHECKING:
-    from .environments import ConfigDir, Environment
-    from .lifecycle import Operation, OperationResult
-    from .rollout import PlannedTarget
-    from .workspace import StackTarget
+from ..engine.supervisor import SUPERVISOR, supervised
+from ..errors import BadInput, OperationFailed
+from .guard import guard
+from .options import ConfigDirOpt, EnvOpt, JsonOpt, StackOpt
 
 DEFAULT_TESTS = Path(__file__).resolve().parents[1] / "integration_suite"
-"""The shipped integration suite (named here, not in `ephemeral`: the command line imports this
-module for every command, and the deployment modules load pulumi)."""
-
-ConfigDirOpt = Annotated[
-    Optional[Path],
-    typer.Option("--config-dir", envvar="EC2C_CONFIG_DIR",
-                 help="Folder of environment files. Searched: --config-dir, then $EC2C_CONFIG_DIR, then ./config; "
-                 "none found is an error that suggests `ec2c init`."),
-]
-EnvOpt = Annotated[str, typer.Option("--env", "-e", help="Environment name (a file in the config folder).")]
-StackOpt = Annotated[Optional[str], typer.Option("--stack", help="Stack name (default: the environment's).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON result on stdout; no live progress.")]
+"""The shipped integration suite, which `ec2c test` runs unless told otherwise."""
 
 
-def _target(config: ConfigDir, env: Environment, stack: str | None) -> StackTarget:
-    from .workspace import StackTarget
-
-    return StackTarget(env=env, stack_name=stack or env.stack_name, root=config.root)
-
-
-def _stack_operation(operation: Operation, env_name: str, stack: str | None, config_dir: Path | None, as_json: bool) -> None:
+def _stack_operation(operation: str, env_name: str, stack: str | None, config_dir: Path | None, as_json: bool) -> None:
+    from ..deploy.operations import environment_stack, run_stack_operation
+    from ..deploy.programs import resolve_program
+    from ..deploy.progress import ProgressView
     from ..engine.pulumi_cli import require_engine
-    from .environments import locate_config_dir
-    from .lifecycle import run_operation
-    from .programs import resolve_program
-    from .progress import ProgressView
 
-    config = locate_config_dir(config_dir)
-    env = config.load(env_name)
-    target = _target(config, env, stack)
+    resolved = environment_stack(env_name, stack, config_dir)
+    env, target = resolved.environment, resolved.target
     engine = require_engine()
     view = ProgressView(err, quiet=as_json)
-    SUPERVISOR.recovery = (
-        f"ec2c cancel --env {env.name} --stack {target.stack_name}`, then `ec2c {operation} --env {env.name} "
-        f"--stack {target.stack_name}"
-    )
     if not as_json:
         err.print(f"[bold]{operation}[/bold] {escape(env.project)}/{escape(target.stack_name)} "
                   f"[dim]({escape(env.aws.region)}, {escape(target.backend_url)})[/dim]")
-    result = run_operation(target, engine, operation, resolve_program(env), view)
+    result = run_stack_operation(operation, resolved, resolve_program(env), view, engine)  # type: ignore[arg-type]
     _report(result, as_json)
 
 
-def _report(result: OperationResult, as_json: bool) -> None:
+def _report(result: Any, as_json: bool) -> None:
     if as_json:
         print_json(result.to_dict())
         return
@@ -76,19 +51,20 @@ def _report(result: OperationResult, as_json: bool) -> None:
         _outputs_table(result.outputs)
 
 
-def _outputs_table(outputs: dict) -> None:
+def _outputs_table(outputs: dict[str, Any]) -> None:
     table = Table("output", "value", title="stack outputs", title_justify="left")
     for key, value in outputs.items():
         table.add_row(escape(key), escape(str(value)))
     err.print(table)
 
 
+@guard
 def init(
     folder: Annotated[Path, typer.Argument(help="Where to write the config folder.")] = Path("config"),
     force: Annotated[bool, typer.Option("--force", help="Replace files that already exist.")] = False,
 ) -> None:
     """Write a starter config folder: defaults.yaml (the policy, commented), example.yaml, rollouts/example.yaml."""
-    from .init import write_starter_config
+    from ..deploy.init import write_starter_config
 
     written = write_starter_config(folder, force=force)
     for path in written:
@@ -97,10 +73,11 @@ def init(
     err.print(f"next: ec2c envs{hint}; ec2c preview --env example{hint}", markup=False, highlight=False)
 
 
+@guard
 def envs(config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """List the environments and where each one deploys (embedded state: next to the config folder)."""
-    from .environments import locate_config_dir
-    from .workspace import resolve_backend
+    from ..deploy.environments import locate_config_dir
+    from ..deploy.workspace import resolve_backend
 
     config = locate_config_dir(config_dir)
     environments = config.load_all()
@@ -123,21 +100,33 @@ def envs(config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     err.print(table)
 
 
+@guard
+@supervised
 def preview(env: EnvOpt, stack: StackOpt = None, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """Show what `up` would change."""
     _stack_operation("preview", env, stack, config_dir, as_json)
 
 
+@guard
+@supervised
 def up(env: EnvOpt, stack: StackOpt = None, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """Create or update the environment's stack."""
     _stack_operation("up", env, stack, config_dir, as_json)
 
 
+@guard
+@supervised
 def refresh(env: EnvOpt, stack: StackOpt = None, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """Bring the stack's state in line with what really exists."""
     _stack_operation("refresh", env, stack, config_dir, as_json)
 
 
+def _unattended() -> bool:
+    return sys.stdin is None or sys.stdin.closed or not sys.stdin.isatty()
+
+
+@guard
+@supervised
 def destroy(
     env: EnvOpt,
     stack: StackOpt = None,
@@ -146,12 +135,11 @@ def destroy(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm destroying a protected environment.")] = False,
 ) -> None:
     """Delete every resource of the stack (protected environments need confirmation)."""
-    from .environments import locate_config_dir
+    from ..deploy.environments import locate_config_dir
 
-    config = locate_config_dir(config_dir)
-    environment = config.load(env)
+    environment = locate_config_dir(config_dir).load(env)
     if environment.protected and not yes:
-        if sys.stdin is None or sys.stdin.closed or not sys.stdin.isatty():
+        if _unattended():
             raise BadInput(f"{environment.source}: environment {env!r} is protected; pass --yes to destroy it unattended")
         name = stack or environment.stack_name
         if not typer.confirm(f"Environment {env!r} is protected. Destroy every resource of stack {name!r}?"):
@@ -159,17 +147,7 @@ def destroy(
     _stack_operation("destroy", env, stack, config_dir, as_json)
 
 
-def stack_outputs(env_name: str, stack: str | None, config_dir: Path | None) -> tuple[dict[str, Any], Environment]:
-    """A deployed stack's outputs and its environment (for commands that read what it made)."""
-    from ..engine.pulumi_cli import require_engine
-    from .environments import locate_config_dir
-    from .lifecycle import read_outputs
-
-    config = locate_config_dir(config_dir)
-    environment = config.load(env_name)
-    return read_outputs(_target(config, environment, stack), require_engine()), environment
-
-
+@guard
 def outputs(
     env: EnvOpt,
     stack: StackOpt = None,
@@ -179,15 +157,14 @@ def outputs(
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Reveal secret outputs.")] = False,
 ) -> None:
     """Print the stack's outputs."""
+    from ..deploy.lifecycle import read_outputs
+    from ..deploy.operations import environment_stack
     from ..engine.pulumi_cli import require_engine
-    from .environments import locate_config_dir
-    from .lifecycle import read_outputs
 
     if as_json and env_file:
         raise BadInput("--json and --env-file are mutually exclusive")
-    config = locate_config_dir(config_dir)
-    target = _target(config, config.load(env), stack)
-    values = read_outputs(target, require_engine(), show_secrets=show_secrets)
+    resolved = environment_stack(env, stack, config_dir)
+    values = read_outputs(resolved.target, require_engine(), show_secrets=show_secrets)
     if as_json:
         print_json(values)
     elif env_file:
@@ -196,6 +173,8 @@ def outputs(
         _outputs_table(values)
 
 
+@guard
+@supervised
 def test(
     env: EnvOpt,
     config_dir: ConfigDirOpt = None,
@@ -208,11 +187,11 @@ def test(
     pytest_args: Annotated[Optional[list[str]], typer.Argument(help="Extra pytest arguments (after --).")] = None,
 ) -> None:
     """Deploy an ephemeral `<env>-<id>` stack, check idempotency, run the tests on it, always tear it down."""
+    from ..deploy.environments import locate_config_dir
+    from ..deploy.ephemeral import check_pytest_args, ephemeral_stack_name, run_ephemeral
+    from ..deploy.programs import resolve_program
+    from ..deploy.progress import ProgressView
     from ..engine.pulumi_cli import require_engine
-    from .environments import locate_config_dir
-    from .ephemeral import check_pytest_args, ephemeral_stack_name, run_ephemeral
-    from .programs import resolve_program
-    from .progress import ProgressView
 
     config = locate_config_dir(config_dir)
     environment = config.load(env)
@@ -248,11 +227,12 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
+@guard
 def stacks(env: EnvOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """List every stack of the environment's backend: kind, age, last update, resources, lock holder."""
+    from ..deploy.environments import locate_config_dir
+    from ..deploy.inventory import list_stacks
     from ..engine.pulumi_cli import require_engine
-    from .environments import locate_config_dir
-    from .inventory import list_stacks
 
     config = locate_config_dir(config_dir)
     environment = config.load(env)
@@ -273,6 +253,8 @@ def stacks(env: EnvOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = Fals
     err.print(table)
 
 
+@guard
+@supervised
 def sweep(
     env: EnvOpt,
     older_than: Annotated[Optional[str], typer.Option(
@@ -284,11 +266,11 @@ def sweep(
     as_json: JsonOpt = False,
 ) -> None:
     """Destroy and remove the environment's ephemeral stacks left by crashed or killed runs."""
+    from ..deploy.environments import locate_config_dir
+    from ..deploy.inventory import parse_duration, sweep as sweep_stacks
+    from ..deploy.programs import resolve_program
+    from ..deploy.progress import ProgressView
     from ..engine.pulumi_cli import require_engine
-    from .environments import locate_config_dir
-    from .inventory import parse_duration, sweep as sweep_stacks
-    from .programs import resolve_program
-    from .progress import ProgressView
 
     if older_than is None and stack is None:
         raise BadInput("--older-than is required (for example --older-than 2h), unless --stack names one stack")
@@ -296,7 +278,7 @@ def sweep(
     config = locate_config_dir(config_dir)
     environment = config.load(env)
     if not (dry_run or yes):
-        if sys.stdin is None or sys.stdin.closed or not sys.stdin.isatty():
+        if _unattended():
             raise BadInput("sweep destroys stacks: pass --yes to run it unattended, or --dry-run to look first")
         if not typer.confirm(f"Destroy ephemeral stacks of {env!r} older than {older_than or '0s'}?"):
             raise OperationFailed("sweep cancelled")
@@ -315,6 +297,7 @@ def sweep(
         raise typer.Exit(1)
 
 
+@guard
 def cancel(
     env: EnvOpt,
     stack: StackOpt = None,
@@ -322,13 +305,12 @@ def cancel(
     config_dir: ConfigDirOpt = None,
 ) -> None:
     """Release a stack's lock left by a crashed or killed update."""
+    from ..deploy.inventory import cancel_lock
+    from ..deploy.operations import environment_stack
+    from ..deploy.workspace import qualified_name
     from ..engine.pulumi_cli import require_engine
-    from .environments import locate_config_dir
-    from .inventory import cancel_lock
-    from .workspace import qualified_name
 
-    config = locate_config_dir(config_dir)
-    target = _target(config, config.load(env), stack)
+    target = environment_stack(env, stack, config_dir).target
     released = cancel_lock(target, require_engine(), force=force)
     if not released:
         err.print(f"stack {escape(qualified_name(target))} is not locked")
@@ -336,6 +318,8 @@ def cancel(
         err.print(f"released the lock of {escape(qualified_name(target))} held by {escape(lock.describe())}")
 
 
+@guard
+@functools.partial(supervised, raise_when_idle=False)  # the main thread only waits for the waves
 def rollout(
     plan: Annotated[Path, typer.Option("--plan", help="Rollout plan (YAML): waves of targets.")],
     operation: Annotated[str, typer.Option("--operation", help="up, preview, refresh or destroy.")] = "up",
@@ -344,13 +328,12 @@ def rollout(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm destroying protected environments.")] = False,
 ) -> None:
     """Roll out across environments, accounts and regions in ordered waves."""
+    from ..deploy.environments import locate_config_dir
+    from ..deploy.operations import roll_out
+    from ..deploy.programs import resolve_program
+    from ..deploy.progress import ProgressView
+    from ..deploy.rollout import load_plan
     from ..engine.pulumi_cli import require_engine
-    from .environments import locate_config_dir
-    from .lifecycle import run_operation
-    from .programs import resolve_program
-    from .progress import ProgressView
-    from .rollout import PlannedTarget, execute, load_plan
-    from .workspace import StackTarget
 
     if operation not in ("up", "preview", "refresh", "destroy"):
         raise BadInput(f"--operation: expected up, preview, refresh or destroy, got {operation!r}")
@@ -360,14 +343,9 @@ def rollout(
     if operation == "destroy" and protected and not yes:
         raise BadInput(f"{plan}: destroying protected stacks ({', '.join(protected)}) needs --yes")
     engine = require_engine()
-    programs = {id(t): resolve_program(t.env) for _, _, ts in parsed.waves for t in ts}
-
-    def run_one(target: PlannedTarget, op: Operation) -> OperationResult:
-        stack_target = StackTarget(env=target.env, stack_name=target.stack_name, root=config.root)
-        view = ProgressView(err, prefix=f"{target.stack_name}: ", quiet=as_json)
-        return run_operation(stack_target, engine, op, programs[id(target)], view)
-
-    report = execute(parsed, operation, run_one, cancelled=SUPERVISOR.reason)  # type: ignore[arg-type]
+    report = roll_out(parsed, operation, config, engine,  # type: ignore[arg-type]
+                      lambda target: ProgressView(err, prefix=f"{target.stack_name}: ", quiet=as_json),
+                      resolve_program)
     if as_json:
         print_json({"ok": report.ok, "duration_s": round(report.duration_s, 2),
                     "targets": [o.to_dict() for o in report.outcomes]})
@@ -386,35 +364,3 @@ def rollout(
         raise SUPERVISOR.error(f"rollout {SUPERVISOR.reason()}; {skipped} target(s) not started")
     if not report.ok:
         raise typer.Exit(1)
-
-
-engine_app = typer.Typer(help="The pulumi CLI the Automation API drives.", invoke_without_command=True)
-
-
-@engine_app.callback()
-@guard
-def engine_info(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Show which pulumi CLI is used and its version."""
-    from ..engine.pulumi_cli import find_engine
-
-    if ctx.invoked_subcommand is not None:
-        return
-    engine = find_engine()
-    if engine is None:
-        raise OperationFailed("no pulumi CLI found; run `ec2c engine install`")
-    if as_json:
-        print_json({"binary": str(engine.binary), "version": engine.version, "root": str(engine.root)})
-    else:
-        err.print(f"pulumi v{engine.version} at {engine.binary}")
-
-
-@engine_app.command("install")
-@guard
-def engine_install(
-    version: Annotated[str, typer.Option("--version", help="CLI version to install.")] = "3.259.0",
-) -> None:
-    """Install the pulumi CLI: PulumiCommand.install() when online, else a build from Go modules."""
-    from ..engine.pulumi_cli import install_engine
-
-    engine = install_engine(version)
-    err.print(f"[green]ready:[/green] pulumi v{engine.version} at {engine.binary}")

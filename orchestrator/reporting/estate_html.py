@@ -5,7 +5,7 @@ is for the people who own many accounts and regions and need to see at a glance 
 is weak. Its centre is an account x region heat map: a row per account, a column per region, each
 cell coloured by the compliance rate of the instances scanned there.
 
-Why it is built this way (the same reasons as the single-report page, `scan.html_report`):
+Why it is built this way (the same reasons as the single-report page, `reporting.html_report`):
 
 * **One file, no network.** It is mailed and attached to CI runs and opened from `file://`. CSS is
   inline, the charts are inline SVG, and the page has no script at all. A Content-Security-Policy
@@ -18,7 +18,7 @@ Why it is built this way (the same reasons as the single-report page, `scan.html
   is) is hatched "not read", never coloured by a rate it does not have.
 * **The template stays dumb.** Ordering, labels, tones and the heat map's grid are computed here
   into plain values, so the logic is unit-testable without a browser. Rules, severities and
-  findings are reduced by `scan.html_views`, shared with the single report, so both pages show
+  findings are reduced by `reporting.html_views`, shared with the single report, so both pages show
   them alike.
 * **Bounded, whatever the estate.** The document it renders (`estate.Estate.top`) holds only the
   most severe findings across the estate (`estate.FINDINGS_SHOWN`); the counts (open, suppressed,
@@ -35,7 +35,7 @@ from typing import Any
 
 from ec2c.scanner.documents import format_rate, format_time
 
-from ..scan.html_views import (
+from .html_views import (
     FindingView,
     RuleBar,
     SeverityBar,
@@ -50,7 +50,7 @@ from ..scan.html_views import (
     finding_view,
     template_environment,
 )
-from ..scan.render import SEVERITY_ORDER, sort_findings
+from .render import SEVERITY_ORDER, sort_findings
 
 TEMPLATE = "estate.html.j2"
 STYLE_TEMPLATE = "estate.css.j2"

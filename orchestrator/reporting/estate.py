@@ -13,7 +13,7 @@ schema 1/2 document upgraded by `load_report`). Building an estate reads each on
    to prove every shard readable. A missing or corrupt shard makes the target unreadable here,
    before any output is written, so every format agrees on what was read.
 2. **Output**: JSON and CSV stream every finding again, tagged with its target; the HTML page
-   keeps only the first `FINDINGS_SHOWN` in the order it lists them (`scan.render.table_order`:
+   keeps only the first `FINDINGS_SHOWN` in the order it lists them (`render.table_order`:
    open before suppressed, then by severity) with `heapq.nsmallest` over the targets' chained
    streams, and shows the totals. The table shows the totals only.
 
@@ -49,13 +49,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from ec2c.scanner.documents import Finding
-from ec2c.scanner.identity import INSTANCE
+from ec2c.scanner.registry import INSTANCE
 from ec2c.scanner.model import FAIL
 from ec2c.scanner.reader import Report
 from ec2c.scanner.report import CSV_COLUMNS
 from ec2c.scanner.storage import ReportReadError
 
-from ..scan.render import table_order
+from .render import table_order
 
 ESTATE_SCHEMA = "ec2-compliance-estate/1"
 FINDINGS_SHOWN = 5_000
