@@ -1,7 +1,8 @@
 # The two set-up commands of the README:
 #   make demo   install, then run the analyzer's main job on the embedded default (a moto fleet)
 #   make test   install with the dev extras, the pulumi engine, a headless Chromium and
-#               asl-validator, then run the whole suite
+#               asl-validator, run the field's checks (lint: ruff lint and format; types: mypy;
+#               imports: import-linter's layers), then the whole suite
 # make browser installs Debian's chromium-headless-shell (apt-get, with sudo unless root) when
 # neither chromium-headless-shell nor chromium is on PATH: the HTML report's browser test needs one.
 # make asl-validator installs the pinned asl-validator (npm, needs node) under .tools/asl unless
@@ -18,7 +19,7 @@ ORCHESTRATOR_COVERAGE ?= 90
 ASL_DIR := .tools/asl
 ASL_VALIDATOR := $(ASL_DIR)/node_modules/.bin/asl-validator
 
-.PHONY: demo test install install-dev engine browser asl-validator types imports
+.PHONY: demo test install install-dev engine browser asl-validator types imports lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,7 +71,11 @@ types: install-dev
 imports: install-dev
 	$(BIN)/lint-imports --no-cache
 
-test: engine browser asl-validator types imports
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: engine browser asl-validator lint types imports
 	$(BIN)/python -m pytest --cov=stacks --cov=lambda_src --cov=orchestrator --cov-branch --cov-report= $(PYTEST_ARGS)
 	$(BIN)/python -m coverage report --include='stacks/*,lambda_src/*' --fail-under=100
 	$(BIN)/python -m coverage report --include='orchestrator/*' --fail-under=$(ORCHESTRATOR_COVERAGE)

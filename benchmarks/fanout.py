@@ -93,20 +93,30 @@ for _path in (BENCHMARKS, REPO):
 import boto3  # noqa: E402
 import pytest  # noqa: E402
 import scale  # noqa: E402
+from moto import mock_aws  # noqa: E402
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
+
 from ec2c.scanner import contract, workflow  # noqa: E402
 from ec2c.scanner.handler import handler  # noqa: E402
 from ec2c.scanner.reader import load_latest  # noqa: E402
 from ec2c.scanner.storage import S3Store  # noqa: E402
-from moto import mock_aws  # noqa: E402
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
-
 from tests.sfn_seam import LocalLambda  # noqa: E402
 
 HOME_REGION = scale.REGION
 ALL_REGIONS = (
-    "us-east-1", "eu-west-1", "us-west-2", "eu-central-1", "ap-southeast-2", "ap-northeast-1",
-    "us-east-2", "us-west-1", "eu-west-2", "eu-north-1", "ap-south-1", "ca-central-1",
-)  # fmt: skip
+    "us-east-1",
+    "eu-west-1",
+    "us-west-2",
+    "eu-central-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "us-east-2",
+    "us-west-1",
+    "eu-west-2",
+    "eu-north-1",
+    "ap-south-1",
+    "ca-central-1",
+)
 BUCKET = scale.BUCKET
 UNSERVED_BY_MOTO = ("ssm_managed", "imds_defaults_v2", "snapshot_block_public_access", "image_block_public_access")
 POLICY = {"rules": {rule_id: {"enabled": False} for rule_id in UNSERVED_BY_MOTO}}
@@ -298,9 +308,13 @@ class Account:
         with zipfile.ZipFile(archive, "w") as zipped:
             zipped.writestr("index.py", "from ec2c.scanner.handler import handler\n")
         self.function_arn = self.session.client("lambda").create_function(
-            FunctionName="scanner", Runtime="python3.12", Role=self.role_arn, Handler="index.handler",
-            Code={"ZipFile": archive.getvalue()}, Timeout=900,
-        )["FunctionArn"]  # fmt: skip
+            FunctionName="scanner",
+            Runtime="python3.12",
+            Role=self.role_arn,
+            Handler="index.handler",
+            Code={"ZipFile": archive.getvalue()},
+            Timeout=900,
+        )["FunctionArn"]
         self.sfn = self.session.client("stepfunctions")
 
     def seed(self, instances: int) -> dict[str, float]:
@@ -348,7 +362,9 @@ class Account:
             arn = self.sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
             while (described := self.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
                 if time.monotonic() - started > EXECUTION_DEADLINE_S:
-                    raise SystemExit(f"MaxConcurrency {concurrency}: the execution did not end in {EXECUTION_DEADLINE_S} s")
+                    raise SystemExit(
+                        f"MaxConcurrency {concurrency}: the execution did not end in {EXECUTION_DEADLINE_S} s"
+                    )
                 time.sleep(POLL_S)
             wall = time.monotonic() - started
             after = resource.getrusage(resource.RUSAGE_SELF)
@@ -358,21 +374,32 @@ class Account:
         entered = Counter(e["type"] for e in events if e["type"].endswith("StateEntered"))
         report = load_latest(S3Store(self.s3, BUCKET))
         return Run(
-            concurrency=concurrency, timed=timed, wall_s=wall, cpu_s=cpu, user_s=after.ru_utime - usage.ru_utime,
-            switches=(after.ru_nvcsw - usage.ru_nvcsw, after.ru_nivcsw - usage.ru_nivcsw), status=described["status"],
+            concurrency=concurrency,
+            timed=timed,
+            wall_s=wall,
+            cpu_s=cpu,
+            user_s=after.ru_utime - usage.ru_utime,
+            switches=(after.ru_nvcsw - usage.ru_nvcsw, after.ru_nivcsw - usage.ru_nivcsw),
+            status=described["status"],
             result=json.loads(described["output"]) if described.get("output") else None,
             index=report.index if report is not None else None,
-            transitions=sum(entered.values()), entered=entered,
-            workers=Counter(str(event["region"]) for event in seam.invocations
-                            if event.get("action") == workflow.ACTION_SCAN_REGION),
-            invocations=list(timed.invocations), retries=retries, collections=collections,
-        )  # fmt: skip
+            transitions=sum(entered.values()),
+            entered=entered,
+            workers=Counter(
+                str(event["region"]) for event in seam.invocations if event.get("action") == workflow.ACTION_SCAN_REGION
+            ),
+            invocations=list(timed.invocations),
+            retries=retries,
+            collections=collections,
+        )
 
 
 def _details(run: Run, regions: list[str]) -> str:
     timed = run.timed
     workers = [i for i in run.invocations if i.action == workflow.ACTION_SCAN_REGION]
-    others = ", ".join(f"{i.action} {i.wall_s:.1f} s" for i in run.invocations if i.action != workflow.ACTION_SCAN_REGION)
+    others = ", ".join(
+        f"{i.action} {i.wall_s:.1f} s" for i in run.invocations if i.action != workflow.ACTION_SCAN_REGION
+    )
     over = [i for i in run.invocations if timed.taken(i) > timed.timeout_s]
     passes = run.collections.passes
     lines = [
@@ -408,23 +435,44 @@ def _details(run: Run, regions: list[str]) -> str:
 
 def _table(runs: list[Run], regions: list[str]) -> str:
     first = runs[0]
-    header = ("MaxConcurrency", "wall s", "CPU s", "CPU / wall", "worker invocations", "per region",
-              "state transitions", "instances", "speed-up")  # fmt: skip
+    header = (
+        "MaxConcurrency",
+        "wall s",
+        "CPU s",
+        "CPU / wall",
+        "worker invocations",
+        "per region",
+        "state transitions",
+        "instances",
+        "speed-up",
+    )
     rows = [header, tuple("---" for _ in header)]
     for run in runs:
-        rows.append((
-            str(run.concurrency), f"{run.wall_s:.1f}", f"{run.cpu_s:.1f}", f"{run.cpu_s / run.wall_s:.2f}",
-            str(sum(run.workers.values())), " ".join(str(run.workers[r]) for r in regions),
-            str(run.transitions), f"{run.instances:,}", f"{first.wall_s / run.wall_s:.2f}x",
-        ))  # fmt: skip
+        rows.append(
+            (
+                str(run.concurrency),
+                f"{run.wall_s:.1f}",
+                f"{run.cpu_s:.1f}",
+                f"{run.cpu_s / run.wall_s:.2f}",
+                str(sum(run.workers.values())),
+                " ".join(str(run.workers[r]) for r in regions),
+                str(run.transitions),
+                f"{run.instances:,}",
+                f"{first.wall_s / run.wall_s:.2f}x",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("| " + " | ".join(cell.rjust(w) for cell, w in zip(row, widths)) + " |" for row in rows)
+    return "\n".join(
+        "| " + " | ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) + " |" for row in rows
+    )
 
 
 def _concurrencies(text: str) -> list[int]:
     values = [int(part) for part in text.split(",") if part.strip()]
     if not values or any(not 1 <= v <= workflow.MAX_CONCURRENCY_LIMIT for v in values):
-        raise argparse.ArgumentTypeError(f"expected MaxConcurrency values in 1..{workflow.MAX_CONCURRENCY_LIMIT}, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected MaxConcurrency values in 1..{workflow.MAX_CONCURRENCY_LIMIT}, got {text!r}"
+        )
     return values
 
 
@@ -447,26 +495,54 @@ def _environment() -> None:
     """The function's environment, as the stack sets it (no SNS topic, no Security Hub)."""
     for name in (contract.ENV_SNS_TOPIC_ARN, contract.ENV_SECURITY_HUB, "AWS_PROFILE", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
-    os.environ.update({
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-        "AWS_REGION": HOME_REGION, "AWS_DEFAULT_REGION": HOME_REGION, "AWS_EC2_METADATA_DISABLED": "true",
-        "REPORT_BUCKET": BUCKET, "METRIC_NAMESPACE": "EC2ComplianceBench", "COMPLIANCE_POLICY": json.dumps(POLICY),
-    })  # fmt: skip
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_REGION": HOME_REGION,
+            "AWS_DEFAULT_REGION": HOME_REGION,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "REPORT_BUCKET": BUCKET,
+            "METRIC_NAMESPACE": "EC2ComplianceBench",
+            "COMPLIANCE_POLICY": json.dumps(POLICY),
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--regions", type=_regions, default=DEFAULT_REGIONS,
-                        help=f"how many regions, from {', '.join(ALL_REGIONS)} (default {DEFAULT_REGIONS})")
-    parser.add_argument("--instances", type=_instances, default=DEFAULT_INSTANCES,
-                        help=f"instances in each region (default {DEFAULT_INSTANCES})")
-    parser.add_argument("--concurrency", type=_concurrencies, default=_concurrencies(DEFAULT_CONCURRENCY),
-                        help=f"comma-separated MaxConcurrency values, one run each (default {DEFAULT_CONCURRENCY})")
-    parser.add_argument("--lambda-timeout-s", type=float, default=DEFAULT_TIMEOUT_S,
-                        help=f"the simulated function timeout of every invocation (default {DEFAULT_TIMEOUT_S:g})")
-    parser.add_argument("--clock", choices=("share", "wall"), default="share",
-                        help="what an invocation's budget counts as its time taken: its share of the process's "
-                             "wall time (default; the wall time itself at MaxConcurrency 1), or the wall time")
+    parser.add_argument(
+        "--regions",
+        type=_regions,
+        default=DEFAULT_REGIONS,
+        help=f"how many regions, from {', '.join(ALL_REGIONS)} (default {DEFAULT_REGIONS})",
+    )
+    parser.add_argument(
+        "--instances",
+        type=_instances,
+        default=DEFAULT_INSTANCES,
+        help=f"instances in each region (default {DEFAULT_INSTANCES})",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_concurrencies,
+        default=_concurrencies(DEFAULT_CONCURRENCY),
+        help=f"comma-separated MaxConcurrency values, one run each (default {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--lambda-timeout-s",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"the simulated function timeout of every invocation (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("share", "wall"),
+        default="share",
+        help="what an invocation's budget counts as its time taken: its share of the process's "
+        "wall time (default; the wall time itself at MaxConcurrency 1), or the wall time",
+    )
     args = parser.parse_args(argv)
     regions = list(ALL_REGIONS[: args.regions])
     _environment()
@@ -477,9 +553,12 @@ def main(argv: list[str] | None = None) -> int:
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
             account = Account(regions)
             seeded = account.seed(args.instances)
-            print(f"seeded {args.instances:,} instances in each of {len(regions)} regions in "
-                  f"{sum(seeded.values()):.1f} s ({', '.join(f'{r} {s:.1f} s' for r, s in seeded.items())})"
-                  " -- not in the figures", flush=True)  # fmt: skip
+            print(
+                f"seeded {args.instances:,} instances in each of {len(regions)} regions in "
+                f"{sum(seeded.values()):.1f} s ({', '.join(f'{r} {s:.1f} s' for r, s in seeded.items())})"
+                " -- not in the figures",
+                flush=True,
+            )
             for concurrency in args.concurrency:
                 run = account.run(concurrency, args.lambda_timeout_s, args.clock, monkeypatch)
                 runs.append(run)
@@ -489,11 +568,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"MaxConcurrency {concurrency}: the report is not whole: {'; '.join(problems)}")
                     print(json.dumps(run.result, indent=2, default=str))
                     return 1
-    print(f"\ncores: {os.cpu_count()}; {len(regions)} regions x {args.instances:,} instances "
-          f"({', '.join(regions)}; home {HOME_REGION}); simulated Lambda timeout {args.lambda_timeout_s:g} s "
-          f"an invocation (the budget keeps max(15 s, 10 %) of it in reserve), time taken counted as the "
-          f"{'share of the wall time' if args.clock == 'share' else 'wall time'}; policy {json.dumps(POLICY)} "
-          "(the default otherwise)\n")  # fmt: skip
+    print(
+        f"\ncores: {os.cpu_count()}; {len(regions)} regions x {args.instances:,} instances "
+        f"({', '.join(regions)}; home {HOME_REGION}); simulated Lambda timeout {args.lambda_timeout_s:g} s "
+        f"an invocation (the budget keeps max(15 s, 10 %) of it in reserve), time taken counted as the "
+        f"{'share of the wall time' if args.clock == 'share' else 'wall time'}; policy {json.dumps(POLICY)} "
+        "(the default otherwise)\n"
+    )
     print(_table(runs, regions))
     return 0
 

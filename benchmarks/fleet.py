@@ -32,14 +32,25 @@ EC2C = [sys.executable, "-m", "ec2c.orchestrator"]
 def _report(index: int) -> dict:
     compliant, failing = 10 + index, index % 5
     return {
-        "schema_version": 2, "run_id": f"run-{index}", "generated_at": "2026-11-26T06:00:00Z",
-        "account_id": f"{100000000000 + index % 4}", "regions": ["eu-west-1"], "partial": False, "errors": [],
-        "summary": {"total_instances": compliant + failing, "compliant_instances": compliant,
-                    "non_compliant_instances": failing, "unevaluated_instances": 0,
-                    "compliance_rate": round(100 * compliant / (compliant + failing), 2),
-                    "by_rule": {}, "by_severity": {"high": failing}},
-        "findings": [], "account_findings": [],
-    }  # fmt: skip
+        "schema_version": 2,
+        "run_id": f"run-{index}",
+        "generated_at": "2026-11-26T06:00:00Z",
+        "account_id": f"{100000000000 + index % 4}",
+        "regions": ["eu-west-1"],
+        "partial": False,
+        "errors": [],
+        "summary": {
+            "total_instances": compliant + failing,
+            "compliant_instances": compliant,
+            "non_compliant_instances": failing,
+            "unevaluated_instances": 0,
+            "compliance_rate": round(100 * compliant / (compliant + failing), 2),
+            "by_rule": {},
+            "by_severity": {"high": failing},
+        },
+        "findings": [],
+        "account_findings": [],
+    }
 
 
 def _timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
@@ -72,15 +83,28 @@ def main(argv: list[str] | None = None) -> int:
         plan = root / "plan.yaml"
         plan.write_text(yaml.safe_dump({"waves": [{"name": "all", "parallelism": 8, "targets": targets}]}))
         env = {
-            **os.environ, "PYTHONPATH": str(REPO), "EC2C_CONFIG_DIR": str(config), "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL": endpoint,
-            "EC2C_TEST_BUCKET": "reports-{stack}", "PULUMI_CONFIG_PASSPHRASE": "bench",
-        }  # fmt: skip
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "EC2C_CONFIG_DIR": str(config),
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "eu-west-1",
+            "AWS_ENDPOINT_URL": endpoint,
+            "EC2C_TEST_BUCKET": "reports-{stack}",
+            "PULUMI_CONFIG_PASSPHRASE": "bench",
+        }
         started = time.perf_counter()
         _timed([*EC2C, "rollout", "--plan", str(plan), "--json"], env, root)
-        print(f"deployed {args.targets} stacks with ec2c rollout (parallelism 8): {time.perf_counter() - started:.1f} s")
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="bench",
-                          aws_secret_access_key="bench")  # fmt: skip
+        print(
+            f"deployed {args.targets} stacks with ec2c rollout (parallelism 8): {time.perf_counter() - started:.1f} s"
+        )
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="eu-west-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
         for index in range(args.targets):
             bucket = f"reports-fleet-{index}"
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
@@ -91,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
             for workers in (1, 8):
                 full = [*EC2C, *command[:1], "--plan", str(plan), *command[1:], "--workers", str(workers)]
                 figures[workers] = min(_timed(full, env, root) for _ in range(args.repeat))
-            print(f"ec2c {name:6} --plan: sequential (--workers 1) {figures[1]:.2f} s, parallel (--workers 8) "
-                  f"{figures[8]:.2f} s, speed-up {figures[1] / figures[8]:.2f}x")
+            print(
+                f"ec2c {name:6} --plan: sequential (--workers 1) {figures[1]:.2f} s, parallel (--workers 8) "
+                f"{figures[8]:.2f} s, speed-up {figures[1] / figures[8]:.2f}x"
+            )
     server.stop()
     return 0
 

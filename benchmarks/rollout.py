@@ -24,15 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rich.console import Console  # noqa: E402
+from rich.console import Console
 
-from ec2c.orchestrator.engine.pulumi_cli import require_engine  # noqa: E402
-from ec2c.orchestrator.deploy.environments import ConfigDir  # noqa: E402
-from ec2c.orchestrator.deploy.lifecycle import run_operation  # noqa: E402
-from ec2c.orchestrator.deploy.programs import resolve_program  # noqa: E402
-from ec2c.orchestrator.deploy.progress import ProgressView  # noqa: E402
-from ec2c.orchestrator.deploy.rollout import Plan, PlannedTarget, execute  # noqa: E402
-from ec2c.orchestrator.deploy.workspace import StackTarget  # noqa: E402
+from ec2c.orchestrator.deploy.environments import ConfigDir
+from ec2c.orchestrator.deploy.lifecycle import run_operation
+from ec2c.orchestrator.deploy.programs import resolve_program
+from ec2c.orchestrator.deploy.progress import ProgressView
+from ec2c.orchestrator.deploy.rollout import Plan, PlannedTarget, execute
+from ec2c.orchestrator.deploy.workspace import StackTarget
+from ec2c.orchestrator.engine.pulumi_cli import require_engine
 
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2", "ap-northeast-1")
 
@@ -83,9 +83,23 @@ def _teardown_latency(config: ConfigDir, phase: str) -> float:
     else:
         env["EC2C_TEST_PROGRAM_DELAY"] = "30"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ec2c.orchestrator", "test", "--env", "bench", "--tests", str(SUITE), "--",
-         "-o", "python_files=check_*.py"],
-        cwd=config.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "ec2c.orchestrator",
+            "test",
+            "--env",
+            "bench",
+            "--tests",
+            str(SUITE),
+            "--",
+            "-o",
+            "python_files=check_*.py",
+        ],
+        cwd=config.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     locks = config.root / ".pulumi-state" / ".pulumi" / "locks"

@@ -293,7 +293,7 @@ def _shares(total: int, parts: int) -> list[int]:
 
 def _chunks(total: int) -> Iterator[tuple[Profile, int]]:
     """Each profile's equal share of the fleet, in launches of at most MAX_COUNT."""
-    for profile, share in zip(PROFILES, _shares(total, len(PROFILES))):
+    for profile, share in zip(PROFILES, _shares(total, len(PROFILES)), strict=True):
         for size in _shares(share, math.ceil(share / MAX_COUNT)) if share else ():
             yield profile, size
 
@@ -317,13 +317,22 @@ def _block_devices(profile: Profile) -> list[dict[str, Any]]:
 def _launch_api(ec2: Any, profile: Profile, size: int, groups: dict[str, str], subnet: str) -> None:
     tags = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in profile.tags.items()]}]
     ec2.run_instances(
-        ImageId=profile.image, InstanceType=profile.instance_type, MinCount=size, MaxCount=size,
-        NetworkInterfaces=[{
-            "DeviceIndex": 0, "SubnetId": subnet, "AssociatePublicIpAddress": profile.public_ip,
-            "Groups": [groups[name] for name in profile.groups],
-        }],
-        MetadataOptions={"HttpTokens": "required" if profile.imdsv2 else "optional",
-                         "HttpPutResponseHopLimit": profile.hop_limit},
+        ImageId=profile.image,
+        InstanceType=profile.instance_type,
+        MinCount=size,
+        MaxCount=size,
+        NetworkInterfaces=[
+            {
+                "DeviceIndex": 0,
+                "SubnetId": subnet,
+                "AssociatePublicIpAddress": profile.public_ip,
+                "Groups": [groups[name] for name in profile.groups],
+            }
+        ],
+        MetadataOptions={
+            "HttpTokens": "required" if profile.imdsv2 else "optional",
+            "HttpPutResponseHopLimit": profile.hop_limit,
+        },
         Monitoring={"Enabled": profile.monitoring},
         BlockDeviceMappings=_block_devices(profile),
         **({"KeyName": profile.key_name} if profile.key_name else {}),
@@ -336,15 +345,26 @@ def _launch_backend(
 ) -> None:
     """RunInstances as moto's response layer calls its backend, minus the HTTP round trip."""
     backend.run_instances(
-        profile.image, size, None, [],
-        instance_type=profile.instance_type, is_instance_type_default=False, region_name=region,
-        subnet_id=subnet, key_name=profile.key_name, associate_public_ip=profile.public_ip,
-        security_group_ids=[groups[name] for name in profile.groups], nics=[],
+        profile.image,
+        size,
+        None,
+        [],
+        instance_type=profile.instance_type,
+        is_instance_type_default=False,
+        region_name=region,
+        subnet_id=subnet,
+        key_name=profile.key_name,
+        associate_public_ip=profile.public_ip,
+        security_group_ids=[groups[name] for name in profile.groups],
+        nics=[],
         tags={"instance": dict(profile.tags)} if profile.tags else {},
-        metadata_options={"HttpTokens": "required" if profile.imdsv2 else "optional",
-                          "HttpPutResponseHopLimit": str(profile.hop_limit)},
+        metadata_options={
+            "HttpTokens": "required" if profile.imdsv2 else "optional",
+            "HttpPutResponseHopLimit": str(profile.hop_limit),
+        },
         monitoring_state="enabled" if profile.monitoring else "disabled",
-        block_device_mappings=_block_devices(profile), client_token="ABCDE",
+        block_device_mappings=_block_devices(profile),
+        client_token="ABCDE",
     )
 
 
@@ -354,7 +374,9 @@ def _indexed(backend: Any) -> Iterator[None]:
     filtered DescribeImages, its new volume by a scan of all volumes and the instance itself
     (to attach that volume) by a scan of all instances, which is quadratic in the fleet."""
     describe_images, describe_volumes, get_instance = (
-        backend.describe_images, backend.describe_volumes, backend.get_instance
+        backend.describe_images,
+        backend.describe_volumes,
+        backend.get_instance,
     )
     images: dict[str, list[Any]] = {}
 
@@ -379,7 +401,9 @@ def _indexed(backend: Any) -> Iterator[None]:
         return get_instance(instance_id)
 
     backend.describe_images, backend.describe_volumes, backend.get_instance = (
-        cached_images, volumes_by_id, newest_first
+        cached_images,
+        volumes_by_id,
+        newest_first,
     )
     try:
         yield
@@ -399,8 +423,10 @@ def _tags_by_resource(backend: Any) -> None:
         if filters and len(filters) == 1 and len(ids) == 1 and not WILDCARDS & set(ids[0]):
             resource_id = ids[0]
             kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
-            return [{"resource_id": resource_id, "key": key, "value": value, "resource_type": kind}
-                    for key, value in backend.tags.get(resource_id, {}).items()]
+            return [
+                {"resource_id": resource_id, "key": key, "value": value, "resource_type": kind}
+                for key, value in backend.tags.get(resource_id, {}).items()
+            ]
         return describe_tags(filters)
 
     backend.describe_tags = indexed
@@ -450,14 +476,17 @@ def _volume_ids_as_sets(backend: Any) -> None:
 
     def by_set(volume_ids: list[str] | None = None, filters: Any = None) -> list[Any]:
         exact = {
-            name: set(values) for name, values in (filters or {}).items()
-            if name in VOLUME_ID_FILTERS and isinstance(values, list)
+            name: set(values)
+            for name, values in (filters or {}).items()
+            if name in VOLUME_ID_FILTERS
+            and isinstance(values, list)
             and not any(WILDCARDS & set(value) for value in values)
         }
         if volume_ids or not exact:
             return describe_volumes(volume_ids=volume_ids, filters=filters)
         volumes = [
-            volume for volume in backend.volumes.values()
+            volume
+            for volume in backend.volumes.values()
             if all(VOLUME_ID_FILTERS[name](volume) in ids for name, ids in exact.items())
         ]
         return generic_filter({name: values for name, values in filters.items() if name not in exact}, volumes)
@@ -515,19 +544,21 @@ def _child_env(endpoint: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     for name in ("SNS_TOPIC_ARN", "SECURITY_HUB_IMPORT"):
         env.pop(name, None)
-    env.update({
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "REPORT_BUCKET": BUCKET,
-        "SCAN_REGIONS": REGION,
-        "METRIC_NAMESPACE": "EC2ComplianceBench",
-        "COMPLIANCE_POLICY": json.dumps(POLICY),
-    })
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "REPORT_BUCKET": BUCKET,
+            "SCAN_REGIONS": REGION,
+            "METRIC_NAMESPACE": "EC2ComplianceBench",
+            "COMPLIANCE_POLICY": json.dumps(POLICY),
+        }
+    )
     return env
 
 
@@ -554,8 +585,13 @@ def run_handler(server: CountingServer, total: int, seed_s: float) -> Run:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         server.take()
         started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", CHILD, FUNCTION_ARN], stdout=out, stderr=err,
-                                 env=_child_env(server.endpoint), cwd=REPO)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, FUNCTION_ARN],
+            stdout=out,
+            stderr=err,
+            env=_child_env(server.endpoint),
+            cwd=REPO,
+        )
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
         traffic = server.take()
@@ -575,25 +611,60 @@ def run_handler(server: CountingServer, total: int, seed_s: float) -> Run:
     s3_bytes, s3_objects = _stored(server)
     server.take()
     return Run(
-        instances=total, seed_s=seed_s, wall_s=wall, import_s=report["import_s"], handler_s=report["handler_s"],
-        peak_rss_kb=report["vm_hwm_kb"], wait4_maxrss_kb=usage.ru_maxrss, s3_bytes=s3_bytes, s3_objects=s3_objects,
-        traffic=traffic, failed_by_rule=_failed_by_rule(result["summary"]), status=result["status"],
+        instances=total,
+        seed_s=seed_s,
+        wall_s=wall,
+        import_s=report["import_s"],
+        handler_s=report["handler_s"],
+        peak_rss_kb=report["vm_hwm_kb"],
+        wait4_maxrss_kb=usage.ru_maxrss,
+        s3_bytes=s3_bytes,
+        s3_objects=s3_objects,
+        traffic=traffic,
+        failed_by_rule=_failed_by_rule(result["summary"]),
+        status=result["status"],
     )
 
 
 def _table(runs: list[Run]) -> str:
-    header = ("instances", "seed s", "findings", "per inst", "status", "peak RSS MB", "S3 B/inst", "S3 objects",
-              "wall s", "s / 1k inst", "non-S3 calls / 1k", "S3 puts / 1k", "S3 calls / 1k")
+    header = (
+        "instances",
+        "seed s",
+        "findings",
+        "per inst",
+        "status",
+        "peak RSS MB",
+        "S3 B/inst",
+        "S3 objects",
+        "wall s",
+        "s / 1k inst",
+        "non-S3 calls / 1k",
+        "S3 puts / 1k",
+        "S3 calls / 1k",
+    )
     rows = [header, tuple("---" for _ in header)]
     for run in runs:
-        rows.append((
-            f"{run.instances:,}", f"{run.seed_s:.1f}", f"{run.findings:,}", f"{run.findings / run.instances:.2f}",
-            run.status, f"{run.peak_rss_kb / 1024:.1f}", f"{run.s3_bytes / run.instances:,.0f}", f"{run.s3_objects}",
-            f"{run.wall_s:.1f}", f"{run.per_1000(run.wall_s):.2f}", f"{run.per_1000(run.other_calls):.1f}",
-            f"{run.per_1000(run.s3_puts):.1f}", f"{run.per_1000(run.s3_calls):.1f}",
-        ))
+        rows.append(
+            (
+                f"{run.instances:,}",
+                f"{run.seed_s:.1f}",
+                f"{run.findings:,}",
+                f"{run.findings / run.instances:.2f}",
+                run.status,
+                f"{run.peak_rss_kb / 1024:.1f}",
+                f"{run.s3_bytes / run.instances:,.0f}",
+                f"{run.s3_objects}",
+                f"{run.wall_s:.1f}",
+                f"{run.per_1000(run.wall_s):.2f}",
+                f"{run.per_1000(run.other_calls):.1f}",
+                f"{run.per_1000(run.s3_puts):.1f}",
+                f"{run.per_1000(run.s3_calls):.1f}",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("| " + " | ".join(cell.rjust(w) for cell, w in zip(row, widths)) + " |" for row in rows)
+    return "\n".join(
+        "| " + " | ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) + " |" for row in rows
+    )
 
 
 def _details(run: Run) -> str:
@@ -602,13 +673,15 @@ def _details(run: Run) -> str:
         for (service, operation), count in sorted(run.traffic.calls.items())
     )
     failures = ", ".join(f"{rule_id} {count}" for rule_id, count in run.failed_by_rule.items())
-    return "\n  ".join((
-        f"N={run.instances:,}: process {run.wall_s:.1f} s = imports {run.import_s:.1f} s + handler "
-        f"{run.handler_s:.1f} s + start-up; moto served for {sum(run.traffic.seconds.values()):.1f} s",
-        f"wait4 ru_maxrss {run.wait4_maxrss_kb / 1024:.0f} MB (counts this process too, see the docstring)",
-        f"calls (seconds in moto): {operations}",
-        f"failed by rule: {failures}",
-    ))
+    return "\n  ".join(
+        (
+            f"N={run.instances:,}: process {run.wall_s:.1f} s = imports {run.import_s:.1f} s + handler "
+            f"{run.handler_s:.1f} s + start-up; moto served for {sum(run.traffic.seconds.values()):.1f} s",
+            f"wait4 ru_maxrss {run.wait4_maxrss_kb / 1024:.0f} MB (counts this process too, see the docstring)",
+            f"calls (seconds in moto): {operations}",
+            f"failed by rule: {failures}",
+        )
+    )
 
 
 def goals(runs: list[Run]) -> list[tuple[str, bool | None, str]]:
@@ -622,14 +695,22 @@ def goals(runs: list[Run]) -> list[tuple[str, bool | None, str]]:
     per_1k_small, per_1k_large = small.per_1000(small.wall_s), large.per_1000(large.wall_s)
     time_ratio = max(per_1k_small, per_1k_large) / min(per_1k_small, per_1k_large)
     return [
-        (f"peak RSS at N={large.instances:,} <= {GOAL_RSS_GROWTH}x N={small.instances:,}",
-         rss_ratio <= GOAL_RSS_GROWTH if two else None, f"{rss_ratio:.2f}x"),
+        (
+            f"peak RSS at N={large.instances:,} <= {GOAL_RSS_GROWTH}x N={small.instances:,}",
+            rss_ratio <= GOAL_RSS_GROWTH if two else None,
+            f"{rss_ratio:.2f}x",
+        ),
         (f"peak RSS < {GOAL_RSS_MB} MB", peak_mb < GOAL_RSS_MB, f"{peak_mb:.1f} MB"),
-        (f"S3 bytes per instance <= {GOAL_BYTES_PER_INSTANCE}", worst_bytes <= GOAL_BYTES_PER_INSTANCE,
-         f"{worst_bytes:,.0f} B"),
-        (f"wall time per 1,000 within {GOAL_TIME_GROWTH}x (N={small.instances:,} vs N={large.instances:,})",
-         time_ratio <= GOAL_TIME_GROWTH if two else None,
-         f"{per_1k_small:.2f} s vs {per_1k_large:.2f} s: {time_ratio:.2f}x"),
+        (
+            f"S3 bytes per instance <= {GOAL_BYTES_PER_INSTANCE}",
+            worst_bytes <= GOAL_BYTES_PER_INSTANCE,
+            f"{worst_bytes:,.0f} B",
+        ),
+        (
+            f"wall time per 1,000 within {GOAL_TIME_GROWTH}x (N={small.instances:,} vs N={large.instances:,})",
+            time_ratio <= GOAL_TIME_GROWTH if two else None,
+            f"{per_1k_small:.2f} s vs {per_1k_large:.2f} s: {time_ratio:.2f}x",
+        ),
     ]
 
 
@@ -665,16 +746,29 @@ def _sizes(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--instances", type=_sizes, default=_sizes(DEFAULT_SIZES),
-                        help=f"comma-separated fleet sizes (default {DEFAULT_SIZES})")
-    parser.add_argument("--seed", choices=("backend", "api"), default="backend",
-                        help="write the fleet into moto's backend in-process (default), or call RunInstances")
+    parser.add_argument(
+        "--instances",
+        type=_sizes,
+        default=_sizes(DEFAULT_SIZES),
+        help=f"comma-separated fleet sizes (default {DEFAULT_SIZES})",
+    )
+    parser.add_argument(
+        "--seed",
+        choices=("backend", "api"),
+        default="backend",
+        help="write the fleet into moto's backend in-process (default), or call RunInstances",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal fails")
-    parser.add_argument("--keep-going", action="store_true",
-                        help="report a failed handler run and go on with the next size (without it, a failed "
-                             "run stops the benchmark with exit status 1)")
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="report a failed handler run and go on with the next size (without it, a failed "
+        "run stops the benchmark with exit status 1)",
+    )
     args = parser.parse_args(argv)
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION})
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
+    )
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # moto logs a traceback per unimplemented call
     server = CountingServer()
     try:

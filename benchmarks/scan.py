@@ -100,14 +100,17 @@ def _security_groups(ec2: Any) -> list[str]:
 def seed(total: int) -> None:
     """Spread `total` instances over REGIONS, in reservations of BATCH."""
     per_region = [total // len(REGIONS) + (1 if i < total % len(REGIONS) else 0) for i in range(len(REGIONS))]
-    for region, count in zip(REGIONS, per_region):
+    for region, count in zip(REGIONS, per_region, strict=True):
         ec2 = boto3.client("ec2", region_name=region)
         groups = _security_groups(ec2)
         launched = n = 0
         while launched < count:
             size = min(BATCH, count - launched)
             ec2.run_instances(
-                ImageId=IMAGES[n % len(IMAGES)], InstanceType=TYPES[n % len(TYPES)], MinCount=size, MaxCount=size,
+                ImageId=IMAGES[n % len(IMAGES)],
+                InstanceType=TYPES[n % len(TYPES)],
+                MinCount=size,
+                MaxCount=size,
                 SecurityGroupIds=[groups[n % len(groups)], groups[(n + 1) % len(groups)]],
                 BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "Encrypted": n % 2 == 0}}],
                 TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Owner", "Value": f"team-{n % 3}"}]}],
@@ -130,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                        "AWS_DEFAULT_REGION": REGIONS[0]}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": REGIONS[0],
+    }.items():
         os.environ.setdefault(name, value)
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # moto logs a traceback per unimplemented call
     server = CountingServer()
@@ -144,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     scan_cmd = [sys.executable, "-m", "ec2c.orchestrator", "scan", "--regions", ",".join(REGIONS), "--format", "json"]
     timed(bare_cmd, env)  # warm-up: moto renders its responses lazily on first use
     bare = min(timed(bare_cmd, env)[0] for _ in range(args.repeat))
+
     def best(command: list[str]) -> tuple[float, Counter[str], Counter[str], str]:
         runs = []
         for _ in range(args.repeat):
@@ -164,12 +171,18 @@ def main(argv: list[str] | None = None) -> int:
     ratio = scan_s / bare
     print(f"cores:                          {os.cpu_count()}")
     print(f"bare DescribeInstances script:  {bare:.2f} s (whole process, best of {args.repeat})")
-    print(f"ec2c scan (default rules):      {scan_s:.2f} s for {total} instances (whole process, best of {args.repeat})")
+    print(
+        f"ec2c scan (default rules):      {scan_s:.2f} s for {total} instances (whole process, best of {args.repeat})"
+    )
     print(f"ratio scan / bare:              {ratio:.2f} (goal <= {GOAL_RATIO})")
-    print(f"ec2c scan --region-workers 1:   {one_at_a_time:.2f} s, ratio {one_at_a_time / bare:.2f} (moto's server is "
-          "one Python process: concurrent regions contend for its GIL, unlike AWS)")
-    print(f"API calls of the scan:          {scanner_calls} = {per_1000:.1f} per 1,000 instances "
-          f"(goal <= {GOAL_CALLS_PER_1000}); plus {calls['GetCallerIdentity']} sts:GetCallerIdentity")
+    print(
+        f"ec2c scan --region-workers 1:   {one_at_a_time:.2f} s, ratio {one_at_a_time / bare:.2f} (moto's server is "
+        "one Python process: concurrent regions contend for its GIL, unlike AWS)"
+    )
+    print(
+        f"API calls of the scan:          {scanner_calls} = {per_1000:.1f} per 1,000 instances "
+        f"(goal <= {GOAL_CALLS_PER_1000}); plus {calls['GetCallerIdentity']} sts:GetCallerIdentity"
+    )
     for operation, count in sorted(calls.items()):
         print(f"  {operation}: {count} ({seconds[operation]:.2f} s in the server)")
     errors = ", ".join(sorted({f"{e['operation']} {e['code']}" for e in report["errors"]}))

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import ec2c.stacks.bounds as bounds
 from ec2c.scanner import workflow
 from ec2c.scanner.policy import Policy, load_policy
-
-import ec2c.stacks.bounds as bounds
 from ec2c.stacks.bounds import Bound
-from ec2c.stacks.schedule import schedule_problem
 from ec2c.stacks.lambda_env import ENV_SIZE_LIMIT_BYTES, worst_case_environment_size
+from ec2c.stacks.schedule import schedule_problem
 
 ENVIRONMENT_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?")
 """1-24 chars: the suffix must fit inside S3, Lambda and IAM name limits once prefixed."""
@@ -72,9 +71,7 @@ def _check_tags(value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def _check_unique_strings(
-    name: str, value: Any, pattern: re.Pattern[str], shape: str
-) -> tuple[str, ...]:
+def _check_unique_strings(name: str, value: Any, pattern: re.Pattern[str], shape: str) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise _fail(name, f"a sequence of {shape}", value)
     items = tuple(value)
@@ -87,11 +84,7 @@ def _check_unique_strings(
 
 
 def _check_namespace(value: Any) -> None:
-    if (
-        not isinstance(value, str)
-        or not NAMESPACE_PATTERN.fullmatch(value)
-        or value.startswith("AWS/")
-    ):
+    if not isinstance(value, str) or not NAMESPACE_PATTERN.fullmatch(value) or value.startswith("AWS/"):
         raise _fail(
             "metric_namespace",
             "1-255 characters of [A-Za-z0-9._/#: -] not starting with 'AWS/'",
@@ -164,9 +157,7 @@ class ComplianceAnalyzerArgs:
     policy_json: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.environment, str) or not ENVIRONMENT_PATTERN.fullmatch(
-            self.environment
-        ):
+        if not isinstance(self.environment, str) or not ENVIRONMENT_PATTERN.fullmatch(self.environment):
             raise _fail(
                 "environment",
                 "1-24 characters of [a-z0-9-] starting and ending with a letter or digit",
@@ -174,10 +165,7 @@ class ComplianceAnalyzerArgs:
             )
         _check_schedule(self.schedule)
         _check_int("report_retention_days", self.report_retention_days, bounds.REPORT_RETENTION_DAYS)
-        if (
-            isinstance(self.log_retention_days, bool)
-            or self.log_retention_days not in bounds.LOG_RETENTION_DAYS
-        ):
+        if isinstance(self.log_retention_days, bool) or self.log_retention_days not in bounds.LOG_RETENTION_DAYS:
             raise _fail(
                 "log_retention_days",
                 f"one of {', '.join(map(str, bounds.LOG_RETENTION_DAYS))}",
@@ -210,9 +198,7 @@ class ComplianceAnalyzerArgs:
         self._set("tags", _check_tags(self.tags))
         self._set(
             "alert_emails",
-            _check_unique_strings(
-                "alert_emails", self.alert_emails, bounds.EMAIL_PATTERN, "e-mail addresses"
-            ),
+            _check_unique_strings("alert_emails", self.alert_emails, bounds.EMAIL_PATTERN, "e-mail addresses"),
         )
         self._set(
             "regions",

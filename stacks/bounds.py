@@ -54,9 +54,29 @@ ASYNC_RETRIES = Setting(0, 2, default=1)
 REPORT_RETENTION_DAYS = Setting(1, 36500, default=90)
 
 LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-    1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 """The retention values CloudWatch Logs accepts (PutRetentionPolicy)."""
 DEFAULT_LOG_RETENTION_DAYS = 30
 

@@ -17,12 +17,12 @@ from collections.abc import Mapping
 
 import pulumi
 import pulumi_aws as aws
-from ec2c.scanner import contract, workflow
-from ec2c.scanner.permissions import required_iam_actions
 
 import ec2c.stacks.dashboard as dashboard
 import ec2c.stacks.iam as iam
 import ec2c.stacks.packaging as packaging
+from ec2c.scanner import contract, workflow
+from ec2c.scanner.permissions import required_iam_actions
 from ec2c.stacks.args import ComplianceAnalyzerArgs
 from ec2c.stacks.lambda_env import MAX_TOPIC_NAME_CHARS, scanner_environment
 
@@ -148,9 +148,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
     scanner_code_sha256: pulumi.Output[str]
     state_machine_arn: pulumi.Output[str]
 
-    def __init__(
-        self, name: str, args: ComplianceAnalyzerArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, args: ComplianceAnalyzerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         check_child_names(name, args.environment)
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
@@ -235,9 +233,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         aws.s3.BucketVersioning(
             self._child("reports-versioning"),
             bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-                status="Enabled"
-            ),
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             opts=self._opts(),
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
@@ -280,9 +276,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
             policy=pulumi.Output.all(identity.account_id, identity.arn).apply(
-                lambda values: iam.alert_key_policy(
-                    account_id=values[0], partition=values[1].split(":")[1]
-                )
+                lambda values: iam.alert_key_policy(account_id=values[0], partition=values[1].split(":")[1])
             ),
             tags=self._tags,
             opts=self._opts(),
@@ -357,8 +351,14 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             self._child("scanner-policy"),
             role=role.id,
             policy=pulumi.Output.all(
-                bucket.arn, topic.arn, log_group.arn, key.arn, dead_letters.arn,
-                self._identity.arn, self._identity.account_id, self.region,
+                bucket.arn,
+                topic.arn,
+                log_group.arn,
+                key.arn,
+                dead_letters.arn,
+                self._identity.arn,
+                self._identity.account_id,
+                self.region,
             ).apply(
                 lambda values: iam.scanner_policy(
                     describe_actions=describe_actions,
@@ -372,7 +372,9 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
                     tracing=args.tracing,
                     security_hub_product_arn=iam.security_hub_product_arn(
                         partition=values[5].split(":")[1], region=values[7], account_id=values[6]
-                    ) if args.security_hub else None,
+                    )
+                    if args.security_hub
+                    else None,
                 )
             ),
             opts=self._opts(),
@@ -401,9 +403,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             timeout=args.lambda_timeout_s,
             ephemeral_storage=aws.lambda_.FunctionEphemeralStorageArgs(size=args.lambda_ephemeral_storage_mb),
             reserved_concurrent_executions=args.reserved_concurrency,
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(
-                mode="Active" if args.tracing else "PassThrough"
-            ),
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active" if args.tracing else "PassThrough"),
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=variables),
             tags=self._tags,
             opts=self._opts(log_group, role_policy),
@@ -425,9 +425,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         )
         return function
 
-    def _state_machine(
-        self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function
-    ) -> aws.sfn.StateMachine:
+    def _state_machine(self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function) -> aws.sfn.StateMachine:
         """The scan as a STANDARD state machine (`ec2c.scanner.workflow`): plan, a Map of
         `region_concurrency` region workers, aggregate, all on the scanner function.
 
@@ -446,9 +444,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             self._child("scan"),
             type=STATE_MACHINE_TYPE,
             role_arn=role.arn,
-            definition=function.arn.apply(
-                lambda arn: json.dumps(workflow.definition(arn, args.region_concurrency))
-            ),
+            definition=function.arn.apply(lambda arn: json.dumps(workflow.definition(arn, args.region_concurrency))),
             tags=self._tags,
             opts=self._opts(role_policy),
         )
@@ -490,7 +486,8 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             opts=self._opts(),
         )
         role, role_policy = self._service_role(
-            "schedule", "events.amazonaws.com",
+            "schedule",
+            "events.amazonaws.com",
             state_machine.arn.apply(lambda arn: iam.schedule_policy(state_machine_arn=arn)),
         )
         aws.sqs.QueuePolicy(
@@ -533,7 +530,10 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             self._child("dashboard"),
             dashboard_name=dashboard_name,
             dashboard_body=pulumi.Output.all(
-                self.region, function.name, self.log_group_name, dead_letters.name,
+                self.region,
+                function.name,
+                self.log_group_name,
+                dead_letters.name,
                 state_machine.arn,
             ).apply(
                 lambda values: dashboard.dashboard_body(

@@ -103,8 +103,15 @@ def dashboard_body(
         _metric_widget(
             f"Failed scans waiting in {dead_letter_queue_name}",
             region,
-            [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dead_letter_queue_name,
-              {"stat": "Maximum"}]],
+            [
+                [
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesVisible",
+                    "QueueName",
+                    dead_letter_queue_name,
+                    {"stat": "Maximum"},
+                ]
+            ],
             x=0,
             y=12,
         ),

@@ -55,9 +55,7 @@ def environment_size(variables: Mapping[str, str]) -> int:
     return sum(len(key.encode()) + len(value.encode()) for key, value in variables.items())
 
 
-def worst_case_environment_size(
-    *, metric_namespace: str, policy_json: str, regions: Sequence[str]
-) -> int:
+def worst_case_environment_size(*, metric_namespace: str, policy_json: str, regions: Sequence[str]) -> int:
     """The size the variables can reach once the bucket, topic and region are known.
 
     Values that only exist after deployment are replaced by placeholders of their maximum

@@ -56,9 +56,7 @@ def archive_members(package_dir: Path | None = None, handler: Path | None = None
     package = scanner_package_dir() if package_dir is None else package_dir
     handler = HANDLER_SOURCE if handler is None else handler
     if not handler.is_file() or not (package / "__init__.py").is_file():
-        raise FileNotFoundError(
-            f"Lambda sources incomplete: expected {handler} and {package / '__init__.py'}"
-        )
+        raise FileNotFoundError(f"Lambda sources incomplete: expected {handler} and {package / '__init__.py'}")
     members = {HANDLER_MODULE: handler}
     for path in package.rglob("*"):
         relative = path.relative_to(package)
@@ -81,9 +79,7 @@ def code_sha256(members: Mapping[str, Path]) -> str:
 
 def build_archive(members: Mapping[str, Path]) -> pulumi.AssetArchive:
     """The Lambda `code` input: one `FileAsset` per member, at its archive path."""
-    return pulumi.AssetArchive(
-        {name: pulumi.FileAsset(str(path)) for name, path in members.items()}
-    )
+    return pulumi.AssetArchive({name: pulumi.FileAsset(str(path)) for name, path in members.items()})
 
 
 def write_zip(members: Mapping[str, Path], destination: Path) -> Path:

@@ -41,7 +41,7 @@ def schedule_problem(value: object) -> str | None:
         return f"expected {EXPECTED}"
     if (fields[2] == "?") == (fields[4] == "?"):
         return "expected '?' in the day-of-month or day-of-week field of cron() (one of them, not both)"
-    for text, (name, low, high, names) in zip(fields, _FIELDS):
+    for text, (name, low, high, names) in zip(fields, _FIELDS, strict=True):
         if not _field_ok(text, name, low, high, names):
             named = f" or {names[0]}-{names[-1]}" if names else ""
             return f"expected the cron() {name} field within {low}-{high}{named} (it is {text!r})"

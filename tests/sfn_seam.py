@@ -78,9 +78,12 @@ class LocalLambda:
         )
         try:
             return json.dumps(self.handler(event, context)), False, ""
-        except Exception as exc:  # what the Lambda runtime does with an unhandled exception
-            error = {"errorMessage": str(exc), "errorType": type(exc).__name__,
-                     "stackTrace": traceback.format_tb(exc.__traceback__)}  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - what the Lambda runtime does with an unhandled exception
+            error = {
+                "errorMessage": str(exc),
+                "errorType": type(exc).__name__,
+                "stackTrace": traceback.format_tb(exc.__traceback__),
+            }
             return json.dumps(error), True, ""
 
     def actions(self) -> list[str]:
@@ -95,7 +98,10 @@ def scanner_function(session: Any) -> tuple[str, str]:
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("index.py", "from ec2c.scanner.handler import handler\n")
     function_arn = session.client("lambda").create_function(
-        FunctionName="scanner", Runtime="python3.12", Role=role, Handler="index.handler",
+        FunctionName="scanner",
+        Runtime="python3.12",
+        Role=role,
+        Handler="index.handler",
         Code={"ZipFile": archive.getvalue()},
-    )["FunctionArn"]  # fmt: skip
+    )["FunctionArn"]
     return function_arn, role

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .documents import ReportIndex, format_rate
-from .registry import SEVERITIES
 from .reader import Report
+from .registry import SEVERITIES
 
 MESSAGE_LIMIT_BYTES = 240 * 1024
 """Below SNS's 262,144-byte limit, leaving room for the subject and message attributes."""

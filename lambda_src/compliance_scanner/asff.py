@@ -42,9 +42,9 @@ def _clip(text: str, limit: int) -> str:
 
 def related_requirements(mappings: Mapping[str, str]) -> list[str]:
     """`<standard>/<control>` per mapped control (a CIS entry, one per benchmark version)."""
-    return [
-        f"{standard}/{control}" for standard, ids in compliance_controls(mappings).items() for control in ids
-    ][:REQUIREMENTS_LIMIT]
+    return [f"{standard}/{control}" for standard, ids in compliance_controls(mappings).items() for control in ids][
+        :REQUIREMENTS_LIMIT
+    ]
 
 
 def _identity(finding: Mapping[str, Any], account_id: str) -> tuple[str, str, str]:
@@ -87,11 +87,7 @@ def to_asff_finding(
         ],
         "Compliance": {
             "Status": "PASSED" if resolved else "FAILED",
-            **(
-                {"RelatedRequirements": related_requirements(finding["mappings"])}
-                if finding.get("mappings")
-                else {}
-            ),
+            **({"RelatedRequirements": related_requirements(finding["mappings"])} if finding.get("mappings") else {}),
         },
         "RecordState": "ARCHIVED" if resolved else "ACTIVE",
         "Workflow": {"Status": "RESOLVED" if resolved else "SUPPRESSED" if suppressed else "NEW"},

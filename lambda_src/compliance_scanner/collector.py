@@ -31,7 +31,6 @@ from . import sources
 from .budget import BudgetExhausted, TimeBudget
 from .clients import RETRY_CONFIG, make_client
 from .model import AccountRecord, InstanceRecord, LaunchTemplateRecord, ScanError, SecurityGroupRecord
-from .region_resources import ACCOUNT_FETCHERS, RESOURCE_LISTERS, Fetch, Lister
 from .normalize import (
     Lookups,
     UndecodableUserData,
@@ -44,6 +43,7 @@ from .normalize import (
     security_group_ids,
     ssm_status_from_api,
 )
+from .region_resources import ACCOUNT_FETCHERS, RESOURCE_LISTERS, Fetch, Lister
 
 if TYPE_CHECKING:
     from types_boto3_ec2 import EC2Client
@@ -138,9 +138,7 @@ class _Calls:
                 raise OperationUnavailable(operation) from None
         return self.call(client, operation, method, **params)
 
-    def pages(
-        self, client: Any, operation: str, method: str, key: str, **params: Any
-    ) -> Iterator[list[Any]]:
+    def pages(self, client: Any, operation: str, method: str, key: str, **params: Any) -> Iterator[list[Any]]:
         """Items of every page, following NextToken (a NextToken in `params` is where to start;
         each answer's token replaces it)."""
         token = None
@@ -236,14 +234,18 @@ def _volumes(region: _Region) -> dict[str, Any]:
     than those calls in an estate that encrypts by default, and the answer is bounded by the
     page (an emulator that ignores MaxResults cannot hand back the whole region at once)."""
     found = region.calls.by_id_filter(
-        region.ec2, "ec2:DescribeVolumes", "describe_volumes", "Volumes", "attachment.instance-id",
+        region.ec2,
+        "ec2:DescribeVolumes",
+        "describe_volumes",
+        "Volumes",
+        "attachment.instance-id",
         region.instance_ids(),
         extra_filters=[
             {"Name": "encrypted", "Values": ["false"]},
             {"Name": "attachment.status", "Values": ["attaching", "attached", "detaching"]},
         ],
         MaxResults=VOLUME_PAGE_SIZE,
-    )  # fmt: skip
+    )
     return {"unencrypted_volumes": frozenset(volume["VolumeId"] for volume in found)}
 
 
@@ -255,11 +257,17 @@ def _security_groups(region: _Region) -> dict[str, Any]:
     """
     wanted_groups = region.not_yet_asked(sources.SECURITY_GROUPS, security_group_ids)
     found = region.calls.by_id_filter(
-        region.ec2, "ec2:DescribeSecurityGroups", "describe_security_groups", "SecurityGroups", "group-id",
+        region.ec2,
+        "ec2:DescribeSecurityGroups",
+        "describe_security_groups",
+        "SecurityGroups",
+        "group-id",
         wanted_groups,
-    )  # fmt: skip
+    )
     if sources.PREFIX_LISTS in region.needed:
-        wanted = {i for group in found for i in prefix_list_ids(group)} - region.asked.setdefault(sources.PREFIX_LISTS, set())
+        wanted = {i for group in found for i in prefix_list_ids(group)} - region.asked.setdefault(
+            sources.PREFIX_LISTS, set()
+        )
         for list_id in sorted(wanted):
             try:
                 region.prefix_lists[list_id] = _prefix_list_entries(region, list_id)
@@ -296,8 +304,13 @@ def _route_tables(region: _Region) -> dict[str, Any]:
     nothing."""
     wanted = region.not_yet_asked(sources.ROUTE_TABLES, _vpc_ids)
     tables = region.calls.by_id_filter(
-        region.ec2, "ec2:DescribeRouteTables", "describe_route_tables", "RouteTables", "vpc-id", wanted,
-    )  # fmt: skip
+        region.ec2,
+        "ec2:DescribeRouteTables",
+        "describe_route_tables",
+        "RouteTables",
+        "vpc-id",
+        wanted,
+    )
     subnet_routes, main_routes = route_tables_from_api(tables)
     region.subnet_routes.update(subnet_routes)
     region.main_routes.update(main_routes)
@@ -310,9 +323,15 @@ def _images(region: _Region) -> dict[str, Any]:
     ami_deprecated tells them apart, and a disabled image is not a vanished one."""
     wanted = region.not_yet_asked(sources.IMAGES, _image_ids)
     found = region.calls.by_id_filter(
-        region.ec2, "ec2:DescribeImages", "describe_images", "Images", "image-id", wanted,
-        IncludeDeprecated=True, IncludeDisabled=True,
-    )  # fmt: skip
+        region.ec2,
+        "ec2:DescribeImages",
+        "describe_images",
+        "Images",
+        "image-id",
+        wanted,
+        IncludeDeprecated=True,
+        IncludeDisabled=True,
+    )
     region.images.update({i["ImageId"]: image_from_api(i) for i in found})
     region.mark_asked(sources.IMAGES, wanted)
     return {"images": region.images}
@@ -340,9 +359,13 @@ def _ssm(region: _Region) -> dict[str, Any]:
         items.extend(first.get("InstanceInformationList", []))
         if first.get("NextToken"):
             for page in region.calls.pages(
-                ssm, operation, "describe_instance_information", "InstanceInformationList",
-                NextToken=first["NextToken"], **params,
-            ):  # fmt: skip
+                ssm,
+                operation,
+                "describe_instance_information",
+                "InstanceInformationList",
+                NextToken=first["NextToken"],
+                **params,
+            ):
                 items.extend(page)
     return {"ssm": {item["InstanceId"]: ssm_status_from_api(item) for item in items}}
 
@@ -443,10 +466,13 @@ class RegionCollector:
         self._context = _Region(_Calls(region, budget), session, make_client(session, "ec2", region), needed=needed)
         self._pool = ThreadPoolExecutor(max_workers=FETCH_WORKERS)
         self._regional = (
-            {source: self._pool.submit(_fetch, fetch, self._context) for source, fetch in _regional_fetchers(needed, observed_at).items()}
+            {
+                source: self._pool.submit(_fetch, fetch, self._context)
+                for source, fetch in _regional_fetchers(needed, observed_at).items()
+            }
             if region_wide
             else {}
-        )  # fmt: skip
+        )
 
     def __enter__(self) -> RegionCollector:
         return self
@@ -467,9 +493,13 @@ class RegionCollector:
             extra = {"NextToken": token} if token else {}
             try:
                 response = self._context.calls.call(
-                    self._context.ec2, "ec2:DescribeInstances", "describe_instances",
-                    Filters=filters, MaxResults=PAGE_SIZE, **extra,
-                )  # fmt: skip
+                    self._context.ec2,
+                    "ec2:DescribeInstances",
+                    "describe_instances",
+                    Filters=filters,
+                    MaxResults=PAGE_SIZE,
+                    **extra,
+                )
             except BudgetExhausted as exc:
                 self.next_token = token
                 self.stop(str(exc))
@@ -507,7 +537,9 @@ class RegionCollector:
         context.raws = raws
         parts: dict[str, Any] = {}
         unavailable: set[str] = set()
-        futures = {source: self._pool.submit(_fetch, FETCHERS[source], context) for source in FETCHERS if source in self.needed}
+        futures = {
+            source: self._pool.submit(_fetch, FETCHERS[source], context) for source in FETCHERS if source in self.needed
+        }
         for source, future in futures.items():
             outcome = future.result()
             if isinstance(outcome, BudgetExhausted):
@@ -569,11 +601,13 @@ _ACCOUNT_FIELDS = frozenset(field.name for field in dataclass_fields(AccountReco
 def _regional_fetchers(needed: frozenset[str], observed_at: datetime) -> dict[str, Callable[[_Region], dict[str, Any]]]:
     """Fetchers for what a region holds besides instances, run whether or not it has any."""
     fetchers = {source: _account_fetcher(fetch) for source, fetch in ACCOUNT_FETCHERS.items() if source in needed}
-    fetchers.update({
-        source: _resource_fetcher(source, lister, observed_at)
-        for source, lister in RESOURCE_LISTERS.items()
-        if source in needed
-    })  # fmt: skip
+    fetchers.update(
+        {
+            source: _resource_fetcher(source, lister, observed_at)
+            for source, lister in RESOURCE_LISTERS.items()
+            if source in needed
+        }
+    )
     return fetchers
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TypedDict
 
-from .contract import SCHEMA_VERSION
+from .contract import SCHEMA_VERSION as SCHEMA_VERSION  # the version these documents describe
 
 SHARD_NAMES = ("findings", "csv", "new", "resolved", "unevaluated")
 """A region's shards: its FAILs (JSON Lines), the same as CSV, the unsuppressed FAILs new since the

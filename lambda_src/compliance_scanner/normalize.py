@@ -22,10 +22,10 @@ from .model import (
     InstanceRecord,
     InternetRoute,
     MetadataOptions,
-    TemplateVersion,
     SecurityGroupInfo,
     SecurityGroupRecord,
     SsmStatus,
+    TemplateVersion,
     VolumeInfo,
 )
 
@@ -160,9 +160,7 @@ def prefix_list_ids(raw: Mapping[str, Any]) -> list[str]:
     )
 
 
-def permission_from_api(
-    raw: Mapping[str, Any], prefix_lists: Mapping[str, tuple[str, ...]]
-) -> IngressPermission:
+def permission_from_api(raw: Mapping[str, Any], prefix_lists: Mapping[str, tuple[str, ...]]) -> IngressPermission:
     """One permission; the CIDRs of its managed prefix lists are merged into its own ranges."""
     cidrs = [r["CidrIp"] for r in raw.get("IpRanges", [])]
     cidrs += [r["CidrIpv6"] for r in raw.get("Ipv6Ranges", [])]
@@ -240,7 +238,11 @@ def _missing_sources(raw: Mapping[str, Any], instance_id: str, lookups: Lookups)
 def _internet_gateway(routes: list[Mapping[str, Any]], destination_key: str, destination: str) -> str | None:
     for route in routes:
         gateway = str(route.get("GatewayId") or "")
-        if route.get(destination_key) == destination and gateway.startswith("igw-") and route.get("State") != "blackhole":
+        if (
+            route.get(destination_key) == destination
+            and gateway.startswith("igw-")
+            and route.get("State") != "blackhole"
+        ):
             return gateway
     return None
 
@@ -339,15 +341,12 @@ def instance_from_api(
         image_id=image_id,
         security_groups=_resolve(security_group_ids(raw), lookups.security_groups)[0],
         volumes=tuple(
-            VolumeInfo(volume_id, volume_id not in lookups.unencrypted_volumes)
-            for volume_id in volume_ids(raw)
+            VolumeInfo(volume_id, volume_id not in lookups.unencrypted_volumes) for volume_id in volume_ids(raw)
         ),
         image=lookups.images.get(image_id or ""),
         ssm_managed=instance_id in lookups.ssm,
         ssm_status=lookups.ssm.get(instance_id),
-        stopped_since=parse_stopped_since(raw.get("StateTransitionReason"))
-        if state == "stopped"
-        else None,
+        stopped_since=parse_stopped_since(raw.get("StateTransitionReason")) if state == "stopped" else None,
         termination_protection=lookups.termination_protection.get(instance_id),
         user_data=lookups.user_data.get(instance_id),
         user_data_error=lookups.user_data_errors.get(instance_id),

@@ -113,17 +113,14 @@ def _rules(value: Any, where: Where) -> Mapping[str, RuleConfig]:
     overrides = expect_mapping(value, where)
     check_keys(overrides, where, CATALOGUE)
     return {
-        rule_id: _rule_config(rule, overrides.get(rule_id, {}), where / rule_id)
-        for rule_id, rule in CATALOGUE.items()
+        rule_id: _rule_config(rule, overrides.get(rule_id, {}), where / rule_id) for rule_id, rule in CATALOGUE.items()
     }
 
 
 def _suppressions(value: Any, where: Where) -> tuple[Suppression, ...]:
     if not isinstance(value, list):
         raise where.expected("a list", value)
-    return tuple(
-        parse_suppression(item, where / index, CATALOGUE) for index, item in enumerate(value)
-    )
+    return tuple(parse_suppression(item, where / index, CATALOGUE) for index, item in enumerate(value))
 
 
 def load_policy(document: Mapping[str, Any] | None, source: str = "policy") -> Policy:
@@ -160,7 +157,5 @@ def policy_from_json(text: str, source: str) -> Policy:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PolicyError(
-            f"{source}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+        raise PolicyError(f"{source}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     return load_policy(document, source)

@@ -46,9 +46,7 @@ def metric_data(index: ReportIndex) -> list[dict[str, Any]]:
         },
     ]
     if summary["compliance_rate"] is not None:
-        data.append(
-            {"MetricName": METRIC_COMPLIANCE_RATE, "Value": summary["compliance_rate"], "Unit": "Percent"}
-        )
+        data.append({"MetricName": METRIC_COMPLIANCE_RATE, "Value": summary["compliance_rate"], "Unit": "Percent"})
     data += [
         {
             "MetricName": METRIC_RULE_FAILURES,

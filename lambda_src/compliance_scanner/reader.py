@@ -19,8 +19,12 @@ from .registry import ACCOUNT, RESOURCE_TYPE_KEYS, SEVERITY_NAMES
 from .report import CSV_COLUMNS, FindingKey, cannot_tell, csv_cell, csv_row
 from .storage import MissingObject, ReportReadError, Store, get_json, read_lines
 
-_SHARD_OF = {"findings": "findings", "new_findings": "new", "resolved_findings": "resolved",
-             "unevaluated_resources": "unevaluated"}  # fmt: skip
+_SHARD_OF = {
+    "findings": "findings",
+    "new_findings": "new",
+    "resolved_findings": "resolved",
+    "unevaluated_resources": "unevaluated",
+}
 """Each list a one-document report holds inline -> the shard (and count) of a schema 3 index."""
 INLINE_LISTS = tuple(_SHARD_OF)
 """The lists a one-document report (schema 1 and 2, or schema 3's single-file export) holds inline."""
@@ -51,7 +55,11 @@ class Report:
                     yield item
             return
         for entry in self.index["region_shards"]:
-            if (region is None or entry["region"] == region) and entry["shards"] is not None and cast(Mapping[str, int], entry)[_SHARD_OF[name]]:
+            if (
+                (region is None or entry["region"] == region)
+                and entry["shards"] is not None
+                and cast(Mapping[str, int], entry)[_SHARD_OF[name]]
+            ):
                 assert self.store is not None, "a sharded report needs its store"
                 yield from read_lines(self.store, cast(Mapping[str, str], entry["shards"])[_SHARD_OF[name]])
 
@@ -84,7 +92,9 @@ class Report:
 
     def unproven(self) -> Callable[[FindingKey], bool]:
         """`report.cannot_tell` for this whole report (its unevaluated resources streamed once)."""
-        return cannot_tell(self.scanned_regions(), self.index["errors"], self.unevaluated(), self.index["account_findings"])
+        return cannot_tell(
+            self.scanned_regions(), self.index["errors"], self.unevaluated(), self.index["account_findings"]
+        )
 
     def csv_lines(self, leading: Mapping[str, str] | None = None) -> Iterator[list[str]]:
         """The CSV rows, header first: one per failure, in the report's order; `leading` puts
@@ -145,32 +155,37 @@ def _index(document: Mapping[str, Any], regions: list[RegionEntry]) -> ReportInd
     summary.setdefault("by_severity", dict.fromkeys(SEVERITY_NAMES, 0))
     summary.setdefault("by_rule", {})
     summary.setdefault("by_resource_type", {kind: {"evaluated": 0, "non_compliant": 0} for kind in RESOURCE_TYPE_KEYS})
-    account_findings = [dict(f, resource_type=f.get("resource_type", ACCOUNT)) for f in document.get("account_findings") or []]
+    account_findings = [
+        dict(f, resource_type=f.get("resource_type", ACCOUNT)) for f in document.get("account_findings") or []
+    ]
 
     def count(name: str) -> int:
         value = document.get(name)
         return value if isinstance(value, int) else len(value or [])
 
-    return cast(ReportIndex, {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": str(document["run_id"]),
-        "generated_at": str(document["generated_at"]),
-        "finished_at": str(document.get("finished_at") or document["generated_at"]),
-        "account_id": document.get("account_id"),
-        "regions": list(document.get("regions") or []),
-        "incomplete_regions": list(document.get("incomplete_regions") or []),
-        "partial": bool(document.get("partial")),
-        "partial_reason": document.get("partial_reason"),
-        "policy": document.get("policy") or {},
-        "summary": summary,
-        "account_findings": account_findings,
-        "errors": list(document.get("errors") or []),
-        "expired_suppressions": list(document.get("expired_suppressions") or []),
-        "previous_run_id": document.get("previous_run_id"),
-        "new_findings": count("new_findings"),
-        "resolved_findings": count("resolved_findings"),
-        "region_shards": regions,
-    })
+    return cast(
+        ReportIndex,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": str(document["run_id"]),
+            "generated_at": str(document["generated_at"]),
+            "finished_at": str(document.get("finished_at") or document["generated_at"]),
+            "account_id": document.get("account_id"),
+            "regions": list(document.get("regions") or []),
+            "incomplete_regions": list(document.get("incomplete_regions") or []),
+            "partial": bool(document.get("partial")),
+            "partial_reason": document.get("partial_reason"),
+            "policy": document.get("policy") or {},
+            "summary": summary,
+            "account_findings": account_findings,
+            "errors": list(document.get("errors") or []),
+            "expired_suppressions": list(document.get("expired_suppressions") or []),
+            "previous_run_id": document.get("previous_run_id"),
+            "new_findings": count("new_findings"),
+            "resolved_findings": count("resolved_findings"),
+            "region_shards": regions,
+        },
+    )
 
 
 def read_report(store: Store, key: str) -> Report:

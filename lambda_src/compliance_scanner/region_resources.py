@@ -35,7 +35,9 @@ def _imds_defaults(calls: Any, ec2: Any, probe: Any) -> dict[str, Any]:
 
 
 def _snapshot_block(calls: Any, ec2: Any, probe: Any) -> dict[str, Any]:
-    response = calls.probe(probe, ec2, "ec2:GetSnapshotBlockPublicAccessState", "get_snapshot_block_public_access_state")
+    response = calls.probe(
+        probe, ec2, "ec2:GetSnapshotBlockPublicAccessState", "get_snapshot_block_public_access_state"
+    )
     return {"snapshot_block_public_access": response.get("State", "unblocked")}
 
 
@@ -65,9 +67,12 @@ def default_security_groups(calls: Any, ec2: Any, region: str, observed_at: date
     groups = [
         default_group_from_api(group, region, observed_at)
         for page in calls.pages(
-            ec2, "ec2:DescribeSecurityGroups", "describe_security_groups", "SecurityGroups",
+            ec2,
+            "ec2:DescribeSecurityGroups",
+            "describe_security_groups",
+            "SecurityGroups",
             Filters=[{"Name": "group-name", "Values": ["default"]}],
-        )  # fmt: skip
+        )
         for group in page
     ]
     return sorted(groups, key=lambda g: (g.vpc_id, g.group_id))
@@ -81,18 +86,25 @@ def launch_templates(calls: Any, ec2: Any, region: str, observed_at: datetime) -
     templates = {
         t["LaunchTemplateId"]: t
         for page in calls.pages(
-            ec2, "ec2:DescribeLaunchTemplates", "describe_launch_templates", "LaunchTemplates",
+            ec2,
+            "ec2:DescribeLaunchTemplates",
+            "describe_launch_templates",
+            "LaunchTemplates",
             MaxResults=TEMPLATE_PAGE_SIZE,
-        )  # fmt: skip
+        )
         for t in page
     }
     if not templates:
         return []
     versions: dict[str, dict[int, Any]] = {}
     for page in calls.pages(
-        ec2, "ec2:DescribeLaunchTemplateVersions", "describe_launch_template_versions", "LaunchTemplateVersions",
-        Versions=["$Default", "$Latest"], MaxResults=TEMPLATE_PAGE_SIZE,
-    ):  # fmt: skip
+        ec2,
+        "ec2:DescribeLaunchTemplateVersions",
+        "describe_launch_template_versions",
+        "LaunchTemplateVersions",
+        Versions=["$Default", "$Latest"],
+        MaxResults=TEMPLATE_PAGE_SIZE,
+    ):
         for version in page:
             versions.setdefault(version["LaunchTemplateId"], {})[int(version["VersionNumber"])] = version
     records = []

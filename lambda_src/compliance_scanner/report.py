@@ -109,7 +109,9 @@ class SummaryCounter:
         self.instances = 0
         self.non_compliant = 0
         self.unevaluated = 0
-        self.evaluated: dict[str, set[tuple[str, str]]] = {kind: set() for kind in RESOURCE_TYPE_KEYS if kind != INSTANCE}
+        self.evaluated: dict[str, set[tuple[str, str]]] = {
+            kind: set() for kind in RESOURCE_TYPE_KEYS if kind != INSTANCE
+        }
         self.failing: dict[str, set[tuple[str, str]]] = {kind: set() for kind in RESOURCE_TYPE_KEYS if kind != INSTANCE}
 
     def add(self, outcomes: Sequence[Outcome], instances: int = 0) -> None:
@@ -166,7 +168,10 @@ class SummaryCounter:
         counter = cls(())
         counter.by_rule = {
             rule: RuleCounts(
-                failed=counts["failed"], passed=counts["passed"], suppressed=counts["suppressed"], skipped=counts["skipped"]
+                failed=counts["failed"],
+                passed=counts["passed"],
+                suppressed=counts["suppressed"],
+                skipped=counts["skipped"],
             )
             for rule, counts in document["by_rule"].items()
         }
@@ -248,8 +253,13 @@ def finding_key(finding: Mapping[str, Any]) -> FindingKey:
 
 def unevaluated_document(outcome: Outcome) -> Unevaluated:
     resource = outcome.resource
-    return {"region": resource.region, "resource_type": resource.resource_type,
-            "resource_id": resource.resource_id, "rule_id": outcome.rule_id, "message": outcome.result.message}  # fmt: skip
+    return {
+        "region": resource.region,
+        "resource_type": resource.resource_type,
+        "resource_id": resource.resource_id,
+        "rule_id": outcome.rule_id,
+        "message": outcome.result.message,
+    }
 
 
 def unread_actions(errors: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:

@@ -10,10 +10,10 @@ the index's `errors`.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 
@@ -123,7 +123,7 @@ def scan(
     _load_models(session, run.needed, ordered)
     with ThreadPoolExecutor(max_workers=max(1, min(region_workers, len(ordered)))) as pool:
         results = list(pool.map(one, ordered))
-    index = aggregate(run, ordered, dict(zip(ordered, results)), previous)
+    index = aggregate(run, ordered, dict(zip(ordered, results, strict=True)), previous)
     store_index(store, index)
     return Report(index, store)
 
@@ -181,8 +181,14 @@ def aggregate(
 def _history_errors(run: Run, regions: Sequence[str]) -> list[ErrorDocument]:
     if run.history_error is None:
         return []
-    return [{"region": regions[0] if regions else "", "operation": HISTORY_OPERATION,
-             "code": "UnreadablePreviousReport", "message": run.history_error}]  # fmt: skip
+    return [
+        {
+            "region": regions[0] if regions else "",
+            "operation": HISTORY_OPERATION,
+            "code": "UnreadablePreviousReport",
+            "message": run.history_error,
+        }
+    ]
 
 
 def store_index(store: Store, index: ReportIndex) -> str:

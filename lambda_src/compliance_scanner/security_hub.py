@@ -121,7 +121,9 @@ def hub_key(finding: Mapping[str, Any]) -> tuple[str, str, str] | None:
     fields = finding.get("ProductFields") or {}
     resources = finding.get("Resources") or [{}]
     region, resource, rule = (
-        resources[0].get("Region"), fields.get("ec2-compliance/ResourceId"), fields.get("ec2-compliance/RuleId")
+        resources[0].get("Region"),
+        fields.get("ec2-compliance/ResourceId"),
+        fields.get("ec2-compliance/RuleId"),
     )
     if _text(region) and _text(resource) and _text(rule):
         return region, resource, rule
@@ -149,9 +151,19 @@ def resolved_since(
 
 
 _IMPORTABLE = (
-    "SchemaVersion", "Id", "ProductArn", "GeneratorId", "AwsAccountId", "Types", "CreatedAt", "Severity",
-    "Title", "Description", "Resources", "Remediation",
-)  # fmt: skip
+    "SchemaVersion",
+    "Id",
+    "ProductArn",
+    "GeneratorId",
+    "AwsAccountId",
+    "Types",
+    "CreatedAt",
+    "Severity",
+    "Title",
+    "Description",
+    "Resources",
+    "Remediation",
+)
 """The fields of a hub finding this tool set itself; Security Hub adds others (Region,
 ProcessedAt, its own ProductFields ...) that an import must not send back."""
 

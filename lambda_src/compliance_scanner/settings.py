@@ -22,6 +22,7 @@ from .contract import (
 )
 from .policy import Policy, policy_from_json
 
+
 class ConfigError(ValueError):
     """A missing or malformed setting; the message names it but never echoes secrets."""
 

@@ -36,7 +36,9 @@ MAX_CAUSE_CHARS = 2_000
 """A failed worker's cause as kept in the report (the stack trace Lambda adds is cut)."""
 
 
-def plan(settings: Settings, store: Store, event: Mapping[str, Any], account_id: str | None, now: datetime | None = None) -> dict[str, Any]:
+def plan(
+    settings: Settings, store: Store, event: Mapping[str, Any], account_id: str | None, now: datetime | None = None
+) -> dict[str, Any]:
     """The run every worker shares and the regions the Map runs them over."""
     regions = event_regions(event.get("input")) or settings.regions
     try:
@@ -45,7 +47,10 @@ def plan(settings: Settings, store: Store, event: Mapping[str, Any], account_id:
     except ReportReadError as exc:
         previous, history_error = None, str(exc)
     run = new_run(settings.policy, now or datetime.now(UTC), account_id, history_error=history_error)
-    return {"run": run_document(run, report_key(previous.index) if previous is not None else None), "regions": list(regions)}
+    return {
+        "run": run_document(run, report_key(previous.index) if previous is not None else None),
+        "regions": list(regions),
+    }
 
 
 def scan_region_step(
@@ -111,8 +116,12 @@ def failure_error(region: str, item: Mapping[str, Any]) -> ErrorDocument:
     cause = " ".join(cause.split())
     if len(cause) > MAX_CAUSE_CHARS:
         cause = cause[: MAX_CAUSE_CHARS - 1] + "…"
-    return {"region": region, "operation": WORKER_OPERATION, "code": str(item.get("error") or "WorkerFailed"),
-            "message": cause or "the region's worker failed after its retries"}  # fmt: skip
+    return {
+        "region": region,
+        "operation": WORKER_OPERATION,
+        "code": str(item.get("error") or "WorkerFailed"),
+        "message": cause or "the region's worker failed after its retries",
+    }
 
 
 def _region(event: Mapping[str, Any]) -> str:
@@ -139,4 +148,6 @@ def _resume(value: Any) -> Resume | None:
     try:
         return Resume.from_document(value)
     except (KeyError, TypeError, ValueError):
-        raise ConfigError(f"event.resume: expected a resume token from the previous invocation, got {value!r}") from None
+        raise ConfigError(
+            f"event.resume: expected a resume token from the previous invocation, got {value!r}"
+        ) from None

@@ -68,9 +68,7 @@ class Suppression:
     resource_id: str | None = None
     resource_type: str | None = None
 
-    def applies(
-        self, rule_id: str, resource_type: str, resource_id: str, tags: Mapping[str, str], today: date
-    ) -> bool:
+    def applies(self, rule_id: str, resource_type: str, resource_id: str, tags: Mapping[str, str], today: date) -> bool:
         """True when this suppression covers the finding on `today` (the expiry day included)."""
         if self.rule not in (ALL_RULES, rule_id):
             return False
@@ -148,9 +146,7 @@ def parse_suppression(value: Any, where: Where, rule_ids: Iterable[str]) -> Supp
         raise (where / "resource_type").error("only goes with 'resource_id'")
     expires = expect_date(entry["expires"], where / "expires") if "expires" in entry else None
     if "tag" in entry:
-        return Suppression(
-            rule, reason, tag=_parse_tag(entry["tag"], where / "tag"), expires=expires
-        )
+        return Suppression(rule, reason, tag=_parse_tag(entry["tag"], where / "tag"), expires=expires)
     if "resource_id" in entry:
         resource_type = None
         if "resource_type" in entry:

@@ -87,7 +87,9 @@ class Resume:
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Resume:
-        return cls(part=int(document["part"]), next_token=str(document["next_token"]), state_key=str(document["state_key"]))
+        return cls(
+            part=int(document["part"]), next_token=str(document["next_token"]), state_key=str(document["state_key"])
+        )
 
 
 @dataclass
@@ -157,12 +159,24 @@ class _Carried:
     @classmethod
     def load(cls, store: Store, key: str) -> _Carried:
         document = get_json(store, key)
-        return cls(SummaryCounter.from_document(document["counter"]), list(document["errors"]),
-                   document["owner_id"], dict(document["counts"]))  # fmt: skip
+        return cls(
+            SummaryCounter.from_document(document["counter"]),
+            list(document["errors"]),
+            document["owner_id"],
+            dict(document["counts"]),
+        )
 
     def save(self, store: Store, key: str) -> None:
-        put_json(store, key, {"counter": self.counter.to_document(), "errors": self.errors,
-                              "owner_id": self.owner_id, "counts": self.counts})  # fmt: skip
+        put_json(
+            store,
+            key,
+            {
+                "counter": self.counter.to_document(),
+                "errors": self.errors,
+                "owner_id": self.owner_id,
+                "counts": self.counts,
+            },
+        )
 
 
 def _merged_errors(*groups: Sequence[ErrorDocument]) -> list[ErrorDocument]:
@@ -239,8 +253,12 @@ class _History:
         try:
             self.failures = PreviousFailures(self._previous_failures(), account_id, previous.index["generated_at"])
         except ReportReadError as exc:
-            self.error = {"region": region, "operation": HISTORY_OPERATION, "code": "UnreadablePreviousReport",
-                          "message": str(exc)}  # fmt: skip
+            self.error = {
+                "region": region,
+                "operation": HISTORY_OPERATION,
+                "code": "UnreadablePreviousReport",
+                "message": str(exc),
+            }
 
     def _previous_failures(self) -> Iterator[Finding]:
         assert self.previous is not None
@@ -298,7 +316,9 @@ def scan_region(
     unevaluated_keys: set[tuple[str, str, str]] = set()
     start_token = resume.next_token if resume is not None else None
     try:
-        with RegionCollector(session, region, run.needed, budget, run.observed_at, on_progress, start_token=start_token) as collector:
+        with RegionCollector(
+            session, region, run.needed, budget, run.observed_at, on_progress, start_token=start_token
+        ) as collector:
             history: _History | None = None
             pages = 0
             for page in collector.pages():
@@ -324,9 +344,16 @@ def scan_region(
             account_outcomes = [o for o in outcomes if o.resource.resource_type == ACCOUNT]
             _write(
                 [o for o in outcomes if o.resource.resource_type != ACCOUNT],
-                account, run.generated_at, history, shards, errors, unevaluated_keys,
-            )  # fmt: skip
-            account_findings = [_history_finding(o, account, run.generated_at, history, shards) for o in account_outcomes]
+                account,
+                run.generated_at,
+                history,
+                shards,
+                errors,
+                unevaluated_keys,
+            )
+            account_findings = [
+                _history_finding(o, account, run.generated_at, history, shards) for o in account_outcomes
+            ]
             error_documents = _merged_errors(carried.errors, [e.to_document() for e in errors])
             complete = collector.complete
             unproven = cannot_tell(
@@ -395,9 +422,17 @@ def _continued(
     carried.save(store, key)
     resume = Resume(part=shards.part + 1, next_token=collector.next_token, state_key=key)
     return RegionResult(
-        entry={"region": region, "complete": False, "instances": carried.counter.instances,
-               "findings": carried.counts["findings"], "new": carried.counts["new"], "resolved": 0,
-               "unevaluated": carried.counts["unevaluated"], "bytes": 0, "shards": None},  # fmt: skip
+        entry={
+            "region": region,
+            "complete": False,
+            "instances": carried.counter.instances,
+            "findings": carried.counts["findings"],
+            "new": carried.counts["new"],
+            "resolved": 0,
+            "unevaluated": carried.counts["unevaluated"],
+            "bytes": 0,
+            "shards": None,
+        },
         counter=carried.counter,
         errors=carried.errors,
         account_findings=[],
@@ -429,7 +464,9 @@ def _replay_parts(
             unevaluated_keys.add((gap["region"], gap["resource_id"], gap["rule_id"]))
 
 
-def _history_finding(outcome: Outcome, account: str | None, generated: str, history: _History, shards: _Shards) -> Finding:
+def _history_finding(
+    outcome: Outcome, account: str | None, generated: str, history: _History, shards: _Shards
+) -> Finding:
     """A finding with its `first_seen` from the previous run; an unsuppressed FAIL also goes to
     the new shard when the previous run did not have it, and a FAIL to the CSV. A FAIL, even one
     suppressed since, is not resolved: it is still there, and the same report sends it to

@@ -88,9 +88,15 @@ def definition(function_arn: str, max_concurrency: int) -> dict[str, Any]:
     if not 1 <= max_concurrency <= MAX_CONCURRENCY_LIMIT:
         raise ValueError(f"max_concurrency: expected 1 to {MAX_CONCURRENCY_LIMIT}, got {max_concurrency}")
     worker = {
-        **_invoke(function_arn, {
-            "action": ACTION_SCAN_REGION, "run.$": "$.run", "region.$": "$.region", "resume.$": "$.resume",
-        }),  # fmt: skip
+        **_invoke(
+            function_arn,
+            {
+                "action": ACTION_SCAN_REGION,
+                "run.$": "$.run",
+                "region.$": "$.region",
+                "resume.$": "$.resume",
+            },
+        ),
         "Retry": [SERVICE_RETRY, WORKER_RETRY],
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": STATE_REGION_FAILED}],
         "Next": STATE_MORE,
@@ -109,8 +115,12 @@ def definition(function_arn: str, max_concurrency: int) -> dict[str, Any]:
         },
         STATE_REGION_FAILED: {
             "Type": "Pass",
-            "Parameters": {"region.$": "$.region", "done": False,
-                           "error.$": "$.failure.Error", "cause.$": "$.failure.Cause"},  # fmt: skip
+            "Parameters": {
+                "region.$": "$.region",
+                "done": False,
+                "error.$": "$.failure.Error",
+                "cause.$": "$.failure.Cause",
+            },
             "End": True,
         },
     }
@@ -138,9 +148,15 @@ def definition(function_arn: str, max_concurrency: int) -> dict[str, Any]:
                 "Next": STATE_AGGREGATE,
             },
             STATE_AGGREGATE: {
-                **_invoke(function_arn, {
-                    "action": ACTION_AGGREGATE, "run.$": "$.run", "regions.$": "$.regions", "results.$": "$.results",
-                }),  # fmt: skip
+                **_invoke(
+                    function_arn,
+                    {
+                        "action": ACTION_AGGREGATE,
+                        "run.$": "$.run",
+                        "regions.$": "$.regions",
+                        "results.$": "$.results",
+                    },
+                ),
                 "Retry": [SERVICE_RETRY, WORKER_RETRY],
                 "End": True,
             },

@@ -7,58 +7,110 @@ the root's help shows it without importing the command.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
-import click
 import typer
 from typer.core import TyperOption
 
 from .lazy import LazyCommand, LazyGroup
 
+if TYPE_CHECKING:
+    from typer._click.core import Context  # typer's bundled click: the context its options get
 
-def _flag_type(self: TyperOption, ctx: click.Context) -> str | None:
+
+def _flag_type(self: TyperOption, ctx: Context) -> str | None:
     """Flags take no value, so the help's type column stays empty for them (typer prints `<bool>`)."""
     return None if self.is_bool_flag else _typed(self, ctx)
 
 
 _typed = TyperOption.display_type_rich
+# mypy refuses any assignment to a method; this patch of typer's is deliberate.
 TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 _PACKAGE = "ec2c.orchestrator.cli"
 
 COMMANDS: tuple[LazyCommand, ...] = (
-    LazyCommand("scan", f"{_PACKAGE}.scan", "scan",
-                "Scan EC2 instances against the compliance policy and report the findings."),
-    LazyCommand("rules", f"{_PACKAGE}.rules", "rules",
-                "List the rule catalogue: severity, default, mappings (Security Hub, CIS, AWS Config, Prowler)."),
-    LazyCommand("report", f"{_PACKAGE}.report", "report",
-                "Show the latest report of a deployed environment, or of every target of a plan merged into\n"
-                "one estate report (read from the stacks' buckets; no scan runs)."),
-    LazyCommand("run", f"{_PACKAGE}.run", "run",
-                "Start a scan of a deployed environment on its Step Functions state machine (one worker per\n"
-                "region); with --wait, follow it and exit with its outcome."),
-    LazyCommand("status", f"{_PACKAGE}.fleet", "status",
-                "Show every target of a plan: stack, last update, scanner code, last scan."),
-    LazyCommand("drift", f"{_PACKAGE}.fleet", "drift",
-                "Show which resources of each target differ from its state (a refresh preview: writes nothing)."),
-    LazyCommand("init", f"{_PACKAGE}.stack", "init",
-                "Write a starter config folder: defaults.yaml (the policy, commented), example.yaml, "
-                "rollouts/example.yaml."),
-    LazyCommand("envs", f"{_PACKAGE}.stack", "envs",
-                "List the environments and where each one deploys (embedded state: next to the config folder)."),
+    LazyCommand(
+        "scan", f"{_PACKAGE}.scan", "scan", "Scan EC2 instances against the compliance policy and report the findings."
+    ),
+    LazyCommand(
+        "rules",
+        f"{_PACKAGE}.rules",
+        "rules",
+        "List the rule catalogue: severity, default, mappings (Security Hub, CIS, AWS Config, Prowler).",
+    ),
+    LazyCommand(
+        "report",
+        f"{_PACKAGE}.report",
+        "report",
+        "Show the latest report of a deployed environment, or of every target of a plan merged into\n"
+        "one estate report (read from the stacks' buckets; no scan runs).",
+    ),
+    LazyCommand(
+        "run",
+        f"{_PACKAGE}.run",
+        "run",
+        "Start a scan of a deployed environment on its Step Functions state machine (one worker per\n"
+        "region); with --wait, follow it and exit with its outcome.",
+    ),
+    LazyCommand(
+        "status",
+        f"{_PACKAGE}.fleet",
+        "status",
+        "Show every target of a plan: stack, last update, scanner code, last scan.",
+    ),
+    LazyCommand(
+        "drift",
+        f"{_PACKAGE}.fleet",
+        "drift",
+        "Show which resources of each target differ from its state (a refresh preview: writes nothing).",
+    ),
+    LazyCommand(
+        "init",
+        f"{_PACKAGE}.stack",
+        "init",
+        "Write a starter config folder: defaults.yaml (the policy, commented), example.yaml, rollouts/example.yaml.",
+    ),
+    LazyCommand(
+        "envs",
+        f"{_PACKAGE}.stack",
+        "envs",
+        "List the environments and where each one deploys (embedded state: next to the config folder).",
+    ),
     LazyCommand("preview", f"{_PACKAGE}.stack", "preview", "Show what `up` would change."),
     LazyCommand("up", f"{_PACKAGE}.stack", "up", "Create or update the environment's stack."),
     LazyCommand("refresh", f"{_PACKAGE}.stack", "refresh", "Bring the stack's state in line with what really exists."),
-    LazyCommand("destroy", f"{_PACKAGE}.stack", "destroy",
-                "Delete every resource of the stack (protected environments need confirmation)."),
+    LazyCommand(
+        "destroy",
+        f"{_PACKAGE}.stack",
+        "destroy",
+        "Delete every resource of the stack (protected environments need confirmation).",
+    ),
     LazyCommand("outputs", f"{_PACKAGE}.stack", "outputs", "Print the stack's outputs."),
-    LazyCommand("test", f"{_PACKAGE}.stack", "test",
-                "Deploy an ephemeral `<env>-<id>` stack, check idempotency, run the tests on it, always tear it down."),
-    LazyCommand("rollout", f"{_PACKAGE}.stack", "rollout",
-                "Roll out across environments, accounts and regions in ordered waves."),
-    LazyCommand("stacks", f"{_PACKAGE}.stack", "stacks",
-                "List every stack of the environment's backend: kind, age, last update, resources, lock holder."),
-    LazyCommand("sweep", f"{_PACKAGE}.stack", "sweep",
-                "Destroy and remove the environment's ephemeral stacks left by crashed or killed runs."),
+    LazyCommand(
+        "test",
+        f"{_PACKAGE}.stack",
+        "test",
+        "Deploy an ephemeral `<env>-<id>` stack, check idempotency, run the tests on it, always tear it down.",
+    ),
+    LazyCommand(
+        "rollout",
+        f"{_PACKAGE}.stack",
+        "rollout",
+        "Roll out across environments, accounts and regions in ordered waves.",
+    ),
+    LazyCommand(
+        "stacks",
+        f"{_PACKAGE}.stack",
+        "stacks",
+        "List every stack of the environment's backend: kind, age, last update, resources, lock holder.",
+    ),
+    LazyCommand(
+        "sweep",
+        f"{_PACKAGE}.stack",
+        "sweep",
+        "Destroy and remove the environment's ephemeral stacks left by crashed or killed runs.",
+    ),
     LazyCommand("cancel", f"{_PACKAGE}.stack", "cancel", "Release a stack's lock left by a crashed or killed update."),
     LazyCommand("engine", f"{_PACKAGE}.engine", "app", "The pulumi CLI the Automation API drives."),
 )

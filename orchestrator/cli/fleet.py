@@ -18,8 +18,9 @@ from .options import DEFAULT_WORKERS, ConfigDirOpt, JsonOpt, PlanOpt, WorkersOpt
 
 
 @guard
-def status(plan: PlanOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False,
-           workers: WorkersOpt = DEFAULT_WORKERS) -> None:  # fmt: skip
+def status(
+    plan: PlanOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False, workers: WorkersOpt = DEFAULT_WORKERS
+) -> None:
     """Show every target of a plan: stack, last update, scanner code, last scan."""
     from ..fleet.plan import read_plan
 
@@ -32,13 +33,18 @@ def status(plan: PlanOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = Fa
             table.add_column(column, no_wrap=True)
         for row in rows:
             table.add_row(
-                Text(f"{row.env}/{row.stack}"), cell(row.account_id), Text(row.region),
+                Text(f"{row.env}/{row.stack}"),
+                cell(row.account_id),
+                Text(row.region),
                 Text(row.last_result or "exists", style="red" if row.last_result == "failed" else "")
-                if row.exists else Text("missing", style="red"),
+                if row.exists
+                else Text("missing", style="red"),
                 Text(minutes(row.last_update) or "-"),
                 Text(row.code, style="yellow" if row.code != "current" else ""),
-                Text(minutes(row.last_scan) or "-"), rate(row.compliance_rate), cell(row.scan_errors),
-            )  # fmt: skip
+                Text(minutes(row.last_scan) or "-"),
+                rate(row.compliance_rate),
+                cell(row.scan_errors),
+            )
         err.print(table)
         print_problems({f"{row.env}/{row.stack}": row.problem for row in rows})
     bad = [f"{row.env}/{row.stack}" for row in rows if not row.healthy]
@@ -48,8 +54,9 @@ def status(plan: PlanOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = Fa
 
 @guard
 @supervised
-def drift(plan: PlanOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False,
-          workers: WorkersOpt = DEFAULT_WORKERS) -> None:  # fmt: skip
+def drift(
+    plan: PlanOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False, workers: WorkersOpt = DEFAULT_WORKERS
+) -> None:
     """Show which resources of each target differ from its state (a refresh preview: writes nothing)."""
     from ..fleet.plan import read_drift
 
@@ -62,11 +69,12 @@ def drift(plan: PlanOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = Fal
             table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(
-                Text(f"{row.env}/{row.stack}"), Text(row.region),
+                Text(f"{row.env}/{row.stack}"),
+                Text(row.region),
                 Text("\n".join(f"{r.op} {r.urn.split('::')[-1]} ({r.type})" for r in row.resources) or "none"),
                 Text("\n".join(", ".join(r.changed) or "-" for r in row.resources)),
                 Text(row.problem or "", style="red"),
-            )  # fmt: skip
+            )
         err.print(table)
     drifted = [f"{row.env}/{row.stack}" for row in rows if row.drifted]
     failed = [f"{row.env}/{row.stack}" for row in rows if row.problem]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import typer
 from rich.markup import escape
@@ -11,19 +12,20 @@ from rich.markup import escape
 from ..console import err
 from ..errors import Ec2cError
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def guard(command: F) -> F:
+def guard(command: Callable[P, R]) -> Callable[P, R]:
     """Wrap a typer command: an Ec2cError becomes `error: <message>` on stderr and its exit code,
     so a user never sees a traceback for a failure the code expects."""
 
     @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except Ec2cError as exc:
             err.print(f"[red]{exc.label}:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

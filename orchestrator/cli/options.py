@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+
 from ec2c.scanner.registry import Severity
 
 from ..reporting.formats import OutputFormat
 from ..reporting.render import DEFAULT_LIMIT, MAX_ROWS
 
 ConfigDirOpt = Annotated[
-    Optional[Path],
-    typer.Option("--config-dir", envvar="EC2C_CONFIG_DIR",
-                 help="Folder of environment files. Searched: --config-dir, then $EC2C_CONFIG_DIR, then ./config; "
-                 "none found is an error that suggests `ec2c init`."),
+    Path | None,
+    typer.Option(
+        "--config-dir",
+        envvar="EC2C_CONFIG_DIR",
+        help="Folder of environment files. Searched: --config-dir, then $EC2C_CONFIG_DIR, then ./config; "
+        "none found is an error that suggests `ec2c init`.",
+    ),
 ]
 ENV_HELP = "Environment name (a file in the config folder)."
 EnvOpt = Annotated[str, typer.Option("--env", "-e", help=ENV_HELP)]
-OptionalEnvOpt = Annotated[Optional[str], typer.Option("--env", "-e", help=ENV_HELP)]
-StackOpt = Annotated[Optional[str], typer.Option("--stack", help="Stack name (default: the environment's).")]
+OptionalEnvOpt = Annotated[str | None, typer.Option("--env", "-e", help=ENV_HELP)]
+StackOpt = Annotated[str | None, typer.Option("--stack", help="Stack name (default: the environment's).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON result on stdout; no live progress.")]
 
 PlanOpt = Annotated[Path, typer.Option("--plan", help="Rollout plan (YAML): every target of its waves.")]
@@ -36,56 +40,115 @@ def _workers(help_text: str) -> typer.models.OptionInfo:
 WorkersOpt = Annotated[int, _workers("Targets read at once.")]
 PlanWorkersOpt = Annotated[int, _workers("With --plan: targets read at once.")]
 
-RegionsOpt = Annotated[Optional[list[str]], typer.Option(
-    "--regions", "-r", metavar="REGION[,REGION]",
-    help="Regions to scan, comma-separated or repeated. Default: the SDK's configured region "
-    "(with --demo: the demo regions).",
-)]
-RunRegionsOpt = Annotated[Optional[list[str]], typer.Option(
-    "--regions", "-r", metavar="REGION[,REGION]",
-    help="Regions to scan in this run only, comma-separated or repeated. Default: the environment's scan regions.",
-)]
+RegionsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--regions",
+        "-r",
+        metavar="REGION[,REGION]",
+        help="Regions to scan, comma-separated or repeated. Default: the SDK's configured region "
+        "(with --demo: the demo regions).",
+    ),
+]
+RunRegionsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--regions",
+        "-r",
+        metavar="REGION[,REGION]",
+        help="Regions to scan in this run only, comma-separated or repeated. Default: the environment's scan regions.",
+    ),
+]
 
-FormatOpt = Annotated[OutputFormat, typer.Option(
-    "--format", "-f", case_sensitive=False,
-    help="table: human view on the terminal; json / csv / html / asff (Security Hub) / ocsf (Detection "
-    "Finding events): the report on stdout (or in --output).",
-)]
-ReportFormatOpt = Annotated[OutputFormat, typer.Option(
-    "--format", "-f", case_sensitive=False,
-    help="table, json, csv, html, asff or ocsf (as `ec2c scan`); with --plan: table, json, csv or html.",
-)]
+FormatOpt = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--format",
+        "-f",
+        case_sensitive=False,
+        help="table: human view on the terminal; json / csv / html / asff (Security Hub) / ocsf (Detection "
+        "Finding events): the report on stdout (or in --output).",
+    ),
+]
+ReportFormatOpt = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--format",
+        "-f",
+        case_sensitive=False,
+        help="table, json, csv, html, asff or ocsf (as `ec2c scan`); with --plan: table, json, csv or html.",
+    ),
+]
 
-ScanOutputOpt = Annotated[Optional[str], typer.Option(
-    "--output", "-o", metavar="FILE|DIR/",
-    help="Write the report to FILE (in --format; with --format table: JSON, or CSV / HTML if FILE ends in "
-    ".csv / .html). A folder (trailing slash, or an existing folder) keeps the report as the analyzer's bucket "
-    "does (DIR/reports/latest.json, dated copies and per-region shards): the next scan into it reports what is "
-    "new and resolved since; with a file format it also gets ec2-compliance-report.<format>.",
-)]
-ReportOutputOpt = Annotated[Optional[str], typer.Option(
-    "--output", "-o", metavar="FILE",
-    help="Write the report to FILE (a folder: ec2-compliance-report.<format> in it).",
-)]
+ScanOutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE|DIR/",
+        help="Write the report to FILE (in --format; with --format table: JSON, or CSV / HTML if FILE ends in "
+        ".csv / .html). A folder (trailing slash, or an existing folder) keeps the report as the analyzer's bucket "
+        "does (DIR/reports/latest.json, dated copies and per-region shards): the next scan into it reports what is "
+        "new and resolved since; with a file format it also gets ec2-compliance-report.<format>.",
+    ),
+]
+ReportOutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write the report to FILE (a folder: ec2-compliance-report.<format> in it).",
+    ),
+]
 
-LimitOpt = Annotated[int, typer.Option(
-    "--limit", min=0,
-    help=f"Rows of the findings table (0: all, up to {MAX_ROWS:,}; the rest are counted). "
-    "The JSON/CSV report always has every finding.",
-)]
-ReportLimitOpt = Annotated[int, typer.Option(
-    "--limit", min=0,
-    help=f"Rows of the findings table (0: all, up to {MAX_ROWS:,}; the rest are counted).",
-)]
+LimitOpt = Annotated[
+    int,
+    typer.Option(
+        "--limit",
+        min=0,
+        help=f"Rows of the findings table (0: all, up to {MAX_ROWS:,}; the rest are counted). "
+        "The JSON/CSV report always has every finding.",
+    ),
+]
+ReportLimitOpt = Annotated[
+    int,
+    typer.Option(
+        "--limit",
+        min=0,
+        help=f"Rows of the findings table (0: all, up to {MAX_ROWS:,}; the rest are counted).",
+    ),
+]
 
-FailOnOpt = Annotated[Optional[Severity], typer.Option(
-    "--fail-on", case_sensitive=False, metavar="SEVERITY",
-    help="Exit 1 if an unsuppressed finding at or above SEVERITY exists (CI gate): "
-    "critical, high, medium, low or informational.",
-)]
+FailOnOpt = Annotated[
+    Severity | None,
+    typer.Option(
+        "--fail-on",
+        case_sensitive=False,
+        metavar="SEVERITY",
+        help="Exit 1 if an unsuppressed finding at or above SEVERITY exists (CI gate): "
+        "critical, high, medium, low or informational.",
+    ),
+]
 
 __all__ = [
-    "DEFAULT_LIMIT", "DEFAULT_WORKERS", "ConfigDirOpt", "EnvOpt", "FailOnOpt", "FormatOpt", "JsonOpt", "LimitOpt",
-    "OptionalEnvOpt", "PlanOpt", "PlanWorkersOpt", "RegionsOpt", "ReportFormatOpt", "ReportLimitOpt",
-    "ReportOutputOpt", "RunRegionsOpt", "ScanOutputOpt", "StackOpt", "WorkersOpt",
+    "DEFAULT_LIMIT",
+    "DEFAULT_WORKERS",
+    "ConfigDirOpt",
+    "EnvOpt",
+    "FailOnOpt",
+    "FormatOpt",
+    "JsonOpt",
+    "LimitOpt",
+    "OptionalEnvOpt",
+    "PlanOpt",
+    "PlanWorkersOpt",
+    "RegionsOpt",
+    "ReportFormatOpt",
+    "ReportLimitOpt",
+    "ReportOutputOpt",
+    "RunRegionsOpt",
+    "ScanOutputOpt",
+    "StackOpt",
+    "WorkersOpt",
 ]

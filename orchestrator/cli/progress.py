@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import ContextManager
 
 from ..console import err
 
@@ -32,10 +31,10 @@ class TerminalFeedback:
     def note(self, text: str) -> None:
         err.print(text, style="dim")
 
-    def seeding(self) -> ContextManager[object]:
+    def seeding(self) -> contextlib.AbstractContextManager[object]:
         if err.is_terminal:
             return err.status("Seeding the demo fleet into moto ...")
         return contextlib.nullcontext()
 
-    def progress(self) -> ContextManager[Callable[[str, int], None] | None]:
+    def progress(self) -> contextlib.AbstractContextManager[Callable[[str, int], None] | None]:
         return progress_reporter(err.is_terminal)

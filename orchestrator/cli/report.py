@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -35,9 +35,12 @@ from .options import (
 def report(
     env: OptionalEnvOpt = None,
     stack: StackOpt = None,
-    plan: Annotated[Optional[Path], typer.Option(
-        "--plan", help="Rollout plan (YAML): merge the latest reports of all its targets into one estate report."
-    )] = None,
+    plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan", help="Rollout plan (YAML): merge the latest reports of all its targets into one estate report."
+        ),
+    ] = None,
     config_dir: ConfigDirOpt = None,
     output_format: ReportFormatOpt = OutputFormat.table,
     output: ReportOutputOpt = None,
@@ -55,16 +58,20 @@ def report(
     _environment(env or "", stack, config_dir, output_format, output_path, limit)
 
 
-def _environment(env: str, stack: str | None, config_dir: Path | None, fmt: OutputFormat, output: Path | None,
-                 limit: int) -> None:  # fmt: skip
+def _environment(
+    env: str, stack: str | None, config_dir: Path | None, fmt: OutputFormat, output: Path | None, limit: int
+) -> None:
     from ..reporting.html_report import rest_location
     from ..reporting.writers import emit
     from ..scan.latest import deployed_report, streaming_from
 
     latest = deployed_report(env, stack, config_dir)
     err.print(f"Latest report of {env}: {latest.uri}", style="dim", markup=False, highlight=False)
-    rest_at = f"{rest_location(latest.report)}, or `ec2c report --env {env} --format csv`" if (
-        fmt is OutputFormat.html) else None
+    rest_at = (
+        f"{rest_location(latest.report)}, or `ec2c report --env {env} --format csv`"
+        if (fmt is OutputFormat.html)
+        else None
+    )
     with streaming_from(latest.bucket):
         emit(latest.report, fmt, output, limit, {}, latest.region, rest_at)
 

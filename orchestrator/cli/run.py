@@ -17,8 +17,9 @@ import signal
 from typing import Annotated, Any
 
 import typer
-from ec2c.scanner.documents import format_rate
 from rich.text import Text
+
+from ec2c.scanner.documents import format_rate
 
 from ..console import err, print_data
 from ..engine.supervisor import SUPERVISOR, Interrupted, supervised
@@ -41,14 +42,26 @@ def run(
     stack: StackOpt = None,
     config_dir: ConfigDirOpt = None,
     regions: RunRegionsOpt = None,
-    wait: Annotated[bool, typer.Option(
-        "--wait", help="Follow the execution to its end: each region's progress, then the run's outcome.")] = False,
-    poll_interval: Annotated[float, typer.Option(
-        "--poll-interval", min=1.0, metavar="SECONDS", help="With --wait: seconds between two reads of the execution.",
-    )] = run_scan.POLL_INTERVAL_S,
-    allow_partial: Annotated[bool, typer.Option(
-        "--allow-partial", help="With --wait: exit 0 even when some regions could not be scanned completely.",
-    )] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Follow the execution to its end: each region's progress, then the run's outcome."),
+    ] = False,
+    poll_interval: Annotated[
+        float,
+        typer.Option(
+            "--poll-interval",
+            min=1.0,
+            metavar="SECONDS",
+            help="With --wait: seconds between two reads of the execution.",
+        ),
+    ] = run_scan.POLL_INTERVAL_S,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="With --wait: exit 0 even when some regions could not be scanned completely.",
+        ),
+    ] = False,
 ) -> None:
     """Start a scan of a deployed environment on its Step Functions state machine (one worker per
     region); with --wait, follow it and exit with its outcome."""
@@ -97,7 +110,8 @@ def _show(update: run_scan.Update) -> None:
 
 
 def _summary(result: dict[str, Any], env: str, bucket: Any) -> None:
-    summary = result.get("summary") if isinstance(result.get("summary"), dict) else {}
+    found = result.get("summary")
+    summary = found if isinstance(found, dict) else {}
     status = str(result.get("status"))
     line = Text(f"Run {result.get('run_id')}: ")
     line.append(status, style="bold green" if status == "ok" else "bold yellow")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import functools
 import shlex
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -20,11 +20,18 @@ from ..errors import BadInput, OperationFailed
 from .guard import guard
 from .options import ConfigDirOpt, EnvOpt, JsonOpt, StackOpt
 
+if TYPE_CHECKING:
+    from ..deploy.lifecycle import Operation
+
 DEFAULT_TESTS = Path(__file__).resolve().parents[1] / "integration_suite"
 """The shipped integration suite, which `ec2c test` runs unless told otherwise."""
 
+ROLLOUT_OPERATIONS: tuple[Operation, ...] = ("up", "preview", "refresh", "destroy")
 
-def _stack_operation(operation: str, env_name: str, stack: str | None, config_dir: Path | None, as_json: bool) -> None:
+
+def _stack_operation(
+    operation: Operation, env_name: str, stack: str | None, config_dir: Path | None, as_json: bool
+) -> None:
     from ..deploy.operations import environment_stack, run_stack_operation
     from ..deploy.programs import resolve_program
     from ..deploy.progress import ProgressView
@@ -35,9 +42,11 @@ def _stack_operation(operation: str, env_name: str, stack: str | None, config_di
     engine = require_engine()
     view = ProgressView(err, quiet=as_json)
     if not as_json:
-        err.print(f"[bold]{operation}[/bold] {escape(env.project)}/{escape(target.stack_name)} "
-                  f"[dim]({escape(env.aws.region)}, {escape(target.backend_url)})[/dim]")
-    result = run_stack_operation(operation, resolved, resolve_program(env), view, engine)  # type: ignore[arg-type]
+        err.print(
+            f"[bold]{operation}[/bold] {escape(env.project)}/{escape(target.stack_name)} "
+            f"[dim]({escape(env.aws.region)}, {escape(target.backend_url)})[/dim]"
+        )
+    result = run_stack_operation(operation, resolved, resolve_program(env), view, engine)
     _report(result, as_json)
 
 
@@ -140,7 +149,9 @@ def destroy(
     environment = locate_config_dir(config_dir).load(env)
     if environment.protected and not yes:
         if _unattended():
-            raise BadInput(f"{environment.source}: environment {env!r} is protected; pass --yes to destroy it unattended")
+            raise BadInput(
+                f"{environment.source}: environment {env!r} is protected; pass --yes to destroy it unattended"
+            )
         name = stack or environment.stack_name
         if not typer.confirm(f"Environment {env!r} is protected. Destroy every resource of stack {name!r}?"):
             raise OperationFailed("destroy cancelled")
@@ -179,12 +190,16 @@ def test(
     env: EnvOpt,
     config_dir: ConfigDirOpt = None,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the ephemeral stack in place.")] = False,
-    junit_xml: Annotated[Optional[Path], typer.Option("--junit-xml", help="Write a JUnit XML report.")] = None,
-    outputs_file: Annotated[Optional[Path], typer.Option("--outputs-file", help="Where to write the outputs JSON.")] = None,
+    junit_xml: Annotated[Path | None, typer.Option("--junit-xml", help="Write a JUnit XML report.")] = None,
+    outputs_file: Annotated[
+        Path | None, typer.Option("--outputs-file", help="Where to write the outputs JSON.")
+    ] = None,
     tests: Annotated[Path, typer.Option("--tests", help="Test folder to run against the stack.")] = DEFAULT_TESTS,
-    skip_idempotency_check: Annotated[bool, typer.Option(
-        "--skip-idempotency-check", help="Do not fail when a preview right after `up` plans changes.")] = False,
-    pytest_args: Annotated[Optional[list[str]], typer.Argument(help="Extra pytest arguments (after --).")] = None,
+    skip_idempotency_check: Annotated[
+        bool,
+        typer.Option("--skip-idempotency-check", help="Do not fail when a preview right after `up` plans changes."),
+    ] = False,
+    pytest_args: Annotated[list[str] | None, typer.Argument(help="Extra pytest arguments (after --).")] = None,
 ) -> None:
     """Deploy an ephemeral `<env>-<id>` stack, check idempotency, run the tests on it, always tear it down."""
     from ..deploy.environments import locate_config_dir
@@ -201,16 +216,28 @@ def test(
     ephemeral = environment.ephemeral(ephemeral_stack_name(environment.name))
     skipped = [e for e in environment.alert_emails if e not in ephemeral.alert_emails]
     if skipped:
-        err.print(f"alert e-mails: {len(skipped)} address(es) of {environment.name} are not subscribed by the "
-                  "ephemeral stack (set ephemeral.alert_emails in the environment file to subscribe some)",
-                  markup=False, highlight=False)
+        err.print(
+            f"alert e-mails: {len(skipped)} address(es) of {environment.name} are not subscribed by the "
+            "ephemeral stack (set ephemeral.alert_emails in the environment file to subscribe some)",
+            markup=False,
+            highlight=False,
+        )
     environment = ephemeral
     program = resolve_program(environment)
     engine = require_engine()
     run = run_ephemeral(
-        environment, config.root, engine, program, lambda: ProgressView(err),
-        tests=tests, outputs_file=outputs_file, junit_xml=junit_xml, keep=keep, pytest_args=pytest_args or (),
-        config_dir=config.path.resolve(), idempotency_check=not skip_idempotency_check,
+        environment,
+        config.root,
+        engine,
+        program,
+        lambda: ProgressView(err),
+        tests=tests,
+        outputs_file=outputs_file,
+        junit_xml=junit_xml,
+        keep=keep,
+        pytest_args=pytest_args or (),
+        config_dir=config.path.resolve(),
+        idempotency_check=not skip_idempotency_check,
     )
     code = SUPERVISOR.exit_code if SUPERVISOR.interrupted else run.exit_code
     state = "kept" if run.kept else ("destroyed and removed" if run.destroyed else "[red]NOT destroyed[/red]")
@@ -240,16 +267,28 @@ def stacks(env: EnvOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = Fals
     if as_json:
         print_json([row.to_dict() for row in rows])
         return
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     table = Table(title=f"stacks of {escape(environment.name)} ({escape(environment.project)})", title_justify="left")
     for column in ("stack", "kind", "age", "created by", "updated", "result", "res", "lock"):
         table.add_column(column, overflow="fold")
     for row in rows:
         updated = _age((now - row.last_update).total_seconds()) + " ago" if row.last_update else "-"
         lock = "; ".join(lock.describe() for lock in row.locks) or "-"
-        table.add_row(*(escape(str(v)) for v in (
-            row.name, row.kind, _age(row.age_s(now)), row.created_by or "-", updated, row.last_result or "-",
-            "-" if row.resources is None else row.resources, lock)))
+        table.add_row(
+            *(
+                escape(str(v))
+                for v in (
+                    row.name,
+                    row.kind,
+                    _age(row.age_s(now)),
+                    row.created_by or "-",
+                    updated,
+                    row.last_result or "-",
+                    "-" if row.resources is None else row.resources,
+                    lock,
+                )
+            )
+        )
     err.print(table)
 
 
@@ -257,9 +296,10 @@ def stacks(env: EnvOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = Fals
 @supervised
 def sweep(
     env: EnvOpt,
-    older_than: Annotated[Optional[str], typer.Option(
-        "--older-than", help="Age past which ephemeral stacks go: 30m, 2h, 1d, 0s.")] = None,
-    stack: Annotated[Optional[str], typer.Option("--stack", help="Sweep only this ephemeral stack (any age).")] = None,
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="Age past which ephemeral stacks go: 30m, 2h, 1d, 0s.")
+    ] = None,
+    stack: Annotated[str | None, typer.Option("--stack", help="Sweep only this ephemeral stack (any age).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be removed; change nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     config_dir: ConfigDirOpt = None,
@@ -267,7 +307,8 @@ def sweep(
 ) -> None:
     """Destroy and remove the environment's ephemeral stacks left by crashed or killed runs."""
     from ..deploy.environments import locate_config_dir
-    from ..deploy.inventory import parse_duration, sweep as sweep_stacks
+    from ..deploy.inventory import parse_duration
+    from ..deploy.inventory import sweep as sweep_stacks
     from ..deploy.programs import resolve_program
     from ..deploy.progress import ProgressView
     from ..engine.pulumi_cli import require_engine
@@ -284,8 +325,16 @@ def sweep(
             raise OperationFailed("sweep cancelled")
     engine = require_engine()
     program = resolve_program(environment)
-    outcomes = sweep_stacks(environment, config.root, engine, program, older_than_s=threshold, dry_run=dry_run,
-                            only=stack, view_factory=lambda: ProgressView(err, quiet=as_json))
+    outcomes = sweep_stacks(
+        environment,
+        config.root,
+        engine,
+        program,
+        older_than_s=threshold,
+        dry_run=dry_run,
+        only=stack,
+        view_factory=lambda: ProgressView(err, quiet=as_json),
+    )
     if as_json:
         print_json([o.to_dict() for o in outcomes])
     else:
@@ -335,7 +384,8 @@ def rollout(
     from ..deploy.rollout import load_plan
     from ..engine.pulumi_cli import require_engine
 
-    if operation not in ("up", "preview", "refresh", "destroy"):
+    checked = next((known for known in ROLLOUT_OPERATIONS if known == operation), None)
+    if checked is None:
         raise BadInput(f"--operation: expected up, preview, refresh or destroy, got {operation!r}")
     config = locate_config_dir(config_dir)
     parsed = load_plan(plan, config)
@@ -343,20 +393,47 @@ def rollout(
     if operation == "destroy" and protected and not yes:
         raise BadInput(f"{plan}: destroying protected stacks ({', '.join(protected)}) needs --yes")
     engine = require_engine()
-    report = roll_out(parsed, operation, config, engine,  # type: ignore[arg-type]
-                      lambda target: ProgressView(err, prefix=f"{target.stack_name}: ", quiet=as_json),
-                      resolve_program)
+    report = roll_out(
+        parsed,
+        checked,
+        config,
+        engine,
+        lambda target: ProgressView(err, prefix=f"{target.stack_name}: ", quiet=as_json),
+        resolve_program,
+    )
     if as_json:
-        print_json({"ok": report.ok, "duration_s": round(report.duration_s, 2),
-                    "targets": [o.to_dict() for o in report.outcomes]})
+        print_json(
+            {
+                "ok": report.ok,
+                "duration_s": round(report.duration_s, 2),
+                "targets": [o.to_dict() for o in report.outcomes],
+            }
+        )
     else:
-        table = Table("wave", "stack", "env", "account", "region", "status", "time", "error",
-                      title=f"rollout {operation}", title_justify="left")
+        table = Table(
+            "wave",
+            "stack",
+            "env",
+            "account",
+            "region",
+            "status",
+            "time",
+            "error",
+            title=f"rollout {operation}",
+            title_justify="left",
+        )
         colours = {"ok": "green", "failed": "red", "skipped": "yellow"}
         for o in report.outcomes:
-            table.add_row(escape(o.wave), escape(o.stack), escape(o.env), o.account, escape(o.region),
-                          f"[{colours[o.status]}]{o.status}[/{colours[o.status]}]",
-                          f"{o.duration_s:.1f}s", escape(o.error or ""))
+            table.add_row(
+                escape(o.wave),
+                escape(o.stack),
+                escape(o.env),
+                o.account,
+                escape(o.region),
+                f"[{colours[o.status]}]{o.status}[/{colours[o.status]}]",
+                f"{o.duration_s:.1f}s",
+                escape(o.error or ""),
+            )
         err.print(table)
         err.print(f"total {report.duration_s:.1f}s")
     if SUPERVISOR.interrupted:

@@ -24,7 +24,8 @@ _UNEMULATED_EC2: Mapping[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "GetInstanceMetadataDefaults": ({"AccountLevel": {}}, {"AccountLevel": {"HttpTokens": "required"}}),
     "GetSnapshotBlockPublicAccessState": ({"State": "unblocked"}, {"State": "block-all-sharing"}),
     "GetImageBlockPublicAccessState": (
-        {"ImageBlockPublicAccessState": "unblocked"}, {"ImageBlockPublicAccessState": "block-new-sharing"}
+        {"ImageBlockPublicAccessState": "unblocked"},
+        {"ImageBlockPublicAccessState": "block-new-sharing"},
     ),
     "GetSerialConsoleAccessStatus": ({"SerialConsoleAccessEnabled": True}, {"SerialConsoleAccessEnabled": False}),
 }

@@ -28,16 +28,35 @@ def demo_policy(today: date | None = None) -> dict[str, Any]:
             "serial_console_access_disabled": {"enabled": True},
         },
         "suppressions": [
-            {"rule": "ssh_open_to_internet", "tag": bastion, "expires": review,
-             "reason": "Bastion host: SSH is its purpose; MFA + session recording (SEC-142)"},
-            {"rule": "authorized_ports_only", "tag": bastion, "expires": review,
-             "reason": "Bastion host: port 22 is its authorized service (SEC-142)"},
-            {"rule": "no_public_ip", "tag": bastion, "expires": review,
-             "reason": "Bastion host needs a public address (SEC-142)"},
-            {"rule": "public_ip_with_instance_profile", "tag": bastion, "expires": review,
-             "reason": "Bastion role only allows SSM session logging (SEC-142)"},
-            {"rule": "imdsv2_required", "tag": {"key": LEGACY_TAG[0], "value": LEGACY_TAG[1]},
-             "expires": (today - timedelta(days=30)).isoformat(),
-             "reason": "Vendor agent needed IMDSv1 until the ERP upgrade (ERP-88)"},
+            {
+                "rule": "ssh_open_to_internet",
+                "tag": bastion,
+                "expires": review,
+                "reason": "Bastion host: SSH is its purpose; MFA + session recording (SEC-142)",
+            },
+            {
+                "rule": "authorized_ports_only",
+                "tag": bastion,
+                "expires": review,
+                "reason": "Bastion host: port 22 is its authorized service (SEC-142)",
+            },
+            {
+                "rule": "no_public_ip",
+                "tag": bastion,
+                "expires": review,
+                "reason": "Bastion host needs a public address (SEC-142)",
+            },
+            {
+                "rule": "public_ip_with_instance_profile",
+                "tag": bastion,
+                "expires": review,
+                "reason": "Bastion role only allows SSM session logging (SEC-142)",
+            },
+            {
+                "rule": "imdsv2_required",
+                "tag": {"key": LEGACY_TAG[0], "value": LEGACY_TAG[1]},
+                "expires": (today - timedelta(days=30)).isoformat(),
+                "reason": "Vendor agent needed IMDSv1 until the ERP upgrade (ERP-88)",
+            },
         ],
-    }  # fmt: skip
+    }

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+
 from ec2c.scanner.registry import ACCOUNT, LAUNCH_TEMPLATE, SECURITY_GROUP
 
 from . import hooks
@@ -44,16 +45,25 @@ _PRIVATE_CIDR = "172.31.192.0/20"
 _MOTO_LAYOUT_ERRORS = (ImportError, LookupError, AttributeError, TypeError)
 """What reaching into moto's in-memory model raises when a moto version has moved it."""
 
-ACCOUNT_RULES = frozenset({
-    "ebs_default_encryption", "imds_defaults_v2", "snapshot_block_public_access", "image_block_public_access",
-    "serial_console_access_disabled",
-})  # fmt: skip
+ACCOUNT_RULES = frozenset(
+    {
+        "ebs_default_encryption",
+        "imds_defaults_v2",
+        "snapshot_block_public_access",
+        "image_block_public_access",
+        "serial_console_access_disabled",
+    }
+)
 """What a new account's region fails and the hardened one passes."""
 
-TEMPLATE_RULES = frozenset({
-    "launch_template_imdsv2", "launch_template_no_public_ip", "launch_template_user_data_secrets",
-    "launch_template_ebs_encrypted",
-})  # fmt: skip
+TEMPLATE_RULES = frozenset(
+    {
+        "launch_template_imdsv2",
+        "launch_template_no_public_ip",
+        "launch_template_user_data_secrets",
+        "launch_template_ebs_encrypted",
+    }
+)
 """What the legacy launch template's default version fails."""
 
 # User data with an (obviously fake) secret, for the user_data_secrets rule; never a real key.
@@ -259,25 +269,50 @@ def _security_groups(ec2: Any, vpc_id: str) -> tuple[str, dict[Deviation, str]]:
             ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=permissions)
         return gid
 
-    internal = group("app-internal", "HTTPS from the corporate network only", [
-        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]},
-    ])  # fmt: skip
+    internal = group(
+        "app-internal",
+        "HTTPS from the corporate network only",
+        [
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]},
+        ],
+    )
     groups = {
-        Deviation.SSH_OPEN: group("ssh-anywhere", "SSH from anywhere", [
-            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-             "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
-        ]),
-        Deviation.RDP_OPEN_V6: group("rdp-anywhere-v6", "RDP from any IPv6 address", [
-            {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
-        ]),
-        Deviation.DB_PORTS_OPEN: group("db-public", "Databases reachable from the internet", [
-            {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
-            for port in (3306, 5432, 6379, 27017)
-        ]),
-        Deviation.ALL_OPEN: group("wide-open", "Everything from everywhere (debugging, never removed)", [
-            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
-        ]),
-    }  # fmt: skip
+        Deviation.SSH_OPEN: group(
+            "ssh-anywhere",
+            "SSH from anywhere",
+            [
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                    "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
+                },
+            ],
+        ),
+        Deviation.RDP_OPEN_V6: group(
+            "rdp-anywhere-v6",
+            "RDP from any IPv6 address",
+            [
+                {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+            ],
+        ),
+        Deviation.DB_PORTS_OPEN: group(
+            "db-public",
+            "Databases reachable from the internet",
+            [
+                {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+                for port in (3306, 5432, 6379, 27017)
+            ],
+        ),
+        Deviation.ALL_OPEN: group(
+            "wide-open",
+            "Everything from everywhere (debugging, never removed)",
+            [
+                {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+            ],
+        ),
+    }
     return internal, groups
 
 
@@ -333,10 +368,19 @@ def _region_kit(session: boto3.session.Session, region: str, profile_arn: str, n
     key_name = "ops-shared-key"
     ec2.create_key_pair(KeyName=key_name)
     return _RegionKit(
-        region=region, ec2=ec2, golden_ami=golden, vendor_ami=base, pv_ami=pv, deprecated_ami=deprecated,
-        private_subnet=private_subnet, public_subnet=public_subnet, sg_internal=internal, sg=groups,
-        profile_arn=profile_arn, key_name=key_name,
-    )  # fmt: skip
+        region=region,
+        ec2=ec2,
+        golden_ami=golden,
+        vendor_ami=base,
+        pv_ami=pv,
+        deprecated_ami=deprecated,
+        private_subnet=private_subnet,
+        public_subnet=public_subnet,
+        sg_internal=internal,
+        sg=groups,
+        profile_arn=profile_arn,
+        key_name=key_name,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,9 +480,14 @@ def _launch(kit: _RegionKit, spec: InstanceSpec, notes: list[str]) -> SeededInst
             expect.discard("stopped_too_long")
 
     return SeededInstance(
-        instance_id=iid, region=kit.region, name=spec.name, expected=frozenset(expect),
-        suppressed=spec.suppressed, state=state, ssm=spec.ssm,
-    )  # fmt: skip
+        instance_id=iid,
+        region=kit.region,
+        name=spec.name,
+        expected=frozenset(expect),
+        suppressed=spec.suppressed,
+        state=state,
+        ssm=spec.ssm,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,9 +515,17 @@ def _account_settings(session: boto3.session.Session, region: str, *, hardened: 
 
     return [
         SeededResource(ACCOUNT, DEMO_ACCOUNT_ID, region, f"account settings {region}", fails(ACCOUNT_RULES)),
-        *(SeededResource(SECURITY_GROUP, group["GroupId"], region, f"default group of {group['VpcId']}",
-                         fails(frozenset({"default_security_group_closed"}))) for group in defaults),
-    ]  # fmt: skip
+        *(
+            SeededResource(
+                SECURITY_GROUP,
+                group["GroupId"],
+                region,
+                f"default group of {group['VpcId']}",
+                fails(frozenset({"default_security_group_closed"})),
+            )
+            for group in defaults
+        ),
+    ]
 
 
 def _launch_templates(kit: _RegionKit) -> list[SeededResource]:
@@ -478,18 +535,21 @@ def _launch_templates(kit: _RegionKit) -> list[SeededResource]:
     golden = kit.ec2.create_launch_template(
         LaunchTemplateName="web-golden",
         LaunchTemplateData={
-            "ImageId": kit.golden_ami, "InstanceType": "t3.micro",
+            "ImageId": kit.golden_ami,
+            "InstanceType": "t3.micro",
             "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1},
             "NetworkInterfaces": [{"DeviceIndex": 0, "AssociatePublicIpAddress": False}],
             "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "Encrypted": True}}],
         },
-    )["LaunchTemplate"]["LaunchTemplateId"]  # fmt: skip
+    )["LaunchTemplate"]["LaunchTemplateId"]
     legacy_data = {
-        "ImageId": kit.vendor_ami, "InstanceType": "t3.micro", "UserData": encoded,
+        "ImageId": kit.vendor_ami,
+        "InstanceType": "t3.micro",
+        "UserData": encoded,
         "MetadataOptions": {"HttpTokens": "optional"},
         "NetworkInterfaces": [{"DeviceIndex": 0, "AssociatePublicIpAddress": True}],
         "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
-    }  # fmt: skip
+    }
     legacy = kit.ec2.create_launch_template(LaunchTemplateName="legacy-web", LaunchTemplateData=legacy_data)
     legacy_id = legacy["LaunchTemplate"]["LaunchTemplateId"]
     kit.ec2.create_launch_template_version(

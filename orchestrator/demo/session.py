@@ -17,12 +17,21 @@ from .seeding import DemoFleet, seed_demo_fleet
 from .specs import DEMO_REGIONS
 
 # Everything that could point boto3 at a real account or endpoint while the demo runs.
-_ISOLATED_ENV_KEYS = frozenset({
-    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-    "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CA_BUNDLE",
-})  # fmt: skip
+_ISOLATED_ENV_KEYS = frozenset(
+    {
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_SESSION_NAME",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CA_BUNDLE",
+    }
+)
 _ENDPOINT_PREFIX = "AWS_ENDPOINT_URL"
 
 
@@ -39,15 +48,17 @@ def isolated_aws_env(region: str = DEMO_REGIONS[0]) -> Iterator[None]:
     try:
         for key in [key for key in os.environ if _isolated(key)]:
             del os.environ[key]
-        os.environ.update({
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": region,
-            "AWS_REGION": region,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        })  # fmt: skip
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": region,
+                "AWS_REGION": region,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_EC2_METADATA_DISABLED": "true",
+            }
+        )
         yield
     finally:
         for key in set(os.environ) - set(before):

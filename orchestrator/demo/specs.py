@@ -122,64 +122,141 @@ def _instance(
 ) -> InstanceSpec:
     """An `InstanceSpec` written the way the table below reads: deviations positional."""
     return InstanceSpec(
-        name=name, owner=owner, env=env, instance_type=instance_type, deviations=frozenset(deviations),
-        expect=frozenset(expect), suppressed=frozenset(suppressed),
-        extra_tags=tuple((extra_tags or {}).items()), ssm=ssm,
-    )  # fmt: skip
+        name=name,
+        owner=owner,
+        env=env,
+        instance_type=instance_type,
+        deviations=frozenset(deviations),
+        expect=frozenset(expect),
+        suppressed=frozenset(suppressed),
+        extra_tags=tuple((extra_tags or {}).items()),
+        ssm=ssm,
+    )
 
 
 _D = Deviation
 _BASTION_RULES = ("authorized_ports_only", "no_public_ip", "public_ip_with_instance_profile", "ssh_open_to_internet")
 
-FLEET: Mapping[str, tuple[InstanceSpec, ...]] = MappingProxyType({
-    "us-east-1": (
-        _instance("web-prod-1", "web-team", "prod"),
-        _instance("web-prod-2", "web-team", "prod", instance_type="m5.large"),
-        _instance("worker-prod-1", "data-team", "prod", instance_type="c5.large"),
-        _instance("legacy-erp-1", "erp-team", "prod", _D.IMDSV1, expect={"imdsv2_required"},
-                  extra_tags=dict([LEGACY_TAG])),
-        _instance("k8s-node-1", "platform", "prod", _D.HOP_LIMIT, expect={"imds_hop_limit"}),
-        _instance("marketing-site", "marketing", "prod", _D.PUBLIC_IP, _D.NO_PROFILE,
-                  expect={"no_public_ip", "instance_profile_attached", "ssm_managed"}, ssm=SsmAgent.NOT_REGISTERED),
-        _instance("public-api-1", "api-team", "prod", _D.PUBLIC_IP,
-                  expect={"no_public_ip", "public_ip_with_instance_profile"}),
-        _instance("dev-box-alice", "alice", "dev", _D.SSH_OPEN, _D.KEY_PAIR,
-                  expect={"authorized_ports_only", "ssh_open_to_internet", "no_key_pair"}),
-        _instance("debug-anything", "bob", "dev", _D.ALL_OPEN,
-                  expect={"authorized_ports_only", "all_ports_open", "ssh_open_to_internet", "rdp_open_to_internet",
-                          "high_risk_ports_open"}),
-        _instance("ml-training-1", "ml-team", "staging", expect={"allowed_instance_type"}, instance_type="p3.8xlarge"),
-        _instance("batch-2019", "data-team", "prod", _D.OLD_LAUNCH, expect={"instance_age", "ssm_managed"},
-                  ssm=SsmAgent.CONNECTION_LOST),
-        _instance("reporting-old", "finance", "prod", _D.STOPPED_LONG, expect={"stopped_too_long"}),
-        _instance("ci-runner-1", "platform", "dev", _D.USER_DATA_SECRET, expect={"user_data_secrets"}),
-        _instance("bastion-us", "security", "prod", _D.PUBLIC_IP, _D.SSH_OPEN,
-                  expect=_BASTION_RULES, suppressed=_BASTION_RULES, extra_tags=dict([BASTION_TAG])),
-    ),
-    "eu-west-1": (
-        _instance("shop-eu-1", "web-team", "prod"),
-        _instance("shop-eu-2", "web-team", "prod", instance_type="m5.xlarge"),
-        _instance("win-jump-eu", "it-ops", "prod", _D.RDP_OPEN_V6, expect={"authorized_ports_only", "rdp_open_to_internet"}),
-        _instance("db-eu-1", "data-team", "prod", _D.DB_PORTS_OPEN,
-                  expect={"authorized_ports_only", "high_risk_ports_open"}, instance_type="r5.large"),
-        _instance("files-eu", "it-ops", "prod", _D.UNENCRYPTED_EBS, expect={"ebs_volumes_encrypted"}),
-        _instance("untagged-eu", "unknown", "prod", _D.MISSING_TAGS, expect={"required_tags"}),
-        _instance("cache-eu-1", "web-team", "staging", _D.NO_MONITORING, expect={"detailed_monitoring_enabled"}),
-        _instance("nat-appliance-eu", "network", "prod", _D.MULTI_ENI, expect={"single_eni"}),
-        _instance("queue-eu-1", "api-team", "staging", _D.NOT_EBS_OPTIMIZED, expect={"ebs_optimized"}),
-    ),
-    "ap-southeast-2": (
-        _instance("api-syd-1", "api-team", "prod"),
-        _instance("api-syd-2", "api-team", "prod", instance_type="t3.small"),
-        _instance("vendor-appliance", "it-ops", "prod", _D.UNAPPROVED_AMI, expect={"approved_ami"}),
-        _instance("cron-syd", "platform", "prod", _D.NO_PROFILE, expect={"instance_profile_attached", "ssm_managed"},
-                  ssm=SsmAgent.NOT_REGISTERED),
-        _instance("legacy-pv-syd", "erp-team", "prod", _D.PARAVIRTUAL, expect={"no_paravirtual", "allowed_instance_type"},
-                  instance_type="m1.small"),
-        _instance("app-syd-old-ami", "api-team", "prod", _D.DEPRECATED_AMI, expect={"ami_deprecated"}),
-        _instance("scratch-syd", "carol", "dev", _D.NO_TERMINATION_PROTECTION, expect={"termination_protection"}),
-    ),
-})  # fmt: skip
+FLEET: Mapping[str, tuple[InstanceSpec, ...]] = MappingProxyType(
+    {
+        "us-east-1": (
+            _instance("web-prod-1", "web-team", "prod"),
+            _instance("web-prod-2", "web-team", "prod", instance_type="m5.large"),
+            _instance("worker-prod-1", "data-team", "prod", instance_type="c5.large"),
+            _instance(
+                "legacy-erp-1", "erp-team", "prod", _D.IMDSV1, expect={"imdsv2_required"}, extra_tags=dict([LEGACY_TAG])
+            ),
+            _instance("k8s-node-1", "platform", "prod", _D.HOP_LIMIT, expect={"imds_hop_limit"}),
+            _instance(
+                "marketing-site",
+                "marketing",
+                "prod",
+                _D.PUBLIC_IP,
+                _D.NO_PROFILE,
+                expect={"no_public_ip", "instance_profile_attached", "ssm_managed"},
+                ssm=SsmAgent.NOT_REGISTERED,
+            ),
+            _instance(
+                "public-api-1",
+                "api-team",
+                "prod",
+                _D.PUBLIC_IP,
+                expect={"no_public_ip", "public_ip_with_instance_profile"},
+            ),
+            _instance(
+                "dev-box-alice",
+                "alice",
+                "dev",
+                _D.SSH_OPEN,
+                _D.KEY_PAIR,
+                expect={"authorized_ports_only", "ssh_open_to_internet", "no_key_pair"},
+            ),
+            _instance(
+                "debug-anything",
+                "bob",
+                "dev",
+                _D.ALL_OPEN,
+                expect={
+                    "authorized_ports_only",
+                    "all_ports_open",
+                    "ssh_open_to_internet",
+                    "rdp_open_to_internet",
+                    "high_risk_ports_open",
+                },
+            ),
+            _instance(
+                "ml-training-1", "ml-team", "staging", expect={"allowed_instance_type"}, instance_type="p3.8xlarge"
+            ),
+            _instance(
+                "batch-2019",
+                "data-team",
+                "prod",
+                _D.OLD_LAUNCH,
+                expect={"instance_age", "ssm_managed"},
+                ssm=SsmAgent.CONNECTION_LOST,
+            ),
+            _instance("reporting-old", "finance", "prod", _D.STOPPED_LONG, expect={"stopped_too_long"}),
+            _instance("ci-runner-1", "platform", "dev", _D.USER_DATA_SECRET, expect={"user_data_secrets"}),
+            _instance(
+                "bastion-us",
+                "security",
+                "prod",
+                _D.PUBLIC_IP,
+                _D.SSH_OPEN,
+                expect=_BASTION_RULES,
+                suppressed=_BASTION_RULES,
+                extra_tags=dict([BASTION_TAG]),
+            ),
+        ),
+        "eu-west-1": (
+            _instance("shop-eu-1", "web-team", "prod"),
+            _instance("shop-eu-2", "web-team", "prod", instance_type="m5.xlarge"),
+            _instance(
+                "win-jump-eu",
+                "it-ops",
+                "prod",
+                _D.RDP_OPEN_V6,
+                expect={"authorized_ports_only", "rdp_open_to_internet"},
+            ),
+            _instance(
+                "db-eu-1",
+                "data-team",
+                "prod",
+                _D.DB_PORTS_OPEN,
+                expect={"authorized_ports_only", "high_risk_ports_open"},
+                instance_type="r5.large",
+            ),
+            _instance("files-eu", "it-ops", "prod", _D.UNENCRYPTED_EBS, expect={"ebs_volumes_encrypted"}),
+            _instance("untagged-eu", "unknown", "prod", _D.MISSING_TAGS, expect={"required_tags"}),
+            _instance("cache-eu-1", "web-team", "staging", _D.NO_MONITORING, expect={"detailed_monitoring_enabled"}),
+            _instance("nat-appliance-eu", "network", "prod", _D.MULTI_ENI, expect={"single_eni"}),
+            _instance("queue-eu-1", "api-team", "staging", _D.NOT_EBS_OPTIMIZED, expect={"ebs_optimized"}),
+        ),
+        "ap-southeast-2": (
+            _instance("api-syd-1", "api-team", "prod"),
+            _instance("api-syd-2", "api-team", "prod", instance_type="t3.small"),
+            _instance("vendor-appliance", "it-ops", "prod", _D.UNAPPROVED_AMI, expect={"approved_ami"}),
+            _instance(
+                "cron-syd",
+                "platform",
+                "prod",
+                _D.NO_PROFILE,
+                expect={"instance_profile_attached", "ssm_managed"},
+                ssm=SsmAgent.NOT_REGISTERED,
+            ),
+            _instance(
+                "legacy-pv-syd",
+                "erp-team",
+                "prod",
+                _D.PARAVIRTUAL,
+                expect={"no_paravirtual", "allowed_instance_type"},
+                instance_type="m1.small",
+            ),
+            _instance("app-syd-old-ami", "api-team", "prod", _D.DEPRECATED_AMI, expect={"ami_deprecated"}),
+            _instance("scratch-syd", "carol", "dev", _D.NO_TERMINATION_PROTECTION, expect={"termination_protection"}),
+        ),
+    }
+)
 """The designed regions' fleets. Most instances break one rule on top of the baseline."""
 
 

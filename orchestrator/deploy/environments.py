@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -140,7 +141,9 @@ class Retention(_Model):
     @classmethod
     def _logs_days(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"expected one of CloudWatch Logs' retention values {list(LOG_RETENTION_DAYS)}, got {value}")
+            raise ValueError(
+                f"expected one of CloudWatch Logs' retention values {list(LOG_RETENTION_DAYS)}, got {value}"
+            )
         return value
 
 
@@ -210,13 +213,17 @@ class Environment(_Model):
     def stack_name(self) -> str:
         return self.stack or self.name
 
-    def ephemeral(self, stack_name: str) -> "Environment":
+    def ephemeral(self, stack_name: str) -> Environment:
         """This environment as a throw-away stack: its own resource names, a bucket that destroy
         may empty (reports written during the test run would otherwise block it), and only the
         `ephemeral.alert_emails` subscribed (each deploy mails a subscription confirmation)."""
-        return self.model_copy(update={
-            "stack": stack_name, "force_destroy": True, "alert_emails": self.ephemeral_.alert_emails,
-        })
+        return self.model_copy(
+            update={
+                "stack": stack_name,
+                "force_destroy": True,
+                "alert_emails": self.ephemeral_.alert_emails,
+            }
+        )
 
     @property
     def scan_regions(self) -> tuple[str, ...]:
@@ -283,9 +290,7 @@ class ConfigDir:
     def names(self) -> list[str]:
         if not self.path.is_dir():
             raise BadInput(f"{self.path}: config folder not found (use --config-dir or EC2C_CONFIG_DIR)")
-        return sorted(
-            p.stem for p in self.path.glob("*.yaml") if p.name not in RESERVED_FILES
-        )
+        return sorted(p.stem for p in self.path.glob("*.yaml") if p.name not in RESERVED_FILES)
 
     def defaults(self) -> dict[str, Any]:
         path = self.path / DEFAULTS_FILE
@@ -331,4 +336,3 @@ def locate_config_dir(explicit: Path | None = None) -> ConfigDir:
         f"no config folder: looked for {CONFIG_SEARCH} ({cwd_config} does not exist); "
         "run `ec2c init` to write a starter one"
     )
-

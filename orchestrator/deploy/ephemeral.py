@@ -17,11 +17,11 @@ import string
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import pytest
 from rich.markup import escape
@@ -30,10 +30,10 @@ from ..console import err
 from ..engine.pulumi_cli import Engine
 from ..engine.supervisor import SUPERVISOR, Abandoned, Interrupted
 from ..errors import BadInput, OperationFailed
+from . import testing
 from .environments import Environment
 from .lifecycle import destroy_and_remove, run_operation
 from .progress import ProgressView
-from . import testing
 from .testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
 from .workspace import StackTarget
 
@@ -54,7 +54,7 @@ def creation_tags() -> dict[str, str]:
     """Recorded on the stack when it is made, so `ec2c stacks`/`sweep` age it by birth, not last update."""
     return {
         TAG_KIND: "ephemeral",
-        TAG_CREATED_AT: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        TAG_CREATED_AT: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         TAG_CREATED_BY: f"{getpass.getuser()}@{socket.gethostname()}",
         TAG_CREATOR_PID: str(os.getpid()),
     }
@@ -95,8 +95,9 @@ class EphemeralRun:
             self.steps.append(Step(name, time.monotonic() - started, status))
 
     def summary(self) -> str:
-        return ", ".join(f"{s.name} {s.duration_s:.1f}s" + ("" if s.status == "ok" else f" ({s.status})")
-                         for s in self.steps)
+        return ", ".join(
+            f"{s.name} {s.duration_s:.1f}s" + ("" if s.status == "ok" else f" ({s.status})") for s in self.steps
+        )
 
 
 @contextmanager
@@ -124,8 +125,16 @@ def pytest_args(tests: Path, junit_xml: Path | None, extra_args: Sequence[str]) 
 def check_pytest_args(tests: Path, extra_args: Sequence[str]) -> None:
     """Collect (without running) in a child process, so a typo fails before anything is deployed."""
     env = {k: v for k, v in os.environ.items() if k != OUTPUTS_ENV_VAR}
-    args = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "ec2c.orchestrator.deploy.testing",
-            *pytest_args(tests, None, extra_args)]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--collect-only",
+        "-q",
+        "-p",
+        "ec2c.orchestrator.deploy.testing",
+        *pytest_args(tests, None, extra_args),
+    ]
     result = subprocess.run(args, capture_output=True, text=True, env=env)
     if result.returncode == 0:
         return
@@ -230,8 +239,10 @@ def _finish(
     name, env_name = target.stack_name, target.env.name
     if keep:
         run.kept = True
-        err.print(f"[yellow]--keep:[/yellow] stack {escape(name)} left in place; destroy it with "
-                  f"`ec2c destroy --env {escape(env_name)} --stack {escape(name)}`")
+        err.print(
+            f"[yellow]--keep:[/yellow] stack {escape(name)} left in place; destroy it with "
+            f"`ec2c destroy --env {escape(env_name)} --stack {escape(name)}`"
+        )
         return
     with SUPERVISOR.teardown(), run.step("destroy"):
         _teardown(target, engine, program, view_factory, run)
@@ -251,6 +262,8 @@ def _teardown(
         run.destroyed = True
     except OperationFailed as exc:
         run.error = f"teardown failed: {exc.message}"
-        err.print(f"[red]teardown failed, resources may remain in stack {escape(target.stack_name)}:[/red] "
-                  f"{escape(exc.message)}; recover with `{SUPERVISOR.recovery}`")
+        err.print(
+            f"[red]teardown failed, resources may remain in stack {escape(target.stack_name)}:[/red] "
+            f"{escape(exc.message)}; recover with `{SUPERVISOR.recovery}`"
+        )
         run.exit_code = run.exit_code or 1

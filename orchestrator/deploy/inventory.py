@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 import re
 import socket
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pulumi import automation as auto
 
-from ..errors import BadInput, OperationFailed
 from ..engine.pulumi_cli import Engine
+from ..errors import BadInput, OperationFailed
 from .environments import Environment
 from .ephemeral import TAG_CREATED_AT, TAG_CREATED_BY, TAG_CREATOR_PID
 from .lifecycle import break_lock, destroy_and_remove
@@ -79,15 +80,20 @@ class StackRow:
             "last_result": self.last_result,
             "resources": self.resources,
             "locks": [
-                {"pid": lock.pid, "host": lock.hostname, "user": lock.username, "since": _iso(lock.started),
-                 "alive": lock.alive}
+                {
+                    "pid": lock.pid,
+                    "host": lock.hostname,
+                    "user": lock.username,
+                    "since": _iso(lock.started),
+                    "alive": lock.alive,
+                }
                 for lock in self.locks
             ],
         }
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def kind_of(env: Environment, name: str) -> str:
@@ -101,7 +107,7 @@ def kind_of(env: Environment, name: str) -> str:
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _engine_json(workspace: auto.LocalWorkspace, args: list[str]) -> Any:
@@ -173,8 +179,12 @@ class SweepOutcome:
         return self.action in ("kept", "failed")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stack": self.name, "age_s": None if self.age_s is None else round(self.age_s),
-                "action": self.action, "detail": self.detail}
+        return {
+            "stack": self.name,
+            "age_s": None if self.age_s is None else round(self.age_s),
+            "action": self.action,
+            "detail": self.detail,
+        }
 
 
 def sweep(
@@ -196,7 +206,7 @@ def sweep(
     only when its holder is dead on this host, or (holders elsewhere, e.g. S3 backends) older
     than the threshold.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = list_stacks(env, root, engine)
     if only is not None:
         row = next((r for r in rows if r.name == only), None)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pulumi import automation as auto
 
@@ -52,8 +53,7 @@ class OperationResult:
 def plain_outputs(outputs: auto.OutputMap, *, show_secrets: bool = False) -> dict[str, Any]:
     """Output values as plain data; secrets are masked unless explicitly requested."""
     return {
-        key: (SECRET_MASK if item.secret and not show_secrets else item.value)
-        for key, item in sorted(outputs.items())
+        key: (SECRET_MASK if item.secret and not show_secrets else item.value) for key, item in sorted(outputs.items())
     }
 
 

@@ -17,7 +17,7 @@ import os
 import re
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlparse
@@ -55,7 +55,7 @@ class LockInfo:
     def age_s(self, now: datetime | None = None) -> float | None:
         if self.started is None:
             return None
-        return ((now or datetime.now(timezone.utc)) - self.started).total_seconds()
+        return ((now or datetime.now(UTC)) - self.started).total_seconds()
 
     def describe(self) -> str:
         state = {True: "alive", False: "no longer running", None: "on another host"}[self.alive]
@@ -113,7 +113,7 @@ class FileStore:
 
     def modified(self, key: str) -> datetime | None:
         try:
-            return datetime.fromtimestamp((self.root / key).stat().st_mtime, timezone.utc)
+            return datetime.fromtimestamp((self.root / key).stat().st_mtime, UTC)
         except OSError:
             return None
 
@@ -140,7 +140,9 @@ class S3Store:
     def list(self, prefix: str) -> list[str]:
         keys: list[str] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
-            keys.extend(item["Key"].removeprefix(f"{self.prefix}/" if self.prefix else "") for item in page.get("Contents", []))
+            keys.extend(
+                item["Key"].removeprefix(f"{self.prefix}/" if self.prefix else "") for item in page.get("Contents", [])
+            )
         return keys
 
     def read(self, key: str) -> bytes:
@@ -193,13 +195,15 @@ def read_locks(store: Store | None, project: str, stack: str) -> list[LockInfo]:
             data = json.loads(store.read(key))
         except (OSError, ValueError):
             continue
-        locks.append(LockInfo(
-            key=key,
-            pid=int(data.get("pid", 0)),
-            username=str(data.get("username", "?")),
-            hostname=str(data.get("hostname", "?")),
-            started=_parse_time(data.get("timestamp")),
-        ))
+        locks.append(
+            LockInfo(
+                key=key,
+                pid=int(data.get("pid", 0)),
+                username=str(data.get("username", "?")),
+                hostname=str(data.get("hostname", "?")),
+                started=_parse_time(data.get("timestamp")),
+            )
+        )
     return locks
 
 

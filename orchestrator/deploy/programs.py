@@ -9,7 +9,7 @@ component-only programs because no AWS provider plugin is available there.
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from ec2c.stacks import ComplianceAnalyzerArgs, program
 

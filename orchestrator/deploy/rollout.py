@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .environments import ConfigDir, Environment, describe_validation_error, read_yaml
 from ..errors import BadInput, Ec2cError
+from .environments import ConfigDir, Environment, describe_validation_error, read_yaml
 from .lifecycle import Operation, OperationResult
 
 STATUS_OK = "ok"

@@ -7,12 +7,12 @@ there, and those files are not safe to share between stacks updated concurrently
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
-
 from pulumi import automation as auto
 
 from ..console import err
@@ -176,6 +176,7 @@ def _select_or_create(
     target: StackTarget, program: Callable[[], None], opts: auto.LocalWorkspaceOptions, create: bool
 ) -> tuple[auto.Stack, bool]:
     """Select, else create; two first runs racing to create get the stack the other one made."""
+
     def select() -> auto.Stack:
         return auto.select_stack(
             stack_name=target.stack_name, project_name=target.env.project, program=program, opts=opts

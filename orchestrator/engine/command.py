@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from pulumi.automation import PulumiCommand
 from pulumi.automation._cmd import CommandResult, OnOutput
@@ -26,8 +27,8 @@ class SupervisedCommand(PulumiCommand):
         args: list[str],
         cwd: str,
         additional_env: Mapping[str, str],
-        on_output: Optional[OnOutput] = None,
-        on_error: Optional[OnOutput] = None,
+        on_output: OnOutput | None = None,
+        on_error: OnOutput | None = None,
     ) -> CommandResult:
         separator = args.index("--") if "--" in args else len(args)
         if "--non-interactive" not in args[:separator]:
@@ -38,7 +39,7 @@ class SupervisedCommand(PulumiCommand):
         child = SUPERVISOR.spawn([self.command, *args], cwd, env)
         chunks: dict[str, list[str]] = {"stdout": [], "stderr": []}
 
-        def consume(stream: Any, callback: Optional[OnOutput], into: list[str]) -> None:
+        def consume(stream: Any, callback: OnOutput | None, into: list[str]) -> None:
             for line in iter(stream.readline, ""):
                 stripped = line.rstrip()
                 if callback:

@@ -38,7 +38,7 @@ class Engine:
         return _command_for(self.root)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _command_for(root: Path) -> PulumiCommand:
     return SupervisedCommand(root=str(root))
 
@@ -112,4 +112,3 @@ def install_engine(version: str = PINNED_VERSION) -> Engine:
     if engine is None:
         raise OperationFailed("the installer finished but no working pulumi CLI was found")
     return engine
-

@@ -24,8 +24,9 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from ..errors import Ec2cError
 
@@ -161,8 +162,10 @@ class Supervisor:
             raise Abandoned()
         left = ABANDON_AT - self.count
         if self.in_teardown:
-            self._say(f"{name} received: teardown in progress, not interrupted; "
-                      f"{left} more signal(s) abandon it and may leave resources behind")
+            self._say(
+                f"{name} received: teardown in progress, not interrupted; "
+                f"{left} more signal(s) abandon it and may leave resources behind"
+            )
             return
         if self.count > 1:
             self._say(f"{name} received: still cancelling; {left} more signal(s) abandon the run")
@@ -205,8 +208,13 @@ class Supervisor:
         self._starting += 1
         try:
             child = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=dict(env),
-                encoding="utf-8", start_new_session=True,
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=cwd,
+                env=dict(env),
+                encoding="utf-8",
+                start_new_session=True,
             )
             with self._lock:
                 self._children.add(child)

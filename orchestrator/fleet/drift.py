@@ -76,8 +76,9 @@ def detect(target: Any, root: Path, engine: Any) -> TargetDrift:
         drifted.append(DriftedResource(meta.urn, meta.type, meta.op.value, changed_keys(old, new)))
 
     try:
-        stack = open_stack(StackTarget(env=env, stack_name=target.stack_name, root=root), engine, no_program,
-                           create=False)  # fmt: skip
+        stack = open_stack(
+            StackTarget(env=env, stack_name=target.stack_name, root=root), engine, no_program, create=False
+        )
         stack.preview_refresh(on_event=on_event)
     except OperationFailed as exc:
         row.problem = str(exc)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,11 @@ def latest_reader(session: Any) -> Callable[[str, str], Report]:
         store = S3Store(client, bucket)
         report = load_latest(store)
         if report is None:
-            raise ReportReadError(store.uri(LATEST_REPORT_KEY), "no report yet; the analyzer has not completed a "
-                                  "scan (its schedule runs it, or `ec2c run --env <env>` starts one now)")  # fmt: skip
+            raise ReportReadError(
+                store.uri(LATEST_REPORT_KEY),
+                "no report yet; the analyzer has not completed a "
+                "scan (its schedule runs it, or `ec2c run --env <env>` starts one now)",
+            )
         return report
 
     return fetch
@@ -73,4 +76,4 @@ def read_drift(plan: Path, config_dir: Path | None, workers: int) -> list[Target
 def estate_report(plan: Path, config_dir: Path | None, workers: int) -> Estate:
     """Every target read and tallied, `workers` at a time."""
     rows = read_plan(plan, config_dir, workers)
-    return Estate([row.as_target_report() for row in rows], iso_utc(datetime.now(timezone.utc)), workers)
+    return Estate([row.as_target_report() for row in rows], iso_utc(datetime.now(UTC)), workers)

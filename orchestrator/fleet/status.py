@@ -10,16 +10,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pulumi import automation as auto
 
 from ec2c.scanner.reader import Report
 from ec2c.scanner.storage import ReportReadError
-from pulumi import automation as auto
 
 from ..deploy.lifecycle import no_program, plain_outputs
 from ..deploy.workspace import StackTarget, first_error, open_stack
 from ..errors import OperationFailed
 from ..reporting.estate import TargetReport
+
+Read = TypeVar("Read")
 
 FAILED_RESULTS = ("failed",)
 CODE_CURRENT, CODE_OUTDATED, CODE_UNKNOWN = "current", "outdated", "unknown"
@@ -57,7 +60,9 @@ class TargetStatus:
         return TargetReport(self.env, self.stack, self.account_id, self.region, self.report, self.problem)
 
 
-def read_target(target: Any, root: Path, engine: Any, local_sha256: str, fetch: Callable[[str, str], Report]) -> TargetStatus:
+def read_target(
+    target: Any, root: Path, engine: Any, local_sha256: str, fetch: Callable[[str, str], Report]
+) -> TargetStatus:
     """One target's status; `fetch(bucket, region)` reads its latest report (its index: the
     findings stay in their shards until a view streams them)."""
     env = target.env
@@ -97,7 +102,7 @@ def read_target(target: Any, root: Path, engine: Any, local_sha256: str, fetch: 
     return row
 
 
-def read_all(targets: Sequence[Any], reader: Callable[[Any], TargetStatus], workers: int) -> list[TargetStatus]:
+def read_all(targets: Sequence[Any], reader: Callable[[Any], Read], workers: int) -> list[Read]:
     """Every target, `workers` at a time, in plan order."""
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(targets) or 1))) as pool:
         return list(pool.map(reader, targets))

@@ -8,7 +8,11 @@ from typing import Any
 import boto3
 import pytest
 
-from ec2c.orchestrator.deploy.testing import ENV_NAME_VAR, stack_outputs  # noqa: F401  (the fixture, also for plain pytest)
+from ec2c.orchestrator.deploy import testing
+from ec2c.orchestrator.deploy.testing import ENV_NAME_VAR
+
+stack_outputs = testing.stack_outputs
+"""The fixture `ec2c test` provides as a plugin, registered here too so plain pytest finds it."""
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,15 @@ from ec2c.scanner import contract
 from ec2c.scanner.policy import load_policy
 
 EXPECTED_OUTPUTS = {
-    "lambda_function_arn", "lambda_function_name", "sns_topic_arn", "compliance_bucket_name",
-    "dashboard_name", "log_group_name", "schedule_rule_name", "region", "scanner_code_sha256",
+    "lambda_function_arn",
+    "lambda_function_name",
+    "sns_topic_arn",
+    "compliance_bucket_name",
+    "dashboard_name",
+    "log_group_name",
+    "schedule_rule_name",
+    "region",
+    "scanner_code_sha256",
     "state_machine_arn",
 }
 EXECUTION_POLL_S = 5
@@ -74,7 +81,9 @@ def test_invoke_returns_summary_and_stores_report(aws, stack_outputs):
     assert "FunctionError" not in response, response["Payload"].read()
     body = json.loads(response["Payload"].read())
     assert body["status"] in ("ok", "partial")
-    assert {"total_instances", "compliant_instances", "non_compliant_instances", "compliance_rate"} <= set(body["summary"])
+    assert {"total_instances", "compliant_instances", "non_compliant_instances", "compliance_rate"} <= set(
+        body["summary"]
+    )
     s3 = boto3.session.Session(region_name=stack_outputs["region"]).client("s3")
     bucket = stack_outputs["compliance_bucket_name"]
     latest = json.loads(s3.get_object(Bucket=bucket, Key="reports/latest.json")["Body"].read())

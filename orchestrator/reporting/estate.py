@@ -49,9 +49,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from ec2c.scanner.documents import Finding
-from ec2c.scanner.registry import INSTANCE
 from ec2c.scanner.model import FAIL
 from ec2c.scanner.reader import Report
+from ec2c.scanner.registry import INSTANCE
 from ec2c.scanner.report import CSV_COLUMNS
 from ec2c.scanner.storage import ReportReadError
 
@@ -105,9 +105,9 @@ def tally(report: Report) -> Tally:
     is missing or corrupt."""
     summary = _counts(report.summary)
     entries = report.index["region_shards"] if report.sharded else []
-    streams: list[tuple[str, Iterator[Finding]]] = (
-        [(entry["region"], report.findings(entry["region"])) for entry in entries] or [("", report.findings())]
-    )  # generators: each region's shard is opened when its turn comes
+    streams: list[tuple[str, Iterator[Finding]]] = [
+        (entry["region"], report.findings(entry["region"])) for entry in entries
+    ] or [("", report.findings())]  # generators: each region's shard is opened when its turn comes
     failing: dict[str, int] = {}
     findings = suppressed = 0
     for region, stream in streams:
@@ -127,8 +127,9 @@ def tally(report: Report) -> Tally:
     return Tally(split if split is not None else {_joined(report): summary}, findings, suppressed)
 
 
-def _split(entries: Sequence[Mapping[str, Any]], failing: Mapping[str, int],
-           summary: Mapping[str, int]) -> dict[str, dict[str, int]] | None:  # fmt: skip
+def _split(
+    entries: Sequence[Mapping[str, Any]], failing: Mapping[str, int], summary: Mapping[str, int]
+) -> dict[str, dict[str, int]] | None:
     """The summary's instance counts under each region, or None when the index and the tally
     cannot place them exactly."""
     if not entries:
@@ -148,8 +149,12 @@ def _split(entries: Sequence[Mapping[str, Any]], failing: Mapping[str, int],
         compliant = instances - failing.get(region, 0) - here
         if compliant < 0:
             return None
-        regions[region] = {"total_instances": instances, "compliant_instances": compliant,
-                           "non_compliant_instances": failing.get(region, 0), "unevaluated_instances": here}  # fmt: skip
+        regions[region] = {
+            "total_instances": instances,
+            "compliant_instances": compliant,
+            "non_compliant_instances": failing.get(region, 0),
+            "unevaluated_instances": here,
+        }
     return regions
 
 
@@ -192,7 +197,9 @@ def merge(targets: Sequence[TargetReport], generated_at: str) -> dict[str, Any]:
     severity, every target, and the targets that could not be read. A target not tallied yet is
     tallied here (its findings streamed); `prepare` does that in parallel beforehand."""
     targets = [tallied(target) for target in targets]
-    estate, by_account, by_region = _Tally(), {}, {}
+    estate = _Tally()
+    by_account: dict[str, _Tally] = {}
+    by_region: dict[str, _Tally] = {}
     by_cell: dict[tuple[str, str], _Tally] = {}
     by_rule: dict[str, dict[str, int]] = {}
     by_severity: dict[str, int] = {}
@@ -200,26 +207,39 @@ def merge(targets: Sequence[TargetReport], generated_at: str) -> dict[str, Any]:
     rows = []
     for target in targets:
         report = target.report
-        row: dict[str, Any] = {"env": target.env, "stack": target.stack, "account_id": target.account_id,
-                               "region": target.region, "readable": report is not None, "reason": target.reason}  # fmt: skip
+        row: dict[str, Any] = {
+            "env": target.env,
+            "stack": target.stack,
+            "account_id": target.account_id,
+            "region": target.region,
+            "readable": report is not None,
+            "reason": target.reason,
+        }
         rows.append(row)
         if report is None or target.tally is None:
             continue
         index, summary = report.index, report.summary
         account = _account(target, report)
-        row.update(account_id=account, run_id=index["run_id"], generated_at=index["generated_at"],
-                   partial=bool(index["partial"]), errors=len(index["errors"]),
-                   compliance_rate=summary.get("compliance_rate"))  # fmt: skip
+        row.update(
+            account_id=account,
+            run_id=index["run_id"],
+            generated_at=index["generated_at"],
+            partial=bool(index["partial"]),
+            errors=len(index["errors"]),
+            compliance_rate=summary.get("compliance_rate"),
+        )
         estate.add(summary)
         by_account.setdefault(account, _Tally()).add(summary)
         for region, counts in target.tally.regions.items():
             by_region.setdefault(region, _Tally()).add(counts)
             by_cell.setdefault((account, region), _Tally()).add(counts)
-        for rule_id, rule_counts in (summary.get("by_rule") or {}).items():
+        rule_table: Mapping[str, Mapping[str, Any]] = summary.get("by_rule") or {}
+        for rule_id, rule_counts in rule_table.items():
             merged = by_rule.setdefault(rule_id, {})
             for key, value in rule_counts.items():
                 merged[key] = merged.get(key, 0) + int(value)
-        for severity, count in (summary.get("by_severity") or {}).items():
+        severity_counts: Mapping[str, int] = summary.get("by_severity") or {}
+        for severity, count in severity_counts.items():
             by_severity[severity] = by_severity.get(severity, 0) + int(count)
         findings += target.tally.findings
         suppressed += target.tally.suppressed

@@ -105,11 +105,15 @@ class Counts:
         counts = as_mapping(doc)
         rate = as_number(counts.get("compliance_rate"))
         return cls(
-            total=as_int(counts.get("total_instances")), compliant=as_int(counts.get("compliant_instances")),
+            total=as_int(counts.get("total_instances")),
+            compliant=as_int(counts.get("compliant_instances")),
             non_compliant=as_int(counts.get("non_compliant_instances")),
             unevaluated=as_int(counts.get("unevaluated_instances")),
-            rate=rate, rate_label=format_rate(rate), rate_attr=_rate_attr(rate), tone=rate_tone(rate),
-        )  # fmt: skip
+            rate=rate,
+            rate_label=format_rate(rate),
+            rate_attr=_rate_attr(rate),
+            tone=rate_tone(rate),
+        )
 
 
 @dataclass(frozen=True)
@@ -247,11 +251,18 @@ def _heat_map(estate: Mapping[str, Any], targets: list[Mapping[str, Any]]) -> tu
                 state, tone = ("rated" if counts.rate is not None else "unrated"), counts.tone
             else:
                 state = tone = "unread" if missing else "empty"
-            row_cells.append(HeatCell(
-                account=account, region=region, state=state, tone=tone, counts=counts, unread=missing,
-                partial=tuple(partial.get((account, region), ())),
-                title=_cell_title(account, region, counts, missing),
-            ))  # fmt: skip
+            row_cells.append(
+                HeatCell(
+                    account=account,
+                    region=region,
+                    state=state,
+                    tone=tone,
+                    counts=counts,
+                    unread=missing,
+                    partial=tuple(partial.get((account, region), ())),
+                    title=_cell_title(account, region, counts, missing),
+                )
+            )
         total = by_account.get(account)
         rows.append(HeatRow(account, tuple(row_cells), Counts.of(total) if total is not None else None))
     columns = [HeatColumn(r, Counts.of(by_region[r]) if r in by_region else None) for r in regions]
@@ -268,13 +279,19 @@ def _target_view(row: Mapping[str, Any]) -> TargetView:
         problems.append("partial report")
     return TargetView(
         label=f"{as_text(row.get('env'))}/{as_text(row.get('stack'))}",
-        account=as_text(row.get("account_id")), region=as_text(row.get("region")), readable=readable,
-        partial=partial, run_id=as_text(row.get("run_id")), generated_at=as_text(row.get("generated_at")),
+        account=as_text(row.get("account_id")),
+        region=as_text(row.get("region")),
+        readable=readable,
+        partial=partial,
+        run_id=as_text(row.get("run_id")),
+        generated_at=as_text(row.get("generated_at")),
         generated_at_label=format_time(as_text(row.get("generated_at"))) if row.get("generated_at") else "",
-        rate_label=format_rate(rate) if readable else "not read", rate_attr=_rate_attr(rate),
-        tone=rate_tone(rate) if readable else "unread", errors=as_int(row.get("errors")),
+        rate_label=format_rate(rate) if readable else "not read",
+        rate_attr=_rate_attr(rate),
+        tone=rate_tone(rate) if readable else "unread",
+        errors=as_int(row.get("errors")),
         problem="; ".join(problems),
-    )  # fmt: skip
+    )
 
 
 def build_view(estate: Mapping[str, Any]) -> EstateView:
@@ -290,12 +307,19 @@ def build_view(estate: Mapping[str, Any]) -> EstateView:
     ]
     titles = {f.view.rule_id: f.view.title for f in findings if f.view.title}
     total = as_int(summary["findings_total"]) if "findings_total" in summary else len(findings)
-    suppressed = (as_int(summary["findings_suppressed"]) if "findings_suppressed" in summary
-                  else sum(1 for f in findings if f.view.suppressed))  # fmt: skip
+    suppressed = (
+        as_int(summary["findings_suppressed"])
+        if "findings_suppressed" in summary
+        else sum(1 for f in findings if f.view.suppressed)
+    )
     # Every usual severity gets its bar, zero or not, so one severity alone is not one giant bar.
-    severity_bars, _ = build_severity_bars({**dict.fromkeys(SEVERITY_ORDER, 0), **as_mapping(summary.get("by_severity"))})
-    unread = [Unread(as_text(as_mapping(u).get("target")), as_text(as_mapping(u).get("reason")) or "no reason given")
-              for u in as_list(estate.get("unread_targets"))]  # fmt: skip
+    severity_bars, _ = build_severity_bars(
+        {**dict.fromkeys(SEVERITY_ORDER, 0), **as_mapping(summary.get("by_severity"))}
+    )
+    unread = [
+        Unread(as_text(as_mapping(u).get("target")), as_text(as_mapping(u).get("reason")) or "no reason given")
+        for u in as_list(estate.get("unread_targets"))
+    ]
     targets = [_target_view(r) for r in rows]
     return EstateView(
         generated_at=as_text(estate.get("generated_at")),
@@ -325,14 +349,16 @@ def content_security_policy() -> str:
     """Nothing but the page's own stylesheet (by hash): no script at all, no fetch of any kind. The
     page inlines the stylesheet with `{% include %}`, which renders the same text as here."""
     style = template_environment().get_template(STYLE_TEMPLATE).render()
-    return "; ".join((
-        "default-src 'none'",
-        f"style-src {csp_hash(style)}",
-        "script-src 'none'",
-        "img-src data:",
-        "base-uri 'none'",
-        "form-action 'none'",
-    ))  # fmt: skip
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"style-src {csp_hash(style)}",
+            "script-src 'none'",
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        )
+    )
 
 
 def to_html(estate: Mapping[str, Any]) -> str:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import csv
 from typing import Any, TextIO
 
-from ec2c.scanner.documents import format_rate
 from rich.table import Table
 from rich.text import Text
 
+from ec2c.scanner.documents import format_rate
+
 from ..console import err
-from .estate_html import to_html
 from . import estate as estate_module
 from .estate import Estate
+from .estate_html import to_html
 from .formats import OutputFormat
 
 
@@ -62,10 +63,13 @@ def render_estate(estate: Estate) -> None:
         targets.add_column(column, no_wrap=True)
     for row in document["targets"]:
         targets.add_row(
-            Text(f"{row['env']}/{row['stack']}"), cell(row.get("account_id")), Text(row["region"]),
+            Text(f"{row['env']}/{row['stack']}"),
+            cell(row.get("account_id")),
+            Text(row["region"]),
             Text(minutes(row.get("generated_at")) or "not read", style="" if row["readable"] else "red"),
-            rate(row.get("compliance_rate")), cell(row.get("errors")),
-        )  # fmt: skip
+            rate(row.get("compliance_rate")),
+            cell(row.get("errors")),
+        )
     err.print(targets)
     summary = document["summary"]
     for title, key in (("by account", "by_account"), ("by region", "by_region")):
@@ -73,8 +77,13 @@ def render_estate(estate: Estate) -> None:
         for column in (title.split()[-1], "instances", "compliant", "non-compliant", "rate"):
             table.add_column(column)
         for name, counts in summary[key].items():
-            table.add_row(Text(name), str(counts["total_instances"]), str(counts["compliant_instances"]),
-                          str(counts["non_compliant_instances"]), rate(counts["compliance_rate"]))  # fmt: skip
+            table.add_row(
+                Text(name),
+                str(counts["total_instances"]),
+                str(counts["compliant_instances"]),
+                str(counts["non_compliant_instances"]),
+                rate(counts["compliance_rate"]),
+            )
         err.print(table)
     line = Text(
         f"estate: {summary['total_instances']} instances · {summary['compliant_instances']} compliant · "

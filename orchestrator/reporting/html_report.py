@@ -64,8 +64,8 @@ from .render import (
     RESOURCE_TYPE_HEADING,
     SEVERITY_LABEL,
     SEVERITY_ORDER,
-    resource_type_rank,
     FailureTally,
+    resource_type_rank,
     severity_rank,
     top_failures,
 )
@@ -240,10 +240,14 @@ def _expired(value: Any) -> list[dict[str, str]]:
                 match.append(f"{key} {val['key']}={val['value']}")
             else:
                 match.append(f"{key} {val}")
-        rows.append({
-            "rule": as_text(entry.get("rule")), "match": ", ".join(match),
-            "reason": as_text(entry.get("reason")), "expires": as_text(entry.get("expires")),
-        })
+        rows.append(
+            {
+                "rule": as_text(entry.get("rule")),
+                "match": ", ".join(match),
+                "reason": as_text(entry.get("reason")),
+                "expires": as_text(entry.get("expires")),
+            }
+        )
     return rows
 
 
@@ -254,8 +258,11 @@ def _other_resources(by_type: Mapping[str, Any]) -> list[ResourceCount]:
         entry = as_mapping(by_type.get(kind))
         evaluated = max(as_int(entry.get("evaluated")), 0)
         if evaluated:
-            counts.append(ResourceCount(kind, one if evaluated == 1 else many, evaluated,
-                                        max(as_int(entry.get("non_compliant")), 0)))
+            counts.append(
+                ResourceCount(
+                    kind, one if evaluated == 1 else many, evaluated, max(as_int(entry.get("non_compliant")), 0)
+                )
+            )
     return counts
 
 
@@ -290,15 +297,21 @@ def _guardrails(value: Any, report_regions: list[str]) -> tuple[list[GuardrailRe
         cells = tuple(cell(region, by_region.get(region)) for region in regions)
         first = next(iter(by_region.values()))
         severity = as_text(first.get("severity")).lower()
-        rows.append(GuardrailRow(
-            rule_id=rule_id, title=as_text(first.get("title")), severity=severity,
-            severity_label=SEVERITY_LABEL.get(severity, severity.upper() or "?"),
-            failing=sum(1 for c in cells if c.tone == "fail"), cells=cells,
-        ))
+        rows.append(
+            GuardrailRow(
+                rule_id=rule_id,
+                title=as_text(first.get("title")),
+                severity=severity,
+                severity_label=SEVERITY_LABEL.get(severity, severity.upper() or "?"),
+                failing=sum(1 for c in cells if c.tone == "fail"),
+                cells=cells,
+            )
+        )
     rows.sort(key=lambda r: (0 if r.failing else 1, severity_rank(r.severity), r.rule_id))
     columns = [
-        GuardrailRegion(region, sum(1 for r in rows if r.cells[i].tone == "fail"),
-                        sum(1 for r in rows if r.cells[i].status))
+        GuardrailRegion(
+            region, sum(1 for r in rows if r.cells[i].tone == "fail"), sum(1 for r in rows if r.cells[i].status)
+        )
         for i, region in enumerate(regions)
     ]
     return columns, rows
@@ -321,8 +334,11 @@ def build_view(report: Report, rest_at: str | None = None) -> PageView:
     summary = report.summary
     policy = as_mapping(index["policy"])
     findings, tally = _capped(report.failures())
-    titles = {as_text(f.get("rule_id")): as_text(f.get("title"))
-              for f in index["account_findings"] if isinstance(f, Mapping) and f.get("title")}
+    titles = {
+        as_text(f.get("rule_id")): as_text(f.get("title"))
+        for f in index["account_findings"]
+        if isinstance(f, Mapping) and f.get("title")
+    }
     titles.update(tally.titles)
     regions = [as_text(r) for r in index["regions"]]
     other_resources = _other_resources(as_mapping(summary["by_resource_type"]))
@@ -370,12 +386,18 @@ def build_view(report: Report, rest_at: str | None = None) -> PageView:
         resolved_findings=resolved_findings,
         resolved_total=resolved.total,
         has_history=index["previous_run_id"] is not None,
-        severity_options=_options((f.severity for f in findings), key=severity_key,
-                                  labels={s: SEVERITY_LABEL.get(s, s) for s in SEVERITY_ORDER}),
+        severity_options=_options(
+            (f.severity for f in findings),
+            key=severity_key,
+            labels={s: SEVERITY_LABEL.get(s, s) for s in SEVERITY_ORDER},
+        ),
         rule_options=_options(f.rule_id for f in findings),
         region_options=_options(f.region for f in findings),
-        type_options=_options((f.resource_type for f in findings),
-                              key=lambda kind: (resource_type_rank(kind), kind), labels=RESOURCE_TYPE_HEADING),
+        type_options=_options(
+            (f.resource_type for f in findings),
+            key=lambda kind: (resource_type_rank(kind), kind),
+            labels=RESOURCE_TYPE_HEADING,
+        ),
     )
 
 
@@ -390,14 +412,16 @@ def _content_security_policy() -> str:
     env = template_environment()
     style = env.get_template(STYLE_TEMPLATE).render()
     script = env.get_template(SCRIPT_TEMPLATE).render()
-    return "; ".join((
-        "default-src 'none'",
-        f"style-src {csp_hash(style)}",
-        f"script-src {csp_hash(script)}",
-        "img-src data:",
-        "base-uri 'none'",
-        "form-action 'none'",
-    ))
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"style-src {csp_hash(style)}",
+            f"script-src {csp_hash(script)}",
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        )
+    )
 
 
 def html_chunks(report: Report, rest_at: str | None = None) -> Iterator[str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
+
 from ec2c.scanner.documents import format_time
 
 from .render import ACCOUNT, RESOURCE_TYPE_COLUMN, SEVERITY_LABEL, resource_type, severity_rank
@@ -199,8 +200,14 @@ def build_rule_bars(by_rule: Mapping[str, Any], titles: Mapping[str, str]) -> li
                 offset += width
         bars.append(
             RuleBar(
-                rule_id=as_text(rule_id), title=titles.get(as_text(rule_id), ""), failed=failed,
-                suppressed=suppressed, passed=passed, skipped=skipped, open=open_, segments=tuple(segments),
+                rule_id=as_text(rule_id),
+                title=titles.get(as_text(rule_id), ""),
+                failed=failed,
+                suppressed=suppressed,
+                passed=passed,
+                skipped=skipped,
+                open=open_,
+                segments=tuple(segments),
             )
         )
     bars.sort(key=lambda b: (-b.open, -b.failed, b.rule_id))

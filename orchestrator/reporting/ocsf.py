@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ec2c.scanner.documents import ReportIndex
@@ -79,7 +79,8 @@ STATUS_SUPPRESSED = 3
 ANALYTIC_TYPE_RULE = 1
 ACCOUNT_TYPE_AWS = 10
 OCSF_RESOURCE_TYPES: dict[str, str] = {kind.key: kind.ocsf_type for kind in RESOURCE_TYPES}
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def to_ocsf(report: Report) -> Iterator[dict[str, Any]]:
     """One OCSF Detection Finding event (a JSON-ready dict) per failure of the report, findings
@@ -205,7 +206,7 @@ def _epoch_ms(value: str | datetime) -> int:
     """ISO 8601 (a trailing `Z` included; naive means UTC) to epoch milliseconds."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 

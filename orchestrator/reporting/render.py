@@ -40,13 +40,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ec2c.scanner.documents import Summary, format_rate, format_time
-from ec2c.scanner.registry import ACCOUNT, INSTANCE, RESOURCE_TYPE_KEYS, RESOURCE_TYPES, SEVERITIES, Severity
 from rich import box
 from rich.console import Console, Group
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
+
+from ec2c.scanner.documents import Summary, format_rate, format_time
+from ec2c.scanner.registry import ACCOUNT, INSTANCE, RESOURCE_TYPE_KEYS, RESOURCE_TYPES, SEVERITIES, Severity
 
 if TYPE_CHECKING:  # the reader pulls in the rules and the policy: the CLI starts without them
     from ec2c.scanner.reader import Report
@@ -331,8 +332,11 @@ def _flat_table(shown: Sequence[Mapping[str, Any]], kind: str, widths: Mapping[s
     table.add_column("Message", ratio=1, min_width=20, overflow="fold")
     for finding in shown:
         table.add_row(
-            _severity_cell(finding), _resource_cell(finding), Text(str(finding.get("region", ""))),
-            Text(str(finding.get("rule_id", ""))), _message(finding),
+            _severity_cell(finding),
+            _resource_cell(finding),
+            Text(str(finding.get("region", ""))),
+            Text(str(finding.get("rule_id", ""))),
+            _message(finding),
             style="dim" if finding.get("suppressed") else "",
         )
     return table
@@ -374,7 +378,10 @@ def _grouped(shown: Sequence[Mapping[str, Any]], width: int) -> Group:
         grid.add_column(ratio=1, overflow="fold")
         for finding in items:
             grid.add_row(
-                "", _severity_cell(finding), Text(str(finding.get("rule_id", ""))), _message(finding),
+                "",
+                _severity_cell(finding),
+                Text(str(finding.get("rule_id", ""))),
+                _message(finding),
                 style="dim" if finding.get("suppressed") else "",
             )
         parts.append(grid)
@@ -422,8 +429,11 @@ def guardrails_table(
     rule_width = max(len(rule) for rule in rules)
     region_widths = [max(len(region), 7) for region in regions]
     table = Table(
-        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-        title=Text("Account guardrails by region", style="bold"), title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        title=Text("Account guardrails by region", style="bold"),
+        title_justify="left",
     )
     table.add_column("Rule", overflow="fold")
     if rule_width + sum(w + 3 for w in region_widths) <= width:  # a column: 1 pad + 1 divider + 1 pad
@@ -437,11 +447,11 @@ def guardrails_table(
     for rule in rules:
         by_status: dict[str, list[str]] = {}
         for region in regions:
-            finding = by_rule[rule].get(region)
-            if finding is None:
+            in_region = by_rule[rule].get(region)
+            if in_region is None:
                 continue
-            status = str(finding.get("status") or "").upper()
-            if status == "FAIL" and finding.get("suppressed"):
+            status = str(in_region.get("status") or "").upper()
+            if status == "FAIL" and in_region.get("suppressed"):
                 status = "SUPPRESSED"
             by_status.setdefault(status, []).append(region)
         cell = Text()
@@ -462,12 +472,15 @@ def guardrails_table(
 
 def rules_table(summary: Summary, severities: Mapping[str, str]) -> Table | None:
     """Per-rule counts: failing rules first (by severity), then the ones that passed everywhere."""
-    by_rule: Mapping[str, Mapping[str, int]] = summary["by_rule"]
+    by_rule: Mapping[str, Mapping[str, Any]] = summary["by_rule"]
     if not by_rule:
         return None
     table = Table(
-        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-        title=Text("Rules", style="bold"), title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        title=Text("Rules", style="bold"),
+        title_justify="left",
     )
     table.add_column("Rule", overflow="fold")
     table.add_column("Severity", no_wrap=True)
@@ -475,7 +488,7 @@ def rules_table(summary: Summary, severities: Mapping[str, str]) -> Table | None
     table.add_column("Suppr.", justify="right")
     table.add_column("Passed", justify="right")
 
-    def key(item: tuple[str, Mapping[str, int]]) -> tuple[int, int, int, str]:
+    def key(item: tuple[str, Mapping[str, Any]]) -> tuple[int, int, int, str]:
         rule_id, counts = item
         active = int(counts.get("failed", 0)) - int(counts.get("suppressed", 0))
         return (0 if active > 0 else 1, severity_rank(severities.get(rule_id)), -active, rule_id)
@@ -511,7 +524,10 @@ def errors_table(errors: Sequence[Mapping[str, Any]]) -> Table | None:
     if not errors:
         return None
     table = Table(
-        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        expand=True,
         title=Text("Errors (these regions or checks were not fully scanned)", style="bold red"),
         title_justify="left",
     )
@@ -521,8 +537,10 @@ def errors_table(errors: Sequence[Mapping[str, Any]]) -> Table | None:
     table.add_column("Message", ratio=1, overflow="fold")
     for regions, error in group_errors(errors):
         table.add_row(
-            Text(regions), Text(str(error.get("operation") or "-")),
-            Text(str(error.get("code") or "-"), style="red"), Text(str(error.get("message") or "")),
+            Text(regions),
+            Text(str(error.get("operation") or "-")),
+            Text(str(error.get("code") or "-"), style="red"),
+            Text(str(error.get("message") or "")),
         )
     return table
 

@@ -19,10 +19,10 @@ from ec2c.scanner.reader import Report
 from ..console import err
 from ..errors import OperationFailed
 from . import render
-from .html_report import html_chunks
-from .ocsf import to_ocsf
 from .files import open_output
 from .formats import OutputFormat, file_format
+from .html_report import html_chunks
+from .ocsf import to_ocsf
 
 EXPORT_LISTS: dict[str, str] = {
     "findings": "findings",
@@ -119,5 +119,6 @@ def emit(
         kind = file_format(output, fmt)
         with open_output(output) as out:
             write_report(out, report, kind, hub_region, rest_at)
-        err.print(f"Report written to {output} ({kind.value})", style="dim", markup=False, highlight=False,
-                  soft_wrap=True)
+        err.print(
+            f"Report written to {output} ({kind.value})", style="dim", markup=False, highlight=False, soft_wrap=True
+        )

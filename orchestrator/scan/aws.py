@@ -31,8 +31,10 @@ def check_aws_environment(environ: Mapping[str, str]) -> None:
     if endpoint:
         parsed = urlparse(endpoint)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise BadInput(f"AWS_ENDPOINT_URL={endpoint!r}: expected a URL such as https://ec2.example.com or "
-                           "http://127.0.0.1:5000")
+            raise BadInput(
+                f"AWS_ENDPOINT_URL={endpoint!r}: expected a URL such as https://ec2.example.com or "
+                "http://127.0.0.1:5000"
+            )
     attempts = environ.get("AWS_MAX_ATTEMPTS")
     if attempts is not None and not (attempts.strip().isdigit() and int(attempts) >= 1):
         raise BadInput(f"AWS_MAX_ATTEMPTS={attempts!r}: expected a whole number of at least 1")

@@ -20,6 +20,7 @@ from itertools import chain
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
 from ec2c.scanner.asff import to_asff
 from ec2c.scanner.reader import Report
 from ec2c.scanner.security_hub import (

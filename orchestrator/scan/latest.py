@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError
+
 from ec2c.scanner.contract import LATEST_REPORT_KEY
 from ec2c.scanner.reader import Report, load_latest
 from ec2c.scanner.storage import S3Store
@@ -59,8 +60,10 @@ def fetch_latest_report(session: Any, bucket: str, region: str) -> Report:
         except BotoCoreError as exc:  # the body's read, after a successful GetObject
             raise OperationFailed(f"{where}: {describe_aws_error(exc)}") from None
     if latest is None:
-        raise OperationFailed(f"{where}: no report yet; the analyzer has not completed a scan (its schedule "
-                              "runs it, or `ec2c run --env <env>` starts one now)")
+        raise OperationFailed(
+            f"{where}: no report yet; the analyzer has not completed a scan (its schedule "
+            "runs it, or `ec2c run --env <env>` starts one now)"
+        )
     return latest
 
 
@@ -86,4 +89,6 @@ def streaming_from(bucket: str) -> Iterator[None]:
         try:
             yield
         except BotoCoreError as exc:  # a shard's body cut off mid-read
-            raise OperationFailed(f"s3://{bucket}: reading the report's shards failed: {describe_aws_error(exc)}") from None
+            raise OperationFailed(
+                f"s3://{bucket}: reading the report's shards failed: {describe_aws_error(exc)}"
+            ) from None

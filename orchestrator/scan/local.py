@@ -18,9 +18,10 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ContextManager, Protocol
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
 from ec2c.scanner.contract import REPORT_PREFIX
 from ec2c.scanner.policy import Policy
 from ec2c.scanner.reader import Report
@@ -45,10 +46,10 @@ class ScanFeedback(Protocol):
     def note(self, text: str) -> None:
         """A line about what is scanned (the demo's fleet)."""
 
-    def seeding(self) -> ContextManager[object]:
+    def seeding(self) -> contextlib.AbstractContextManager[object]:
         """Held while the demo fleet is seeded into moto."""
 
-    def progress(self) -> ContextManager[ProgressCallback | None]:
+    def progress(self) -> contextlib.AbstractContextManager[ProgressCallback | None]:
         """Held while the scan runs; yields the scanner's progress callback, or None."""
 
 
@@ -106,8 +107,9 @@ def local_scan(request: ScanRequest, feedback: ScanFeedback) -> Iterator[ScanRes
         with _session_for(request.demo, regions, feedback) as (session, regions, account_id):
             check_same_account(request.folder, previous, account_id)
             with feedback.progress() as on_progress:
-                report = _run_scan(session, regions, policy, account_id, request.region_workers, store, previous,
-                                   on_progress)
+                report = _run_scan(
+                    session, regions, policy, account_id, request.region_workers, store, previous, on_progress
+                )
             hub_region = session.region_name or regions[0]
             imported = _security_hub(session, report, hub_region, request.demo) if request.security_hub else None
         yield ScanResult(report, store, tuple(regions), hub_region, rule_severities(policy), imported)
@@ -156,8 +158,16 @@ def _run_scan(
 ) -> Report:
     """The Lambda's own scan, into `store`, diffed against `previous`."""
     try:
-        return scanner_scan(session, regions, policy, store, account_id=account_id, on_progress=on_progress,
-                            previous=previous, region_workers=region_workers)
+        return scanner_scan(
+            session,
+            regions,
+            policy,
+            store,
+            account_id=account_id,
+            on_progress=on_progress,
+            previous=previous,
+            region_workers=region_workers,
+        )
     except (BotoCoreError, ClientError) as exc:
         raise OperationFailed(f"scan failed: {describe_aws_error(exc)}") from None
     except OSError as exc:  # the folder's disk or permissions, under --output DIR/ or the temporary one

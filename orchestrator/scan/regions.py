@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from botocore.loaders import create_loader
 from botocore.regions import EndpointResolver
+
 from ec2c.scanner.contract import REGION_PATTERN
 
 from ..errors import BadInput

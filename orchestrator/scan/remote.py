@@ -42,8 +42,10 @@ def state_machine_arn(outputs: dict[str, Any], stack_name: str, env: str) -> str
     value = outputs.get(run_scan.STATE_MACHINE_OUTPUT)
     if not value:
         if not outputs.get(BUCKET_OUTPUT):
-            raise OperationFailed(f"stack {stack_name}: no `{run_scan.STATE_MACHINE_OUTPUT}` output; deploy it first "
-                                  f"(`ec2c up --env {env}`)")  # fmt: skip
+            raise OperationFailed(
+                f"stack {stack_name}: no `{run_scan.STATE_MACHINE_OUTPUT}` output; deploy it first "
+                f"(`ec2c up --env {env}`)"
+            )
         raise OperationFailed(
             f"stack {stack_name}: no `{run_scan.STATE_MACHINE_OUTPUT}` output; it was deployed before `ec2c run` "
             f"existed: redeploy it (`ec2c up --env {env}`), which adds the scan's state machine"
@@ -112,8 +114,10 @@ def run_result(outcome: run_scan.Outcome, execution: str) -> dict[str, Any]:
         raise OperationFailed(f"execution {ended}: {reason} ({run_scan.console_url(execution)})")
     result = outcome.output if isinstance(outcome.output, dict) else {}
     if result.get("status") not in ("ok", "partial"):
-        raise OperationFailed(f"the execution succeeded, but its output is not the scan's outcome (no status ok or "
-                              f"partial): {run_scan.console_url(execution)}")  # fmt: skip
+        raise OperationFailed(
+            f"the execution succeeded, but its output is not the scan's outcome (no status ok or "
+            f"partial): {run_scan.console_url(execution)}"
+        )
     return result
 
 
@@ -125,5 +129,7 @@ def check_complete(result: dict[str, Any], outcome: run_scan.Outcome, env: str, 
     failed = [p.region for p in outcome.progress.regions.values() if p.state is run_scan.RegionState.failed]
     named = incomplete or failed
     where = f"regions not fully scanned: {', '.join(named)}" if named else "see its errors"
-    raise OperationFailed(f"the run is partial ({where}); a region that was not read cannot pass "
-                          f"(`ec2c report --env {env}` shows the errors; --allow-partial accepts it)")
+    raise OperationFailed(
+        f"the run is partial ({where}); a region that was not read cannot pass "
+        f"(`ec2c report --env {env}` shows the errors; --allow-partial accepts it)"
+    )

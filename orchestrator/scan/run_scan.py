@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 from uuid import uuid4
 
@@ -56,14 +56,15 @@ _EXECUTION_ENDS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "Execution
 # The progress model and the fold of history events into it (pure)
 # --------------------------------------------------------------------------------------------
 
-class RegionState(str, Enum):
+
+class RegionState(StrEnum):
     queued = "queued"
     scanning = "scanning"
     done = "done"
     failed = "failed"
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     starting = "starting"
     planning = "planning"
     scanning = "scanning"
@@ -215,8 +216,14 @@ class _Folder:
             elif name == workflow.STATE_SCAN_REGION and scope.region is not None:
                 before = self.regions.get(scope.region) or RegionProgress(scope.region)
                 self.attempts[scope.region] = 0
-                self._set(scope.region, state=RegionState.scanning, invocations=before.invocations + 1,
-                          retries=0, last_error=None, retried_after=None)  # fmt: skip
+                self._set(
+                    scope.region,
+                    state=RegionState.scanning,
+                    invocations=before.invocations + 1,
+                    retries=0,
+                    last_error=None,
+                    retried_after=None,
+                )
         elif kind.endswith("StateExited"):
             output = _json(details.get("output"))
             output = output if isinstance(output, dict) else {}
@@ -229,14 +236,23 @@ class _Folder:
             elif name == workflow.STATE_REGION_FAILED:
                 region = _region_of(output) or scope.region
                 if region is not None:
-                    self._set(region, state=RegionState.failed, error=_text(output.get("error")),
-                              cause=_text(output.get("cause")))  # fmt: skip
+                    self._set(
+                        region,
+                        state=RegionState.failed,
+                        error=_text(output.get("error")),
+                        cause=_text(output.get("cause")),
+                    )
         elif kind == "TaskScheduled" and scope.state == workflow.STATE_SCAN_REGION and scope.region is not None:
             before = self.regions.get(scope.region) or RegionProgress(scope.region)
             attempts = self.attempts.get(scope.region, 0) + 1
             self.attempts[scope.region] = attempts
-            self._set(scope.region, state=RegionState.scanning, invocations=max(before.invocations, 1),
-                      retries=attempts - 1, retried_after=before.last_error if attempts > 1 else None)  # fmt: skip
+            self._set(
+                scope.region,
+                state=RegionState.scanning,
+                invocations=max(before.invocations, 1),
+                retries=attempts - 1,
+                retried_after=before.last_error if attempts > 1 else None,
+            )
         elif kind in _TASK_FAILURES and scope.state == workflow.STATE_SCAN_REGION and scope.region is not None:
             self._set(scope.region, last_error=failure_text(_text(details.get("error")), _text(details.get("cause"))))
         elif kind == "TaskSucceeded" and scope.state == workflow.STATE_SCAN_REGION and scope.region is not None:
@@ -318,6 +334,7 @@ def failure_text(error: str | None, cause: str | None) -> str:
 # Starting and following an execution
 # --------------------------------------------------------------------------------------------
 
+
 def execution_name(now: datetime | None = None) -> str:
     """A unique, sortable execution name (80 characters at most, as Step Functions requires)."""
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
@@ -344,8 +361,12 @@ def new_events(client: Any, execution_arn: str, after: int) -> list[dict[str, An
     collected: dict[int, dict[str, Any]] = {}
     token: str | None = None
     while True:
-        request: dict[str, Any] = {"executionArn": execution_arn, "reverseOrder": True,
-                                   "maxResults": HISTORY_PAGE_SIZE, "includeExecutionData": True}  # fmt: skip
+        request: dict[str, Any] = {
+            "executionArn": execution_arn,
+            "reverseOrder": True,
+            "maxResults": HISTORY_PAGE_SIZE,
+            "includeExecutionData": True,
+        }
         if token:
             request["nextToken"] = token
         page = client.get_execution_history(**request)
@@ -390,8 +411,13 @@ def follow(
             on_update(update)
         status = str(described.get("status"))
         if status not in RUNNING_STATUSES:
-            return Outcome(status, _json(described.get("output")), _text(described.get("error")),
-                           _text(described.get("cause")), progress)  # fmt: skip
+            return Outcome(
+                status,
+                _json(described.get("output")),
+                _text(described.get("error")),
+                _text(described.get("cause")),
+                progress,
+            )
         sleep(interval_s)
 
 

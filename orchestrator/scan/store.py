@@ -38,7 +38,9 @@ def report_store(folder: Path | None) -> Iterator[tuple[Store, Report | None]]:
     try:
         previous = load_latest(store)
     except ReportReadError as exc:
-        raise OperationFailed(f"{exc} (the previous report of this folder; use another folder, or move it away)") from None
+        raise OperationFailed(
+            f"{exc} (the previous report of this folder; use another folder, or move it away)"
+        ) from None
     yield store, previous
 
 
@@ -49,5 +51,7 @@ def check_same_account(folder: Path | None, previous: Report | None, account_id:
         return
     before = previous.index["account_id"]
     if before is not None and before != account_id:
-        raise BadInput(f"{folder}: --output: holds the reports of account {before}, this scan is of account "
-                       f"{account_id}; use one folder per account")
+        raise BadInput(
+            f"{folder}: --output: holds the reports of account {before}, this scan is of account "
+            f"{account_id}; use one folder per account"
+        )

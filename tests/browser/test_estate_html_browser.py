@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from ec2c.scanner.documents import format_rate
 from ec2c.orchestrator.reporting.estate_html import to_html
-from tests.browser.test_html_report_browser import REPO, browser, open_page, playwright  # noqa: F401  (fixtures)
+from ec2c.scanner.documents import format_rate
+from tests.browser.test_html_report_browser import REPO
 from tests.unit.orchestrator.test_estate_html import DEV, HOSTILE, PROD, STAGING, hostile_estate, sample_estate
 
 SCREENSHOT = REPO / "build" / "estate-report.png"

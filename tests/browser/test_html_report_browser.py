@@ -29,15 +29,15 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
+from ec2c.orchestrator import demo
+from ec2c.orchestrator.reporting import html_report
+from ec2c.orchestrator.reporting.html_report import to_html
+from ec2c.orchestrator.reporting.render import sort_findings
 from ec2c.scanner.documents import format_rate
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.reader import Report, load_report
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import DirStore
-from ec2c.orchestrator import demo
-from ec2c.orchestrator.reporting import html_report
-from ec2c.orchestrator.reporting.html_report import to_html
-from ec2c.orchestrator.reporting.render import sort_findings
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "build" / "html-report.png"
@@ -76,11 +76,13 @@ def _demo_report(store: DirStore) -> Report:
         first = scan(session, fleet.regions, policy, store, account_id=demo.DEMO_ACCOUNT_ID)
         fixed = fleet.by_name(FIXED)
         session.client("ec2", region_name=fixed.region).modify_instance_metadata_options(
-            InstanceId=fixed.instance_id, HttpTokens="required", HttpEndpoint="enabled")
+            InstanceId=fixed.instance_id, HttpTokens="required", HttpEndpoint="enabled"
+        )
         for name in UNTAGGED:
             instance = fleet.by_name(name)
             session.client("ec2", region_name=instance.region).delete_tags(
-                Resources=[instance.instance_id], Tags=[{"Key": "Owner"}])
+                Resources=[instance.instance_id], Tags=[{"Key": "Owner"}]
+            )
         report = scan(session, fleet.regions, policy, store, account_id=demo.DEMO_ACCOUNT_ID, previous=first)
     assert report.sharded and report.index["previous_run_id"] == first.index["run_id"]
     assert (report.index["new_findings"], report.index["resolved_findings"]) == (3, 1)
@@ -91,8 +93,12 @@ def _inline(report: Report, **fields: Any) -> Report:
     """A one-document copy of `report` (its lists inline) with `fields` replaced."""
     document: dict[str, Any] = copy.deepcopy(dict(report.index))
     document.pop("region_shards")
-    document.update(findings=list(report.findings()), new_findings=list(report.new_findings()),
-                    resolved_findings=list(report.resolved_findings()), **fields)
+    document.update(
+        findings=list(report.findings()),
+        new_findings=list(report.new_findings()),
+        resolved_findings=list(report.resolved_findings()),
+        **fields,
+    )
     return load_report(document, None, "test")
 
 
@@ -164,7 +170,12 @@ def open_page(browser: Browser) -> Iterator[Any]:
     page.add_init_script(CSP_WATCH)
     page.route("**/*", guard.route)
     page.on("request", lambda request: guard.requests.append(request.url))
-    page.on("console", lambda msg: guard.errors.append(f"console {msg.type}: {msg.text}") if msg.type in ("error", "warning") else None)
+    page.on(
+        "console",
+        lambda msg: (
+            guard.errors.append(f"console {msg.type}: {msg.text}") if msg.type in ("error", "warning") else None
+        ),
+    )
     page.on("pageerror", lambda exc: guard.errors.append(f"page error: {exc}"))
 
     def load(path: Path) -> Page:
@@ -234,8 +245,10 @@ def test_the_charts_match_the_summary(open_page: Any, report_file: Path, index: 
     assert chart.is_visible()
     bars = chart.locator("rect[data-severity]")
     assert bars.count() == len(by_severity)
-    drawn = {bars.nth(i).get_attribute("data-severity"): int(bars.nth(i).get_attribute("data-count"))
-             for i in range(bars.count())}
+    drawn = {
+        bars.nth(i).get_attribute("data-severity"): int(bars.nth(i).get_attribute("data-count"))
+        for i in range(bars.count())
+    }
     assert drawn == by_severity
     # The bars are drawn to scale: the tallest bar is the largest count.
     heights = {sev: (bars.nth(i).bounding_box() or {"height": 0})["height"] for i, sev in enumerate(drawn)}
@@ -258,14 +271,18 @@ def test_the_charts_match_the_summary(open_page: Any, report_file: Path, index: 
 
 def test_new_and_resolved_findings_are_listed_with_counts(open_page: Any, report_file: Path, report: Report) -> None:
     page = open_page(report_file)
-    for hook, changes in (("new-findings", list(report.new_findings())),
-                          ("resolved-findings", list(report.resolved_findings()))):
+    for hook, changes in (
+        ("new-findings", list(report.new_findings())),
+        ("resolved-findings", list(report.resolved_findings())),
+    ):
         card = page.locator(f"[data-hook={hook}]")
         assert card.locator(".pill").inner_text() == str(len(changes))
         items = card.locator("li")
         assert items.count() == len(changes)
-        listed = sorted((items.nth(i).get_attribute("data-rule"), items.nth(i).get_attribute("data-region"))
-                        for i in range(items.count()))
+        listed = sorted(
+            (items.nth(i).get_attribute("data-rule"), items.nth(i).get_attribute("data-region"))
+            for i in range(items.count())
+        )
         assert listed == sorted((f["rule_id"], f["region"]) for f in changes)
     new = page.locator("[data-hook=new-findings]").inner_text()
     assert all(name in new for name in UNTAGGED)
@@ -305,7 +322,9 @@ def test_each_filter_shows_exactly_the_matching_findings(
     assert page.locator("#filter-reset").is_disabled()
 
 
-def test_filters_combine_and_an_empty_result_says_so(open_page: Any, report_file: Path, rows: list[dict[str, Any]]) -> None:
+def test_filters_combine_and_an_empty_result_says_so(
+    open_page: Any, report_file: Path, rows: list[dict[str, Any]]
+) -> None:
     page = open_page(report_file)
     findings = rows
     total = len(findings)
@@ -316,9 +335,13 @@ def test_filters_combine_and_an_empty_result_says_so(open_page: Any, report_file
     assert len(_visible_rows(page)) == want
     assert _counter(page) == f"{want} of {total} findings"
     # A rule that has no finding of this severity in this region leaves nothing, and says so.
-    other = next(f["rule_id"] for f in findings
-                 if not any(g["rule_id"] == f["rule_id"] and g["severity"] == severity and g["region"] == region
-                            for g in findings))
+    other = next(
+        f["rule_id"]
+        for f in findings
+        if not any(
+            g["rule_id"] == f["rule_id"] and g["severity"] == severity and g["region"] == region for g in findings
+        )
+    )
     page.select_option("#filter-rule", other)
     assert _visible_rows(page) == []
     assert _counter(page) == f"0 of {total} findings"
@@ -341,9 +364,15 @@ def test_a_severity_bar_filters_the_table(open_page: Any, report_file: Path, row
     assert len(_visible_rows(page)) == sum(1 for f in rows if f["severity"] == "high")
 
 
-def test_launch_template_and_account_rows_say_what_they_are(open_page: Any, report_file: Path, rows: list[dict[str, Any]]) -> None:
+def test_launch_template_and_account_rows_say_what_they_are(
+    open_page: Any, report_file: Path, rows: list[dict[str, Any]]
+) -> None:
     page = open_page(report_file)
-    for kind, label in (("launch_template", "Launch template"), ("security_group", "Security group"), ("account", "Account")):
+    for kind, label in (
+        ("launch_template", "Launch template"),
+        ("security_group", "Security group"),
+        ("account", "Account"),
+    ):
         finding = sort_findings(f for f in rows if f["resource_type"] == kind)[0]  # the page's order
         row = page.locator(f"{FINDING_ROWS}[data-type={kind}]").first
         resource = row.locator(".c-res")
@@ -356,14 +385,18 @@ def test_launch_template_and_account_rows_say_what_they_are(open_page: Any, repo
     assert row.locator(".res-name").is_visible()
 
 
-def test_the_account_guardrails_panel_shows_every_result(open_page: Any, report_file: Path, index: dict[str, Any]) -> None:
+def test_the_account_guardrails_panel_shows_every_result(
+    open_page: Any, report_file: Path, index: dict[str, Any]
+) -> None:
     page = open_page(report_file)
     panel = page.locator("[data-hook=account-guardrails]")
     assert panel.is_visible()
     results = index["account_findings"]
     regions = [r for r in index["regions"] if any(f["region"] == r for f in results)]
-    assert panel.locator("th[data-guardrail-region]").evaluate_all(
-        "ths => ths.map(th => th.dataset.guardrailRegion)") == regions
+    assert (
+        panel.locator("th[data-guardrail-region]").evaluate_all("ths => ths.map(th => th.dataset.guardrailRegion)")
+        == regions
+    )
     rules = {f["rule_id"] for f in results}
     assert panel.locator("tbody tr").count() == len(rules)
     for finding in results:
@@ -374,8 +407,10 @@ def test_the_account_guardrails_panel_shows_every_result(open_page: Any, report_
         assert badge.inner_text().upper() == ("SUPPRESSED" if finding["suppressed"] else finding["status"])
         assert badge.get_attribute("title").startswith(finding["message"])
     # The demo hardens one region: it shows as passing everything, the others as failing.
-    failing = {r: sum(1 for f in results if f["region"] == r and f["status"] == "FAIL" and not f["suppressed"])
-               for r in regions}
+    failing = {
+        r: sum(1 for f in results if f["region"] == r and f["status"] == "FAIL" and not f["suppressed"])
+        for r in regions
+    }
     assert 0 in failing.values() and any(failing.values())
     for region, count in failing.items():
         head = panel.locator(f"th[data-guardrail-region={region}]")
@@ -383,7 +418,9 @@ def test_the_account_guardrails_panel_shows_every_result(open_page: Any, report_
         assert ("no failure" if not count else f"{count} failing") in head.inner_text()
 
 
-def test_remediation_opens_and_shows_the_cli_command(open_page: Any, report_file: Path, rows: list[dict[str, Any]]) -> None:
+def test_remediation_opens_and_shows_the_cli_command(
+    open_page: Any, report_file: Path, rows: list[dict[str, Any]]
+) -> None:
     page = open_page(report_file)
     row = page.locator(FINDING_ROWS).first
     details = row.locator("details[data-hook=remediation]")
@@ -394,8 +431,13 @@ def test_remediation_opens_and_shows_the_cli_command(open_page: Any, report_file
     assert details.get_attribute("open") is not None
     assert cli.is_visible()
     resource = row.locator(".res-id").inner_text()
-    (finding,) = [f for f in rows if f["resource_id"] == resource and f["rule_id"] == row.get_attribute("data-rule")
-                  and f["region"] == row.get_attribute("data-region")]
+    (finding,) = [
+        f
+        for f in rows
+        if f["resource_id"] == resource
+        and f["rule_id"] == row.get_attribute("data-rule")
+        and f["region"] == row.get_attribute("data-region")
+    ]
     assert cli.inner_text() == finding["remediation_cli"]
     assert details.locator("[data-hook=remediation-pulumi]").inner_text() == finding["remediation_pulumi"]
     body = details.inner_text()
@@ -406,10 +448,20 @@ def test_remediation_opens_and_shows_the_cli_command(open_page: Any, report_file
 
 def test_a_partial_report_warns_visibly(open_page: Any, report: Report, tmp_path: Path) -> None:
     partial = _inline(
-        report, partial=True, partial_reason="ap-southeast-2: AccessDenied on ec2:DescribeInstances",
-        incomplete_regions=["ap-southeast-2"], summary={**report.summary, "compliance_rate": None},
-        errors=[{"region": "ap-southeast-2", "operation": "ec2:DescribeInstances", "code": "AccessDenied",
-                 "message": "<b>not authorized</b>"}])
+        report,
+        partial=True,
+        partial_reason="ap-southeast-2: AccessDenied on ec2:DescribeInstances",
+        incomplete_regions=["ap-southeast-2"],
+        summary={**report.summary, "compliance_rate": None},
+        errors=[
+            {
+                "region": "ap-southeast-2",
+                "operation": "ec2:DescribeInstances",
+                "code": "AccessDenied",
+                "message": "<b>not authorized</b>",
+            }
+        ],
+    )
     path = tmp_path / "partial.html"
     path.write_text(to_html(partial), encoding="utf-8")
     page = open_page(path)

@@ -67,8 +67,12 @@ class Project:
     def popen(self, *args: str, **extra: str) -> subprocess.Popen[str]:
         """Start ec2c as CI does; SIGINT restored, since a non-interactive shell's background job ignores it."""
         return subprocess.Popen(
-            [*EC2C, *args], cwd=self.root, env=self.env_vars(**extra), text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [*EC2C, *args],
+            cwd=self.root,
+            env=self.env_vars(**extra),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
@@ -114,14 +118,24 @@ def project(tmp_path: Path, engine) -> Project:
     proj = Project(tmp_path)
     proj.config.mkdir()
     (proj.config / "defaults.yaml").write_text(
-        yaml.safe_dump({
-            "program": "tests.engine.programs:fake_analyzer",
-            "tags": {"ManagedBy": "ec2-compliance"},
-        }),
+        yaml.safe_dump(
+            {
+                "program": "tests.engine.programs:fake_analyzer",
+                "tags": {"ManagedBy": "ec2-compliance"},
+            }
+        ),
         encoding="utf-8",
     )
-    proj.write_env("eng", {"aws": {"region": "eu-west-1", "account_id": "123456789012",
-                                   "role_arn": "arn:aws:iam::123456789012:role/deployer"}})
+    proj.write_env(
+        "eng",
+        {
+            "aws": {
+                "region": "eu-west-1",
+                "account_id": "123456789012",
+                "role_arn": "arn:aws:iam::123456789012:role/deployer",
+            }
+        },
+    )
     return proj
 
 
@@ -138,8 +152,12 @@ def moto_s3():
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="testing",
-                      aws_secret_access_key="testing")  # fmt: skip
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     yield endpoint, s3
     server.stop()
-

@@ -14,8 +14,14 @@ import pulumi
 from ec2c.orchestrator.deploy.environments import Environment
 
 OUTPUT_NAMES = (
-    "lambda_function_arn", "lambda_function_name", "sns_topic_arn", "compliance_bucket_name",
-    "dashboard_name", "log_group_name", "schedule_rule_name", "state_machine_arn",
+    "lambda_function_arn",
+    "lambda_function_name",
+    "sns_topic_arn",
+    "compliance_bucket_name",
+    "dashboard_name",
+    "log_group_name",
+    "schedule_rule_name",
+    "state_machine_arn",
 )
 SECRET_VALUE = "s3cr3t-token-value"
 

@@ -26,11 +26,15 @@ def test_concurrent_update_on_the_same_stack_is_a_clear_error(project):
 def _plan(project, fail: bool = False) -> str:
     waves = [
         {"name": "canary", "parallelism": 1, "targets": [{"env": "eng", "stack": "eng-canary"}]},
-        {"name": "fleet", "parallelism": 3, "targets": [
-            {"env": "eng", "stack": "eng-euw1"},
-            {"env": "eng", "stack": "eng-use1", "aws": {"region": "us-east-1"}},
-            {"env": "broken" if fail else "eng", "stack": "eng-apse2", "aws": {"region": "ap-southeast-2"}},
-        ]},
+        {
+            "name": "fleet",
+            "parallelism": 3,
+            "targets": [
+                {"env": "eng", "stack": "eng-euw1"},
+                {"env": "eng", "stack": "eng-use1", "aws": {"region": "us-east-1"}},
+                {"env": "broken" if fail else "eng", "stack": "eng-apse2", "aws": {"region": "ap-southeast-2"}},
+            ],
+        },
         {"name": "last", "parallelism": 1, "targets": [{"env": "eng", "stack": "eng-last"}]},
     ]
     path = project.root / "plan.yaml"

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree
 
-
-
 SUITES = Path(__file__).resolve().parent / "suites"
 CHECK_FILES = ("-o", "python_files=check_*.py")
 
@@ -15,8 +13,17 @@ def test_passing_suite_gets_outputs_and_stack_is_removed(project, tmp_path):
     junit = tmp_path / "junit.xml"
     outputs = tmp_path / "outputs.json"
     result = project.ec2c(
-        "test", "--env", "eng", "--tests", str(SUITES / "passing"), "--junit-xml", str(junit),
-        "--outputs-file", str(outputs), "--", *CHECK_FILES,
+        "test",
+        "--env",
+        "eng",
+        "--tests",
+        str(SUITES / "passing"),
+        "--junit-xml",
+        str(junit),
+        "--outputs-file",
+        str(outputs),
+        "--",
+        *CHECK_FILES,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout

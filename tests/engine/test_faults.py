@@ -105,8 +105,17 @@ def test_signal_to_the_pid_during_up_releases_the_lock(project, signum):
 
 @SIGNALS
 def test_signal_to_the_pid_during_test_deploy_tears_down(project, signum):
-    run = _watch(project, "test", "--env", "eng", "--tests", str(SUITES / "passing"), "--", *CHECK_FILES,
-                 EC2C_TEST_PROGRAM_DELAY="4")
+    run = _watch(
+        project,
+        "test",
+        "--env",
+        "eng",
+        "--tests",
+        str(SUITES / "passing"),
+        "--",
+        *CHECK_FILES,
+        EC2C_TEST_PROGRAM_DELAY="4",
+    )
     _wait_until(project.update_holder, what="the update's lock")
     run.proc.send_signal(signum)
     code, stderr = run.finish()
@@ -121,8 +130,18 @@ def test_signal_to_the_pid_during_test_deploy_tears_down(project, signum):
 @SIGNALS
 def test_signal_to_the_pid_during_the_tests_tears_down(project, tmp_path, signum):
     marker = tmp_path / "running"
-    run = _watch(project, "test", "--env", "eng", "--tests", str(SUITES / "failing"), "--", *CHECK_FILES,
-                 EC2C_TEST_HOLD="60", EC2C_TEST_MARKER=str(marker))
+    run = _watch(
+        project,
+        "test",
+        "--env",
+        "eng",
+        "--tests",
+        str(SUITES / "failing"),
+        "--",
+        *CHECK_FILES,
+        EC2C_TEST_HOLD="60",
+        EC2C_TEST_MARKER=str(marker),
+    )
     _wait_until(marker.exists, timeout=120, what="the test suite")
     assert len(project.stacks()) == 1
     run.proc.send_signal(signum)
@@ -146,8 +165,17 @@ def test_a_signal_during_teardown_does_not_abort_it(project):
 
 
 def test_a_third_signal_abandons_teardown_and_names_the_recovery(project):
-    run = _watch(project, "test", "--env", "eng", "--tests", str(SUITES / "failing"), "--", *CHECK_FILES,
-                 EC2C_CANCEL_GRACE_S="60")
+    run = _watch(
+        project,
+        "test",
+        "--env",
+        "eng",
+        "--tests",
+        str(SUITES / "failing"),
+        "--",
+        *CHECK_FILES,
+        EC2C_CANCEL_GRACE_S="60",
+    )
     run.wait_for("tearing down")
     for _ in range(3):
         run.proc.send_signal(signal.SIGINT)
@@ -164,8 +192,17 @@ def test_a_third_signal_abandons_teardown_and_names_the_recovery(project):
 
 
 def test_sigkill_during_up_is_cleaned_by_sweep(project):
-    run = _watch(project, "test", "--env", "eng", "--tests", str(SUITES / "passing"), "--", *CHECK_FILES,
-                 EC2C_TEST_PROGRAM_DELAY="4")
+    run = _watch(
+        project,
+        "test",
+        "--env",
+        "eng",
+        "--tests",
+        str(SUITES / "passing"),
+        "--",
+        *CHECK_FILES,
+        EC2C_TEST_PROGRAM_DELAY="4",
+    )
     holder = _wait_until(project.update_holder, what="the update's lock")
     run.proc.kill()
     run.finish()
@@ -194,9 +231,12 @@ def test_a_stack_killed_before_its_tags_is_aged_by_its_checkpoint(project, engin
     project.state.parent.mkdir()
     made = subprocess.run(
         [str(engine.binary), "stack", "init", "organization/ec2-compliance/eng-kill3d", "--non-interactive"],
-        cwd=bare, text=True, capture_output=True, timeout=120,
-        env=project.env_vars(PULUMI_BACKEND_URL=f"file://{project.state.parent}",
-                             PULUMI_SKIP_UPDATE_CHECK="true"))
+        cwd=bare,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        env=project.env_vars(PULUMI_BACKEND_URL=f"file://{project.state.parent}", PULUMI_SKIP_UPDATE_CHECK="true"),
+    )
     assert made.returncode == 0, made.stderr
     listing = project.ec2c("stacks", "--env", "eng", "--json")
     assert listing.returncode == 0, listing.stderr
@@ -223,9 +263,16 @@ def test_a_stale_lock_is_named_and_released_by_cancel(project):
     assert project.ec2c("up", "--env", "eng").returncode == 0
     lock_dir = project.state / "locks" / "organization" / "ec2-compliance" / "eng"
     lock_dir.mkdir(parents=True, exist_ok=True)
-    (lock_dir / f"{uuid.uuid4()}.json").write_text(json.dumps({
-        "pid": _dead_pid(), "username": "ci", "hostname": os.uname().nodename,
-        "timestamp": "2026-01-01T00:00:00.123456789Z"}))
+    (lock_dir / f"{uuid.uuid4()}.json").write_text(
+        json.dumps(
+            {
+                "pid": _dead_pid(),
+                "username": "ci",
+                "hostname": os.uname().nodename,
+                "timestamp": "2026-01-01T00:00:00.123456789Z",
+            }
+        )
+    )
     blocked = project.ec2c("up", "--env", "eng")
     assert blocked.returncode == 1
     assert "organization/ec2-compliance/eng" in blocked.stderr and "no longer running" in blocked.stderr
@@ -244,8 +291,11 @@ def test_cancel_refuses_a_live_holder(project):
     assert project.ec2c("up", "--env", "eng").returncode == 0
     lock_dir = project.state / "locks" / "organization" / "ec2-compliance" / "eng"
     lock_dir.mkdir(parents=True, exist_ok=True)
-    (lock_dir / "live.json").write_text(json.dumps({
-        "pid": os.getpid(), "username": "ci", "hostname": os.uname().nodename, "timestamp": "2026-01-01T00:00:00Z"}))
+    (lock_dir / "live.json").write_text(
+        json.dumps(
+            {"pid": os.getpid(), "username": "ci", "hostname": os.uname().nodename, "timestamp": "2026-01-01T00:00:00Z"}
+        )
+    )
     refused = project.ec2c("cancel", "--env", "eng")
     assert refused.returncode == 1 and "stop it first, or pass --force" in refused.stderr
     assert project.lock_files()
@@ -309,16 +359,16 @@ def test_a_non_idempotent_program_fails_the_run(project):
     assert result.returncode == 1, result.stderr
     assert "not idempotent" in result.stderr
     assert project.stacks() == []
-    allowed = project.ec2c("test", "--env", "drifty", "--skip-idempotency-check", "--tests", str(SUITES / "passing"),
-                           "--", *CHECK_FILES)
+    allowed = project.ec2c(
+        "test", "--env", "drifty", "--skip-idempotency-check", "--tests", str(SUITES / "passing"), "--", *CHECK_FILES
+    )
     assert allowed.returncode == 0, allowed.stderr
     assert "idempotency" not in allowed.stderr.split("steps:")[-1]
     _nothing_left(project)
 
 
 def test_sigterm_during_a_rollout_stops_new_work_and_leaves_no_lock(project):
-    waves = [{"name": "all", "parallelism": 2, "targets": [
-        {"env": "eng", "stack": f"eng-r{i}"} for i in range(4)]}]
+    waves = [{"name": "all", "parallelism": 2, "targets": [{"env": "eng", "stack": f"eng-r{i}"} for i in range(4)]}]
     plan = project.root / "plan.yaml"
     plan.write_text(json.dumps({"fail_fast": False, "waves": waves}))
     run = _watch(project, "rollout", "--plan", str(plan), EC2C_TEST_PROGRAM_DELAY="4")

@@ -20,19 +20,37 @@ SHARD = "reports/2026/11/26/run-1-9/eu-west-1/findings.jsonl.gz"
 def latest(account: str, compliant: int, failing: int) -> dict:
     """A schema 2 report: one document, its findings inline."""
     return {
-        "schema_version": 2, "run_id": f"run-{compliant}-{failing}", "generated_at": "2026-11-26T06:00:00Z",
-        "account_id": account, "regions": ["eu-west-1"], "partial": False, "errors": [],
+        "schema_version": 2,
+        "run_id": f"run-{compliant}-{failing}",
+        "generated_at": "2026-11-26T06:00:00Z",
+        "account_id": account,
+        "regions": ["eu-west-1"],
+        "partial": False,
+        "errors": [],
         "summary": {
-            "total_instances": compliant + failing, "compliant_instances": compliant,
-            "non_compliant_instances": failing, "unevaluated_instances": 0,
+            "total_instances": compliant + failing,
+            "compliant_instances": compliant,
+            "non_compliant_instances": failing,
+            "unevaluated_instances": 0,
             "compliance_rate": round(100 * compliant / (compliant + failing), 2),
-            "by_rule": {}, "by_severity": {"high": failing},
+            "by_rule": {},
+            "by_severity": {"high": failing},
         },
-        "findings": [{"rule_id": "imdsv2_required", "status": "FAIL", "region": "eu-west-1", "severity": "high",
-                      "instance_id": f"i-{n}", "resource_id": f"i-{n}", "suppressed": False, "message": "IMDSv1"}
-                     for n in range(failing)],
+        "findings": [
+            {
+                "rule_id": "imdsv2_required",
+                "status": "FAIL",
+                "region": "eu-west-1",
+                "severity": "high",
+                "instance_id": f"i-{n}",
+                "resource_id": f"i-{n}",
+                "suppressed": False,
+                "message": "IMDSv1",
+            }
+            for n in range(failing)
+        ],
         "account_findings": [],
-    }  # fmt: skip
+    }
 
 
 def store_sharded(s3, bucket: str, account: str, compliant: int, failing: int) -> None:
@@ -46,12 +64,27 @@ def store_sharded(s3, bucket: str, account: str, compliant: int, failing: int) -
         writer.write(finding)
     writer.finish()
     keys = {"findings": SHARD, "csv": SHARD, "new": SHARD, "resolved": SHARD, "unevaluated": SHARD}
-    put_json(store, LATEST_REPORT_KEY, {
-        **document, "schema_version": 3,
-        "region_shards": [{"region": "eu-west-1", "complete": True, "instances": compliant + failing,
-                           "findings": failing, "new": 0, "resolved": 0, "unevaluated": 0, "bytes": 0,
-                           "shards": keys}],
-    })  # fmt: skip
+    put_json(
+        store,
+        LATEST_REPORT_KEY,
+        {
+            **document,
+            "schema_version": 3,
+            "region_shards": [
+                {
+                    "region": "eu-west-1",
+                    "complete": True,
+                    "instances": compliant + failing,
+                    "findings": failing,
+                    "new": 0,
+                    "resolved": 0,
+                    "unevaluated": 0,
+                    "bytes": 0,
+                    "shards": keys,
+                }
+            ],
+        },
+    )
 
 
 @pytest.fixture
@@ -119,17 +152,21 @@ def test_estate_report_merges_counts_and_says_what_it_could_not_read(project, fl
 
 def _edit_recorded_region(project, monkeypatch, stack_name: str, region: str) -> None:
     """Change what the state records for the stack reference, through the engine's export/import."""
-    from ec2c.orchestrator.engine.pulumi_cli import require_engine
     from ec2c.orchestrator.deploy.environments import ConfigDir
     from ec2c.orchestrator.deploy.lifecycle import no_program
     from ec2c.orchestrator.deploy.workspace import StackTarget, open_stack
+    from ec2c.orchestrator.engine.pulumi_cli import require_engine
 
     from .conftest import PASSPHRASE
 
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
     config = ConfigDir(project.config)
-    stack = open_stack(StackTarget(env=config.load("eng"), stack_name=stack_name, root=config.root),
-                       require_engine(), no_program, create=False)  # fmt: skip
+    stack = open_stack(
+        StackTarget(env=config.load("eng"), stack_name=stack_name, root=config.root),
+        require_engine(),
+        no_program,
+        create=False,
+    )
     state = stack.export_stack()
     [reference] = [r for r in state.deployment["resources"] if r["type"] == "pulumi:pulumi:StackReference"]
     reference["outputs"]["outputs"]["region"] = region
@@ -157,10 +194,14 @@ def test_drift_names_what_changed_and_never_writes_state(project, tmp_path, monk
     drifted = project.ec2c("drift", "--plan", str(plan), "--json")
     assert drifted.returncode == 1
     [row] = json.loads(drifted.stdout)
-    assert row["resources"] == [{
-        "urn": "urn:pulumi:eng::ec2-compliance::pulumi:pulumi:StackReference::organization/ec2-compliance/src",
-        "type": "pulumi:pulumi:StackReference", "op": "update", "changed": ["outputs.region"],
-    }]  # fmt: skip
+    assert row["resources"] == [
+        {
+            "urn": "urn:pulumi:eng::ec2-compliance::pulumi:pulumi:StackReference::organization/ec2-compliance/src",
+            "type": "pulumi:pulumi:StackReference",
+            "op": "update",
+            "changed": ["outputs.region"],
+        }
+    ]
     assert "drift in eng/eng" in drifted.stderr
     assert _recorded_region(project) == "mars-1"  # a preview: the state is untouched
 

@@ -23,15 +23,20 @@ BUCKET = "acme-compliance-reports-eng"
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo scanned into a folder with the bucket's layout (index, dated copy, shards)."""
+    from ec2c.orchestrator import demo
     from ec2c.scanner.policy import load_policy
     from ec2c.scanner.scanner import scan
     from ec2c.scanner.storage import DirStore
-    from ec2c.orchestrator import demo
 
     root = tmp_path_factory.mktemp("store")
     with demo.demo_session() as (session, _fleet):
-        scan(session, list(demo.DEMO_REGIONS), load_policy(demo.demo_policy()), DirStore(root),
-             account_id=demo.DEMO_ACCOUNT_ID)
+        scan(
+            session,
+            list(demo.DEMO_REGIONS),
+            load_policy(demo.demo_policy()),
+            DirStore(root),
+            account_id=demo.DEMO_ACCOUNT_ID,
+        )
     return root
 
 
@@ -53,8 +58,12 @@ def upload(s3, root: Path) -> dict[str, bytes]:
 def schema2_document(report: Report) -> dict:
     """The report as the previous version stored it: one document, schema 2, every list inline."""
     document = {key: value for key, value in report.index.items() if key != "region_shards"}
-    document.update(schema_version=2, findings=list(report.findings()), new_findings=list(report.new_findings()),
-                    resolved_findings=list(report.resolved_findings()))
+    document.update(
+        schema_version=2,
+        findings=list(report.findings()),
+        new_findings=list(report.new_findings()),
+        resolved_findings=list(report.resolved_findings()),
+    )
     return document
 
 
@@ -143,8 +152,11 @@ def test_unusable_shards_are_one_line_naming_the_object(project, reports_bucket,
 
     s3.put_object(Bucket=BUCKET, Key=shard, Body=b'{"not": "gzip"}\n')
     page = project.root / "eng.html"
-    one_error(project.ec2c("report", "--env", "eng", "--format", "html", "--output", str(page), **env),
-              where, "not a gzip file")
+    one_error(
+        project.ec2c("report", "--env", "eng", "--format", "html", "--output", str(page), **env),
+        where,
+        "not a gzip file",
+    )
     assert not page.exists()  # no half page left behind
 
 
@@ -153,8 +165,12 @@ def test_unusable_shards_are_one_line_naming_the_object(project, reports_bucket,
     [
         (b"<html>not json</html>", "not JSON"),
         (json.dumps({"hello": "world"}).encode(), "not a compliance report"),
-        (json.dumps({"schema_version": 99, "run_id": "r", "generated_at": "2030-01-01T00:00:00Z",
-                     "summary": {}}).encode(), "unknown schema_version 99 (this version reads 1 to 3)"),
+        (
+            json.dumps(
+                {"schema_version": 99, "run_id": "r", "generated_at": "2030-01-01T00:00:00Z", "summary": {}}
+            ).encode(),
+            "unknown schema_version 99 (this version reads 1 to 3)",
+        ),
     ],
     ids=["not-json", "not-a-report", "unknown-schema"],
 )

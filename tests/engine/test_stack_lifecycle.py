@@ -56,7 +56,9 @@ def test_stack_config_carries_region_account_and_role(project):
     config = yaml.safe_load(config_file.read_text())["config"]
     assert config["aws:region"] == "eu-west-1"
     assert config["aws:allowedAccountIds"] == ["123456789012"]
-    assert config["aws:assumeRoles"] == [{"roleArn": "arn:aws:iam::123456789012:role/deployer", "sessionName": "ec2c-eng"}]
+    assert config["aws:assumeRoles"] == [
+        {"roleArn": "arn:aws:iam::123456789012:role/deployer", "sessionName": "ec2c-eng"}
+    ]
     outputs = json.loads(project.ec2c("outputs", "--env", "eng", "--json").stdout)
     assert outputs["configured_region"] == "eu-west-1"
     assert outputs["configured_assume_roles"] == config["aws:assumeRoles"]

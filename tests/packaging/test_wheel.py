@@ -17,10 +17,13 @@ from ec2c.orchestrator import demo
 from ec2c.stacks import packaging
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED_DIRS = {"orchestrator": "ec2c/orchestrator", "stacks": "ec2c/stacks",
-                "lambda_src/compliance_scanner": "ec2c/scanner"}
+SHIPPED_DIRS = {
+    "orchestrator": "ec2c/orchestrator",
+    "stacks": "ec2c/stacks",
+    "lambda_src/compliance_scanner": "ec2c/scanner",
+}
 """Checkout folder -> where the wheel installs it, under the one `ec2c` namespace."""
-MOCK_CONSTRUCTION = r'''
+MOCK_CONSTRUCTION = r"""
 import hashlib, json, sys
 import pulumi
 
@@ -36,7 +39,7 @@ from ec2c.stacks import ComplianceAnalyzer, ComplianceAnalyzerArgs, packaging
 analyzer = ComplianceAnalyzer("scanner", ComplianceAnalyzerArgs(environment="pkg"))
 members = packaging.archive_members()
 print(json.dumps({name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in members.items()}))
-'''
+"""
 
 
 def _run(*args: str, cwd: Path, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -65,8 +68,9 @@ def installed(built, tmp_path_factory) -> dict[str, object]:
 
 
 def _repo_files() -> set[str]:
-    tracked = subprocess.run(["git", "ls-files", *SHIPPED_DIRS], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", *SHIPPED_DIRS], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     return {
         installed + path.removeprefix(folder)
         for path in tracked
@@ -80,9 +84,12 @@ def test_the_wheel_holds_every_module_and_data_file(built):
         names = {n for n in wheel.namelist() if ".dist-info/" not in n}
     missing = sorted(_repo_files() - names)
     assert missing == []
-    assert {"ec2c/stacks/lambda_root/index.py", "ec2c/orchestrator/engine/install-pulumi.sh",
-            "ec2c/orchestrator/templates/config/defaults.yaml",
-            "ec2c/orchestrator/integration_suite/conftest.py"} <= names
+    assert {
+        "ec2c/stacks/lambda_root/index.py",
+        "ec2c/orchestrator/engine/install-pulumi.sh",
+        "ec2c/orchestrator/templates/config/defaults.yaml",
+        "ec2c/orchestrator/integration_suite/conftest.py",
+    } <= names
     assert {name.split("/")[0] for name in names} == {"ec2c"}
     assert "ec2c/__init__.py" not in names
 
@@ -119,8 +126,9 @@ def test_the_stack_builds_the_same_archive_from_the_wheel(installed):
     python = str(installed["bin"] / "python")
     result = _run(python, "-c", MOCK_CONSTRUCTION, cwd=installed["cwd"], env=installed["env"])
     from_wheel = json.loads(result.stdout.strip().splitlines()[-1])
-    from_checkout = {name: hashlib.sha256(path.read_bytes()).hexdigest()
-                     for name, path in packaging.archive_members().items()}
+    from_checkout = {
+        name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in packaging.archive_members().items()
+    }
     assert "index.py" in from_wheel
     assert list(from_wheel) == list(from_checkout)
     assert from_wheel == from_checkout
@@ -171,10 +179,20 @@ def test_ec2c_test_runs_a_suite_beside_packages_named_stacks_and_orchestrator(in
     (user / "config").mkdir()
     (user / "config" / "defaults.yaml").write_text("program: userprog:program\n")
     (user / "config" / "ci.yaml").write_text("aws: {region: eu-west-1, account_id: '123456789012'}\n")
-    env = {**installed["env"], "PYTHONPATH": str(user), "PULUMI_CONFIG_PASSPHRASE": "wheel-test",
-           "EC2C_CONFIG_DIR": str(user / "config")}
-    result = subprocess.run([str(installed["bin"] / "ec2c"), "test", "--env", "ci", "--tests", "suite"],
-                            cwd=user, env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        **installed["env"],
+        "PYTHONPATH": str(user),
+        "PULUMI_CONFIG_PASSPHRASE": "wheel-test",
+        "EC2C_CONFIG_DIR": str(user / "config"),
+    }
+    result = subprocess.run(
+        [str(installed["bin"] / "ec2c"), "test", "--env", "ci", "--tests", "suite"],
+        cwd=user,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "1 passed" in result.stdout
     assert "destroyed and removed" in result.stderr

@@ -44,7 +44,7 @@ class _Collector(ast.NodeVisitor):
         self.type_checking = False
         self.found: list[Import] = []
 
-    def visit_If(self, node: ast.If) -> None:  # noqa: N802 - the ast visitor's method name
+    def visit_If(self, node: ast.If) -> None:
         test = node.test
         guarded = (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
             isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
@@ -59,11 +59,11 @@ class _Collector(ast.NodeVisitor):
         for child in node.orelse:
             self.visit(child)
 
-    def visit_Import(self, node: ast.Import) -> None:  # noqa: N802
+    def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             self.found.append(Import(alias.name, self.type_checking, f"{self.where}:{node.lineno}"))
 
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:  # noqa: N802
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level == 0 and node.module:
             self.found.append(Import(node.module, self.type_checking, f"{self.where}:{node.lineno}"))
 
@@ -77,11 +77,7 @@ def _imports() -> Iterator[Import]:
 
 
 def _third_party(imports: Iterator[Import]) -> list[Import]:
-    return [
-        found
-        for found in imports
-        if found.module.split(".")[0] not in sys.stdlib_module_names | OWN
-    ]
+    return [found for found in imports if found.module.split(".")[0] not in sys.stdlib_module_names | OWN]
 
 
 IMPORTS = _third_party(_imports())
@@ -152,14 +148,15 @@ def test_the_demo_needs_moto_in_process_only() -> None:
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("import yaml\nif TYPE_CHECKING:\n    from types_boto3_s3 import S3Client\n", [("yaml", False), ("types_boto3_s3", True)]),
+        (
+            "import yaml\nif TYPE_CHECKING:\n    from types_boto3_s3 import S3Client\n",
+            [("yaml", False), ("types_boto3_s3", True)],
+        ),
         ("if typing.TYPE_CHECKING:\n    import a\nelse:\n    import b\n", [("a", True), ("b", False)]),
         ("def f():\n    from moto import mock_aws\n    from . import sibling\n", [("moto", False)]),
     ],
 )
-def test_the_collector_sees_lazy_and_type_checking_imports(
-    source: str, expected: list[tuple[str, bool]]
-) -> None:
+def test_the_collector_sees_lazy_and_type_checking_imports(source: str, expected: list[tuple[str, bool]]) -> None:
     collector = _Collector("example.py")
     collector.visit(ast.parse(source))
     assert [(found.module, found.type_checking) for found in collector.found] == expected

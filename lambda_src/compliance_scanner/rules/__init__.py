@@ -63,7 +63,16 @@ ORDER = (
 _ALL = {
     rule.id: rule
     for module in (
-        access, exposure, guardrails, inventory, lifecycle, metadata_service, network, security_groups, storage, templates
+        access,
+        exposure,
+        guardrails,
+        inventory,
+        lifecycle,
+        metadata_service,
+        network,
+        security_groups,
+        storage,
+        templates,
     )
     for rule in module.RULES
 }

@@ -71,7 +71,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.LOW,
         rationale="Without a role, applications fall back to long-lived keys on disk.",
         remediation="Attach a least-privilege instance profile.",
-        remediation_cli='aws ec2 associate-iam-instance-profile --region {region} --instance-id {resource_id} --iam-instance-profile Name=<profile>',
+        remediation_cli="aws ec2 associate-iam-instance-profile --region {region} --instance-id {resource_id} --iam-instance-profile Name=<profile>",
         remediation_pulumi='aws.ec2.Instance("app", ..., iam_instance_profile=aws.iam.InstanceProfile("app", role=role.name).name)',
         check=_profile_attached,
         mapping={
@@ -86,7 +86,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.LOW,
         rationale="One-minute metrics shorten detection and autoscaling reaction times.",
         remediation="Enable detailed monitoring with MonitorInstances.",
-        remediation_cli='aws ec2 monitor-instances --region {region} --instance-ids {resource_id}',
+        remediation_cli="aws ec2 monitor-instances --region {region} --instance-ids {resource_id}",
         remediation_pulumi='aws.ec2.Instance("app", ..., monitoring=True)',
         check=_detailed_monitoring,
         mapping={
@@ -100,7 +100,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.MEDIUM,
         rationale="Patching, inventory and keyless shell access all depend on the SSM agent.",
         remediation="Install the SSM agent and grant AmazonSSMManagedInstanceCore.",
-        remediation_cli='aws ec2 associate-iam-instance-profile --region {region} --instance-id {resource_id} --iam-instance-profile Name=<profile with AmazonSSMManagedInstanceCore>',
+        remediation_cli="aws ec2 associate-iam-instance-profile --region {region} --instance-id {resource_id} --iam-instance-profile Name=<profile with AmazonSSMManagedInstanceCore>",
         remediation_pulumi='aws.iam.RolePolicyAttachment("ssm", role=role.name, policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")',
         check=_ssm_managed,
         mapping={

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Collection, Iterable
 from functools import lru_cache
+from itertools import pairwise
 
 from .. import sources
 from ..model import IngressPermission, InstanceRecord, RuleResult, SecurityGroupInfo, failed, passed
@@ -24,9 +25,16 @@ UDP = frozenset({"udp", "17"})
 TCP_UDP = TCP | UDP
 MAX_PORT = 65535
 NON_PUBLIC_V4 = (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-)  # fmt: skip
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+)
 PUBLIC_V6 = ("2000::/3",)
 """The internet: every IPv4 address outside private, shared, loopback, link-local, multicast and
 reserved space, and IPv6 global unicast. A port is open to the internet when the allowed ranges
@@ -100,15 +108,14 @@ def _segments(
         (group.group_id, permission)
         for group in security_groups
         for permission in group.ingress
-        if permission.cidrs
-        and (permission.protocol == ALL_PROTOCOLS or permission.protocol.lower() in protocols)
+        if permission.cidrs and (permission.protocol == ALL_PROTOCOLS or permission.protocol.lower() in protocols)
     ]
     if not permissions:
         return ()
     ranges = [(group_id, p, _port_range(p)) for group_id, p in permissions]
     bounds = sorted({0, MAX_PORT + 1, *(r[0] for *_, r in ranges), *(r[1] + 1 for *_, r in ranges)})
     segments = []
-    for low, following in zip(bounds, bounds[1:]):
+    for low, following in pairwise(bounds):
         high = following - 1
         covering = [(g, p) for g, p, (lo, hi) in ranges if lo <= low and high <= hi]
         if covering and internet_open(frozenset(c for _, p in covering for c in p.cidrs)):
@@ -165,9 +172,7 @@ def port_label(port: int) -> str:
 
 
 def _high_risk_ports(instance: InstanceRecord, params: Params) -> RuleResult:
-    open_ports = sorted(
-        {port for port in params["ports"] if groups_exposing(instance, port, TCP_UDP)}
-    )
+    open_ports = sorted({port for port in params["ports"] if groups_exposing(instance, port, TCP_UDP)})
     if open_ports:
         listed = ", ".join(port_label(port) for port in open_ports)
         return failed(f"high-risk ports open to the internet: {listed}")
@@ -221,33 +226,101 @@ def _all_ports(instance: InstanceRecord, params: Params) -> RuleResult:
 
 
 SERVICES: dict[int, str] = {
-    20: "FTP", 21: "FTP", 23: "Telnet", 25: "SMTP", 88: "Kerberos", 110: "POP3", 135: "MS RPC",
-    139: "CIFS/SMB", 143: "IMAP", 389: "LDAP", 445: "CIFS/SMB", 464: "Kerberos", 636: "LDAPS",
-    749: "Kerberos", 750: "Kerberos", 1433: "SQL Server", 1434: "SQL Server", 1521: "Oracle",
-    2483: "Oracle", 2484: "Oracle", 3000: "web dev server", 3306: "MySQL", 4333: "mSQL",
-    5000: "web dev server", 5432: "PostgreSQL", 5500: "VNC", 5601: "Kibana", 6379: "Redis",
-    7000: "Cassandra", 7001: "Cassandra", 7199: "Cassandra", 8080: "HTTP proxy", 8088: "HTTP alt",
-    8888: "HTTP alt", 9042: "Cassandra", 9092: "Kafka", 9160: "Cassandra",
-    9200: "Elasticsearch/OpenSearch", 9300: "Elasticsearch/OpenSearch", 11211: "memcached",
-    27017: "MongoDB", 27018: "MongoDB",
-}  # fmt: skip
+    20: "FTP",
+    21: "FTP",
+    23: "Telnet",
+    25: "SMTP",
+    88: "Kerberos",
+    110: "POP3",
+    135: "MS RPC",
+    139: "CIFS/SMB",
+    143: "IMAP",
+    389: "LDAP",
+    445: "CIFS/SMB",
+    464: "Kerberos",
+    636: "LDAPS",
+    749: "Kerberos",
+    750: "Kerberos",
+    1433: "SQL Server",
+    1434: "SQL Server",
+    1521: "Oracle",
+    2483: "Oracle",
+    2484: "Oracle",
+    3000: "web dev server",
+    3306: "MySQL",
+    4333: "mSQL",
+    5000: "web dev server",
+    5432: "PostgreSQL",
+    5500: "VNC",
+    5601: "Kibana",
+    6379: "Redis",
+    7000: "Cassandra",
+    7001: "Cassandra",
+    7199: "Cassandra",
+    8080: "HTTP proxy",
+    8088: "HTTP alt",
+    8888: "HTTP alt",
+    9042: "Cassandra",
+    9092: "Kafka",
+    9160: "Cassandra",
+    9200: "Elasticsearch/OpenSearch",
+    9300: "Elasticsearch/OpenSearch",
+    11211: "memcached",
+    27017: "MongoDB",
+    27018: "MongoDB",
+}
 """The service each well-known port is known for, to name it in findings."""
 
-HIGH_RISK_PORTS = tuple(sorted({
-    # Security Hub EC2.19's list without 22 and 3389, which have rules of their own
-    20, 21, 23, 25, 110, 135, 143, 445, 1433, 1434, 3000, 3306, 4333, 5000, 5432, 5500, 5601,
-    8080, 8088, 8888, 9200, 9300,
-    # Prowler's per-service checks (ec2_instance_port_<service>_exposed_to_internet)
-    7000, 7001, 7199, 9042, 9160,  # Cassandra
-    139, 445,  # CIFS/SMB
-    9092,  # Kafka
-    88, 464, 749, 750,  # Kerberos
-    389, 636,  # LDAP
-    11211,  # memcached
-    27017, 27018,  # MongoDB
-    1521, 2483, 2484,  # Oracle
-    6379,  # Redis
-}))  # fmt: skip
+HIGH_RISK_PORTS = tuple(
+    sorted(
+        {
+            # Security Hub EC2.19's list without 22 and 3389, which have rules of their own
+            20,
+            21,
+            23,
+            25,
+            110,
+            135,
+            143,
+            445,
+            1433,
+            1434,
+            3000,
+            3306,
+            4333,
+            5000,
+            5432,
+            5500,
+            5601,
+            8080,
+            8088,
+            8888,
+            9200,
+            9300,
+            # Prowler's per-service checks (ec2_instance_port_<service>_exposed_to_internet)
+            7000,
+            7001,
+            7199,
+            9042,
+            9160,  # Cassandra
+            139,  # CIFS/SMB (445 is in EC2.19's list)
+            9092,  # Kafka
+            88,
+            464,
+            749,
+            750,  # Kerberos
+            389,
+            636,  # LDAP
+            11211,  # memcached
+            27017,
+            27018,  # MongoDB
+            1521,
+            2483,
+            2484,  # Oracle
+            6379,  # Redis
+        }
+    )
+)
 """Security Hub EC2.19's ports and Prowler's per-service ones (SSH and RDP have their own rules)."""
 
 _SG = (sources.SECURITY_GROUPS, sources.PREFIX_LISTS)
@@ -259,7 +332,7 @@ RULES: tuple[Rule, ...] = (
         22,
         rationale="SSH reachable from anywhere invites brute force and exploits of the daemon.",
         remediation="Restrict port 22 to known CIDRs or use SSM Session Manager instead of SSH.",
-        remediation_cli='aws ec2 revoke-security-group-ingress --region {region} --group-id <group named in the finding> --protocol tcp --port 22 --cidr 0.0.0.0/0',
+        remediation_cli="aws ec2 revoke-security-group-ingress --region {region} --group-id <group named in the finding> --protocol tcp --port 22 --cidr 0.0.0.0/0",
         remediation_pulumi='aws.vpc.SecurityGroupIngressRule("ssh", security_group_id=sg.id, ip_protocol="tcp", from_port=22, to_port=22, cidr_ipv4="10.0.0.0/8")',
         aws_config="restricted-ssh",
         security_hub="EC2.13",
@@ -272,7 +345,7 @@ RULES: tuple[Rule, ...] = (
         3389,
         rationale="RDP exposed to the internet is a leading ransomware entry point.",
         remediation="Restrict port 3389 to known CIDRs or reach hosts through Fleet Manager.",
-        remediation_cli='aws ec2 revoke-security-group-ingress --region {region} --group-id <group named in the finding> --protocol tcp --port 3389 --cidr 0.0.0.0/0',
+        remediation_cli="aws ec2 revoke-security-group-ingress --region {region} --group-id <group named in the finding> --protocol tcp --port 3389 --cidr 0.0.0.0/0",
         remediation_pulumi='aws.vpc.SecurityGroupIngressRule("rdp", security_group_id=sg.id, ip_protocol="tcp", from_port=3389, to_port=3389, cidr_ipv4="10.0.0.0/8")',
         aws_config="restricted-common-ports",
         security_hub="EC2.14",
@@ -286,7 +359,7 @@ RULES: tuple[Rule, ...] = (
         rationale="Databases, file sharing and admin consoles are not meant to face the internet.",
         remediation="Remove the internet-wide ranges (0.0.0.0/0, ::/0, or prefix lists and ranges that "
         "add up to them) from these ports' inbound rules.",
-        remediation_cli='aws ec2 revoke-security-group-ingress --region {region} --group-id <group> --protocol tcp --port <port named in the finding> --cidr 0.0.0.0/0',
+        remediation_cli="aws ec2 revoke-security-group-ingress --region {region} --group-id <group> --protocol tcp --port <port named in the finding> --cidr 0.0.0.0/0",
         remediation_pulumi='aws.vpc.SecurityGroupIngressRule("db", security_group_id=sg.id, ip_protocol="tcp", from_port=5432, to_port=5432, referenced_security_group_id=app_sg.id)',
         check=_high_risk_ports,
         mapping={
@@ -304,7 +377,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.CRITICAL,
         rationale="Every listening service on the host becomes reachable by anyone.",
         remediation="Replace all-traffic inbound rules with the specific ports the workload needs.",
-        remediation_cli='aws ec2 revoke-security-group-ingress --region {region} --group-id <group named in the finding> --ip-permissions IpProtocol=-1,IpRanges=[{{CidrIp=0.0.0.0/0}}]',
+        remediation_cli="aws ec2 revoke-security-group-ingress --region {region} --group-id <group named in the finding> --ip-permissions IpProtocol=-1,IpRanges=[{{CidrIp=0.0.0.0/0}}]",
         remediation_pulumi='aws.vpc.SecurityGroupIngressRule("https", security_group_id=sg.id, ip_protocol="tcp", from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0")  # one rule per needed port, no ip_protocol="-1"',
         check=_all_ports,
         mapping={

@@ -20,7 +20,9 @@ def _ebs_default(account: AccountRecord, params: Params) -> RuleResult:
 def _imds_defaults(account: AccountRecord, params: Params) -> RuleResult:
     if account.imds_http_tokens == "required":
         return passed("new instances require IMDSv2 by default")
-    return failed(f"the account's IMDS default is HttpTokens={account.imds_http_tokens}: new instances may allow IMDSv1")
+    return failed(
+        f"the account's IMDS default is HttpTokens={account.imds_http_tokens}: new instances may allow IMDSv1"
+    )
 
 
 def _snapshot_block(account: AccountRecord, params: Params) -> RuleResult:

@@ -49,8 +49,7 @@ def _allowed_type(instance: InstanceRecord, params: Params) -> RuleResult:
 
 def _gone(instance: InstanceRecord) -> RuleResult:
     return failed(
-        f"AMI {instance.image_id} is no longer visible (deregistered or unshared), "
-        "so its origin cannot be verified"
+        f"AMI {instance.image_id} is no longer visible (deregistered or unshared), so its origin cannot be verified"
     )
 
 
@@ -98,7 +97,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.LOW,
         rationale="Ownership and environment tags route incidents and costs to the right team.",
         remediation="Tag the instance (and enforce tags with an SCP or tag policy).",
-        remediation_cli='aws ec2 create-tags --region {region} --resources {resource_id} --tags Key=Owner,Value=<team> Key=Environment,Value=<env>',
+        remediation_cli="aws ec2 create-tags --region {region} --resources {resource_id} --tags Key=Owner,Value=<team> Key=Environment,Value=<env>",
         remediation_pulumi='aws.ec2.Instance("app", ..., tags={"Owner": "team", "Environment": "prod"})',
         check=_required_tags,
         mapping={
@@ -158,7 +157,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.MEDIUM,
         rationale="Paravirtual instances run on legacy hypervisor paths with weaker isolation.",
         remediation="Migrate to an HVM AMI and a current-generation instance type.",
-        remediation_cli='aws ec2 describe-images --region {region} --owners amazon --filters Name=virtualization-type,Values=hvm  # relaunch {resource_id} from an HVM AMI',
+        remediation_cli="aws ec2 describe-images --region {region} --owners amazon --filters Name=virtualization-type,Values=hvm  # relaunch {resource_id} from an HVM AMI",
         remediation_pulumi='aws.ec2.Instance("app", ami=aws.ec2.get_ami(owners=["amazon"], most_recent=True, filters=[aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"])]).id, ...)',
         check=_no_paravirtual,
         mapping={

@@ -30,9 +30,7 @@ def _stopped_too_long(instance: InstanceRecord, params: Params) -> RuleResult:
         return skipped("stopped instance without a stop time in StateTransitionReason")
     days = (instance.observed_at - instance.stopped_since).days
     if days > params["max_stopped_days"]:
-        return failed(
-            f"instance has been stopped for {days} days (max {params['max_stopped_days']})"
-        )
+        return failed(f"instance has been stopped for {days} days (max {params['max_stopped_days']})")
     return passed(f"instance has been stopped for {days} days")
 
 
@@ -61,11 +59,10 @@ RULES: tuple[Rule, ...] = (
         id="stopped_too_long",
         title="Instance has not been stopped for too long",
         severity=Severity.LOW,
-        rationale="Forgotten stopped instances keep paying for volumes and miss patches when "
-        "restarted.",
+        rationale="Forgotten stopped instances keep paying for volumes and miss patches when restarted.",
         remediation="Terminate the instance or snapshot and remove it.",
-        remediation_cli='aws ec2 terminate-instances --region {region} --instance-ids {resource_id}  # after aws ec2 create-image if it must be kept',
-        remediation_pulumi='# remove the aws.ec2.Instance resource from the program, then `pulumi up`',
+        remediation_cli="aws ec2 terminate-instances --region {region} --instance-ids {resource_id}  # after aws ec2 create-image if it must be kept",
+        remediation_pulumi="# remove the aws.ec2.Instance resource from the program, then `pulumi up`",
         check=_stopped_too_long,
         mapping={
             "aws_config": "ec2-stopped-instance",
@@ -80,7 +77,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.LOW,
         rationale="Protects long-lived, stateful hosts against accidental termination.",
         remediation="Set DisableApiTermination=true with ModifyInstanceAttribute.",
-        remediation_cli='aws ec2 modify-instance-attribute --region {region} --instance-id {resource_id} --disable-api-termination',
+        remediation_cli="aws ec2 modify-instance-attribute --region {region} --instance-id {resource_id} --disable-api-termination",
         remediation_pulumi='aws.ec2.Instance("app", ..., disable_api_termination=True)',
         check=_termination_protection,
         sources=(sources.TERMINATION_PROTECTION,),

@@ -39,7 +39,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.HIGH,
         rationale="IMDSv1 answers unauthenticated GETs, so an SSRF bug leaks role credentials.",
         remediation="Set HttpTokens=required with ModifyInstanceMetadataOptions.",
-        remediation_cli='aws ec2 modify-instance-metadata-options --region {region} --instance-id {resource_id} --http-tokens required --http-endpoint enabled',
+        remediation_cli="aws ec2 modify-instance-metadata-options --region {region} --instance-id {resource_id} --http-tokens required --http-endpoint enabled",
         remediation_pulumi='aws.ec2.Instance("app", ..., metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required"))',
         check=_imdsv2,
         mapping={
@@ -56,7 +56,7 @@ RULES: tuple[Rule, ...] = (
         rationale="A hop limit above 1 lets containers and forwarded traffic reach the metadata "
         "service and the instance role.",
         remediation="Set HttpPutResponseHopLimit to 1 (2 only for containers that need it).",
-        remediation_cli='aws ec2 modify-instance-metadata-options --region {region} --instance-id {resource_id} --http-put-response-hop-limit 1',
+        remediation_cli="aws ec2 modify-instance-metadata-options --region {region} --instance-id {resource_id} --http-put-response-hop-limit 1",
         remediation_pulumi='aws.ec2.Instance("app", ..., metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_put_response_hop_limit=1))',
         check=_hop_limit,
         mapping={

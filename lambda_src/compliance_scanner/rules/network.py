@@ -22,9 +22,7 @@ def _no_public_ip(instance: InstanceRecord, params: Params) -> RuleResult:
 
 def _public_with_profile(instance: InstanceRecord, params: Params) -> RuleResult:
     if _public_addresses(instance) and instance.iam_instance_profile:
-        return failed(
-            f"internet-facing instance carries instance profile {instance.iam_instance_profile}"
-        )
+        return failed(f"internet-facing instance carries instance profile {instance.iam_instance_profile}")
     return passed("instance is not both internet-facing and holding an instance profile")
 
 
@@ -39,10 +37,9 @@ RULES: tuple[Rule, ...] = (
         id="no_public_ip",
         title="Instance has no public IP address",
         severity=Severity.HIGH,
-        rationale="A public address makes the host directly reachable; front it with a load "
-        "balancer or NAT instead.",
+        rationale="A public address makes the host directly reachable; front it with a load balancer or NAT instead.",
         remediation="Launch into private subnets and disable auto-assigned public IPs.",
-        remediation_cli='aws ec2 modify-subnet-attribute --region {region} --no-map-public-ip-on-launch --subnet-id <subnet of {resource_id}>  # then relaunch {resource_id} in a private subnet',
+        remediation_cli="aws ec2 modify-subnet-attribute --region {region} --no-map-public-ip-on-launch --subnet-id <subnet of {resource_id}>  # then relaunch {resource_id} in a private subnet",
         remediation_pulumi='aws.ec2.Instance("app", ..., subnet_id=private_subnet.id, associate_public_ip_address=False)',
         check=_no_public_ip,
         mapping={
@@ -55,10 +52,9 @@ RULES: tuple[Rule, ...] = (
         id="public_ip_with_instance_profile",
         title="Internet-facing instance has no instance profile",
         severity=Severity.HIGH,
-        rationale="A compromised internet-facing host hands its role's credentials to the "
-        "attacker.",
+        rationale="A compromised internet-facing host hands its role's credentials to the attacker.",
         remediation="Move the workload behind a load balancer or drop the instance profile.",
-        remediation_cli='aws ec2 describe-iam-instance-profile-associations --region {region} --filters Name=instance-id,Values={resource_id}  # then: aws ec2 disassociate-iam-instance-profile --association-id <id>',
+        remediation_cli="aws ec2 describe-iam-instance-profile-associations --region {region} --filters Name=instance-id,Values={resource_id}  # then: aws ec2 disassociate-iam-instance-profile --association-id <id>",
         remediation_pulumi='aws.ec2.Instance("app", ..., associate_public_ip_address=False)  # serve it through an aws.lb.LoadBalancer',
         check=_public_with_profile,
         mapping={"prowler": "ec2_instance_internet_facing_with_instance_profile"},
@@ -69,8 +65,8 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.LOW,
         rationale="Extra interfaces can bridge subnets and bypass network segmentation.",
         remediation="Detach secondary ENIs unless the appliance needs them.",
-        remediation_cli='aws ec2 describe-network-interfaces --region {region} --filters Name=attachment.instance-id,Values={resource_id}  # then detach the secondary ones: aws ec2 detach-network-interface --attachment-id <id>',
-        remediation_pulumi='# remove the extra aws.ec2.NetworkInterfaceAttachment resources of the instance',
+        remediation_cli="aws ec2 describe-network-interfaces --region {region} --filters Name=attachment.instance-id,Values={resource_id}  # then detach the secondary ones: aws ec2 detach-network-interface --attachment-id <id>",
+        remediation_pulumi="# remove the extra aws.ec2.NetworkInterfaceAttachment resources of the instance",
         check=_single_eni,
         mapping={
             "aws_config": "ec2-instance-multiple-eni-check",

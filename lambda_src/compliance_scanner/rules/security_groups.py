@@ -33,10 +33,10 @@ RULES: tuple[Rule, ...] = (
         remediation="Remove every inbound and outbound rule from the VPC's default security group.",
         remediation_cli=(
             "aws ec2 revoke-security-group-ingress --region {region} --group-id {resource_id} --ip-permissions "
-            "\"$(aws ec2 describe-security-groups --region {region} --group-ids {resource_id} "
+            '"$(aws ec2 describe-security-groups --region {region} --group-ids {resource_id} '
             "--query 'SecurityGroups[0].IpPermissions' --output json)\"; "
             "aws ec2 revoke-security-group-egress --region {region} --group-id {resource_id} --ip-permissions "
-            "\"$(aws ec2 describe-security-groups --region {region} --group-ids {resource_id} "
+            '"$(aws ec2 describe-security-groups --region {region} --group-ids {resource_id} '
             "--query 'SecurityGroups[0].IpPermissionsEgress' --output json)\""
         ),
         remediation_pulumi='aws.ec2.DefaultSecurityGroup("default", vpc_id=vpc.id)  # no ingress/egress: Pulumi removes them',

@@ -30,7 +30,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.HIGH,
         rationale="Unencrypted volumes and their snapshots expose data at rest.",
         remediation="Enable EBS encryption by default; migrate data to encrypted volumes.",
-        remediation_cli='aws ec2 enable-ebs-encryption-by-default --region {region}  # then snapshot, copy with --encrypted and swap the volumes of {resource_id}',
+        remediation_cli="aws ec2 enable-ebs-encryption-by-default --region {region}  # then snapshot, copy with --encrypted and swap the volumes of {resource_id}",
         remediation_pulumi='aws.ebs.EncryptionByDefault("default", enabled=True)\naws.ec2.Instance("app", ..., root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(encrypted=True))',
         check=_volumes_encrypted,
         mapping={
@@ -46,7 +46,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.LOW,
         rationale="Dedicated EBS bandwidth keeps storage I/O from competing with network traffic.",
         remediation="Enable EbsOptimized or move to a current-generation type.",
-        remediation_cli='aws ec2 stop-instances --region {region} --instance-ids {resource_id} && aws ec2 modify-instance-attribute --region {region} --instance-id {resource_id} --ebs-optimized',
+        remediation_cli="aws ec2 stop-instances --region {region} --instance-ids {resource_id} && aws ec2 modify-instance-attribute --region {region} --instance-id {resource_id} --ebs-optimized",
         remediation_pulumi='aws.ec2.Instance("app", ..., ebs_optimized=True)',
         check=_ebs_optimized,
         mapping={

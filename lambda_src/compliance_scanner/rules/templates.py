@@ -68,7 +68,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.HIGH,
         rationale="Every instance launched from the template would answer unauthenticated metadata requests.",
         remediation="Create a template version with MetadataOptions HttpTokens=required and make it the default.",
-        remediation_cli="aws ec2 create-launch-template-version --region {region} --launch-template-id {resource_id} --source-version '$Latest' --launch-template-data '{{\"MetadataOptions\":{{\"HttpTokens\":\"required\"}}}}'",
+        remediation_cli='aws ec2 create-launch-template-version --region {region} --launch-template-id {resource_id} --source-version \'$Latest\' --launch-template-data \'{{"MetadataOptions":{{"HttpTokens":"required"}}}}\'',
         remediation_pulumi='aws.ec2.LaunchTemplate("app", metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(http_tokens="required"), ...)',
         check=_versions_rule(_imdsv1, "IMDSv2 is required"),
         mapping={
@@ -83,7 +83,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.HIGH,
         rationale="Instances launched from the template would be directly reachable from the internet.",
         remediation="Create a template version whose network interfaces set AssociatePublicIpAddress=false.",
-        remediation_cli="aws ec2 create-launch-template-version --region {region} --launch-template-id {resource_id} --source-version '$Latest' --launch-template-data '{{\"NetworkInterfaces\":[{{\"DeviceIndex\":0,\"AssociatePublicIpAddress\":false}}]}}'",
+        remediation_cli='aws ec2 create-launch-template-version --region {region} --launch-template-id {resource_id} --source-version \'$Latest\' --launch-template-data \'{{"NetworkInterfaces":[{{"DeviceIndex":0,"AssociatePublicIpAddress":false}}]}}\'',
         remediation_pulumi='aws.ec2.LaunchTemplate("app", network_interfaces=[aws.ec2.LaunchTemplateNetworkInterfaceArgs(associate_public_ip_address="false")], ...)',
         check=_versions_rule(_public_ip, "no public IPv4 address is assigned"),
         mapping={
@@ -110,7 +110,7 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.MEDIUM,
         rationale="Volumes from mappings without Encrypted=true are encrypted only if the account default is on.",
         remediation="Set Encrypted=true on every EBS block device mapping of the template.",
-        remediation_cli="aws ec2 create-launch-template-version --region {region} --launch-template-id {resource_id} --source-version '$Latest' --launch-template-data '{{\"BlockDeviceMappings\":[{{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{{\"Encrypted\":true}}}}]}}'",
+        remediation_cli='aws ec2 create-launch-template-version --region {region} --launch-template-id {resource_id} --source-version \'$Latest\' --launch-template-data \'{{"BlockDeviceMappings":[{{"DeviceName":"/dev/xvda","Ebs":{{"Encrypted":true}}}}]}}\'',
         remediation_pulumi='aws.ec2.LaunchTemplate("app", block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(device_name="/dev/xvda", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(encrypted="true"))], ...)',
         check=_versions_rule(_unencrypted, "every EBS mapping is encrypted"),
         mapping={"security_hub": "EC2.181"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from ec2c.orchestrator.deploy import environments
 from ec2c.orchestrator.deploy.environments import (
     Environment,
@@ -22,12 +23,27 @@ from ec2c.stacks.bounds import Bound, Setting
 BOUNDED: list[tuple[str, type, str, str, Bound]] = [
     ("lambda.memory_mb", LambdaSettings, "memory_mb", "lambda_memory_mb", bounds.LAMBDA_MEMORY_MB),
     ("lambda.timeout_s", LambdaSettings, "timeout_s", "lambda_timeout_s", bounds.LAMBDA_TIMEOUT_S),
-    ("lambda.ephemeral_storage_mb", LambdaSettings, "ephemeral_storage_mb", "lambda_ephemeral_storage_mb",
-     bounds.LAMBDA_EPHEMERAL_STORAGE_MB),
-    ("lambda.region_concurrency", LambdaSettings, "region_concurrency", "region_concurrency",
-     bounds.REGION_CONCURRENCY),
-    ("lambda.reserved_concurrency", LambdaSettings, "reserved_concurrency", "reserved_concurrency",
-     bounds.RESERVED_CONCURRENCY),
+    (
+        "lambda.ephemeral_storage_mb",
+        LambdaSettings,
+        "ephemeral_storage_mb",
+        "lambda_ephemeral_storage_mb",
+        bounds.LAMBDA_EPHEMERAL_STORAGE_MB,
+    ),
+    (
+        "lambda.region_concurrency",
+        LambdaSettings,
+        "region_concurrency",
+        "region_concurrency",
+        bounds.REGION_CONCURRENCY,
+    ),
+    (
+        "lambda.reserved_concurrency",
+        LambdaSettings,
+        "reserved_concurrency",
+        "reserved_concurrency",
+        bounds.RESERVED_CONCURRENCY,
+    ),
     ("lambda.async_retries", LambdaSettings, "async_retries", "async_retries", bounds.ASYNC_RETRIES),
     ("retention.reports_days", Retention, "reports_days", "report_retention_days", bounds.REPORT_RETENTION_DAYS),
 ]
@@ -59,7 +75,9 @@ def test_one_past_the_bound_is_refused_by_both_with_the_field_named(
     over = bound.high + 1
     with pytest.raises(BadInput, match=rf"dev.yaml: {path}: Input should be less than or equal to {bound.high}"):
         validate(_document(path, over), name="dev", source="dev.yaml")
-    with pytest.raises(ArgsError, match=rf"^ComplianceAnalyzerArgs.{arg}: expected {bound.low}..{bound.high}, got {over}$"):
+    with pytest.raises(
+        ArgsError, match=rf"^ComplianceAnalyzerArgs.{arg}: expected {bound.low}..{bound.high}, got {over}$"
+    ):
         ComplianceAnalyzerArgs(environment="dev", **{arg: over})
     validate(_document(path, bound.high), name="dev", source="dev.yaml")
     ComplianceAnalyzerArgs(environment="dev", **{arg: bound.high})

@@ -76,13 +76,17 @@ def test_rollout_rejects_an_unknown_operation(runner):
 
 def test_rollout_destroy_of_protected_targets_needs_yes(runner):
     plan = REPO_CONFIG / "rollouts" / "example.yaml"
-    result = runner.invoke(app, ["rollout", "--plan", str(plan), "--operation", "destroy", "--config-dir", str(REPO_CONFIG)])
+    result = runner.invoke(
+        app, ["rollout", "--plan", str(plan), "--operation", "destroy", "--config-dir", str(REPO_CONFIG)]
+    )
     assert result.exit_code == 2
     assert "prod-euw1" in result.output and "--yes" in result.output
 
 
 def test_test_command_rejects_a_missing_test_folder(runner, tmp_path):
-    result = runner.invoke(app, ["test", "--env", "dev", "--tests", str(tmp_path / "nope"), "--config-dir", str(REPO_CONFIG)])
+    result = runner.invoke(
+        app, ["test", "--env", "dev", "--tests", str(tmp_path / "nope"), "--config-dir", str(REPO_CONFIG)]
+    )
     assert result.exit_code == 2
     assert "--tests" in result.output
 
@@ -118,5 +122,6 @@ def test_ephemeral_runs_say_which_inboxes_they_skip(runner, no_engine, tmp_path)
     (suite / "test_x.py").write_text("def test_x():\n    pass\n")
     result = runner.invoke(app, ["test", "--env", "dev", "--tests", str(suite), "--config-dir", str(REPO_CONFIG)])
     assert "alert e-mails: 1 address(es) of dev are not subscribed by the ephemeral stack" in " ".join(
-        result.output.split())
+        result.output.split()
+    )
     assert result.exit_code == 1 and "no pulumi CLI found" in result.output

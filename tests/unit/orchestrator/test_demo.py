@@ -11,13 +11,14 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
+
 from ec2c.orchestrator import demo
 from ec2c.orchestrator.demo import session as demo_session_module
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import DirStore
-from moto import mock_aws
 
 
 @pytest.fixture
@@ -125,7 +126,10 @@ def test_demo_policy_is_valid_and_has_reasoned_suppressions_one_expired():
     active = [s for s in policy.suppressions if s.expires and s.expires >= today]
     assert [s.rule for s in expired] == ["imdsv2_required"]
     assert {s.rule for s in active} == {
-        "ssh_open_to_internet", "no_public_ip", "public_ip_with_instance_profile", "authorized_ports_only"
+        "ssh_open_to_internet",
+        "no_public_ip",
+        "public_ip_with_instance_profile",
+        "authorized_ports_only",
     }
 
 
@@ -156,11 +160,10 @@ def test_a_scan_of_the_demo_fleet_finds_exactly_what_was_seeded(seeded, tmp_path
         for f in [*report.findings(), *index["account_findings"]]
         if f["resource_type"] != "instance" and f["status"] == "FAIL"
     }
-    assert failing == {
-        (r.resource_type, r.region, r.resource_id, rule) for r in fleet.resources for rule in r.expected
-    }
+    assert failing == {(r.resource_type, r.region, r.resource_id, rule) for r in fleet.resources for rule in r.expected}
     assert {(f["region"], f["status"]) for f in index["account_findings"]} >= {
-        ("ap-southeast-2", "PASS"), ("us-east-1", "FAIL")
+        ("ap-southeast-2", "PASS"),
+        ("us-east-1", "FAIL"),
     }
     # The expired IMDSv1 exception no longer hides the legacy ERP's finding.
     legacy = fleet.by_name("legacy-erp-1").instance_id
@@ -262,7 +265,10 @@ def test_ssm_managed_passes_and_fails_as_the_specs_say(scanned):
     assert set(failing) == {i.instance_id for i in running if i.ssm is not demo.SsmAgent.ONLINE}
     assert online and failing
     assert report.summary["by_rule"]["ssm_managed"] == {
-        "passed": len(online), "failed": len(failing), "suppressed": 0, "skipped": len(fleet.instances) - len(running),
+        "passed": len(online),
+        "failed": len(failing),
+        "suppressed": 0,
+        "skipped": len(fleet.instances) - len(running),
     }
     assert failing[fleet.by_name("cron-syd").instance_id] == "instance is not registered with Systems Manager"
     lost = (datetime.now(UTC) - timedelta(days=demo.LOST_AGENT_DAYS)).strftime("%Y-%m-%d")
@@ -283,7 +289,8 @@ def test_ssm_inventory_is_answered_per_region_with_filters_and_pages(seeded):
     asked = [fleet.by_name(name).instance_id for name in names]
     answer = us.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": asked}], MaxResults=50)
     assert {i["InstanceId"]: i["PingStatus"] for i in answer["InstanceInformationList"]} == {
-        asked[0]: "Online", asked[3]: "ConnectionLost",
+        asked[0]: "Online",
+        asked[3]: "ConnectionLost",
     }
     assert "NextToken" not in answer
     lost = us.describe_instance_information(
@@ -292,9 +299,11 @@ def test_ssm_inventory_is_answered_per_region_with_filters_and_pages(seeded):
     assert [i["InstanceId"] for i in lost["InstanceInformationList"]] == [asked[3]]
 
     eu = session.client("ssm", region_name="eu-west-1").describe_instance_information()["InstanceInformationList"]
-    assert {i["InstanceId"] for i in eu} == set(agents["eu-west-1"]) == {
-        i.instance_id for i in fleet.instances if i.region == "eu-west-1"
-    }
+    assert (
+        {i["InstanceId"] for i in eu}
+        == set(agents["eu-west-1"])
+        == {i.instance_id for i in fleet.instances if i.region == "eu-west-1"}
+    )
     with pytest.raises(ClientError, match="InvalidFilterKey"):
         us.describe_instance_information(Filters=[{"Key": "AgentVersion", "Values": ["3.0"]}])
     with pytest.raises(ClientError, match="InvalidNextToken"):

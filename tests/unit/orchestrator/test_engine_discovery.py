@@ -97,7 +97,9 @@ def test_the_installer_installs_the_version_asked_for(no_engine, tmp_path, monke
 
 
 def test_a_failing_installer_reports_its_error(no_engine, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(pulumi_cli, "INSTALLER", _installer(tmp_path, monkeypatch, "echo 'go: no network' >&2\nexit 1\n"))
+    monkeypatch.setattr(
+        pulumi_cli, "INSTALLER", _installer(tmp_path, monkeypatch, "echo 'go: no network' >&2\nexit 1\n")
+    )
     with pytest.raises(OperationFailed, match="installing the pulumi CLI failed:\ngo: no network"):
         install_engine("3.42.0")
 

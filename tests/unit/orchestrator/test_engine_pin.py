@@ -23,7 +23,11 @@ def test_the_code_installs_the_pinned_version_by_default() -> None:
 
 def test_the_makefile_reads_the_pin() -> None:
     dry_run = subprocess.run(
-        ["make", "-n", "-s", "engine", "PYTHON=python3"], cwd=REPO, capture_output=True, text=True, check=True,
+        ["make", "-n", "-s", "engine", "PYTHON=python3"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
         env={k: v for k, v in os.environ.items() if k != "PULUMI_VERSION"},
     )
     assert f"PULUMI_VERSION={PINNED_VERSION} orchestrator/engine/install-pulumi.sh" in dry_run.stdout

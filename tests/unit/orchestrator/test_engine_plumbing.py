@@ -13,9 +13,9 @@ from rich.console import Console
 from ec2c.orchestrator.deploy import workspace
 from ec2c.orchestrator.deploy.environments import validate
 from ec2c.orchestrator.deploy.ephemeral import ephemeral_stack_name
-from ec2c.orchestrator.errors import BadInput
 from ec2c.orchestrator.deploy.lifecycle import SECRET_MASK, plain_outputs
 from ec2c.orchestrator.deploy.progress import ProgressView, condense
+from ec2c.orchestrator.errors import BadInput
 
 URN = "urn:pulumi:dev::ec2-compliance::ec2compliance:index:ComplianceAnalyzer$aws:s3/bucket:Bucket::reports-dev"
 
@@ -44,7 +44,9 @@ def test_progress_shows_finished_steps_failures_and_summary():
     view(_event(resOpFailedEvent={**_step("update"), "status": 1, "steps": 1}))
     view(_event(diagnosticEvent={"message": "AccessDenied: s3:CreateBucket\n", "color": "never", "severity": "error"}))
     view(_event(diagnosticEvent={"message": "deprecated argument", "color": "never", "severity": "warning"}))
-    view(_event(summaryEvent={"maybeCorrupt": False, "durationSeconds": 3, "resourceChanges": {"create": 1, "same": 4}}))
+    view(
+        _event(summaryEvent={"maybeCorrupt": False, "durationSeconds": 3, "resourceChanges": {"create": 1, "same": 4}})
+    )
     text = buffer.getvalue()
     assert re.search(r"\+ aws:s3/bucket:Bucket reports-dev created in \d+\.\ds", text)
     assert "x aws:s3/bucket:Bucket reports-dev failed to update" in text
@@ -99,12 +101,20 @@ def test_passphrase_rules(monkeypatch, capsys):
     with pytest.raises(BadInput, match="needs PULUMI_CONFIG_PASSPHRASE"):
         workspace.secrets_env(_env(backend="s3://team-state"))
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", "/run/secrets/pp")
-    assert workspace.secrets_env(_env(backend="s3://team-state")) == {"PULUMI_CONFIG_PASSPHRASE_FILE": "/run/secrets/pp"}
+    assert workspace.secrets_env(_env(backend="s3://team-state")) == {
+        "PULUMI_CONFIG_PASSPHRASE_FILE": "/run/secrets/pp"
+    }
 
 
 def test_provider_config_pins_account_and_assumes_role():
-    env = _env(aws={"region": "eu-west-1", "account_id": "123456789012", "profile": "ops",
-                    "role_arn": "arn:aws:iam::123456789012:role/deployer"})
+    env = _env(
+        aws={
+            "region": "eu-west-1",
+            "account_id": "123456789012",
+            "profile": "ops",
+            "role_arn": "arn:aws:iam::123456789012:role/deployer",
+        }
+    )
     assert workspace.stack_config(env) == {
         "aws:region": "eu-west-1",
         "aws:profile": "ops",

@@ -50,7 +50,9 @@ def test_defaults_merge_under_the_environment(tmp_path):
 
 def test_deep_merge_replaces_lists_and_merges_mappings():
     assert deep_merge({"a": {"b": 1, "c": [1]}, "d": 1}, {"a": {"c": [2]}, "e": 2}) == {
-        "a": {"b": 1, "c": [2]}, "d": 1, "e": 2,
+        "a": {"b": 1, "c": [2]},
+        "d": 1,
+        "e": 2,
     }
 
 
@@ -61,19 +63,30 @@ def test_deep_merge_replaces_lists_and_merges_mappings():
         ({"aws": {"region": "eu-west-1", "account_id": 123}}, "aws.account_id"),
         ({"aws": {"region": "eu-west-1", "account_id": "12345"}}, "expected a 12-digit account id"),
         ({"aws": {"region": "eu-west-1", "role_arn": "deployer"}}, "aws.role_arn: expected an IAM role ARN"),
-        ({"aws": {"region": "eu-west-1"}, "schedule": "daily"}, "schedule: expected 'rate(<n> minute[s]|hour[s]|day[s])' or 'cron(<6 fields>)', got 'daily'"),
+        (
+            {"aws": {"region": "eu-west-1"}, "schedule": "daily"},
+            "schedule: expected 'rate(<n> minute[s]|hour[s]|day[s])' or 'cron(<6 fields>)', got 'daily'",
+        ),
         ({"aws": {"region": "eu-west-1"}, "alert_emails": ["nobody"]}, "alert_emails: expected e-mail addresses"),
         ({"aws": {"region": "eu-west-1"}, "lambda": {"timeout_s": 901}}, "lambda.timeout_s"),
         ({"aws": {"region": "eu-west-1"}, "lambda": {"ephemeral_storage_mb": 256}}, "lambda.ephemeral_storage_mb"),
-        ({"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 0}},
-         "lambda.region_concurrency: Input should be greater than or equal to 1"),
-        ({"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 41}},
-         "lambda.region_concurrency: Input should be less than or equal to 40"),
-        ({"aws": {"region": "eu-west-1"}, "lambda": {"reserved_concurrency": 3}},
-         "lambda.reserved_concurrency: expected at least lambda.region_concurrency (4, the regions scanned at once; "
-         "fewer reserved executions would throttle every run), got 3"),
-        ({"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 12, "reserved_concurrency": 8}},
-         "lambda.reserved_concurrency: expected at least lambda.region_concurrency (12,"),
+        (
+            {"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 0}},
+            "lambda.region_concurrency: Input should be greater than or equal to 1",
+        ),
+        (
+            {"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 41}},
+            "lambda.region_concurrency: Input should be less than or equal to 40",
+        ),
+        (
+            {"aws": {"region": "eu-west-1"}, "lambda": {"reserved_concurrency": 3}},
+            "lambda.reserved_concurrency: expected at least lambda.region_concurrency (4, the regions scanned at once; "
+            "fewer reserved executions would throttle every run), got 3",
+        ),
+        (
+            {"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 12, "reserved_concurrency": 8}},
+            "lambda.reserved_concurrency: expected at least lambda.region_concurrency (12,",
+        ),
         ({"aws": {"region": "eu-west-1"}, "backend": "ftp://x"}, "backend: expected a backend URL"),
         ({"aws": {"region": "eu-west-1"}, "regoin": "x"}, "regoin: unknown field"),
         ({}, "aws: Field required"),
@@ -113,8 +126,11 @@ def test_missing_config_folder_says_how_to_point_at_one(tmp_path):
 def test_config_dir_resolution_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("EC2C_CONFIG_DIR", raising=False)
-    with pytest.raises(BadInput, match=r"no config folder: looked for --config-dir, then \$EC2C_CONFIG_DIR, then "
-                       r"\./config .*run `ec2c init`"):
+    with pytest.raises(
+        BadInput,
+        match=r"no config folder: looked for --config-dir, then \$EC2C_CONFIG_DIR, then "
+        r"\./config .*run `ec2c init`",
+    ):
         locate_config_dir()
     (tmp_path / "config").mkdir()
     assert locate_config_dir().path == tmp_path / "config"
@@ -177,11 +193,14 @@ def test_unquoted_account_ids(tmp_path):
         config.load("octal")
 
 
-@pytest.mark.parametrize("schedule, message", [
-    ("cron(61 6 * * ? *)", "cron() minutes field within 0-59"),
-    ("rate(1 days)", "singular unit for 1"),
-    ("cron(0 6 ? * 8 *)", "day-of-week field within 1-7 or SUN-SAT"),
-])
+@pytest.mark.parametrize(
+    "schedule, message",
+    [
+        ("cron(61 6 * * ? *)", "cron() minutes field within 0-59"),
+        ("rate(1 days)", "singular unit for 1"),
+        ("cron(0 6 ? * 8 *)", "day-of-week field within 1-7 or SUN-SAT"),
+    ],
+)
 def test_schedules_are_range_checked_at_load(tmp_path, schedule, message):
     config = _config(tmp_path, {}, qa={"aws": {"region": "eu-west-1"}, "schedule": schedule})
     with pytest.raises(BadInput) as caught:
@@ -190,9 +209,16 @@ def test_schedules_are_range_checked_at_load(tmp_path, schedule, message):
 
 
 def test_ephemeral_stacks_subscribe_only_the_ephemeral_inboxes(tmp_path):
-    config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"}, "alert_emails": ["team@example.com"]},
-                     qa={"aws": {"region": "eu-west-1"}, "alert_emails": ["team@example.com"],
-                         "ephemeral": {"alert_emails": ["ci-bot@example.com"]}})
+    config = _config(
+        tmp_path,
+        {},
+        dev={"aws": {"region": "eu-west-1"}, "alert_emails": ["team@example.com"]},
+        qa={
+            "aws": {"region": "eu-west-1"},
+            "alert_emails": ["team@example.com"],
+            "ephemeral": {"alert_emails": ["ci-bot@example.com"]},
+        },
+    )
     assert config.load("dev").ephemeral("dev-a1b2c3").alert_emails == ()
     assert config.load("dev").alert_emails == ("team@example.com",)
     assert config.load("qa").ephemeral("qa-a1b2c3").alert_emails == ("ci-bot@example.com",)
@@ -206,11 +232,21 @@ def test_lambda_settings_reach_the_stack_args(tmp_path, monkeypatch):
     from ec2c.orchestrator.deploy import programs
     from ec2c.orchestrator.deploy.programs import analyzer_program
 
-    config = _config(tmp_path, {}, dev={"aws": {"region": "eu-west-1"},
-                                        "lambda": {"region_concurrency": 2, "reserved_concurrency": 3,
-                                                   "tracing": False, "async_retries": 0,
-                                                   "ephemeral_storage_mb": 1024}},
-                     wide={"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 40}})
+    config = _config(
+        tmp_path,
+        {},
+        dev={
+            "aws": {"region": "eu-west-1"},
+            "lambda": {
+                "region_concurrency": 2,
+                "reserved_concurrency": 3,
+                "tracing": False,
+                "async_retries": 0,
+                "ephemeral_storage_mb": 1024,
+            },
+        },
+        wide={"aws": {"region": "eu-west-1"}, "lambda": {"region_concurrency": 40}},
+    )
     captured = {}
     monkeypatch.setattr(programs, "program", lambda args: captured.__setitem__("args", args))
     analyzer_program(config.load("dev"))
@@ -233,6 +269,8 @@ def test_the_environment_file_shares_the_stacks_concurrency_bounds():
         return (next(m.ge for m in metadata if hasattr(m, "ge")), next(m.le for m in metadata if hasattr(m, "le")))
 
     bounds = {name: field_range(name) for name in ("region_concurrency", "reserved_concurrency")}
-    assert bounds == {"region_concurrency": REGION_CONCURRENCY.range,
-                      "reserved_concurrency": RESERVED_CONCURRENCY.range}
+    assert bounds == {
+        "region_concurrency": REGION_CONCURRENCY.range,
+        "reserved_concurrency": RESERVED_CONCURRENCY.range,
+    }
     assert LambdaSettings().region_concurrency == 4 == LambdaSettings().reserved_concurrency

@@ -34,8 +34,13 @@ from ec2c.orchestrator.errors import OperationFailed
 class Engine:
     """Records each operation; `fail` maps an operation to the error it raises."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, changes: dict[str, int] | None = None,
-                 fail: dict[str, BaseException] | None = None) -> None:
+    def __init__(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        *,
+        changes: dict[str, int] | None = None,
+        fail: dict[str, BaseException] | None = None,
+    ) -> None:
         self.calls: list[str] = []
         self.tags: dict[str, str] | None = None
         self.changes = changes or {"same": 12}
@@ -67,8 +72,16 @@ def fresh_supervisor():
 
 def _run(tmp_path: Path, runner=None, **options) -> EphemeralRun:
     env = validate({"aws": {"region": "eu-west-1"}}, name="dev", source="config/dev.yaml").ephemeral("dev-a1b2c3")
-    return run_ephemeral(env, tmp_path, None, lambda: None, lambda: None, tests=tmp_path / "suite",
-                         test_runner=runner or (lambda tests, junit, args: 0), **options)
+    return run_ephemeral(
+        env,
+        tmp_path,
+        None,
+        lambda: None,
+        lambda: None,
+        tests=tmp_path / "suite",
+        test_runner=runner or (lambda tests, junit, args: 0),
+        **options,
+    )
 
 
 def test_a_green_run_deploys_checks_tests_and_tears_down(monkeypatch, tmp_path, capsys) -> None:
@@ -76,18 +89,34 @@ def test_a_green_run_deploys_checks_tests_and_tears_down(monkeypatch, tmp_path, 
     seen: dict[str, object] = {}
 
     def runner(tests: Path, junit: Path | None, args) -> int:
-        seen.update(tests=tests, junit=junit, args=list(args), outputs=os.environ[OUTPUTS_ENV_VAR],
-                    env=os.environ[ENV_NAME_VAR], config=os.environ.get("EC2C_CONFIG_DIR"))
+        seen.update(
+            tests=tests,
+            junit=junit,
+            args=list(args),
+            outputs=os.environ[OUTPUTS_ENV_VAR],
+            env=os.environ[ENV_NAME_VAR],
+            config=os.environ.get("EC2C_CONFIG_DIR"),
+        )
         return 0
 
     run = _run(tmp_path, runner, junit_xml=tmp_path / "junit.xml", pytest_args=["-x"], config_dir=tmp_path / "cfg")
     assert engine.calls == ["up", "preview", "destroy"]
     assert (run.exit_code, run.deployed, run.destroyed, run.kept, run.error) == (0, True, True, False, None)
     assert [(step.name, step.status) for step in run.steps] == [
-        ("up", "ok"), ("idempotency", "ok"), ("tests", "ok"), ("destroy", "ok")]
+        ("up", "ok"),
+        ("idempotency", "ok"),
+        ("tests", "ok"),
+        ("destroy", "ok"),
+    ]
     assert json.loads(run.outputs_file.read_text()) == {"bucket": "reports-dev-a1b2c3"}
-    assert seen == {"tests": tmp_path / "suite", "junit": tmp_path / "junit.xml", "args": ["-x"],
-                    "outputs": str(run.outputs_file), "env": "dev", "config": str(tmp_path / "cfg")}
+    assert seen == {
+        "tests": tmp_path / "suite",
+        "junit": tmp_path / "junit.xml",
+        "args": ["-x"],
+        "outputs": str(run.outputs_file),
+        "env": "dev",
+        "config": str(tmp_path / "cfg"),
+    }
     assert OUTPUTS_ENV_VAR not in os.environ and ENV_NAME_VAR not in os.environ
     assert set(engine.tags) == {TAG_KIND, TAG_CREATED_AT, TAG_CREATED_BY, TAG_CREATOR_PID}
     assert SUPERVISOR.recovery == "ec2c sweep --env dev --stack dev-a1b2c3 --yes"
@@ -96,8 +125,9 @@ def test_a_green_run_deploys_checks_tests_and_tears_down(monkeypatch, tmp_path, 
 
 def test_failing_tests_are_the_exit_code_and_the_stack_still_goes(monkeypatch, tmp_path) -> None:
     engine = Engine(monkeypatch)
-    run = _run(tmp_path, lambda tests, junit, args: 1, outputs_file=tmp_path / "out" / "o.json",
-               idempotency_check=False)
+    run = _run(
+        tmp_path, lambda tests, junit, args: 1, outputs_file=tmp_path / "out" / "o.json", idempotency_check=False
+    )
     assert engine.calls == ["up", "destroy"]
     assert (run.exit_code, run.destroyed, run.outputs_file) == (1, True, tmp_path / "out" / "o.json")
 
@@ -108,8 +138,10 @@ def test_a_program_that_is_not_idempotent_fails_before_the_tests(monkeypatch, tm
     run = _run(tmp_path, lambda tests, junit, args: ran.append(tests) or 0)
     assert ran == [] and engine.calls == ["up", "preview", "destroy"]
     assert run.exit_code == 1 and run.destroyed
-    assert run.error == ("the program is not idempotent: a preview right after `up` plans 1 create, 2 update "
-                         "(use --skip-idempotency-check to allow it)")
+    assert run.error == (
+        "the program is not idempotent: a preview right after `up` plans 1 create, 2 update "
+        "(use --skip-idempotency-check to allow it)"
+    )
     assert [(step.name, step.status) for step in run.steps][:2] == [("up", "ok"), ("idempotency", "failed")]
     assert "failed:" in capsys.readouterr().err
 

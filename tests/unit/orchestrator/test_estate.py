@@ -23,6 +23,10 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
+from ec2c.orchestrator.fleet.plan import latest_reader
+from ec2c.orchestrator.reporting import estate as estate_module
+from ec2c.orchestrator.reporting.estate import Estate, TargetReport, merge, tally
+from ec2c.orchestrator.reporting.estate_output import write_estate
 from ec2c.scanner.contract import LATEST_REPORT_KEY
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.reader import Report, load_latest, load_report
@@ -30,10 +34,6 @@ from ec2c.scanner.report import CSV_COLUMNS
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import DirStore, ReportReadError, S3Store, ShardWriter, put_json
-from ec2c.orchestrator.fleet.plan import latest_reader
-from ec2c.orchestrator.reporting import estate as estate_module
-from ec2c.orchestrator.reporting.estate import Estate, TargetReport, merge, tally
-from ec2c.orchestrator.reporting.estate_output import write_estate
 from tests.unit.orchestrator.test_html_report import Page
 
 ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
@@ -43,31 +43,56 @@ NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 def summary(compliant: int, failing: int, unevaluated: int = 0, severity: str = "high") -> dict[str, Any]:
     rated = compliant + failing
     return {
-        "total_instances": rated + unevaluated, "compliant_instances": compliant,
-        "non_compliant_instances": failing, "unevaluated_instances": unevaluated,
+        "total_instances": rated + unevaluated,
+        "compliant_instances": compliant,
+        "non_compliant_instances": failing,
+        "unevaluated_instances": unevaluated,
         "compliance_rate": round(100 * compliant / rated, 2) if rated else None,
         "by_rule": {"imdsv2_required": {"failed": failing, "passed": compliant, "suppressed": 0, "skipped": 0}},
         "by_severity": {severity: failing},
-    }  # fmt: skip
+    }
 
 
-def finding(instance: str, region: str, severity: str = "high", *, suppressed: bool = False,
-            rule: str = "imdsv2_required") -> dict[str, Any]:  # fmt: skip
-    return {"rule_id": rule, "status": "FAIL", "region": region, "severity": severity, "resource_type": "instance",
-            "resource_id": instance, "instance_id": instance, "account_id": None, "suppressed": suppressed,
-            "message": "IMDSv1 is enabled"}  # fmt: skip
+def finding(
+    instance: str, region: str, severity: str = "high", *, suppressed: bool = False, rule: str = "imdsv2_required"
+) -> dict[str, Any]:
+    return {
+        "rule_id": rule,
+        "status": "FAIL",
+        "region": region,
+        "severity": severity,
+        "resource_type": "instance",
+        "resource_id": instance,
+        "instance_id": instance,
+        "account_id": None,
+        "suppressed": suppressed,
+        "message": "IMDSv1 is enabled",
+    }
 
 
-def schema2(account: str, regions: Sequence[str], compliant: int, failing: int, *, unevaluated: int = 0,
-            findings: Sequence[dict[str, Any]] = (), partial: bool = False) -> dict[str, Any]:  # fmt: skip
+def schema2(
+    account: str,
+    regions: Sequence[str],
+    compliant: int,
+    failing: int,
+    *,
+    unevaluated: int = 0,
+    findings: Sequence[dict[str, Any]] = (),
+    partial: bool = False,
+) -> dict[str, Any]:
     """A stored schema 2 report: one document, its findings inline."""
     return {
-        "schema_version": 2, "account_id": account, "regions": list(regions),
-        "run_id": f"run-{account}-{'+'.join(regions)}", "generated_at": "2026-11-26T10:00:00Z",
-        "partial": partial, "errors": [], "summary": summary(compliant, failing, unevaluated),
+        "schema_version": 2,
+        "account_id": account,
+        "regions": list(regions),
+        "run_id": f"run-{account}-{'+'.join(regions)}",
+        "generated_at": "2026-11-26T10:00:00Z",
+        "partial": partial,
+        "errors": [],
+        "summary": summary(compliant, failing, unevaluated),
         "findings": list(findings),
         "account_findings": [{"rule_id": "ebs_default_encryption", "status": "PASS", "region": regions[0]}],
-    }  # fmt: skip
+    }
 
 
 def report(account: str, region: str, compliant: int, failing: int, **keywords: Any) -> Report:
@@ -78,8 +103,13 @@ def target(env: str, account: str | None, region: str, body: Report | None, reas
     return TargetReport(env, env, account, region, body, reason)
 
 
-def sharded(root: Path, account: str, regions: dict[str, tuple[int, list[dict[str, Any]]]],
-            totals: dict[str, Any], account_findings: Sequence[dict[str, Any]] = ()) -> Report:  # fmt: skip
+def sharded(
+    root: Path,
+    account: str,
+    regions: dict[str, tuple[int, list[dict[str, Any]]]],
+    totals: dict[str, Any],
+    account_findings: Sequence[dict[str, Any]] = (),
+) -> Report:
     """A schema 3 report in a folder store, shard by shard: `regions` maps each region to its
     instance count and its findings; `totals` is the summary."""
     store = DirStore(root)
@@ -93,13 +123,35 @@ def sharded(root: Path, account: str, regions: dict[str, tuple[int, list[dict[st
             for document in findings:
                 writer.write({**document, "account_id": account})
             writer.finish()
-        entries.append({"region": region, "complete": True, "instances": instances, "findings": len(findings),
-                        "new": 0, "resolved": 0, "unevaluated": 0, "bytes": 0, "shards": keys})  # fmt: skip
-    put_json(store, LATEST_REPORT_KEY, {
-        "schema_version": 3, "run_id": f"run-{account}", "generated_at": "2026-11-26T11:00:00Z",
-        "account_id": account, "regions": list(regions), "summary": totals, "region_shards": entries,
-        "account_findings": list(account_findings), "errors": [], "partial": False,
-    })  # fmt: skip
+        entries.append(
+            {
+                "region": region,
+                "complete": True,
+                "instances": instances,
+                "findings": len(findings),
+                "new": 0,
+                "resolved": 0,
+                "unevaluated": 0,
+                "bytes": 0,
+                "shards": keys,
+            }
+        )
+    put_json(
+        store,
+        LATEST_REPORT_KEY,
+        {
+            "schema_version": 3,
+            "run_id": f"run-{account}",
+            "generated_at": "2026-11-26T11:00:00Z",
+            "account_id": account,
+            "regions": list(regions),
+            "summary": totals,
+            "region_shards": entries,
+            "account_findings": list(account_findings),
+            "errors": [],
+            "partial": False,
+        },
+    )
     latest = load_latest(store)
     assert latest is not None and latest.sharded
     return latest
@@ -127,8 +179,9 @@ def test_the_estate_rate_comes_from_instance_counts_not_an_average() -> None:
     assert totals["by_account"][ACCOUNT_A]["compliance_rate"] == 50.0
     assert totals["by_region"]["us-east-1"]["compliance_rate"] == 100.0
     assert [(c["account_id"], c["region"], c["compliance_rate"]) for c in totals["by_account_region"]] == [
-        (ACCOUNT_A, "eu-west-1", 50.0), (ACCOUNT_B, "us-east-1", 100.0),
-    ]  # fmt: skip
+        (ACCOUNT_A, "eu-west-1", 50.0),
+        (ACCOUNT_B, "us-east-1", 100.0),
+    ]
     assert totals["by_rule"]["imdsv2_required"] == {"failed": 5, "passed": 1005, "suppressed": 0, "skipped": 0}
     assert totals["by_severity"] == {"high": 5}
     assert estate["partial"] is False and estate["unread_targets"] == []
@@ -169,19 +222,39 @@ def test_a_partial_target_report_makes_the_estate_partial_and_nothing_rated_give
 
 def test_a_schema_2_and_a_schema_3_report_merge_into_one_estate(tmp_path: Path) -> None:
     old_store = DirStore(tmp_path / "old")
-    old = schema2(ACCOUNT_A, ["eu-west-1", "us-east-1"], 3, 2,
-                  findings=[finding("i-old1", "eu-west-1"), finding("i-old2", "us-east-1", "medium")])  # fmt: skip
+    old = schema2(
+        ACCOUNT_A,
+        ["eu-west-1", "us-east-1"],
+        3,
+        2,
+        findings=[finding("i-old1", "eu-west-1"), finding("i-old2", "us-east-1", "medium")],
+    )
     put_json(old_store, LATEST_REPORT_KEY, old)
     old_report = load_latest(old_store)
     assert old_report is not None and not old_report.sharded
-    new_report = sharded(tmp_path / "new", ACCOUNT_B, {
-        "eu-west-1": (4, [finding("i-a", "eu-west-1"), finding("i-a", "eu-west-1", rule="ebs_encrypted"),
-                          finding("i-b", "eu-west-1", "low", suppressed=True)]),
-        "us-east-1": (2, [finding("i-c", "us-east-1", "critical")]),
-        "ap-southeast-2": (0, []),
-    }, summary(4, 2), account_findings=[{**finding(ACCOUNT_B, "eu-west-1", "medium"), "resource_type": "account"}])  # fmt: skip
-    estate = Estate([target("old", ACCOUNT_A, "eu-west-1", old_report), target("new", ACCOUNT_B, "eu-west-1", new_report)],
-                    "2026-11-26T12:00:00Z", workers=2)  # fmt: skip
+    new_report = sharded(
+        tmp_path / "new",
+        ACCOUNT_B,
+        {
+            "eu-west-1": (
+                4,
+                [
+                    finding("i-a", "eu-west-1"),
+                    finding("i-a", "eu-west-1", rule="ebs_encrypted"),
+                    finding("i-b", "eu-west-1", "low", suppressed=True),
+                ],
+            ),
+            "us-east-1": (2, [finding("i-c", "us-east-1", "critical")]),
+            "ap-southeast-2": (0, []),
+        },
+        summary(4, 2),
+        account_findings=[{**finding(ACCOUNT_B, "eu-west-1", "medium"), "resource_type": "account"}],
+    )
+    estate = Estate(
+        [target("old", ACCOUNT_A, "eu-west-1", old_report), target("new", ACCOUNT_B, "eu-west-1", new_report)],
+        "2026-11-26T12:00:00Z",
+        workers=2,
+    )
     document = json_of(estate)
     totals = document["summary"]
     assert (totals["total_instances"], totals["compliant_instances"], totals["non_compliant_instances"]) == (11, 7, 4)
@@ -189,31 +262,46 @@ def test_a_schema_2_and_a_schema_3_report_merge_into_one_estate(tmp_path: Path) 
     # Schema 3: each region's instances from its index entry, its non-compliant ones counted from
     # the shards (i-a fails twice, i-b is suppressed). Schema 2 has no per-region instance count:
     # its regions' joined names, as before.
-    cells = {(c["account_id"], c["region"]): (c["total_instances"], c["non_compliant_instances"])
-             for c in totals["by_account_region"]}  # fmt: skip
+    cells = {
+        (c["account_id"], c["region"]): (c["total_instances"], c["non_compliant_instances"])
+        for c in totals["by_account_region"]
+    }
     assert cells == {
         (ACCOUNT_A, "eu-west-1+us-east-1"): (5, 2),
-        (ACCOUNT_B, "eu-west-1"): (4, 1), (ACCOUNT_B, "us-east-1"): (2, 1), (ACCOUNT_B, "ap-southeast-2"): (0, 0),
-    }  # fmt: skip
+        (ACCOUNT_B, "eu-west-1"): (4, 1),
+        (ACCOUNT_B, "us-east-1"): (2, 1),
+        (ACCOUNT_B, "ap-southeast-2"): (0, 0),
+    }
     assert totals["by_region"]["eu-west-1"]["compliance_rate"] == 75.0
     assert totals["by_region"]["ap-southeast-2"]["compliance_rate"] is None
     # Every failure of both, in plan order, tagged; the failing account guardrail last of its report.
     assert [(f["target"], f["resource_id"]) for f in document["findings"]] == [
-        ("old/old", "i-old1"), ("old/old", "i-old2"),
-        ("new/new", "i-a"), ("new/new", "i-a"), ("new/new", "i-b"), ("new/new", "i-c"), ("new/new", ACCOUNT_B),
-    ]  # fmt: skip
+        ("old/old", "i-old1"),
+        ("old/old", "i-old2"),
+        ("new/new", "i-a"),
+        ("new/new", "i-a"),
+        ("new/new", "i-b"),
+        ("new/new", "i-c"),
+        ("new/new", ACCOUNT_B),
+    ]
     assert {f["account_id"] for f in document["findings"] if f["target"] == "old/old"} == {ACCOUNT_A}
     assert (totals["findings_total"], totals["findings_suppressed"]) == (7, 1)
     assert [r["readable"] for r in document["targets"]] == [True, True] and document["partial"] is False
     rows = csv_of(estate)
-    assert [(r["target"], r["instance_id"]) for r in rows][:3] == [("old/old", "i-old1"), ("old/old", "i-old2"),
-                                                                   ("new/new", "i-a")]  # fmt: skip
+    assert [(r["target"], r["instance_id"]) for r in rows][:3] == [
+        ("old/old", "i-old1"),
+        ("old/old", "i-old2"),
+        ("new/new", "i-a"),
+    ]
     assert len(rows) == 7
 
 
 def test_a_real_scan_and_a_schema_2_report_merge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
@@ -222,43 +310,77 @@ def test_a_real_scan_and_a_schema_2_report_merge(tmp_path: Path, monkeypatch: py
             image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
             ec2.run_instances(ImageId=image, MinCount=open_, MaxCount=open_)
             if required:
-                ec2.run_instances(ImageId=image, MinCount=required, MaxCount=required,
-                                  MetadataOptions={"HttpTokens": "required"})  # fmt: skip
+                ec2.run_instances(
+                    ImageId=image, MinCount=required, MaxCount=required, MetadataOptions={"HttpTokens": "required"}
+                )
         policy = load_policy({"rules": {rule: {"enabled": rule == "imdsv2_required"} for rule in CATALOGUE}}, "test")
         scanned = scan(session, ["us-east-1", "eu-west-1"], policy, DirStore(tmp_path), account_id=ACCOUNT_B, now=NOW)
     latest = load_latest(DirStore(tmp_path))
     assert latest is not None and latest.index["run_id"] == scanned.index["run_id"]
-    old = target("old", ACCOUNT_A, "eu-west-1", report(ACCOUNT_A, "eu-west-1", 1, 1, findings=[finding("i-1", "eu-west-1")]))
+    old = target(
+        "old", ACCOUNT_A, "eu-west-1", report(ACCOUNT_A, "eu-west-1", 1, 1, findings=[finding("i-1", "eu-west-1")])
+    )
     document = json_of(Estate([old, target("new", ACCOUNT_B, "us-east-1", latest)], "t"))
-    cells = {(c["account_id"], c["region"]): (c["total_instances"], c["compliant_instances"])
-             for c in document["summary"]["by_account_region"]}  # fmt: skip
-    assert cells == {(ACCOUNT_A, "eu-west-1"): (2, 1), (ACCOUNT_B, "us-east-1"): (4, 1), (ACCOUNT_B, "eu-west-1"): (2, 0)}
+    cells = {
+        (c["account_id"], c["region"]): (c["total_instances"], c["compliant_instances"])
+        for c in document["summary"]["by_account_region"]
+    }
+    assert cells == {
+        (ACCOUNT_A, "eu-west-1"): (2, 1),
+        (ACCOUNT_B, "us-east-1"): (4, 1),
+        (ACCOUNT_B, "eu-west-1"): (2, 0),
+    }
     assert document["summary"]["compliance_rate"] == 25.0  # 2 of 8
     assert sum(f["target"] == "new/new" for f in document["findings"]) == 5 == document["summary"]["findings_total"] - 1
 
 
 def test_a_multi_region_report_with_unevaluated_instances_in_several_regions_is_not_split(tmp_path: Path) -> None:
     """Its index cannot say in which region the unevaluated instances are: joined names."""
-    body = sharded(tmp_path, ACCOUNT_A, {"eu-west-1": (3, [finding("i-1", "eu-west-1")]), "us-east-1": (3, [])},
-                   summary(3, 1, unevaluated=2))  # fmt: skip
-    assert dict(tally(body).regions) == {"eu-west-1+us-east-1": {
-        "total_instances": 6, "compliant_instances": 3, "non_compliant_instances": 1, "unevaluated_instances": 2}}
-    only_one = sharded(tmp_path / "one", ACCOUNT_A, {"eu-west-1": (4, [finding("i-1", "eu-west-1")]),
-                                                      "us-east-1": (0, [])}, summary(1, 1, unevaluated=2))  # fmt: skip
+    body = sharded(
+        tmp_path,
+        ACCOUNT_A,
+        {"eu-west-1": (3, [finding("i-1", "eu-west-1")]), "us-east-1": (3, [])},
+        summary(3, 1, unevaluated=2),
+    )
+    assert dict(tally(body).regions) == {
+        "eu-west-1+us-east-1": {
+            "total_instances": 6,
+            "compliant_instances": 3,
+            "non_compliant_instances": 1,
+            "unevaluated_instances": 2,
+        }
+    }
+    only_one = sharded(
+        tmp_path / "one",
+        ACCOUNT_A,
+        {"eu-west-1": (4, [finding("i-1", "eu-west-1")]), "us-east-1": (0, [])},
+        summary(1, 1, unevaluated=2),
+    )
     assert tally(only_one).regions["eu-west-1"]["unevaluated_instances"] == 2  # all in the one region with instances
 
 
-@pytest.mark.parametrize(("damage", "why"), [
-    (lambda path: path.unlink(), "no such file"),
-    (lambda path: path.write_bytes(b"not gzip"), "not a gzip file"),
-    (lambda path: path.write_bytes(gzip.compress(b'{"rule_id": 1}\n')[:-12]), "truncated or corrupt"),
-])  # fmt: skip
-def test_a_shard_that_cannot_be_read_lists_its_target_unread_with_the_reason(tmp_path: Path, damage: Any, why: str) -> None:
-    broken = sharded(tmp_path / "broken", ACCOUNT_B, {"eu-west-1": (2, [finding("i-1", "eu-west-1")]),
-                                                       "us-east-1": (1, [finding("i-2", "us-east-1")])}, summary(1, 2))  # fmt: skip
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda path: path.unlink(), "no such file"),
+        (lambda path: path.write_bytes(b"not gzip"), "not a gzip file"),
+        (lambda path: path.write_bytes(gzip.compress(b'{"rule_id": 1}\n')[:-12]), "truncated or corrupt"),
+    ],
+)
+def test_a_shard_that_cannot_be_read_lists_its_target_unread_with_the_reason(
+    tmp_path: Path, damage: Any, why: str
+) -> None:
+    broken = sharded(
+        tmp_path / "broken",
+        ACCOUNT_B,
+        {"eu-west-1": (2, [finding("i-1", "eu-west-1")]), "us-east-1": (1, [finding("i-2", "us-east-1")])},
+        summary(1, 2),
+    )
     shard = tmp_path / "broken" / broken.index["region_shards"][1]["shards"]["findings"]
     damage(shard)
-    good = target("good", ACCOUNT_A, "eu-west-1", report(ACCOUNT_A, "eu-west-1", 1, 1, findings=[finding("i-9", "eu-west-1")]))
+    good = target(
+        "good", ACCOUNT_A, "eu-west-1", report(ACCOUNT_A, "eu-west-1", 1, 1, findings=[finding("i-9", "eu-west-1")])
+    )
     estate = Estate([good, target("broken", ACCOUNT_B, "us-east-1", broken)], "t")
     document = json_of(estate)
     [unread] = document["unread_targets"]
@@ -272,8 +394,12 @@ def test_a_shard_that_cannot_be_read_lists_its_target_unread_with_the_reason(tmp
 
 def test_a_shard_lost_while_the_findings_are_written_marks_its_target_unread_in_the_counts(tmp_path: Path) -> None:
     """Tallied, then gone: the findings already written stay, the counts after them exclude it."""
-    body = sharded(tmp_path, ACCOUNT_B, {"eu-west-1": (2, [finding("i-1", "eu-west-1")]),
-                                         "us-east-1": (1, [finding("i-2", "us-east-1")])}, summary(1, 2))  # fmt: skip
+    body = sharded(
+        tmp_path,
+        ACCOUNT_B,
+        {"eu-west-1": (2, [finding("i-1", "eu-west-1")]), "us-east-1": (1, [finding("i-2", "us-east-1")])},
+        summary(1, 2),
+    )
     estate = Estate([target("lost", ACCOUNT_B, "us-east-1", body)], "t")
     assert estate.document()["partial"] is False
     (tmp_path / body.index["region_shards"][1]["shards"]["findings"]).unlink()
@@ -287,12 +413,29 @@ def test_the_html_page_embeds_only_the_most_severe_findings_and_says_how_many_th
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(estate_module, "FINDINGS_SHOWN", 3)
-    low = sharded(tmp_path / "low", ACCOUNT_A, {"eu-west-1": (5, [
-        finding("i-l1", "eu-west-1", "low"), finding("i-l2", "eu-west-1", "low"),
-        finding("i-h1", "eu-west-1", "high"), finding("i-c0", "eu-west-1", "critical", suppressed=True)])},
-        summary(2, 3))  # fmt: skip
-    high = report(ACCOUNT_B, "us-east-1", 0, 2, findings=[finding("i-m1", "us-east-1", "medium"),
-                                                           finding("i-c1", "us-east-1", "critical")])  # fmt: skip
+    low = sharded(
+        tmp_path / "low",
+        ACCOUNT_A,
+        {
+            "eu-west-1": (
+                5,
+                [
+                    finding("i-l1", "eu-west-1", "low"),
+                    finding("i-l2", "eu-west-1", "low"),
+                    finding("i-h1", "eu-west-1", "high"),
+                    finding("i-c0", "eu-west-1", "critical", suppressed=True),
+                ],
+            )
+        },
+        summary(2, 3),
+    )
+    high = report(
+        ACCOUNT_B,
+        "us-east-1",
+        0,
+        2,
+        findings=[finding("i-m1", "us-east-1", "medium"), finding("i-c1", "us-east-1", "critical")],
+    )
     estate = Estate([target("low", ACCOUNT_A, "eu-west-1", low), target("high", ACCOUNT_B, "us-east-1", high)], "t")
     out = io.StringIO()
     write_estate(estate, "html", out)
@@ -334,7 +477,9 @@ def test_changed_keys_name_the_properties_that_differ() -> None:
     old = {"outputs": {"region": "eu-west-1", "name": "a"}, "tags": {"Owner": "x"}, "size": 1}
     new = {"outputs": {"region": "mars-1", "name": "a"}, "tags": {"Owner": "y"}, "size": 1, "extra": True}
     assert changed_keys(old, new) == ["extra", "outputs.region", "tags.Owner"]
-    assert changed_keys(None, {"a": 1}) == ["a"] and changed_keys({"a": {"b": {"c": 1}}}, {"a": {"b": {"c": 2}}}) == ["a.b"]
+    assert changed_keys(None, {"a": 1}) == ["a"] and changed_keys({"a": {"b": {"c": 1}}}, {"a": {"b": {"c": 2}}}) == [
+        "a.b"
+    ]
 
 
 # `ec2c report --plan`: the formats and the exit code, the plan's reading replaced by the targets above
@@ -344,12 +489,24 @@ def test_changed_keys_name_the_properties_that_differ() -> None:
 def plan_estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[TargetReport]]:
     """`ec2c report --plan` reads these targets (the stacks' reading is the engine tests')."""
     targets = [
-        target("a", ACCOUNT_A, "eu-west-1", report(ACCOUNT_A, "eu-west-1", 1, 2, findings=[
-            finding("i-1", "eu-west-1"), finding("=cmd", "eu-west-1", "low")])),
+        target(
+            "a",
+            ACCOUNT_A,
+            "eu-west-1",
+            report(
+                ACCOUNT_A,
+                "eu-west-1",
+                1,
+                2,
+                findings=[finding("i-1", "eu-west-1"), finding("=cmd", "eu-west-1", "low")],
+            ),
+        ),
         target("b", ACCOUNT_B, "us-east-1", None, "s3://reports-b/reports/latest.json: NoSuchBucket: [red]gone[/red]"),
-    ]  # fmt: skip
-    monkeypatch.setattr("ec2c.orchestrator.fleet.plan.estate_report",
-                        lambda plan, config_dir, workers: Estate(targets, "2026-11-26T12:00:00Z", workers))  # fmt: skip
+    ]
+    monkeypatch.setattr(
+        "ec2c.orchestrator.fleet.plan.estate_report",
+        lambda plan, config_dir, workers: Estate(targets, "2026-11-26T12:00:00Z", workers),
+    )
     yield targets
 
 
@@ -359,7 +516,9 @@ def _report(*args: str) -> Any:
     return CliRunner().invoke(app, ["report", "--plan", "plan.yaml", *args])
 
 
-def test_report_plan_writes_every_format_and_exits_1_when_partial(plan_estate: list[TargetReport], tmp_path: Path) -> None:
+def test_report_plan_writes_every_format_and_exits_1_when_partial(
+    plan_estate: list[TargetReport], tmp_path: Path
+) -> None:
     as_json = _report("--format", "json")
     assert as_json.exit_code == 1, as_json.output
     document = json.loads(as_json.stdout)

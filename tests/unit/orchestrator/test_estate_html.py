@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from ec2c.scanner.documents import format_rate
-from ec2c.scanner.reader import Report, load_report
 from ec2c.orchestrator.reporting.estate import Estate, TargetReport
 from ec2c.orchestrator.reporting.estate_html import build_view, rate_tone, to_html
+from ec2c.scanner.documents import format_rate
+from ec2c.scanner.reader import Report, load_report
 from tests.unit.orchestrator.test_html_report import ATTRIBUTE_BREAKER, HOSTILE, NETWORK, Page
 
 GENERATED_AT = "2026-11-26T12:00:00Z"
@@ -26,30 +26,52 @@ PROD, STAGING, DEV = "111111111111", "222222222222", "333333333333"
 
 def finding(rule: str, severity: str, region: str, instance: str, name: str, message: str) -> dict[str, Any]:
     return {
-        "rule_id": rule, "title": rule.replace("_", " ").capitalize(), "severity": severity, "status": "FAIL",
-        "resource_type": "instance", "resource_id": instance, "instance_id": instance, "region": region,
-        "tags": {"Name": name}, "message": message, "suppressed": False,
+        "rule_id": rule,
+        "title": rule.replace("_", " ").capitalize(),
+        "severity": severity,
+        "status": "FAIL",
+        "resource_type": "instance",
+        "resource_id": instance,
+        "instance_id": instance,
+        "region": region,
+        "tags": {"Name": name},
+        "message": message,
+        "suppressed": False,
         "remediation": "Require IMDSv2 on the instance.",
-    }  # fmt: skip
+    }
 
 
 def report(account: str, region: str, compliant: int, failing: int, **keywords: Any) -> Report:
     return load_report(report_document(account, region, compliant, failing, **keywords), None, "test")
 
 
-def report_document(account: str, region: str, compliant: int, failing: int, *, unevaluated: int = 0,
-                    findings: tuple[dict[str, Any], ...] = (), partial: bool = False,
-                    errors: int = 0) -> dict[str, Any]:  # fmt: skip
+def report_document(
+    account: str,
+    region: str,
+    compliant: int,
+    failing: int,
+    *,
+    unevaluated: int = 0,
+    findings: tuple[dict[str, Any], ...] = (),
+    partial: bool = False,
+    errors: int = 0,
+) -> dict[str, Any]:
     """A schema 2 report of one account and region (as test_estate.py)."""
     rated = compliant + failing
     return {
-        "schema_version": 2, "account_id": account, "regions": [region], "run_id": f"20261126T1000Z-{account[:4]}-{region}",
-        "generated_at": "2026-11-26T10:00:00Z", "partial": partial,
-        "errors": [{"region": region, "operation": "ec2:DescribeInstances", "code": "Throttling",
-                    "message": "slow"}] * errors,
+        "schema_version": 2,
+        "account_id": account,
+        "regions": [region],
+        "run_id": f"20261126T1000Z-{account[:4]}-{region}",
+        "generated_at": "2026-11-26T10:00:00Z",
+        "partial": partial,
+        "errors": [{"region": region, "operation": "ec2:DescribeInstances", "code": "Throttling", "message": "slow"}]
+        * errors,
         "summary": {
-            "total_instances": rated + unevaluated, "compliant_instances": compliant,
-            "non_compliant_instances": failing, "unevaluated_instances": unevaluated,
+            "total_instances": rated + unevaluated,
+            "compliant_instances": compliant,
+            "non_compliant_instances": failing,
+            "unevaluated_instances": unevaluated,
             "compliance_rate": round(100 * compliant / rated, 2) if rated else None,
             "by_rule": {
                 "imdsv2_required": {"failed": failing, "passed": compliant, "suppressed": 0, "skipped": unevaluated},
@@ -59,11 +81,12 @@ def report_document(account: str, region: str, compliant: int, failing: int, *, 
         },
         "findings": list(findings),
         "account_findings": [{"rule_id": "ebs_default_encryption", "status": "PASS", "region": region}],
-    }  # fmt: skip
+    }
 
 
-def target(env: str, stack: str, account: str | None, region: str, body: Report | None,
-           reason: str | None = None) -> TargetReport:  # fmt: skip
+def target(
+    env: str, stack: str, account: str | None, region: str, body: Report | None, reason: str | None = None
+) -> TargetReport:
     return TargetReport(env, stack, account, region, body, reason)
 
 
@@ -76,18 +99,48 @@ def sample_targets() -> list[TargetReport]:
         for n in range(5)
     )
     return [
-        target("prod", "web", PROD, "eu-west-1", report(PROD, "eu-west-1", 19, 1, findings=(
-            finding("imdsv2_required", "high", "eu-west-1", "i-0web000000000001", "web-1", "IMDSv1 is enabled"),))),
+        target(
+            "prod",
+            "web",
+            PROD,
+            "eu-west-1",
+            report(
+                PROD,
+                "eu-west-1",
+                19,
+                1,
+                findings=(
+                    finding("imdsv2_required", "high", "eu-west-1", "i-0web000000000001", "web-1", "IMDSv1 is enabled"),
+                ),
+            ),
+        ),
         target("prod", "api", PROD, "us-east-1", report(PROD, "us-east-1", 5, 5, findings=failing, errors=1)),
         target("staging", "web", STAGING, "eu-west-1", report(STAGING, "eu-west-1", 10, 0)),
-        target("staging", "api", STAGING, "us-east-1", report(STAGING, "us-east-1", 8, 2, partial=True, findings=(
-            finding("imdsv2_required", "high", "us-east-1", "i-0stg000000000001", "batch-1", "IMDSv1 is enabled"),
-            finding("imdsv2_required", "high", "us-east-1", "i-0stg000000000002", "batch-2", "IMDSv1 is enabled"),
-        ))),
+        target(
+            "staging",
+            "api",
+            STAGING,
+            "us-east-1",
+            report(
+                STAGING,
+                "us-east-1",
+                8,
+                2,
+                partial=True,
+                findings=(
+                    finding(
+                        "imdsv2_required", "high", "us-east-1", "i-0stg000000000001", "batch-1", "IMDSv1 is enabled"
+                    ),
+                    finding(
+                        "imdsv2_required", "high", "us-east-1", "i-0stg000000000002", "batch-2", "IMDSv1 is enabled"
+                    ),
+                ),
+            ),
+        ),
         target("dev", "web", DEV, "eu-west-1", None, "AccessDenied: s3:GetObject on reports/latest.json"),
         target("dev", "api", DEV, "us-east-1", report(DEV, "us-east-1", 0, 0, unevaluated=3)),
         target("sandbox", "web", None, "eu-west-1", None, "stack not deployed"),
-    ]  # fmt: skip
+    ]
 
 
 def merge(targets: list[TargetReport], generated_at: str) -> dict[str, Any]:
@@ -100,8 +153,11 @@ def sample_estate() -> dict[str, Any]:
 
 
 def cells(page: Page) -> dict[tuple[str | None, str | None], dict[str, str | None]]:
-    return {(a["data-account"], a["data-region"]): a for tag, a in page.tags
-            if tag == "td" and "data-account" in a and "data-region" in a}  # fmt: skip
+    return {
+        (a["data-account"], a["data-region"]): a
+        for tag, a in page.tags
+        if tag == "td" and "data-account" in a and "data-region" in a
+    }
 
 
 def classes(attrs: dict[str, str | None]) -> set[str]:
@@ -110,7 +166,14 @@ def classes(attrs: dict[str, str | None]) -> set[str]:
 
 def test_rate_tones_follow_the_thresholds() -> None:
     assert [rate_tone(r) for r in (None, 0.0, 69.99, 70.0, 89.99, 90.0, 100.0)] == [
-        "none", "bad", "bad", "warn", "warn", "good", "good"]
+        "none",
+        "bad",
+        "bad",
+        "warn",
+        "warn",
+        "good",
+        "good",
+    ]
 
 
 def test_the_heat_map_has_a_cell_per_account_and_region_with_its_rate_and_colour() -> None:
@@ -128,10 +191,13 @@ def test_the_heat_map_has_a_cell_per_account_and_region_with_its_rate_and_colour
         assert f"heat-{rate_tone(rate)}" in classes(cell)
     # red < 70, amber < 90, green >= 90, grey when nothing is rated, hatched when not read.
     expected = {
-        (PROD, "eu-west-1"): ("95", "good", "rated"), (PROD, "us-east-1"): ("50", "bad", "rated"),
-        (STAGING, "eu-west-1"): ("100", "good", "rated"), (STAGING, "us-east-1"): ("80", "warn", "rated"),
-        (DEV, "us-east-1"): ("", "none", "unrated"), (DEV, "eu-west-1"): ("", "unread", "unread"),
-    }  # fmt: skip
+        (PROD, "eu-west-1"): ("95", "good", "rated"),
+        (PROD, "us-east-1"): ("50", "bad", "rated"),
+        (STAGING, "eu-west-1"): ("100", "good", "rated"),
+        (STAGING, "us-east-1"): ("80", "warn", "rated"),
+        (DEV, "us-east-1"): ("", "none", "unrated"),
+        (DEV, "eu-west-1"): ("", "unread", "unread"),
+    }
     assert {key: (c["data-rate"], c["data-tone"], c["data-state"]) for key, c in grid.items()} == expected
     tones = {f"heat-{tone}" for tone in ("good", "warn", "bad", "none", "unread", "empty")}
     assert all(classes(c) & tones == {f"heat-{c['data-tone']}"} for c in grid.values())
@@ -161,11 +227,14 @@ def test_an_unread_target_is_a_not_read_cell_never_a_rate() -> None:
 
 
 def test_unread_targets_beside_a_read_one_flag_the_cell_and_keep_its_rate() -> None:
-    both = merge([
-        target("prod", "web", PROD, "eu-west-1", report(PROD, "eu-west-1", 9, 1)),
-        target("prod", "web-b", PROD, "eu-west-1", None, "NoSuchKey"),
-        target("prod", "web-c", PROD, "eu-west-1", None),  # no reason recorded
-    ], GENERATED_AT)  # fmt: skip
+    both = merge(
+        [
+            target("prod", "web", PROD, "eu-west-1", report(PROD, "eu-west-1", 9, 1)),
+            target("prod", "web-b", PROD, "eu-west-1", None, "NoSuchKey"),
+            target("prod", "web-c", PROD, "eu-west-1", None),  # no reason recorded
+        ],
+        GENERATED_AT,
+    )
     html = to_html(both)
     attrs = cells(Page(html))[(PROD, "eu-west-1")]
     assert attrs["data-rate"] == "90" and attrs["data-state"] == "rated" and attrs["data-unread"] == "2"
@@ -220,21 +289,28 @@ def test_targets_rules_severities_and_findings_are_listed() -> None:
     findings = [a for tag, a in page.tags if tag == "tbody" and "finding" in classes(a)]
     assert len(findings) == len(estate["findings"]) == 8
     assert {(a["data-target"], a["data-account"]) for a in findings} == {
-        ("prod/web", PROD), ("prod/api", PROD), ("staging/api", STAGING)}
+        ("prod/web", PROD),
+        ("prod/api", PROD),
+        ("staging/api", STAGING),
+    }
     assert page.stats["open_findings"] == "8"
 
 
 def hostile_estate() -> dict[str, Any]:
-    bad = finding(ATTRIBUTE_BREAKER, ATTRIBUTE_BREAKER, ATTRIBUTE_BREAKER, HOSTILE, HOSTILE,
-                  HOSTILE + ATTRIBUTE_BREAKER)
+    bad = finding(
+        ATTRIBUTE_BREAKER, ATTRIBUTE_BREAKER, ATTRIBUTE_BREAKER, HOSTILE, HOSTILE, HOSTILE + ATTRIBUTE_BREAKER
+    )
     bad.update(suppressed=True, suppression_reason=HOSTILE, remediation=HOSTILE)
     body = report_document(HOSTILE, ATTRIBUTE_BREAKER, 1, 1, findings=(bad,))
     body["summary"]["by_rule"][ATTRIBUTE_BREAKER] = {"failed": 1, "passed": 0, "suppressed": 1, "skipped": 0}
     body["summary"]["by_severity"][ATTRIBUTE_BREAKER] = 1
-    return merge([
-        target(HOSTILE, ATTRIBUTE_BREAKER, HOSTILE, ATTRIBUTE_BREAKER, load_report(body, None, "test")),
-        target("dev", HOSTILE, ATTRIBUTE_BREAKER, HOSTILE, None, HOSTILE + ATTRIBUTE_BREAKER),
-    ], ATTRIBUTE_BREAKER)  # fmt: skip
+    return merge(
+        [
+            target(HOSTILE, ATTRIBUTE_BREAKER, HOSTILE, ATTRIBUTE_BREAKER, load_report(body, None, "test")),
+            target("dev", HOSTILE, ATTRIBUTE_BREAKER, HOSTILE, None, HOSTILE + ATTRIBUTE_BREAKER),
+        ],
+        ATTRIBUTE_BREAKER,
+    )
 
 
 def test_estate_text_is_escaped_in_content_and_attributes() -> None:
@@ -271,8 +347,9 @@ def test_nothing_is_loaded_from_the_network_and_the_csp_allows_only_the_styleshe
         assert not pattern.search(html), pattern.pattern
     page = Page(html)
     assert not [(tag, a) for tag, a in page.tags if "src" in a or tag in ("link", "script")]
-    (csp,) = [a["content"] for tag, a in page.tags
-              if tag == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+    (csp,) = [
+        a["content"] for tag, a in page.tags if tag == "meta" and a.get("http-equiv") == "Content-Security-Policy"
+    ]
     assert csp is not None and "default-src 'none'" in csp and "script-src 'none'" in csp
     (style,) = page.raw["style"]
     digest = base64.b64encode(hashlib.sha256(style.encode("utf-8")).digest()).decode()

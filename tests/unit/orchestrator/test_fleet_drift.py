@@ -71,7 +71,11 @@ def test_updated_deleted_and_replaced_resources_are_drift_with_their_changed_pro
         ("urn:new", "replace", ["arn"]),
     ]
     assert row.to_dict()["resources"][0] == {
-        "urn": "urn:tags", "type": "aws:s3/bucket:Bucket", "op": "update", "changed": ["tags.Owner"]}
+        "urn": "urn:tags",
+        "type": "aws:s3/bucket:Bucket",
+        "op": "update",
+        "changed": ["tags.Owner"],
+    }
     assert (row.env, row.stack, row.region) == ("dev", "dev", "eu-west-1")
 
 
@@ -84,7 +88,10 @@ def test_a_target_in_step_has_no_drift(monkeypatch) -> None:
     ("opened", "problem"),
     [
         (OperationFailed("no pulumi CLI found"), "no pulumi CLI found"),
-        (auto.CommandError(CommandResult("", "error: no stack named 'dev' found\n", 255)), "no stack named 'dev' found"),
+        (
+            auto.CommandError(CommandResult("", "error: no stack named 'dev' found\n", 255)),
+            "no stack named 'dev' found",
+        ),
     ],
 )
 def test_a_target_that_cannot_be_read_says_why(monkeypatch, opened: BaseException, problem: str) -> None:

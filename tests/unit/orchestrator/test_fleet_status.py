@@ -8,7 +8,7 @@ function, as in the command.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,7 +23,7 @@ from ec2c.orchestrator.fleet.status import CODE_CURRENT, CODE_OUTDATED, CODE_UNK
 from ec2c.scanner.storage import ReportReadError
 
 SHA = "c0ffee"
-ENDED = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+ENDED = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 
 def _target(account_id: str | None = "111111111111") -> SimpleNamespace:
@@ -114,7 +114,10 @@ def test_the_environments_region_and_account_fill_in_what_the_stack_and_report_l
     ("opened", "problem"),
     [
         (OperationFailed("no pulumi CLI found"), "no pulumi CLI found"),
-        (auto.CommandError(CommandResult("", "error: no stack named 'dev' found\n", 255)), "no stack named 'dev' found"),
+        (
+            auto.CommandError(CommandResult("", "error: no stack named 'dev' found\n", 255)),
+            "no stack named 'dev' found",
+        ),
     ],
 )
 def test_a_stack_that_cannot_be_opened_says_why(monkeypatch, opened: BaseException, problem: str) -> None:
@@ -130,7 +133,8 @@ def test_a_stack_without_a_bucket_output_has_no_report(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(
-    "error", [OperationFailed("access denied to reports-bucket"), ReportReadError("s3://b/reports/latest.json", "not JSON")]
+    "error",
+    [OperationFailed("access denied to reports-bucket"), ReportReadError("s3://b/reports/latest.json", "not JSON")],
 )
 def test_an_unreadable_report_is_the_rows_problem(monkeypatch, error: Exception) -> None:
     def fetch(bucket: str, region: str):

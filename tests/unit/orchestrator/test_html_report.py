@@ -18,13 +18,15 @@ from typing import Any
 
 import pytest
 
-from ec2c.scanner.reader import Report, load_report
 from ec2c.orchestrator.reporting import html_report
 from ec2c.orchestrator.reporting.html_report import build_view, to_html
+from ec2c.scanner.reader import Report, load_report
 
-MINIMAL = {"run_id": "r", "generated_at": "2026-01-15T09:00:00Z",
-           "summary": {"total_instances": 0, "compliant_instances": 0, "non_compliant_instances": 0,
-                       "compliance_rate": None}}
+MINIMAL = {
+    "run_id": "r",
+    "generated_at": "2026-01-15T09:00:00Z",
+    "summary": {"total_instances": 0, "compliant_instances": 0, "non_compliant_instances": 0, "compliance_rate": None},
+}
 """The least a report holds (schema 1): no lists, no policy, no errors."""
 HOSTILE = "<script>alert(1)</script>"
 ATTRIBUTE_BREAKER = '"><img src=x onerror=alert(2)>'
@@ -63,15 +65,28 @@ def report(**overrides: Any) -> dict[str, Any]:
     findings = [
         finding(),
         finding(
-            finding_id="e" * 64, resource_id="i-0def", instance_id="i-0def", region="eu-west-1",
-            rule_id="ssh_open_to_internet", title="SSH (22/tcp) is not open to the internet",
-            severity="critical", severity_reason="reachable from 0.0.0.0/0 through sg-1",
-            message="SSH port 22 is open to the internet via sg-1", tags={"Name": "bastion"},
+            finding_id="e" * 64,
+            resource_id="i-0def",
+            instance_id="i-0def",
+            region="eu-west-1",
+            rule_id="ssh_open_to_internet",
+            title="SSH (22/tcp) is not open to the internet",
+            severity="critical",
+            severity_reason="reachable from 0.0.0.0/0 through sg-1",
+            message="SSH port 22 is open to the internet via sg-1",
+            tags={"Name": "bastion"},
         ),
         finding(
-            finding_id="d" * 64, resource_id="i-0fed", instance_id="i-0fed", rule_id="required_tags",
-            title="Instance carries the required tags", severity="low", suppressed=True,
-            suppression_reason="Sandbox account (SEC-9)", message="missing tags: CostCenter", mappings={},
+            finding_id="d" * 64,
+            resource_id="i-0fed",
+            instance_id="i-0fed",
+            rule_id="required_tags",
+            title="Instance carries the required tags",
+            severity="low",
+            suppressed=True,
+            suppression_reason="Sandbox account (SEC-9)",
+            message="missing tags: CostCenter",
+            mappings={},
         ),
     ]
     base = {
@@ -83,8 +98,12 @@ def report(**overrides: Any) -> dict[str, Any]:
         "incomplete_regions": [],
         "partial": False,
         "partial_reason": None,
-        "policy": {"enabled_rules": ["imdsv2_required", "ssh_open_to_internet", "required_tags"],
-                   "alert_threshold": 90.0, "alert_on_new_findings": True, "suppressions": 1},
+        "policy": {
+            "enabled_rules": ["imdsv2_required", "ssh_open_to_internet", "required_tags"],
+            "alert_threshold": 90.0,
+            "alert_on_new_findings": True,
+            "suppressions": 1,
+        },
         "summary": {
             "total_instances": 5,
             "compliant_instances": 3,
@@ -125,12 +144,24 @@ def view_of(doc: dict[str, Any]) -> Any:
 
 def guardrail(rule_id: str, region: str, status: str, **overrides: Any) -> dict[str, Any]:
     """An account guardrail result (account findings hold PASS and SKIPPED results too)."""
-    return finding(**{
-        "finding_id": f"{rule_id}-{region}", "resource_type": "account", "resource_id": "123456789012",
-        "resource_arn": "arn:aws:iam::123456789012:root", "instance_id": None, "region": region,
-        "rule_id": rule_id, "title": f"title of {rule_id}", "severity": "medium", "status": status,
-        "message": f"{rule_id} {status} in {region}", "tags": {}, "mappings": {}, **overrides,
-    })
+    return finding(
+        **{
+            "finding_id": f"{rule_id}-{region}",
+            "resource_type": "account",
+            "resource_id": "123456789012",
+            "resource_arn": "arn:aws:iam::123456789012:root",
+            "instance_id": None,
+            "region": region,
+            "rule_id": rule_id,
+            "title": f"title of {rule_id}",
+            "severity": "medium",
+            "status": status,
+            "message": f"{rule_id} {status} in {region}",
+            "tags": {},
+            "mappings": {},
+            **overrides,
+        }
+    )
 
 
 def typed_report() -> dict[str, Any]:
@@ -139,21 +170,45 @@ def typed_report() -> dict[str, Any]:
     result for one rule."""
     doc = report()
     doc["findings"] += [
-        finding(finding_id="c" * 64, resource_type="launch_template", resource_id="lt-0named", instance_id=None,
-                resource_arn="arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0named",
-                rule_id="launch_template_imdsv2", title="Launch templates require IMDSv2", severity="high",
-                message="launch template golden: IMDSv1 is allowed", tags={"Name": "golden-web"}),
-        finding(finding_id="b" * 64, resource_type="launch_template", resource_id="lt-0plain", instance_id=None,
-                resource_arn="arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0plain", region="eu-west-1",
-                rule_id="launch_template_ebs_encrypted", title="Launch template EBS volumes are encrypted",
-                severity="medium", message="launch template plain: EBS mappings without Encrypted=true", tags={}),
+        finding(
+            finding_id="c" * 64,
+            resource_type="launch_template",
+            resource_id="lt-0named",
+            instance_id=None,
+            resource_arn="arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0named",
+            rule_id="launch_template_imdsv2",
+            title="Launch templates require IMDSv2",
+            severity="high",
+            message="launch template golden: IMDSv1 is allowed",
+            tags={"Name": "golden-web"},
+        ),
+        finding(
+            finding_id="b" * 64,
+            resource_type="launch_template",
+            resource_id="lt-0plain",
+            instance_id=None,
+            resource_arn="arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0plain",
+            region="eu-west-1",
+            rule_id="launch_template_ebs_encrypted",
+            title="Launch template EBS volumes are encrypted",
+            severity="medium",
+            message="launch template plain: EBS mappings without Encrypted=true",
+            tags={},
+        ),
     ]
     doc["account_findings"] = [
         guardrail("ebs_default_encryption", "us-east-1", "FAIL"),
-        guardrail("ebs_default_encryption", "eu-west-1", "FAIL", suppressed=True, suppression_reason="Migrating (SEC-7)"),
+        guardrail(
+            "ebs_default_encryption", "eu-west-1", "FAIL", suppressed=True, suppression_reason="Migrating (SEC-7)"
+        ),
         guardrail("serial_console_access_disabled", "us-east-1", "PASS", severity="low"),
-        guardrail("serial_console_access_disabled", "eu-west-1", "SKIPPED", severity="low",
-                  message="could not read the serial console setting"),
+        guardrail(
+            "serial_console_access_disabled",
+            "eu-west-1",
+            "SKIPPED",
+            severity="low",
+            message="could not read the serial console setting",
+        ),
         guardrail("imds_defaults_v2", "us-east-1", "PASS"),
     ]
     doc["summary"]["by_resource_type"] = {
@@ -220,11 +275,25 @@ def hostile_report() -> dict[str, Any]:
     doc["summary"]["by_rule"][ATTRIBUTE_BREAKER] = {"failed": 1, "passed": 0, "suppressed": 1, "skipped": 0}
     doc["summary"]["by_severity"][ATTRIBUTE_BREAKER] = 1
     doc["new_findings"] = [copy.deepcopy(first)]
-    doc["expired_suppressions"] = [{"rule": HOSTILE, "tag": {"key": HOSTILE, "value": ATTRIBUTE_BREAKER},
-                                    "reason": HOSTILE, "expires": "2026-01-01"}]
-    doc["findings"].append(finding(
-        finding_id="9" * 64, resource_type="launch_template", resource_id=ATTRIBUTE_BREAKER, instance_id=None,
-        tags={"Name": HOSTILE}, message=HOSTILE, resource_arn=ATTRIBUTE_BREAKER))
+    doc["expired_suppressions"] = [
+        {
+            "rule": HOSTILE,
+            "tag": {"key": HOSTILE, "value": ATTRIBUTE_BREAKER},
+            "reason": HOSTILE,
+            "expires": "2026-01-01",
+        }
+    ]
+    doc["findings"].append(
+        finding(
+            finding_id="9" * 64,
+            resource_type="launch_template",
+            resource_id=ATTRIBUTE_BREAKER,
+            instance_id=None,
+            tags={"Name": HOSTILE},
+            message=HOSTILE,
+            resource_arn=ATTRIBUTE_BREAKER,
+        )
+    )
     doc["account_findings"] = [
         guardrail(ATTRIBUTE_BREAKER, ATTRIBUTE_BREAKER, "FAIL", message=ATTRIBUTE_BREAKER + HOSTILE, title=HOSTILE),
         guardrail(ATTRIBUTE_BREAKER, "us-east-1", "PASS", message=ATTRIBUTE_BREAKER, suppression_reason=HOSTILE),
@@ -253,7 +322,9 @@ def test_report_text_is_escaped_in_content_and_attributes() -> None:
     # Launch template and account guardrail text too, in the table, the grid and its tooltips.
     assert [a for a in page.with_attr("data-type", "account") if a.get("data-region") == ATTRIBUTE_BREAKER]
     assert page.with_attr("data-guardrail-region", ATTRIBUTE_BREAKER)
-    assert page.with_attr("title", ATTRIBUTE_BREAKER + HOSTILE) and page.with_attr("data-status", ATTRIBUTE_BREAKER.upper())
+    assert page.with_attr("title", ATTRIBUTE_BREAKER + HOSTILE) and page.with_attr(
+        "data-status", ATTRIBUTE_BREAKER.upper()
+    )
     options = [a["value"] for tag, a in page.tags if tag == "option"]
     assert ATTRIBUTE_BREAKER in options
     assert page.stats["compliance_rate"] == "60.0%"
@@ -272,7 +343,9 @@ def test_never_marks_report_data_safe() -> None:
 
 
 NETWORK = (
-    re.compile(r"""\b(?:src|href|action|formaction|poster|data|srcset|xlink:href)\s*=\s*["']?\s*(?:https?:)?//""", re.I),
+    re.compile(
+        r"""\b(?:src|href|action|formaction|poster|data|srcset|xlink:href)\s*=\s*["']?\s*(?:https?:)?//""", re.I
+    ),
     re.compile(r"@import", re.I),
     re.compile(r"url\(\s*['\"]?\s*(?:https?:)?//", re.I),
 )
@@ -288,7 +361,9 @@ def test_nothing_is_loaded_from_the_network(doc: dict[str, Any]) -> None:
     assert not [(tag, a) for tag, a in page.tags if "src" in a or (tag == "link")]
     assert all(tag != "script" or not a for tag, a in page.tags)  # the one script is inline
     # And the browser is told to refuse any fetch, allowing only this page's own style and script.
-    csp = next(a["content"] for tag, a in page.tags if tag == "meta" and a.get("http-equiv") == "Content-Security-Policy")
+    csp = next(
+        a["content"] for tag, a in page.tags if tag == "meta" and a.get("http-equiv") == "Content-Security-Policy"
+    )
     assert csp is not None and "default-src 'none'" in csp
     for kind, directive in (("script", "script-src"), ("style", "style-src")):
         (body,) = page.raw[kind]
@@ -308,7 +383,12 @@ def test_summary_counts_charts_changes_and_filters() -> None:
     (chart,) = page.with_attr("data-chart", "severity")
     bars = [a for tag, a in page.tags if tag == "rect" and "data-count" in a and "data-severity" in a]
     assert [(a["data-severity"], a["data-count"]) for a in bars] == [
-        ("critical", "1"), ("high", "1"), ("medium", "0"), ("low", "0"), ("informational", "0")]
+        ("critical", "1"),
+        ("high", "1"),
+        ("medium", "0"),
+        ("low", "0"),
+        ("informational", "0"),
+    ]
     assert page.with_attr("data-chart", "rules")
     rules = [a for _, a in page.tags if "data-rule" in a and "data-failed" in a]
     # Rules with open failures first, then the suppressed-only one, then the clean one.
@@ -322,9 +402,11 @@ def test_summary_counts_charts_changes_and_filters() -> None:
     assert page.with_attr("data-hook", "remediation")
     new_items = [a for tag, a in page.tags if tag == "li" and "data-rule" in a]
     assert [a["data-rule"] for a in new_items] == ["ssh_open_to_internet", "imdsv2_required"]  # new, resolved
-    for select, values in (("filter-severity", ["", "critical", "high", "low"]),
-                           ("filter-rule", ["", "imdsv2_required", "required_tags", "ssh_open_to_internet"]),
-                           ("filter-region", ["", "eu-west-1", "us-east-1"])):
+    for select, values in (
+        ("filter-severity", ["", "critical", "high", "low"]),
+        ("filter-rule", ["", "imdsv2_required", "required_tags", "ssh_open_to_internet"]),
+        ("filter-region", ["", "eu-west-1", "us-east-1"]),
+    ):
         html = page_html(doc)
         section = html.split(f'id="{select}"', 1)[1].split("</select>", 1)[0]
         assert re.findall(r'<option value="([^"]*)"', section) == values
@@ -352,10 +434,19 @@ def test_a_null_compliance_rate_shows_na() -> None:
 
 
 def test_a_partial_report_shows_a_warning_with_reason_and_regions() -> None:
-    doc = report(partial=True, partial_reason="eu-west-1: AccessDenied on ec2:DescribeVolumes",
-                 incomplete_regions=["eu-west-1"],
-                 errors=[{"region": "eu-west-1", "operation": "ec2:DescribeVolumes", "code": "AccessDenied",
-                          "message": "User is not authorized"}])
+    doc = report(
+        partial=True,
+        partial_reason="eu-west-1: AccessDenied on ec2:DescribeVolumes",
+        incomplete_regions=["eu-west-1"],
+        errors=[
+            {
+                "region": "eu-west-1",
+                "operation": "ec2:DescribeVolumes",
+                "code": "AccessDenied",
+                "message": "User is not authorized",
+            }
+        ],
+    )
     html = page_html(doc)
     page = Page(html)
     (warning,) = page.with_attr("data-hook", "partial-warning")
@@ -372,9 +463,21 @@ def test_a_partial_report_shows_a_warning_with_reason_and_regions() -> None:
     "doc",
     [
         MINIMAL,
-        report(findings=[], new_findings=[], resolved_findings=[], errors=[],
-               summary={"total_instances": 0, "compliant_instances": 0, "non_compliant_instances": 0,
-                        "unevaluated_instances": 0, "compliance_rate": None, "by_rule": {}, "by_severity": {}}),
+        report(
+            findings=[],
+            new_findings=[],
+            resolved_findings=[],
+            errors=[],
+            summary={
+                "total_instances": 0,
+                "compliant_instances": 0,
+                "non_compliant_instances": 0,
+                "unevaluated_instances": 0,
+                "compliance_rate": None,
+                "by_rule": {},
+                "by_severity": {},
+            },
+        ),
     ],
     ids=["no-fields", "no-instances"],
 )
@@ -392,8 +495,18 @@ def test_an_empty_report_renders(doc: dict[str, Any]) -> None:
 
 def test_a_schema_1_report_without_the_newer_fields_renders() -> None:
     doc = report()
-    keep = ("instance_id", "region", "rule_id", "title", "severity", "status", "suppressed",
-            "suppression_reason", "message", "tags")
+    keep = (
+        "instance_id",
+        "region",
+        "rule_id",
+        "title",
+        "severity",
+        "status",
+        "suppressed",
+        "suppression_reason",
+        "message",
+        "tags",
+    )
     doc["findings"] = [{k: f[k] for k in keep} for f in doc["findings"]]
     for key in ("new_findings", "resolved_findings", "previous_run_id", "expired_suppressions"):
         doc.pop(key)
@@ -427,32 +540,44 @@ def test_every_resource_type_is_a_labelled_row_with_a_type_filter() -> None:
     assert len(rows) == 3 + 2 + 2
     assert sorted(a["data-type"] for a in rows) == ["account"] * 2 + ["instance"] * 3 + ["launch_template"] * 2
     assert [(a["data-rule"], a["data-region"], a["data-suppressed"]) for a in rows if a["data-type"] == "account"] == [
-        ("ebs_default_encryption", "us-east-1", "false"), ("ebs_default_encryption", "eu-west-1", "true")]
+        ("ebs_default_encryption", "us-east-1", "false"),
+        ("ebs_default_encryption", "eu-west-1", "true"),
+    ]
     assert not [a for a in rows if a["data-rule"] in ("serial_console_access_disabled", "imds_defaults_v2")]
     # Most severe unsuppressed first, instances before templates before accounts at one severity.
     assert [(a["data-severity"], a["data-type"]) for a in rows][:4] == [
-        ("critical", "instance"), ("high", "instance"), ("high", "launch_template"), ("medium", "launch_template")]
+        ("critical", "instance"),
+        ("high", "instance"),
+        ("high", "launch_template"),
+        ("medium", "launch_template"),
+    ]
     assert page.stats["open_findings"] == "5" and page.stats["suppressed_findings"] == "2"
 
     # The resource cell: a type label, the Name tag where there is one, the id, the ARN.
     resources = _cell_text(html, "c-res")
-    assert "Launch template golden-web lt-0named arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0named" in resources
+    assert (
+        "Launch template golden-web lt-0named arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0named" in resources
+    )
     assert "Launch template lt-0plain arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0plain" in resources
     assert resources.count("Account 123456789012 arn:aws:iam::123456789012:root") == 2
     assert "Instance bastion i-0def arn:aws:ec2:us-east-1:123456789012:instance/i-0abc" in resources
 
     section = html.split('id="filter-type"', 1)[1].split("</select>", 1)[0]
     assert re.findall(r'<option value="([^"]*)">([^<]*)<', section) == [
-        ("", "All resource types"), ("instance", "Instances (3)"), ("launch_template", "Launch templates (2)"),
-        ("account", "Account guardrails (2)")]
+        ("", "All resource types"),
+        ("instance", "Instances (3)"),
+        ("launch_template", "Launch templates (2)"),
+        ("account", "Account guardrails (2)"),
+    ]
     # The other filters offer what the rows carry, the guardrails' rules and regions included.
     section = html.split('id="filter-rule"', 1)[1].split("</select>", 1)[0]
     assert "ebs_default_encryption" in section and "serial_console_access_disabled" not in section
 
     counts = page.with_attr("data-hook", "resource-types")
     assert counts
-    assert [(a["data-type"], a["data-evaluated"], a["data-non-compliant"]) for a in page.with_attr("data-evaluated")] == [
-        ("launch_template", "3", "2"), ("account", "2", "1")]
+    assert [
+        (a["data-type"], a["data-evaluated"], a["data-non-compliant"]) for a in page.with_attr("data-evaluated")
+    ] == [("launch_template", "3", "2"), ("account", "2", "1")]
     assert "2</strong> of 3 launch templates non-compliant" in html and "1</strong> of 2 account regions" in html
 
 
@@ -474,19 +599,30 @@ def test_the_account_guardrails_panel_shows_every_result_per_region() -> None:
     columns = [(a["data-guardrail-region"], a["data-failing"]) for a in page.with_attr("data-guardrail-region")]
     assert columns == [("us-east-1", "1"), ("eu-west-1", "0")]  # the report's region order; suppressed is no failure
     rules = [(a["data-rule"], a["data-failing"]) for tag, a in page.tags if tag == "tr" and "data-failing" in a]
-    assert rules == [("ebs_default_encryption", "1"), ("imds_defaults_v2", "0"), ("serial_console_access_disabled", "0")]
-    cells = [(a["data-region"], a["data-status"], a["data-suppressed"])
-             for tag, a in page.tags if tag == "td" and "g-cell" in (a.get("class") or "")]
+    assert rules == [
+        ("ebs_default_encryption", "1"),
+        ("imds_defaults_v2", "0"),
+        ("serial_console_access_disabled", "0"),
+    ]
+    cells = [
+        (a["data-region"], a["data-status"], a["data-suppressed"])
+        for tag, a in page.tags
+        if tag == "td" and "g-cell" in (a.get("class") or "")
+    ]
     assert cells == [
-        ("us-east-1", "FAIL", "false"), ("eu-west-1", "FAIL", "true"),
-        ("us-east-1", "PASS", "false"), ("eu-west-1", "", "false"),  # imds_defaults_v2: no result in eu-west-1
-        ("us-east-1", "PASS", "false"), ("eu-west-1", "SKIPPED", "false"),
+        ("us-east-1", "FAIL", "false"),
+        ("eu-west-1", "FAIL", "true"),
+        ("us-east-1", "PASS", "false"),
+        ("eu-west-1", "", "false"),  # imds_defaults_v2: no result in eu-west-1
+        ("us-east-1", "PASS", "false"),
+        ("eu-west-1", "SKIPPED", "false"),
     ]
     badges = re.findall(r'<span class="status status-(\w+)"(?: title="([^"]*)")?>([^<]*)</span>', html)
     assert badges == [
         ("fail", "ebs_default_encryption FAIL in us-east-1", "Fail"),
         ("suppressed", "ebs_default_encryption FAIL in eu-west-1 (suppressed: Migrating (SEC-7))", "Suppressed"),
-        ("pass", "imds_defaults_v2 PASS in us-east-1", "Pass"), ("none", "", "No result"),
+        ("pass", "imds_defaults_v2 PASS in us-east-1", "Pass"),
+        ("none", "", "No result"),
         ("pass", "serial_console_access_disabled PASS in us-east-1", "Pass"),
         ("skipped", "could not read the serial console setting", "Skipped"),
     ]
@@ -520,7 +656,9 @@ def test_more_failures_than_the_cap_embeds_the_cap_and_says_where_the_rest_are(m
     assert [(a["data-severity"], a["data-suppressed"]) for a in rows] == [("critical", "false"), ("high", "false")]
     (notice,) = page.with_attr("data-hook", "findings-cap")
     assert (notice["data-shown"], notice["data-total"]) == ("2", "3")
-    text = " ".join(re.sub(r"<[^>]+>", " ", unescape(html.split('data-hook="findings-cap"', 1)[1].split("</p>", 1)[0])).split())
+    text = " ".join(
+        re.sub(r"<[^>]+>", " ", unescape(html.split('data-hook="findings-cap"', 1)[1].split("</p>", 1)[0])).split()
+    )
     assert "embeds the 2 most severe of 3 findings" in text
     assert "the report's CSV or JSON export (--format csv or json)" in text
     # The counts are the whole report's, the suppressed finding left out included.
@@ -544,11 +682,12 @@ def test_within_the_cap_there_is_no_notice() -> None:
 def test_a_sharded_report_points_at_its_csv_shards(monkeypatch, tmp_path) -> None:
     """A report scanned into a folder store: the page names the run's shard folder there."""
     import boto3
+    from moto import mock_aws
+
     from ec2c.scanner.policy import load_policy
     from ec2c.scanner.rules import CATALOGUE
     from ec2c.scanner.scanner import scan
     from ec2c.scanner.storage import DirStore
-    from moto import mock_aws
 
     for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(key, raising=False)
@@ -570,6 +709,7 @@ def test_a_sharded_report_points_at_its_csv_shards(monkeypatch, tmp_path) -> Non
     index = stored.index
     folder = tmp_path / "reports" / index["generated_at"][:10].replace("-", "/") / index["run_id"]
     assert html_report.rest_location(stored) == (
-        f"the CSV shards of this run under {folder}/ (one findings.csv.gz per region)")
+        f"the CSV shards of this run under {folder}/ (one findings.csv.gz per region)"
+    )
     assert (folder / "us-east-1" / "findings.csv.gz").is_file()
     assert f"{folder}/" in to_html(stored)

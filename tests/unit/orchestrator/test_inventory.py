@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,7 @@ from ec2c.orchestrator.deploy.inventory import (
 from ec2c.orchestrator.deploy.locks import LockInfo
 from ec2c.orchestrator.errors import BadInput, OperationFailed
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 HOST = socket.gethostname()
 DEAD_PID = 2**22 + 12345
 """Above the largest pid_max Linux allows (2**22): no process can have it."""
@@ -54,9 +54,15 @@ def test_a_row_ages_from_its_birth_else_its_last_update() -> None:
 
 
 def test_a_row_serializes_with_utc_times_and_its_locks() -> None:
-    born = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    row = StackRow("dev-a1b2c3", KIND_EPHEMERAL, created=born, created_by="ci@h", resources=3,
-                   locks=[LockInfo("k", 7, "ci", "elsewhere", born)])
+    born = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    row = StackRow(
+        "dev-a1b2c3",
+        KIND_EPHEMERAL,
+        created=born,
+        created_by="ci@h",
+        resources=3,
+        locks=[LockInfo("k", 7, "ci", "elsewhere", born)],
+    )
     assert row.to_dict() == {
         "name": "dev-a1b2c3",
         "kind": KIND_EPHEMERAL,
@@ -81,7 +87,11 @@ def test_an_outcome_remains_when_the_stack_is_still_there() -> None:
     assert SweepOutcome("s", 1.4, "kept").remains and SweepOutcome("s", None, "failed").remains
     assert not SweepOutcome("s", 1, "removed").remains and not SweepOutcome("s", 1, "young").remains
     assert SweepOutcome("s", 12.6, "removed", "x").to_dict() == {
-        "stack": "s", "age_s": 13, "action": "removed", "detail": "x"}
+        "stack": "s",
+        "age_s": 13,
+        "action": "removed",
+        "detail": "x",
+    }
     assert SweepOutcome("s", None, "kept").to_dict()["age_s"] is None
 
 
@@ -104,8 +114,9 @@ class Backend:
 
 def _sweep(tmp_path: Path, **options) -> dict[str, SweepOutcome]:
     options.setdefault("dry_run", False)
-    outcomes = sweep(_env(), tmp_path, engine=None, program=lambda: None, older_than_s=3600,
-                     view_factory=lambda: None, **options)
+    outcomes = sweep(
+        _env(), tmp_path, engine=None, program=lambda: None, older_than_s=3600, view_factory=lambda: None, **options
+    )
     return {outcome.name: outcome for outcome in outcomes}
 
 
@@ -135,7 +146,9 @@ def test_sweep_removes_only_old_ephemeral_stacks_nobody_holds(monkeypatch, tmp_p
 
 
 def test_a_dry_run_says_what_it_would_remove_and_destroys_nothing(monkeypatch, tmp_path) -> None:
-    backend = Backend(monkeypatch, [_row("dev-old001", age_s=7200), _row("dev-lockd0", age_s=7200, locks=[_lock(DEAD_PID)])])
+    backend = Backend(
+        monkeypatch, [_row("dev-old001", age_s=7200), _row("dev-lockd0", age_s=7200, locks=[_lock(DEAD_PID)])]
+    )
     outcomes = _sweep(tmp_path, dry_run=True)
     assert backend.destroyed == []
     assert (outcomes["dev-old001"].action, outcomes["dev-old001"].detail) == ("would remove", "")

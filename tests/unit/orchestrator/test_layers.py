@@ -26,8 +26,9 @@ def graph() -> grimp.ImportGraph:
 
 
 def test_every_import_linter_contract_is_kept() -> None:
-    result = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=REPO,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
 
@@ -115,8 +116,13 @@ def _loaded_modules(*args: str) -> set[str]:
         f"sys.argv = ['ec2c', *{list(args)!r}]\n"
         "main()\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                            env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr
     line = next(line for line in result.stderr.splitlines() if line.startswith("MODULES "))
     return set(line.split()[1:])
@@ -129,9 +135,14 @@ def test_help_loads_neither_the_services_nor_their_sdks(args: list[str]) -> None
     loaded = _loaded_modules(*args)
     assert not {m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)}
     groups = {m for m in loaded if m.startswith("ec2c.orchestrator.cli.")} - {
-        "ec2c.orchestrator.cli.app", "ec2c.orchestrator.cli.lazy", "ec2c.orchestrator.cli.options",
-        "ec2c.orchestrator.cli.guard", "ec2c.orchestrator.cli.progress"}
+        "ec2c.orchestrator.cli.app",
+        "ec2c.orchestrator.cli.lazy",
+        "ec2c.orchestrator.cli.options",
+        "ec2c.orchestrator.cli.guard",
+        "ec2c.orchestrator.cli.progress",
+    }
     expected = {entry.module for entry in COMMANDS if entry.name == args[0]}
     assert groups == expected
-    assert not any(m.startswith(("ec2c.orchestrator.deploy", "ec2c.orchestrator.fleet", "ec2c.orchestrator.demo"))
-                   for m in loaded)
+    assert not any(
+        m.startswith(("ec2c.orchestrator.deploy", "ec2c.orchestrator.fleet", "ec2c.orchestrator.demo")) for m in loaded
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -123,7 +123,7 @@ def _view() -> ProgressView:
 
 
 def _lock(pid: int) -> LockInfo:
-    return LockInfo("k", pid, "ci", socket.gethostname(), datetime(2026, 1, 1, tzinfo=timezone.utc))
+    return LockInfo("k", pid, "ci", socket.gethostname(), datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def test_a_preview_counts_the_planned_changes(monkeypatch, tmp_path) -> None:
@@ -197,7 +197,9 @@ def test_a_locked_stack_names_the_holder_and_how_to_release_it(monkeypatch, tmp_
 def test_no_operation_starts_after_a_signal(monkeypatch, tmp_path) -> None:
     backend = Backend(monkeypatch, Stack())
     SUPERVISOR.first = 2
-    with pytest.raises(Interrupted, match="up of stack organization/ec2-compliance/dev not started: interrupted by SIGINT"):
+    with pytest.raises(
+        Interrupted, match="up of stack organization/ec2-compliance/dev not started: interrupted by SIGINT"
+    ):
         run_operation(_target(tmp_path), None, "up", lambda: None, _view())
     assert backend.opened == []
 

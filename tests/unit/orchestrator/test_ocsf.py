@@ -8,26 +8,29 @@ from __future__ import annotations
 import importlib.metadata
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from ec2c.orchestrator import demo
+from ec2c.orchestrator.reporting.ocsf import to_ocsf
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.reader import Report, load_report
 from ec2c.scanner.rules.mappings import compliance_controls
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import DirStore
-from ec2c.orchestrator import demo
-from ec2c.orchestrator.reporting.ocsf import to_ocsf
 
 py_ocsf_models = pytest.importorskip("py_ocsf_models")
 from py_ocsf_models.events.findings.detection_finding import DetectionFinding  # noqa: E402
 
 SEVERITY_IDS = {"critical": 5, "high": 4, "medium": 3, "low": 2, "informational": 1}
-RESOURCE_TYPES = {"instance": "AWS::EC2::Instance", "launch_template": "AWS::EC2::LaunchTemplate",
-                  "security_group": "AWS::EC2::SecurityGroup",
-                  "account": "AWS::::Account"}
+RESOURCE_TYPES = {
+    "instance": "AWS::EC2::Instance",
+    "launch_template": "AWS::EC2::LaunchTemplate",
+    "security_group": "AWS::EC2::SecurityGroup",
+    "account": "AWS::::Account",
+}
 
 
 def ms(iso: str) -> int:
@@ -54,6 +57,7 @@ def events_of(report: Report) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------------
 # Fixtures: the demo fleet scanned twice, the second scan a day later with the first as history
 # ------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def demo_reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Report]:
@@ -97,7 +101,7 @@ def assert_kept(sent: Any, parsed: Any, path: str = "event") -> None:
             assert_kept(value, parsed[key], f"{path}.{key}")
     elif isinstance(sent, list):
         assert isinstance(parsed, list) and len(parsed) == len(sent), path
-        for index, (a, b) in enumerate(zip(sent, parsed)):
+        for index, (a, b) in enumerate(zip(sent, parsed, strict=True)):
             assert_kept(a, b, f"{path}[{index}]")
     else:
         assert sent == parsed, f"{path}: {sent!r} became {parsed!r}"
@@ -114,6 +118,7 @@ def validate(event: dict[str, Any]) -> DetectionFinding:
 # Validation
 # ------------------------------------------------------------------------------------------------
 
+
 def test_the_events_stream_one_by_one(demo_report):
     stream = to_ocsf(demo_report)
     assert isinstance(stream, Iterator)  # a generator: the caller writes each and drops it
@@ -124,7 +129,8 @@ def test_the_events_stream_one_by_one(demo_report):
 def test_every_demo_finding_is_a_valid_detection_finding(demo_report, events):
     assert len(events) == len(failures(demo_report))
     assert len(events) == len(list(demo_report.findings())) + sum(
-        1 for f in demo_report.index["account_findings"] if f["status"] == "FAIL")
+        1 for f in demo_report.index["account_findings"] if f["status"] == "FAIL"
+    )
     for event in events:
         model = validate(event)
         assert model.class_uid == 2004 and model.category_uid == 2
@@ -187,8 +193,9 @@ def test_resource_types_and_names(demo_report, events):
         for kind in RESOURCE_TYPES
     }
     assert all(r["name"].startswith("i-") and ":instance/" in r["uid"] for r in by_type["AWS::EC2::Instance"])
-    assert all(r["name"].startswith("lt-") and ":launch-template/" in r["uid"]
-               for r in by_type["AWS::EC2::LaunchTemplate"])
+    assert all(
+        r["name"].startswith("lt-") and ":launch-template/" in r["uid"] for r in by_type["AWS::EC2::LaunchTemplate"]
+    )
     for resource in by_type["AWS::::Account"]:
         assert resource["name"] == demo.DEMO_ACCOUNT_ID
         assert resource["uid"] == f"arn:aws:iam::{demo.DEMO_ACCOUNT_ID}:root"
@@ -207,13 +214,20 @@ def test_only_failing_account_guardrails_are_events(demo_report):
     quiet = [dict(f, status="SKIPPED") for f in account]
     assert events_of(inline(demo_report, findings=[], account_findings=quiet)) == []
     # A suppressed guardrail failure is a suppressed event, like any finding.
-    (suppressed, *_) = events_of(inline(demo_report, findings=[], account_findings=[
-        dict(account[0], status="FAIL", suppressed=True, suppression_reason="accepted (SEC-1)")]))
+    (suppressed, *_) = events_of(
+        inline(
+            demo_report,
+            findings=[],
+            account_findings=[dict(account[0], status="FAIL", suppressed=True, suppression_reason="accepted (SEC-1)")],
+        )
+    )
     assert (validate(suppressed).status_id, suppressed["status_detail"]) == (3, "accepted (SEC-1)")
 
 
 def test_every_severity_maps(demo_report):
-    seen = {f["severity"]: validate(e).severity_id for f, e in zip(failures(demo_report), to_ocsf(demo_report))}
+    seen = {
+        f["severity"]: validate(e).severity_id for f, e in zip(failures(demo_report), to_ocsf(demo_report), strict=True)
+    }
     assert seen == {s: SEVERITY_IDS[s] for s in seen}
     # The demo has no informational finding; an unknown severity is Other with the source's value.
     finding = next(demo_report.findings())
@@ -226,7 +240,9 @@ def test_every_severity_maps(demo_report):
 def test_suppressed_findings_are_suppressed_with_the_reason(demo_report, events):
     suppressed = [(f, e) for f, e in zip(failures(demo_report), events, strict=True) if f["suppressed"]]
     assert {f["rule_id"] for f, _ in suppressed} >= {
-        "ssh_open_to_internet", "no_public_ip", "public_ip_with_instance_profile",
+        "ssh_open_to_internet",
+        "no_public_ip",
+        "public_ip_with_instance_profile",
     }
     for finding, event in suppressed:
         model = validate(event)
@@ -252,7 +268,8 @@ def test_compliance_mappings_go_to_unmapped(demo_report, events):
     assert "compliance" not in by_rule["termination_protection"]["unmapped"]
     # A guardrail's controls (CIS, FSBP) come through the same way.
     assert by_rule["default_security_group_closed"]["unmapped"]["compliance"][
-        "AWS Foundational Security Best Practices"] == ["EC2.2"]
+        "AWS Foundational Security Best Practices"
+    ] == ["EC2.2"]
 
 
 def test_a_finding_seen_before_is_an_update(demo_reports):
@@ -274,6 +291,7 @@ def test_a_finding_seen_before_is_an_update(demo_reports):
 # ------------------------------------------------------------------------------------------------
 # Edges
 # ------------------------------------------------------------------------------------------------
+
 
 def test_an_empty_report_gives_no_events(demo_report):
     assert events_of(inline(demo_report, findings=[], account_findings=[])) == []
@@ -299,18 +317,33 @@ def test_product_version_falls_back_when_not_installed(demo_report, monkeypatch)
 
 def test_times_are_epoch_milliseconds_in_utc():
     document = {
-        "run_id": "r", "generated_at": "2025-06-01T12:00:00+00:00", "account_id": "111122223333", "summary": {},
-        "findings": [{
-            "finding_id": "f" * 64, "rule_id": "no_public_ip", "title": "t", "severity": "low",
-            "status": "FAIL", "suppressed": False, "message": "m", "tags": {}, "region": "eu-west-1",
-            "resource_type": "instance", "resource_id": "i-1", "instance_id": "i-1", "account_id": None,
-            "resource_arn": "arn:aws-cn:ec2:eu-west-1:111122223333:instance/i-1",
-            "first_seen": "2025-05-31T12:00:00.250000Z",
-        }],
+        "run_id": "r",
+        "generated_at": "2025-06-01T12:00:00+00:00",
+        "account_id": "111122223333",
+        "summary": {},
+        "findings": [
+            {
+                "finding_id": "f" * 64,
+                "rule_id": "no_public_ip",
+                "title": "t",
+                "severity": "low",
+                "status": "FAIL",
+                "suppressed": False,
+                "message": "m",
+                "tags": {},
+                "region": "eu-west-1",
+                "resource_type": "instance",
+                "resource_id": "i-1",
+                "instance_id": "i-1",
+                "account_id": None,
+                "resource_arn": "arn:aws-cn:ec2:eu-west-1:111122223333:instance/i-1",
+                "first_seen": "2025-05-31T12:00:00.250000Z",
+            }
+        ],
     }
     (event,) = events_of(load_report(document, None, "test"))
     model = validate(event)
-    expected = int(datetime(2025, 6, 1, 12, tzinfo=timezone.utc).timestamp()) * 1000
+    expected = int(datetime(2025, 6, 1, 12, tzinfo=UTC).timestamp()) * 1000
     assert model.time == expected
     assert model.finding_info.first_seen_time == expected - 86_400_000 + 250
     assert model.activity_id == 2

@@ -47,8 +47,15 @@ def _result(stderr: str) -> CommandResult:
 class Backend:
     """`select_stack` / `create_stack` over a set of existing stacks; records each call."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, existing: set[str], *, salt: str | None = None,
-                 select_error: Exception | None = None, race: bool = False) -> None:
+    def __init__(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        existing: set[str],
+        *,
+        salt: str | None = None,
+        select_error: Exception | None = None,
+        race: bool = False,
+    ) -> None:
         self.existing, self.salt, self.select_error, self.race = existing, salt, select_error, race
         self.calls: list[str] = []
         self.workspace = Workspace()
@@ -148,9 +155,14 @@ def test_a_missing_stack_is_not_created_when_only_reading(monkeypatch, tmp_path)
 
 
 def test_an_engine_refusal_is_one_line_naming_the_stack(monkeypatch, tmp_path) -> None:
-    Backend(monkeypatch, {"dev"}, select_error=auto.CommandError(_result("error: failed to decrypt: incorrect passphrase")))
-    with pytest.raises(OperationFailed, match=r"^cannot open stack organization/ec2-compliance/dev in file://.*: "
-                                              r"failed to decrypt: incorrect passphrase$"):
+    Backend(
+        monkeypatch, {"dev"}, select_error=auto.CommandError(_result("error: failed to decrypt: incorrect passphrase"))
+    )
+    with pytest.raises(
+        OperationFailed,
+        match=r"^cannot open stack organization/ec2-compliance/dev in file://.*: "
+        r"failed to decrypt: incorrect passphrase$",
+    ):
         open_stack(_target(tmp_path), Engine(), lambda: None)
 
 

@@ -12,26 +12,45 @@ import re
 from typing import Any
 
 import pytest
-from ec2c.scanner.reader import Report, load_report
 from rich.console import Console
 
 from ec2c.orchestrator.reporting import render
+from ec2c.scanner.reader import Report, load_report
 
 ACCOUNT_ID = "123456789012"
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 
 
-def _finding(resource_type: str, resource_id: str, rule: str, severity: str, *, region: str = "us-east-1",
-             status: str = "FAIL", suppressed: bool = False, tags: dict[str, str] | None = None,
-             message: str | None = None) -> dict[str, Any]:
+def _finding(
+    resource_type: str,
+    resource_id: str,
+    rule: str,
+    severity: str,
+    *,
+    region: str = "us-east-1",
+    status: str = "FAIL",
+    suppressed: bool = False,
+    tags: dict[str, str] | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
     return {
-        "finding_id": f"{resource_id}-{region}-{rule}", "resource_type": resource_type, "resource_id": resource_id,
-        "resource_arn": f"arn:aws:iam::{ACCOUNT_ID}:root" if resource_type == "account"
+        "finding_id": f"{resource_id}-{region}-{rule}",
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "resource_arn": f"arn:aws:iam::{ACCOUNT_ID}:root"
+        if resource_type == "account"
         else f"arn:aws:ec2:{region}:{ACCOUNT_ID}:{resource_type.replace('_', '-')}/{resource_id}",
-        "account_id": ACCOUNT_ID, "instance_id": resource_id if resource_type == "instance" else None,
-        "region": region, "rule_id": rule, "title": rule, "severity": severity, "status": status,
-        "suppressed": suppressed, "suppression_reason": "accepted risk" if suppressed else None,
-        "message": message or f"{rule} {status.lower()} on {resource_id} in {region}", "tags": tags or {},
+        "account_id": ACCOUNT_ID,
+        "instance_id": resource_id if resource_type == "instance" else None,
+        "region": region,
+        "rule_id": rule,
+        "title": rule,
+        "severity": severity,
+        "status": status,
+        "suppressed": suppressed,
+        "suppression_reason": "accepted risk" if suppressed else None,
+        "message": message or f"{rule} {status.lower()} on {resource_id} in {region}",
+        "tags": tags or {},
     }
 
 
@@ -40,16 +59,24 @@ def instance(resource_id: str, rule: str, severity: str, name: str = "web", **kw
 
 
 def template(resource_id: str, rule: str, severity: str, name: str | None = None, **kw: Any) -> dict[str, Any]:
-    return _finding("launch_template", resource_id, rule, severity, tags={"Name": name} if name else {},
-                    message=f"launch template tpl-{resource_id}: {rule} failed", **kw)
+    return _finding(
+        "launch_template",
+        resource_id,
+        rule,
+        severity,
+        tags={"Name": name} if name else {},
+        message=f"launch template tpl-{resource_id}: {rule} failed",
+        **kw,
+    )
 
 
 def guardrail(rule: str, severity: str, region: str, status: str = "FAIL", **kw: Any) -> dict[str, Any]:
     return _finding("account", ACCOUNT_ID, rule, severity, region=region, status=status, **kw)
 
 
-def typed_report(findings: list[dict[str, Any]] | None = None,
-                 account_findings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def typed_report(
+    findings: list[dict[str, Any]] | None = None, account_findings: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     if findings is None:
         findings = [
             instance("i-0aaa", "imdsv2_required", "high", name="web-1"),
@@ -61,20 +88,41 @@ def typed_report(findings: list[dict[str, Any]] | None = None,
         account_findings = [
             guardrail("ebs_default_encryption", "medium", "us-east-1"),
             guardrail("ebs_default_encryption", "medium", "eu-west-1"),
-            guardrail("ebs_default_encryption", "medium", "ap-southeast-2", status="PASS",
-                      message="PASS-MESSAGE EBS encryption by default is enabled"),
+            guardrail(
+                "ebs_default_encryption",
+                "medium",
+                "ap-southeast-2",
+                status="PASS",
+                message="PASS-MESSAGE EBS encryption by default is enabled",
+            ),
             guardrail("serial_console_access_disabled", "low", "us-east-1", status="PASS"),
-            guardrail("serial_console_access_disabled", "low", "eu-west-1", status="SKIPPED",
-                      message="SKIP-MESSAGE could not read the setting"),
+            guardrail(
+                "serial_console_access_disabled",
+                "low",
+                "eu-west-1",
+                status="SKIPPED",
+                message="SKIP-MESSAGE could not read the setting",
+            ),
             guardrail("serial_console_access_disabled", "low", "ap-southeast-2", status="PASS"),
         ]
     return {
-        "schema_version": 2, "run_id": "run-1", "account_id": ACCOUNT_ID, "regions": REGIONS,
+        "schema_version": 2,
+        "run_id": "run-1",
+        "account_id": ACCOUNT_ID,
+        "regions": REGIONS,
         "generated_at": "2026-01-01T00:00:00Z",
-        "partial": False, "errors": [], "findings": findings, "account_findings": account_findings,
+        "partial": False,
+        "errors": [],
+        "findings": findings,
+        "account_findings": account_findings,
         "summary": {
-            "total_instances": 4, "compliant_instances": 2, "non_compliant_instances": 2, "unevaluated_instances": 0,
-            "compliance_rate": 50.0, "by_rule": {}, "by_severity": {},
+            "total_instances": 4,
+            "compliant_instances": 2,
+            "non_compliant_instances": 2,
+            "unevaluated_instances": 0,
+            "compliance_rate": 50.0,
+            "by_rule": {},
+            "by_severity": {},
             "by_resource_type": {
                 "instance": {"evaluated": 4, "non_compliant": 2},
                 "launch_template": {"evaluated": 3, "non_compliant": 2},
@@ -128,8 +176,10 @@ def test_wide_layout_labels_the_resource_column_by_type():
     assert [h[1] for h in headers] == ["Instance", "Launch", "Account"]  # "Launch template"
     assert table.index("Instances (2)") < table.index("Launch templates (2)") < table.index("Account guardrails (2)")
     accounts = table.split("Account guardrails (2)")[1]
-    assert len(re.findall(r"^MEDIUM\s+123456789012\s+(?:us-east-1|eu-west-1)\s+ebs_default_encryption", accounts,
-                          re.M)) == 2
+    assert (
+        len(re.findall(r"^MEDIUM\s+123456789012\s+(?:us-east-1|eu-west-1)\s+ebs_default_encryption", accounts, re.M))
+        == 2
+    )
     # Every section's table has the same column layout: the Region column starts at one offset.
     assert len({line.index("Region") for line in table.splitlines() if line.startswith("Severity")}) == 1
 
@@ -197,11 +247,28 @@ def test_a_report_of_instances_only_has_no_type_headings():
 
 def test_a_schema_1_report_still_renders():
     doc = {
-        "run_id": "old", "generated_at": "2024-01-01T00:00:00Z", "regions": ["us-east-1"],
-        "summary": {"total_instances": 1, "compliant_instances": 0, "non_compliant_instances": 1,
-                    "compliance_rate": 0.0, "by_rule": {}},
-        "findings": [{"instance_id": "i-1", "region": "us-east-1", "rule_id": "imdsv2_required", "severity": "high",
-                      "status": "FAIL", "suppressed": False, "message": "IMDSv1 is allowed", "tags": {"Name": "old"}}],
+        "run_id": "old",
+        "generated_at": "2024-01-01T00:00:00Z",
+        "regions": ["us-east-1"],
+        "summary": {
+            "total_instances": 1,
+            "compliant_instances": 0,
+            "non_compliant_instances": 1,
+            "compliance_rate": 0.0,
+            "by_rule": {},
+        },
+        "findings": [
+            {
+                "instance_id": "i-1",
+                "region": "us-east-1",
+                "rule_id": "imdsv2_required",
+                "severity": "high",
+                "status": "FAIL",
+                "suppressed": False,
+                "message": "IMDSv1 is allowed",
+                "tags": {"Name": "old"},
+            }
+        ],
     }
     for width in (80, 160):
         text = rendered(doc, width)
@@ -256,9 +323,12 @@ def test_limit_0_is_capped_and_says_so(monkeypatch):
     text = flat(rendered(typed_report(findings, []), 80, limit=0))
     assert "... 2 more findings (2 low): the table shows at most 3 rows; see --format json or csv" in text
     assert "box-0" in text and "box-2" in text and "box-3" not in text
-    assert "... 2 more findings (2 low): the table shows at most 3 rows" in flat(rendered(typed_report(findings, []), 80, limit=9))
+    assert "... 2 more findings (2 low): the table shows at most 3 rows" in flat(
+        rendered(typed_report(findings, []), 80, limit=9)
+    )
     assert "... 3 more findings (3 low): see --format json or csv, or --limit 0" in flat(
-        rendered(typed_report(findings, []), 80, limit=2))  # below the cap: --limit decided
+        rendered(typed_report(findings, []), 80, limit=2)
+    )  # below the cap: --limit decided
 
 
 def test_the_failures_are_read_once_and_the_rest_counted(monkeypatch):
@@ -284,8 +354,10 @@ def test_the_failures_are_read_once_and_the_rest_counted(monkeypatch):
 
 @pytest.mark.parametrize("count", [0, 1, 4])
 def test_top_failures_keeps_count_rows_and_tallies_all(count):
-    findings = [instance(f"i-{n}", "no_key_pair", sev, name=f"b{n}")
-                for n, sev in enumerate(["low", "high", "medium", "critical", "low"])]
+    findings = [
+        instance(f"i-{n}", "no_key_pair", sev, name=f"b{n}")
+        for n, sev in enumerate(["low", "high", "medium", "critical", "low"])
+    ]
     shown, tally = render.top_failures(iter(findings), count)
     assert [f["severity"] for f in shown] == ["critical", "high", "medium", "low"][:count]
     assert tally.total == 5 and tally.suppressed == 0 and tally.by_type() == {"instance": 5}

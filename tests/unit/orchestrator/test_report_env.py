@@ -11,18 +11,16 @@ from typing import Any
 
 import boto3
 import pytest
+from typer.testing import CliRunner
+
+from ec2c.orchestrator.cli import app
+from ec2c.orchestrator.deploy import operations
 from ec2c.scanner.contract import LATEST_REPORT_KEY
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.reader import Report, load_report
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import S3Store
-from typer.testing import CliRunner
-
-from ec2c.orchestrator.cli import app
-from ec2c.orchestrator.deploy import operations
-
-from test_scan_command import clean_env, dummy_creds, mocked  # noqa: F401 (fixtures)
 
 BUCKET = "reports-dev"
 REGION = "us-east-1"
@@ -43,9 +41,16 @@ def stored_scan(instances: int = 2) -> Report:
     """A scan of moto's EC2 into the bucket, as the Lambda stores it (index and shards)."""
     ec2 = boto3.client("ec2", region_name=REGION)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    ec2.run_instances(ImageId=image, MinCount=instances, MaxCount=instances, InstanceType="t3.micro",
-                      MetadataOptions={"HttpTokens": "optional"})
-    policy = load_policy({"rules": {rule: {"enabled": rule in ("imdsv2_required", "no_key_pair")} for rule in CATALOGUE}})
+    ec2.run_instances(
+        ImageId=image,
+        MinCount=instances,
+        MaxCount=instances,
+        InstanceType="t3.micro",
+        MetadataOptions={"HttpTokens": "optional"},
+    )
+    policy = load_policy(
+        {"rules": {rule: {"enabled": rule in ("imdsv2_required", "no_key_pair")} for rule in CATALOGUE}}
+    )
     session = boto3.session.Session(region_name=REGION)
     return scan(session, [REGION], policy, S3Store(session.client("s3"), BUCKET))
 
@@ -85,8 +90,12 @@ def test_every_format_streams_from_the_shards(bucket):
 def test_a_schema_2_latest_json_still_reads(bucket):
     stored = stored_scan()
     document = {key: value for key, value in stored.index.items() if key != "region_shards"}
-    document.update(schema_version=2, findings=list(stored.findings()), new_findings=list(stored.new_findings()),
-                    resolved_findings=[])
+    document.update(
+        schema_version=2,
+        findings=list(stored.findings()),
+        new_findings=list(stored.new_findings()),
+        resolved_findings=[],
+    )
     bucket.put_object(Bucket=BUCKET, Key=LATEST_REPORT_KEY, Body=json.dumps(document).encode())
     table = report()
     assert table.exit_code == 0, table.stderr
@@ -96,9 +105,11 @@ def test_a_schema_2_latest_json_still_reads(bucket):
 
 
 def test_no_report_yet(bucket):
-    assert error_line(report()) == (f"error: s3://{BUCKET}/{LATEST_REPORT_KEY}: no report yet; the analyzer has not "
-                                    "completed a scan (its schedule runs it, or `ec2c run --env <env>` "
-                                    "starts one now)")
+    assert error_line(report()) == (
+        f"error: s3://{BUCKET}/{LATEST_REPORT_KEY}: no report yet; the analyzer has not "
+        "completed a scan (its schedule runs it, or `ec2c run --env <env>` "
+        "starts one now)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -106,8 +117,12 @@ def test_no_report_yet(bucket):
     [
         (b"{not json", "not JSON"),
         (b"[1, 2]", "not a compliance report (no run_id, generated_at and summary)"),
-        (json.dumps({"schema_version": 4, "run_id": "r", "generated_at": "2030-01-01T00:00:00Z", "summary": {}}).encode(),
-         "unknown schema_version 4 (this version reads 1 to 3)"),
+        (
+            json.dumps(
+                {"schema_version": 4, "run_id": "r", "generated_at": "2030-01-01T00:00:00Z", "summary": {}}
+            ).encode(),
+            "unknown schema_version 4 (this version reads 1 to 3)",
+        ),
     ],
 )
 def test_an_unusable_index(bucket, body, why):
@@ -140,7 +155,8 @@ def test_a_truncated_or_foreign_shard(bucket, tmp_path):
     target = tmp_path / "report.json"
     target.write_text("the previous export")
     assert error_line(report("--format", "json", "--output", str(target))) == (
-        f"error: s3://{BUCKET}/{shard}: not a gzip file")
+        f"error: s3://{BUCKET}/{shard}: not a gzip file"
+    )
     assert target.read_text() == "the previous export"  # the half-written export was never renamed over it
 
 

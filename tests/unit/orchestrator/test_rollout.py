@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from ec2c.orchestrator.deploy.environments import ConfigDir
-from ec2c.orchestrator.errors import BadInput, OperationFailed
 from ec2c.orchestrator.deploy.lifecycle import OperationResult
-from ec2c.orchestrator.deploy.rollout import load_plan, execute
+from ec2c.orchestrator.deploy.rollout import execute, load_plan
+from ec2c.orchestrator.errors import BadInput, OperationFailed
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -46,7 +46,10 @@ def test_example_plan_resolves_accounts_and_regions():
     ("document", "fragment"),
     [
         ({"waves": []}, "waves: List should have at least 1 item"),
-        ({"waves": [{"name": "w", "targets": [{"env": "app"}], "paralellism": 2}]}, "waves.0.paralellism: unknown field"),
+        (
+            {"waves": [{"name": "w", "targets": [{"env": "app"}], "paralellism": 2}]},
+            "waves.0.paralellism: unknown field",
+        ),
         ({"waves": [{"name": "w", "parallelism": 0, "targets": [{"env": "app"}]}]}, "waves.0.parallelism"),
         ({"waves": [{"name": "w", "targets": [{"env": "nope"}]}]}, "waves[0].targets[0]: unknown environment 'nope'"),
         ({"waves": [{"name": "w", "targets": [{"env": "app", "aws": {"region": "mars"}}]}]}, "waves[0].targets[0]:"),
@@ -62,13 +65,24 @@ def test_bad_plans_name_the_file_and_place(tmp_path, config, document, fragment)
 
 
 def _three_waves(tmp_path, config, fail_fast=True):
-    return load_plan(_plan(tmp_path, {"fail_fast": fail_fast, "waves": [
-        {"name": "one", "targets": [{"env": "app", "stack": "a1"}]},
-        {"name": "two", "parallelism": 2, "targets": [
-            {"env": "app", "stack": f"b{i}", "aws": {"region": "us-east-1"}} for i in range(5)
-        ]},
-        {"name": "three", "targets": [{"env": "app", "stack": "c1"}]},
-    ]}), config)
+    return load_plan(
+        _plan(
+            tmp_path,
+            {
+                "fail_fast": fail_fast,
+                "waves": [
+                    {"name": "one", "targets": [{"env": "app", "stack": "a1"}]},
+                    {
+                        "name": "two",
+                        "parallelism": 2,
+                        "targets": [{"env": "app", "stack": f"b{i}", "aws": {"region": "us-east-1"}} for i in range(5)],
+                    },
+                    {"name": "three", "targets": [{"env": "app", "stack": "c1"}]},
+                ],
+            },
+        ),
+        config,
+    )
 
 
 def test_waves_run_in_order_within_the_parallelism_bound(tmp_path, config):

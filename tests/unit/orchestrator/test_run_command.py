@@ -10,27 +10,26 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
-from ec2c.scanner import collector, workflow
-from ec2c.scanner.handler import handler
-from ec2c.scanner.rules import CATALOGUE
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from test_scan_command import clean_env, dummy_creds  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
 from ec2c.orchestrator.deploy import operations
 from ec2c.orchestrator.scan import remote, run_scan
 from ec2c.orchestrator.scan.run_scan import Phase, RegionProgress, RegionState
+from ec2c.scanner import collector, workflow
+from ec2c.scanner.handler import handler
+from ec2c.scanner.rules import CATALOGUE
 from tests.sfn_seam import Handler, LocalLambda, scanner_function
-
-from test_scan_command import clean_env, dummy_creds  # noqa: F401 (fixtures)
 
 REGION = "us-east-1"
 OTHER_REGION = "eu-west-1"
@@ -61,8 +60,10 @@ class Deployed:
     def launch(self, region: str, count: int) -> list[str]:
         """`count` one-instance reservations (moto pages DescribeInstances by reservation)."""
         ec2 = self.session.client("ec2", region_name=region)
-        return [ec2.run_instances(ImageId=LINUX_AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-                for _ in range(count)]  # fmt: skip
+        return [
+            ec2.run_instances(ImageId=LINUX_AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+            for _ in range(count)
+        ]
 
     @property
     def sfn(self) -> Any:
@@ -84,8 +85,12 @@ class Deployed:
 def deployed(dummy_creds, monkeypatch) -> Iterator[Deployed]:  # noqa: F811
     monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda seconds: None))
     monkeypatch.setattr(remote, "pause", lambda seconds: time.sleep(0.02))
-    for name, value in {"AWS_REGION": REGION, "REPORT_BUCKET": BUCKET, "COMPLIANCE_POLICY": json.dumps(TAGS_ONLY),
-                        "SCAN_REGIONS": ",".join((REGION, OTHER_REGION, THIRD_REGION))}.items():  # fmt: skip
+    for name, value in {
+        "AWS_REGION": REGION,
+        "REPORT_BUCKET": BUCKET,
+        "COMPLIANCE_POLICY": json.dumps(TAGS_ONLY),
+        "SCAN_REGIONS": ",".join((REGION, OTHER_REGION, THIRD_REGION)),
+    }.items():
         monkeypatch.setenv(name, value)  # the function's environment, as the stack sets it
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         session = boto3.session.Session(region_name=REGION)
@@ -114,7 +119,7 @@ def flat(text: str) -> str:
 def region_lines(result, region: str) -> list[str]:
     """What the command said of `region`, in order."""
     prefix = f"{region}: "
-    return [line.strip()[len(prefix):] for line in result.stderr.splitlines() if line.strip().startswith(prefix)]
+    return [line.strip()[len(prefix) :] for line in result.stderr.splitlines() if line.strip().startswith(prefix)]
 
 
 def error_line(result) -> str:
@@ -125,6 +130,7 @@ def error_line(result) -> str:
 # ------------------------------------------------------------------------------------------------
 # The command on moto's interpreter
 # ------------------------------------------------------------------------------------------------
+
 
 def test_wait_follows_every_region_to_done_and_prints_the_outcome(deployed) -> None:
     deployed.route()
@@ -203,8 +209,9 @@ class Clock:
 
 def test_a_region_of_three_pages_takes_three_invocations(deployed, monkeypatch) -> None:
     monkeypatch.setattr(collector, "PAGE_SIZE", 1)
-    seam = deployed.route(clock=lambda event: Clock() if event.get("action") == workflow.ACTION_SCAN_REGION
-                          else (lambda: 900_000))  # fmt: skip
+    seam = deployed.route(
+        clock=lambda event: Clock() if event.get("action") == workflow.ACTION_SCAN_REGION else (lambda: 900_000)
+    )
     deployed.launch(REGION, 3)
 
     result = run("--wait", "--regions", REGION)
@@ -212,9 +219,12 @@ def test_a_region_of_three_pages_takes_three_invocations(deployed, monkeypatch) 
     assert result.exit_code == 0, result.stderr
     assert seam.actions() == ["plan", "scan_region", "scan_region", "scan_region", "aggregate"]
     assert region_lines(result, REGION) == [
-        "queued", "scanning (invocation 1)", "scanning (invocation 2)", "scanning (invocation 3)",
+        "queued",
+        "scanning (invocation 1)",
+        "scanning (invocation 2)",
+        "scanning (invocation 3)",
         "done (3 invocations)",
-    ]  # fmt: skip
+    ]
     assert "ok · 3 instances · 3 non-compliant" in flat(result.stderr)
 
 
@@ -228,8 +238,10 @@ def test_without_wait_the_execution_is_started_and_named(deployed) -> None:
     arn = execution["executionArn"]
     assert result.stdout == arn + "\n"
     assert execution["name"].startswith("ec2c-run-")
-    assert f"Started the scan of dev: https://{REGION}.console.aws.amazon.com/states/home?region={REGION}" \
-           f"#/v2/executions/details/{arn}" in flat(result.stderr)
+    assert (
+        f"Started the scan of dev: https://{REGION}.console.aws.amazon.com/states/home?region={REGION}"
+        f"#/v2/executions/details/{arn}" in flat(result.stderr)
+    )
     assert "ec2c report --env dev" in result.stderr
     described = deployed.wait_for_the_end(arn)
     assert json.loads(described["input"]) == {"regions": [OTHER_REGION]}
@@ -247,8 +259,10 @@ def test_an_execution_that_fails_exits_1_with_its_error_and_cause(deployed) -> N
     assert result.exit_code == 1, result.stderr
     assert "Planning the run" in result.stderr
     [execution] = deployed.executions()
-    assert error_line(result) == ("error: execution failed: PermissionError: s3:GetObject denied on "
-                                  f"reports/latest.json ({run_scan.console_url(execution['executionArn'])})")
+    assert error_line(result) == (
+        "error: execution failed: PermissionError: s3:GetObject denied on "
+        f"reports/latest.json ({run_scan.console_url(execution['executionArn'])})"
+    )
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -300,6 +314,7 @@ def test_unknown_regions_are_bad_input_before_anything_runs(deployed) -> None:
 # The fold of history events (pure) and the history's reader
 # ------------------------------------------------------------------------------------------------
 
+
 def _event(event_id: int, previous: int, kind: str, **details: Any) -> dict[str, Any]:
     if kind.endswith("StateEntered"):
         key = "stateEnteredEventDetails"
@@ -326,7 +341,9 @@ HISTORY = [
     _event(3, 2, "TaskScheduled", parameters={"Payload": {"action": "plan", "input": {}}}),
     _event(4, 3, "TaskSucceeded", output={"Payload": {"run": RUN, "regions": ["a-east-1", "b-west-2", "c-north-1"]}}),
     _event(5, 4, "TaskStateExited", name="Plan", output={"run": RUN, "regions": ["a-east-1", "b-west-2", "c-north-1"]}),
-    _event(6, 5, "MapStateEntered", name="Regions", input={"run": RUN, "regions": ["a-east-1", "b-west-2", "c-north-1"]}),
+    _event(
+        6, 5, "MapStateEntered", name="Regions", input={"run": RUN, "regions": ["a-east-1", "b-west-2", "c-north-1"]}
+    ),
     _event(7, 6, "MapStateStarted"),
     _event(8, 7, "MapIterationStarted", name="Regions", index=0),
     _event(9, 7, "MapIterationStarted", name="Regions", index=1),
@@ -338,25 +355,47 @@ HISTORY = [
     _event(14, 12, "TaskStarted"),
     _event(15, 13, "TaskStarted"),
     _event(16, 14, "TaskFailed", error="States.Timeout", cause="Task timed out after 900.00 seconds"),
-    _event(17, 15, "TaskSucceeded", output={"Payload": {"run": RUN, "region": "a-east-1", "resume": {"part": 1}, "done": False}}),
+    _event(
+        17,
+        15,
+        "TaskSucceeded",
+        output={"Payload": {"run": RUN, "region": "a-east-1", "resume": {"part": 1}, "done": False}},
+    ),
     _event(18, 16, "TaskScheduled", parameters=_scan_payload("b-west-2")),  # the retry
     _event(19, 17, "TaskStateExited", name="ScanRegion", output={"region": "a-east-1", "done": False}),
     _event(20, 19, "ChoiceStateEntered", name="MoreToScan", input={"region": "a-east-1", "done": False}),
     _event(21, 20, "ChoiceStateExited", name="MoreToScan", output={"region": "a-east-1", "done": False}),
-    _event(22, 21, "TaskStateEntered", name="ScanRegion", input={"run": RUN, "region": "a-east-1", "resume": {"part": 1}}),
+    _event(
+        22, 21, "TaskStateEntered", name="ScanRegion", input={"run": RUN, "region": "a-east-1", "resume": {"part": 1}}
+    ),
     _event(23, 22, "TaskScheduled", parameters=_scan_payload("a-east-1", {"part": 1})),
     _event(24, 18, "TaskStarted"),
-    _event(25, 24, "TaskFailed", error="RuntimeError",
-           cause=json.dumps({"errorMessage": "boom", "errorType": "RuntimeError", "stackTrace": ["  File x\n"]})),
+    _event(
+        25,
+        24,
+        "TaskFailed",
+        error="RuntimeError",
+        cause=json.dumps({"errorMessage": "boom", "errorType": "RuntimeError", "stackTrace": ["  File x\n"]}),
+    ),
     _event(26, 25, "TaskStateExited", name="ScanRegion", output={"region": "b-west-2"}),
     _event(27, 26, "PassStateEntered", name="RegionFailed", input={"region": "b-west-2"}),
-    _event(28, 27, "PassStateExited", name="RegionFailed", output={
-        "region": "b-west-2", "done": False, "error": "RuntimeError",
-        "cause": json.dumps({"errorMessage": "boom", "errorType": "RuntimeError", "stackTrace": ["  File x\n"]}),
-    }),  # fmt: skip
+    _event(
+        28,
+        27,
+        "PassStateExited",
+        name="RegionFailed",
+        output={
+            "region": "b-west-2",
+            "done": False,
+            "error": "RuntimeError",
+            "cause": json.dumps({"errorMessage": "boom", "errorType": "RuntimeError", "stackTrace": ["  File x\n"]}),
+        },
+    ),
     _event(29, 28, "MapIterationSucceeded", name="Regions", index=1),
     _event(30, 23, "TaskStarted"),
-    _event(31, 30, "TaskSucceeded", output={"Payload": {"run": RUN, "region": "a-east-1", "resume": None, "done": True}}),
+    _event(
+        31, 30, "TaskSucceeded", output={"Payload": {"run": RUN, "region": "a-east-1", "resume": None, "done": True}}
+    ),
 ]
 
 
@@ -367,10 +406,20 @@ def test_the_fold_names_each_region_from_its_iteration() -> None:
     assert list(progress.regions) == ["a-east-1", "b-west-2", "c-north-1"]
     assert progress.regions["a-east-1"] == RegionProgress("a-east-1", RegionState.done, invocations=2)
     failed = progress.regions["b-west-2"]
-    assert (failed.state, failed.invocations, failed.retries, failed.error) == (RegionState.failed, 1, 1, "RuntimeError")
+    assert (failed.state, failed.invocations, failed.retries, failed.error) == (
+        RegionState.failed,
+        1,
+        1,
+        "RuntimeError",
+    )
     assert failed.describe() == "failed: RuntimeError: boom"
     assert progress.regions["c-north-1"].describe() == "queued"  # beyond the Map's concurrency, not started yet
-    assert progress.counts() == {RegionState.queued: 1, RegionState.scanning: 0, RegionState.done: 1, RegionState.failed: 1}
+    assert progress.counts() == {
+        RegionState.queued: 1,
+        RegionState.scanning: 0,
+        RegionState.done: 1,
+        RegionState.failed: 1,
+    }
 
 
 def test_the_fold_goes_on_from_its_cursor_with_the_same_result() -> None:
@@ -383,7 +432,9 @@ def test_the_fold_goes_on_from_its_cursor_with_the_same_result() -> None:
     described = [(u.region, u.describe()) if isinstance(u, RegionProgress) else u for u in updates]
     assert described == [
         Phase.planning,
-        ("a-east-1", "queued"), ("b-west-2", "queued"), ("c-north-1", "queued"),
+        ("a-east-1", "queued"),
+        ("b-west-2", "queued"),
+        ("c-north-1", "queued"),
         Phase.scanning,
         ("a-east-1", "scanning (invocation 1)"),
         ("b-west-2", "scanning (invocation 1)"),
@@ -391,13 +442,16 @@ def test_the_fold_goes_on_from_its_cursor_with_the_same_result() -> None:
         ("a-east-1", "scanning (invocation 2)"),
         ("b-west-2", "failed: RuntimeError: boom"),
         ("a-east-1", "done (2 invocations)"),
-    ]  # fmt: skip
+    ]
 
 
 def test_the_fold_falls_back_on_the_iteration_index_when_an_input_is_cut_off() -> None:
     """The history cuts an input beyond its size limit (`inputDetails.truncated`): not JSON."""
     events = [dict(event) for event in HISTORY[:13]]
-    events[9] = {**events[9], "stateEnteredEventDetails": {"name": "ScanRegion", "input": '{"run": {"run_id": "r1", "previ'}}
+    events[9] = {
+        **events[9],
+        "stateEnteredEventDetails": {"name": "ScanRegion", "input": '{"run": {"run_id": "r1", "previ'},
+    }
     events[12] = {**events[12], "taskScheduledEventDetails": {"parameters": '{"FunctionName": "fn", "Payl'}}
     progress = run_scan.fold(events)
     assert progress.regions["a-east-1"].describe() == "scanning (invocation 1)"
@@ -410,12 +464,18 @@ class PagedHistory:
         self.events = [{"id": n, "previousEventId": n - 1, "type": "PassStateEntered"} for n in range(1, count + 1)]
         self.calls = 0
 
-    def get_execution_history(self, executionArn: str, reverseOrder: bool, maxResults: int,
-                              includeExecutionData: bool, nextToken: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def get_execution_history(
+        self,
+        executionArn: str,
+        reverseOrder: bool,
+        maxResults: int,
+        includeExecutionData: bool,
+        nextToken: str | None = None,
+    ) -> dict[str, Any]:
         self.calls += 1
         ordered = self.events[::-1] if reverseOrder else self.events
         start = int(nextToken or 0)
-        page: dict[str, Any] = {"events": ordered[start:start + maxResults]}
+        page: dict[str, Any] = {"events": ordered[start : start + maxResults]}
         if start + maxResults < len(ordered):
             page["nextToken"] = str(start + maxResults)
         return page

@@ -17,30 +17,48 @@ from moto.server import ThreadedMotoServer
 from rich.console import Console
 from typer.testing import CliRunner
 
+from ec2c.orchestrator import console as console_module
+from ec2c.orchestrator import demo
+from ec2c.orchestrator.cli import app
+from ec2c.orchestrator.reporting import render as scan_render
 from ec2c.scanner.contract import LATEST_REPORT_KEY, SCHEMA_VERSION
 from ec2c.scanner.reader import load_report, read_report
 from ec2c.scanner.report import CSV_COLUMNS
-from ec2c.scanner.storage import DirStore
 from ec2c.scanner.rules import CATALOGUE
-from ec2c.orchestrator import console as console_module
-from ec2c.orchestrator import demo
-from ec2c.orchestrator.reporting import render as scan_render
-from ec2c.orchestrator.cli import app
+from ec2c.scanner.storage import DirStore
 
 ACCOUNT = "123456789012"
 REPORT_KEYS = {
-    "schema_version", "run_id", "generated_at", "account_id", "regions", "partial", "summary",
-    "findings", "errors", "new_findings", "resolved_findings",
+    "schema_version",
+    "run_id",
+    "generated_at",
+    "account_id",
+    "regions",
+    "partial",
+    "summary",
+    "findings",
+    "errors",
+    "new_findings",
+    "resolved_findings",
 }
 FINDING_KEYS = {
-    "instance_id", "region", "rule_id", "title", "severity", "status", "suppressed",
-    "suppression_reason", "message", "tags",
+    "instance_id",
+    "region",
+    "rule_id",
+    "title",
+    "severity",
+    "status",
+    "suppressed",
+    "suppression_reason",
+    "message",
+    "tags",
 }
 
 
 # ------------------------------------------------------------------------------------------------
 # Fixtures
 # ------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
@@ -104,11 +122,21 @@ def seed_instance(region: str = "us-east-1", *, imdsv1: bool = True, name: str =
     ec2 = boto3.client("ec2", region_name=region)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     return ec2.run_instances(
-        ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.micro",
         MetadataOptions={"HttpTokens": "optional" if imdsv1 else "required"},
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [
-            {"Key": "Name", "Value": name}, {"Key": "Owner", "Value": "me"}, {"Key": "Environment", "Value": "dev"},
-        ]}],
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "Name", "Value": name},
+                    {"Key": "Owner", "Value": "me"},
+                    {"Key": "Environment", "Value": "dev"},
+                ],
+            }
+        ],
     )["Instances"][0]["InstanceId"]
 
 
@@ -121,6 +149,7 @@ def free_port() -> int:
 # ------------------------------------------------------------------------------------------------
 # --demo
 # ------------------------------------------------------------------------------------------------
+
 
 def test_demo_table_shows_every_seeded_problem(clean_env):
     result = run("--demo", "--limit", "0")
@@ -172,7 +201,10 @@ def test_demo_json_has_the_schema_and_finds_every_kind(clean_env):
     for name, rules in expected_by_name().items():
         assert found.get(name, set()) == rules, name
     assert {f["rule_id"] for f in report["findings"] if f["suppressed"]} == {
-        "ssh_open_to_internet", "no_public_ip", "public_ip_with_instance_profile", "authorized_ports_only",
+        "ssh_open_to_internet",
+        "no_public_ip",
+        "public_ip_with_instance_profile",
+        "authorized_ports_only",
     }
     assert {f["resource_type"] for f in report["findings"]} == {"instance", "launch_template", "security_group"}
     assert {f["status"] for f in report["account_findings"]} == {"PASS", "FAIL"}
@@ -247,15 +279,19 @@ def test_output_folder_keeps_the_buckets_layout_and_the_next_scan_diffs_against_
     index = json.loads((folder / LATEST_REPORT_KEY).read_text())
     run_folder = _layout(folder, index)
     assert json.loads(run_folder.with_suffix(".json").read_text()) == index  # the dated copy
-    assert {p.name for p in (run_folder / "us-east-1").iterdir()} == {"findings.jsonl.gz", "findings.csv.gz",
-                                                                     "new.jsonl.gz"}
+    assert {p.name for p in (run_folder / "us-east-1").iterdir()} == {
+        "findings.jsonl.gz",
+        "findings.csv.gz",
+        "new.jsonl.gz",
+    }
     assert index["previous_run_id"] is None and index["new_findings"] == 2 and index["resolved_findings"] == 0
     # The file of the format goes beside the store, as it did before.
     rows = list(csv.DictReader((folder / "ec2-compliance-report.csv").open()))
     assert {row["instance_id"] for row in rows} == {fixed, kept}
 
     boto3.client("ec2", region_name="us-east-1").modify_instance_metadata_options(
-        InstanceId=fixed, HttpTokens="required", HttpEndpoint="enabled")
+        InstanceId=fixed, HttpTokens="required", HttpEndpoint="enabled"
+    )
     added = seed_instance(name="new-one")
     second = run("--regions", "us-east-1", "--policy", policy, "--output", str(folder), "--format", "json")
     assert second.exit_code == 0, second.stderr
@@ -296,7 +332,8 @@ def test_a_folder_of_another_account_is_bad_input(mocked):
     result = run("--regions", "us-east-1", "--output", f"{folder}/")
     assert result.exit_code == 2
     assert f"{folder}: --output: holds the reports of account 999999999999, this scan is of account {ACCOUNT}" in (
-        flat(result.stderr))
+        flat(result.stderr)
+    )
 
 
 def test_output_file_json_round_trips_through_the_reader(mocked):
@@ -356,9 +393,13 @@ def test_fail_on_thresholds(mocked):
 
 def test_suppressed_findings_do_not_trip_the_gate(mocked):
     instance = seed_instance()
-    policy = only_rules(mocked / "policy.json", "imdsv2_required", suppressions=[
-        {"rule": "imdsv2_required", "instance_id": instance, "reason": "vendor agent needs IMDSv1"},
-    ])
+    policy = only_rules(
+        mocked / "policy.json",
+        "imdsv2_required",
+        suppressions=[
+            {"rule": "imdsv2_required", "instance_id": instance, "reason": "vendor agent needs IMDSv1"},
+        ],
+    )
     result = run("--regions", "us-east-1", "--policy", str(policy), "--fail-on", "high", "--format", "json")
     assert result.exit_code == 0, result.stderr
     finding = next(f for f in json.loads(result.stdout)["findings"] if f["rule_id"] == "imdsv2_required")
@@ -369,18 +410,28 @@ def test_suppressed_findings_do_not_trip_the_gate(mocked):
 # Policy files and bad input
 # ------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
         ("typo.yaml", "rules:\n  imdsv3_required: {}\n", "policy.rules.imdsv3_required: unknown key"),
-        ("env.yaml", "description: x\npolicy:\n  rules:\n    instance_age:\n      params:\n        max_age_days: -1\n",
-         "policy.rules.instance_age.params.max_age_days"),
-        ("sup.json", json.dumps({"suppressions": [{"rule": "no_public_ip", "instance_id": "i-1"}]}),
-         "policy.suppressions[0].reason: required"),
+        (
+            "env.yaml",
+            "description: x\npolicy:\n  rules:\n    instance_age:\n      params:\n        max_age_days: -1\n",
+            "policy.rules.instance_age.params.max_age_days",
+        ),
+        (
+            "sup.json",
+            json.dumps({"suppressions": [{"rule": "no_public_ip", "instance_id": "i-1"}]}),
+            "policy.suppressions[0].reason: required",
+        ),
         ("broken.yaml", "rules: [unclosed\n", "broken.yaml:2:1: invalid YAML"),
         ("broken.json", '{"rules": }', "broken.json:1:11: invalid JSON"),
-        ("date.yaml", "suppressions:\n- {rule: '*', instance_id: i-1, reason: r, expires: 2024-02-30}\n",
-         "policy.suppressions[0].expires: expected an ISO date (YYYY-MM-DD), got '2024-02-30'"),
+        (
+            "date.yaml",
+            "suppressions:\n- {rule: '*', instance_id: i-1, reason: r, expires: 2024-02-30}\n",
+            "policy.suppressions[0].expires: expected an ISO date (YYYY-MM-DD), got '2024-02-30'",
+        ),
         ("latin1.yaml", "rules: {}\n# caf\xe9\n", "--policy: not UTF-8 text"),
         ("list.yaml", "- a\n- b\n", "policy: expected a mapping"),
     ],
@@ -455,6 +506,7 @@ def test_regions_repeatable_and_comma_separated(clean_env):
 # Credentials and the real (non-demo) path
 # ------------------------------------------------------------------------------------------------
 
+
 def test_missing_credentials_exit_1_with_one_clear_line(clean_env):
     result = run("--regions", "us-east-1")
     assert result.exit_code == 1
@@ -509,10 +561,16 @@ def test_every_region_failing_exits_1(mocked, monkeypatch):
     @set_initial_no_auth_action_count(3)
     def scan_as_limited_user():
         iam.create_user(UserName="auditor")
-        iam.put_user_policy(UserName="auditor", PolicyName="sts-only", PolicyDocument=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}],
-        }))
+        iam.put_user_policy(
+            UserName="auditor",
+            PolicyName="sts-only",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}],
+                }
+            ),
+        )
         key = iam.create_access_key(UserName="auditor")["AccessKey"]
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
@@ -618,11 +676,19 @@ def test_unreachable_endpoint_exit_1(dummy_creds, monkeypatch):
 # The renderer on its own
 # ------------------------------------------------------------------------------------------------
 
+
 def _finding(instance: str, rule: str, severity: str, *, suppressed: bool = False, name: str = "app") -> dict:
     return {
-        "instance_id": instance, "region": "us-east-1", "rule_id": rule, "title": rule, "severity": severity,
-        "status": "FAIL", "suppressed": suppressed, "suppression_reason": "accepted" if suppressed else None,
-        "message": f"{rule} failed", "tags": {"Name": name},
+        "instance_id": instance,
+        "region": "us-east-1",
+        "rule_id": rule,
+        "title": rule,
+        "severity": severity,
+        "status": "FAIL",
+        "suppressed": suppressed,
+        "suppression_reason": "accepted" if suppressed else None,
+        "message": f"{rule} failed",
+        "tags": {"Name": name},
     }
 
 
@@ -634,10 +700,21 @@ def _render(report: dict, width: int, limit: int = 40) -> str:
 
 def _report(findings: list[dict], errors: list[dict] | None = None, partial: bool = False) -> dict:
     return {
-        "run_id": "run-1", "account_id": ACCOUNT, "regions": ["us-east-1"], "generated_at": "2026-01-01T00:00:00Z",
-        "partial": partial, "errors": errors or [], "findings": findings,
-        "summary": {"total_instances": 3, "compliant_instances": 1, "non_compliant_instances": 2,
-                    "compliance_rate": 33.3, "by_rule": {}, "by_severity": {}},
+        "run_id": "run-1",
+        "account_id": ACCOUNT,
+        "regions": ["us-east-1"],
+        "generated_at": "2026-01-01T00:00:00Z",
+        "partial": partial,
+        "errors": errors or [],
+        "findings": findings,
+        "summary": {
+            "total_instances": 3,
+            "compliant_instances": 1,
+            "non_compliant_instances": 2,
+            "compliance_rate": 33.3,
+            "by_rule": {},
+            "by_severity": {},
+        },
     }
 
 

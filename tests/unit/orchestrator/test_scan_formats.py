@@ -7,9 +7,9 @@ import json
 
 import boto3
 import pytest
-from ec2c.scanner.reader import load_report
 
-from test_scan_command import clean_env, dummy_creds, flat, mocked, run, seed_instance  # noqa: F401 (fixtures)
+from ec2c.scanner.reader import load_report
+from tests.unit.orchestrator.test_scan_command import flat, run, seed_instance
 
 REGION = "us-east-1"
 
@@ -28,7 +28,8 @@ def test_asff_on_stdout_belongs_to_the_sdk_region(mocked) -> None:
         "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
     }
     (default_group,) = boto3.client("ec2", region_name=REGION).describe_security_groups(
-        Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]  # fmt: skip
+        Filters=[{"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"]
     assert {f["Resources"][0]["Id"] for f in findings} == {
         f"arn:aws:ec2:us-east-1:123456789012:instance/{instance}",
         # the default VPC's default group allows all outbound traffic, as AWS creates it
@@ -109,8 +110,11 @@ def test_asff_needs_an_account() -> None:
     from ec2c.orchestrator.reporting.formats import OutputFormat
     from ec2c.orchestrator.reporting.writers import write_report
 
-    report = load_report({"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "regions": [REGION],
-                          "summary": {}, "findings": []}, None, "test")
+    report = load_report(
+        {"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "regions": [REGION], "summary": {}, "findings": []},
+        None,
+        "test",
+    )
     out = io.StringIO()
     with pytest.raises(OperationFailed, match="no account id"):
         write_report(out, report, OutputFormat.asff)
@@ -136,9 +140,18 @@ def test_a_schema_1_report_in_ocsf_is_one_line_error(mocked, tmp_path) -> None:
     from ec2c.orchestrator.reporting.formats import OutputFormat
     from ec2c.orchestrator.reporting.writers import write_report
 
-    old = load_report({"run_id": "r", "generated_at": "2024-01-01T00:00:00Z", "summary": {}, "findings": [
-        {"instance_id": "i-1", "region": REGION, "rule_id": "no_key_pair", "severity": "low", "status": "FAIL"}]},
-        None, "test")
+    old = load_report(
+        {
+            "run_id": "r",
+            "generated_at": "2024-01-01T00:00:00Z",
+            "summary": {},
+            "findings": [
+                {"instance_id": "i-1", "region": REGION, "rule_id": "no_key_pair", "severity": "low", "status": "FAIL"}
+            ],
+        },
+        None,
+        "test",
+    )
     with pytest.raises(OperationFailed, match=r"^--format ocsf: OCSF output needs a schema 2 or later report"):
         write_report(io.StringIO(), old, OutputFormat.ocsf)
 
@@ -194,10 +207,26 @@ def test_the_export_is_written_finding_by_finding() -> None:
     """`write_export` never hands the whole document to one write: each finding is its own piece."""
     from ec2c.orchestrator.reporting.writers import write_export
 
-    finding = {"finding_id": "f" * 64, "region": REGION, "rule_id": "no_key_pair", "status": "FAIL",
-               "severity": "low", "instance_id": "i-1", "resource_id": "i-1", "message": "x" * 500}
-    report = load_report({"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "summary": {},
-                          "findings": [dict(finding, resource_id=f"i-{n}") for n in range(20)]}, None, "test")
+    finding = {
+        "finding_id": "f" * 64,
+        "region": REGION,
+        "rule_id": "no_key_pair",
+        "status": "FAIL",
+        "severity": "low",
+        "instance_id": "i-1",
+        "resource_id": "i-1",
+        "message": "x" * 500,
+    }
+    report = load_report(
+        {
+            "run_id": "r",
+            "generated_at": "2026-01-01T00:00:00Z",
+            "summary": {},
+            "findings": [dict(finding, resource_id=f"i-{n}") for n in range(20)],
+        },
+        None,
+        "test",
+    )
 
     class Pieces(io.StringIO):
         def __init__(self) -> None:

@@ -11,13 +11,12 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-
-from ec2c.scanner.model import ScanError
-from ec2c.scanner.reader import load_report
-from ec2c.orchestrator.reporting import render as scan_render
 from rich.console import Console
 
-from tests.unit.orchestrator.test_scan_command import clean_env, dummy_creds, flat, mocked, only_rules, run, seed_instance  # noqa: F401
+from ec2c.orchestrator.reporting import render as scan_render
+from ec2c.scanner.model import ScanError
+from ec2c.scanner.reader import load_report
+from tests.unit.orchestrator.test_scan_command import flat, only_rules, run, seed_instance
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -29,8 +28,10 @@ def _deny_region(monkeypatch, region: str) -> None:
     def client(self, service, *args, **kwargs):
         made = real_client(self, service, *args, **kwargs)
         if service == "ec2" and kwargs.get("region_name") == region:
+
             def deny(model, **_):
                 raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied by SCP"}}, model.name)
+
             made.meta.events.register("before-parameter-build.ec2.DescribeInstances", deny)
         return made
 
@@ -62,14 +63,24 @@ def test_every_region_failing_is_not_100_percent(mocked, monkeypatch):
 
 def test_expired_suppressions_are_reported_and_warned(mocked):
     instance = seed_instance()
-    policy = only_rules(mocked / "p.json", "imdsv2_required", suppressions=[
-        {"rule": "imdsv2_required", "instance_id": instance, "reason": "vendor [bold]agent[/bold]",
-         "expires": "2020-01-01"},
-    ])
+    policy = only_rules(
+        mocked / "p.json",
+        "imdsv2_required",
+        suppressions=[
+            {
+                "rule": "imdsv2_required",
+                "instance_id": instance,
+                "reason": "vendor [bold]agent[/bold]",
+                "expires": "2020-01-01",
+            },
+        ],
+    )
     result = run("--regions", "us-east-1", "--policy", str(policy), "--format", "json")
     assert json.loads(result.stdout)["expired_suppressions"][0]["instance_id"] == instance
-    assert (f"warning: suppression of imdsv2_required for instance {instance} expired on 2020-01-01 "
-            "(vendor [bold]agent[/bold])") in flat(result.stderr)
+    assert (
+        f"warning: suppression of imdsv2_required for instance {instance} expired on 2020-01-01 "
+        "(vendor [bold]agent[/bold])"
+    ) in flat(result.stderr)
 
 
 @pytest.mark.parametrize("value", ["", ",", " , "])
@@ -79,11 +90,14 @@ def test_empty_regions_are_bad_input(clean_env, value):
     assert "--regions: expected region names" in flat(result.stderr)
 
 
-@pytest.mark.parametrize("variable, value, message", [
-    ("AWS_ENDPOINT_URL", "localhost:5000", "AWS_ENDPOINT_URL='localhost:5000': expected a URL"),
-    ("AWS_MAX_ATTEMPTS", "three", "AWS_MAX_ATTEMPTS='three': expected a whole number"),
-    ("AWS_MAX_ATTEMPTS", "0", "AWS_MAX_ATTEMPTS='0': expected a whole number"),
-])
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("AWS_ENDPOINT_URL", "localhost:5000", "AWS_ENDPOINT_URL='localhost:5000': expected a URL"),
+        ("AWS_MAX_ATTEMPTS", "three", "AWS_MAX_ATTEMPTS='three': expected a whole number"),
+        ("AWS_MAX_ATTEMPTS", "0", "AWS_MAX_ATTEMPTS='0': expected a whole number"),
+    ],
+)
 def test_bad_aws_variables_are_bad_input(dummy_creds, monkeypatch, variable, value, message):
     monkeypatch.setenv(variable, value)
     result = run("--regions", "us-east-1")
@@ -144,14 +158,28 @@ def test_a_failed_write_still_shows_the_table_and_leaves_no_half_file(clean_env,
 
 def test_text_from_users_and_aws_is_printed_literally():
     console = Console(record=True, width=200)
-    errors = [ScanError(r, "ssm:DescribeInstanceInformation", "OperationUnavailable", "gap [/x] [bold]b[/bold]")
-              for r in ("us-east-1", "eu-west-1")]
+    errors = [
+        ScanError(r, "ssm:DescribeInstanceInformation", "OperationUnavailable", "gap [/x] [bold]b[/bold]")
+        for r in ("us-east-1", "eu-west-1")
+    ]
     summary = {"total_instances": 1, "compliant_instances": 0, "non_compliant_instances": 1, "compliance_rate": 0.0}
-    report = {"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "regions": ["us-east-1"], "summary": summary,
-              "findings": [{
-        "instance_id": "i-1", "region": "[red]r[/red]", "rule_id": "rule[/x]", "severity": "high",
-        "message": "m [bold]x[/bold]", "tags": {"Name": "[/weird]"}}],
-        "errors": [e.to_document() for e in errors]}
+    report = {
+        "run_id": "r",
+        "generated_at": "2026-01-01T00:00:00Z",
+        "regions": ["us-east-1"],
+        "summary": summary,
+        "findings": [
+            {
+                "instance_id": "i-1",
+                "region": "[red]r[/red]",
+                "rule_id": "rule[/x]",
+                "severity": "high",
+                "message": "m [bold]x[/bold]",
+                "tags": {"Name": "[/weird]"},
+            }
+        ],
+        "errors": [e.to_document() for e in errors],
+    }
     scan_render.render_report(console, load_report(report, None, "test"))
     text = console.export_text()
     assert "gap [/x] [bold]b[/bold]" in text and "rule[/x]" in text and "[red]r[/red]" in text
@@ -166,11 +194,17 @@ def test_bad_region_error_names_are_literal(clean_env):
 
 
 def test_version_and_boolean_flags_in_help():
-    result = subprocess.run([sys.executable, "-m", "ec2c.orchestrator", "--version"], capture_output=True, text=True,
-                            cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "ec2c.orchestrator", "--version"], capture_output=True, text=True, cwd=REPO
+    )
     assert result.returncode == 0 and result.stdout.startswith("ec2c ")
-    helptext = subprocess.run([sys.executable, "-m", "ec2c.orchestrator", "scan", "--help"], capture_output=True,
-                              text=True, cwd=REPO, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}).stdout
+    helptext = subprocess.run(
+        [sys.executable, "-m", "ec2c.orchestrator", "scan", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    ).stdout
     assert "--demo" in helptext and "<bool>" not in helptext.lower() and "BOOLEAN" not in helptext
 
 
@@ -200,8 +234,11 @@ def test_sigint_at_any_moment_exits_130_quietly(clean_env, delay):
     import time
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ec2c.orchestrator", "scan", "--demo"], cwd=REPO, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "ec2c.orchestrator", "scan", "--demo"],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     _wait_for_sigint_handler(proc.pid)

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -19,19 +19,22 @@ from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
 from ec2c.orchestrator.cli import stack as stack_commands
-from ec2c.orchestrator.deploy.ephemeral import Step, EphemeralRun, check_pytest_args, planned_changes
 from ec2c.orchestrator.deploy import inventory
+from ec2c.orchestrator.deploy.environments import validate
+from ec2c.orchestrator.deploy.ephemeral import EphemeralRun, Step, check_pytest_args, planned_changes
 from ec2c.orchestrator.deploy.inventory import StackRow, kind_of, parse_duration
 from ec2c.orchestrator.deploy.locks import FileStore, LockInfo, S3Store, _parse_time, read_locks, store_for
 from ec2c.orchestrator.engine.command import SupervisedCommand
 from ec2c.orchestrator.engine.supervisor import SUPERVISOR, Abandoned, Interrupted, Supervisor, supervised
-from ec2c.orchestrator.deploy.environments import validate
 from ec2c.orchestrator.errors import BadInput
 
 REPO = Path(__file__).resolve().parents[3]
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(30)"]
-STUBBORN = [sys.executable, "-c",
-            "import signal, sys, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('ready', flush=True); time.sleep(30)"]
+STUBBORN = [
+    sys.executable,
+    "-c",
+    "import signal, sys, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('ready', flush=True); time.sleep(30)",
+]
 
 
 @pytest.fixture
@@ -117,7 +120,10 @@ def test_supervised_commands_end_with_one_line_and_the_signal_exit_code():
     with pytest.raises(Interrupted) as caught:
         supervised(abandoned_command)()
     assert caught.value.exit_code == 130
-    assert caught.value.message == "abandoned after 3 signals; recover with `ec2c sweep --env dev --stack dev-abc123 --yes`"
+    assert (
+        caught.value.message
+        == "abandoned after 3 signals; recover with `ec2c sweep --env dev --stack dev-abc123 --yes`"
+    )
     assert signal.getsignal(signal.SIGTERM) is not SUPERVISOR._on_signal
 
 
@@ -179,10 +185,10 @@ def test_lock_files_are_read_and_judged(tmp_path):
 
 
 def test_lock_times_follow_go_rfc3339():
-    assert _parse_time("2026-11-26T09:44:11.507987757Z") == datetime(2026, 11, 26, 9, 44, 11, 507987, timezone.utc)
-    assert _parse_time("2026-11-26T10:44:11+01:00") == datetime(2026, 11, 26, 9, 44, 11, tzinfo=timezone.utc)
+    assert _parse_time("2026-11-26T09:44:11.507987757Z") == datetime(2026, 11, 26, 9, 44, 11, 507987, UTC)
+    assert _parse_time("2026-11-26T10:44:11+01:00") == datetime(2026, 11, 26, 9, 44, 11, tzinfo=UTC)
     assert _parse_time("yesterday") is None and _parse_time(None) is None
-    young = LockInfo("k", 1, "u", "elsewhere", datetime.now(timezone.utc) - timedelta(seconds=30))
+    young = LockInfo("k", 1, "u", "elsewhere", datetime.now(UTC) - timedelta(seconds=30))
     assert not young.is_stale(max_age_s=60) and young.is_stale(max_age_s=10)
 
 
@@ -198,15 +204,14 @@ def test_s3_backend_locks_are_read_from_the_bucket():
     assert lock.pid == 4242 and lock.hostname == "runner" and lock.alive is None
     assert store_for("gs://bucket") is None
     assert isinstance(store_for("file:///tmp/x"), FileStore)
-    assert abs((store.modified(".pulumi/locks/organization/proj/dev/x.json")
-                - datetime.now(timezone.utc)).total_seconds()) < 60
+    assert abs((store.modified(".pulumi/locks/organization/proj/dev/x.json") - datetime.now(UTC)).total_seconds()) < 60
     assert store.modified(".pulumi/stacks/proj/none.json") is None
 
 
 def test_file_store_times_are_aware_and_missing_files_have_none(tmp_path):
     (tmp_path / "a.json").write_text("{}")
     written = FileStore(tmp_path).modified("a.json")
-    assert written is not None and abs((written - datetime.now(timezone.utc)).total_seconds()) < 60
+    assert written is not None and abs((written - datetime.now(UTC)).total_seconds()) < 60
     assert FileStore(tmp_path).modified("b.json") is None
 
 
@@ -241,8 +246,11 @@ def test_stack_kinds():
 
 
 def test_run_summary_and_planned_changes():
-    run = EphemeralRun(stack="dev-abc123", outputs_file=Path("o.json"),
-                  steps=[Step("up", 2.04, "ok"), Step("tests", 0.5, "interrupted"), Step("destroy", 1.0, "ok")])
+    run = EphemeralRun(
+        stack="dev-abc123",
+        outputs_file=Path("o.json"),
+        steps=[Step("up", 2.04, "ok"), Step("tests", 0.5, "interrupted"), Step("destroy", 1.0, "ok")],
+    )
     assert run.summary() == "up 2.0s, tests 0.5s (interrupted), destroy 1.0s"
     assert planned_changes({"same": 3, "create": 1, "delete": 0}) == {"create": 1}
 
@@ -262,11 +270,14 @@ def test_outputs_are_printed_literally(capsys):
     assert "[secret]" in err and "[bold]x[/bold]" in err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["sweep", "--env", "dev"], "--older-than is required"),
-    (["sweep", "--env", "dev", "--older-than", "soon"], "--older-than: expected a duration"),
-    (["sweep", "--env", "dev", "--older-than", "2h"], "pass --yes to run it unattended"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["sweep", "--env", "dev"], "--older-than is required"),
+        (["sweep", "--env", "dev", "--older-than", "soon"], "--older-than: expected a duration"),
+        (["sweep", "--env", "dev", "--older-than", "2h"], "pass --yes to run it unattended"),
+    ],
+)
 def test_sweep_input_errors(args, message):
     result = CliRunner().invoke(app, [*args, "--config-dir", str(REPO / "config")])
     assert result.exit_code == 2, result.output
@@ -276,7 +287,10 @@ def test_sweep_input_errors(args, message):
 def test_protected_destroy_with_stdin_closed_is_a_clear_refusal():
     result = subprocess.run(
         [sys.executable, "-m", "ec2c.orchestrator", "destroy", "--env", "prod", "--config-dir", str(REPO / "config")],
-        cwd=REPO, capture_output=True, text=True, preexec_fn=lambda: os.close(0),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.close(0),
     )
     assert result.returncode == 2, result.stderr
     assert "protected" in result.stderr and "--yes" in result.stderr

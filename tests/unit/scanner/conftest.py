@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from ec2c.scanner.documents import iso_utc
 from ec2c.scanner.evaluation import evaluate_resources
 from ec2c.scanner.model import FAIL, InstanceRecord, Record
@@ -21,7 +23,6 @@ from ec2c.scanner.reader import Report, load_report
 from ec2c.scanner.report import SummaryCounter, finding_document, policy_document
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import DirStore
-from moto import mock_aws
 
 REGION = "us-east-1"
 OTHER_REGION = "eu-west-1"
@@ -184,3 +185,36 @@ def report_from_records(
         new_findings=[f for f in findings if not f["suppressed"]],
         **fields,
     )
+
+
+BUCKET = "reports-bucket"
+
+
+@dataclass
+class LambdaContext:
+    """The two attributes of the Lambda context object that the handler reads."""
+
+    remaining_ms: int = 300_000
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:210987654321:function:scanner"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def deployed(session, topic, monkeypatch):
+    """What the stack creates: bucket, topic (read through SQS) and the environment."""
+    session.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    _, topic_arn, received = topic
+    env = {
+        "AWS_REGION": REGION,
+        "REPORT_BUCKET": BUCKET,
+        "SNS_TOPIC_ARN": topic_arn,
+        "METRIC_NAMESPACE": "Test/Compliance",
+        "COMPLIANCE_POLICY": json.dumps(instance_rules_only({"alert_threshold": 0})),
+        "SCAN_REGIONS": f"{REGION}, {OTHER_REGION}",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    return received

@@ -21,11 +21,18 @@ def test_only_the_sources_asked_for_are_read(session, ec2, api_calls) -> None:
     """Groups without their prefix lists: the lists are not read, and the records say the
     instance's prefix lists are unavailable rather than resolving them to nothing."""
     listed = ec2.create_managed_prefix_list(
-        PrefixListName="office", MaxEntries=2, AddressFamily="IPv4", Entries=[{"Cidr": "0.0.0.0/0"}],
-    )["PrefixList"]["PrefixListId"]  # fmt: skip
-    group = open_group(ec2, "via-list", [
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": listed}]},
-    ])  # fmt: skip
+        PrefixListName="office",
+        MaxEntries=2,
+        AddressFamily="IPv4",
+        Entries=[{"Cidr": "0.0.0.0/0"}],
+    )["PrefixList"]["PrefixListId"]
+    group = open_group(
+        ec2,
+        "via-list",
+        [
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": listed}]},
+        ],
+    )
     [instance] = launch(ec2, SecurityGroupIds=[group])
     api_calls.clear()
     needed = frozenset({sources.SECURITY_GROUPS})

@@ -17,6 +17,9 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
 from ec2c.scanner import collector, workflow
 from ec2c.scanner.handler import handler
 from ec2c.scanner.policy import load_policy
@@ -24,9 +27,6 @@ from ec2c.scanner.reader import Report, load_latest
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import S3Store, read_lines, read_text_lines
-from moto import mock_aws
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-
 from tests.sfn_seam import Handler, LocalLambda, scanner_function
 
 from .conftest import LINUX_AMI, OTHER_REGION, REGION, tag_spec
@@ -35,7 +35,9 @@ from .test_streaming import Clock
 THIRD_REGION = "us-west-2"
 BUCKET = "reports"
 TAGS_ONLY_DOCUMENT = {"rules": {rule: {"enabled": rule == "required_tags"} for rule in CATALOGUE}}
-INSTANCE_RULES = {"rules": {rule_id: {"enabled": rule.resource_type == "instance"} for rule_id, rule in CATALOGUE.items()}}
+INSTANCE_RULES = {
+    "rules": {rule_id: {"enabled": rule.resource_type == "instance"} for rule_id, rule in CATALOGUE.items()}
+}
 
 
 @dataclass
@@ -62,7 +64,9 @@ class StepFunctions:
     def execute(self, execution_input: dict[str, Any] | None = None, concurrency: int = 4) -> dict[str, Any]:
         """Start an execution and wait for its end; its description, output parsed."""
         client = self.session.client("stepfunctions")
-        arn = client.start_execution(stateMachineArn=self.state_machine(concurrency), input=json.dumps(execution_input or {}))["executionArn"]
+        arn = client.start_execution(
+            stateMachineArn=self.state_machine(concurrency), input=json.dumps(execution_input or {})
+        )["executionArn"]
         deadline = time.monotonic() + 120
         while (described := client.describe_execution(executionArn=arn))["status"] == "RUNNING":
             assert time.monotonic() < deadline, "the execution did not end in 120 s"
@@ -80,7 +84,11 @@ class StepFunctions:
         return report
 
     def scan_regions(self) -> list[str]:
-        return [str(event["region"]) for event in self.seam.invocations if event.get("action") == workflow.ACTION_SCAN_REGION]
+        return [
+            str(event["region"])
+            for event in self.seam.invocations
+            if event.get("action") == workflow.ACTION_SCAN_REGION
+        ]
 
 
 def launch(ec2: Any, count: int = 1, **keywords: Any) -> list[str]:
@@ -168,7 +176,9 @@ def test_a_region_of_three_pages_finishes_in_three_invocations_each_page_once(sf
 
     assert execution["status"] == "SUCCEEDED"
     assert fleet.scan_regions() == [REGION] * 3
-    resumes = [event["resume"] for event in fleet.seam.invocations if event.get("action") == workflow.ACTION_SCAN_REGION]
+    resumes = [
+        event["resume"] for event in fleet.seam.invocations if event.get("action") == workflow.ACTION_SCAN_REGION
+    ]
     assert [r and r["part"] for r in resumes] == [None, 1, 2]
     report = fleet.latest()
     assert report.index["partial"] is False and report.index["incomplete_regions"] == []
@@ -203,7 +213,9 @@ def test_the_aggregate_equals_a_one_process_scan_of_the_same_fleet(sfn, monkeypa
     policy = load_policy(INSTANCE_RULES)
     regions = [REGION, OTHER_REGION, THIRD_REGION]
     first = scan(fleet.session, regions, policy, fleet.store)
-    fleet.ec2(REGION).create_tags(Resources=fixed[:2], Tags=[{"Key": "Owner", "Value": "a"}, {"Key": "Environment", "Value": "b"}])
+    fleet.ec2(REGION).create_tags(
+        Resources=fixed[:2], Tags=[{"Key": "Owner", "Value": "a"}, {"Key": "Environment", "Value": "b"}]
+    )
     untagged(fleet, OTHER_REGION, 1)
     local_store = S3Store(fleet.session.client("s3"), BUCKET)
 
@@ -216,7 +228,9 @@ def test_the_aggregate_equals_a_one_process_scan_of_the_same_fleet(sfn, monkeypa
     assert stepped.index["previous_run_id"] == first.index["run_id"]
     assert stepped.summary == local.summary
     assert verdicts(stepped) == verdicts(local)
-    assert sorted(f["finding_id"] for f in stepped.new_findings()) == sorted(f["finding_id"] for f in local.new_findings())
+    assert sorted(f["finding_id"] for f in stepped.new_findings()) == sorted(
+        f["finding_id"] for f in local.new_findings()
+    )
     resolved = sorted((f["resource_id"], f["rule_id"]) for f in stepped.resolved_findings())
     assert resolved == sorted((f["resource_id"], f["rule_id"]) for f in local.resolved_findings())
     assert {resource for resource, rule in resolved if rule == "required_tags"} == set(fixed[:2])
@@ -224,7 +238,9 @@ def test_the_aggregate_equals_a_one_process_scan_of_the_same_fleet(sfn, monkeypa
         (e["region"], e["findings"], e["new"], e["resolved"]) for e in local.index["region_shards"]
     ]
     first_seen = {f["finding_id"]: f["first_seen"] for f in first.findings()}
-    assert all(f["first_seen"] == first_seen.get(f["finding_id"], stepped.index["generated_at"]) for f in stepped.findings())
+    assert all(
+        f["first_seen"] == first_seen.get(f["finding_id"], stepped.index["generated_at"]) for f in stepped.findings()
+    )
 
 
 def failing_in(region: str, error: type[Exception] = RuntimeError) -> Handler:
@@ -251,10 +267,14 @@ def test_a_region_failing_every_retry_is_named_in_a_partial_report_and_the_other
     assert execution["result"]["incomplete_regions"] == [OTHER_REGION]
     assert report.index["partial"] is True
     assert report.index["partial_reason"] == f"regions not fully scanned: {OTHER_REGION} (see errors)"
-    assert report.index["errors"] == [{
-        "region": OTHER_REGION, "operation": "states:ScanRegion", "code": "RuntimeError",
-        "message": f"RuntimeError: cannot scan {OTHER_REGION}",
-    }]  # fmt: skip
+    assert report.index["errors"] == [
+        {
+            "region": OTHER_REGION,
+            "operation": "states:ScanRegion",
+            "code": "RuntimeError",
+            "message": f"RuntimeError: cannot scan {OTHER_REGION}",
+        }
+    ]
     assert [e["region"] for e in report.index["region_shards"]] == [REGION, THIRD_REGION]
     assert report.summary["total_instances"] == 2
 
@@ -311,7 +331,9 @@ def test_throttling_is_retried_with_backoff(sfn) -> None:
 
 def test_a_worker_without_time_for_one_page_fails_instead_of_looping(sfn, monkeypatch) -> None:
     monkeypatch.setenv("SCAN_REGIONS", REGION)
-    fleet = sfn(clock=lambda event: Clock(checks=0) if event.get("action") == workflow.ACTION_SCAN_REGION else (lambda: 900_000))
+    fleet = sfn(
+        clock=lambda event: Clock(checks=0) if event.get("action") == workflow.ACTION_SCAN_REGION else (lambda: 900_000)
+    )
     untagged(fleet, REGION, 1)
 
     execution = fleet.execute()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
 
 import index
 import pytest
+
 from ec2c.scanner.handler import account_from_context
 from ec2c.scanner.identity import finding_id
 from ec2c.scanner.policy import PolicyError
@@ -16,39 +16,7 @@ from ec2c.scanner.reader import Report, read_report
 from ec2c.scanner.settings import ConfigError, load_settings
 from ec2c.scanner.storage import S3Store
 
-from .conftest import ACCOUNT, OTHER_REGION, REGION, instance_rules_only, launch
-
-BUCKET = "reports-bucket"
-
-
-@dataclass
-class LambdaContext:
-    """The two attributes of the Lambda context object that the handler reads."""
-
-    remaining_ms: int = 300_000
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:210987654321:function:scanner"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
-@pytest.fixture
-def deployed(session, topic, monkeypatch):
-    """What the stack creates: bucket, topic (read through SQS) and the environment."""
-    session.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-    _, topic_arn, received = topic
-    env = {
-        "AWS_REGION": REGION,
-        "REPORT_BUCKET": BUCKET,
-        "SNS_TOPIC_ARN": topic_arn,
-        "METRIC_NAMESPACE": "Test/Compliance",
-        "COMPLIANCE_POLICY": json.dumps(instance_rules_only({"alert_threshold": 0})),
-        "SCAN_REGIONS": f"{REGION}, {OTHER_REGION}",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-
-    return received
+from .conftest import ACCOUNT, BUCKET, OTHER_REGION, REGION, LambdaContext, launch
 
 
 def test_handler_scans_stores_publishes_and_alerts(session, deployed, caplog) -> None:
@@ -58,9 +26,7 @@ def test_handler_scans_stores_publishes_and_alerts(session, deployed, caplog) ->
         result = index.handler({"source": "aws.events"}, LambdaContext())
     assert result["status"] == "ok"
     assert result["summary"]["total_instances"] == 3
-    assert re.fullmatch(
-        rf"reports/\d{{4}}/\d\d/\d\d/{result['run_id']}\.json", result["report_key"]
-    )
+    assert re.fullmatch(rf"reports/\d{{4}}/\d\d/\d\d/{result['run_id']}\.json", result["report_key"])
     assert result["errors"] == 2  # moto lacks SSM inventory, once per region
     assert result["alerted"] is True
 
@@ -73,9 +39,7 @@ def test_handler_scans_stores_publishes_and_alerts(session, deployed, caplog) ->
     assert latest["run_id"] == result["run_id"]
 
     cloudwatch = session.client("cloudwatch", region_name=REGION)
-    names = {
-        m["MetricName"] for m in cloudwatch.list_metrics(Namespace="Test/Compliance")["Metrics"]
-    }
+    names = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace="Test/Compliance")["Metrics"]}
     assert "ComplianceRate" in names and "RuleFailures" in names
 
     [alert] = deployed()
@@ -104,18 +68,37 @@ def put_latest(session, document: dict) -> None:
 
 def v2_failure(resource_id: str, rule_id: str = "imdsv2_required") -> dict:
     """A schema 2 finding of an instance, in the account moto's reservations name."""
-    return {"finding_id": finding_id(ACCOUNT, REGION, resource_id, rule_id), "resource_type": "instance",
-            "resource_id": resource_id, "instance_id": resource_id, "region": REGION, "rule_id": rule_id,
-            "status": "FAIL", "suppressed": False, "severity": "high", "first_seen": "2025-01-01T00:00:00Z"}  # fmt: skip
+    return {
+        "finding_id": finding_id(ACCOUNT, REGION, resource_id, rule_id),
+        "resource_type": "instance",
+        "resource_id": resource_id,
+        "instance_id": resource_id,
+        "region": REGION,
+        "rule_id": rule_id,
+        "status": "FAIL",
+        "suppressed": False,
+        "severity": "high",
+        "first_seen": "2025-01-01T00:00:00Z",
+    }
 
 
 def test_a_schema_2_latest_still_feeds_the_diff(session, deployed) -> None:
     [instance] = launch(session.client("ec2", region_name=REGION))
-    put_latest(session, {
-        "schema_version": 2, "run_id": "v2-run", "generated_at": "2025-05-01T00:00:00Z", "account_id": HOME_ACCOUNT,
-        "regions": [REGION, OTHER_REGION], "summary": {"total_instances": 2}, "account_findings": [],
-        "findings": [v2_failure(instance), v2_failure("i-gone")], "new_findings": [], "resolved_findings": [],
-    })  # fmt: skip
+    put_latest(
+        session,
+        {
+            "schema_version": 2,
+            "run_id": "v2-run",
+            "generated_at": "2025-05-01T00:00:00Z",
+            "account_id": HOME_ACCOUNT,
+            "regions": [REGION, OTHER_REGION],
+            "summary": {"total_instances": 2},
+            "account_findings": [],
+            "findings": [v2_failure(instance), v2_failure("i-gone")],
+            "new_findings": [],
+            "resolved_findings": [],
+        },
+    )
 
     result = index.handler({}, LambdaContext())
 
@@ -163,9 +146,13 @@ def test_a_missing_shard_of_the_previous_run_is_an_error_of_its_region(session, 
 
     report = stored_report(session, second["report_key"])
     assert [e for e in report.index["errors"] if e["operation"] == "history"] == [
-        {"region": REGION, "operation": "history", "code": "UnreadablePreviousReport",
-         "message": f"s3://{BUCKET}/{lost}: no such object"},
-    ]  # fmt: skip
+        {
+            "region": REGION,
+            "operation": "history",
+            "code": "UnreadablePreviousReport",
+            "message": f"s3://{BUCKET}/{lost}: no such object",
+        },
+    ]
     assert report.index["new_findings"] == 0 and report.index["resolved_findings"] == 0
     assert second["errors"] == first["errors"] + 1
     assert report.index["previous_run_id"] == first["run_id"]
@@ -189,9 +176,7 @@ def test_a_short_deadline_yields_a_partial_report(session, deployed) -> None:
 
 def test_bad_configuration_is_logged_and_raised(deployed, monkeypatch, caplog) -> None:
     monkeypatch.setenv("COMPLIANCE_POLICY", '{"rules": {"nope": {}}}')
-    with pytest.raises(
-        PolicyError, match="environment variable COMPLIANCE_POLICY: policy.rules.nope"
-    ):
+    with pytest.raises(PolicyError, match="environment variable COMPLIANCE_POLICY: policy.rules.nope"):
         index.handler({}, LambdaContext())
     assert "invalid configuration: environment variable COMPLIANCE_POLICY" in caplog.text
 

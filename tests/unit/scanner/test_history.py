@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from ec2c.scanner import collector
 from ec2c.scanner.history import PreviousFailures, finding_digest, is_active
 from ec2c.scanner.identity import finding_id
@@ -20,18 +21,29 @@ from .conftest import ACCOUNT, NOW, OTHER_REGION, REGION, inline_report, launch,
 from .test_scan import DEFAULT, fail_when
 
 LATER = NOW + timedelta(days=1)
-TWO_RULES = load_policy({"rules": {
-    **{rule: {"enabled": False} for rule in CATALOGUE},
-    "required_tags": {"enabled": True, "params": {"keys": ["Owner"]}},
-    "imdsv2_required": {"enabled": True},
-}})  # fmt: skip
+TWO_RULES = load_policy(
+    {
+        "rules": {
+            **{rule: {"enabled": False} for rule in CATALOGUE},
+            "required_tags": {"enabled": True, "params": {"keys": ["Owner"]}},
+            "imdsv2_required": {"enabled": True},
+        }
+    }
+)
 """Two instance rules every moto instance fails until it is tagged and requires IMDSv2."""
 
 
 def failure(resource_id: str, rule_id: str = "required_tags", **fields: Any) -> dict[str, Any]:
-    document = {"finding_id": finding_id(ACCOUNT, REGION, resource_id, rule_id), "resource_id": resource_id,
-                "instance_id": resource_id, "region": REGION, "rule_id": rule_id, "status": "FAIL",
-                "suppressed": False, "first_seen": "2025-01-01T00:00:00Z"}  # fmt: skip
+    document = {
+        "finding_id": finding_id(ACCOUNT, REGION, resource_id, rule_id),
+        "resource_id": resource_id,
+        "instance_id": resource_id,
+        "region": REGION,
+        "rule_id": rule_id,
+        "status": "FAIL",
+        "suppressed": False,
+        "first_seen": "2025-01-01T00:00:00Z",
+    }
     return {**document, **fields}
 
 
@@ -45,10 +57,15 @@ def pairs(findings: Any) -> set[tuple[str, str]]:
 
 def test_previous_failures_know_their_first_seen_and_whether_they_were_active() -> None:
     previous = PreviousFailures(
-        [failure("i-1"), failure("i-2", suppressed=True), failure("i-3", first_seen=None),
-         failure("i-4", status="PASS")],
-        ACCOUNT, default_seen="2024-12-24T06:00:00Z",
-    )  # fmt: skip
+        [
+            failure("i-1"),
+            failure("i-2", suppressed=True),
+            failure("i-3", first_seen=None),
+            failure("i-4", status="PASS"),
+        ],
+        ACCOUNT,
+        default_seen="2024-12-24T06:00:00Z",
+    )
     assert len(previous) == 4
     assert previous.first_seen(digest("i-1")) == "2025-01-01T00:00:00Z"
     assert previous.first_seen(digest("i-3")) == "2024-12-24T06:00:00Z"  # no first_seen: the report's time
@@ -98,15 +115,20 @@ def paged(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_terminated_and_fixed_instances_are_resolved_across_pages(ec2, run, paged) -> None:
     kept, gone, fixed = (launch(ec2)[0] for _ in range(3))
     first = run([REGION], TWO_RULES, now=NOW)
-    assert pairs(first.new_findings()) == {(i, r) for i in (kept, gone, fixed) for r in ("required_tags", "imdsv2_required")}
+    assert pairs(first.new_findings()) == {
+        (i, r) for i in (kept, gone, fixed) for r in ("required_tags", "imdsv2_required")
+    }
     ec2.terminate_instances(InstanceIds=[gone])
     ec2.create_tags(Resources=[fixed], Tags=[{"Key": "Owner", "Value": "ops"}])
     [newcomer] = launch(ec2)
 
     second = run([REGION], TWO_RULES, now=LATER, previous=first)
 
-    assert pairs(second.resolved_findings()) == {(gone, "required_tags"), (gone, "imdsv2_required"),
-                                                 (fixed, "required_tags")}  # fmt: skip
+    assert pairs(second.resolved_findings()) == {
+        (gone, "required_tags"),
+        (gone, "imdsv2_required"),
+        (fixed, "required_tags"),
+    }
     assert pairs(second.new_findings()) == {(newcomer, "required_tags"), (newcomer, "imdsv2_required")}
     assert (second.index["new_findings"], second.index["resolved_findings"]) == (2, 3)
     entry = second.region_entry(REGION)
@@ -157,16 +179,22 @@ def test_a_fix_on_an_early_page_is_not_resolved_when_a_later_page_fails(session,
 
 def test_a_failure_no_longer_suppressed_is_new(ec2, run) -> None:
     [instance] = launch(ec2)
-    suppressing = load_policy({
-        "rules": {rule: {"enabled": rule == "imdsv2_required"} for rule in CATALOGUE},
-        "suppressions": [{"rule": "imdsv2_required", "instance_id": instance, "reason": "legacy app"}],
-    })  # fmt: skip
+    suppressing = load_policy(
+        {
+            "rules": {rule: {"enabled": rule == "imdsv2_required"} for rule in CATALOGUE},
+            "suppressions": [{"rule": "imdsv2_required", "instance_id": instance, "reason": "legacy app"}],
+        }
+    )
     first = run([REGION], suppressing, now=NOW)
     assert [f["suppressed"] for f in first.findings()] == [True]
     assert list(first.new_findings()) == []
 
-    second = run([REGION], load_policy({"rules": {rule: {"enabled": rule == "imdsv2_required"} for rule in CATALOGUE}}),
-                 now=LATER, previous=first)  # fmt: skip
+    second = run(
+        [REGION],
+        load_policy({"rules": {rule: {"enabled": rule == "imdsv2_required"} for rule in CATALOGUE}}),
+        now=LATER,
+        previous=first,
+    )
 
     [new] = second.new_findings()
     assert (new["resource_id"], new["rule_id"], new["suppressed"]) == (instance, "imdsv2_required", False)
@@ -180,8 +208,9 @@ def test_a_failure_suppressed_since_is_neither_new_nor_resolved(ec2, run) -> Non
     [instance] = launch(ec2)
     only_imds = {"rules": {rule: {"enabled": rule == "imdsv2_required"} for rule in CATALOGUE}}
     first = run([REGION], load_policy(only_imds), now=NOW)
-    suppressing = load_policy({**only_imds, "suppressions": [
-        {"rule": "imdsv2_required", "instance_id": instance, "reason": "legacy app"}]})  # fmt: skip
+    suppressing = load_policy(
+        {**only_imds, "suppressions": [{"rule": "imdsv2_required", "instance_id": instance, "reason": "legacy app"}]}
+    )
     second = run([REGION], suppressing, now=LATER, previous=first)
     assert [(f["resource_id"], f["suppressed"]) for f in second.findings()] == [(instance, True)]
     assert list(second.new_findings()) == [] and list(second.resolved_findings()) == []
@@ -196,11 +225,28 @@ def test_a_schema_1_report_still_feeds_first_seen_and_the_diff(ec2, run) -> None
     """v1 findings have no ids, resource_id or first_seen: they are matched by their derived id
     and were first seen no later than the v1 report itself."""
     [instance] = launch(ec2, TagSpecifications=tag_spec(Owner="ops"))
-    v1 = {"schema_version": 1, "run_id": "old", "generated_at": "2024-12-24T06:00:00Z", "summary": {},
-          "findings": [{"instance_id": instance, "region": REGION, "rule_id": "imdsv2_required", "status": "FAIL",
-                        "suppressed": False},
-                       {"instance_id": "i-gone", "region": REGION, "rule_id": "imdsv2_required", "status": "FAIL",
-                        "suppressed": False}]}  # fmt: skip
+    v1 = {
+        "schema_version": 1,
+        "run_id": "old",
+        "generated_at": "2024-12-24T06:00:00Z",
+        "summary": {},
+        "findings": [
+            {
+                "instance_id": instance,
+                "region": REGION,
+                "rule_id": "imdsv2_required",
+                "status": "FAIL",
+                "suppressed": False,
+            },
+            {
+                "instance_id": "i-gone",
+                "region": REGION,
+                "rule_id": "imdsv2_required",
+                "status": "FAIL",
+                "suppressed": False,
+            },
+        ],
+    }
     report = run([REGION], TWO_RULES, now=NOW, previous=load_report(v1, None, "v1"))
     [finding] = report.findings()
     assert finding["first_seen"] == "2024-12-24T06:00:00Z"
@@ -231,15 +277,17 @@ def test_only_what_changed_is_new_and_only_what_is_gone_is_resolved(session, ec2
 def test_failures_whose_data_could_not_be_read_are_not_resolved(session, run) -> None:
     fail_when(session, "DescribeVolumes", "Throttling")
     launch(session.client("ec2", region_name=REGION))  # a page with instances: volumes are read
-    previous = previous_of(failure("i-1", "ebs_volumes_encrypted"), failure("i-2", "no_public_ip"),
-                           failure("i-3", "retired_rule"))  # fmt: skip
+    previous = previous_of(
+        failure("i-1", "ebs_volumes_encrypted"), failure("i-2", "no_public_ip"), failure("i-3", "retired_rule")
+    )
     report = run([REGION], DEFAULT, now=NOW, previous=previous)
     assert [e["operation"] for e in report.index["errors"] if e["code"] == "Throttling"] == ["ec2:DescribeVolumes"]
     assert pairs(report.resolved_findings()) == {("i-2", "no_public_ip"), ("i-3", "retired_rule")}
 
 
-OPT_IN_ONLY = load_policy({"rules": {rule: {"enabled": rule in ("user_data_secrets", "termination_protection")}
-                                     for rule in CATALOGUE}})  # fmt: skip
+OPT_IN_ONLY = load_policy(
+    {"rules": {rule: {"enabled": rule in ("user_data_secrets", "termination_protection")} for rule in CATALOGUE}}
+)
 
 
 def test_rules_unevaluated_on_one_resource_are_listed_and_never_resolved(ec2, run) -> None:
@@ -253,8 +301,11 @@ def test_rules_unevaluated_on_one_resource_are_listed_and_never_resolved(ec2, ru
     report = run([REGION], OPT_IN_ONLY, now=NOW, previous=previous)
     [gap] = report.unevaluated()
     assert {k: v for k, v in gap.items() if k != "message"} == {
-        "region": REGION, "resource_type": "instance", "resource_id": odd, "rule_id": "user_data_secrets",
-    }  # fmt: skip
+        "region": REGION,
+        "resource_type": "instance",
+        "resource_id": odd,
+        "rule_id": "user_data_secrets",
+    }
     assert gap["message"].startswith("user data could not be decoded")
     assert report.region_entry(REGION)["unevaluated"] == 1  # type: ignore[index]
     assert pairs(report.resolved_findings()) == {(odd, "termination_protection")}
@@ -272,17 +323,21 @@ def test_a_region_wide_gap_is_an_error_not_one_entry_per_resource(session, ec2, 
     assert not [u for u in report.unevaluated() if u["rule_id"] in image_rules]
 
 
-GUARDRAILS = load_policy({"rules": {rule: {"enabled": rule in ("ebs_default_encryption", "imds_defaults_v2")}
-                                    for rule in CATALOGUE}})  # fmt: skip
+GUARDRAILS = load_policy(
+    {"rules": {rule: {"enabled": rule in ("ebs_default_encryption", "imds_defaults_v2")} for rule in CATALOGUE}}
+)
 
 
 def test_a_skipped_account_guardrail_does_not_resolve_its_failure(ec2, run) -> None:
     """moto lacks GetInstanceMetadataDefaults: that guardrail is SKIPPED now, which proves
     nothing; EBS encryption by default, enabled since, is resolved."""
-    previous = inline_report(run_id="before", account_findings=[
-        failure(ACCOUNT, "ebs_default_encryption", instance_id=None, resource_type="account"),
-        failure(ACCOUNT, "imds_defaults_v2", instance_id=None, resource_type="account"),
-    ])  # fmt: skip
+    previous = inline_report(
+        run_id="before",
+        account_findings=[
+            failure(ACCOUNT, "ebs_default_encryption", instance_id=None, resource_type="account"),
+            failure(ACCOUNT, "imds_defaults_v2", instance_id=None, resource_type="account"),
+        ],
+    )
     ec2.enable_ebs_encryption_by_default()
     report = run([REGION], GUARDRAILS, now=NOW, previous=previous, account_id=ACCOUNT)
     statuses = {f["rule_id"]: f["status"] for f in report.index["account_findings"]}
@@ -303,9 +358,12 @@ def test_a_new_failing_guardrail_is_new_and_carries_first_seen(ec2, run) -> None
 
 def test_without_a_previous_report_every_unsuppressed_failure_is_new(ec2, run) -> None:
     [instance] = launch(ec2)
-    policy = load_policy({"rules": {rule: {"enabled": rule in ("required_tags", "imdsv2_required")}
-                                    for rule in CATALOGUE},
-                          "suppressions": [{"rule": "required_tags", "instance_id": instance, "reason": "x"}]})  # fmt: skip
+    policy = load_policy(
+        {
+            "rules": {rule: {"enabled": rule in ("required_tags", "imdsv2_required")} for rule in CATALOGUE},
+            "suppressions": [{"rule": "required_tags", "instance_id": instance, "reason": "x"}],
+        }
+    )
     report = run([REGION], policy, now=NOW)
     assert pairs(report.new_findings()) == {(instance, "imdsv2_required")}
     assert report.index["previous_run_id"] is None
@@ -319,9 +377,13 @@ def test_an_unreadable_previous_report_makes_nothing_new_and_says_why(ec2, run) 
     assert list(report.findings()) and list(report.new_findings()) == []
     assert report.index["new_findings"] == 0
     assert [e for e in report.index["errors"] if e["operation"] == "history"] == [
-        {"region": REGION, "operation": "history", "code": "UnreadablePreviousReport",
-         "message": "reports/latest.json: not JSON"},
-    ]  # fmt: skip
+        {
+            "region": REGION,
+            "operation": "history",
+            "code": "UnreadablePreviousReport",
+            "message": "reports/latest.json: not JSON",
+        },
+    ]
     empty = run([], TWO_RULES, now=NOW, history_error="gone")
     assert empty.index["errors"] == [
         {"region": "", "operation": "history", "code": "UnreadablePreviousReport", "message": "gone"}
@@ -333,8 +395,9 @@ def test_a_missing_shard_of_the_previous_run_is_an_error_of_its_region(session, 
     launch(east)
     launch(west)
     first = run([REGION, OTHER_REGION], TWO_RULES, now=NOW)
-    west.terminate_instances(InstanceIds=[i["InstanceId"] for r in west.describe_instances()["Reservations"]
-                                          for i in r["Instances"]])  # fmt: skip
+    west.terminate_instances(
+        InstanceIds=[i["InstanceId"] for r in west.describe_instances()["Reservations"] for i in r["Instances"]]
+    )
     lost = first.region_entry(REGION)["shards"]["findings"]  # type: ignore[index]
     store.path(lost).unlink()
 

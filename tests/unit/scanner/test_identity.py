@@ -34,6 +34,10 @@ def test_resource_arn_names_partition_region_account_and_type() -> None:
 def test_finding_id_depends_on_every_part() -> None:
     base = finding_id("1", "us-east-1", "i-1", "r")
     assert base == finding_id("1", "us-east-1", "i-1", "r")
-    others = {finding_id("2", "us-east-1", "i-1", "r"), finding_id("1", "eu-west-1", "i-1", "r"),
-              finding_id("1", "us-east-1", "i-2", "r"), finding_id("1", "us-east-1", "i-1", "s")}
+    others = {
+        finding_id("2", "us-east-1", "i-1", "r"),
+        finding_id("1", "eu-west-1", "i-1", "r"),
+        finding_id("1", "us-east-1", "i-2", "r"),
+        finding_id("1", "us-east-1", "i-1", "s"),
+    }
     assert base not in others and len(others) == 4

@@ -68,8 +68,10 @@ def _seed(endpoint: str, count: int, offset: int) -> None:
     reservation tagged."""
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint)
     groups = []
-    for name, rules in (("open", [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
-                        ("closed", [])):  # fmt: skip
+    for name, rules in (
+        ("open", [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+        ("closed", []),
+    ):
         group = ec2.create_security_group(GroupName=f"{name}-{offset}", Description=name)["GroupId"]
         if rules:
             ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=rules)
@@ -77,10 +79,15 @@ def _seed(endpoint: str, count: int, offset: int) -> None:
     for number in range(count // RESERVATION):
         odd = number % 2
         ec2.run_instances(
-            ImageId=("ami-760aaa0f", "ami-1e749f67")[odd], MinCount=RESERVATION, MaxCount=RESERVATION,
-            InstanceType="t3.micro", SecurityGroupIds=[groups[odd]],
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Owner", "Value": "team"}]}] if odd else [],
-        )  # fmt: skip
+            ImageId=("ami-760aaa0f", "ami-1e749f67")[odd],
+            MinCount=RESERVATION,
+            MaxCount=RESERVATION,
+            InstanceType="t3.micro",
+            SecurityGroupIds=[groups[odd]],
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Owner", "Value": "team"}]}]
+            if odd
+            else [],
+        )
 
 
 def _peak_rss_mb(endpoint: str, bucket: str) -> tuple[float, dict[str, object]]:

@@ -75,9 +75,7 @@ def test_a_bare_instance_gets_safe_defaults() -> None:
 
 
 def test_stop_time_parsing() -> None:
-    assert parse_stopped_since("User initiated (2024-01-01 10:00:00 UTC)") == datetime(
-        2024, 1, 1, 10, tzinfo=UTC
-    )
+    assert parse_stopped_since("User initiated (2024-01-01 10:00:00 UTC)") == datetime(2024, 1, 1, 10, tzinfo=UTC)
     assert parse_stopped_since("Server.InternalError") is None
     assert parse_stopped_since(None) is None
 
@@ -114,10 +112,17 @@ def test_permissions_merge_ipv4_and_ipv6_ranges() -> None:
 
 
 def test_security_groups_name_their_unresolved_prefix_lists() -> None:
-    raw = {"GroupId": "sg-1", "IpPermissions": [
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-         "PrefixListIds": [{"PrefixListId": "pl-1"}, {"PrefixListId": "pl-2"}]},
-    ]}  # fmt: skip
+    raw = {
+        "GroupId": "sg-1",
+        "IpPermissions": [
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "PrefixListIds": [{"PrefixListId": "pl-1"}, {"PrefixListId": "pl-2"}],
+            },
+        ],
+    }
     group = security_group_from_api(raw, {"pl-1": ("0.0.0.0/0",)})
     assert group.unresolved_prefix_lists == ("pl-2",)
     assert group.ingress[0].cidrs == ("0.0.0.0/0",)
@@ -125,26 +130,29 @@ def test_security_groups_name_their_unresolved_prefix_lists() -> None:
 
 def test_first_launch_comes_from_the_primary_interface() -> None:
     attached = datetime(2020, 1, 1, tzinfo=UTC)
-    raw = {"NetworkInterfaces": [
-        {"Attachment": {"DeviceIndex": 1, "AttachTime": datetime(2024, 1, 1, tzinfo=UTC)}},
-        {"Attachment": {"DeviceIndex": 0, "AttachTime": attached}},
-    ]}  # fmt: skip
+    raw = {
+        "NetworkInterfaces": [
+            {"Attachment": {"DeviceIndex": 1, "AttachTime": datetime(2024, 1, 1, tzinfo=UTC)}},
+            {"Attachment": {"DeviceIndex": 0, "AttachTime": attached}},
+        ]
+    }
     assert first_launch_time(raw) == attached
     assert first_launch_time({"NetworkInterfaces": [{"Attachment": {"DeviceIndex": 1}}]}) is None
 
 
-@pytest.mark.parametrize("encoded, reason", [
-    (base64.b64encode(b"\x1f\x8bnot gzip at all").decode(), "gzip header but not valid gzip"),
-    ("!!!not base64!!!", "not valid base64"),
-])
+@pytest.mark.parametrize(
+    "encoded, reason",
+    [
+        (base64.b64encode(b"\x1f\x8bnot gzip at all").decode(), "gzip header but not valid gzip"),
+        ("!!!not base64!!!", "not valid base64"),
+    ],
+)
 def test_undecodable_user_data_is_named(encoded, reason) -> None:
     with pytest.raises(UndecodableUserData, match=reason):
         decode_user_data(encoded)
 
 
 def test_image_deprecation_time() -> None:
-    image = image_from_api(
-        {"ImageId": "ami-1", "OwnerId": "1", "DeprecationTime": "2024-06-01T00:00:00.000Z"}
-    )
+    image = image_from_api({"ImageId": "ami-1", "OwnerId": "1", "DeprecationTime": "2024-06-01T00:00:00.000Z"})
     assert image.deprecation_time == datetime(2024, 6, 1, tzinfo=UTC)
     assert image.owner_alias is None

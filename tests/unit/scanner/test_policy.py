@@ -8,6 +8,7 @@ import pickle
 from datetime import date, datetime
 
 import pytest
+
 from ec2c.scanner.permissions import required_iam_actions
 from ec2c.scanner.policy import (
     DEFAULT_ALERT_THRESHOLD,
@@ -95,9 +96,7 @@ def test_yaml_dates_and_timestamps_are_accepted_as_expiry() -> None:
     entry = {"rule": "*", "instance_id": "i-1", "reason": "r"}
     from_date = load_policy({"suppressions": [dict(entry, expires=date(2027, 1, 31))]})
     from_time = load_policy({"suppressions": [dict(entry, expires=datetime(2027, 1, 31, 8))]})
-    assert (
-        from_date.suppressions[0].expires == from_time.suppressions[0].expires == date(2027, 1, 31)
-    )
+    assert from_date.suppressions[0].expires == from_time.suppressions[0].expires == date(2027, 1, 31)
 
 
 def test_blank_json_means_defaults() -> None:
@@ -105,52 +104,124 @@ def test_blank_json_means_defaults() -> None:
 
 
 def test_invalid_json_names_the_source_and_position() -> None:
-    with pytest.raises(
-        PolicyError, match=r"^env COMPLIANCE_POLICY: invalid JSON: .* line 1 column 2"
-    ):
+    with pytest.raises(PolicyError, match=r"^env COMPLIANCE_POLICY: invalid JSON: .* line 1 column 2"):
         policy_from_json("{oops", "env COMPLIANCE_POLICY")
 
 
 BAD = [
-    ({"rules": {"required_tags": {"params": {"keys": "Owner"}}}},
-     "config/dev.yaml: policy.rules.required_tags.params.keys: expected a list of strings, got 'Owner'"),
+    (
+        {"rules": {"required_tags": {"params": {"keys": "Owner"}}}},
+        "config/dev.yaml: policy.rules.required_tags.params.keys: expected a list of strings, got 'Owner'",
+    ),
     ([1], "policy: expected a mapping, got [1]"),
-    ({"threshold": 1}, "policy.threshold: unknown key (allowed: alert_on_new_findings, alert_threshold, reachability_grading, rules, suppressions)"),
+    (
+        {"threshold": 1},
+        "policy.threshold: unknown key (allowed: alert_on_new_findings, alert_threshold, reachability_grading, rules, suppressions)",
+    ),
     ({"alert_threshold": 101}, "policy.alert_threshold: expected a number from 0 to 100, got 101"),
     ({"alert_threshold": True}, "policy.alert_threshold: expected a number from 0 to 100, got True"),
     ({"alert_on_new_findings": "yes"}, "policy.alert_on_new_findings: expected true or false, got 'yes'"),
     ({"rules": []}, "policy.rules: expected a mapping, got []"),
     ({"rules": {"no_such_rule": {}}}, "policy.rules.no_such_rule: unknown key"),
-    ({"rules": {"no_public_ip": {"on": True}}}, "policy.rules.no_public_ip.on: unknown key (allowed: enabled, params, severity)"),
+    (
+        {"rules": {"no_public_ip": {"on": True}}},
+        "policy.rules.no_public_ip.on: unknown key (allowed: enabled, params, severity)",
+    ),
     ({"rules": {"no_public_ip": {"enabled": 1}}}, "policy.rules.no_public_ip.enabled: expected true or false, got 1"),
-    ({"rules": {"no_public_ip": {"severity": "urgent"}}}, "policy.rules.no_public_ip.severity: expected one of critical, high, medium, low, informational, got 'urgent'"),
+    (
+        {"rules": {"no_public_ip": {"severity": "urgent"}}},
+        "policy.rules.no_public_ip.severity: expected one of critical, high, medium, low, informational, got 'urgent'",
+    ),
     ({"rules": {"no_public_ip": {"params": {"x": 1}}}}, "policy.rules.no_public_ip.params.x: unknown key (allowed: )"),
     ({"rules": {"instance_age": {"params": []}}}, "policy.rules.instance_age.params: expected a mapping, got []"),
-    ({"rules": {"instance_age": {"params": {"max_age_days": 0}}}}, "policy.rules.instance_age.params.max_age_days: expected a whole number from 1 or more, got 0"),
-    ({"rules": {"instance_age": {"params": {"max_age_days": 1.5}}}}, "max_age_days: expected a whole number from 1 or more, got 1.5"),
-    ({"rules": {"imds_hop_limit": {"params": {"max_hop_limit": 65}}}}, "policy.rules.imds_hop_limit.params.max_hop_limit: expected a whole number from 1 to 64, got 65"),
-    ({"rules": {"imds_hop_limit": {"params": {"max_hop_limit": False}}}}, "max_hop_limit: expected a whole number from 1 to 64, got False"),
-    ({"rules": {"high_risk_ports_open": {"params": {"ports": [22, 70000]}}}}, "policy.rules.high_risk_ports_open.params.ports[1]: expected a whole number from 0 to 65535, got 70000"),
-    ({"rules": {"high_risk_ports_open": {"params": {"ports": "22"}}}}, "params.ports: expected a list of port numbers, got '22'"),
-    ({"rules": {"user_data_secrets": {"params": {"patterns": ["("]}}}}, "policy.rules.user_data_secrets.params.patterns[0]: invalid regular expression '('"),
+    (
+        {"rules": {"instance_age": {"params": {"max_age_days": 0}}}},
+        "policy.rules.instance_age.params.max_age_days: expected a whole number from 1 or more, got 0",
+    ),
+    (
+        {"rules": {"instance_age": {"params": {"max_age_days": 1.5}}}},
+        "max_age_days: expected a whole number from 1 or more, got 1.5",
+    ),
+    (
+        {"rules": {"imds_hop_limit": {"params": {"max_hop_limit": 65}}}},
+        "policy.rules.imds_hop_limit.params.max_hop_limit: expected a whole number from 1 to 64, got 65",
+    ),
+    (
+        {"rules": {"imds_hop_limit": {"params": {"max_hop_limit": False}}}},
+        "max_hop_limit: expected a whole number from 1 to 64, got False",
+    ),
+    (
+        {"rules": {"high_risk_ports_open": {"params": {"ports": [22, 70000]}}}},
+        "policy.rules.high_risk_ports_open.params.ports[1]: expected a whole number from 0 to 65535, got 70000",
+    ),
+    (
+        {"rules": {"high_risk_ports_open": {"params": {"ports": "22"}}}},
+        "params.ports: expected a list of port numbers, got '22'",
+    ),
+    (
+        {"rules": {"user_data_secrets": {"params": {"patterns": ["("]}}}},
+        "policy.rules.user_data_secrets.params.patterns[0]: invalid regular expression '('",
+    ),
     ({"suppressions": {}}, "policy.suppressions: expected a list, got {}"),
     ({"suppressions": ["x"]}, "policy.suppressions[0]: expected a mapping, got 'x'"),
     ({"suppressions": [{"rule": "*", "instance_id": "i-1"}]}, "policy.suppressions[0].reason: required"),
-    ({"suppressions": [{"rule": "*", "instance_id": "i-1", "reason": " "}]}, "policy.suppressions[0].reason: expected a non-empty string, got ' '"),
-    ({"suppressions": [{"rule": "nope", "instance_id": "i-1", "reason": "r"}]}, "policy.suppressions[0].rule: expected one of *, imdsv2_required"),
-    ({"suppressions": [{"rule": "*", "reason": "r"}]}, "policy.suppressions[0]: expected exactly one selector: 'instance_id', 'resource_id' or 'tag'"),
-    ({"suppressions": [{"rule": "*", "reason": "r", "instance_id": "i-1", "tag": {"key": "a", "value": "b"}}]}, "exactly one selector"),
-    ({"suppressions": [{"rule": "*", "reason": "r", "instance_id": ""}]}, "policy.suppressions[0].instance_id: expected a non-empty string"),
-    ({"suppressions": [{"rule": "*", "reason": "r", "instance_id": "i-1", "expires": "soon"}]}, "policy.suppressions[0].expires: expected an ISO date (YYYY-MM-DD), got 'soon'"),
-    ({"suppressions": [{"rule": "*", "reason": "r", "instance_id": "i-1", "expires": 5}]}, "expires: expected an ISO date"),
-    ({"suppressions": [{"rule": "*", "reason": "r", "tag": "Name"}]}, "policy.suppressions[0].tag: expected a mapping, got 'Name'"),
-    ({"suppressions": [{"rule": "*", "reason": "r", "tag": {"value": "x"}}]}, "policy.suppressions[0].tag.key: required"),
-    ({"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "a"}}]}, "policy.suppressions[0].tag: expected exactly one of 'value' or 'regex'"),
-    ({"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "a", "value": "b", "regex": "c"}}]}, "exactly one of 'value' or 'regex'"),
-    ({"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "a", "value": 3}}]}, "policy.suppressions[0].tag.value: expected a string, got 3"),
-    ({"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "a", "regex": "[x"}}]}, "policy.suppressions[0].tag.regex: invalid regular expression '[x'"),
-    ({"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "a", "when": "x"}}]}, "policy.suppressions[0].tag.when: unknown key"),
-]  # fmt: skip
+    (
+        {"suppressions": [{"rule": "*", "instance_id": "i-1", "reason": " "}]},
+        "policy.suppressions[0].reason: expected a non-empty string, got ' '",
+    ),
+    (
+        {"suppressions": [{"rule": "nope", "instance_id": "i-1", "reason": "r"}]},
+        "policy.suppressions[0].rule: expected one of *, imdsv2_required",
+    ),
+    (
+        {"suppressions": [{"rule": "*", "reason": "r"}]},
+        "policy.suppressions[0]: expected exactly one selector: 'instance_id', 'resource_id' or 'tag'",
+    ),
+    (
+        {"suppressions": [{"rule": "*", "reason": "r", "instance_id": "i-1", "tag": {"key": "a", "value": "b"}}]},
+        "exactly one selector",
+    ),
+    (
+        {"suppressions": [{"rule": "*", "reason": "r", "instance_id": ""}]},
+        "policy.suppressions[0].instance_id: expected a non-empty string",
+    ),
+    (
+        {"suppressions": [{"rule": "*", "reason": "r", "instance_id": "i-1", "expires": "soon"}]},
+        "policy.suppressions[0].expires: expected an ISO date (YYYY-MM-DD), got 'soon'",
+    ),
+    (
+        {"suppressions": [{"rule": "*", "reason": "r", "instance_id": "i-1", "expires": 5}]},
+        "expires: expected an ISO date",
+    ),
+    (
+        {"suppressions": [{"rule": "*", "reason": "r", "tag": "Name"}]},
+        "policy.suppressions[0].tag: expected a mapping, got 'Name'",
+    ),
+    (
+        {"suppressions": [{"rule": "*", "reason": "r", "tag": {"value": "x"}}]},
+        "policy.suppressions[0].tag.key: required",
+    ),
+    (
+        {"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "a"}}]},
+        "policy.suppressions[0].tag: expected exactly one of 'value' or 'regex'",
+    ),
+    (
+        {"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "a", "value": "b", "regex": "c"}}]},
+        "exactly one of 'value' or 'regex'",
+    ),
+    (
+        {"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "a", "value": 3}}]},
+        "policy.suppressions[0].tag.value: expected a string, got 3",
+    ),
+    (
+        {"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "a", "regex": "[x"}}]},
+        "policy.suppressions[0].tag.regex: invalid regular expression '[x'",
+    ),
+    (
+        {"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "a", "when": "x"}}]},
+        "policy.suppressions[0].tag.when: unknown key",
+    ),
+]
 
 
 @pytest.mark.parametrize(("document", "message"), BAD, ids=[m[:40] for _, m in BAD])
@@ -187,23 +258,24 @@ def test_guardrail_and_template_rules_add_exactly_their_read_actions() -> None:
     assert required_iam_actions(serial) == ["ec2:DescribeInstances", "ec2:GetSerialConsoleAccessStatus"]
     templates = load_policy({"rules": {**only, "launch_template_imdsv2": {}}})
     assert required_iam_actions(templates) == [
-        "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeLaunchTemplates",
-    ]  # fmt: skip
+        "ec2:DescribeInstances",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeLaunchTemplates",
+    ]
 
 
 def test_route_tables_are_read_only_for_graded_rules_with_grading_on() -> None:
     ungraded = load_policy({"reachability_grading": False})
     assert "ec2:DescribeRouteTables" not in required_iam_actions(ungraded)
-    no_exposure_rules = load_policy({"rules": {rule_id: {"enabled": False} for rule_id, rule in CATALOGUE.items()
-                                               if rule.graded}})
+    no_exposure_rules = load_policy(
+        {"rules": {rule_id: {"enabled": False} for rule_id, rule in CATALOGUE.items() if rule.graded}}
+    )
     assert "ec2:DescribeRouteTables" not in required_iam_actions(no_exposure_rules)
     assert load_policy({"reachability_grading": False}).to_document()["reachability_grading"] is False
 
 
 def test_permissions_follow_the_enabled_rules() -> None:
-    only_network = load_policy(
-        {"rules": {rule_id: {"enabled": rule_id == "no_public_ip"} for rule_id in CATALOGUE}}
-    )
+    only_network = load_policy({"rules": {rule_id: {"enabled": rule_id == "no_public_ip"} for rule_id in CATALOGUE}})
     assert required_iam_actions(only_network) == ["ec2:DescribeInstances"]
     opt_in = load_policy({"rules": {"termination_protection": {"enabled": True}}})
     assert "ec2:DescribeInstanceAttribute" in required_iam_actions(opt_in)
@@ -221,7 +293,9 @@ def test_patterns_that_backtrack_exponentially_are_refused(pattern) -> None:
         load_policy({"rules": {"user_data_secrets": {"params": {"patterns": ["ok", pattern]}}}})
 
 
-@pytest.mark.parametrize("pattern", ["^sandbox-", "legacy-.*", "(ab)+", "(ab|cd)e", "(?:a|b)+c*", "(?=a)b", "(?!x)y+", "(a?)+"])
+@pytest.mark.parametrize(
+    "pattern", ["^sandbox-", "legacy-.*", "(ab)+", "(ab|cd)e", "(?:a|b)+c*", "(?=a)b", "(?!x)y+", "(a?)+"]
+)
 def test_ordinary_patterns_are_accepted(pattern) -> None:
     policy = load_policy({"suppressions": [{"rule": "*", "reason": "r", "tag": {"key": "Name", "regex": pattern}}]})
     assert policy.suppressions[0].tag.regex == pattern

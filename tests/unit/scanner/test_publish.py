@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from ec2c.scanner.alerts import (
     MESSAGE_LIMIT_BYTES,
     alert_message,
@@ -102,10 +103,14 @@ def test_put_metrics_publishes_totals_and_per_rule_failures(session) -> None:
 
     def maximum(name: str, **dimension: str) -> float:
         stats = cloudwatch.get_metric_statistics(
-            Namespace="EC2Compliance", MetricName=name,
+            Namespace="EC2Compliance",
+            MetricName=name,
             Dimensions=[{"Name": key, "Value": value} for key, value in dimension.items()],
-            StartTime=NOW.replace(hour=0), EndTime=NOW.replace(hour=23), Period=86400, Statistics=["Maximum"],
-        )  # fmt: skip
+            StartTime=NOW.replace(hour=0),
+            EndTime=NOW.replace(hour=23),
+            Period=86400,
+            Statistics=["Maximum"],
+        )
         return stats["Datapoints"][0]["Maximum"]
 
     assert maximum("RuleFailures", Rule="no_public_ip") == 1.0
@@ -145,8 +150,12 @@ def test_no_alert_when_compliant_and_nothing_new(topic) -> None:
 def index_with(rate: float | None, new: int, partial: bool = False, **policy: Any) -> Any:
     summary = SummaryCounter([]).summary()
     summary["compliance_rate"] = rate
-    document = {"summary": summary, "new_findings": [{}] * new, "partial": partial,
-                "policy": {"alert_threshold": 90, "alert_on_new_findings": True, **policy}}  # fmt: skip
+    document = {
+        "summary": summary,
+        "new_findings": [{}] * new,
+        "partial": partial,
+        "policy": {"alert_threshold": 90, "alert_on_new_findings": True, **policy},
+    }
     return inline_report(**document).index
 
 

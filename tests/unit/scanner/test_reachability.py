@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from ec2c.scanner import sources
 from ec2c.scanner.model import InternetRoute
 from ec2c.scanner.policy import load_policy
@@ -45,16 +46,26 @@ def network(ec2: Any) -> dict[str, str]:
         GroupId=group,
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
-    return {"vpc": vpc, "igw": igw, "group": group, "public_rt": public_rt, "private_rt": private_rt,
-            "main_rt": main_rt, **subnets}  # fmt: skip
+    return {
+        "vpc": vpc,
+        "igw": igw,
+        "group": group,
+        "public_rt": public_rt,
+        "private_rt": private_rt,
+        "main_rt": main_rt,
+        **subnets,
+    }
 
 
 def run_in(ec2: Any, net: dict[str, str], subnet: str, public: bool) -> str:
     response = ec2.run_instances(
-        ImageId=LINUX_AMI, MinCount=1, MaxCount=1,
-        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": net[subnet], "Groups": [net["group"]],
-                            "AssociatePublicIpAddress": public}],
-    )  # fmt: skip
+        ImageId=LINUX_AMI,
+        MinCount=1,
+        MaxCount=1,
+        NetworkInterfaces=[
+            {"DeviceIndex": 0, "SubnetId": net[subnet], "Groups": [net["group"]], "AssociatePublicIpAddress": public}
+        ],
+    )
     return response["Instances"][0]["InstanceId"]
 
 
@@ -119,10 +130,14 @@ def test_unreadable_route_tables_keep_the_severity_and_say_why(session, ec2, mon
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"ipv6_addresses": ("2600::1",), "internet_route": InternetRoute("rtb-1", None, "igw-6")},
-         ("critical", "public address 2600::1 and an IPv6 default route to igw-6 in rtb-1")),
-        ({"ipv6_addresses": ("2600::1",), "internet_route": InternetRoute("rtb-1", "igw-4", None)},
-         ("high", "public address 2600::1 but rtb-1 has no default route to an internet gateway")),
+        (
+            {"ipv6_addresses": ("2600::1",), "internet_route": InternetRoute("rtb-1", None, "igw-6")},
+            ("critical", "public address 2600::1 and an IPv6 default route to igw-6 in rtb-1"),
+        ),
+        (
+            {"ipv6_addresses": ("2600::1",), "internet_route": InternetRoute("rtb-1", "igw-4", None)},
+            ("high", "public address 2600::1 but rtb-1 has no default route to an internet gateway"),
+        ),
         ({"public_ip": "54.0.0.1", "internet_route": None}, None),
     ],
 )
@@ -134,12 +149,22 @@ def test_route_tables_skip_blackholes_and_non_gateway_targets() -> None:
     from ec2c.scanner.normalize import route_tables_from_api
 
     tables = [
-        {"RouteTableId": "rtb-a", "VpcId": "vpc-1", "Associations": [{"SubnetId": "subnet-a"}],
-         "Routes": [{"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": "igw-1", "State": "blackhole"},
-                    {"DestinationIpv6CidrBlock": "::/0", "EgressOnlyInternetGatewayId": "eigw-1", "State": "active"}]},
-        {"RouteTableId": "rtb-m", "VpcId": "vpc-1", "Associations": [{"Main": True}, {"GatewayId": "vgw-1"}],
-         "Routes": [{"DestinationIpv6CidrBlock": "::/0", "GatewayId": "igw-1", "State": "active"}]},
-    ]  # fmt: skip
+        {
+            "RouteTableId": "rtb-a",
+            "VpcId": "vpc-1",
+            "Associations": [{"SubnetId": "subnet-a"}],
+            "Routes": [
+                {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": "igw-1", "State": "blackhole"},
+                {"DestinationIpv6CidrBlock": "::/0", "EgressOnlyInternetGatewayId": "eigw-1", "State": "active"},
+            ],
+        },
+        {
+            "RouteTableId": "rtb-m",
+            "VpcId": "vpc-1",
+            "Associations": [{"Main": True}, {"GatewayId": "vgw-1"}],
+            "Routes": [{"DestinationIpv6CidrBlock": "::/0", "GatewayId": "igw-1", "State": "active"}],
+        },
+    ]
     by_subnet, main = route_tables_from_api(tables)
     assert by_subnet == {"subnet-a": InternetRoute("rtb-a", None, None)}
     assert main == {"vpc-1": InternetRoute("rtb-m", None, "igw-1")}

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+
 from ec2c.scanner.contract import LATEST_REPORT_KEY
 from ec2c.scanner.documents import Summary
 from ec2c.scanner.policy import load_policy
@@ -18,23 +19,42 @@ from ec2c.scanner.storage import DirStore, MissingObject, ReportReadError
 
 from .conftest import ACCOUNT, OTHER_REGION, REGION, launch
 
-SCHEMA_1_SUMMARY = {"total_instances": 2, "compliant_instances": 1, "non_compliant_instances": 1,
-                    "compliance_rate": 50.0, "by_rule": {"no_public_ip": {"failed": 1, "passed": 1, "suppressed": 0,
-                                                                          "skipped": 0}}}  # fmt: skip
+SCHEMA_1_SUMMARY = {
+    "total_instances": 2,
+    "compliant_instances": 1,
+    "non_compliant_instances": 1,
+    "compliance_rate": 50.0,
+    "by_rule": {"no_public_ip": {"failed": 1, "passed": 1, "suppressed": 0, "skipped": 0}},
+}
 
 
 def v1_finding(instance_id: str, region: str = REGION) -> dict[str, Any]:
-    return {"instance_id": instance_id, "region": region, "rule_id": "no_public_ip", "title": "t",
-            "severity": "high", "status": "FAIL", "suppressed": False, "suppression_reason": None,
-            "message": "public", "tags": {}}  # fmt: skip
+    return {
+        "instance_id": instance_id,
+        "region": region,
+        "rule_id": "no_public_ip",
+        "title": "t",
+        "severity": "high",
+        "status": "FAIL",
+        "suppressed": False,
+        "suppression_reason": None,
+        "message": "public",
+        "tags": {},
+    }
 
 
 def test_a_schema_1_report_is_upgraded_to_the_schema_3_index() -> None:
-    document = {"run_id": "old", "generated_at": "2024-12-24T06:00:00Z", "account_id": ACCOUNT,
-                "regions": [REGION, OTHER_REGION], "incomplete_regions": [OTHER_REGION], "partial": True,
-                "summary": SCHEMA_1_SUMMARY, "findings": [v1_finding("i-1"), v1_finding("i-2", OTHER_REGION)],
-                "errors": [{"region": OTHER_REGION, "operation": "ec2:DescribeInstances", "code": "X",
-                            "message": "m"}]}  # fmt: skip
+    document = {
+        "run_id": "old",
+        "generated_at": "2024-12-24T06:00:00Z",
+        "account_id": ACCOUNT,
+        "regions": [REGION, OTHER_REGION],
+        "incomplete_regions": [OTHER_REGION],
+        "partial": True,
+        "summary": SCHEMA_1_SUMMARY,
+        "findings": [v1_finding("i-1"), v1_finding("i-2", OTHER_REGION)],
+        "errors": [{"region": OTHER_REGION, "operation": "ec2:DescribeInstances", "code": "X", "message": "m"}],
+    }
 
     report = load_report(document, None, "v1.json")
 
@@ -47,11 +67,29 @@ def test_a_schema_1_report_is_upgraded_to_the_schema_3_index() -> None:
     assert index["summary"]["by_severity"] == {"critical": 0, "high": 0, "medium": 0, "low": 0, "informational": 0}
     assert index["summary"]["by_resource_type"]["instance"] == {"evaluated": 0, "non_compliant": 0}
     assert index["region_shards"] == [
-        {"region": REGION, "complete": True, "instances": 0, "findings": 1, "new": 0, "resolved": 0,
-         "unevaluated": 0, "bytes": 0, "shards": None},
-        {"region": OTHER_REGION, "complete": False, "instances": 0, "findings": 1, "new": 0, "resolved": 0,
-         "unevaluated": 0, "bytes": 0, "shards": None},
-    ]  # fmt: skip
+        {
+            "region": REGION,
+            "complete": True,
+            "instances": 0,
+            "findings": 1,
+            "new": 0,
+            "resolved": 0,
+            "unevaluated": 0,
+            "bytes": 0,
+            "shards": None,
+        },
+        {
+            "region": OTHER_REGION,
+            "complete": False,
+            "instances": 0,
+            "findings": 1,
+            "new": 0,
+            "resolved": 0,
+            "unevaluated": 0,
+            "bytes": 0,
+            "shards": None,
+        },
+    ]
     assert [f["instance_id"] for f in report.findings()] == ["i-1", "i-2"]
     assert [f["instance_id"] for f in report.findings(OTHER_REGION)] == ["i-2"]
     assert report.scanned_regions() == {REGION}
@@ -60,16 +98,34 @@ def test_a_schema_1_report_is_upgraded_to_the_schema_3_index() -> None:
 
 
 def test_a_schema_2_report_keeps_its_lists_inline() -> None:
-    guardrail = {"resource_id": ACCOUNT, "region": REGION, "rule_id": "ebs_default_encryption", "status": "FAIL",
-                 "suppressed": False}  # fmt: skip
+    guardrail = {
+        "resource_id": ACCOUNT,
+        "region": REGION,
+        "rule_id": "ebs_default_encryption",
+        "status": "FAIL",
+        "suppressed": False,
+    }
     document = {
-        "schema_version": 2, "run_id": "r2", "generated_at": "2025-05-01T00:00:00Z", "regions": [REGION],
-        "summary": SCHEMA_1_SUMMARY, "previous_run_id": "r1", "account_findings": [guardrail],
-        "findings": [v1_finding("i-1")], "new_findings": [v1_finding("i-1")],
+        "schema_version": 2,
+        "run_id": "r2",
+        "generated_at": "2025-05-01T00:00:00Z",
+        "regions": [REGION],
+        "summary": SCHEMA_1_SUMMARY,
+        "previous_run_id": "r1",
+        "account_findings": [guardrail],
+        "findings": [v1_finding("i-1")],
+        "new_findings": [v1_finding("i-1")],
         "resolved_findings": [v1_finding("i-0"), v1_finding("i-9", OTHER_REGION)],
-        "unevaluated_resources": [{"region": REGION, "resource_type": "instance", "resource_id": "i-1",
-                                   "rule_id": "approved_ami", "message": "m"}],
-    }  # fmt: skip
+        "unevaluated_resources": [
+            {
+                "region": REGION,
+                "resource_type": "instance",
+                "resource_id": "i-1",
+                "rule_id": "approved_ami",
+                "message": "m",
+            }
+        ],
+    }
 
     report = load_report(document, None, "v2.json")
 
@@ -83,8 +139,9 @@ def test_a_schema_2_report_keeps_its_lists_inline() -> None:
     assert [f["rule_id"] for f in report.failures()] == ["no_public_ip", "ebs_default_encryption"]
     # a region that only the lists name still gets its entry
     assert [(e["region"], e["findings"], e["resolved"]) for e in report.index["region_shards"]] == [
-        (REGION, 1, 1), (OTHER_REGION, 0, 1),
-    ]  # fmt: skip
+        (REGION, 1, 1),
+        (OTHER_REGION, 0, 1),
+    ]
     assert report.region_entry("ap-south-1") is None
 
 
@@ -92,8 +149,9 @@ def test_a_schema_2_report_keeps_its_lists_inline() -> None:
 def stored(ec2, run, store) -> Any:
     """A real schema 3 report: a moto scan of two instances into the test's folder."""
     launch(ec2, count=2)
-    policy = load_policy({"rules": {rule: {"enabled": rule in ("required_tags", "imdsv2_required")}
-                                    for rule in CATALOGUE}})  # fmt: skip
+    policy = load_policy(
+        {"rules": {rule: {"enabled": rule in ("required_tags", "imdsv2_required")} for rule in CATALOGUE}}
+    )
     return run([REGION], policy)
 
 
@@ -122,8 +180,13 @@ def test_a_shard_counted_zero_is_never_opened_and_a_listed_one_must_exist(stored
 
 def test_a_schema_3_single_file_export_loads_its_inline_lists(stored) -> None:
     """`ec2c scan --format json`: the index's fields with the lists in place of the counts."""
-    export = {**stored.index, "findings": list(stored.findings()), "new_findings": list(stored.new_findings()),
-              "resolved_findings": [], "unevaluated_resources": []}  # fmt: skip
+    export = {
+        **stored.index,
+        "findings": list(stored.findings()),
+        "new_findings": list(stored.new_findings()),
+        "resolved_findings": [],
+        "unevaluated_resources": [],
+    }
     report = load_report(json.loads(json.dumps(export)), None, "export.json")
     assert not report.sharded
     assert (report.index["new_findings"], report.index["resolved_findings"]) == (4, 0)
@@ -160,8 +223,11 @@ def test_load_latest_tells_none_yet_from_unusable(tmp_path) -> None:
     store.put_bytes(LATEST_REPORT_KEY, b"{not json", "application/json")
     with pytest.raises(ReportReadError, match="latest.json: not JSON"):
         load_latest(store)
-    store.put_bytes(LATEST_REPORT_KEY, json.dumps({"schema_version": 9, "run_id": "r", "generated_at": "t",
-                                                   "summary": {}}).encode(), "application/json")  # fmt: skip
+    store.put_bytes(
+        LATEST_REPORT_KEY,
+        json.dumps({"schema_version": 9, "run_id": "r", "generated_at": "t", "summary": {}}).encode(),
+        "application/json",
+    )
     with pytest.raises(ReportReadError, match="unknown schema_version 9"):
         load_latest(store)
 

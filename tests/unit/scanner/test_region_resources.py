@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from ec2c.scanner import sources
 from ec2c.scanner.budget import TimeBudget
 from ec2c.scanner.collector import _Calls
@@ -21,11 +22,18 @@ from ec2c.scanner.region_resources import ACCOUNT_FETCHERS, launch_templates
 
 from .conftest import ACCOUNT, REGION
 
-NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
 REGION_RULES = load_policy(
-    {"rules": {rule: {"enabled": False} for rule in (
-        "imds_defaults_v2", "snapshot_block_public_access", "image_block_public_access",
-    )}}  # fmt: skip
+    {
+        "rules": {
+            rule: {"enabled": False}
+            for rule in (
+                "imds_defaults_v2",
+                "snapshot_block_public_access",
+                "image_block_public_access",
+            )
+        }
+    }
 )
 """The default policy without the three on-by-default guardrails whose reads moto lacks."""
 
@@ -67,8 +75,12 @@ def test_guardrails_and_templates_are_judged_once_per_region(session, ec2, api_c
             "BlockDeviceMappings": [{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 8}}],
         },
     )["LaunchTemplate"]["LaunchTemplateId"]
-    ec2.create_launch_template_version(LaunchTemplateId=legacy, LaunchTemplateData={"MetadataOptions": {"HttpTokens": "required"}})
-    ec2.create_launch_template(LaunchTemplateName="golden", LaunchTemplateData={"MetadataOptions": {"HttpTokens": "required"}})
+    ec2.create_launch_template_version(
+        LaunchTemplateId=legacy, LaunchTemplateData={"MetadataOptions": {"HttpTokens": "required"}}
+    )
+    ec2.create_launch_template(
+        LaunchTemplateName="golden", LaunchTemplateData={"MetadataOptions": {"HttpTokens": "required"}}
+    )
 
     report = run([REGION], REGION_RULES, account_id=ACCOUNT)
 
@@ -85,12 +97,17 @@ def test_guardrails_and_templates_are_judged_once_per_region(session, ec2, api_c
     assert group["rule_id"] == "default_security_group_closed"  # moto's default group allows all outbound
     assert group["resource_id"] == default_group["GroupId"]
     assert group["resource_arn"] == f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{default_group['GroupId']}"
-    assert group["message"] == f"the default security group of {default_vpc['VpcId']} allows traffic: 0 inbound, 1 outbound rule(s)"
+    assert (
+        group["message"]
+        == f"the default security group of {default_vpc['VpcId']} allows traffic: 0 inbound, 1 outbound rule(s)"
+    )
     templates = {f["rule_id"]: f for f in report.findings() if f["resource_type"] == "launch_template"}
     assert set(templates) == {
-        "launch_template_imdsv2", "launch_template_no_public_ip", "launch_template_user_data_secrets",
+        "launch_template_imdsv2",
+        "launch_template_no_public_ip",
+        "launch_template_user_data_secrets",
         "launch_template_ebs_encrypted",
-    }  # fmt: skip
+    }
     imds = templates["launch_template_imdsv2"]
     assert imds["resource_id"] == legacy
     assert imds["resource_arn"] == f"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/{legacy}"
@@ -122,17 +139,32 @@ def test_one_default_group_can_be_suppressed_by_its_id(ec2, run) -> None:
     ec2.create_vpc(CidrBlock="10.9.0.0/16")
     groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
     accepted, other = sorted(g["GroupId"] for g in groups)
-    policy = load_policy({
-        "rules": {rule: {"enabled": False} for rule in (
-            "imds_defaults_v2", "snapshot_block_public_access", "image_block_public_access",
-        )},
-        "suppressions": [{"rule": "default_security_group_closed", "resource_id": accepted,
-                          "resource_type": "security_group", "reason": "shared services VPC"}],
-    })  # fmt: skip
+    policy = load_policy(
+        {
+            "rules": {
+                rule: {"enabled": False}
+                for rule in (
+                    "imds_defaults_v2",
+                    "snapshot_block_public_access",
+                    "image_block_public_access",
+                )
+            },
+            "suppressions": [
+                {
+                    "rule": "default_security_group_closed",
+                    "resource_id": accepted,
+                    "resource_type": "security_group",
+                    "reason": "shared services VPC",
+                }
+            ],
+        }
+    )
     report = run([REGION], policy, account_id=ACCOUNT)
     groups_found = {f["resource_id"]: f for f in report.findings() if f["resource_type"] == "security_group"}
     assert set(groups_found) == {accepted, other}
-    assert groups_found[accepted]["suppressed"] and groups_found[accepted]["suppression_reason"] == "shared services VPC"
+    assert (
+        groups_found[accepted]["suppressed"] and groups_found[accepted]["suppression_reason"] == "shared services VPC"
+    )
     assert not groups_found[other]["suppressed"]
     assert report.summary["by_resource_type"]["security_group"] == {"evaluated": 2, "non_compliant": 1}
 
@@ -141,20 +173,26 @@ def test_reads_moto_lacks_are_reported_and_their_rules_skipped(run) -> None:
     report = run([REGION], load_policy(None), account_id=ACCOUNT)
     unavailable = {e["operation"] for e in report.index["errors"] if e["code"] == "OperationUnavailable"}
     assert unavailable == {
-        "ec2:GetInstanceMetadataDefaults", "ec2:GetSnapshotBlockPublicAccessState",
+        "ec2:GetInstanceMetadataDefaults",
+        "ec2:GetSnapshotBlockPublicAccessState",
         "ec2:GetImageBlockPublicAccessState",
-    }  # fmt: skip
+    }
     statuses = {f["rule_id"]: f["status"] for f in report.index["account_findings"]}
     assert statuses["imds_defaults_v2"] == statuses["image_block_public_access"] == "SKIPPED"
     assert "serial_console_access_disabled" not in statuses  # opt-in
 
 
-@pytest.mark.parametrize(("source", "operation"), [
-    ("launch_templates", "DescribeLaunchTemplates"), ("default_security_groups", "DescribeSecurityGroups"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("source", "operation"),
+    [
+        ("launch_templates", "DescribeLaunchTemplates"),
+        ("default_security_groups", "DescribeSecurityGroups"),
+    ],
+)
 def test_resources_that_cannot_be_listed_make_the_region_incomplete(monkeypatch, source, operation, run) -> None:
     """Templates or default groups that were not listed must not pass for fixed ones."""
     from botocore.exceptions import ClientError
+
     from ec2c.scanner.region_resources import RESOURCE_LISTERS
 
     def denied(*_: Any) -> list[Any]:

@@ -8,6 +8,7 @@ import typing
 from datetime import date
 
 import pytest
+
 from ec2c.scanner import model
 from ec2c.scanner.asff import to_asff_finding
 from ec2c.scanner.evaluation import evaluate_resources
@@ -46,7 +47,9 @@ def test_every_severity_a_rule_uses_is_a_severity() -> None:
 
 def test_a_rule_with_a_misspelt_severity_or_type_fails_at_construction() -> None:
     base = {"id": "x", "title": "t", "rationale": "r", "remediation": "m", "check": lambda record, params: None}
-    with pytest.raises(ValueError, match=r"unknown severity 'hgh': expected one of critical, high, medium, low, informational"):
+    with pytest.raises(
+        ValueError, match=r"unknown severity 'hgh': expected one of critical, high, medium, low, informational"
+    ):
         Rule(severity="hgh", **base)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"unknown resource type 'volume': expected one of instance, launch_template"):
         Rule(severity=Severity.LOW, resource_type="volume", **base)
@@ -77,10 +80,15 @@ def test_resource_type_lookup() -> None:
     assert [kind.key for kind in RESOURCE_TYPES] == ["instance", "launch_template", "security_group", "account"]
     template = ResourceType.of("launch_template")
     assert (template.arn_kind, template.asff_type, template.ocsf_type) == (
-        "launch-template", "AwsEc2LaunchTemplate", "AWS::EC2::LaunchTemplate",
+        "launch-template",
+        "AwsEc2LaunchTemplate",
+        "AWS::EC2::LaunchTemplate",
     )
     assert (template.noun, template.plural, template.heading, template.column) == (
-        "launch template", "launch templates", "Launch templates", "Launch template",
+        "launch template",
+        "launch templates",
+        "Launch templates",
+        "Launch template",
     )
     assert ResourceType.lookup("volume") is None and ResourceType.lookup(None) is None
     with pytest.raises(ValueError, match=r"unknown resource type 'volume'"):
@@ -100,10 +108,18 @@ def test_arns_follow_the_registered_kind(kind: ResourceType) -> None:
 
 @pytest.mark.parametrize("kind", RESOURCE_TYPES, ids=lambda kind: kind.key)
 def test_asff_resources_carry_the_registered_type(kind: ResourceType) -> None:
-    finding = {"rule_id": "r", "region": "eu-west-1", "resource_id": "id-1", "resource_type": kind.key,
-               "severity": "low", "finding_id": "f" * 64, "resource_arn": "arn:aws:ec2:eu-west-1:1:x/id-1"}
-    document = to_asff_finding(finding, account_id="111122223333", hub_region="eu-west-1",
-                               generated_at="2026-01-01T00:00:00Z")
+    finding = {
+        "rule_id": "r",
+        "region": "eu-west-1",
+        "resource_id": "id-1",
+        "resource_type": kind.key,
+        "severity": "low",
+        "finding_id": "f" * 64,
+        "resource_arn": "arn:aws:ec2:eu-west-1:1:x/id-1",
+    }
+    document = to_asff_finding(
+        finding, account_id="111122223333", hub_region="eu-west-1", generated_at="2026-01-01T00:00:00Z"
+    )
     assert document["Resources"][0]["Type"] == kind.asff_type
     assert document["Severity"] == {"Label": "LOW"}
 

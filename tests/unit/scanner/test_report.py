@@ -73,12 +73,18 @@ def test_summary_counts_instances_rules_and_severities() -> None:
     assert summary["non_compliant_instances"] == 1
     assert summary["compliance_rate"] == 0.0
     assert summary["by_rule"]["no_public_ip"] == {
-        "failed": 2, "passed": 1, "suppressed": 1, "skipped": 0,
-    }  # fmt: skip
+        "failed": 2,
+        "passed": 1,
+        "suppressed": 1,
+        "skipped": 0,
+    }
     assert summary["by_rule"]["approved_ami"]["skipped"] == 2  # images unavailable for i-1, i-2
     assert summary["by_rule"]["imds_hop_limit"] == {
-        "failed": 0, "passed": 2, "suppressed": 0, "skipped": 1,
-    }  # fmt: skip
+        "failed": 0,
+        "passed": 2,
+        "suppressed": 0,
+        "skipped": 1,
+    }
     assert summary["by_severity"]["high"] == 2  # i-3: no_public_ip + imdsv2_required
     assert set(summary["by_severity"]) == {"critical", "high", "medium", "low", "informational"}
     assert summary["by_resource_type"]["instance"] == {"evaluated": 3, "non_compliant": 1}
@@ -109,9 +115,10 @@ def test_regions_merge_additively() -> None:
 
 def test_a_finding_holds_what_a_triager_needs() -> None:
     [outcome] = [
-        o for o in evaluate_resources(fleet(), POLICY, date(2025, 6, 1))
+        o
+        for o in evaluate_resources(fleet(), POLICY, date(2025, 6, 1))
         if o.resource.resource_id == "i-2" and o.rule_id == "no_public_ip"
-    ]  # fmt: skip
+    ]
     rule = CATALOGUE["no_public_ip"]
     key = hashlib.sha256(b"123456789012|us-east-1|i-2|no_public_ip").hexdigest()
     assert finding_document(outcome, None, "2025-06-01T12:00:00Z") == {
@@ -160,22 +167,31 @@ def test_the_rate_is_over_evaluated_instances_only() -> None:
         record(instance_id="i-1", **complete),
         record(instance_id="i-2", **dict(complete, unavailable=frozenset({sources.IMAGES}))),
         record(instance_id="i-3", public_ip="54.1.2.4", **complete),
-        record(instance_id="i-4", state="stopped", stopped_since=NOW,
-               **dict(complete, ssm_status=None, ssm_managed=False)),
-    ]  # fmt: skip
+        record(
+            instance_id="i-4", state="stopped", stopped_since=NOW, **dict(complete, ssm_status=None, ssm_managed=False)
+        ),
+    ]
     summary = counted(instances).summary()
     # i-2 is unevaluated (data missing); i-4's SSM rule does not apply to a stopped instance
-    assert (summary["compliant_instances"], summary["non_compliant_instances"],
-            summary["unevaluated_instances"]) == (2, 1, 1)  # fmt: skip
+    assert (summary["compliant_instances"], summary["non_compliant_instances"], summary["unevaluated_instances"]) == (
+        2,
+        1,
+        1,
+    )
     assert summary["compliance_rate"] == 66.67
     assert summary["by_rule"]["ssm_managed"]["skipped"] == 1
 
 
 def test_expired_suppressions_are_listed(run) -> None:
-    policy = load_policy({"rules": {rule: {"enabled": False} for rule in CATALOGUE}, "suppressions": [
-        {"rule": "*", "instance_id": "i-1", "reason": "old", "expires": "2025-05-31"},
-        {"rule": "*", "instance_id": "i-2", "reason": "today", "expires": "2025-06-01"},
-    ]})  # fmt: skip
+    policy = load_policy(
+        {
+            "rules": {rule: {"enabled": False} for rule in CATALOGUE},
+            "suppressions": [
+                {"rule": "*", "instance_id": "i-1", "reason": "old", "expires": "2025-05-31"},
+                {"rule": "*", "instance_id": "i-2", "reason": "today", "expires": "2025-06-01"},
+            ],
+        }
+    )
     report = run([REGION], policy, now=NOW)
     assert report.index["expired_suppressions"] == [
         {"rule": "*", "instance_id": "i-1", "reason": "old", "expires": "2025-05-31"}
@@ -225,11 +241,20 @@ def test_csv_leading_columns_come_first_and_are_defused_too() -> None:
 
 
 def test_csv_lists_failing_account_findings_after_the_findings() -> None:
-    guardrail = {"resource_id": ACCOUNT, "region": REGION, "rule_id": "ebs_default_encryption", "status": "FAIL",
-                 "suppressed": False, "severity": "medium", "message": "off"}  # fmt: skip
+    guardrail = {
+        "resource_id": ACCOUNT,
+        "region": REGION,
+        "rule_id": "ebs_default_encryption",
+        "status": "FAIL",
+        "suppressed": False,
+        "severity": "medium",
+        "message": "off",
+    }
     passing = dict(guardrail, rule_id="serial_console_access_disabled", status="PASS")
-    report = inline_report(findings=[{"instance_id": "i-1", "region": REGION, "rule_id": "no_public_ip"}],
-                           account_findings=[guardrail, passing])  # fmt: skip
+    report = inline_report(
+        findings=[{"instance_id": "i-1", "region": REGION, "rule_id": "no_public_ip"}],
+        account_findings=[guardrail, passing],
+    )
     rows = [row[:3] for row in report.csv_lines()][1:]
     assert rows == [["i-1", REGION, "no_public_ip"], ["", REGION, "ebs_default_encryption"]]
 
@@ -241,8 +266,9 @@ def test_csv_carries_identity_and_mappings() -> None:
     assert row["account_id"] == "123456789012"
     assert len(row["finding_id"]) == 64
     assert "security_hub=EC2.8" in row["mappings"].split(";")
-    assert row["remediation_cli"].startswith("aws ec2 modify-instance-metadata-options --region us-east-1 "
-                                             "--instance-id i-3")  # fmt: skip
+    assert row["remediation_cli"].startswith(
+        "aws ec2 modify-instance-metadata-options --region us-east-1 --instance-id i-3"
+    )
 
 
 def test_finding_ids_are_stable_and_distinct() -> None:
@@ -281,9 +307,11 @@ def test_a_report_cannot_vouch_for_what_it_did_not_read() -> None:
         [REGION],
         [{"region": REGION, "operation": "ec2:DescribeVolumes", "code": "Throttling", "message": "x"}],
         [{"region": REGION, "resource_id": "i-1", "rule_id": "approved_ami"}],
-        [{"resource_id": ACCOUNT, "region": REGION, "rule_id": "imds_defaults_v2", "status": "SKIPPED"},
-         {"resource_id": ACCOUNT, "region": REGION, "rule_id": "ebs_default_encryption", "status": "PASS"}],
-    )  # fmt: skip
+        [
+            {"resource_id": ACCOUNT, "region": REGION, "rule_id": "imds_defaults_v2", "status": "SKIPPED"},
+            {"resource_id": ACCOUNT, "region": REGION, "rule_id": "ebs_default_encryption", "status": "PASS"},
+        ],
+    )
     assert unproven((OTHER_REGION, "i-1", "no_public_ip"))  # region not read completely
     assert unproven((REGION, "i-1", "ebs_volumes_encrypted"))  # its volumes could not be listed
     assert unproven((REGION, "i-1", "approved_ami"))  # unevaluated on this instance

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 import pytest
+
 from ec2c.scanner import documents
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.reader import INLINE_LISTS, Report

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from ec2c.scanner import sources
 from ec2c.scanner.model import (
     FAIL,
@@ -25,17 +26,42 @@ from ec2c.scanner.rules import CATALOGUE, ORDER, evaluate
 from .conftest import ACCOUNT, NOW, record
 
 EXPECTED_IDS = [
-    "imdsv2_required", "imds_hop_limit", "no_public_ip", "public_ip_with_instance_profile",
-    "ssh_open_to_internet", "rdp_open_to_internet", "high_risk_ports_open", "all_ports_open",
-    "authorized_ports_only", "ebs_volumes_encrypted", "required_tags", "approved_ami", "allowed_instance_type",
-    "instance_profile_attached", "detailed_monitoring_enabled", "instance_age",
-    "stopped_too_long", "single_eni", "no_paravirtual", "ami_deprecated", "ssm_managed",
-    "ebs_optimized", "no_key_pair", "termination_protection", "user_data_secrets",
-    "launch_template_imdsv2", "launch_template_no_public_ip", "launch_template_user_data_secrets",
-    "launch_template_ebs_encrypted", "default_security_group_closed", "ebs_default_encryption",
-    "imds_defaults_v2", "snapshot_block_public_access", "image_block_public_access",
+    "imdsv2_required",
+    "imds_hop_limit",
+    "no_public_ip",
+    "public_ip_with_instance_profile",
+    "ssh_open_to_internet",
+    "rdp_open_to_internet",
+    "high_risk_ports_open",
+    "all_ports_open",
+    "authorized_ports_only",
+    "ebs_volumes_encrypted",
+    "required_tags",
+    "approved_ami",
+    "allowed_instance_type",
+    "instance_profile_attached",
+    "detailed_monitoring_enabled",
+    "instance_age",
+    "stopped_too_long",
+    "single_eni",
+    "no_paravirtual",
+    "ami_deprecated",
+    "ssm_managed",
+    "ebs_optimized",
+    "no_key_pair",
+    "termination_protection",
+    "user_data_secrets",
+    "launch_template_imdsv2",
+    "launch_template_no_public_ip",
+    "launch_template_user_data_secrets",
+    "launch_template_ebs_encrypted",
+    "default_security_group_closed",
+    "ebs_default_encryption",
+    "imds_defaults_v2",
+    "snapshot_block_public_access",
+    "image_block_public_access",
     "serial_console_access_disabled",
-]  # fmt: skip
+]
 PROFILE = "arn:aws:iam::123456789012:instance-profile/app"
 
 
@@ -84,16 +110,30 @@ def test_mappings_name_the_published_controls() -> None:
     assert mapping["stopped_too_long"]["prowler"] == "ec2_instance_stopped_older_than_specific_days"
     assert mapping["ami_deprecated"]["prowler"] == "ec2_instance_with_outdated_ami"
     assert mapping["imdsv2_required"] == {
-        "aws_config": "ec2-imdsv2-check", "security_hub": "EC2.8", "cis": "v3.0 5.6; v4.0.1 5.7",
+        "aws_config": "ec2-imdsv2-check",
+        "security_hub": "EC2.8",
+        "cis": "v3.0 5.6; v4.0.1 5.7",
         "prowler": "ec2_instance_imdsv2_enabled",
-    }  # fmt: skip
+    }
     assert {rule_id for rule_id, m in mapping.items() if "security_hub" in m} == {
-        "imdsv2_required", "no_public_ip", "ssh_open_to_internet", "rdp_open_to_internet",
-        "high_risk_ports_open", "ebs_volumes_encrypted", "stopped_too_long", "single_eni",
-        "no_paravirtual", "ssm_managed", "authorized_ports_only", "launch_template_imdsv2",
-        "launch_template_no_public_ip", "launch_template_ebs_encrypted", "ebs_default_encryption",
-        "snapshot_block_public_access", "default_security_group_closed",
-    }  # fmt: skip
+        "imdsv2_required",
+        "no_public_ip",
+        "ssh_open_to_internet",
+        "rdp_open_to_internet",
+        "high_risk_ports_open",
+        "ebs_volumes_encrypted",
+        "stopped_too_long",
+        "single_eni",
+        "no_paravirtual",
+        "ssm_managed",
+        "authorized_ports_only",
+        "launch_template_imdsv2",
+        "launch_template_no_public_ip",
+        "launch_template_ebs_encrypted",
+        "ebs_default_encryption",
+        "snapshot_block_public_access",
+        "default_security_group_closed",
+    }
     assert mapping["authorized_ports_only"]["security_hub"] == "EC2.18"
 
 
@@ -127,12 +167,24 @@ IMDS_REQUIRED = MetadataOptions("required", "enabled", 1)
 CASES = [
     # rule id, record changes, params, expected status, message fragment
     ("imdsv2_required", {"metadata_options": IMDS_REQUIRED}, {}, PASS, "required"),
-    ("imdsv2_required", {"metadata_options": MetadataOptions("optional", "enabled", 1)}, {}, FAIL, "HttpTokens=optional"),
+    (
+        "imdsv2_required",
+        {"metadata_options": MetadataOptions("optional", "enabled", 1)},
+        {},
+        FAIL,
+        "HttpTokens=optional",
+    ),
     ("imdsv2_required", {"metadata_options": MetadataOptions("optional", "disabled", 1)}, {}, PASS, "disabled"),
     ("imdsv2_required", {}, {}, FAIL, "not reported"),
     ("imds_hop_limit", {"metadata_options": IMDS_REQUIRED}, {}, PASS, "hop limit is 1"),
     ("imds_hop_limit", {"metadata_options": MetadataOptions("required", "enabled", 3)}, {}, FAIL, "3 exceeds 1"),
-    ("imds_hop_limit", {"metadata_options": MetadataOptions("required", "enabled", 2)}, {"max_hop_limit": 2}, PASS, "is 2"),
+    (
+        "imds_hop_limit",
+        {"metadata_options": MetadataOptions("required", "enabled", 2)},
+        {"max_hop_limit": 2},
+        PASS,
+        "is 2",
+    ),
     ("imds_hop_limit", {"metadata_options": MetadataOptions("required", "disabled", 5)}, {}, PASS, "disabled"),
     ("imds_hop_limit", {}, {}, SKIPPED, "not reported"),
     ("no_public_ip", {}, {}, PASS, "no public"),
@@ -145,31 +197,112 @@ CASES = [
     ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 0, 1000, "::/0")),)}, {}, FAIL, "port 22"),
     ("ssh_open_to_internet", {"security_groups": (sg(perm("-1", None, None, "0.0.0.0/0")),)}, {}, FAIL, "sg-1"),
     ("ssh_open_to_internet", {"security_groups": (sg(perm("6", 22, 22, "0.0.0.0/0")),)}, {}, FAIL, "sg-1"),
-    ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "10.0.0.0/8")),)}, {}, PASS, "no security group"),
+    (
+        "ssh_open_to_internet",
+        {"security_groups": (sg(perm("tcp", 22, 22, "10.0.0.0/8")),)},
+        {},
+        PASS,
+        "no security group",
+    ),
     ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22)),)}, {}, PASS, "no security group"),
-    ("ssh_open_to_internet", {"security_groups": (sg(perm("udp", 22, 22, "0.0.0.0/0")),)}, {}, PASS, "no security group"),
-    ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 443, 443, "0.0.0.0/0")),)}, {}, PASS, "no security group"),
+    (
+        "ssh_open_to_internet",
+        {"security_groups": (sg(perm("udp", 22, 22, "0.0.0.0/0")),)},
+        {},
+        PASS,
+        "no security group",
+    ),
+    (
+        "ssh_open_to_internet",
+        {"security_groups": (sg(perm("tcp", 443, 443, "0.0.0.0/0")),)},
+        {},
+        PASS,
+        "no security group",
+    ),
     ("ssh_open_to_internet", {}, {}, PASS, "no security group"),
     ("rdp_open_to_internet", {"security_groups": (sg(perm("tcp", 3389, 3389, "::/0")),)}, {}, FAIL, "RDP port 3389"),
     ("rdp_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "0.0.0.0/0")),)}, {}, PASS, "3389"),
-    ("high_risk_ports_open", {"security_groups": (sg(perm("tcp", 3306, 3306, "0.0.0.0/0"), perm("udp", 20, 21, "::/0")),)}, {}, FAIL, "20 (FTP), 21 (FTP), 3306 (MySQL)"),
+    (
+        "high_risk_ports_open",
+        {"security_groups": (sg(perm("tcp", 3306, 3306, "0.0.0.0/0"), perm("udp", 20, 21, "::/0")),)},
+        {},
+        FAIL,
+        "20 (FTP), 21 (FTP), 3306 (MySQL)",
+    ),
     ("high_risk_ports_open", {"security_groups": (sg(perm("tcp", None, None, "0.0.0.0/0")),)}, {}, FAIL, "5432"),
     ("high_risk_ports_open", {"security_groups": (sg(perm("icmp", -1, -1, "0.0.0.0/0")),)}, {}, PASS, "no high-risk"),
-    ("high_risk_ports_open", {"security_groups": (sg(perm("tcp", 8080, 8080, "0.0.0.0/0")),)}, {"ports": (9999,)}, PASS, "no high-risk"),
+    (
+        "high_risk_ports_open",
+        {"security_groups": (sg(perm("tcp", 8080, 8080, "0.0.0.0/0")),)},
+        {"ports": (9999,)},
+        PASS,
+        "no high-risk",
+    ),
     ("all_ports_open", {"security_groups": (sg(perm("-1", None, None, "::/0")),)}, {}, FAIL, "sg-1"),
     ("all_ports_open", {"security_groups": (sg(perm("tcp", 0, 65535, "0.0.0.0/0")),)}, {}, FAIL, "sg-1"),
     ("all_ports_open", {"security_groups": (sg(perm("tcp", 1, 65535, "0.0.0.0/0")),)}, {}, FAIL, "all TCP ports"),
     ("all_ports_open", {"security_groups": (sg(perm("udp", 1, 65535, "::/0")),)}, {}, FAIL, "all UDP ports"),
-    ("all_ports_open", {"security_groups": (sg(perm("tcp", 0, 32767, "0.0.0.0/0")), sg(perm("tcp", 32768, 65535, "0.0.0.0/0"), group_id="sg-2"))}, {}, FAIL, "sg-1, sg-2"),
+    (
+        "all_ports_open",
+        {
+            "security_groups": (
+                sg(perm("tcp", 0, 32767, "0.0.0.0/0")),
+                sg(perm("tcp", 32768, 65535, "0.0.0.0/0"), group_id="sg-2"),
+            )
+        },
+        {},
+        FAIL,
+        "sg-1, sg-2",
+    ),
     ("all_ports_open", {"security_groups": (sg(perm("tcp", 2, 65535, "0.0.0.0/0")),)}, {}, PASS, "no security group"),
     ("all_ports_open", {"security_groups": (sg(perm("tcp", 1, 65535, "0.0.0.0/1")),)}, {}, PASS, "no security group"),
-    ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "0.0.0.0/1", "128.0.0.0/1")),)}, {}, FAIL, "sg-1"),
-    ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "0.0.0.0/1")), sg(perm("tcp", 0, 100, "128.0.0.0/1"), group_id="sg-2"))}, {}, FAIL, "sg-1, sg-2"),
-    ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "0.0.0.0/1")), sg(perm("tcp", 23, 100, "128.0.0.0/1"), group_id="sg-2"))}, {}, PASS, "no security group"),
-    ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")),)}, {}, PASS, "no security group"),
+    (
+        "ssh_open_to_internet",
+        {"security_groups": (sg(perm("tcp", 22, 22, "0.0.0.0/1", "128.0.0.0/1")),)},
+        {},
+        FAIL,
+        "sg-1",
+    ),
+    (
+        "ssh_open_to_internet",
+        {
+            "security_groups": (
+                sg(perm("tcp", 22, 22, "0.0.0.0/1")),
+                sg(perm("tcp", 0, 100, "128.0.0.0/1"), group_id="sg-2"),
+            )
+        },
+        {},
+        FAIL,
+        "sg-1, sg-2",
+    ),
+    (
+        "ssh_open_to_internet",
+        {
+            "security_groups": (
+                sg(perm("tcp", 22, 22, "0.0.0.0/1")),
+                sg(perm("tcp", 23, 100, "128.0.0.0/1"), group_id="sg-2"),
+            )
+        },
+        {},
+        PASS,
+        "no security group",
+    ),
+    (
+        "ssh_open_to_internet",
+        {"security_groups": (sg(perm("tcp", 22, 22, "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")),)},
+        {},
+        PASS,
+        "no security group",
+    ),
     ("ssh_open_to_internet", {"security_groups": (sg(perm("tcp", 22, 22, "2000::/3")),)}, {}, FAIL, "sg-1"),
     ("all_ports_open", {"security_groups": (sg(perm("icmp", -1, -1, "0.0.0.0/0")),)}, {}, PASS, "no security group"),
-    ("all_ports_open", {"security_groups": (sg(perm("-1", None, None, "10.0.0.0/16")),)}, {}, PASS, "no security group"),
+    (
+        "all_ports_open",
+        {"security_groups": (sg(perm("-1", None, None, "10.0.0.0/16")),)},
+        {},
+        PASS,
+        "no security group",
+    ),
     ("ebs_volumes_encrypted", {"volumes": (VolumeInfo("vol-1", True), VolumeInfo("vol-2", False))}, {}, FAIL, "vol-2"),
     ("ebs_volumes_encrypted", {"volumes": (VolumeInfo("vol-1", True),)}, {}, PASS, "all 1 attached"),
     ("ebs_volumes_encrypted", {}, {}, PASS, "no EBS volumes"),
@@ -180,8 +313,20 @@ CASES = [
     ("approved_ami", {"image_id": "ami-1", "image": image()}, {}, PASS, "approved owner"),
     ("approved_ami", {"image_id": "ami-1", "image": image(ACCOUNT, None)}, {}, PASS, "approved owner"),
     ("approved_ami", {"image_id": "ami-1", "image": image("999999999999", None)}, {}, FAIL, "999999999999"),
-    ("approved_ami", {"image_id": "ami-1", "image": image("999999999999", None)}, {"owners": ("999999999999",)}, PASS, "approved owner"),
-    ("approved_ami", {"image_id": "ami-1", "image": image(ACCOUNT, None), "account_id": None}, {}, FAIL, "not an approved"),
+    (
+        "approved_ami",
+        {"image_id": "ami-1", "image": image("999999999999", None)},
+        {"owners": ("999999999999",)},
+        PASS,
+        "approved owner",
+    ),
+    (
+        "approved_ami",
+        {"image_id": "ami-1", "image": image(ACCOUNT, None), "account_id": None},
+        {},
+        FAIL,
+        "not an approved",
+    ),
     ("approved_ami", {"image_id": "ami-1"}, {"image_ids": ("ami-1",)}, PASS, "approved by id"),
     ("approved_ami", {"image_id": "ami-1"}, {}, FAIL, "no longer visible"),
     ("allowed_instance_type", {}, {}, PASS, "t3.micro is allowed"),
@@ -193,8 +338,20 @@ CASES = [
     ("detailed_monitoring_enabled", {"monitoring": "enabled"}, {}, PASS, "enabled"),
     ("detailed_monitoring_enabled", {"monitoring": "disabled"}, {}, FAIL, "is disabled"),
     ("detailed_monitoring_enabled", {}, {}, FAIL, "not reported"),
-    ("instance_age", {"launch_time": NOW - timedelta(days=400)}, {}, FAIL, "400 days ago (LaunchTime, reset by every stop/start; max 365)"),
-    ("instance_age", {"launch_time": NOW - timedelta(days=1), "first_launch_time": NOW - timedelta(days=500)}, {}, FAIL, "500 days ago (first launch, from the primary interface's attach time; max 365)"),
+    (
+        "instance_age",
+        {"launch_time": NOW - timedelta(days=400)},
+        {},
+        FAIL,
+        "400 days ago (LaunchTime, reset by every stop/start; max 365)",
+    ),
+    (
+        "instance_age",
+        {"launch_time": NOW - timedelta(days=1), "first_launch_time": NOW - timedelta(days=500)},
+        {},
+        FAIL,
+        "500 days ago (first launch, from the primary interface's attach time; max 365)",
+    ),
     ("instance_age", {"launch_time": NOW - timedelta(days=10)}, {}, PASS, "10 days ago"),
     ("instance_age", {"launch_time": NOW - timedelta(days=10)}, {"max_age_days": 5}, FAIL, "max 5"),
     ("instance_age", {}, {}, SKIPPED, "launch time"),
@@ -207,17 +364,53 @@ CASES = [
     ("no_paravirtual", {"virtualization_type": "paravirtual"}, {}, FAIL, "paravirtual"),
     ("no_paravirtual", {"virtualization_type": "hvm"}, {}, PASS, "hvm"),
     ("no_paravirtual", {}, {}, PASS, "not reported"),
-    ("ami_deprecated", {"image_id": "ami-1", "image": image(deprecated=NOW - timedelta(days=1))}, {}, FAIL, "deprecated on 2025-05-31"),
-    ("ami_deprecated", {"image_id": "ami-1", "image": image(deprecated=NOW + timedelta(days=1))}, {}, PASS, "not deprecated"),
+    (
+        "ami_deprecated",
+        {"image_id": "ami-1", "image": image(deprecated=NOW - timedelta(days=1))},
+        {},
+        FAIL,
+        "deprecated on 2025-05-31",
+    ),
+    (
+        "ami_deprecated",
+        {"image_id": "ami-1", "image": image(deprecated=NOW + timedelta(days=1))},
+        {},
+        PASS,
+        "not deprecated",
+    ),
     ("ami_deprecated", {"image_id": "ami-1", "image": image()}, {}, PASS, "not deprecated"),
     ("ami_deprecated", {"image_id": "ami-gone"}, {}, FAIL, "ami-gone is no longer visible"),
     ("ami_deprecated", {"image_id": "ami-1", "image": image(state="deregistered")}, {}, FAIL, "ami-1 is deregistered"),
-    ("ami_deprecated", {"image_id": "ami-1", "image": image(state="disabled", deprecated=NOW - timedelta(days=1))}, {}, FAIL, "ami-1 is disabled"),
+    (
+        "ami_deprecated",
+        {"image_id": "ami-1", "image": image(state="disabled", deprecated=NOW - timedelta(days=1))},
+        {},
+        FAIL,
+        "ami-1 is disabled",
+    ),
     ("ssm_managed", {"ssm_managed": True, "ssm_status": ONLINE}, {}, PASS, "agent is online"),
     ("ssm_managed", {"ssm_managed": False}, {}, FAIL, "not registered"),
-    ("ssm_managed", {"ssm_managed": True, "ssm_status": SsmStatus("ConnectionLost", datetime(2025, 5, 1, 8, 30, tzinfo=UTC))}, {}, FAIL, "SSM agent is ConnectionLost (last ping 2025-05-01 08:30Z)"),
-    ("ssm_managed", {"ssm_managed": True, "ssm_status": SsmStatus("Inactive", None)}, {}, FAIL, "Inactive (last ping never)"),
-    ("ssm_managed", {"state": "stopped", "ssm_managed": False}, {}, SKIPPED, "instance is stopped: Systems Manager only reports running instances"),
+    (
+        "ssm_managed",
+        {"ssm_managed": True, "ssm_status": SsmStatus("ConnectionLost", datetime(2025, 5, 1, 8, 30, tzinfo=UTC))},
+        {},
+        FAIL,
+        "SSM agent is ConnectionLost (last ping 2025-05-01 08:30Z)",
+    ),
+    (
+        "ssm_managed",
+        {"ssm_managed": True, "ssm_status": SsmStatus("Inactive", None)},
+        {},
+        FAIL,
+        "Inactive (last ping never)",
+    ),
+    (
+        "ssm_managed",
+        {"state": "stopped", "ssm_managed": False},
+        {},
+        SKIPPED,
+        "instance is stopped: Systems Manager only reports running instances",
+    ),
     ("ebs_optimized", {"ebs_optimized": True}, {}, PASS, "enabled"),
     ("ebs_optimized", {}, {}, FAIL, "disabled on t3.micro"),
     ("no_key_pair", {"key_name": "ops"}, {}, FAIL, "key pair ops"),
@@ -229,8 +422,14 @@ CASES = [
     ("user_data_secrets", {"user_data": "#!/bin/sh\nyum -y update\n"}, {}, PASS, "no secret"),
     ("user_data_secrets", {"user_data": ""}, {}, PASS, "no secret"),
     ("user_data_secrets", {"user_data": "db_pass"}, {"patterns": ("db_pass",)}, FAIL, "db_pass"),
-    ("user_data_secrets", {"user_data_error": "gzip header but not valid gzip"}, {}, SKIPPED, "could not be decoded: gzip header"),
-]  # fmt: skip
+    (
+        "user_data_secrets",
+        {"user_data_error": "gzip header but not valid gzip"},
+        {},
+        SKIPPED,
+        "could not be decoded: gzip header",
+    ),
+]
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from ec2c.scanner import sources
 from ec2c.scanner.model import (
     FAIL,
@@ -50,45 +51,100 @@ def default_group(ingress: int = 0, egress: int = 0) -> SecurityGroupRecord:
 
 RESOURCE_CASES = [
     # rule id, record, params, expected status, message fragment
-    ("authorized_ports_only", open_to_world(("tcp", 443, 443), ("tcp", 80, 80)), {}, PASS, "only authorized ports (80, 443)"),
+    (
+        "authorized_ports_only",
+        open_to_world(("tcp", 443, 443), ("tcp", 80, 80)),
+        {},
+        PASS,
+        "only authorized ports (80, 443)",
+    ),
     ("authorized_ports_only", open_to_world(("tcp", 22, 22)), {}, FAIL, "TCP 22"),
     ("authorized_ports_only", open_to_world(("tcp", 3306, 3306)), {}, FAIL, "TCP 3306 (MySQL)"),
-    ("authorized_ports_only", open_to_world(("-1", None, None)), {}, FAIL, "TCP 1-79, 81-442, 444-65535; UDP 1-79, 81-442, 444-65535"),
+    (
+        "authorized_ports_only",
+        open_to_world(("-1", None, None)),
+        {},
+        FAIL,
+        "TCP 1-79, 81-442, 444-65535; UDP 1-79, 81-442, 444-65535",
+    ),
     ("authorized_ports_only", open_to_world(("tcp", 8000, 8100)), {"ports": (8080,)}, FAIL, "TCP 8000-8079, 8081-8100"),
     ("authorized_ports_only", open_to_world(("tcp", 8080, 8081)), {"ports": (8080, 8081)}, PASS, "8080, 8081"),
     ("launch_template_imdsv2", template(version()), {}, PASS, "IMDSv2 is required (version 1 (default, latest))"),
-    ("launch_template_imdsv2", template(version(1, ("default",), metadata_options=OPTIONAL), version(2, ("latest",))),
-     {}, FAIL, "launch template web: version 1 (default): IMDSv1 is allowed (HttpTokens=optional)"),
+    (
+        "launch_template_imdsv2",
+        template(version(1, ("default",), metadata_options=OPTIONAL), version(2, ("latest",))),
+        {},
+        FAIL,
+        "launch template web: version 1 (default): IMDSv1 is allowed (HttpTokens=optional)",
+    ),
     ("launch_template_imdsv2", template(version(metadata_options=None)), {}, FAIL, "HttpTokens=not set"),
-    ("launch_template_imdsv2", template(version(metadata_options=MetadataOptions(None, "disabled", None))), {}, PASS, "required"),
+    (
+        "launch_template_imdsv2",
+        template(version(metadata_options=MetadataOptions(None, "disabled", None))),
+        {},
+        PASS,
+        "required",
+    ),
     ("launch_template_imdsv2", template(), {}, SKIPPED, "were not returned"),
     ("launch_template_no_public_ip", template(version()), {}, PASS, "no public IPv4"),
     ("launch_template_no_public_ip", template(version(public_ip=True)), {}, FAIL, "gets a public IPv4 address"),
     ("launch_template_user_data_secrets", template(version(user_data="#!/bin/sh\nrun")), {}, PASS, "no secret"),
-    ("launch_template_user_data_secrets", template(version(user_data="password=hunter2")), {}, FAIL, "1 secret pattern(s)"),
-    ("launch_template_user_data_secrets", template(version(user_data_error="not valid base64")), {}, FAIL, "could not be decoded"),
+    (
+        "launch_template_user_data_secrets",
+        template(version(user_data="password=hunter2")),
+        {},
+        FAIL,
+        "1 secret pattern(s)",
+    ),
+    (
+        "launch_template_user_data_secrets",
+        template(version(user_data_error="not valid base64")),
+        {},
+        FAIL,
+        "could not be decoded",
+    ),
     ("launch_template_ebs_encrypted", template(version()), {}, PASS, "every EBS mapping is encrypted"),
     ("launch_template_ebs_encrypted", template(version(unencrypted_devices=("/dev/xvda",))), {}, FAIL, "/dev/xvda"),
     ("ebs_default_encryption", account(ebs_encryption_by_default=True), {}, PASS, "enabled"),
     ("ebs_default_encryption", account(ebs_encryption_by_default=False), {}, FAIL, "disabled"),
     ("imds_defaults_v2", account(imds_http_tokens="required"), {}, PASS, "require IMDSv2"),
     ("imds_defaults_v2", account(imds_http_tokens="no-preference"), {}, FAIL, "HttpTokens=no-preference"),
-    ("snapshot_block_public_access", account(snapshot_block_public_access="block-all-sharing"), {}, PASS, "block-all-sharing"),
+    (
+        "snapshot_block_public_access",
+        account(snapshot_block_public_access="block-all-sharing"),
+        {},
+        PASS,
+        "block-all-sharing",
+    ),
     ("snapshot_block_public_access", account(snapshot_block_public_access="unblocked"), {}, FAIL, "shared publicly"),
-    ("snapshot_block_public_access", account(snapshot_block_public_access="block-new-sharing"),
-     {"accepted_states": ("block-all-sharing",)}, FAIL, "block-new-sharing"),
+    (
+        "snapshot_block_public_access",
+        account(snapshot_block_public_access="block-new-sharing"),
+        {"accepted_states": ("block-all-sharing",)},
+        FAIL,
+        "block-new-sharing",
+    ),
     ("image_block_public_access", account(image_block_public_access="block-new-sharing"), {}, PASS, "on"),
     ("image_block_public_access", account(image_block_public_access="unblocked"), {}, FAIL, "can be made public"),
     ("serial_console_access_disabled", account(serial_console_access=False), {}, PASS, "disabled"),
     ("serial_console_access_disabled", account(serial_console_access=True), {}, FAIL, "enabled"),
     ("default_security_group_closed", default_group(), {}, PASS, "of vpc-1 allows no traffic"),
-    ("default_security_group_closed", default_group(1, 1), {}, FAIL, "of vpc-1 allows traffic: 1 inbound, 1 outbound rule(s)"),
+    (
+        "default_security_group_closed",
+        default_group(1, 1),
+        {},
+        FAIL,
+        "of vpc-1 allows traffic: 1 inbound, 1 outbound rule(s)",
+    ),
     ("default_security_group_closed", default_group(0, 1), {}, FAIL, "0 inbound, 1 outbound rule(s)"),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("rule_id", "resource", "params", "status", "fragment"), RESOURCE_CASES,
-                         ids=[f"{c[0]}-{n}" for n, c in enumerate(RESOURCE_CASES)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("rule_id", "resource", "params", "status", "fragment"),
+    RESOURCE_CASES,
+    ids=[f"{c[0]}-{n}" for n, c in enumerate(RESOURCE_CASES)],
+)
 def test_resource_rule_outcomes(rule_id, resource, params, status, fragment) -> None:
     rule = CATALOGUE[rule_id]
     assert rule.resource_type == resource.resource_type

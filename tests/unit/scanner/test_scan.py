@@ -10,17 +10,16 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from moto.core.botocore_stubber import MockRawResponse
+
 from ec2c.scanner import collector
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.reader import Report
-from moto.core.botocore_stubber import MockRawResponse
 
 from .conftest import ACCOUNT, NOW, OTHER_REGION, REGION, instance_rules_only, launch, tag_spec
 
 DEFAULT = load_policy(instance_rules_only())
-OPT_IN = load_policy(
-    {"rules": {"termination_protection": {"enabled": True}, "user_data_secrets": {"enabled": True}}}
-)
+OPT_IN = load_policy({"rules": {"termination_protection": {"enabled": True}, "user_data_secrets": {"enabled": True}}})
 
 
 def by_instance(report: Report) -> dict[str, set[str]]:
@@ -63,20 +62,14 @@ def fail_when(session: boto3.session.Session, operation: str, code: str, **match
 def test_default_scan_finds_the_expected_failures(session, ec2, api_calls, run) -> None:
     ssh = open_group(ec2, "ssh", [tcp(22, IpRanges=[{"CidrIp": "0.0.0.0/0"}])])
     rdp6 = open_group(ec2, "rdp6", [tcp(3389, Ipv6Ranges=[{"CidrIpv6": "::/0"}])])
-    everything = open_group(
-        ec2, "all", [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
-    )
+    everything = open_group(ec2, "all", [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     [exposed] = launch(ec2, SecurityGroupIds=[ssh, rdp6], InstanceType="t3.micro")
-    [wide_open] = launch(
-        ec2, SecurityGroupIds=[everything], TagSpecifications=tag_spec(Owner="a", Environment="dev")
-    )
+    [wide_open] = launch(ec2, SecurityGroupIds=[everything], TagSpecifications=tag_spec(Owner="a", Environment="dev"))
     [encrypted] = launch(
         ec2,
         InstanceType="m5.large",
         MetadataOptions={"HttpTokens": "required"},
-        BlockDeviceMappings=[
-            {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "Encrypted": True}}
-        ],
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "Encrypted": True}}],
     )
     [windows] = launch(ec2, ImageId="ami-03cf127a", KeyName="ops")
     [stopped] = launch(ec2)
@@ -142,9 +135,7 @@ def test_stopped_long_ago_instances_fail(ec2, run) -> None:
 
 def test_only_the_enabled_rules_data_is_fetched(ec2, api_calls, run) -> None:
     launch(ec2, count=3)
-    policy = load_policy(
-        {"rules": {rule: {"enabled": rule == "no_public_ip"} for rule in DEFAULT.rules}}
-    )
+    policy = load_policy({"rules": {rule: {"enabled": rule == "no_public_ip"} for rule in DEFAULT.rules}})
     report = run([REGION], policy)
     assert api_calls == Counter({"ec2:DescribeInstances": 1})
     assert report.index["policy"]["enabled_rules"] == ["no_public_ip"]
@@ -233,8 +224,10 @@ def test_multi_region_scan_and_a_failing_region(session, run) -> None:
     assert report.index["partial"] is True
     assert report.index["partial_reason"] == "regions not fully scanned: ap-south-1 (see errors)"
     assert [(e["region"], e["complete"]) for e in report.index["region_shards"]] == [
-        (REGION, True), (OTHER_REGION, True), ("ap-south-1", False),
-    ]  # fmt: skip
+        (REGION, True),
+        (OTHER_REGION, True),
+        ("ap-south-1", False),
+    ]
 
 
 def test_a_failing_page_keeps_the_pages_already_read(session, ec2, run, monkeypatch) -> None:
@@ -339,11 +332,13 @@ def test_ssm_managed_instances_are_read_from_ssm(session, ec2, run, monkeypatch)
     )
     stubber.add_response(
         "describe_instance_information",
-        {"InstanceInformationList": [
-            {"InstanceId": lost, "PingStatus": "ConnectionLost", "LastPingDateTime": NOW},
-        ]},
+        {
+            "InstanceInformationList": [
+                {"InstanceId": lost, "PingStatus": "ConnectionLost", "LastPingDateTime": NOW},
+            ]
+        },
         ssm_query(page, NextToken="t1"),
-    )  # fmt: skip
+    )
     with stubber:
         report = run([REGION], DEFAULT)
     stubber.assert_no_pending_responses()
@@ -380,9 +375,11 @@ def test_every_page_of_an_ssm_answer_is_followed(session, ec2, run, monkeypatch)
     for number, instance in enumerate(ids):
         token = {"NextToken": f"t{number}"} if number else {}
         more = {"NextToken": f"t{number + 1}"} if number < 2 else {}
-        stubber.add_response("describe_instance_information",
-                             {"InstanceInformationList": [{"InstanceId": instance, "PingStatus": "Online"}], **more},
-                             ssm_query(ids, **token))  # fmt: skip
+        stubber.add_response(
+            "describe_instance_information",
+            {"InstanceInformationList": [{"InstanceId": instance, "PingStatus": "Online"}], **more},
+            ssm_query(ids, **token),
+        )
     with stubber:
         report = run([REGION], DEFAULT)
     stubber.assert_no_pending_responses()
@@ -401,18 +398,21 @@ def test_time_budget_stops_collection_and_marks_the_report_partial(session, ec2,
     launch(session.client("ec2", region_name=OTHER_REGION))
     # 100 s at the start (15 s reserve), 60 s before the region and its DescribeInstances, then 10 s
     report = run(
-        [REGION, OTHER_REGION], DEFAULT, time_left_ms=countdown(100_000, 60_000, 60_000, 10_000),
+        [REGION, OTHER_REGION],
+        DEFAULT,
+        time_left_ms=countdown(100_000, 60_000, 60_000, 10_000),
         region_workers=1,
-    )  # fmt: skip
+    )
     assert report.index["partial"] is True
     assert report.index["partial_reason"] == (
-        f"time budget exhausted before ec2:DescribeVolumes in {REGION}; "
-        f"regions not scanned: {OTHER_REGION}"
+        f"time budget exhausted before ec2:DescribeVolumes in {REGION}; regions not scanned: {OTHER_REGION}"
     )
     assert report.index["incomplete_regions"] == [REGION, OTHER_REGION]
     assert report.summary["total_instances"] == 0
-    assert all(counts == {"failed": 0, "passed": 0, "suppressed": 0, "skipped": 0}
-               for counts in report.summary["by_rule"].values())  # fmt: skip
+    assert all(
+        counts == {"failed": 0, "passed": 0, "suppressed": 0, "skipped": 0}
+        for counts in report.summary["by_rule"].values()
+    )
     assert list(report.findings()) == []
     assert [(e["region"], e["complete"]) for e in report.index["region_shards"]] == [(REGION, False)]
 

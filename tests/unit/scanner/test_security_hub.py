@@ -9,6 +9,7 @@ import boto3
 import index
 import pytest
 from botocore.config import Config
+
 from ec2c.scanner.asff import product_arn, related_requirements, to_asff
 from ec2c.scanner.reader import Report, read_report
 from ec2c.scanner.security_hub import (
@@ -21,18 +22,29 @@ from ec2c.scanner.security_hub import (
 )
 from ec2c.scanner.storage import S3Store
 
-from .conftest import OTHER_REGION, REGION, inline_report, launch, report_from_records
-from .test_handler import BUCKET, LambdaContext, deployed  # noqa: F401 (a fixture)
+from .conftest import BUCKET, OTHER_REGION, REGION, LambdaContext, inline_report, launch, report_from_records
 from .test_report import POLICY, fleet
 
 ACCOUNT = "123456789012"
 
 
 def report_with_history() -> Report:
-    return report_from_records(fleet(), POLICY, resolved_findings=[
-        {"instance_id": "i-old", "region": REGION, "rule_id": "no_public_ip", "title": "t", "severity": "high",
-         "status": "FAIL", "suppressed": False, "message": "was public"}
-    ])  # fmt: skip
+    return report_from_records(
+        fleet(),
+        POLICY,
+        resolved_findings=[
+            {
+                "instance_id": "i-old",
+                "region": REGION,
+                "rule_id": "no_public_ip",
+                "title": "t",
+                "severity": "high",
+                "status": "FAIL",
+                "suppressed": False,
+                "message": "was public",
+            }
+        ],
+    )
 
 
 def test_failures_are_active_suppressed_ones_say_why_resolved_ones_are_archived() -> None:
@@ -48,7 +60,11 @@ def test_failures_are_active_suppressed_ones_say_why_resolved_ones_are_archived(
     assert asff["Resources"][0]["Id"] == first["resource_arn"]
     assert asff["Resources"][0]["Type"] == "AwsEc2Instance"
     assert asff["CreatedAt"] == first["first_seen"] and asff["UpdatedAt"] == report.index["generated_at"]
-    assert (asff["RecordState"], asff["Workflow"], asff["Compliance"]["Status"]) == ("ACTIVE", {"Status": "NEW"}, "FAILED")
+    assert (asff["RecordState"], asff["Workflow"], asff["Compliance"]["Status"]) == (
+        "ACTIVE",
+        {"Status": "NEW"},
+        "FAILED",
+    )
     assert "Region" not in asff  # Security Hub sets it; an importer cannot
     suppressed = next(f for f in current if f["suppressed"])
     hidden = by_id[suppressed["finding_id"]]
@@ -56,7 +72,9 @@ def test_failures_are_active_suppressed_ones_say_why_resolved_ones_are_archived(
     assert hidden["Note"]["Text"] == "suppressed: edge proxy"
     gone = findings[-1]
     assert (gone["RecordState"], gone["Workflow"], gone["Compliance"]["Status"]) == (
-        "ARCHIVED", {"Status": "RESOLVED"}, "PASSED"
+        "ARCHIVED",
+        {"Status": "RESOLVED"},
+        "PASSED",
     )
     assert gone["Resources"][0]["Id"] == f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-old"  # a schema 1 finding
 
@@ -70,7 +88,10 @@ def test_requirements_name_framework_and_control() -> None:
         "Prowler/x",
     ]
     assert related_requirements({"aws_config": "restricted-ssh"}) == ["AWS Config Managed Rules/restricted-ssh"]
-    assert related_requirements({"cis": "v1.4 5.2;; ", "other": "x"}) == ["CIS AWS Foundations Benchmark v1.4/5.2", "other/x"]
+    assert related_requirements({"cis": "v1.4 5.2;; ", "other": "x"}) == [
+        "CIS AWS Foundations Benchmark v1.4/5.2",
+        "other/x",
+    ]
 
 
 def test_long_messages_are_clipped_to_the_asff_limits() -> None:
@@ -81,8 +102,16 @@ def test_long_messages_are_clipped_to_the_asff_limits() -> None:
 
 
 def test_account_findings_are_about_the_account() -> None:
-    guardrail = {"resource_id": ACCOUNT, "resource_type": "account", "region": REGION, "status": "FAIL",
-                 "rule_id": "ebs_default_encryption", "suppressed": False, "severity": "medium", "message": "off"}  # fmt: skip
+    guardrail = {
+        "resource_id": ACCOUNT,
+        "resource_type": "account",
+        "region": REGION,
+        "status": "FAIL",
+        "rule_id": "ebs_default_encryption",
+        "suppressed": False,
+        "severity": "medium",
+        "message": "off",
+    }
     passing = dict(guardrail, rule_id="imds_defaults_v2", status="PASS")
     [asff] = to_asff(inline_report(account_findings=[guardrail, passing]), hub_region=REGION)
     assert asff["Resources"][0]["Type"] == "AwsAccount"
@@ -106,10 +135,15 @@ def hub(session):
 def copies(count: int) -> list[dict[str, Any]]:
     [template, *_] = report_from_records(fleet(), POLICY).findings()
     return [
-        dict(template, finding_id=f"id-{n}", resource_id=f"i-{n}", instance_id=f"i-{n}",
-             resource_arn=f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-{n}")
+        dict(
+            template,
+            finding_id=f"id-{n}",
+            resource_id=f"i-{n}",
+            instance_id=f"i-{n}",
+            resource_arn=f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-{n}",
+        )
         for n in range(count)
-    ]  # fmt: skip
+    ]
 
 
 def many(count: int) -> Report:
@@ -170,9 +204,11 @@ def test_refused_findings_are_counted_and_listed(hub) -> None:
 
 def test_a_failed_call_is_recorded_and_the_other_batches_still_go(session) -> None:
     unreachable = session.client(
-        "securityhub", region_name=REGION, endpoint_url="http://127.0.0.1:9",
+        "securityhub",
+        region_name=REGION,
+        endpoint_url="http://127.0.0.1:9",
         config=Config(retries={"total_max_attempts": 1}, connect_timeout=1),
-    )  # fmt: skip
+    )
     result = import_findings(unreachable, to_asff(many(150), hub_region=REGION))
     assert (result.imported, result.failed) == (0, 150)
     assert len(result.call_errors) == 2 and "Could not connect" in result.call_errors[0]
@@ -188,10 +224,11 @@ def test_resolved_hub_findings_are_archived_only_where_the_scan_could_tell(hub) 
     import_findings(client, to_asff(inline_report(findings=findings), hub_region=REGION))
     hub_findings = active_findings(client, REGION, ACCOUNT)
     current = inline_report(
-        regions=[REGION, OTHER_REGION], incomplete_regions=[OTHER_REGION],
+        regions=[REGION, OTHER_REGION],
+        incomplete_regions=[OTHER_REGION],
         errors=[{"region": REGION, "operation": "ec2:DescribeVolumes", "code": "Throttling", "message": "x"}],
         unevaluated_resources=[{"region": REGION, "resource_id": "i-4", "rule_id": rule_id}],
-    )  # fmt: skip
+    )
 
     gone = resolved_since(hub_findings, current_ids={"id-1"}, cannot_tell=current.unproven())
     # id-2: its region was not read completely; id-3: its volumes could not be listed;
@@ -213,8 +250,13 @@ def test_hub_findings_without_our_fields_are_never_archived() -> None:
 
 
 def test_archived_findings_drop_what_security_hub_adds() -> None:
-    hub_finding = {"Id": "x", "Region": REGION, "ProcessedAt": "t", "Title": "t",
-                   "ProductFields": {"aws/securityhub/FindingId": "f", "ec2-compliance/RuleId": "r"}}  # fmt: skip
+    hub_finding = {
+        "Id": "x",
+        "Region": REGION,
+        "ProcessedAt": "t",
+        "Title": "t",
+        "ProductFields": {"aws/securityhub/FindingId": "f", "ec2-compliance/RuleId": "r"},
+    }
     result = archived(hub_finding, "2025-07-01T00:00:00Z")
     assert "Region" not in result and "ProcessedAt" not in result
     assert result["ProductFields"] == {"ec2-compliance/RuleId": "r"}
@@ -222,6 +264,7 @@ def test_archived_findings_drop_what_security_hub_adds() -> None:
 
 def test_call_errors_are_described_by_code_and_message() -> None:
     from botocore.exceptions import ClientError
+
     from ec2c.scanner.security_hub import describe
 
     error = ClientError({"Error": {"Code": "InvalidAccessException", "Message": "not subscribed"}}, "GetFindings")

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+
 from ec2c.scanner import collector, steps, workflow
 from ec2c.scanner.budget import TimeBudget
 from ec2c.scanner.handler import handler
@@ -21,11 +22,19 @@ from .conftest import ACCOUNT, NOW, REGION, launch
 from .test_history import OPT_IN_ONLY, failure, pairs, previous_of
 from .test_streaming import Clock
 
-SETTINGS = Settings(bucket="reports", topic_arn=None, namespace="EC2Compliance", policy=OPT_IN_ONLY,
-                    regions=(REGION,), home_region=REGION)  # fmt: skip
+SETTINGS = Settings(
+    bucket="reports",
+    topic_arn=None,
+    namespace="EC2Compliance",
+    policy=OPT_IN_ONLY,
+    regions=(REGION,),
+    home_region=REGION,
+)
 
 
-def test_a_per_resource_gap_of_an_earlier_invocation_still_keeps_its_finding_unresolved(session, ec2, store, monkeypatch) -> None:
+def test_a_per_resource_gap_of_an_earlier_invocation_still_keeps_its_finding_unresolved(
+    session, ec2, store, monkeypatch
+) -> None:
     """Page 1 (an instance whose user data cannot be decoded) is done by the first invocation,
     page 2 by the second: the gap stored in part 0 still keeps the previous user data finding
     from being called resolved, and the fixed termination protection is resolved."""
@@ -102,7 +111,10 @@ def test_a_malformed_worker_event_is_refused_by_field(event: dict[str, Any], mes
     ("event", "message"),
     [
         ({"run": RUN, "regions": REGION, "results": []}, "event.regions: expected a list"),
-        ({"run": RUN, "regions": [REGION], "results": ["done"]}, r"event.results: expected the Map's items \(objects\)"),
+        (
+            {"run": RUN, "regions": [REGION], "results": ["done"]},
+            r"event.results: expected the Map's items \(objects\)",
+        ),
         ({"run": RUN, "regions": [REGION], "results": [{"region": 7}]}, r"event.results\[\].region: 7 is not"),
     ],
 )
@@ -127,16 +139,22 @@ def test_an_unknown_action_is_refused_before_any_call(monkeypatch) -> None:
     ("item", "code", "message"),
     [
         ({"error": "States.Timeout", "cause": "  the task\ntimed out "}, "States.Timeout", "the task timed out"),
-        ({"error": "Sandbox.Timedout", "cause": json.dumps({"errorMessage": "Task timed out after 900 s"})},
-         "Sandbox.Timedout", "Error: Task timed out after 900 s"),
+        (
+            {"error": "Sandbox.Timedout", "cause": json.dumps({"errorMessage": "Task timed out after 900 s"})},
+            "Sandbox.Timedout",
+            "Error: Task timed out after 900 s",
+        ),
         ({}, "WorkerFailed", "the region's worker failed after its retries"),
         ({"error": "E", "cause": "x" * 5_000}, "E", "x" * (steps.MAX_CAUSE_CHARS - 1) + "…"),
     ],
 )
 def test_a_failed_worker_becomes_one_short_error_of_its_region(item: dict[str, Any], code: str, message: str) -> None:
     assert steps.failure_error(REGION, item) == {
-        "region": REGION, "operation": steps.WORKER_OPERATION, "code": code, "message": message,
-    }  # fmt: skip
+        "region": REGION,
+        "operation": steps.WORKER_OPERATION,
+        "code": code,
+        "message": message,
+    }
 
 
 @pytest.mark.parametrize("concurrency", [0, 41])

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
+
 from ec2c.scanner.storage import (
     JSON_TYPE,
     SHARD_TYPE,
@@ -213,9 +214,11 @@ def test_s3_errors_other_than_a_missing_key_are_unusable_not_missing(session, s3
     assert "\n" not in str(caught.value)
 
     unreachable = session.client(
-        "s3", region_name=REGION, endpoint_url="http://127.0.0.1:9",
+        "s3",
+        region_name=REGION,
+        endpoint_url="http://127.0.0.1:9",
         config=Config(retries={"total_max_attempts": 1}, connect_timeout=1),
-    )  # fmt: skip
+    )
     with pytest.raises(ReportReadError) as caught:
         S3Store(unreachable, BUCKET).open("reports/latest.json")
     assert not isinstance(caught.value, MissingObject)

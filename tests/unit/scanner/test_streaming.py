@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from ec2c.scanner import collector, worker
 from ec2c.scanner.budget import TimeBudget
 from ec2c.scanner.collector import RegionCollector
@@ -36,11 +37,14 @@ def mixed_fleet(ec2: Any) -> list[str]:
         *launch(ec2, SecurityGroupIds=[ssh]),
         *launch(ec2, SecurityGroupIds=[closed], TagSpecifications=tag_spec(Owner="a", Environment="b")),
         *launch(ec2, ImageId=WINDOWS_AMI, KeyName="ops", SecurityGroupIds=[ssh]),
-        *launch(ec2, MetadataOptions={"HttpTokens": "required"},
-                BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "Encrypted": True}}]),
+        *launch(
+            ec2,
+            MetadataOptions={"HttpTokens": "required"},
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "Encrypted": True}}],
+        ),
         *launch(ec2, InstanceType="m5.large", SecurityGroupIds=[closed]),
         *launch(ec2, ImageId=WINDOWS_AMI),
-    ]  # fmt: skip
+    ]
 
 
 def test_a_region_of_many_pages_is_evaluated_page_by_page_with_the_same_verdicts(
@@ -60,8 +64,14 @@ def test_a_region_of_many_pages_is_evaluated_page_by_page_with_the_same_verdicts
     monkeypatch.setattr(worker, "evaluate_resources", recording)
     monkeypatch.setattr(collector, "PAGE_SIZE", 2)
     progress: list[int] = []
-    paged = scan(session, [REGION], DEFAULT, DirStore(tmp_path / "paged"), now=NOW,
-                 on_progress=lambda _, listed: progress.append(listed))  # fmt: skip
+    paged = scan(
+        session,
+        [REGION],
+        DEFAULT,
+        DirStore(tmp_path / "paged"),
+        now=NOW,
+        on_progress=lambda _, listed: progress.append(listed),
+    )
 
     assert progress == [2, 4, 6]
     assert evaluated == [2, 2, 2, 0]  # each page, then the region's other resources (none here)
@@ -99,8 +109,12 @@ def test_what_many_pages_share_is_asked_for_once(session, ec2, api_calls, run, m
     assert api_calls["ec2:DescribeInstances"] == 4
     assert api_calls["ec2:DescribeRouteTables"] == 1
     assert api_calls["ec2:DescribeVolumes"] == 4
-    assert report.summary["by_rule"]["ssh_open_to_internet"] == {"failed": 0, "passed": 4, "suppressed": 0,
-                                                                "skipped": 0}  # fmt: skip
+    assert report.summary["by_rule"]["ssh_open_to_internet"] == {
+        "failed": 0,
+        "passed": 4,
+        "suppressed": 0,
+        "skipped": 0,
+    }
 
 
 class Clock:
@@ -117,12 +131,15 @@ class Clock:
 
 TAGS_ONLY = load_policy({"rules": {rule: {"enabled": rule == "required_tags"} for rule in CATALOGUE}})
 """A rule without lookups: a page costs its listing only."""
-GROUPS_ONLY = load_policy({"reachability_grading": False,
-                           "rules": {rule: {"enabled": rule == "ssh_open_to_internet"} for rule in CATALOGUE}})  # fmt: skip
+GROUPS_ONLY = load_policy(
+    {"reachability_grading": False, "rules": {rule: {"enabled": rule == "ssh_open_to_internet"} for rule in CATALOGUE}}
+)
 """A rule that looks up each page's security groups."""
 
 
-def collect(session: Any, policy: Any, time_left_ms: Callable[[], int] | None, **keywords: Any) -> tuple[list[list[str]], RegionCollector]:
+def collect(
+    session: Any, policy: Any, time_left_ms: Callable[[], int] | None, **keywords: Any
+) -> tuple[list[list[str]], RegionCollector]:
     with RegionCollector(session, REGION, needed_sources(policy), TimeBudget(time_left_ms), NOW, **keywords) as region:
         pages = [[record.instance_id for record in page] for page in region.pages()]
         region.resources()

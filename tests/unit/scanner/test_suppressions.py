@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from ec2c.scanner.evaluation import evaluate_resources
 from ec2c.scanner.model import FAIL, PASS
 from ec2c.scanner.policy import load_policy
@@ -32,7 +33,7 @@ ID = "i-0123456789abcdef0"
         (Suppression("*", "r", instance_id=ID, expires=TODAY), "x", {}, True),
         (Suppression("*", "r", instance_id=ID, expires=date(2025, 5, 31)), "x", {}, False),
     ],
-)  # fmt: skip
+)
 def test_applies(suppression, rule_id, tags, expected) -> None:
     assert suppression.applies(rule_id, "instance", ID, tags, TODAY) is expected
 
@@ -47,7 +48,7 @@ def test_applies(suppression, rule_id, tags, expected) -> None:
         (Suppression("*", "r", resource_id=ID), "instance", ID, True),
         (Suppression("*", "r", instance_id="lt-1"), "launch_template", "lt-1", False),
     ],
-)  # fmt: skip
+)
 def test_resource_selectors_match_type_and_id(suppression, resource_type, resource_id, expected) -> None:
     assert suppression.applies("x", resource_type, resource_id, {}, TODAY) is expected
 
@@ -75,11 +76,15 @@ def test_suppressed_failures_keep_their_status_and_record_the_reason() -> None:
         {
             "suppressions": [
                 {"rule": "no_public_ip", "instance_id": ID, "reason": "bastion"},
-                {"rule": "*", "tag": {"key": "Name", "regex": "^sandbox-"}, "reason": "sandbox",
-                 "expires": "2025-05-01"},
+                {
+                    "rule": "*",
+                    "tag": {"key": "Name", "regex": "^sandbox-"},
+                    "reason": "sandbox",
+                    "expires": "2025-05-01",
+                },
             ]
         }
-    )  # fmt: skip
+    )
     instance = record(public_ip="54.1.2.3", tags={"Name": "sandbox-7"})
     outcomes = {o.rule_id: o for o in evaluate_resources([instance], policy, TODAY)}
     public = outcomes["no_public_ip"]
@@ -88,9 +93,7 @@ def test_suppressed_failures_keep_their_status_and_record_the_reason() -> None:
     tags = outcomes["required_tags"]
     assert tags.result.status == FAIL and tags.suppression is None and tags.active_failure
     assert outcomes["ebs_optimized"].active_failure
-    assert (
-        outcomes["single_eni"].result.status == PASS and outcomes["single_eni"].suppression is None
-    )
+    assert outcomes["single_eni"].result.status == PASS and outcomes["single_eni"].suppression is None
 
 
 def test_policy_severity_overrides_apply_to_outcomes() -> None:

@@ -11,12 +11,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.server import ThreadedMotoServer
+
 from ec2c.scanner import collector
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import DirStore
-from moto.server import ThreadedMotoServer
 
 from .conftest import REGION, launch
 from .test_scan import DEFAULT, OPT_IN, by_instance, fail_when, open_group, ssm_query, stub_ssm
@@ -26,7 +27,9 @@ ONLY_SSH = load_policy({"rules": {rule: {"enabled": rule == "ssh_open_to_interne
 
 def _prefix_list(ec2: Any, *cidrs: str) -> str:
     return ec2.create_managed_prefix_list(
-        PrefixListName="office", MaxEntries=10, AddressFamily="IPv4",
+        PrefixListName="office",
+        MaxEntries=10,
+        AddressFamily="IPv4",
         Entries=[{"Cidr": cidr} for cidr in cidrs],
     )["PrefixList"]["PrefixListId"]
 
@@ -34,15 +37,27 @@ def _prefix_list(ec2: Any, *cidrs: str) -> str:
 def test_prefix_lists_are_resolved_once_per_list_and_region(session, ec2, api_calls, run) -> None:
     internet = _prefix_list(ec2, "0.0.0.0/1", "128.0.0.0/1")
     office = _prefix_list(ec2, "203.0.113.0/24")
-    via_list = open_group(ec2, "via-list", [
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": internet}]},
-    ])
-    also_list = open_group(ec2, "also-list", [
-        {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "PrefixListIds": [{"PrefixListId": internet}]},
-    ])
-    office_only = open_group(ec2, "office", [
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": office}]},
-    ])
+    via_list = open_group(
+        ec2,
+        "via-list",
+        [
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": internet}]},
+        ],
+    )
+    also_list = open_group(
+        ec2,
+        "also-list",
+        [
+            {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "PrefixListIds": [{"PrefixListId": internet}]},
+        ],
+    )
+    office_only = open_group(
+        ec2,
+        "office",
+        [
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": office}]},
+        ],
+    )
     [exposed] = launch(ec2, SecurityGroupIds=[via_list, also_list])
     [safe] = launch(ec2, SecurityGroupIds=[office_only])
     report = run([REGION], DEFAULT)
@@ -54,25 +69,42 @@ def test_prefix_lists_are_resolved_once_per_list_and_region(session, ec2, api_ca
 
 def test_an_unreadable_prefix_list_skips_the_exposure_rules(session, ec2, run) -> None:
     listed = _prefix_list(ec2, "0.0.0.0/0")
-    group = open_group(ec2, "g", [
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": listed}]},
-    ])
+    group = open_group(
+        ec2,
+        "g",
+        [
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "PrefixListIds": [{"PrefixListId": listed}]},
+        ],
+    )
     [instance] = launch(ec2, SecurityGroupIds=[group])
     [plain] = launch(ec2)
     fail_when(session, "GetManagedPrefixListEntries", "UnauthorizedOperation")
     report = run([REGION], ONLY_SSH)
     assert report.summary["by_rule"]["ssh_open_to_internet"] == {
-        "failed": 0, "passed": 1, "suppressed": 0, "skipped": 1}
+        "failed": 0,
+        "passed": 1,
+        "suppressed": 0,
+        "skipped": 1,
+    }
     assert [e["code"] for e in report.index["errors"] if e["operation"] == "ec2:GetManagedPrefixListEntries"] == [
-        "UnauthorizedOperation"]
+        "UnauthorizedOperation"
+    ]
     assert report.summary["unevaluated_instances"] == 1
 
 
 def test_split_ranges_open_to_the_internet_fail(session, ec2, run) -> None:
-    halves = open_group(ec2, "halves", [
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-         "IpRanges": [{"CidrIp": "0.0.0.0/1"}, {"CidrIp": "128.0.0.0/1"}]},
-    ])
+    halves = open_group(
+        ec2,
+        "halves",
+        [
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/1"}, {"CidrIp": "128.0.0.0/1"}],
+            },
+        ],
+    )
     [instance] = launch(ec2, SecurityGroupIds=[halves])
     assert "ssh_open_to_internet" in by_instance(run([REGION], ONLY_SSH))[instance]
 
@@ -99,7 +131,8 @@ def test_other_attribute_errors_still_mark_the_source_unavailable(session, ec2, 
     fail_when(session, "DescribeInstanceAttribute", "UnauthorizedOperation")
     report = run([REGION], OPT_IN)
     assert {e["code"] for e in report.index["errors"] if e["operation"] == "ec2:DescribeInstanceAttribute"} == {
-        "UnauthorizedOperation"}
+        "UnauthorizedOperation"
+    }
     assert report.summary["by_rule"]["termination_protection"]["skipped"] == 2
 
 
@@ -136,10 +169,14 @@ def test_a_throttled_first_ssm_page_is_retried(session, ec2, monkeypatch, run) -
     [instance] = launch(ec2)
     stubber = stub_ssm(session, monkeypatch)
     expected = ssm_query([instance])
-    stubber.add_client_error("describe_instance_information", "ThrottlingException", "slow down",
-                             expected_params=expected)
-    stubber.add_response("describe_instance_information",
-                         {"InstanceInformationList": [{"InstanceId": instance, "PingStatus": "Online"}]}, expected)
+    stubber.add_client_error(
+        "describe_instance_information", "ThrottlingException", "slow down", expected_params=expected
+    )
+    stubber.add_response(
+        "describe_instance_information",
+        {"InstanceInformationList": [{"InstanceId": instance, "PingStatus": "Online"}]},
+        expected,
+    )
     with stubber:
         report = run([REGION], DEFAULT)
     stubber.assert_no_pending_responses()
@@ -161,15 +198,22 @@ def moto_endpoint(monkeypatch):
 def test_an_endpoint_without_ssm_is_one_line_and_no_retry_storm(moto_endpoint, tmp_path) -> None:
     session = boto3.session.Session(region_name=REGION)
     calls: Counter[str] = Counter()
-    session.events.register("before-send", lambda request, **_: calls.update([request.headers.get("X-Amz-Target", b"ec2")]))
+    session.events.register(
+        "before-send", lambda request, **_: calls.update([request.headers.get("X-Amz-Target", b"ec2")])
+    )
     launch(session.client("ec2", region_name=REGION), count=2)
     started = time.monotonic()
     report = scan(session, [REGION], DEFAULT, DirStore(tmp_path))
     took = time.monotonic() - started
     ssm_errors = [e for e in report.index["errors"] if e["operation"] == "ssm:DescribeInstanceInformation"]
-    assert ssm_errors == [{
-        "region": REGION, "operation": "ssm:DescribeInstanceInformation", "code": "OperationUnavailable",
-        "message": "ssm:DescribeInstanceInformation is not offered by this endpoint"}]
+    assert ssm_errors == [
+        {
+            "region": REGION,
+            "operation": "ssm:DescribeInstanceInformation",
+            "code": "OperationUnavailable",
+            "message": "ssm:DescribeInstanceInformation is not offered by this endpoint",
+        }
+    ]
     assert calls[b"AmazonSSM.DescribeInstanceInformation"] == 1
     assert took < 10
     assert report.summary["by_rule"]["ssm_managed"]["skipped"] == 2

@@ -142,7 +142,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[Registration] = []
         self.outputs: dict[str, dict[str, Any]] = {}
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
@@ -161,7 +161,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+    def RegisterResourceOutputs(self, request: Any) -> Any:
         self.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)
 

@@ -8,9 +8,9 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+
 from ec2c.scanner import contract, workflow
 from ec2c.scanner.policy import DEFAULT_ALERT_THRESHOLD, PolicyError, load_policy
-
 from ec2c.stacks import ArgsError, ComplianceAnalyzerArgs
 from ec2c.stacks.args import (
     RUN_DOCUMENT_ALLOWANCE_BYTES,
@@ -84,9 +84,7 @@ def test_collections_are_copied_so_callers_cannot_change_a_validated_args() -> N
     tags = {"Team": "secops"}
     emails = ["a@example.com"]
     regions = ["eu-west-1"]
-    args = ComplianceAnalyzerArgs(
-        environment="dev", tags=tags, alert_emails=emails, regions=regions
-    )
+    args = ComplianceAnalyzerArgs(environment="dev", tags=tags, alert_emails=emails, regions=regions)
     tags["Team"] = "x" * 300
     emails.append("not an e-mail")
     regions.append("mars")
@@ -112,15 +110,15 @@ def test_valid_schedules(schedule: str) -> None:
 
 def test_every_cloudwatch_retention_is_accepted() -> None:
     for days in LOG_RETENTION_DAYS:
-        assert (
-            ComplianceAnalyzerArgs(environment="dev", log_retention_days=days).log_retention_days
-            == days
-        )
+        assert ComplianceAnalyzerArgs(environment="dev", log_retention_days=days).log_retention_days == days
 
 
 def test_boundaries_are_inclusive() -> None:
     low = ComplianceAnalyzerArgs(
-        environment="a", lambda_memory_mb=128, lambda_timeout_s=1, report_retention_days=1,
+        environment="a",
+        lambda_memory_mb=128,
+        lambda_timeout_s=1,
+        report_retention_days=1,
         lambda_ephemeral_storage_mb=512,
     )
     high = ComplianceAnalyzerArgs(
@@ -214,8 +212,7 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ),
     (
         {"tags": {"aws:owner": "x"}},
-        "ComplianceAnalyzerArgs.tags: expected keys of 1-128 characters "
-        "not starting with 'aws:', got 'aws:owner'",
+        "ComplianceAnalyzerArgs.tags: expected keys of 1-128 characters not starting with 'aws:', got 'aws:owner'",
     ),
     ({"tags": {"": "x"}}, "ComplianceAnalyzerArgs.tags: expected keys of 1-128"),
     ({"tags": {1: "x"}}, "ComplianceAnalyzerArgs.tags: expected keys of 1-128"),
@@ -295,16 +292,13 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"security_hub": "yes"}, "ComplianceAnalyzerArgs.security_hub: expected True or False, got 'yes'"),
     (
         {"policy": ["rules"]},
-        "ComplianceAnalyzerArgs.policy: expected a mapping (the rule policy document), "
-        "got ['rules']",
+        "ComplianceAnalyzerArgs.policy: expected a mapping (the rule policy document), got ['rules']",
     ),
 ]
 
 
 @pytest.mark.parametrize(("overrides", "message"), BAD_FIELDS)
-def test_bad_fields_fail_with_a_message_naming_the_field(
-    overrides: dict[str, Any], message: str
-) -> None:
+def test_bad_fields_fail_with_a_message_naming_the_field(overrides: dict[str, Any], message: str) -> None:
     fields: dict[str, Any] = {"environment": "dev", **overrides}
     with pytest.raises(ArgsError) as caught:
         ComplianceAnalyzerArgs(**fields)
@@ -333,19 +327,14 @@ def test_policy_errors_name_the_args_field(policy: dict[str, Any], message: str)
 
 
 def _suppressions(count: int, reason: str = "bastion host behind an allow-list") -> list[dict]:
-    return [
-        {"rule": "no_public_ip", "instance_id": f"i-{index:017x}", "reason": reason}
-        for index in range(count)
-    ]
+    return [{"rule": "no_public_ip", "instance_id": f"i-{index:017x}", "reason": reason} for index in range(count)]
 
 
 def test_a_policy_too_large_for_the_lambda_environment_fails_at_construction() -> None:
     with pytest.raises(ArgsError) as caught:
         ComplianceAnalyzerArgs(environment="dev", policy={"suppressions": _suppressions(45)})
     message = str(caught.value)
-    assert message.startswith(
-        "ComplianceAnalyzerArgs.policy: expected a policy whose compact JSON keeps the Lambda"
-    )
+    assert message.startswith("ComplianceAnalyzerArgs.policy: expected a policy whose compact JSON keeps the Lambda")
     assert f"within {ENV_SIZE_LIMIT_BYTES} bytes, got " in message
     assert "(policy JSON is " in message
 
@@ -355,9 +344,7 @@ def test_forty_suppressions_now_fit() -> None:
     policy = {"suppressions": _suppressions(40, reason="bastion, allow-listed")}
     args = ComplianceAnalyzerArgs(environment="dev", policy=policy)
     assert len(args.rule_policy.suppressions) == 40
-    size = worst_case_environment_size(
-        metric_namespace=args.metric_namespace, policy_json=args.policy_json, regions=()
-    )
+    size = worst_case_environment_size(metric_namespace=args.metric_namespace, policy_json=args.policy_json, regions=())
     assert size <= ENV_SIZE_LIMIT_BYTES
     # Shipping the expanded policy (every rule spelled out) would not have fitted.
     expanded = json.dumps(args.rule_policy.to_document(), separators=(",", ":"), sort_keys=True)

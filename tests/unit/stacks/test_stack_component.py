@@ -6,7 +6,6 @@ import inspect
 import json
 from typing import Any
 
-from ec2c.scanner import contract, workflow
 import pytest
 from stack_harness import (
     ACCOUNT,
@@ -20,6 +19,7 @@ from stack_harness import (
     deploy,
 )
 
+from ec2c.scanner import contract, workflow
 from ec2c.stacks import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzerArgs, packaging
 from ec2c.stacks.component import AUTONAME_SUFFIX_CHARS, AUTONAMED_LIMITS
 from ec2c.stacks.lambda_env import MAX_TOPIC_NAME_CHARS
@@ -76,9 +76,7 @@ def test_component_is_registered_under_the_stack_with_its_type_token(
     assert component.type == TYPE_TOKEN == "ec2compliance:index:ComplianceAnalyzer"
     assert component.name == "compliance"
     assert not component.custom
-    assert (
-        component.parent == f"urn:pulumi:{STACK}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{STACK}"
-    )
+    assert component.parent == f"urn:pulumi:{STACK}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{STACK}"
 
 
 CHILD_ROLES = {
@@ -91,9 +89,7 @@ CHILD_ROLES = {
     QUEUE: ["scanner-dlq"],
     QUEUE_POLICY: ["scanner-dlq-policy"],
     INVOKE_CONFIG: ["scanner-async"],
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": [
-        "reports-encryption"
-    ],
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": ["reports-encryption"],
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ["reports-lifecycle"],
     TOPIC: ["alerts"],
     KEY: ["alerts-key"],
@@ -179,16 +175,12 @@ def test_reports_bucket_is_private_versioned_encrypted_and_expires_reports(
     assert bucket.inputs["forceDestroy"] is False
     bucket_name = bucket.state["bucket"]
     settings = {
-        r.type.rsplit(":", 1)[-1]: r
-        for r in deployment.resources
-        if r.type.startswith("aws:s3/") and r is not bucket
+        r.type.rsplit(":", 1)[-1]: r for r in deployment.resources if r.type.startswith("aws:s3/") and r is not bucket
     }
     for resource in settings.values():
         assert resource.inputs["bucket"] == bucket_name
         assert bucket.urn in resource.dependencies
-    assert settings["BucketOwnershipControls"].inputs["rule"] == {
-        "objectOwnership": "BucketOwnerEnforced"
-    }
+    assert settings["BucketOwnershipControls"].inputs["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
     public = settings["BucketPublicAccessBlock"].inputs
     assert [
         public[k]
@@ -242,9 +234,7 @@ def test_alert_key_is_customer_managed_rotated_and_lets_alarms_publish(
     assert key.inputs["deletionWindowInDays"] == 7
     assert key.inputs["description"] == "Encrypts the EC2 compliance alerts of staging"
     statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
-    assert statements["AccountAdministersKey"]["Principal"] == {
-        "AWS": f"arn:{PARTITION}:iam::{ACCOUNT}:root"
-    }
+    assert statements["AccountAdministersKey"]["Principal"] == {"AWS": f"arn:{PARTITION}:iam::{ACCOUNT}:root"}
     assert statements["AccountAdministersKey"]["Action"] == "kms:*"
     alarms = statements["CloudWatchAlarmsPublish"]
     assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
@@ -310,10 +300,7 @@ def test_inline_policy_is_scoped_to_this_stacks_resources(
 ) -> None:
     statements = _policy_statements(deployment)
     assert "ssm:DescribeInstanceInformation" in statements["DescribeFleet"]["Action"]
-    assert (
-        statements["ReadWriteReports"]["Resource"]
-        == f"{deployment.one(BUCKET).state['arn']}/reports/*"
-    )
+    assert statements["ReadWriteReports"]["Resource"] == f"{deployment.one(BUCKET).state['arn']}/reports/*"
     assert statements["FindPreviousReport"]["Resource"] == deployment.one(BUCKET).state["arn"]
     assert statements["PublishAlerts"]["Resource"] == deployment.one(TOPIC).state["arn"]
     assert statements["EncryptAlerts"] == {
@@ -351,9 +338,7 @@ def test_inline_policy_is_scoped_to_this_stacks_resources(
 
 
 def test_ssm_action_is_requested_only_when_the_ssm_rule_is_enabled() -> None:
-    args = ComplianceAnalyzerArgs(
-        environment="dev", policy={"rules": {"ssm_managed": {"enabled": False}}}
-    )
+    args = ComplianceAnalyzerArgs(environment="dev", policy={"rules": {"ssm_managed": {"enabled": False}}})
     actions = _policy_statements(deploy(args))["DescribeFleet"]["Action"]
     assert actions == [
         "ec2:DescribeImages",
@@ -472,7 +457,9 @@ def test_schedule_starts_the_state_machine_through_a_role_scoped_to_it(
 ) -> None:
     rule = deployment.one(RULE)
     machine_arn = deployment.one(STATE_MACHINE).state["arn"]
-    assert machine_arn == f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{deployment.one(STATE_MACHINE).state['name']}"
+    assert (
+        machine_arn == f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{deployment.one(STATE_MACHINE).state['name']}"
+    )
     assert rule.inputs["scheduleExpression"] == "rate(6 hours)"
     role = _named(deployment, ROLE, "schedule-role")
     target = deployment.one(TARGET)
@@ -506,9 +493,7 @@ def test_schedule_starts_the_state_machine_through_a_role_scoped_to_it(
     ("role", "metric"),
     [("executions-failed-alarm", "ExecutionsFailed"), ("executions-timed-out-alarm", "ExecutionsTimedOut")],
 )
-def test_a_failed_or_timed_out_execution_raises_an_alarm(
-    deployment: Deployment, role: str, metric: str
-) -> None:
+def test_a_failed_or_timed_out_execution_raises_an_alarm(deployment: Deployment, role: str, metric: str) -> None:
     alarm = _alarm(deployment, role).inputs
     assert {k: v for k, v in alarm.items() if k not in ("tags", "alarmDescription")} == {
         "namespace": "AWS/States",
@@ -534,12 +519,7 @@ def test_dashboard_is_named_per_region_and_shows_this_function(deployment: Deplo
     assert "SOURCE '/aws/lambda/ec2-compliance-staging'" in text
     assert f'"StateMachineArn", "{deployment.one(STATE_MACHINE).state["arn"]}"' in text
     assert {w["properties"]["region"] for w in body["widgets"]} == {REGION}
-    namespaces = {
-        m[0]
-        for w in body["widgets"]
-        for m in w["properties"].get("metrics", [])
-        if isinstance(m[0], str)
-    }
+    namespaces = {m[0] for w in body["widgets"] for m in w["properties"].get("metrics", []) if isinstance(m[0], str)}
     assert namespaces == {"Acme/EC2Compliance", "AWS/Lambda", "AWS/SQS", "AWS/States"}
 
 
@@ -662,7 +642,6 @@ def test_a_component_name_that_would_overflow_a_name_limit_is_refused() -> None:
     )
 
 
-
 def test_the_reports_bucket_refuses_plain_http(deployment: Deployment) -> None:
     policy = deployment.one(BUCKET_POLICY)
     bucket = deployment.one(BUCKET)
@@ -742,7 +721,6 @@ def test_defaults_reserve_an_execution_per_concurrent_region_and_trace_actively(
     }
 
 
-
 def test_failed_scans_are_kept_in_an_encrypted_dead_letter_queue(deployment: Deployment) -> None:
     queue = deployment.one(QUEUE)
     assert queue.inputs["kmsMasterKeyId"] == deployment.one(KEY).state["arn"]
@@ -759,7 +737,8 @@ def test_failed_scans_are_kept_in_an_encrypted_dead_letter_queue(deployment: Dep
     assert policy.inputs["queueUrl"] == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue.state['name']}"
     statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
     assert statements["ScheduleDeadLetters"]["Condition"] == {
-        "ArnEquals": {"aws:SourceArn": deployment.one(RULE).state["arn"]}}
+        "ArnEquals": {"aws:SourceArn": deployment.one(RULE).state["arn"]}
+    }
     assert statements["ScheduleDeadLetters"]["Resource"] == queue.state["arn"]
     assert _policy_statements(deployment)["SendFailedScans"]["Resource"] == queue.state["arn"]
 
@@ -783,7 +762,6 @@ def test_a_scan_in_the_dead_letter_queue_raises_an_alarm(deployment: Deployment)
 def test_async_retries_are_configurable() -> None:
     deployed = deploy(ComplianceAnalyzerArgs(environment="dev", async_retries=0))
     assert deployed.one(INVOKE_CONFIG).inputs["maximumRetryAttempts"] == 0
-
 
 
 def test_security_hub_import_is_allowed_on_the_default_product_only() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from ec2c.scanner import contract
-
 from ec2c.stacks.dashboard import PERIOD_S, dashboard_body
 
 STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:compliance-scan-dev-1a2b3c4"
@@ -25,9 +24,7 @@ def _widgets() -> list[dict]:
 
 
 def _by_title(title_start: str) -> dict:
-    return next(
-        w["properties"] for w in _widgets() if w["properties"]["title"].startswith(title_start)
-    )
+    return next(w["properties"] for w in _widgets() if w["properties"]["title"].startswith(title_start))
 
 
 def test_every_widget_is_placed_in_the_region_and_on_the_grid() -> None:
@@ -59,9 +56,7 @@ def test_compliant_and_non_compliant_are_stacked() -> None:
 
 def test_failures_per_rule_search_every_rule_dimension() -> None:
     [[expression]] = _by_title("Failures per rule")["metrics"]
-    assert expression["expression"] == (
-        "SEARCH('{Acme/EC2,Rule} MetricName=\"RuleFailures\"', 'Maximum', 3600)"
-    )
+    assert expression["expression"] == ("SEARCH('{Acme/EC2,Rule} MetricName=\"RuleFailures\"', 'Maximum', 3600)")
 
 
 def test_lambda_health_names_the_function() -> None:
@@ -80,8 +75,15 @@ def test_logs_insights_widget_reads_the_log_group() -> None:
 
 def test_failed_scans_waiting_in_the_dead_letter_queue_are_shown() -> None:
     widget = _by_title("Failed scans waiting in compliance-scanner-dlq-dev-1a2b3c4")
-    assert widget["metrics"] == [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
-                                  "compliance-scanner-dlq-dev-1a2b3c4", {"stat": "Maximum"}]]
+    assert widget["metrics"] == [
+        [
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            "compliance-scanner-dlq-dev-1a2b3c4",
+            {"stat": "Maximum"},
+        ]
+    ]
 
 
 def test_the_scan_executions_of_the_state_machine_are_shown() -> None:

@@ -117,9 +117,7 @@ def test_logs_go_only_to_the_own_log_group() -> None:
 def test_no_statement_allows_writes_beyond_the_listed_ones() -> None:
     actions = set()
     for statement in _statements().values():
-        actions.update(
-            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-        )
+        actions.update([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     # The one wildcard action covers only the GenerateDataKey variants, on one key.
     assert [action for action in actions if "*" in action] == ["kms:GenerateDataKey*"]
     assert actions == {

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from ec2c.scanner import contract
 
+from ec2c.scanner import contract
 from ec2c.stacks import ComplianceAnalyzerArgs, lambda_env, packaging
 
 REPO = Path(__file__).resolve().parents[3]
@@ -169,9 +169,7 @@ def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
         policy={"rules": {rule: {"enabled": False} for rule in unemulated}},
     )
     archive_dir = tmp_path / "archive"
-    with zipfile.ZipFile(
-        packaging.write_zip(packaging.archive_members(), tmp_path / "lambda.zip")
-    ) as archive:
+    with zipfile.ZipFile(packaging.write_zip(packaging.archive_members(), tmp_path / "lambda.zip")) as archive:
         archive.extractall(archive_dir)
     bucket = "compliance-reports-pkg-abc1234"
     topic_arn = "arn:aws:sns:eu-west-1:123456789012:alerts"
@@ -192,9 +190,7 @@ def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_REGION": "eu-west-1",
-        "SHIPPED_ENV": json.dumps(
-            {"bucket": bucket, "topic_arn": topic_arn, "variables": variables}
-        ),
+        "SHIPPED_ENV": json.dumps({"bucket": bucket, "topic_arn": topic_arn, "variables": variables}),
     }
     completed = subprocess.run(
         [sys.executable, "-c", HANDLER_RUN, str(archive_dir)],
@@ -213,9 +209,7 @@ def test_shipped_archive_runs_the_handler_against_moto(tmp_path: Path) -> None:
     result = outcome["result"]
     assert result["status"] == "ok", outcome["report"]["errors"]
     assert result["errors"] == 0, outcome["report"]["errors"]
-    assert result["report_key"].startswith("reports/") and result["report_key"].endswith(
-        f"{result['run_id']}.json"
-    )
+    assert result["report_key"].startswith("reports/") and result["report_key"].endswith(f"{result['run_id']}.json")
     assert result["summary"]["total_instances"] == 1
     assert outcome["report"]["run_id"] == outcome["latest"]["run_id"] == result["run_id"]
     assert outcome["report"]["summary"] == result["summary"]

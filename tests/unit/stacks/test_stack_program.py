@@ -31,9 +31,7 @@ def test_program_names_the_component_and_its_children() -> None:
     deployment = run_program(program(ComplianceAnalyzerArgs(environment="prod"), name="fleet"))
     assert deployment.one(TYPE_TOKEN).name == "fleet"
     children = [r for r in deployment.resources if r.type != TYPE_TOKEN]
-    assert children and all(
-        r.name.startswith("fleet-") and r.name.endswith("-prod") for r in children
-    )
+    assert children and all(r.name.startswith("fleet-") and r.name.endswith("-prod") for r in children)
 
 
 def test_building_the_program_registers_nothing_until_the_engine_runs_it() -> None:

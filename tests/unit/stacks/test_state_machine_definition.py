@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ec2c.scanner import workflow
 
 REPO = Path(__file__).resolve().parents[3]
-VALIDATOR = Path(
-    os.environ.get("ASL_VALIDATOR") or REPO / ".tools" / "asl" / "node_modules" / ".bin" / "asl-validator"
-)
+VALIDATOR = Path(os.environ.get("ASL_VALIDATOR") or REPO / ".tools" / "asl" / "node_modules" / ".bin" / "asl-validator")
 FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:ec2-compliance-prod"
 
 
