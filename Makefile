@@ -75,7 +75,21 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: engine browser asl-validator lint types imports
+# make actionlint installs the pinned actionlint (go install, needs Go) under .tools/actionlint
+# unless that version is already there: the generated rollout workflow's test runs it.
+ACTIONLINT_VERSION ?= 1.7.12
+ACTIONLINT_DIR := .tools/actionlint
+ACTIONLINT := $(ACTIONLINT_DIR)/actionlint
+
+.PHONY: actionlint
+actionlint:
+	@if [ "$$($(ACTIONLINT) --version 2>/dev/null | head -n 1)" = "v$(ACTIONLINT_VERSION)" ]; then \
+		echo "actionlint $(ACTIONLINT_VERSION): $(ACTIONLINT)"; \
+	else \
+		GOBIN=$(abspath $(ACTIONLINT_DIR)) go install github.com/rhysd/actionlint/cmd/actionlint@v$(ACTIONLINT_VERSION); \
+	fi
+
+test: engine browser asl-validator actionlint lint types imports
 	$(BIN)/python -m pytest --cov=stacks --cov=lambda_src --cov=orchestrator --cov-branch --cov-report= $(PYTEST_ARGS)
 	$(BIN)/python -m coverage report --include='stacks/*,lambda_src/*' --fail-under=100
 	$(BIN)/python -m coverage report --include='orchestrator/*' --fail-under=$(ORCHESTRATOR_COVERAGE)

@@ -95,9 +95,9 @@ COMMANDS: tuple[LazyCommand, ...] = (
     ),
     LazyCommand(
         "rollout",
-        f"{_PACKAGE}.stack",
+        f"{_PACKAGE}.rollout",
         "rollout",
-        "Roll out across environments, accounts and regions in ordered waves.",
+        "Roll out across environments, accounts and regions in ordered waves; only what changed.",
     ),
     LazyCommand(
         "stacks",

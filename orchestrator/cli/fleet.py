@@ -16,6 +16,19 @@ from ..reporting.estate_output import cell, minutes, print_problems, rate
 from .guard import guard
 from .options import DEFAULT_WORKERS, ConfigDirOpt, JsonOpt, PlanOpt, WorkersOpt
 
+STATUS_COLUMNS = (
+    "target",
+    "account",
+    "region",
+    "stack",
+    "updated (UTC)",
+    "code",
+    "inputs",
+    "last scan",
+    "rate",
+    "errors",
+)
+
 
 @guard
 def status(
@@ -29,7 +42,7 @@ def status(
         print_json([row.to_dict() for row in rows])
     else:
         table = Table(title=f"{len(rows)} targets", title_justify="left")
-        for column in ("target", "account", "region", "stack", "updated (UTC)", "code", "last scan", "rate", "errors"):
+        for column in STATUS_COLUMNS:
             table.add_column(column, no_wrap=True)
         for row in rows:
             table.add_row(
@@ -41,6 +54,7 @@ def status(
                 else Text("missing", style="red"),
                 Text(minutes(row.last_update) or "-"),
                 Text(row.code, style="yellow" if row.code != "current" else ""),
+                Text(row.inputs, style="yellow" if row.inputs != "current" else ""),
                 Text(minutes(row.last_scan) or "-"),
                 rate(row.compliance_rate),
                 cell(row.scan_errors),

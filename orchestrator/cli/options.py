@@ -24,7 +24,32 @@ ConfigDirOpt = Annotated[
 ENV_HELP = "Environment name (a file in the config folder)."
 EnvOpt = Annotated[str, typer.Option("--env", "-e", help=ENV_HELP)]
 OptionalEnvOpt = Annotated[str | None, typer.Option("--env", "-e", help=ENV_HELP)]
-StackOpt = Annotated[str | None, typer.Option("--stack", help="Stack name (default: the environment's).")]
+
+
+def stack_name(value: str | None) -> str | None:
+    """`--stack` checked as Pulumi checks stack names, while the command line is parsed.
+
+    A name reaches file paths (work dirs, the backend's stack and lock files), so `../../x` is
+    refused with exit 2 before any command runs, rather than answered for a stack that cannot
+    exist. The rule lives with the services; it is imported here, when a `--stack` is given, so
+    loading a command's module still imports no service.
+    """
+    if value is None:
+        return None
+    from ..deploy.names import stack_name_problem
+
+    problem = stack_name_problem(value)
+    if problem is not None:
+        raise typer.BadParameter(problem)
+    return value
+
+
+def stack_option(help_text: str) -> typer.models.OptionInfo:
+    """A `--stack` option: every command that takes one validates it the same way."""
+    return typer.Option("--stack", callback=stack_name, help=help_text)
+
+
+StackOpt = Annotated[str | None, stack_option("Stack name (default: the environment's).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON result on stdout; no live progress.")]
 
 PlanOpt = Annotated[Path, typer.Option("--plan", help="Rollout plan (YAML): every target of its waves.")]
@@ -151,4 +176,6 @@ __all__ = [
     "ScanOutputOpt",
     "StackOpt",
     "WorkersOpt",
+    "stack_name",
+    "stack_option",
 ]

@@ -1,9 +1,8 @@
 """Stack commands of `ec2c`: init, envs, preview, up, refresh, destroy, outputs, test, stacks,
-sweep, cancel, rollout (the services: `deploy.operations` and the deploy modules it names)."""
+sweep, cancel (the services: `deploy.operations` and the deploy modules it names)."""
 
 from __future__ import annotations
 
-import functools
 import shlex
 import sys
 from datetime import UTC, datetime
@@ -18,15 +17,13 @@ from ..console import err, print_data, print_json
 from ..engine.supervisor import SUPERVISOR, supervised
 from ..errors import BadInput, OperationFailed
 from .guard import guard
-from .options import ConfigDirOpt, EnvOpt, JsonOpt, StackOpt
+from .options import ConfigDirOpt, EnvOpt, JsonOpt, StackOpt, stack_option
 
 if TYPE_CHECKING:
     from ..deploy.lifecycle import Operation
 
 DEFAULT_TESTS = Path(__file__).resolve().parents[1] / "integration_suite"
 """The shipped integration suite, which `ec2c test` runs unless told otherwise."""
-
-ROLLOUT_OPERATIONS: tuple[Operation, ...] = ("up", "preview", "refresh", "destroy")
 
 
 def _stack_operation(
@@ -56,6 +53,8 @@ def _report(result: Any, as_json: bool) -> None:
         return
     changes = ", ".join(f"{count} {op}" for op, count in sorted(result.changes.items())) or "no changes"
     err.print(f"[green]{result.operation} succeeded[/green] in {result.duration_s:.1f}s: {changes}")
+    for note in result.notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
     if result.outputs:
         _outputs_table(result.outputs)
 
@@ -240,7 +239,7 @@ def test(
         idempotency_check=not skip_idempotency_check,
     )
     code = SUPERVISOR.exit_code if SUPERVISOR.interrupted else run.exit_code
-    state = "kept" if run.kept else ("destroyed and removed" if run.destroyed else "[red]NOT destroyed[/red]")
+    state = f"[red]{run.stack_state}[/red]" if run.left_behind else run.stack_state
     err.print(f"stack {escape(run.stack)}: {state}; exit code {code}; steps: {run.summary()}")
     raise typer.Exit(code)
 
@@ -299,7 +298,7 @@ def sweep(
     older_than: Annotated[
         str | None, typer.Option("--older-than", help="Age past which ephemeral stacks go: 30m, 2h, 1d, 0s.")
     ] = None,
-    stack: Annotated[str | None, typer.Option("--stack", help="Sweep only this ephemeral stack (any age).")] = None,
+    stack: Annotated[str | None, stack_option("Sweep only this ephemeral stack (any age).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be removed; change nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     config_dir: ConfigDirOpt = None,
@@ -365,79 +364,3 @@ def cancel(
         err.print(f"stack {escape(qualified_name(target))} is not locked")
     for lock in released:
         err.print(f"released the lock of {escape(qualified_name(target))} held by {escape(lock.describe())}")
-
-
-@guard
-@functools.partial(supervised, raise_when_idle=False)  # the main thread only waits for the waves
-def rollout(
-    plan: Annotated[Path, typer.Option("--plan", help="Rollout plan (YAML): waves of targets.")],
-    operation: Annotated[str, typer.Option("--operation", help="up, preview, refresh or destroy.")] = "up",
-    config_dir: ConfigDirOpt = None,
-    as_json: JsonOpt = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm destroying protected environments.")] = False,
-) -> None:
-    """Roll out across environments, accounts and regions in ordered waves."""
-    from ..deploy.environments import locate_config_dir
-    from ..deploy.operations import roll_out
-    from ..deploy.programs import resolve_program
-    from ..deploy.progress import ProgressView
-    from ..deploy.rollout import load_plan
-    from ..engine.pulumi_cli import require_engine
-
-    checked = next((known for known in ROLLOUT_OPERATIONS if known == operation), None)
-    if checked is None:
-        raise BadInput(f"--operation: expected up, preview, refresh or destroy, got {operation!r}")
-    config = locate_config_dir(config_dir)
-    parsed = load_plan(plan, config)
-    protected = [t.stack_name for _, _, ts in parsed.waves for t in ts if t.env.protected]
-    if operation == "destroy" and protected and not yes:
-        raise BadInput(f"{plan}: destroying protected stacks ({', '.join(protected)}) needs --yes")
-    engine = require_engine()
-    report = roll_out(
-        parsed,
-        checked,
-        config,
-        engine,
-        lambda target: ProgressView(err, prefix=f"{target.stack_name}: ", quiet=as_json),
-        resolve_program,
-    )
-    if as_json:
-        print_json(
-            {
-                "ok": report.ok,
-                "duration_s": round(report.duration_s, 2),
-                "targets": [o.to_dict() for o in report.outcomes],
-            }
-        )
-    else:
-        table = Table(
-            "wave",
-            "stack",
-            "env",
-            "account",
-            "region",
-            "status",
-            "time",
-            "error",
-            title=f"rollout {operation}",
-            title_justify="left",
-        )
-        colours = {"ok": "green", "failed": "red", "skipped": "yellow"}
-        for o in report.outcomes:
-            table.add_row(
-                escape(o.wave),
-                escape(o.stack),
-                escape(o.env),
-                o.account,
-                escape(o.region),
-                f"[{colours[o.status]}]{o.status}[/{colours[o.status]}]",
-                f"{o.duration_s:.1f}s",
-                escape(o.error or ""),
-            )
-        err.print(table)
-        err.print(f"total {report.duration_s:.1f}s")
-    if SUPERVISOR.interrupted:
-        skipped = sum(1 for o in report.outcomes if o.status == "skipped")
-        raise SUPERVISOR.error(f"rollout {SUPERVISOR.reason()}; {skipped} target(s) not started")
-    if not report.ok:
-        raise typer.Exit(1)

@@ -12,6 +12,7 @@ import getpass
 import json
 import os
 import secrets
+import shutil
 import socket
 import string
 import subprocess
@@ -33,9 +34,10 @@ from ..errors import BadInput, OperationFailed
 from . import testing
 from .environments import Environment
 from .lifecycle import destroy_and_remove, run_operation
+from .locks import delete_stale_locks, stack_lock_dir, store_for
 from .progress import ProgressView
 from .testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
-from .workspace import StackTarget
+from .workspace import StackMissing, StackTarget
 
 EPHEMERAL_ID_ALPHABET = string.ascii_lowercase + string.digits
 PYTEST_NO_TESTS = 5
@@ -76,6 +78,8 @@ class EphemeralRun:
     exit_code: int = 1
     deployed: bool = False
     destroyed: bool = False
+    absent: bool = False
+    """The teardown found no stack: never created (a signal during `stack init`), or already gone."""
     kept: bool = False
     steps: list[Step] = field(default_factory=list)
     error: str | None = None
@@ -93,6 +97,22 @@ class EphemeralRun:
             raise
         finally:
             self.steps.append(Step(name, time.monotonic() - started, status))
+
+    @property
+    def left_behind(self) -> bool:
+        """A stack that may still exist although the run meant to remove it."""
+        return not (self.kept or self.destroyed or self.absent)
+
+    @property
+    def stack_state(self) -> str:
+        """What became of the stack, for the summary line."""
+        if self.kept:
+            return "kept"
+        if self.destroyed:
+            return "destroyed and removed"
+        if self.absent:
+            return "never created" if not self.deployed else "already gone"
+        return "NOT destroyed"
 
     def summary(self) -> str:
         return ", ".join(
@@ -255,11 +275,19 @@ def _teardown(
     view_factory: Callable[[], ProgressView],
     run: EphemeralRun,
 ) -> None:
-    """Destroy and remove; a failed teardown is loud and turns the run red, never silent."""
+    """Destroy and remove; a failed teardown is loud and turns the run red, never silent.
+
+    A stack that does not exist is what a teardown wants: a signal during `pulumi stack init`
+    leaves none. Its work dir goes, and a lock file the killed `stack init` left behind (it locks
+    the stack while creating it) is deleted when its holder is dead; a lock whose holder lives (or
+    runs on another host) is a failed teardown like any other.
+    """
     err.print(f"tearing down {escape(target.stack_name)}")
     try:
         destroy_and_remove(target, engine, program, view_factory())
         run.destroyed = True
+    except StackMissing:
+        _settle_missing(target, run)
     except OperationFailed as exc:
         run.error = f"teardown failed: {exc.message}"
         err.print(
@@ -267,3 +295,21 @@ def _teardown(
             f"{escape(exc.message)}; recover with `{SUPERVISOR.recovery}`"
         )
         run.exit_code = run.exit_code or 1
+
+
+def _settle_missing(target: StackTarget, run: EphemeralRun) -> None:
+    """The stack does not exist: remove what this run made for it, and say there is nothing more."""
+    shutil.rmtree(target.work_dir, ignore_errors=True)
+    remaining = delete_stale_locks(store_for(target.backend_url), target.env.project, target.stack_name)
+    if remaining:
+        run.error = "teardown failed: the stack does not exist but its lock remains"
+        err.print(
+            f"[red]teardown failed: stack {escape(target.stack_name)} does not exist but its lock remains[/red] "
+            f"({escape('; '.join(lock.describe() for lock in remaining))}); once its holder is gone, delete "
+            f"{escape(stack_lock_dir(target.env.project, target.stack_name))} in {escape(target.backend_url)}"
+        )
+        run.exit_code = run.exit_code or 1
+        return
+    run.absent = True
+    done = "was never created" if not run.deployed else "no longer exists"
+    err.print(f"stack {escape(target.stack_name)} {done}: nothing to tear down")

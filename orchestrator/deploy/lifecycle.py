@@ -18,6 +18,7 @@ from ..console import err
 from ..engine.pulumi_cli import Engine
 from ..engine.supervisor import SUPERVISOR, Interrupted, signal_name
 from ..errors import OperationFailed
+from .fingerprint import TAG_INPUTS, inputs_fingerprint
 from .locks import read_locks, store_for
 from .progress import ProgressView, op_counts
 from .workspace import StackTarget, first_error, open_stack, qualified_name
@@ -37,6 +38,7 @@ class OperationResult:
     changes: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,7 @@ class OperationResult:
             "changes": self.changes,
             "outputs": self.outputs,
             "error": self.error,
+            "notes": self.notes,
         }
 
 
@@ -95,6 +98,7 @@ def run_operation(
     """Run one operation; raises OperationFailed with the engine's reason, Interrupted after a signal."""
     SUPERVISOR.check(f"{operation} of stack {qualified_name(target)}")
     started = time.monotonic()
+    notes: list[str] = []
     view.preview = operation == "preview"
     stack = open_stack(target, engine, program, create=operation in ("preview", "up"), tags=tags)
     try:
@@ -105,6 +109,7 @@ def run_operation(
         if operation == "up":
             up = stack.up(on_event=view, show_secrets=False)
             outputs = plain_outputs(up.outputs)
+            notes += record_inputs(stack, target, engine)
         elif operation == "refresh":
             stack.refresh(on_event=view, show_secrets=False)
             outputs = plain_outputs(stack.outputs())
@@ -116,7 +121,25 @@ def run_operation(
         if SUPERVISOR.interrupted:
             raise interrupted(target, engine, operation) from None
         raise _translate(exc, target, operation, view.errors) from None
-    return OperationResult(target.stack_name, operation, True, time.monotonic() - started, view.changes, outputs)
+    return OperationResult(
+        target.stack_name, operation, True, time.monotonic() - started, view.changes, outputs, notes=notes
+    )
+
+
+def record_inputs(stack: auto.Stack, target: StackTarget, engine: Engine) -> list[str]:
+    """Tag the stack with the inputs fingerprint of the update that just succeeded, so the next
+    rollout can skip it unchanged; returns a note when that failed. A failure here never fails
+    the update: the next rollout finds no (or an older) fingerprint and deploys the target again,
+    which is safe (a signal that stops the tagging ends here too)."""
+    fingerprint = inputs_fingerprint(target.env, engine.version)
+    try:
+        stack.workspace.set_tag(target.stack_name, TAG_INPUTS, fingerprint)
+    except auto.CommandError as exc:
+        return [
+            f"the inputs fingerprint of {qualified_name(target)} was not recorded ({first_error(exc)}); "
+            "the next rollout deploys it again"
+        ]
+    return []
 
 
 def interrupted(target: StackTarget, engine: Engine, operation: str) -> Interrupted:

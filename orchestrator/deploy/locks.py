@@ -12,6 +12,7 @@ last written: the age of a stack left with neither creation tags nor history.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -91,11 +92,20 @@ def _not_zombie(pid: int) -> bool:
 
 
 class Store(Protocol):
-    def list(self, prefix: str) -> list[str]: ...
+    def list(self, prefix: str) -> list[str]:
+        """Every key under the folder `prefix` (never a sibling folder that merely starts with it)."""
+        ...
 
     def read(self, key: str) -> bytes: ...
 
     def modified(self, key: str) -> datetime | None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def variants(self, base: str) -> dict[str, datetime]:
+        """The keys in `base`'s folder whose name starts with `base`'s, with when each was written:
+        one listing finds `x.json`, `x.json.gz` and `x.json.bak` at once, as the engine looks."""
+        ...
 
 
 class FileStore:
@@ -117,6 +127,19 @@ class FileStore:
         except OSError:
             return None
 
+    def delete(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
+    def variants(self, base: str) -> dict[str, datetime]:
+        path = self.root / base
+        found = {}
+        for candidate in path.parent.glob(glob.escape(path.name) + "*"):
+            key = str(candidate.relative_to(self.root))
+            written = self.modified(key)
+            if written is not None and candidate.is_file():
+                found[key] = written
+        return found
+
 
 class S3Store:
     """gocloud's s3:// URL (`?endpoint=&region=&use_path_style=`) mapped onto boto3."""
@@ -137,12 +160,14 @@ class S3Store:
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    def _relative(self, key: str) -> str:
+        return key.removeprefix(f"{self.prefix}/" if self.prefix else "")
+
     def list(self, prefix: str) -> list[str]:
+        folder = self._key(prefix).rstrip("/") + "/"
         keys: list[str] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
-            keys.extend(
-                item["Key"].removeprefix(f"{self.prefix}/" if self.prefix else "") for item in page.get("Contents", [])
-            )
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+            keys.extend(self._relative(item["Key"]) for item in page.get("Contents", []))
         return keys
 
     def read(self, key: str) -> bytes:
@@ -153,6 +178,17 @@ class S3Store:
             return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["LastModified"]
         except (BotoCoreError, ClientError):
             return None
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def variants(self, base: str) -> dict[str, datetime]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(base), Delimiter="/"
+        )
+        return {
+            self._relative(item["Key"]): item["LastModified"] for page in pages for item in page.get("Contents", [])
+        }
 
 
 def store_for(backend_url: str) -> Store | None:
@@ -205,6 +241,23 @@ def read_locks(store: Store | None, project: str, stack: str) -> list[LockInfo]:
             )
         )
     return locks
+
+
+def delete_stale_locks(store: Store | None, project: str, stack: str) -> list[LockInfo]:
+    """Delete the stack's stale lock files (see `LockInfo.is_stale`); returns the locks that remain.
+
+    For a stack that does not exist, which `pulumi cancel` refuses to touch: `pulumi stack init`
+    locks the stack while it creates it, and a `stack init` killed in that instant leaves its lock.
+    """
+    if store is None:
+        return []
+    remaining = []
+    for lock in read_locks(store, project, stack):
+        if lock.is_stale():
+            store.delete(lock.key)
+        else:
+            remaining.append(lock)
+    return remaining
 
 
 def _parse_time(value: object) -> datetime | None:

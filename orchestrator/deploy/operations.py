@@ -13,10 +13,13 @@ from typing import Any
 
 from ..engine.pulumi_cli import Engine, require_engine
 from ..engine.supervisor import SUPERVISOR
+from ..errors import OperationFailed
+from .changes import REASON_FORCED, StateReader, backend_reader, decide, drift_reason
 from .environments import ConfigDir, Environment, locate_config_dir
+from .fingerprint import inputs_fingerprint
 from .lifecycle import Operation, OperationResult, read_outputs, run_operation
 from .progress import ProgressView
-from .rollout import Plan, PlannedTarget, RolloutReport, execute
+from .rollout import Plan, PlannedTarget, RolloutReport, TargetFailed, TargetRun, execute
 from .workspace import StackTarget
 
 
@@ -66,14 +69,40 @@ def roll_out(
     engine: Engine,
     view: Callable[[PlannedTarget], ProgressView],
     program_for: Callable[[Environment], Callable[[], None]],
+    *,
+    force: bool = False,
+    refresh: bool = False,
+    read_state: StateReader = backend_reader,
 ) -> RolloutReport:
     """Every target of `plan`, wave after wave, each in its own workspace with the program
     `program_for` its environment; `view(target)` shows one target's events. A signal stops new
-    targets from starting (`SUPERVISOR.reason`)."""
+    targets from starting (`SUPERVISOR.reason`).
+
+    For `up`, a target whose inputs are those of its last successful update is left alone
+    (`changes.decide`) unless `force`; `refresh` refreshes each deployed target first, so drift
+    counts as a change.
+    """
     programs = {id(t): program_for(t.env) for _, _, ts in plan.waves for t in ts}
 
-    def run_one(target: PlannedTarget, op: Operation) -> OperationResult:
+    def run_one(target: PlannedTarget, op: Operation) -> TargetRun:
         stack_target = StackTarget(env=target.env, stack_name=target.stack_name, root=config.root)
-        return run_operation(stack_target, engine, op, programs[id(target)], view(target))
+        program = programs[id(target)]
+
+        def run(what: Operation, reason: str | None = None) -> OperationResult:
+            try:
+                return run_operation(stack_target, engine, what, program, view(target))
+            except OperationFailed as exc:
+                raise TargetFailed(exc.message, reason) from None
+
+        if op != "up":
+            return TargetRun(run(op))
+        if force:
+            return TargetRun(run("up", REASON_FORCED), REASON_FORCED)
+        decision = decide(stack_target, inputs_fingerprint(target.env, engine.version), read_state)
+        if refresh and decision.exists and not decision.unreadable:
+            drift = drift_reason(run("refresh").changes)
+            if drift:
+                return TargetRun(run("up", drift), drift)
+        return TargetRun(run("up", decision.reason) if decision.deploy else None, decision.reason)
 
     return execute(plan, operation, run_one, cancelled=SUPERVISOR.reason)

@@ -26,6 +26,11 @@ PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 _warned_default_passphrase = False
 
 
+class StackMissing(OperationFailed):
+    """The stack does not exist in its backend: an error for a command that needs it, but exactly
+    what a teardown wants (see `ephemeral`), so it is told apart from every other failure."""
+
+
 @dataclass(frozen=True)
 class StackTarget:
     """An environment bound to a concrete stack name (long-lived `<env>` or ephemeral `<env>-<id>`)."""
@@ -142,7 +147,7 @@ def open_stack(
     try:
         stack, created = _select_or_create(target, program, opts, create)
     except auto.StackNotFoundError:
-        raise OperationFailed(
+        raise StackMissing(
             f"stack {qualified_name(target)} does not exist in {target.backend_url}; "
             f"run `ec2c up --env {target.env.name}` first"
         ) from None
@@ -153,9 +158,24 @@ def open_stack(
         ) from None
     _write_settings(stack.workspace, target)
     if created:
-        for key, value in (tags or {}).items():
-            stack.workspace.set_tag(target.stack_name, key, value)
+        _tag(stack.workspace, target, tags or {})
     return stack
+
+
+def _tag(workspace: auto.Workspace, target: StackTarget, tags: dict[str, str]) -> None:
+    """One `stack tag set` per tag; a signal stops the tagging as it stops any other engine work.
+
+    Each call is an engine child that the supervisor cancels on a signal; its CommandError then
+    means "interrupted", not "the engine refused", and no further tag is started.
+    """
+    what = f"tagging stack {qualified_name(target)}"
+    for key, value in tags.items():
+        SUPERVISOR.check(what)
+        try:
+            workspace.set_tag(target.stack_name, key, value)
+        except auto.CommandError as exc:
+            SUPERVISOR.check(what)
+            raise OperationFailed(f"cannot tag stack {qualified_name(target)} with {key}: {first_error(exc)}") from None
 
 
 def _write_settings(workspace: auto.Workspace, target: StackTarget) -> None:

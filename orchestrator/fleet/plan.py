@@ -1,7 +1,8 @@
 """Every target of a rollout plan, read in parallel: the data behind `ec2c status`, `ec2c drift`
 and `ec2c report --plan`.
 
-Each target is read `workers` at a time: the stack through the Automation API, the latest
+Each target is read `workers` at a time: its stack straight from the backend's files for status
+and report (no engine process per target; drift needs the engine's refresh preview), the latest
 report's index from the bucket its outputs name, with the caller's credentials. The estate's
 findings stay in the targets' shards and are streamed by the format written
 (`reporting.estate.Estate`), never gathered in memory.
@@ -19,9 +20,9 @@ from ec2c.scanner.contract import LATEST_REPORT_KEY
 from ec2c.scanner.documents import iso_utc
 from ec2c.scanner.reader import Report, load_latest
 from ec2c.scanner.storage import ReportReadError, S3Store
-from ec2c.stacks import packaging
 
 from ..deploy.environments import ConfigDir, locate_config_dir
+from ..deploy.fingerprint import scanner_sha256
 from ..deploy.rollout import PlannedTarget, load_plan
 from ..engine.pulumi_cli import require_engine
 from ..reporting.estate import Estate
@@ -58,12 +59,13 @@ def latest_reader(session: Any) -> Callable[[str, str], Report]:
 
 
 def read_plan(plan: Path, config_dir: Path | None, workers: int) -> list[TargetStatus]:
-    """Every target's `TargetStatus`, in plan order."""
+    """Every target's `TargetStatus`, in plan order; one `pulumi version` for the whole plan (the
+    engine's version is part of each target's inputs fingerprint)."""
     config, targets = plan_targets(plan, config_dir)
-    engine = require_engine()
-    local = packaging.code_sha256(packaging.archive_members())
+    engine_version = require_engine().version
+    local = scanner_sha256()
     fetch = latest_reader(checked_session())
-    return read_all(targets, lambda target: read_target(target, config.root, engine, local, fetch), workers)
+    return read_all(targets, lambda target: read_target(target, config.root, engine_version, local, fetch), workers)
 
 
 def read_drift(plan: Path, config_dir: Path | None, workers: int) -> list[TargetDrift]:

@@ -1,10 +1,15 @@
 """`ec2c status --plan` and `ec2c report --plan` on the real engine: component-only stacks export
 the analyzer's outputs, their buckets live on a moto server seeded with per-target reports (a
-schema 2 document for one target, a schema 3 index and its shards for another)."""
+schema 2 document for one target, a schema 3 index and its shards for another).
+
+Status and report read the stacks from the backend's files: an engine spy (`EC2C_PULUMI` pointed
+at a script that logs its arguments, then runs the real CLI) shows that the only engine process
+they start is the one `pulumi version` that finds the engine, whatever the number of targets."""
 
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 import yaml
@@ -14,6 +19,7 @@ from ec2c.scanner.storage import S3Store, ShardWriter, put_json
 
 from .conftest import MOTO_CREDENTIALS as CREDENTIALS
 
+pytestmark = pytest.mark.engine
 SHARD = "reports/2026/11/26/run-1-9/eu-west-1/findings.jsonl.gz"
 
 
@@ -88,6 +94,21 @@ def store_sharded(s3, bucket: str, account: str, compliant: int, failing: int) -
 
 
 @pytest.fixture
+def engine_spy(tmp_path, engine):
+    """`EC2C_PULUMI` for a run whose engine processes are logged, one line of arguments each."""
+    log = tmp_path / "engine-calls.log"
+    spy = tmp_path / "spy" / "bin" / "pulumi"
+    spy.parent.mkdir(parents=True)
+    spy.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(log))}\nexec {shlex.quote(str(engine.binary))} "$@"\n')
+    spy.chmod(0o755)
+
+    def calls() -> list[str]:
+        return log.read_text().splitlines() if log.exists() else []
+
+    return {"EC2C_PULUMI": str(spy)}, calls
+
+
+@pytest.fixture
 def fleet(project, tmp_path, moto_s3):
     endpoint, s3 = moto_s3
     env = {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "EC2C_TEST_BUCKET": "reports-{stack}"}
@@ -105,24 +126,43 @@ def fleet(project, tmp_path, moto_s3):
     return plan, env, s3
 
 
-def test_status_reads_every_target_and_names_what_is_wrong(project, fleet):
+def test_status_reads_every_target_and_names_what_is_wrong(project, fleet, engine_spy):
     plan, env, _ = fleet
-    result = project.ec2c("status", "--plan", str(plan), "--json", **env)
+    spy, engine_calls = engine_spy
+    result = project.ec2c("status", "--plan", str(plan), "--json", **spy, **env)
     assert result.returncode == 1  # eng-c was never deployed
+    assert engine_calls() == ["version"]  # no engine process per target
     rows = {row["stack"]: row for row in json.loads(result.stdout)}
     assert rows["eng"]["exists"] and rows["eng"]["code"] == "current" and rows["eng"]["last_result"] == "succeeded"
+    assert rows["eng"]["inputs"] == "current" and len(rows["eng"]["inputs_sha256"]) == 64
+    assert rows["eng"]["last_update"].endswith("Z")
     assert rows["eng"]["compliance_rate"] == 100.0 and rows["eng"]["scan_errors"] == 0
     assert rows["eng-b"]["code"] == "outdated" and rows["eng-b"]["compliance_rate"] == 10.0
     assert rows["eng-c"]["exists"] is False and "does not exist" in rows["eng-c"]["problem"]
+    assert (rows["eng-c"]["inputs"], rows["eng-c"]["inputs_sha256"]) == ("unknown", None)
     assert "1 of 3 targets unreadable or failed: eng/eng-c" in " ".join(result.stderr.split())
     table = project.ec2c("status", "--plan", str(plan), **env)
-    assert "outdated" in table.stderr and "missing" in table.stderr
+    assert "outdated" in table.stderr and "missing" in table.stderr and "inputs" in table.stderr
 
 
-def test_estate_report_merges_counts_and_says_what_it_could_not_read(project, fleet):
+def test_status_tells_changed_inputs_from_the_recorded_fingerprint(project, fleet, engine_spy):
+    plan, env, _ = fleet
+    spy, engine_calls = engine_spy
+    project.write_env("eng", {**yaml.safe_load((project.config / "eng.yaml").read_text()), "schedule": "rate(2 hours)"})
+    rows = {
+        row["stack"]: row
+        for row in json.loads(project.ec2c("status", "--plan", str(plan), "--json", **spy, **env).stdout)
+    }
+    assert rows["eng"]["inputs"] == "changed" and rows["eng"]["code"] == "current"
+    assert engine_calls() == ["version"]
+
+
+def test_estate_report_merges_counts_and_says_what_it_could_not_read(project, fleet, engine_spy):
     plan, env, s3 = fleet
-    result = project.ec2c("report", "--plan", str(plan), "--format", "json", **env)
+    spy, engine_calls = engine_spy
+    result = project.ec2c("report", "--plan", str(plan), "--format", "json", **spy, **env)
     assert result.returncode == 1  # partial: eng-c could not be read
+    assert engine_calls() == ["version"]
     estate = json.loads(result.stdout)
     summary = estate["summary"]
     assert (summary["compliant_instances"], summary["non_compliant_instances"]) == (31, 9)

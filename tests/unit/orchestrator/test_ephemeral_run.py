@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,6 +29,7 @@ from ec2c.orchestrator.deploy.ephemeral import (
     run_ephemeral,
 )
 from ec2c.orchestrator.deploy.testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
+from ec2c.orchestrator.deploy.workspace import StackMissing
 from ec2c.orchestrator.engine.supervisor import SUPERVISOR, Abandoned, Interrupted
 from ec2c.orchestrator.errors import OperationFailed
 
@@ -209,3 +212,69 @@ def test_environment_variables_are_restored_after_the_run(monkeypatch) -> None:
     with environment_variables({"EC2C_KEEP": "during", "EC2C_NEW": "x"}):
         assert (os.environ["EC2C_KEEP"], os.environ["EC2C_NEW"]) == ("during", "x")
     assert os.environ["EC2C_KEEP"] == "before" and "EC2C_NEW" not in os.environ
+
+
+def _missing() -> StackMissing:
+    return StackMissing("stack organization/ec2-compliance/dev-a1b2c3 does not exist in file://...")
+
+
+def _lock(tmp_path: Path, pid: int) -> Path:
+    folder = tmp_path / ".pulumi-state" / ".pulumi" / "locks" / "organization" / "ec2-compliance" / "dev-a1b2c3"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "0b5c.json"
+    path.write_text(json.dumps({"pid": pid, "username": "ci", "hostname": socket.gethostname()}))
+    return path
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_a_stack_never_created_has_nothing_to_tear_down(monkeypatch, tmp_path, capsys) -> None:
+    """A signal during `stack init`: the run is cancelled, and the stack it never made is no failure."""
+    engine = Engine(monkeypatch, fail={"up": Interrupted("interrupted by SIGTERM", 15), "destroy": _missing()})
+    work_dir = tmp_path / ".ec2c" / "work" / "ec2-compliance" / "dev-a1b2c3"
+    work_dir.mkdir(parents=True)
+    run = _run(tmp_path)
+    assert engine.calls == ["up", "destroy"]
+    assert (run.exit_code, run.destroyed, run.absent, run.error) == (143, False, True, "interrupted by SIGTERM")
+    assert (run.stack_state, run.left_behind) == ("never created", False)
+    assert [(step.name, step.status) for step in run.steps] == [("up", "interrupted"), ("destroy", "ok")]
+    assert not work_dir.exists()
+    err = " ".join(capsys.readouterr().err.split())
+    assert "stack dev-a1b2c3 was never created: nothing to tear down" in err
+    assert "teardown failed" not in err and "recover with" not in err
+
+
+def test_a_stack_gone_after_its_deployment_is_already_gone(monkeypatch, tmp_path, capsys) -> None:
+    Engine(monkeypatch, fail={"destroy": _missing()})
+    run = _run(tmp_path)
+    assert (run.exit_code, run.deployed, run.absent, run.stack_state) == (0, True, True, "already gone")
+    assert "stack dev-a1b2c3 no longer exists: nothing to tear down" in capsys.readouterr().err
+
+
+def test_the_lock_a_killed_stack_init_left_is_deleted(monkeypatch, tmp_path) -> None:
+    Engine(monkeypatch, fail={"up": Interrupted("interrupted by SIGINT", 2), "destroy": _missing()})
+    lock = _lock(tmp_path, _dead_pid())
+    run = _run(tmp_path)
+    assert (run.exit_code, run.absent, run.left_behind) == (130, True, False)
+    assert not lock.exists()
+
+
+def test_a_live_lock_on_a_missing_stack_is_a_failed_teardown(monkeypatch, tmp_path, capsys) -> None:
+    Engine(monkeypatch, fail={"up": OperationFailed("quota exceeded"), "destroy": _missing()})
+    lock = _lock(tmp_path, os.getpid())
+    run = _run(tmp_path)
+    assert lock.exists()
+    assert (run.exit_code, run.absent, run.left_behind, run.stack_state) == (1, False, True, "NOT destroyed")
+    assert run.error == "teardown failed: the stack does not exist but its lock remains"
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"pid {os.getpid()} on {socket.gethostname()} (ci), alive" in err
+    assert ".pulumi/locks/organization/ec2-compliance/dev-a1b2c3" in err
+
+
+def test_the_stack_state_of_kept_and_destroyed_runs(monkeypatch, tmp_path) -> None:
+    Engine(monkeypatch)
+    assert (_run(tmp_path, keep=True).stack_state, _run(tmp_path).stack_state) == ("kept", "destroyed and removed")

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from ec2c.orchestrator.deploy import lifecycle
 from ec2c.orchestrator.deploy.environments import validate
+from ec2c.orchestrator.deploy.fingerprint import TAG_INPUTS, inputs_fingerprint
 from ec2c.orchestrator.deploy.lifecycle import (
     OperationResult,
     clear_pending_operations,
@@ -37,6 +38,8 @@ from ec2c.orchestrator.deploy.workspace import StackTarget
 from ec2c.orchestrator.engine.supervisor import SUPERVISOR, Interrupted
 from ec2c.orchestrator.errors import OperationFailed
 
+ENGINE = SimpleNamespace(version="3.259.0")
+"""What run_operation reads of the engine (the version, for the inputs fingerprint)."""
 DEAD_PID = 2**22 + 12345
 """Above the largest pid_max Linux allows (2**22): no process can have it."""
 
@@ -53,7 +56,12 @@ class Stack:
         self.fail = fail or {}
         self.state = {"resources": [], "pending_operations": pending or []}
         self.imported: dict[str, Any] | None = None
-        self.workspace = SimpleNamespace(remove_stack=lambda name: self._call("remove_stack"))
+        self.tags: dict[str, str] = {}
+        self.workspace = SimpleNamespace(remove_stack=lambda name: self._call("remove_stack"), set_tag=self._set_tag)
+
+    def _set_tag(self, name: str, key: str, value: str) -> None:
+        self._call("set_tag")
+        self.tags[key] = value
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -138,9 +146,29 @@ def test_up_returns_the_outputs_with_secrets_masked(monkeypatch, tmp_path) -> No
     Backend(monkeypatch, Stack())
     view = _view()
     view.changes = {"create": 3}
-    result = run_operation(_target(tmp_path), None, "up", lambda: None, view)
+    result = run_operation(_target(tmp_path), ENGINE, "up", lambda: None, view)
     assert (result.changes, result.outputs) == ({"create": 3}, {"bucket": "b", "token": "[secret]"})
     assert result.to_dict()["operation"] == "up" and result.to_dict()["error"] is None
+
+
+def test_a_successful_up_records_its_inputs_fingerprint_on_the_stack(monkeypatch, tmp_path) -> None:
+    backend = Backend(monkeypatch, Stack())
+    target = _target(tmp_path)
+    result = run_operation(target, ENGINE, "up", lambda: None, _view())
+    assert backend.stack.calls == ["up", "set_tag"]
+    assert backend.stack.tags == {TAG_INPUTS: inputs_fingerprint(target.env, "3.259.0")}
+    assert result.notes == []
+
+
+def test_an_unrecorded_fingerprint_is_a_note_not_a_failed_update(monkeypatch, tmp_path) -> None:
+    backend = Backend(monkeypatch, Stack(fail={"set_tag": _error("error: could not write tags")}))
+    result = run_operation(_target(tmp_path), ENGINE, "up", lambda: None, _view())
+    assert result.ok and backend.stack.tags == {}
+    assert result.notes == [
+        "the inputs fingerprint of organization/ec2-compliance/dev was not recorded (could not write tags); "
+        "the next rollout deploys it again"
+    ]
+    assert result.to_dict()["notes"] == result.notes
 
 
 def test_refresh_reads_the_outputs_of_an_existing_stack(monkeypatch, tmp_path) -> None:
@@ -171,10 +199,10 @@ def test_an_engine_failure_reads_as_its_first_diagnostic_else_its_error_line(mon
     Backend(monkeypatch, Stack(fail={"up": _error("error: update failed")}))
     view = _view()
     with pytest.raises(OperationFailed, match=r"^up of stack 'dev' failed: update failed$"):
-        run_operation(_target(tmp_path), None, "up", lambda: None, view)
+        run_operation(_target(tmp_path), ENGINE, "up", lambda: None, view)
     view.errors.append("creating S3 Bucket: AccessDenied")
     with pytest.raises(OperationFailed, match=r"^up of stack 'dev' failed: creating S3 Bucket: AccessDenied$"):
-        run_operation(_target(tmp_path), None, "up", lambda: None, view)
+        run_operation(_target(tmp_path), ENGINE, "up", lambda: None, view)
 
 
 def test_a_wrong_passphrase_says_which_to_set_and_that_nothing_changed(monkeypatch, tmp_path) -> None:
@@ -189,7 +217,7 @@ def test_a_locked_stack_names_the_holder_and_how_to_release_it(monkeypatch, tmp_
     locked = _error("error: the stack is currently locked", auto.ConcurrentUpdateError)
     Backend(monkeypatch, Stack(fail={"up": locked}), locks=[_lock(os.getpid())])
     with pytest.raises(OperationFailed) as failed:
-        run_operation(_target(tmp_path), None, "up", lambda: None, _view())
+        run_operation(_target(tmp_path), ENGINE, "up", lambda: None, _view())
     assert f"is locked by another update (pid {os.getpid()} on " in failed.value.message
     assert failed.value.message.endswith("run `ec2c cancel --env dev --stack dev`")
 
@@ -200,7 +228,7 @@ def test_no_operation_starts_after_a_signal(monkeypatch, tmp_path) -> None:
     with pytest.raises(
         Interrupted, match="up of stack organization/ec2-compliance/dev not started: interrupted by SIGINT"
     ):
-        run_operation(_target(tmp_path), None, "up", lambda: None, _view())
+        run_operation(_target(tmp_path), ENGINE, "up", lambda: None, _view())
     assert backend.opened == []
 
 
@@ -215,7 +243,7 @@ def test_a_cancelled_operation_releases_the_lock_its_engine_left(monkeypatch, tm
 
     stack.up = up
     with pytest.raises(Interrupted) as stopped:
-        run_operation(_target(tmp_path), None, "up", lambda: None, _view())
+        run_operation(_target(tmp_path), ENGINE, "up", lambda: None, _view())
     assert stopped.value.exit_code == 143
     assert stopped.value.message == (
         "up of stack organization/ec2-compliance/dev cancelled by SIGTERM; "

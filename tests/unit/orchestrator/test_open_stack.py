@@ -16,7 +16,7 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 
 from ec2c.orchestrator.deploy.environments import validate
-from ec2c.orchestrator.deploy.workspace import StackTarget, open_stack, settings_file, workspace_options
+from ec2c.orchestrator.deploy.workspace import StackMissing, StackTarget, open_stack, settings_file, workspace_options
 from ec2c.orchestrator.engine.supervisor import SUPERVISOR, Interrupted
 from ec2c.orchestrator.errors import OperationFailed
 
@@ -173,3 +173,62 @@ def test_an_engine_refusal_after_a_signal_is_the_interruption(monkeypatch, tmp_p
         open_stack(_target(tmp_path), Engine(), lambda: None)
     assert stopped.value.message == "opening stack organization/ec2-compliance/dev not started: interrupted by SIGTERM"
     assert stopped.value.exit_code == 143
+
+
+class RefusingWorkspace(Workspace):
+    """`stack tag set` fails on `refuse`; `signal` is what arrives while that engine call runs."""
+
+    def __init__(self, refuse: str, signal: int | None = None) -> None:
+        super().__init__()
+        self.refuse, self.signal = refuse, signal
+
+    def set_tag(self, stack_name: str, key: str, value: str) -> None:
+        if key == self.refuse:
+            if self.signal is not None:
+                SUPERVISOR.first = self.signal
+            raise auto.CommandError(_result("error: tag set failed"))
+        super().set_tag(stack_name, key, value)
+
+
+TAGS = {"ec2c:kind": "ephemeral", "ec2c:created-by": "ci@runner", "ec2c:creator-pid": "7"}
+
+
+def test_a_missing_stack_is_told_apart_from_other_failures(monkeypatch, tmp_path) -> None:
+    Backend(monkeypatch, set())
+    with pytest.raises(StackMissing):
+        open_stack(_target(tmp_path), Engine(), lambda: None, create=False)
+
+
+def test_a_signal_while_tagging_is_the_interruption_and_no_further_tag_starts(monkeypatch, tmp_path) -> None:
+    backend = Backend(monkeypatch, set())
+    backend.workspace = RefusingWorkspace("ec2c:created-by", signal=15)
+    with pytest.raises(Interrupted) as stopped:
+        open_stack(_target(tmp_path), Engine(), lambda: None, tags=TAGS)
+    assert stopped.value.message == "tagging stack organization/ec2-compliance/dev not started: interrupted by SIGTERM"
+    assert stopped.value.exit_code == 143
+    assert backend.workspace.tags == {"ec2c:kind": "ephemeral"}
+
+
+def test_a_signal_between_two_tags_stops_the_next_one(monkeypatch, tmp_path) -> None:
+    backend = Backend(monkeypatch, set())
+
+    def set_tag(stack_name: str, key: str, value: str) -> None:
+        backend.workspace.tags[key] = value
+        SUPERVISOR.first = 2  # arrived as this engine call completed
+
+    backend.workspace.set_tag = set_tag
+    with pytest.raises(Interrupted) as stopped:
+        open_stack(_target(tmp_path), Engine(), lambda: None, tags=TAGS)
+    assert stopped.value.exit_code == 130
+    assert backend.workspace.tags == {"ec2c:kind": "ephemeral"}
+
+
+def test_a_tag_the_engine_refuses_is_one_line_naming_the_stack_and_tag(monkeypatch, tmp_path) -> None:
+    backend = Backend(monkeypatch, set())
+    backend.workspace = RefusingWorkspace("ec2c:creator-pid")
+    with pytest.raises(OperationFailed) as failed:
+        open_stack(_target(tmp_path), Engine(), lambda: None, tags=TAGS)
+    assert not isinstance(failed.value, Interrupted)
+    assert failed.value.message == (
+        "cannot tag stack organization/ec2-compliance/dev with ec2c:creator-pid: tag set failed"
+    )

@@ -1,4 +1,4 @@
-"""Rollout plans: validation, wave order, the parallelism bound and fail-fast."""
+"""Rollout plans: validation, wave order, the parallelism bound, fail-fast, shards and selection."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import yaml
 
 from ec2c.orchestrator.deploy.environments import ConfigDir
 from ec2c.orchestrator.deploy.lifecycle import OperationResult
-from ec2c.orchestrator.deploy.rollout import execute, load_plan
+from ec2c.orchestrator.deploy.rollout import Shard, TargetRun, execute, load_plan, parse_shard, select
 from ec2c.orchestrator.errors import BadInput, OperationFailed
 
 REPO = Path(__file__).resolve().parents[3]
@@ -96,7 +96,7 @@ def test_waves_run_in_order_within_the_parallelism_bound(tmp_path, config):
         time.sleep(0.05)
         with lock:
             running[0] -= 1
-        return OperationResult(target.stack_name, op, True, 0.05, {}, {"region": target.env.aws.region})
+        return TargetRun(OperationResult(target.stack_name, op, True, 0.05, {}, {"region": target.env.aws.region}))
 
     report = execute(_three_waves(tmp_path, config), "up", run_one)
     assert report.ok
@@ -111,7 +111,7 @@ def test_fail_fast_skips_what_has_not_started(tmp_path, config):
         if target.stack_name == "b0":
             raise OperationFailed("boom")
         time.sleep(0.02)
-        return OperationResult(target.stack_name, op, True, 0.02)
+        return TargetRun(OperationResult(target.stack_name, op, True, 0.02))
 
     report = execute(_three_waves(tmp_path, config), "up", run_one)
     status = {o.stack: o.status for o in report.outcomes}
@@ -125,9 +125,94 @@ def test_without_fail_fast_the_wave_finishes_but_later_waves_do_not_start(tmp_pa
     def run_one(target, op):
         if target.stack_name == "b0":
             raise RuntimeError("crash")
-        return OperationResult(target.stack_name, op, True, 0.0)
+        return TargetRun(OperationResult(target.stack_name, op, True, 0.0))
 
     report = execute(_three_waves(tmp_path, config, fail_fast=False), "up", run_one)
     status = {o.stack: o.status for o in report.outcomes}
     assert status == {"a1": "ok", "b0": "failed", "b1": "ok", "b2": "ok", "b3": "ok", "b4": "ok", "c1": "skipped"}
     assert next(o for o in report.outcomes if o.stack == "b0").error == "RuntimeError: crash"
+
+
+def test_an_unchanged_target_counts_as_done_and_the_summary_counts_every_status(tmp_path, config):
+    def run_one(target, op):
+        if target.stack_name == "b1":
+            raise OperationFailed("boom")
+        if target.stack_name.startswith("b"):
+            return TargetRun(None, "unchanged")
+        return TargetRun(OperationResult(target.stack_name, op, True, 0.0), "inputs changed")
+
+    report = execute(_three_waves(tmp_path, config, fail_fast=False), "up", run_one)
+    status = {o.stack: o.status for o in report.outcomes}
+    assert status == {
+        "a1": "ok",
+        "b0": "unchanged",
+        "b1": "failed",
+        "b2": "unchanged",
+        "b3": "unchanged",
+        "b4": "unchanged",
+        "c1": "skipped",
+    }
+    assert report.counts() == {"deployed": 1, "unchanged": 4, "failed": 1, "not started": 1}
+    assert report.summary("up") == "1 deployed, 4 unchanged, 1 failed, 1 not started"
+    assert report.summary("preview") == "1 ok, 4 unchanged, 1 failed, 1 not started"
+    assert report.outcomes[0].to_dict()["reason"] == "inputs changed"
+    assert not report.ok
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("0/3", "K must be between 1 and N (3)"),
+        ("4/3", "K must be between 1 and N (3)"),
+        ("a/b", "expected K/N with whole numbers"),
+        ("1/0", "N must be between 1 and 256"),
+        ("3", "expected K/N"),
+        ("-1/3", "expected K/N"),
+    ],
+)
+def test_bad_shards_are_refused(text, fragment):
+    with pytest.raises(BadInput) as info:
+        parse_shard(text)
+    assert info.value.message.startswith("--shard: ")
+    assert fragment in info.value.message
+    assert repr(text) in info.value.message
+
+
+def test_shards_split_every_wave_evenly_once_and_the_same_way_each_time(tmp_path, config):
+    plan = _three_waves(tmp_path, config)
+    parts = [select(plan, shard=parse_shard(f"{k}/3")) for k in (1, 2, 3)]
+    again = [select(_three_waves(tmp_path, config), shard=Shard(k, 3)) for k in (1, 2, 3)]
+    stacks = [[t.stack_name for _, _, ts in part.waves for t in ts] for part in parts]
+    assert stacks == [[t.stack_name for _, _, ts in part.waves for t in ts] for part in again]
+    assert stacks == [["a1", "b0", "b3", "c1"], ["b1", "b4"], ["b2"]]
+    assert [name for name, _, _ in parts[1].waves] == ["two"]
+    assert parts[0].waves[1][1] == 2
+    assert sorted(sum(stacks, [])) == sorted(t.stack_name for _, _, ts in plan.waves for t in ts)
+    assert str(Shard(2, 3)) == "2/3"
+
+
+def test_selection_by_wave_and_account(tmp_path, config):
+    (config.path / "other.yaml").write_text("aws: {region: eu-west-1, account_id: '222222222222'}\n")
+    plan = load_plan(
+        _plan(
+            tmp_path,
+            {
+                "waves": [
+                    {"name": "one", "targets": [{"env": "app", "stack": "a1"}, {"env": "other", "stack": "o1"}]},
+                    {"name": "two", "targets": [{"env": "other", "stack": "o2"}, {"env": "app", "stack": "a2"}]},
+                ]
+            },
+        ),
+        ConfigDir(config.path),
+    )
+    only_two = select(plan, wave="two")
+    assert [(n, [t.stack_name for t in ts]) for n, _, ts in only_two.waves] == [("two", ["o2", "a2"])]
+    other = select(plan, account="222222222222")
+    assert [t.stack_name for _, _, ts in other.waves for t in ts] == ["o1", "o2"]
+    assert select(plan, account="999999999999").waves == []
+    assert [t.stack_name for _, _, ts in select(plan, shard=Shard(2, 2), account="111111111111").waves for t in ts] == [
+        "a2"
+    ]
+    with pytest.raises(BadInput) as info:
+        select(plan, wave="three")
+    assert info.value.message == "--wave: the plan has no wave 'three'; its waves are one, two"

@@ -23,7 +23,15 @@ from ec2c.orchestrator.deploy import inventory
 from ec2c.orchestrator.deploy.environments import validate
 from ec2c.orchestrator.deploy.ephemeral import EphemeralRun, Step, check_pytest_args, planned_changes
 from ec2c.orchestrator.deploy.inventory import StackRow, kind_of, parse_duration
-from ec2c.orchestrator.deploy.locks import FileStore, LockInfo, S3Store, _parse_time, read_locks, store_for
+from ec2c.orchestrator.deploy.locks import (
+    FileStore,
+    LockInfo,
+    S3Store,
+    _parse_time,
+    delete_stale_locks,
+    read_locks,
+    store_for,
+)
 from ec2c.orchestrator.engine.command import SupervisedCommand
 from ec2c.orchestrator.engine.supervisor import SUPERVISOR, Abandoned, Interrupted, Supervisor, supervised
 from ec2c.orchestrator.errors import BadInput
@@ -206,6 +214,21 @@ def test_s3_backend_locks_are_read_from_the_bucket():
     assert isinstance(store_for("file:///tmp/x"), FileStore)
     assert abs((store.modified(".pulumi/locks/organization/proj/dev/x.json") - datetime.now(UTC)).total_seconds()) < 60
     assert store.modified(".pulumi/stacks/proj/none.json") is None
+
+
+@mock_aws
+def test_stale_locks_are_deleted_and_live_ones_kept():
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="team-state")
+    folder = "state/.pulumi/locks/organization/proj/dev-a1b2c3"
+    s3.put_object(Bucket="team-state", Key=f"{folder}/dead.json", Body=json.dumps(_lock(_dead_pid())).encode())
+    s3.put_object(Bucket="team-state", Key=f"{folder}/live.json", Body=json.dumps(_lock(os.getpid())).encode())
+    store = store_for("s3://team-state/state?region=us-east-1&use_path_style=true")
+    (kept,) = delete_stale_locks(store, "proj", "dev-a1b2c3")
+    assert kept.pid == os.getpid()
+    listed = s3.list_objects_v2(Bucket="team-state", Prefix=folder)["Contents"]
+    assert [item["Key"] for item in listed] == [f"{folder}/live.json"]
+    assert delete_stale_locks(None, "proj", "dev-a1b2c3") == []
 
 
 def test_file_store_times_are_aware_and_missing_files_have_none(tmp_path):
