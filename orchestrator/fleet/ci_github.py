@@ -44,6 +44,14 @@ _PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"))
 
 _ROLLOUT = 'ec2c rollout --plan "$EC2C_PLAN" --wave "$EC2C_WAVE" --shard "$EC2C_SHARD" --account "$EC2C_ACCOUNT"'
 _CONFIG_DIR_ARG = ' --config-dir "$EC2C_CONFIG_DIR"'
+_CHECK = """workflow="${{GITHUB_WORKFLOW_REF%%@*}}"
+workflow="${{workflow#*/*/}}"
+ec2c rollout --plan "$EC2C_PLAN"{config_dir} --ci github --shards "$EC2C_SHARDS" --ci-role "$EC2C_CI_ROLE" > "$RUNNER_TEMP/ec2c-workflow.yml"
+if ! diff -u "$workflow" "$RUNNER_TEMP/ec2c-workflow.yml"; then
+  echo "::error file=$workflow::this workflow no longer matches the plan; regenerate it with the command in its first line"
+  exit 1
+fi
+"""
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ def github_workflow(
                 f"{plan_path}: wave {name}: {len(entries)} (shard, account) jobs, more than the "
                 f"{MAX_MATRIX_ENTRIES} GitHub runs from one matrix; split the wave or use fewer --shards"
             )
-        jobs[job_id] = _job(name, entries, previous, plan_path, config_dir)
+        jobs[job_id] = _job(name, entries, previous, plan_path, config_dir, shards, role_name)
         previous = job_id
 
     config_folder = config_dir if config_dir is not None else "config"
@@ -130,8 +138,20 @@ def github_workflow(
         "concurrency": {"group": literal(f"ec2c-rollout {plan_path}"), "cancel-in-progress": False},
         "jobs": jobs,
     }
-    body = yaml.safe_dump(workflow, sort_keys=False, allow_unicode=True, width=1_000_000)
+    body = yaml.dump(workflow, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000)
     return _header(plan_path, shards, role_name, config_dir) + body
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line scripts as literal blocks (`run: |`), as people write workflows."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def _check_path(label: str, path: str) -> None:
@@ -200,8 +220,17 @@ def _entries(plan: Plan, wave: str, shards: int, role_name: str) -> list[MatrixE
 
 
 def _job(
-    wave: str, entries: list[MatrixEntry], needs: str | None, plan_path: str, config_dir: str | None
+    wave: str,
+    entries: list[MatrixEntry],
+    needs: str | None,
+    plan_path: str,
+    config_dir: str | None,
+    shards: int,
+    role_name: str,
 ) -> dict[str, Any]:
+    """One wave's job. Before it deploys, each entry regenerates the workflow from the plan at the
+    commit it runs and compares it with itself: a plan edited without regenerating the workflow
+    (a target in no matrix entry would never be deployed) fails the run instead of skipping it."""
     env = {"EC2C_PLAN": literal(plan_path), "EC2C_WAVE": literal(wave)}
     if config_dir is not None:
         env["EC2C_CONFIG_DIR"] = literal(config_dir)
@@ -217,6 +246,11 @@ def _job(
                 {"uses": "actions/checkout@v4", "with": {"persist-credentials": False}},
                 {"uses": "actions/setup-python@v5", "with": {"python-version": PYTHON_VERSION}},
                 {"name": "Install ec2c", "run": "pip install ."},
+                {
+                    "name": "Check that this workflow is the plan's",
+                    "env": {"EC2C_SHARDS": str(shards), "EC2C_CI_ROLE": literal(role_name)},
+                    "run": _CHECK.format(config_dir=_CONFIG_DIR_ARG if config_dir is not None else ""),
+                },
                 {"name": "Install the pulumi engine", "run": "ec2c engine install"},
                 {
                     "name": "Assume the deployment role of the account",

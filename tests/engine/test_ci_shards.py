@@ -58,7 +58,7 @@ def _needs(job: dict) -> list[str]:
 
 
 def _rollout_step(job: dict) -> dict:
-    return next(step for step in job["steps"] if "ec2c rollout" in step.get("run", ""))
+    return next(step for step in job["steps"] if "--shard " in step.get("run", ""))
 
 
 def _resolve(value: str, entry: dict, secrets: dict) -> str:

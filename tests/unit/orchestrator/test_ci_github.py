@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -201,10 +202,12 @@ def test_steps_install_then_roll_out_the_entry(tmp_path, config):
         "actions/checkout@v4",
         "actions/setup-python@v5",
         "pip install .",
+        steps[3]["run"],
         "ec2c engine install",
         "aws-actions/configure-aws-credentials@v4",
         steps[-1]["run"],
     ]
+    assert steps[3]["env"] == {"EC2C_SHARDS": "3", "EC2C_CI_ROLE": DEFAULT_ROLE_NAME}
     assert steps[1]["with"] == {"python-version": "3.12"}
     assert job["env"] == {"EC2C_PLAN": PLAN_PATH, "EC2C_WAVE": "rest"}
     assert steps[-1]["env"] == {
@@ -407,3 +410,56 @@ def test_actionlint_refuses_a_job_needing_an_unknown_job(actionlint, tmp_path, c
     result = _lint(actionlint, yaml.safe_dump(workflow, sort_keys=False), tmp_path / "repo")
     assert result.returncode == 1
     assert "no-such-wave" in result.stdout
+
+
+def _repository(tmp_path: Path, workflow: str) -> Path:
+    """A checkout as the runner has it: the plan, its config folder and the committed workflow."""
+    root = tmp_path / "repo"
+    (root / "config" / "rollouts").mkdir(parents=True)
+    (root / "config" / "app.yaml").write_text(f"aws: {{region: eu-west-1, account_id: '{A}'}}\n")
+    plan = {
+        "waves": [{"name": "canary", "targets": [_target("c1", A)]}, {"name": "rest", "targets": [_target("r1", B)]}]
+    }
+    (root / PLAN_PATH).write_text(yaml.safe_dump(plan))
+    (root / ".github" / "workflows").mkdir(parents=True)
+    (root / ".github" / "workflows" / "rollout.yml").write_text(workflow)
+    return root
+
+
+def _check_step(root: Path, workflow: str) -> subprocess.CompletedProcess[str]:
+    """The workflow's own check, run by bash in the checkout with the runner's variables and the
+    real `ec2c` (this interpreter's) regenerating the workflow from the plan."""
+    job = next(iter(_workflow(workflow)["jobs"].values()))
+    step = next(s for s in job["steps"] if s.get("name") == "Check that this workflow is the plan's")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO),
+        "GITHUB_WORKFLOW_REF": "acme/infra/.github/workflows/rollout.yml@refs/heads/main",
+        "RUNNER_TEMP": str(root.parent),
+        **job["env"],
+        **step["env"],
+    }
+    script = f'ec2c() {{ "{sys.executable}" -m ec2c.orchestrator "$@"; }}\n' + step["run"]
+    return subprocess.run(["bash", "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_each_job_checks_that_the_workflow_is_still_the_plans(tmp_path):
+    generated = subprocess.run(
+        [sys.executable, "-m", "ec2c.orchestrator", "rollout", "--plan", PLAN_PATH, "--ci", "github", "--shards", "2"],
+        cwd=_repository(tmp_path / "first", ""),
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert generated.returncode == 0, generated.stderr
+    current = _repository(tmp_path, generated.stdout)
+    assert _check_step(current, generated.stdout).returncode == 0
+
+    plan = yaml.safe_load((current / PLAN_PATH).read_text())
+    plan["waves"][1]["targets"].append(_target("r2", C))
+    (current / PLAN_PATH).write_text(yaml.safe_dump(plan))
+    stale = _check_step(current, generated.stdout)
+    assert stale.returncode == 1
+    assert "::error file=.github/workflows/rollout.yml::this workflow no longer matches the plan" in stale.stdout
+    assert "'333333333333'" in stale.stdout
