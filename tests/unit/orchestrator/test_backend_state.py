@@ -182,6 +182,17 @@ def backend(tmp_path: Path) -> FileBackend:
     return FileBackend(tmp_path / "state")
 
 
+def _deployed() -> StackState:
+    """What the stack the fixtures describe reads as: deployed, then refreshed."""
+    return StackState(
+        exists=True,
+        tags=TAGS["tags"],
+        outputs=OUTPUTS,
+        last=HistoryEntry("refresh", "succeeded", _at(1796227808)),
+        last_up=HistoryEntry("update", "succeeded", _at(1796227789)),
+    )
+
+
 def test_a_deployed_stack_is_read_from_its_checkpoint_tags_and_history(backend) -> None:
     backend.stack()
     backend.stack(suffix=".json.bak", document=FRESH)  # the previous checkpoint: never read
@@ -189,13 +200,7 @@ def test_a_deployed_stack_is_read_from_its_checkpoint_tags_and_history(backend) 
     backend.history(1796227789337631111, UPDATE)
     backend.history(1796227808646465443, REFRESH)
     state = read_stack_state(backend.url, PROJECT, "eng")
-    assert state == StackState(
-        exists=True,
-        tags=TAGS["tags"],
-        outputs=OUTPUTS,
-        last=HistoryEntry("refresh", "succeeded", _at(1796227808)),
-        last_up=HistoryEntry("update", "succeeded", _at(1796227789)),
-    )
+    assert state == _deployed()
     assert state.last is not None and state.last.end_time is not None and state.last.end_time.tzinfo is UTC
 
 
@@ -355,13 +360,7 @@ def test_an_s3_backend_under_a_prefix_is_read_the_same(bucket, gz: bool) -> None
     _put(bucket, f"history/{PROJECT}/eng-b/eng-b-1796227999000000000.history{ext}", _bytes(DESTROY, gz))
     _put(bucket, f"stacks/{PROJECT}/eng-b{ext}", _bytes(FRESH, gz))
     state = read_stack_state(BUCKET_URL, PROJECT, "eng")
-    assert state == StackState(
-        exists=True,
-        tags=TAGS["tags"],
-        outputs=OUTPUTS,
-        last=HistoryEntry("refresh", "succeeded", _at(1796227808)),
-        last_up=HistoryEntry("update", "succeeded", _at(1796227789)),
-    )
+    assert state == _deployed()
     destroyed = HistoryEntry("destroy", "succeeded", _at(1796227917))
     assert read_stack_state(BUCKET_URL, PROJECT, "eng-b") == StackState(True, {}, {}, destroyed, None)  # none of eng's
     assert read_stack_state(BUCKET_URL, PROJECT, "en") == StackState(exists=False)

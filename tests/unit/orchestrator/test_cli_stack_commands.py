@@ -19,13 +19,6 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-@pytest.fixture
-def no_engine(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "pulumi-home"))
-    monkeypatch.delenv("EC2C_PULUMI", raising=False)
-
-
 def test_envs_lists_every_environment_as_json(runner):
     result = runner.invoke(app, ["envs", "--json", "--config-dir", str(REPO_CONFIG)])
     assert result.exit_code == 0, result.output

@@ -29,15 +29,6 @@ def _stand_in(path: Path, version: str | None) -> Path:
     return path
 
 
-@pytest.fixture
-def no_engine(tmp_path, monkeypatch) -> Path:
-    """No CLI anywhere: an empty PATH, an empty PULUMI_HOME, no EC2C_PULUMI. Returns PULUMI_HOME."""
-    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
-    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("EC2C_PULUMI", raising=False)
-    return tmp_path / "home"
-
-
 def test_without_any_cli_none_is_found_and_requiring_one_says_how_to_install(no_engine) -> None:
     assert find_engine() is None
     with pytest.raises(OperationFailed, match=r"no pulumi CLI found .*run `ec2c engine install`"):

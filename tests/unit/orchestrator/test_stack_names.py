@@ -34,13 +34,6 @@ def runner(monkeypatch) -> CliRunner:
     return CliRunner()
 
 
-@pytest.fixture
-def no_engine(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "pulumi-home"))
-    monkeypatch.delenv("EC2C_PULUMI", raising=False)
-
-
 def _options(command) -> set[str]:
     return {opt for param in command.params for opt in getattr(param, "opts", [])}
 
