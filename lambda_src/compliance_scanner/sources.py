@@ -55,3 +55,73 @@ def iam_actions_for(sources: Iterable[str]) -> tuple[str, ...]:
     return tuple(
         sorted({action for source in sources for action in (IAM_ACTIONS[source], *EXTRA_IAM_ACTIONS.get(source, ()))})
     )
+
+
+_SECURITY_GROUP_RULE_CHANGES = (
+    "AuthorizeSecurityGroupIngress",
+    "RevokeSecurityGroupIngress",
+    "ModifySecurityGroupRules",
+)
+
+CHANGE_EVENTS: dict[str, tuple[str, ...]] = {
+    INSTANCES: (
+        "RunInstances",
+        "ModifyInstanceAttribute",
+        "ModifyInstanceMetadataOptions",
+        "AssociateAddress",
+        "DisassociateAddress",
+        "AssociateIamInstanceProfile",
+        "DisassociateIamInstanceProfile",
+        "ReplaceIamInstanceProfileAssociation",
+        "ModifyNetworkInterfaceAttribute",
+        "AttachNetworkInterface",
+        "DetachNetworkInterface",
+        "AssignIpv6Addresses",
+        "UnassignIpv6Addresses",
+        "MonitorInstances",
+        "UnmonitorInstances",
+        "CreateTags",
+        "DeleteTags",
+    ),
+    VOLUMES: ("AttachVolume", "DetachVolume"),
+    SECURITY_GROUPS: (*_SECURITY_GROUP_RULE_CHANGES, "ModifyNetworkInterfaceAttribute", "ModifyInstanceAttribute"),
+    PREFIX_LISTS: ("ModifyManagedPrefixList",),
+    IMAGES: ("DeregisterImage", "EnableImageDeprecation", "DisableImageDeprecation", "DisableImage", "EnableImage"),
+    SSM: (),
+    TERMINATION_PROTECTION: ("ModifyInstanceAttribute",),
+    USER_DATA: ("ModifyInstanceAttribute",),
+    ROUTE_TABLES: (),
+    LAUNCH_TEMPLATES: (
+        "CreateLaunchTemplate",
+        "CreateLaunchTemplateVersion",
+        "ModifyLaunchTemplate",
+        "DeleteLaunchTemplate",
+        "DeleteLaunchTemplateVersions",
+    ),
+    EBS_DEFAULT_ENCRYPTION: ("EnableEbsEncryptionByDefault", "DisableEbsEncryptionByDefault"),
+    IMDS_DEFAULTS: ("ModifyInstanceMetadataDefaults",),
+    SNAPSHOT_BLOCK_PUBLIC_ACCESS: ("EnableSnapshotBlockPublicAccess", "DisableSnapshotBlockPublicAccess"),
+    IMAGE_BLOCK_PUBLIC_ACCESS: ("EnableImageBlockPublicAccess", "DisableImageBlockPublicAccess"),
+    SERIAL_CONSOLE: ("EnableSerialConsoleAccess", "DisableSerialConsoleAccess"),
+    DEFAULT_SECURITY_GROUPS: (
+        *_SECURITY_GROUP_RULE_CHANGES,
+        "AuthorizeSecurityGroupEgress",
+        "RevokeSecurityGroupEgress",
+    ),
+}
+"""The CloudTrail `eventName`s (source `ec2.amazonaws.com`) that can change what each source reads.
+
+Start, stop and terminate are absent on purpose: the "EC2 Instance State-change Notification"
+carries every state transition (including those the service makes itself, such as a Spot
+interruption, which no API call records), and the event-driven scan always listens to it.
+Creating a volume, a security group or an image changes no verdict until it is attached to or
+launched as an instance, and those calls are listed. Two sources have an empty entry on purpose:
+SSM registration is made by the agent through the SSM API, not by an EC2 call; route tables only
+grade an exposure finding's severity, never its verdict; both are caught up by the scheduled scan.
+The instance rules read only the ingress of their groups, so the egress calls are listed for the
+default security groups alone (their rule counts outbound rules too)."""
+
+
+def change_events_for(source_names: Iterable[str]) -> tuple[str, ...]:
+    """Sorted, de-duplicated CloudTrail event names that can change the given sources."""
+    return tuple(sorted({event for source in source_names for event in CHANGE_EVENTS[source]}))
