@@ -18,6 +18,7 @@ from typing import Any
 import ec2c.stacks.bounds as bounds
 from ec2c.scanner import workflow
 from ec2c.scanner.policy import Policy, load_policy
+from ec2c.scanner.registry import SEVERITY_NAMES
 from ec2c.stacks.bounds import Bound
 from ec2c.stacks.lambda_env import ENV_SIZE_LIMIT_BYTES, worst_case_environment_size
 from ec2c.stacks.schedule import schedule_problem
@@ -110,6 +111,35 @@ def policy_document_json(document: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class EventsArgs:
+    """The change-event path: EventBridge rules in every scan region feeding one SQS queue in the
+    home region, which the scanner drains in batches (`ComplianceAnalyzer._events`).
+
+    `alert_severity` is the least severe finding of an event-driven evaluation that alerts at
+    once (one of the registry's severities); `batch_window_s` (0-300) how long Lambda gathers
+    messages before invoking the scanner; `batch_size` (1-10,000, above 10 only with a window of
+    at least a second, Lambda's rule for standard queues) how many it hands over at most.
+    """
+
+    alert_severity: str = bounds.EVENTS_DEFAULT_ALERT_SEVERITY
+    batch_window_s: int = bounds.EVENTS_BATCH_WINDOW_S.default
+    batch_size: int = bounds.EVENTS_BATCH_SIZE.default
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.alert_severity, str) or self.alert_severity not in SEVERITY_NAMES:
+            raise _fail("events.alert_severity", f"one of {', '.join(SEVERITY_NAMES)}", self.alert_severity)
+        _check_int("events.batch_window_s", self.batch_window_s, bounds.EVENTS_BATCH_WINDOW_S)
+        _check_int("events.batch_size", self.batch_size, bounds.EVENTS_BATCH_SIZE)
+        if self.batch_size > bounds.EVENTS_UNBATCHED_MAX_SIZE and self.batch_window_s < 1:
+            raise _fail(
+                "events.batch_size",
+                f"at most {bounds.EVENTS_UNBATCHED_MAX_SIZE} without a batching window (Lambda takes "
+                "more messages from a standard queue only with batch_window_s of at least 1)",
+                self.batch_size,
+            )
+
+
+@dataclass(frozen=True)
 class ComplianceAnalyzerArgs:
     """Inputs of `ComplianceAnalyzer`, as the orchestrator builds them from an environment file.
 
@@ -132,7 +162,8 @@ class ComplianceAnalyzerArgs:
     failed asynchronous invocation (an operator's `--invocation-type Event` scan; the schedule
     now starts the state machine, which invokes synchronously) before it goes to the
     dead-letter queue; `security_hub` lets the scanner import findings into the account's
-    default Security Hub product.
+    default Security Hub product. `events` (`EventsArgs`) turns on the change-event path; unset,
+    none of its resources exist.
     """
 
     environment: str
@@ -153,6 +184,7 @@ class ComplianceAnalyzerArgs:
     tracing: bool = True
     async_retries: int = bounds.ASYNC_RETRIES.default
     security_hub: bool = False
+    events: EventsArgs | None = None
     rule_policy: Policy = field(init=False, repr=False, compare=False)
     policy_json: str = field(init=False, repr=False, compare=False)
 
@@ -195,6 +227,8 @@ class ComplianceAnalyzerArgs:
             raise _fail("security_hub", "True or False", self.security_hub)
         if not isinstance(self.tracing, bool):
             raise _fail("tracing", "True or False", self.tracing)
+        if self.events is not None and not isinstance(self.events, EventsArgs):
+            raise _fail("events", "EventsArgs or None", self.events)
         self._set("tags", _check_tags(self.tags))
         self._set(
             "alert_emails",
@@ -221,6 +255,7 @@ class ComplianceAnalyzerArgs:
             metric_namespace=self.metric_namespace,
             policy_json=self.policy_json,
             regions=self.regions,
+            events_alert_severity=self.events.alert_severity if self.events else None,
         )
         if size > ENV_SIZE_LIMIT_BYTES:
             raise ArgsError(

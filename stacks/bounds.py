@@ -84,3 +84,14 @@ DEFAULT_SCHEDULE = "rate(1 day)"
 DEFAULT_METRIC_NAMESPACE = contract.DEFAULT_METRIC_NAMESPACE
 REGION_PATTERN = contract.REGION_PATTERN
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+
+EVENTS_BATCH_WINDOW_S = Setting(0, 300, default=20)
+"""How long the SQS event source gathers changes before invoking the scanner: Lambda's
+`MaximumBatchingWindowInSeconds` allows 0-300 s. A short wait turns a burst of changes (a
+deployment touching many instances) into one invocation, and findings stay within a minute."""
+EVENTS_BATCH_SIZE = Setting(1, 10000, default=100)
+"""Messages per invocation: Lambda takes up to 10,000 from a standard queue, but more than
+`EVENTS_UNBATCHED_MAX_SIZE` only with a batching window of at least a second."""
+EVENTS_UNBATCHED_MAX_SIZE = 10
+EVENTS_DEFAULT_ALERT_SEVERITY = "high"
+"""The least severe finding of an event-driven evaluation that alerts at once."""

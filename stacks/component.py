@@ -13,7 +13,9 @@ the alert key is scheduled for deletion after `KEY_DELETION_WINDOW_DAYS`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -22,8 +24,10 @@ import ec2c.stacks.dashboard as dashboard
 import ec2c.stacks.iam as iam
 import ec2c.stacks.packaging as packaging
 from ec2c.scanner import contract, workflow
+from ec2c.scanner.events import event_names, event_patterns
 from ec2c.scanner.permissions import required_iam_actions
-from ec2c.stacks.args import ComplianceAnalyzerArgs
+from ec2c.scanner.rules import CATALOGUE
+from ec2c.stacks.args import ComplianceAnalyzerArgs, EventsArgs
 from ec2c.stacks.lambda_env import MAX_TOPIC_NAME_CHARS, scanner_environment
 
 TYPE_TOKEN = "ec2compliance:index:ComplianceAnalyzer"
@@ -43,6 +47,9 @@ OUTPUT_NAMES = (
 """Outputs the component registers and the program exports; the integration tests and
 `ec2c status` read these (additions only: consumers of earlier outputs keep working)."""
 
+EVENTS_OUTPUT_NAMES = ("events_queue_url", "events_queue_arn", "events_dlq_arn")
+"""Outputs added, after `OUTPUT_NAMES`, only by a component with the change-event path."""
+
 FUNCTION_NAME_PREFIX = "ec2-compliance"
 LAMBDA_RUNTIME = "python3.12"
 LAMBDA_HANDLER = "index.handler"
@@ -60,6 +67,18 @@ execution's history for 90 days, where an operator reads why a region failed."""
 EXECUTIONS_ALARM_PERIOD_S = 300
 KEY_DELETION_WINDOW_DAYS = 7
 """KMS's shortest window: a destroyed stack's key stops costing money soonest."""
+EVENTS_RETENTION_S = 4 * 86400
+"""SQS's default: a change nobody evaluated in four days is overtaken by the daily full scan."""
+EVENTS_VISIBILITY_FACTOR = 6
+"""AWS's guidance for an SQS event source: a visibility timeout of at least six times the
+function's timeout (plus the batching window), so a message Lambda is still retrying after a
+throttle does not reappear and run twice."""
+EVENTS_MAX_RECEIVES = 5
+"""Deliveries before a message moves to the events dead-letter queue: AWS recommends at least 5
+for an SQS event source, so throttled invocations do not send good messages there."""
+EVENTS_MAX_CONCURRENCY = 2
+"""Lambda's lowest `MaximumConcurrency` for an SQS event source: event evaluations are small, and
+the rest of the function's reserved concurrency stays free for the scheduled scan's workers."""
 
 AUTONAME_SUFFIX_CHARS = 8
 """Pulumi autonames a physical name as `<logical name>-<7 random hex chars>`."""
@@ -84,6 +103,17 @@ AUTONAMED_LIMITS = {
 }
 """Children whose physical name Pulumi derives from the logical one, with its length limit."""
 
+EVENTS_AUTONAMED_LIMITS = {
+    "events": ("SQS queue", 80),
+    "events-dlq": ("SQS queue", 80),
+    "events-consume-policy": ("IAM role policy", 128),
+    "events-forward-role": ("IAM role", 64),
+    "events-forward-policy": ("IAM role policy", 128),
+    "events-dlq-alarm": ("CloudWatch alarm", 255),
+}
+"""The same for the change-event path's children, checked only when it exists; its rules are
+named by index and (forwarders) region, see `events_rule_roles`."""
+
 
 def resource_tags(args: ComplianceAnalyzerArgs) -> dict[str, str]:
     """`ManagedBy` and `Environment` on every taggable child, plus the caller's tags.
@@ -104,13 +134,44 @@ def key_alias(environment: str) -> str:
     return f"alias/{FUNCTION_NAME_PREFIX}-{environment}"
 
 
-def check_child_names(name: str, environment: str) -> None:
+def home_region() -> str:
+    """The region of the stack's default provider, known while the program runs (not only once
+    `get_region` answers): which scan regions need a forwarder is decided before any resource.
+
+    The orchestrator always sets `aws:region` in the stack's config; without it the provider
+    falls back to `AWS_REGION`, then `AWS_DEFAULT_REGION`, and so does this.
+    """
+    region = pulumi.Config("aws").get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise ValueError(
+            "ComplianceAnalyzer events: expected the stack's region in the `aws:region` config "
+            "(or AWS_REGION), got none"
+        )
+    return region
+
+
+def forwarded_regions(regions: Sequence[str], home: str) -> list[str]:
+    """The scan regions whose changes must be forwarded to the home region's bus."""
+    return [region for region in regions if region != home]
+
+
+def events_rule_roles(forwarded: Sequence[str], pattern_count: int) -> dict[str, tuple[str, int]]:
+    """The change rules' roles with their limit: `events-rule-<i>` in the home region and
+    `fwd-<region>-<i>` in every forwarded one (short, so the longest region names fit)."""
+    roles = {f"events-rule-{index}": ("EventBridge rule", 64) for index in range(pattern_count)}
+    for region in forwarded:
+        roles.update({f"fwd-{region}-{index}": ("EventBridge rule", 64) for index in range(pattern_count)})
+    return roles
+
+
+def check_child_names(name: str, environment: str, extra: Mapping[str, tuple[str, int]] | None = None) -> None:
     """Refuse a component name whose autonamed children would exceed an AWS name limit.
 
     The provider only reports it during `up`, after other children exist; with the default
-    component name every environment suffix (up to 24 characters) fits.
+    component name every environment suffix (up to 24 characters) fits. `extra` names the
+    optional children that will exist too (the change-event path's).
     """
-    for role, (kind, limit) in AUTONAMED_LIMITS.items():
+    for role, (kind, limit) in {**AUTONAMED_LIMITS, **(extra or {})}.items():
         logical = f"{name}-{role}-{environment}"
         if len(logical) + AUTONAME_SUFFIX_CHARS > limit:
             raise ValueError(
@@ -135,7 +196,8 @@ def _expiry(rule_id: str, prefix: str, days: int) -> aws.s3.BucketLifecycleConfi
 
 class ComplianceAnalyzer(pulumi.ComponentResource):
     """Reports bucket, alert topic, scanner Lambda, the state machine a schedule starts (a Map of
-    region workers on that Lambda), dashboard and alarms."""
+    region workers on that Lambda), dashboard and alarms; with `events`, the change-event path
+    feeding that Lambda (`_events`)."""
 
     lambda_function_arn: pulumi.Output[str]
     lambda_function_name: pulumi.Output[str]
@@ -148,8 +210,19 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
     scanner_code_sha256: pulumi.Output[str]
     state_machine_arn: pulumi.Output[str]
 
+    events_queue_url: pulumi.Output[str]
+    events_queue_arn: pulumi.Output[str]
+    events_dlq_arn: pulumi.Output[str]
+
     def __init__(self, name: str, args: ComplianceAnalyzerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        check_child_names(name, args.environment)
+        patterns: list[dict[str, Any]] = []
+        forwarded: list[str] = []
+        extra: dict[str, tuple[str, int]] = {}
+        if args.events is not None:
+            patterns = event_patterns(event_names(CATALOGUE[rule] for rule in args.rule_policy.enabled_rule_ids()))
+            forwarded = forwarded_regions(args.regions, home_region())
+            extra = {**EVENTS_AUTONAMED_LIMITS, **events_rule_roles(forwarded, len(patterns))}
+        check_child_names(name, args.environment, extra)
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
         self._env = args.environment
@@ -171,6 +244,9 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         state_machine = self._state_machine(args, function)
         rule = self._schedule(args, state_machine, dead_letters)
         self._monitoring(args, function, state_machine, topic, dead_letters)
+        self._events_enabled = args.events is not None
+        if args.events is not None:
+            self._events(args, args.events, patterns, forwarded, function, key, topic)
 
         self.lambda_function_arn = function.arn
         self.lambda_function_name = function.name
@@ -182,8 +258,10 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
 
     @property
     def outputs(self) -> Mapping[str, pulumi.Output[str]]:
-        """The component's outputs by name, in `OUTPUT_NAMES` order."""
-        return {key: getattr(self, key) for key in OUTPUT_NAMES}
+        """The component's outputs by name, in `OUTPUT_NAMES` order, then `EVENTS_OUTPUT_NAMES`
+        when the change-event path exists."""
+        names = OUTPUT_NAMES + (EVENTS_OUTPUT_NAMES if self._events_enabled else ())
+        return {key: getattr(self, key) for key in names}
 
     def _child(self, role: str) -> str:
         """`<component>-<role>-<environment>`: unique per stack, and the environment is visible
@@ -336,6 +414,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._opts(),
         )
+        self._scanner_role = role
         aws.sns.TopicPolicy(
             self._child("alerts-policy"),
             arn=topic.arn,
@@ -387,6 +466,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
                 policy_json=args.policy_json,
                 regions=args.regions or [values[2]],
                 security_hub=args.security_hub,
+                events_alert_severity=args.events.alert_severity if args.events else None,
             )
         )
         self.log_group_name = log_group.name
@@ -630,3 +710,154 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._opts(),
         )
+
+    def _events(
+        self,
+        args: ComplianceAnalyzerArgs,
+        events: EventsArgs,
+        patterns: Sequence[Mapping[str, Any]],
+        forwarded: Sequence[str],
+        function: aws.lambda_.Function,
+        key: aws.kms.Key,
+        topic: aws.sns.Topic,
+    ) -> None:
+        """The change-event path: EventBridge rules -> home bus -> SQS -> the scanner.
+
+        One rule per pattern of `ec2c.scanner.events` (the CloudTrail API calls that can change a
+        verdict, and EC2 state changes), in the home region and in every other scan region: a
+        rule has exactly one pattern, and one rule per pattern keeps each one exactly as the
+        scanner derives it (an `$or` would merge the two into a form nobody else builds).
+
+        Home: the rules send to the events queue, encrypted with the stack's key like the other
+        queue (the key policy already lets EventBridge use it, for this account only; the key
+        logs every use in CloudTrail, which SQS-managed SSE would not). Its policy admits
+        `sqs:SendMessage` from those rules only and refuses plain HTTP; a message received
+        `EVENTS_MAX_RECEIVES` times moves to the events dead-letter queue (same key, TLS only,
+        14 days), whose messages raise an alarm. The queue feeds the function through an event
+        source mapping reporting partial batch failures, so one bad message is retried alone.
+
+        Elsewhere: each forwarded region's rules target the home region's default bus, through
+        one role (IAM is global) that may only put events on that bus. A forwarded event keeps
+        its `source`, `detail-type` and `detail` (only its id and ingestion time are new), so
+        the home rules match it as they match home events: no second set of home rules. The
+        forwarders are placed with the resources' own `region` (pulumi-aws 7): they use the
+        stack's default provider, with the profile, role and allowed accounts of the stack's
+        `aws:` config, rather than an explicit provider, which would not read that config.
+        """
+        dead_letters = aws.sqs.Queue(
+            self._child("events-dlq"),
+            kms_master_key_id=key.arn,
+            message_retention_seconds=DLQ_RETENTION_S,
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        aws.sqs.QueuePolicy(
+            self._child("events-dlq-policy"),
+            queue_url=dead_letters.url,
+            policy=dead_letters.arn.apply(lambda arn: iam.tls_only_queue_policy(queue_arn=arn)),
+            opts=self._opts(),
+        )
+        queue = aws.sqs.Queue(
+            self._child("events"),
+            kms_master_key_id=key.arn,
+            message_retention_seconds=EVENTS_RETENTION_S,
+            visibility_timeout_seconds=EVENTS_VISIBILITY_FACTOR * args.lambda_timeout_s + events.batch_window_s,
+            redrive_policy=dead_letters.arn.apply(
+                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": EVENTS_MAX_RECEIVES})
+            ),
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        rules = [
+            aws.cloudwatch.EventRule(
+                self._child(f"events-rule-{index}"),
+                description=f"Sends EC2 changes to the compliance scanner of {self._env}",
+                event_pattern=json.dumps(pattern),
+                tags=self._tags,
+                opts=self._opts(),
+            )
+            for index, pattern in enumerate(patterns)
+        ]
+        queue_policy = aws.sqs.QueuePolicy(
+            self._child("events-policy"),
+            queue_url=queue.url,
+            policy=pulumi.Output.all(queue.arn, *(rule.arn for rule in rules)).apply(
+                lambda arns: iam.events_queue_policy(queue_arn=arns[0], rule_arns=arns[1:])
+            ),
+            opts=self._opts(),
+        )
+        for index, rule in enumerate(rules):
+            aws.cloudwatch.EventTarget(
+                self._child(f"events-target-{index}"),
+                rule=rule.name,
+                arn=queue.arn,
+                opts=self._opts(queue_policy),
+            )
+        consume = aws.iam.RolePolicy(
+            self._child("events-consume-policy"),
+            role=self._scanner_role.id,
+            policy=pulumi.Output.all(queue.arn, key.arn).apply(
+                lambda arns: iam.events_consumer_policy(queue_arn=arns[0], key_arn=arns[1])
+            ),
+            opts=self._opts(),
+        )
+        # Lambda checks the role's SQS permissions when the mapping is created.
+        aws.lambda_.EventSourceMapping(
+            self._child("events-source"),
+            event_source_arn=queue.arn,
+            function_name=function.arn,
+            batch_size=events.batch_size,
+            maximum_batching_window_in_seconds=events.batch_window_s,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(maximum_concurrency=EVENTS_MAX_CONCURRENCY),
+            tags=self._tags,
+            opts=self._opts(consume),
+        )
+        if forwarded:
+            self._forwarders(patterns, forwarded)
+        self._any_event_alarm(
+            "events-dlq-alarm",
+            f"EC2 changes of {self._env} went unevaluated (a message waits in the events dead-letter queue)",
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": dead_letters.name},
+            statistic="Maximum",
+            period=DLQ_ALARM_PERIOD_S,
+            topic=topic,
+        )
+        self.events_queue_url = queue.url
+        self.events_queue_arn = queue.arn
+        self.events_dlq_arn = dead_letters.arn
+
+    def _forwarders(self, patterns: Sequence[Mapping[str, Any]], forwarded: Sequence[str]) -> None:
+        """In every forwarded region, the change rules sending to the home region's default bus
+        through the `events-forward` role (see `_events`)."""
+        identity = self._identity
+        bus_arn = pulumi.Output.all(identity.arn, self.region, identity.account_id).apply(
+            lambda values: iam.default_event_bus_arn(
+                partition=values[0].split(":")[1], region=values[1], account_id=values[2]
+            )
+        )
+        role, role_policy = self._service_role(
+            "events-forward",
+            "events.amazonaws.com",
+            bus_arn.apply(lambda arn: iam.events_forward_policy(event_bus_arn=arn)),
+        )
+        for region in forwarded:
+            for index, pattern in enumerate(patterns):
+                rule = aws.cloudwatch.EventRule(
+                    self._child(f"fwd-{region}-{index}"),
+                    region=region,
+                    description=f"Forwards EC2 changes to the compliance scanner of {self._env}",
+                    event_pattern=json.dumps(pattern),
+                    tags=self._tags,
+                    opts=self._opts(),
+                )
+                aws.cloudwatch.EventTarget(
+                    self._child(f"fwd-{region}-target-{index}"),
+                    region=region,
+                    rule=rule.name,
+                    arn=bus_arn,
+                    role_arn=role.arn,
+                    opts=self._opts(role_policy),
+                )

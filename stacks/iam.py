@@ -1,5 +1,6 @@
-"""IAM documents of the stack (the scanner's, the state machine's and the schedule's roles, the
-bucket, topic, key and queue policies), as pure functions of already-resolved values.
+"""IAM documents of the stack (the scanner's, the state machine's, the schedule's and the event
+forwarders' roles, the bucket, topic, key and queue policies), as pure functions of
+already-resolved values.
 
 Kept free of Pulumi so the least-privilege promise can be checked by plain unit tests: the
 component feeds these functions through `pulumi.Output.all(...).apply(...)`.
@@ -274,7 +275,8 @@ def alert_key_policy(*, account_id: str, partition: str) -> str:
     The account root keeps `kms:*` (without it the key could become unmanageable, and IAM
     policies such as the scanner role's could not grant use of the key); CloudWatch may only
     generate and decrypt data keys, and only for alarms of this account; EventBridge the same,
-    for the dead-letter queue (encrypted with this key too).
+    for the dead-letter queue and, with the change-event path, the events queue (both encrypted
+    with this key too).
     """
     return json.dumps(
         {
@@ -321,6 +323,84 @@ def dead_letter_queue_policy(*, queue_arn: str, rule_arn: str) -> str:
                     "Resource": queue_arn,
                     "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
                 },
+            ],
+        }
+    )
+
+
+def default_event_bus_arn(*, partition: str, region: str, account_id: str) -> str:
+    """The account's default event bus in `region`: where AWS services put their events."""
+    return f"arn:{partition}:events:{region}:{account_id}:event-bus/default"
+
+
+def events_queue_policy(*, queue_arn: str, rule_arns: Sequence[str]) -> str:
+    """The events queue: TLS only, and EventBridge may send to it for the home region's change
+    rules only (events forwarded from other regions reach it through those same rules)."""
+    if not rule_arns:
+        raise ValueError("events_queue_policy: expected at least one rule ARN, got none")
+    return json.dumps(
+        {
+            "Version": POLICY_VERSION,
+            "Statement": [
+                _deny_insecure_transport("DenyInsecureTransport", "sqs:*", queue_arn),
+                {
+                    "Sid": "ChangeRulesSend",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
+                },
+            ],
+        }
+    )
+
+
+def tls_only_queue_policy(*, queue_arn: str) -> str:
+    """A queue nothing but SQS itself writes to (a redrive target): every plain-HTTP request is
+    denied, and no principal outside the account's IAM policies is allowed anything."""
+    statement = _deny_insecure_transport("DenyInsecureTransport", "sqs:*", queue_arn)
+    return json.dumps({"Version": POLICY_VERSION, "Statement": [statement]})
+
+
+def events_consumer_policy(*, queue_arn: str, key_arn: str) -> str:
+    """The scanner role's second inline policy, for the SQS event source: what Lambda's poller
+    does with the function's role on the events queue (receive, delete what was handled, read
+    the queue's attributes), and decrypting its messages with the queue's key. Nothing else:
+    the scanner never sends to that queue."""
+    return json.dumps(
+        {
+            "Version": POLICY_VERSION,
+            "Statement": [
+                {
+                    "Sid": "ConsumeChangeEvents",
+                    "Effect": "Allow",
+                    "Action": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+                    "Resource": queue_arn,
+                },
+                {
+                    "Sid": "DecryptChangeEvents",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": key_arn,
+                },
+            ],
+        }
+    )
+
+
+def events_forward_policy(*, event_bus_arn: str) -> str:
+    """The event forwarders' role: put events on the home region's default bus, nothing else."""
+    return json.dumps(
+        {
+            "Version": POLICY_VERSION,
+            "Statement": [
+                {
+                    "Sid": "ForwardToHomeBus",
+                    "Effect": "Allow",
+                    "Action": "events:PutEvents",
+                    "Resource": event_bus_arn,
+                }
             ],
         }
     )

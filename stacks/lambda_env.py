@@ -27,6 +27,10 @@ MAX_TOPIC_ARN_CHARS = len("arn:aws-iso-b:sns:") + 25 + len(":123456789012:") + M
 MAX_REGION_CHARS = 25
 """Room for the deployment region, which stands in for an empty region list."""
 
+ENV_EVENTS_ALERT_SEVERITY = "EVENTS_ALERT_SEVERITY"
+"""The least severe finding of an event-driven evaluation that alerts at once; set only when the
+stack has the change-event path, so its absence tells the scanner there is none."""
+
 
 def scanner_environment(
     *,
@@ -36,6 +40,7 @@ def scanner_environment(
     policy_json: str,
     regions: Sequence[str],
     security_hub: bool = False,
+    events_alert_severity: str | None = None,
 ) -> dict[str, str]:
     """Map the contract's variable names to values: the one place the two sides meet."""
     variables = {
@@ -47,6 +52,8 @@ def scanner_environment(
     }
     if security_hub:
         variables[contract.ENV_SECURITY_HUB] = "true"
+    if events_alert_severity is not None:
+        variables[ENV_EVENTS_ALERT_SEVERITY] = events_alert_severity
     return variables
 
 
@@ -55,11 +62,19 @@ def environment_size(variables: Mapping[str, str]) -> int:
     return sum(len(key.encode()) + len(value.encode()) for key, value in variables.items())
 
 
-def worst_case_environment_size(*, metric_namespace: str, policy_json: str, regions: Sequence[str]) -> int:
+def worst_case_environment_size(
+    *,
+    metric_namespace: str,
+    policy_json: str,
+    regions: Sequence[str],
+    events_alert_severity: str | None = None,
+) -> int:
     """The size the variables can reach once the bucket, topic and region are known.
 
     Values that only exist after deployment are replaced by placeholders of their maximum
-    length, so a policy accepted here can never be rejected by Lambda later.
+    length, so a policy accepted here can never be rejected by Lambda later. The events
+    severity is known when the args are built, so it counts as given (and not at all without
+    the change-event path).
     """
     placeholder_regions = regions or ["r" * MAX_REGION_CHARS]
     return environment_size(
@@ -70,5 +85,6 @@ def worst_case_environment_size(*, metric_namespace: str, policy_json: str, regi
             policy_json=policy_json,
             regions=placeholder_regions,
             security_hub=True,
+            events_alert_severity=events_alert_severity,
         )
     )

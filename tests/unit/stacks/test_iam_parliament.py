@@ -27,6 +27,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from stack_harness import ACCOUNT, REGION, Deployment, Registration, deploy
 
 from ec2c.stacks import ComplianceAnalyzerArgs
+from ec2c.stacks.args import EventsArgs
 
 IDENTITY, RESOURCE, TRUST = "identity", "resource", "trust"
 
@@ -51,10 +52,16 @@ DOCUMENTS = {
     "compliance-reports-tls-only-dev": RESOURCE,
     "compliance-alerts-policy-dev": RESOURCE,
     "compliance-scanner-dlq-policy-dev": RESOURCE,
+    "compliance-events-consume-policy-dev": IDENTITY,
+    "compliance-events-forward-policy-dev": IDENTITY,
+    "compliance-events-forward-role-dev": TRUST,
+    "compliance-events-policy-dev": RESOURCE,
+    "compliance-events-dlq-policy-dev": RESOURCE,
 }
 """Every document of the deployment below, by the name of the resource holding it: the scanner's,
 the state machine's and the schedule's inline policies and trust policies, the alert key's policy,
-the bucket's, the topic's and the dead-letter queue's."""
+the bucket's, the topic's and the dead-letter queue's; with the change-event path, the scanner's
+policy for the events queue, the forwarders' role and policy, and the two events queues'."""
 
 ACCEPTED = {
     # A key policy is attached to one key, and its `Resource` must be "*", which there means
@@ -137,9 +144,11 @@ def documents() -> Iterator[dict[str, tuple[Registration, str, str]]]:
         regions=("eu-west-1", "us-east-1"),
         tracing=True,
         security_hub=True,
+        events=EventsArgs(),
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(stack_harness, "FakeAws", AwsShapedArns)
+        patch.setenv("PULUMI_CONFIG_AWS_REGION", REGION)
         yield _documents(deploy(args))
 
 
