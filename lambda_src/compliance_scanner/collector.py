@@ -15,12 +15,12 @@ while the rest of the region is still collected.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -66,6 +66,7 @@ an operation they lack, and ResponseParserError what botocore raises when an XML
 an HTML error page (an emulator's server again); catching them keeps the scan going."""
 
 Progress = Callable[[str, int], None]
+_T = TypeVar("_T")
 
 
 class OperationUnavailable(Exception):
@@ -107,16 +108,21 @@ def _batches(ids: list[str], size: int) -> Iterator[list[str]]:
 
 
 class _Calls:
-    """The API calls of one region: each is preceded by a budget check."""
+    """The API calls of one region: each is preceded by a budget check, and counted."""
 
     def __init__(self, region: str, budget: TimeBudget) -> None:
         self.region = region
         self.budget = budget
         self.not_offered: set[str] = set()
         """Operations the endpoint answered as not offered: not asked again on later pages."""
+        self.made = 0
+        """Calls sent (answered or failed), what a collection costs; the fetchers run concurrently."""
+        self._lock = threading.Lock()
 
     def call(self, client: Any, operation: str, method: str, **params: Any) -> dict[str, Any]:
         self.budget.check(operation, self.region)
+        with self._lock:
+            self.made += 1
         response: dict[str, Any] = getattr(client, method)(**params)
         return response
 
@@ -437,7 +443,10 @@ class RegionCollector:
     read while the instances are paged: on a large region those calls cost no wall time at all.
     `start_token` resumes the listing at a DescribeInstances NextToken; `next_token` is where it
     stopped when the budget ran out (None once the listing is complete), so a caller can continue
-    in a later invocation without reading a page twice or skipping one.
+    in a later invocation without reading a page twice or skipping one. `regional_sources` narrows
+    the region's own reads to those named (a re-evaluation that needs the guardrails alone), and
+    `pages(instance_filters)` lists only some instances: together they collect a few resources
+    with the very fetchers, and so the very records, of a full scan.
     """
 
     def __init__(
@@ -451,6 +460,7 @@ class RegionCollector:
         *,
         start_token: str | None = None,
         region_wide: bool = True,
+        regional_sources: Collection[str] | None = None,
     ) -> None:
         self.region = region
         self.needed = needed
@@ -469,6 +479,7 @@ class RegionCollector:
             {
                 source: self._pool.submit(_fetch, fetch, self._context)
                 for source, fetch in _regional_fetchers(needed, observed_at).items()
+                if regional_sources is None or source in regional_sources
             }
             if region_wide
             else {}
@@ -484,10 +495,21 @@ class RegionCollector:
         self.complete = False
         self.stopped_reason = self.stopped_reason or reason
 
-    def pages(self) -> Iterator[list[InstanceRecord]]:
+    @property
+    def calls_made(self) -> int:
+        """API calls sent so far for this region, by the listing, the fetchers and `read`."""
+        return self._context.calls.made
+
+    def pages(self, instance_filters: Sequence[Mapping[str, Any]] = ()) -> Iterator[list[InstanceRecord]]:
         """Each page of live instances as records, enriched; a failing listing keeps the pages
-        already yielded and leaves the region incomplete."""
-        filters = [{"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
+        already yielded and leaves the region incomplete.
+
+        `instance_filters` are DescribeInstances filters added to the live-state one (all must
+        match): e.g. `instance-id` values, which, unlike InstanceIds, do not fail the call when
+        an instance has gone. The caches (groups, images, route tables) are shared by every
+        listing of the collector, so a group is read once however many listings name it.
+        """
+        filters = [{"Name": "instance-state-name", "Values": list(LIVE_STATES)}, *instance_filters]
         token = self.start_token
         while True:
             extra = {"NextToken": token} if token else {}
@@ -589,6 +611,19 @@ class RegionCollector:
                 )
             )
         return listed
+
+    def read(self, source: str, reader: Callable[[Any, Any], _T]) -> _T | None:
+        """`reader(calls, ec2)` through the region's budgeted, counted calls: None when it failed,
+        the failure recorded under `source`'s action and the region left incomplete (what was
+        not read must not pass for fixed), or when the budget ran out."""
+        try:
+            return reader(self._context.calls, self._context.ec2)
+        except BudgetExhausted as exc:
+            self.stop(str(exc))
+        except (*API_ERRORS, OperationUnavailable) as exc:
+            self.complete = False
+            self.errors.append(error_from(self.region, sources.IAM_ACTIONS[source], exc))
+        return None
 
     def all_errors(self) -> list[ScanError]:
         """The listing's and the regional reads' errors, then those the page fetchers recorded."""

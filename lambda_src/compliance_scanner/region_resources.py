@@ -10,15 +10,26 @@ the settings reads go through `calls.probe`, since emulators lack several of the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from . import sources
 from .model import LaunchTemplateRecord, SecurityGroupRecord
 from .normalize import default_group_from_api, tags_from_api, template_version_from_api
 
 TEMPLATE_PAGE_SIZE = 200
+TEMPLATE_VERSIONS = ["$Default", "$Latest"]
+TEMPLATE_NOT_FOUND_CODES = (
+    "InvalidLaunchTemplateId.NotFound",
+    "InvalidLaunchTemplateId.Malformed",
+    "InvalidLaunchTemplateName.NotFoundException",
+)
+"""What DescribeLaunchTemplates answers when one of the ids or names it is given does not exist."""
+DEFAULT_GROUP_FILTER = {"Name": "group-name", "Values": ["default"]}
+"""Only a VPC's default security group can carry the reserved name `default`."""
 Fetch = Callable[[Any, Any, Any], dict[str, Any]]
 Lister = Callable[[Any, Any, str, datetime], list[Any]]
 
@@ -64,17 +75,41 @@ ACCOUNT_FETCHERS: Mapping[str, Fetch] = {
 def default_security_groups(calls: Any, ec2: Any, region: str, observed_at: datetime) -> list[SecurityGroupRecord]:
     """Every VPC's default security group, in one listing filtered by the reserved name `default`
     (only a VPC's default group can carry it)."""
-    groups = [
-        default_group_from_api(group, region, observed_at)
+    found = (
+        group
         for page in calls.pages(
             ec2,
             "ec2:DescribeSecurityGroups",
             "describe_security_groups",
             "SecurityGroups",
-            Filters=[{"Name": "group-name", "Values": ["default"]}],
+            Filters=[DEFAULT_GROUP_FILTER],
         )
         for group in page
-    ]
+    )
+    return _default_groups(found, region, observed_at)
+
+
+def default_security_groups_among(
+    calls: Any, ec2: Any, region: str, observed_at: datetime, group_ids: Collection[str]
+) -> list[SecurityGroupRecord]:
+    """The VPC default groups among `group_ids` (a group-id filter beside the name filter, a
+    batch of ids per call): any other group, or one deleted since, simply does not come back."""
+    found = calls.by_id_filter(
+        ec2,
+        "ec2:DescribeSecurityGroups",
+        "describe_security_groups",
+        "SecurityGroups",
+        "group-id",
+        list(group_ids),
+        extra_filters=[DEFAULT_GROUP_FILTER],
+    )
+    return _default_groups(found, region, observed_at)
+
+
+def _default_groups(
+    found: Iterable[Mapping[str, Any]], region: str, observed_at: datetime
+) -> list[SecurityGroupRecord]:
+    groups = [default_group_from_api(group, region, observed_at) for group in found]
     return sorted(groups, key=lambda g: (g.vpc_id, g.group_id))
 
 
@@ -96,17 +131,86 @@ def launch_templates(calls: Any, ec2: Any, region: str, observed_at: datetime) -
     }
     if not templates:
         return []
+    versions = _versions(
+        calls.pages(
+            ec2,
+            "ec2:DescribeLaunchTemplateVersions",
+            "describe_launch_template_versions",
+            "LaunchTemplateVersions",
+            Versions=TEMPLATE_VERSIONS,
+            MaxResults=TEMPLATE_PAGE_SIZE,
+        )
+    )
+    return _template_records(templates, versions, region, observed_at)
+
+
+def launch_templates_named(
+    calls: Any, ec2: Any, region: str, observed_at: datetime, ids: Collection[str], names: Collection[str]
+) -> tuple[list[LaunchTemplateRecord], frozenset[str]]:
+    """The launch templates with these ids or names, built as `launch_templates` builds every
+    one, and the ids and names that no longer exist (deleted: nothing to judge, no error).
+
+    Their versions are asked template by template (the API takes one template id), which for a
+    few changed templates costs less than listing every template's versions."""
+    templates = {
+        **_templates_by(calls, ec2, "LaunchTemplateIds", sorted(ids)),
+        **_templates_by(calls, ec2, "LaunchTemplateNames", sorted(names)),
+    }
+    found = {
+        key for template_id, template in templates.items() for key in (template_id, template.get("LaunchTemplateName"))
+    }
+    versions = _versions(
+        page
+        for template_id in sorted(templates)
+        for page in calls.pages(
+            ec2,
+            "ec2:DescribeLaunchTemplateVersions",
+            "describe_launch_template_versions",
+            "LaunchTemplateVersions",
+            LaunchTemplateId=template_id,
+            Versions=TEMPLATE_VERSIONS,
+        )
+    )
+    missing = frozenset(ids).union(names) - found
+    return _template_records(templates, versions, region, observed_at), missing
+
+
+def _templates_by(calls: Any, ec2: Any, param: str, wanted: list[str]) -> dict[str, Any]:
+    """Templates by id or by name, a batch per call; a batch naming one that does not exist
+    fails as a whole, so it is asked again one by one to keep the others."""
+    templates: dict[str, Any] = {}
+    for start in range(0, len(wanted), TEMPLATE_PAGE_SIZE):
+        batch = wanted[start : start + TEMPLATE_PAGE_SIZE]
+        try:
+            pages = list(
+                calls.pages(
+                    ec2, "ec2:DescribeLaunchTemplates", "describe_launch_templates", "LaunchTemplates", **{param: batch}
+                )
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in TEMPLATE_NOT_FOUND_CODES:
+                raise
+            if len(batch) > 1:
+                for value in batch:
+                    templates.update(_templates_by(calls, ec2, param, [value]))
+            continue
+        templates.update({t["LaunchTemplateId"]: t for page in pages for t in page})
+    return templates
+
+
+def _versions(pages: Iterable[list[Any]]) -> dict[str, dict[int, Any]]:
+    """Template id -> version number -> DescribeLaunchTemplateVersions entry."""
     versions: dict[str, dict[int, Any]] = {}
-    for page in calls.pages(
-        ec2,
-        "ec2:DescribeLaunchTemplateVersions",
-        "describe_launch_template_versions",
-        "LaunchTemplateVersions",
-        Versions=["$Default", "$Latest"],
-        MaxResults=TEMPLATE_PAGE_SIZE,
-    ):
+    for page in pages:
         for version in page:
             versions.setdefault(version["LaunchTemplateId"], {})[int(version["VersionNumber"])] = version
+    return versions
+
+
+def _template_records(
+    templates: Mapping[str, Any], versions: Mapping[str, Mapping[int, Any]], region: str, observed_at: datetime
+) -> list[LaunchTemplateRecord]:
+    """One record per template with its default and latest versions; the API names no owner."""
     records = []
     for template_id, template in sorted(templates.items()):
         found = versions.get(template_id, {})
