@@ -231,6 +231,41 @@ class Supervisor:
 
 SUPERVISOR = Supervisor()
 
+ABANDONED_PROGRAM = "run_in_stack"
+"""The Pulumi SDK's coroutine that runs an inline program (`pulumi.runtime.stack.run_in_stack`)."""
+PULUMI_STACK_MODULE = os.path.join("pulumi", "runtime", "stack.py")
+
+
+def _quiet_abandoned_programs(previous: Callable[[Any], object]) -> Callable[[Any], object]:
+    """A `sys.unraisablehook` that drops one report and passes every other on to `previous`.
+
+    When a signal cancels an update, the engine stops talking to the inline program it was
+    running; the SDK's coroutine for that program is never resumed, and when Python collects it
+    (often at exit) its `finally` looks for an event loop that is gone and Python prints
+    "Exception ignored in: <coroutine object run_in_stack>" with a traceback. The update has
+    already ended as a cancelled run with its own message: that traceback says nothing more.
+    """
+
+    def hook(unraisable: Any) -> None:
+        code = getattr(unraisable.object, "cr_code", None)
+        if (
+            getattr(code, "co_name", None) == ABANDONED_PROGRAM
+            and str(getattr(code, "co_filename", "")).endswith(PULUMI_STACK_MODULE)
+            and isinstance(unraisable.exc_value, RuntimeError)
+        ):
+            return
+        previous(unraisable)
+
+    hook.quiets_abandoned_programs = True  # type: ignore[attr-defined]
+    return hook
+
+
+def quiet_abandoned_programs() -> None:
+    """Install the hook above once per process (it must outlive the command: the coroutine is
+    often collected at interpreter exit)."""
+    if not getattr(sys.unraisablehook, "quiets_abandoned_programs", False):
+        sys.unraisablehook = _quiet_abandoned_programs(sys.unraisablehook)
+
 
 def supervised(command: Callable[P, R], *, raise_when_idle: bool = True) -> Callable[P, R]:
     """Run an engine command under the handlers; any interruption ends as one line and 130/143.
@@ -241,6 +276,7 @@ def supervised(command: Callable[P, R], *, raise_when_idle: bool = True) -> Call
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        quiet_abandoned_programs()
         with SUPERVISOR.handling(raise_when_idle=raise_when_idle):
             try:
                 result = command(*args, **kwargs)

@@ -318,3 +318,45 @@ def test_protected_destroy_with_stdin_closed_is_a_clear_refusal():
     assert result.returncode == 2, result.stderr
     assert "protected" in result.stderr and "--yes" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_abandoned_inline_program_is_not_reported_at_exit_and_nothing_else_is_hidden(monkeypatch):
+    """The SDK's `run_in_stack` coroutine of a cancelled update is collected without a loop; its
+    "Exception ignored" report is dropped, any other unraisable exception still reaches the hook."""
+    import sys
+    from types import SimpleNamespace
+
+    from pulumi.runtime.stack import run_in_stack
+
+    from ec2c.orchestrator.engine import supervisor
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    supervisor.quiet_abandoned_programs()
+    supervisor.quiet_abandoned_programs()
+    hook = sys.unraisablehook
+    assert hook.quiets_abandoned_programs and hook is not seen.append
+
+    abandoned = run_in_stack(lambda: None)
+
+    async def other() -> None:
+        return None
+
+    unrelated = other()
+    try:
+        hook(SimpleNamespace(object=abandoned, exc_value=RuntimeError("no running event loop")))
+        assert seen == []
+        for report in (
+            SimpleNamespace(object=abandoned, exc_value=ValueError("a real problem")),
+            SimpleNamespace(object=unrelated, exc_value=RuntimeError("no running event loop")),
+            SimpleNamespace(object=None, exc_value=RuntimeError("no running event loop")),
+        ):
+            hook(report)
+        assert [r.exc_value.args[0] for r in seen] == [
+            "a real problem",
+            "no running event loop",
+            "no running event loop",
+        ]
+    finally:
+        abandoned.close()
+        unrelated.close()
