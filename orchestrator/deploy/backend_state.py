@@ -25,9 +25,9 @@ an unchanged target by its recorded fingerprint without the engine. What is read
 
 Checked with pulumi v3.259.0: its `pkg/backend/diy` sources (`state.go` stackPath, getHistory,
 addToHistory, saveCheckpoint; `stack_tags.go`; `store.go`) and the files that engine wrote on
-file:// and s3:// backends, plain and gzip (tests/engine/test_backend_state.py compares this
-reader with the engine's own answers; run it against any other engine, e.g. 3.274.1, before
-moving the pin). The project-scoped layout only (`.pulumi/meta.yaml` version 1, what the engine
+file:// and s3:// backends, plain and gzip; tests/engine/test_backend_state.py compares this
+reader with the engine's own answers, and passed on v3.259.0 and v3.274.1 (the pin): run it
+against any other engine before moving the pin. The project-scoped layout only (`.pulumi/meta.yaml` version 1, what the engine
 creates); a legacy backend (version 0, stacks without a project folder) is not read. An s3://
 backend is read with the caller's AWS credentials, as its locks and the reports are.
 """

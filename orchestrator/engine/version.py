@@ -4,4 +4,4 @@ One line on purpose: `install-pulumi.sh` and the Makefile read the version from 
 sed, before any Python environment exists), so the pin is changed here and only here.
 """
 
-PINNED_VERSION = "3.259.0"
+PINNED_VERSION = "3.274.1"
