@@ -1,7 +1,7 @@
 # The two set-up commands of the README:
 #   make demo   install, then run the analyzer's main job on the embedded default (a moto fleet)
-#   make test   install with the dev extras, the pulumi engine, a headless Chromium and
-#               asl-validator, run the field's checks (lint: ruff lint and format; types: mypy;
+#   make test   install with the dev extras, the pulumi engine, a headless Chromium,
+#               asl-validator and actionlint, run the field's checks (lint: ruff lint and format; types: mypy;
 #               imports: import-linter's layers), then the whole suite
 # make browser installs Debian's chromium-headless-shell (apt-get, with sudo unless root) when
 # neither chromium-headless-shell nor chromium is on PATH: the HTML report's browser test needs one.
