@@ -22,6 +22,17 @@ MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
 """What an `ec2c` subprocess needs to talk to the `moto_s3` server."""
 
 
+ENGINE_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of this folder runs the real CLI: all carry the `engine` marker (`-m engine`,
+    `-m "not engine"`), whether or not its module says so."""
+    for item in items:
+        if item.path.is_relative_to(ENGINE_TESTS):
+            item.add_marker(pytest.mark.engine)
+
+
 @pytest.fixture(scope="session")
 def engine():
     found = find_engine()
