@@ -308,24 +308,29 @@ def _service_uses_key(sid: str, service: str, account_id: str) -> dict[str, obje
     }
 
 
-def dead_letter_queue_policy(*, queue_arn: str, rule_arn: str) -> str:
-    """EventBridge may drop a scan it could not deliver into the queue, for this rule only."""
+def _events_may_send(*, queue_arn: str, sid: str, source_arns: str | list[str]) -> str:
+    """A queue EventBridge writes to: TLS only, and `sqs:SendMessage` for the given rules only."""
     return json.dumps(
         {
             "Version": POLICY_VERSION,
             "Statement": [
                 _deny_insecure_transport("DenyInsecureTransport", "sqs:*", queue_arn),
                 {
-                    "Sid": "ScheduleDeadLetters",
+                    "Sid": sid,
                     "Effect": "Allow",
                     "Principal": {"Service": "events.amazonaws.com"},
                     "Action": "sqs:SendMessage",
                     "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                    "Condition": {"ArnEquals": {"aws:SourceArn": source_arns}},
                 },
             ],
         }
     )
+
+
+def dead_letter_queue_policy(*, queue_arn: str, rule_arn: str) -> str:
+    """EventBridge may drop a scan it could not deliver into the queue, for this rule only."""
+    return _events_may_send(queue_arn=queue_arn, sid="ScheduleDeadLetters", source_arns=rule_arn)
 
 
 def default_event_bus_arn(*, partition: str, region: str, account_id: str) -> str:
@@ -338,22 +343,7 @@ def events_queue_policy(*, queue_arn: str, rule_arns: Sequence[str]) -> str:
     rules only (events forwarded from other regions reach it through those same rules)."""
     if not rule_arns:
         raise ValueError("events_queue_policy: expected at least one rule ARN, got none")
-    return json.dumps(
-        {
-            "Version": POLICY_VERSION,
-            "Statement": [
-                _deny_insecure_transport("DenyInsecureTransport", "sqs:*", queue_arn),
-                {
-                    "Sid": "ChangeRulesSend",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
-                },
-            ],
-        }
-    )
+    return _events_may_send(queue_arn=queue_arn, sid="ChangeRulesSend", source_arns=list(rule_arns))
 
 
 def tls_only_queue_policy(*, queue_arn: str) -> str:
