@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 
 from ec2c.scanner import contract
+from ec2c.scanner.sources import EVENT_LOOKUP_ACTIONS
 
 POLICY_VERSION = "2012-10-17"
 
@@ -356,8 +357,9 @@ def tls_only_queue_policy(*, queue_arn: str) -> str:
 def events_consumer_policy(*, queue_arn: str, key_arn: str) -> str:
     """The scanner role's second inline policy, for the SQS event source: what Lambda's poller
     does with the function's role on the events queue (receive, delete what was handled, read
-    the queue's attributes), and decrypting its messages with the queue's key. Nothing else:
-    the scanner never sends to that queue."""
+    the queue's attributes), decrypting its messages with the queue's key, and the two describes
+    that lead from a changed interface or prefix list to its instances (no resource-level
+    permissions, hence `*`). Nothing else: the scanner never sends to that queue."""
     return json.dumps(
         {
             "Version": POLICY_VERSION,
@@ -373,6 +375,12 @@ def events_consumer_policy(*, queue_arn: str, key_arn: str) -> str:
                     "Effect": "Allow",
                     "Action": "kms:Decrypt",
                     "Resource": key_arn,
+                },
+                {
+                    "Sid": "FindChangedInstances",
+                    "Effect": "Allow",
+                    "Action": sorted(EVENT_LOOKUP_ACTIONS),
+                    "Resource": "*",
                 },
             ],
         }

@@ -27,10 +27,6 @@ MAX_TOPIC_ARN_CHARS = len("arn:aws-iso-b:sns:") + 25 + len(":123456789012:") + M
 MAX_REGION_CHARS = 25
 """Room for the deployment region, which stands in for an empty region list."""
 
-ENV_EVENTS_ALERT_SEVERITY = "EVENTS_ALERT_SEVERITY"
-"""The least severe finding of an event-driven evaluation that alerts at once; set only when the
-stack has the change-event path, so its absence tells the scanner there is none."""
-
 
 def scanner_environment(
     *,
@@ -53,7 +49,7 @@ def scanner_environment(
     if security_hub:
         variables[contract.ENV_SECURITY_HUB] = "true"
     if events_alert_severity is not None:
-        variables[ENV_EVENTS_ALERT_SEVERITY] = events_alert_severity
+        variables[contract.ENV_EVENTS_ALERT_SEVERITY] = events_alert_severity
     return variables
 
 

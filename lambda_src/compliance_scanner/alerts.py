@@ -7,7 +7,7 @@ and says how many were left out; the report in S3 always has all of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .documents import ReportIndex, format_rate
@@ -102,3 +102,34 @@ def compose_alert(
     left = total - len(shown)
     tail = [f"... and {left} more new findings: see the full report."] if left > 0 else []
     return "\n".join(head + shown + tail + footer)
+
+
+CHANGE_ALERT_CAP = 20
+"""New failures listed in one change alert; the rest are counted, and all are in the record."""
+
+
+def change_alert_subject(count: int, least: str, account_id: str | None) -> str:
+    subject = f"EC2 compliance: {count} new {least}+ failure(s) after a change in account {account_id or 'unknown'}"
+    return " ".join(subject.encode("ascii", errors="ignore").decode("ascii").split())[:SUBJECT_LIMIT]
+
+
+def change_alert_message(
+    findings: Sequence[Mapping[str, Any]],
+    least: str,
+    record_uri: str,
+    event_ids: Sequence[str],
+    cap: int = CHANGE_ALERT_CAP,
+) -> str:
+    """One message for a whole batch: the first `cap` new failures (worst first, as given), how
+    many more there are, and the change record that holds them all. A burst of changes is one
+    e-mail, never one per event."""
+    lines = [
+        f"New failures at {least} or worse, found after a change: {len(findings)}",
+        f"Events: {len(event_ids)} ({', '.join(event_ids[:3])}{', ...' if len(event_ids) > 3 else ''})",
+        "",
+        *(_finding_line(finding) for finding in findings[:cap]),
+    ]
+    if len(findings) > cap:
+        lines.append(f"... and {len(findings) - cap} more: see the change record.")
+    lines += ["", f"Change record: {record_uri}"]
+    return "\n".join(lines)

@@ -13,7 +13,7 @@ with workflow RESOLVED.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .identity import finding_id, partition_of, resource_arn
@@ -115,10 +115,23 @@ def to_asff(report: Report, hub_region: str) -> Iterator[dict[str, Any]]:
     account_id = report.index["account_id"]
     if not account_id:
         raise ValueError("ASFF needs the report's account_id (an AWS account id)")
-    generated_at = report.index["generated_at"]
-    for finding in report.failures():
+    return findings_to_asff(
+        report.failures(), report.resolved_findings(), account_id, hub_region, report.index["generated_at"]
+    )
+
+
+def findings_to_asff(
+    failures: Iterable[Mapping[str, Any]],
+    resolved: Iterable[Mapping[str, Any]],
+    account_id: str,
+    hub_region: str,
+    generated_at: str,
+) -> Iterator[dict[str, Any]]:
+    """Failures as ACTIVE findings, then resolved ones as ARCHIVED: a full report's, or a change
+    record's (the failures of the resources it re-evaluated, and those it saw fixed)."""
+    for finding in failures:
         yield to_asff_finding(finding, account_id=account_id, hub_region=hub_region, generated_at=generated_at)
-    for finding in report.resolved_findings():
+    for finding in resolved:
         yield to_asff_finding(
             finding, account_id=account_id, hub_region=hub_region, generated_at=generated_at, resolved=True
         )

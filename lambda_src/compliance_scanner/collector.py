@@ -612,17 +612,17 @@ class RegionCollector:
             )
         return listed
 
-    def read(self, source: str, reader: Callable[[Any, Any], _T]) -> _T | None:
+    def read(self, source: str, reader: Callable[[Any, Any], _T], action: str | None = None) -> _T | None:
         """`reader(calls, ec2)` through the region's budgeted, counted calls: None when it failed,
-        the failure recorded under `source`'s action and the region left incomplete (what was
-        not read must not pass for fixed), or when the budget ran out."""
+        the failure recorded under `action` (by default `source`'s) and the region left
+        incomplete (what was not read must not pass for fixed), or when the budget ran out."""
         try:
             return reader(self._context.calls, self._context.ec2)
         except BudgetExhausted as exc:
             self.stop(str(exc))
         except (*API_ERRORS, OperationUnavailable) as exc:
             self.complete = False
-            self.errors.append(error_from(self.region, sources.IAM_ACTIONS[source], exc))
+            self.errors.append(error_from(self.region, action or sources.IAM_ACTIONS[source], exc))
         return None
 
     def all_errors(self) -> list[ScanError]:

@@ -16,6 +16,9 @@ ENV_POLICY = "COMPLIANCE_POLICY"
 ENV_SCAN_REGIONS = "SCAN_REGIONS"
 ENV_SECURITY_HUB = "SECURITY_HUB_IMPORT"
 """`true`: import each run's findings into the home region's Security Hub (ASFF)."""
+ENV_EVENTS_ALERT_SEVERITY = "EVENTS_ALERT_SEVERITY"
+"""The least severe new failure of an event-driven evaluation that alerts at once; set only when
+the stack has the change-event path, so its absence tells the scanner there is none."""
 
 DEFAULT_METRIC_NAMESPACE = "EC2Compliance"
 
@@ -28,6 +31,13 @@ METRIC_NON_COMPLIANT = "NonCompliantInstances"
 METRIC_COMPLIANCE_RATE = "ComplianceRate"
 METRIC_RULE_FAILURES = "RuleFailures"
 METRIC_RULE_DIMENSION = "Rule"
+METRIC_CHANGE_EVENTS = "ChangeEventsReceived"
+METRIC_CHANGE_EVENTS_SKIPPED = "ChangeEventsSkipped"
+METRIC_CHANGE_EVENTS_RETRIED = "ChangeEventsRetried"
+METRIC_CHANGE_RESOURCES = "ChangeResourcesEvaluated"
+METRIC_CHANGE_NEW_FAILURES = "ChangeNewFailures"
+METRIC_TIME_TO_VERDICT = "ChangeTimeToVerdict"
+"""Seconds from a change event's time to the verdict on what it touched (a statistic set per batch)."""
 
 REPORT_PREFIX = "reports/"
 LATEST_REPORT_KEY = "reports/latest.json"
@@ -36,4 +46,7 @@ WORK_PREFIX = "reports/work/"
 state a continuation resumes from, each region's result for the aggregate). Nothing reads it
 after the run; the bucket expires it after `WORK_RETENTION_DAYS`."""
 WORK_RETENTION_DAYS = 2
+CHANGES_PREFIX = "reports/changes/"
+"""Change records of event-driven evaluations (`change_records`), keyed by the time they were
+written so a listing after a report's start gives exactly the records that are newer."""
 SCHEMA_VERSION = 3

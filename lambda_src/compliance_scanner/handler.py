@@ -18,6 +18,7 @@ import boto3
 
 from . import steps, workflow
 from .asff import to_asff
+from .change_batch import handle_changes, is_change_batch
 from .clients import make_client
 from .publish import put_metrics, send_alert
 from .reader import Report, load_latest
@@ -42,17 +43,29 @@ def _log_progress(region: str, seen: int) -> None:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """An `action` in the event is a step of the Step Functions scan (`workflow`); without one,
-    the invocation scans every region itself, as a direct invoke always has."""
+    """An SQS batch is one of change events (`change_batch`); an `action` in the event is a step
+    of the Step Functions scan (`workflow`); without either, the invocation scans every region
+    itself, as a direct invoke always has."""
+    changes = is_change_batch(event)
     try:
-        action = _action(event)
-        settings = load_settings(os.environ, event if action is None else None)
+        action = None if changes else _action(event)
+        settings = load_settings(os.environ, event if action is None and not changes else None)
     except ValueError as exc:
         LOG.error("invalid configuration: %s", exc)
         raise
     session = boto3.session.Session(region_name=settings.home_region)
     store = S3Store(make_client(session, "s3", settings.home_region), settings.bucket)
     time_left_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if changes:
+        return handle_changes(
+            session,
+            settings,
+            store,
+            event,
+            account_id=account_from_context(context),
+            time_left_ms=time_left_ms,
+            batch_id=getattr(context, "aws_request_id", None),
+        )
     if action == workflow.ACTION_PLAN:
         return steps.plan(settings, store, event, account_from_context(context))
     if action == workflow.ACTION_SCAN_REGION:

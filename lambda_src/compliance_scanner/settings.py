@@ -12,6 +12,7 @@ from typing import Any
 
 from .contract import (
     DEFAULT_METRIC_NAMESPACE,
+    ENV_EVENTS_ALERT_SEVERITY,
     ENV_METRIC_NAMESPACE,
     ENV_POLICY,
     ENV_REPORT_BUCKET,
@@ -21,6 +22,7 @@ from .contract import (
     REGION_PATTERN,
 )
 from .policy import Policy, policy_from_json
+from .registry import Severity
 
 
 class ConfigError(ValueError):
@@ -36,6 +38,8 @@ class Settings:
     regions: tuple[str, ...]
     home_region: str
     security_hub: bool = False
+    events_alert_severity: Severity = Severity.HIGH
+    """The least severe new failure of an event-driven evaluation that alerts at once."""
 
 
 def _regions(values: list[Any], origin: str) -> tuple[str, ...]:
@@ -84,4 +88,13 @@ def load_settings(env: Mapping[str, str], event: Any = None) -> Settings:
         regions=regions or (home_region,),
         home_region=home_region,
         security_hub=security_hub == "true",
+        events_alert_severity=_severity(env.get(ENV_EVENTS_ALERT_SEVERITY, "").strip() or Severity.HIGH),
     )
+
+
+def _severity(value: str) -> Severity:
+    try:
+        return Severity(value)
+    except ValueError:
+        allowed = ", ".join(severity.value for severity in Severity)
+        raise ConfigError(f"{ENV_EVENTS_ALERT_SEVERITY}: expected one of {allowed}, got {value!r}") from None

@@ -50,6 +50,15 @@ EXTRA_IAM_ACTIONS: dict[str, tuple[str, ...]] = {LAUNCH_TEMPLATES: ("ec2:Describ
 """Further actions a source needs (launch templates: names and tags, then their versions)."""
 
 
+INTERFACES_ACTION = "ec2:DescribeNetworkInterfaces"
+"""Change events only: the instance an interface is attached to (the call names the interface)."""
+GROUPS_ACTION = IAM_ACTIONS[SECURITY_GROUPS]
+EVENT_LOOKUP_ACTIONS = (INTERFACES_ACTION, GROUPS_ACTION)
+"""What the event-driven evaluation reads besides the rules' sources, to find the instances a
+change touched: the interface's instance, and the groups that use a changed prefix list (whose
+instances are then listed by group). Granted only to a stack with the change-event path."""
+
+
 def iam_actions_for(sources: Iterable[str]) -> tuple[str, ...]:
     """Sorted, de-duplicated IAM actions for the given sources."""
     return tuple(

@@ -73,6 +73,11 @@ class Store(Protocol):
         """A binary stream of the object; MissingObject when there is none."""
         ...
 
+    def keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
+        """The keys under `prefix` that sort after `start_after`, in key order; ReportReadError
+        when the listing fails."""
+        ...
+
 
 class S3Store:
     """A bucket, through a client the caller made (its credentials, region and endpoint)."""
@@ -112,6 +117,22 @@ class S3Store:
         except BotoCoreError as exc:
             raise ReportReadError(self.uri(key), " ".join(str(exc).split())) from None
 
+    def keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
+        """ListObjectsV2 pages (S3 returns keys in UTF-8 binary order, which is the order of
+        these ASCII keys); StartAfter spares listing what sorts before it."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix, StartAfter=max(start_after, prefix))
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield item["Key"]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            message = " ".join(str(error.get("Message", "")).split())
+            raise ReportReadError(self.uri(prefix), f"{error.get('Code', 'Unknown')}: {message}") from None
+        except BotoCoreError as exc:
+            raise ReportReadError(self.uri(prefix), " ".join(str(exc).split())) from None
+
 
 class DirStore:
     """A local folder with the bucket's layout (`ec2c scan --output DIR/`)."""
@@ -138,6 +159,18 @@ class DirStore:
             raise MissingObject(self.uri(key), "no such file") from None
         except OSError as exc:
             raise ReportReadError(self.uri(key), exc.strerror or str(exc)) from None
+
+    def keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
+        """The files under the folder `prefix` names, as keys, sorted; temporary files skipped."""
+        folder = self.path(prefix[: prefix.rfind("/") + 1])
+        if not folder.is_dir():
+            return
+        found = (
+            path.relative_to(self.root).as_posix()
+            for path in folder.rglob("*")
+            if path.is_file() and not path.name.startswith(".")
+        )
+        yield from sorted(key for key in found if key.startswith(prefix) and key > start_after)
 
     def _write(self, key: str, write: Any) -> None:
         """Written beside the target, then renamed over it: a reader never sees half a file, and

@@ -28,6 +28,8 @@ INSTANCE_ID_FILTER = "instance-id"
 GROUP_ID_FILTER = "instance.group-id"
 """The groups of the instance itself; several filters on one call would all have to match, so
 the instances of changed groups are a listing of their own."""
+IMAGE_ID_FILTER = "image-id"
+INTERFACE_ID_FILTER = "network-interface-id"
 
 TargetedRecord = InstanceRecord | LaunchTemplateRecord | SecurityGroupRecord | AccountRecord
 
@@ -41,6 +43,12 @@ class Targets:
     security_group_ids: frozenset[str] = frozenset()
     """Changed groups: the instances using them are collected, and a group that is a VPC's
     default group is collected itself (for the default-group rule)."""
+    network_interface_ids: frozenset[str] = frozenset()
+    """Changed interfaces: the instances they are attached to are collected."""
+    prefix_list_ids: frozenset[str] = frozenset()
+    """Changed prefix lists: the instances using a group that references one are collected."""
+    image_ids: frozenset[str] = frozenset()
+    """Changed images (deregistered, deprecated): the instances launched from them are collected."""
     launch_template_ids: frozenset[str] = frozenset()
     launch_template_names: frozenset[str] = frozenset()
     account_guardrails: bool = False
@@ -93,13 +101,63 @@ def collect_targets(
 
 
 def _instances(collector: RegionCollector, targets: Targets) -> tuple[list[InstanceRecord], frozenset[str]]:
-    """The live instances named or using a named group, each once. The named ones that did not
-    come back are missing only when their listing succeeded: an unread one is not a gone one."""
+    """The live instances named, attached to a named interface, launched from a named image or
+    using a named group (or a group referencing a named prefix list), each once. The named ones
+    that did not come back are missing only when their listing succeeded: an unread one is not
+    a gone one."""
     found: dict[str, InstanceRecord] = {}
     _list(collector, INSTANCE_ID_FILTER, targets.instance_ids, found)
     missing = targets.instance_ids - found.keys() if collector.complete else frozenset()
-    _list(collector, GROUP_ID_FILTER, targets.security_group_ids, found)
+    attached = _attached_instances(collector, targets.network_interface_ids) - found.keys()
+    _list(collector, INSTANCE_ID_FILTER, frozenset(attached), found)
+    groups = targets.security_group_ids | _groups_referencing(collector, targets.prefix_list_ids)
+    _list(collector, GROUP_ID_FILTER, groups, found)
+    _list(collector, IMAGE_ID_FILTER, targets.image_ids, found)
     return list(found.values()), frozenset(missing)
+
+
+def _attached_instances(collector: RegionCollector, interface_ids: frozenset[str]) -> frozenset[str]:
+    """The instances the interfaces are attached to (a detached or deleted one leads nowhere)."""
+    if not interface_ids:
+        return frozenset()
+
+    def read(calls: Any, ec2: Any) -> frozenset[str]:
+        interfaces = calls.by_id_filter(
+            ec2,
+            sources.INTERFACES_ACTION,
+            "describe_network_interfaces",
+            "NetworkInterfaces",
+            INTERFACE_ID_FILTER,
+            list(interface_ids),
+        )
+        return frozenset(
+            instance for item in interfaces if (instance := (item.get("Attachment") or {}).get("InstanceId"))
+        )
+
+    return collector.read(sources.INSTANCES, read, action=sources.INTERFACES_ACTION) or frozenset()
+
+
+def _groups_referencing(collector: RegionCollector, prefix_list_ids: frozenset[str]) -> frozenset[str]:
+    """The groups with an inbound rule on one of the prefix lists. The region's groups are read
+    page by page and matched here (bounded by the groups' own count, never the instances): the
+    prefix-list filter of DescribeSecurityGroups is not offered everywhere the scanner runs."""
+    if not prefix_list_ids:
+        return frozenset()
+
+    def read(calls: Any, ec2: Any) -> frozenset[str]:
+        found: set[str] = set()
+        for page in calls.pages(ec2, sources.GROUPS_ACTION, "describe_security_groups", "SecurityGroups"):
+            for group in page:
+                referenced = {
+                    entry.get("PrefixListId")
+                    for permission in group.get("IpPermissions", [])
+                    for entry in permission.get("PrefixListIds", [])
+                }
+                if referenced & prefix_list_ids:
+                    found.add(group["GroupId"])
+        return frozenset(found)
+
+    return collector.read(sources.SECURITY_GROUPS, read, action=sources.GROUPS_ACTION) or frozenset()
 
 
 def _list(collector: RegionCollector, name: str, values: frozenset[str], found: dict[str, InstanceRecord]) -> None:

@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from stack_harness import ACCOUNT, PARTITION, REGION, Deployment, Registration, deploy, run_program
 
+from ec2c.scanner.contract import ENV_EVENTS_ALERT_SEVERITY
 from ec2c.scanner.events import event_names, event_patterns
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.stacks import OUTPUT_NAMES, ArgsError, ComplianceAnalyzerArgs, iam, program
 from ec2c.stacks.args import EventsArgs
 from ec2c.stacks.component import EVENTS_OUTPUT_NAMES, home_region
-from ec2c.stacks.lambda_env import ENV_EVENTS_ALERT_SEVERITY, worst_case_environment_size
+from ec2c.stacks.lambda_env import worst_case_environment_size
 
 QUEUE = "aws:sqs/queue:Queue"
 QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
@@ -261,6 +262,12 @@ def test_the_scanner_role_may_only_consume_the_events_queue(deployment: Deployme
                 "Effect": "Allow",
                 "Action": "kms:Decrypt",
                 "Resource": deployment.one(KEY).state["arn"],
+            },
+            {
+                "Sid": "FindChangedInstances",
+                "Effect": "Allow",
+                "Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups"],
+                "Resource": "*",
             },
         ],
     }
