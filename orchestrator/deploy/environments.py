@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from ec2c.scanner.policy import PolicyError, load_policy
+from ec2c.scanner.registry import Severity
 from ec2c.stacks import bounds
 from ec2c.stacks.bounds import EMAIL_PATTERN, LOG_RETENTION_DAYS, REGION_PATTERN, Bound, Setting
 from ec2c.stacks.schedule import schedule_problem
@@ -126,11 +127,49 @@ class EphemeralSettings(_Model):
 
     alert_emails: tuple[str, ...] = ()
     """Inboxes an ephemeral stack subscribes; none by default, so CI runs never mail real people."""
+    events: bool = False
+    """Turn the change-event path on for ephemeral stacks too (when `events.enabled`); off by
+    default, so a test run neither waits for nor pays for EventBridge rules in every scan region."""
 
     @field_validator("alert_emails")
     @classmethod
     def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _check_emails(value)
+
+
+class EventsSettings(_Model):
+    """The change-event path: findings within a minute of a change, on top of the schedule.
+
+    Off unless asked for: it adds EventBridge rules in every scan region, a queue and its
+    dead-letter queue, and needs a CloudTrail trail logging management events for API-call
+    events (`ec2c doctor` checks that). `ephemeral: {events: true}` turns it on for `ec2c test`'s
+    throw-away stacks too; without it they never have it."""
+
+    enabled: bool = False
+    alert_severity: Severity = Severity(bounds.EVENTS_DEFAULT_ALERT_SEVERITY)
+    """The least severe new failure that alerts at once (one message per batch)."""
+    batch_window_s: int = _bounded(bounds.EVENTS_BATCH_WINDOW_S)
+    batch_size: int = _bounded(bounds.EVENTS_BATCH_SIZE)
+
+    @field_validator("alert_severity", mode="before")
+    @classmethod
+    def _severity(cls, value: Any) -> Severity:
+        """Any case, as a policy's severities and `--fail-on` take them."""
+        return Severity.parse(value)
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch_size(cls, value: int, info: ValidationInfo) -> int:
+        """Lambda's rule for standard queues, checked here so the file is refused at load rather
+        than by `EventsArgs` at deploy."""
+        window = info.data.get("batch_window_s")
+        if window is not None and window < 1 and value > bounds.EVENTS_UNBATCHED_MAX_SIZE:
+            raise ValueError(
+                f"expected at most {bounds.EVENTS_UNBATCHED_MAX_SIZE} with events.batch_window_s "
+                f"{window} (Lambda takes more messages from a standard queue only with a batching "
+                f"window of at least 1 s), got {value}"
+            )
+        return value
 
 
 class Retention(_Model):
@@ -165,6 +204,7 @@ class Environment(_Model):
     protected: bool = False
     force_destroy: bool = False
     security_hub: bool = False
+    events: EventsSettings = EventsSettings()
     lambda_: LambdaSettings = Field(LambdaSettings(), alias="lambda")
     retention: Retention = Retention()
     policy: dict[str, Any] = {}
@@ -215,13 +255,16 @@ class Environment(_Model):
 
     def ephemeral(self, stack_name: str) -> Environment:
         """This environment as a throw-away stack: its own resource names, a bucket that destroy
-        may empty (reports written during the test run would otherwise block it), and only the
-        `ephemeral.alert_emails` subscribed (each deploy mails a subscription confirmation)."""
+        may empty (reports written during the test run would otherwise block it), only the
+        `ephemeral.alert_emails` subscribed (each deploy mails a subscription confirmation), and
+        the change-event path only with `ephemeral.events` (its rules span every scan region)."""
+        events = self.events.model_copy(update={"enabled": self.events.enabled and self.ephemeral_.events})
         return self.model_copy(
             update={
                 "stack": stack_name,
                 "force_destroy": True,
                 "alert_emails": self.ephemeral_.alert_emails,
+                "events": events,
             }
         )
 

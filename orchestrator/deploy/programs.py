@@ -12,9 +12,10 @@ import importlib
 from collections.abc import Callable
 
 from ec2c.stacks import ComplianceAnalyzerArgs, program
+from ec2c.stacks.args import EventsArgs
 
 from ..errors import BadInput
-from .environments import Environment
+from .environments import Environment, EventsSettings
 
 PulumiProgram = Callable[[], None]
 ProgramFactory = Callable[[Environment], PulumiProgram]
@@ -41,8 +42,21 @@ def analyzer_program(env: Environment) -> PulumiProgram:
         regions=env.scan_regions,
         metric_namespace=env.metric_namespace,
         force_destroy=env.force_destroy,
+        events=events_args(env.events),
     )
     return program(args)
+
+
+def events_args(events: EventsSettings) -> EventsArgs | None:
+    """The stack's change-event path as the file sets it; None (no rules, no queue) unless
+    `events.enabled`, so the other settings of a disabled block deploy nothing."""
+    if not events.enabled:
+        return None
+    return EventsArgs(
+        alert_severity=events.alert_severity.value,
+        batch_window_s=events.batch_window_s,
+        batch_size=events.batch_size,
+    )
 
 
 def resolve_program(env: Environment) -> PulumiProgram:
