@@ -54,6 +54,13 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "region); with --wait, follow it and exit with its outcome.",
     ),
     LazyCommand(
+        "doctor",
+        f"{_PACKAGE}.doctor",
+        "doctor",
+        "Check that CloudTrail gives the change-event path the API calls of every scan region\n"
+        "(reads only: creates and changes nothing).",
+    ),
+    LazyCommand(
         "status",
         f"{_PACKAGE}.fleet",
         "status",
