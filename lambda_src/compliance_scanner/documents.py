@@ -12,7 +12,7 @@ findings, so neither the scanner nor a reader ever holds a whole estate's findin
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from .contract import SCHEMA_VERSION as SCHEMA_VERSION  # the version these documents describe
 
@@ -68,6 +68,11 @@ class Finding(TypedDict):
     remediation_cli: str
     remediation_pulumi: str
     mappings: dict[str, str]
+    changed_at: NotRequired[str]
+    """Only in a report with change records overlaid (`overlay`): when the record that last
+    re-evaluated the resource was written; the full scan's findings have no such field."""
+    change_record: NotRequired[str]
+    """The key of that record (`reports/changes/...`)."""
 
 
 class ErrorDocument(TypedDict):
@@ -115,6 +120,16 @@ class RegionEntry(TypedDict):
     findings are inline."""
 
 
+class OverlayDocument(TypedDict):
+    """What a report shown with change records overlaid (`overlay`) holds beyond the full scan."""
+
+    records: int
+    through: str
+    """`generated_at` of the last record overlaid."""
+    resources: int
+    """Distinct resources the records re-evaluated (or found gone)."""
+
+
 class ReportIndex(TypedDict):
     schema_version: int
     run_id: str
@@ -134,6 +149,9 @@ class ReportIndex(TypedDict):
     new_findings: int
     resolved_findings: int
     region_shards: list[RegionEntry]
+    overlay: NotRequired[OverlayDocument]
+    """Only in a report with change records overlaid, which is never stored: the scanner writes
+    no such key."""
 
 
 def iso_utc(moment: datetime) -> str:

@@ -17,7 +17,9 @@ Why it is built this way:
   (`Report.failures`): instances, launch templates, default security groups and the failing
   account guardrails, each row labelled with its type (and filterable by it) once more than one
   type is present. An account guardrail's resource is the account, per region. Every guardrail
-  result (pass, fail, skipped) is also laid out as a rule x region grid in its own panel.
+  result (pass, fail, skipped) is also laid out as a rule x region grid in its own panel. A
+  finding a change record re-evaluated since the full scan (`ec2c report --env`) is marked
+  "Changed", and the masthead says how many records the page includes.
 * **A page, not a database.** A browser does not hold 100,000 table rows, and the scanner never
   holds them either: the failures stream past once, the `FINDINGS_SHOWN` most severe are kept (a
   heap, `render.top_failures`) and the rest counted. When some are left out the page says how
@@ -153,6 +155,10 @@ class PageView:
     previous_run_id: str
     generated_at: str
     generated_at_label: str
+    change_records: int
+    """Change records laid over the full scan (`ec2c report --env`); 0 for the scan alone."""
+    changes_through: str
+    changes_through_label: str
     stats: list[tuple[str, str, int]]
     compliance_rate: float | None
     compliance_rate_label: str
@@ -349,6 +355,7 @@ def build_view(report: Report, rest_at: str | None = None) -> PageView:
     new_findings, new = _capped(report.new_findings())
     resolved_findings, resolved = _capped(report.resolved_findings())
     account = as_text(index["account_id"])
+    overlaid = as_mapping(index.get("overlay"))
     return PageView(
         title=f"EC2 compliance report{' · ' + account if account else ''}",
         account_id=account,
@@ -357,6 +364,9 @@ def build_view(report: Report, rest_at: str | None = None) -> PageView:
         previous_run_id=as_text(index["previous_run_id"]),
         generated_at=as_text(index["generated_at"]),
         generated_at_label=timestamp_label(index["generated_at"]),
+        change_records=as_int(overlaid.get("records")),
+        changes_through=as_text(overlaid.get("through")),
+        changes_through_label=timestamp_label(overlaid.get("through")),
         stats=[(key, label, as_int(summary.get(key))) for key, label in STAT_LABELS],
         compliance_rate=rate,
         compliance_rate_label=format_rate(rate),

@@ -82,6 +82,9 @@ class FindingView:
     remediation_pulumi: str
     mappings: tuple[tuple[str, str], ...]
     tags: tuple[tuple[str, str], ...]
+    changed_at: str
+    """When a change record re-evaluated the resource since the full scan; empty otherwise."""
+    changed_at_label: str
 
 
 def as_text(value: Any) -> str:
@@ -149,6 +152,8 @@ def finding_view(finding: Mapping[str, Any]) -> FindingView:
         remediation_pulumi=as_text(finding.get("remediation_pulumi")),
         mappings=tuple((MAPPING_LABELS.get(key, key), as_text(mappings[key])) for key in ordered_mappings),
         tags=tuple(sorted((as_text(k), as_text(v)) for k, v in tags.items())),
+        changed_at=as_text(finding.get("changed_at")),
+        changed_at_label=timestamp_label(finding.get("changed_at")),
     )
 
 

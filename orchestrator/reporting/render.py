@@ -28,6 +28,9 @@ type's failures it shows, and the "... N more findings" line counts everything l
 Account guardrails that PASS or are SKIPPED are not failures and never appear in the findings
 table; a compact matrix (rule x region: FAIL / pass / skipped) summarises all their results.
 
+A finding a change record re-evaluated since the full scan (`ec2c report --env`, see
+`ec2c.scanner.overlay`) says so under its message: `changed: re-evaluated <time>`.
+
 Every string from AWS or a user (tags, names, messages, regions, rule ids) is a rich `Text`,
 never parsed as console markup.
 """
@@ -237,10 +240,14 @@ def _more_line(hidden: Counter[TallyKey], capped: bool) -> Text:
 
 
 def _message(finding: Mapping[str, Any]) -> Text:
+    """The message, then whether it is suppressed and whether a change record re-evaluated it
+    since the full scan (`ec2c report --env`)."""
     message = Text(str(finding.get("message") or finding.get("title") or ""))
     if finding.get("suppressed"):
         reason = finding.get("suppression_reason") or "no reason given"
         message.append(f"\nsuppressed: {reason}", style="italic")
+    if finding.get("changed_at"):
+        message.append(f"\nchanged: re-evaluated {format_time(str(finding['changed_at']))}", style="italic")
     return message
 
 

@@ -10,19 +10,26 @@ schema 3 index whose findings stream from the run's shards as the output is writ
 one line naming the object and why: no report yet, not JSON, not a report, an unknown schema
 version, and (found while the output streams, `streaming_from`) a shard the index lists but that
 is gone, truncated or not gzip.
+
+The change records written since the report started (`reports/changes/`, by the event-driven
+evaluations) are laid over it by default (`with_changes`, the scanner's `overlay`): a record
+that cannot be read is one line naming it too, never a report silently short of it.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError
 
-from ec2c.scanner.contract import LATEST_REPORT_KEY
+from ec2c.scanner.change_records import records_since
+from ec2c.scanner.contract import CHANGES_PREFIX, LATEST_REPORT_KEY
+from ec2c.scanner.overlay import overlay
 from ec2c.scanner.reader import Report, load_latest
 from ec2c.scanner.storage import S3Store
 
@@ -79,6 +86,34 @@ def deployed_report(env: str, stack: str | None, config_dir: Path | None) -> Dep
     region = str(outputs.get(REGION_OUTPUT) or environment.aws.region)
     session = checked_session()
     return DeployedReport(fetch_latest_report(session, str(bucket), region), str(bucket), region)
+
+
+def with_changes(latest: DeployedReport) -> DeployedReport:
+    """The latest report with the change records written since it started laid over it (its
+    index then says so under `overlay`); the report as it is when there are none."""
+    store = latest.report.store
+    if store is None:
+        return latest
+    started = _started(latest)
+    with unreadable_as_failure():
+        try:
+            overlaid = overlay(latest.report, records_since(store, started))
+        except BotoCoreError as exc:  # a record's body cut off mid-read
+            raise OperationFailed(f"{store.uri(CHANGES_PREFIX)}: {describe_aws_error(exc)}") from None
+    return replace(latest, report=overlaid)
+
+
+def _started(latest: DeployedReport) -> datetime:
+    """When the report's scan started: the change records after it are newer than the report."""
+    value = latest.report.index["generated_at"]
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise OperationFailed(
+            f"{latest.uri}: generated_at {value!r} is not an ISO 8601 time, so the change records "
+            "newer than the report cannot be told; --no-changes shows the report alone"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @contextlib.contextmanager

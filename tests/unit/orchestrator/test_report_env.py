@@ -187,3 +187,103 @@ def test_security_hub_needs_the_reports_account():
     anonymous = load_report({"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "summary": {}}, None, "test")
     with pytest.raises(OperationFailed, match="no account id"):
         import_report(None, anonymous, REGION)
+
+
+def write_change(stored: Report, minutes: int, resources: list[dict[str, str]], findings: list[Any]) -> str:
+    """A change record in the bucket, written `minutes` after the report's scan started, as the
+    event path stores it; returns its key."""
+    from datetime import datetime, timedelta
+
+    from ec2c.scanner.change_records import record_key
+    from ec2c.scanner.storage import put_json
+
+    moment = datetime.fromisoformat(stored.index["generated_at"].replace("Z", "+00:00")) + timedelta(minutes=minutes)
+    key = record_key(moment, f"batch-{minutes}")
+    record = {
+        "kind": "change",
+        "schema_version": 1,
+        "record_id": f"batch-{minutes}",
+        "generated_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "account_id": stored.index["account_id"],
+        "base_run_id": stored.index["run_id"],
+        "event_ids": ["e-1"],
+        "events": {"received": 1, "evaluated": 1, "skipped": 0, "retried": 0},
+        "earliest_event": None,
+        "latest_event": None,
+        "resources": [{"region": REGION, "state": "evaluated", **resource} for resource in resources],
+        "findings": findings,
+        "new_findings": [],
+        "resolved_findings": [],
+        "errors": [],
+        "skipped": [],
+    }
+    put_json(S3Store(boto3.client("s3", region_name=REGION), BUCKET), key, record)
+    return key
+
+
+def instance(resource_id: str, state: str = "evaluated") -> dict[str, str]:
+    return {"resource_type": "instance", "resource_id": resource_id, "state": state}
+
+
+def test_the_change_records_since_the_scan_are_laid_over_it(bucket):
+    stored = stored_scan(instances=3)
+    findings = list(stored.findings())
+    gone, kept, untouched = sorted(f["resource_id"] for f in findings)
+    [kept_finding] = [f for f in findings if f["resource_id"] == kept]
+    write_change(stored, 1, [instance(gone, "gone")], [])
+    key = write_change(stored, 2, [instance(kept)], [kept_finding])
+    through = write_change(stored, 3, [instance("i-0notscanned")], [])  # a resource the scan never saw
+
+    table = report("--limit", "0")
+
+    assert table.exit_code == 0, table.stderr
+    assert (
+        "Includes 3 change record(s) through "
+        f"{json.loads(bucket.get_object(Bucket=BUCKET, Key=through)['Body'].read())['generated_at']} "
+        "(3 resource(s) re-evaluated since the full scan)"
+    ) in table.stderr
+    assert gone not in table.stderr and untouched in table.stderr
+    assert "changed: re-evaluated" in table.stderr
+    exported = json.loads(report("--format", "json").stdout)
+    assert sorted(f["resource_id"] for f in exported["findings"]) == [kept, untouched]
+    [marked] = [f for f in exported["findings"] if f["resource_id"] == kept]
+    assert marked["change_record"] == key
+    assert exported["summary"]["non_compliant_instances"] == 2
+    assert exported["overlay"]["records"] == 3
+    assert len(report("--format", "csv").stdout.splitlines()) == 1 + 2
+    page = report("--format", "html").stdout
+    assert 'data-field="change_records"' in page and page.count('data-hook="changed"') == 1
+
+
+def test_no_changes_shows_the_full_scan_alone(bucket):
+    stored = stored_scan(instances=2)
+    write_change(stored, 1, [instance(f["resource_id"], "gone") for f in stored.findings()], [])
+    alone = report("--no-changes", "--format", "json")
+    assert alone.exit_code == 0, alone.stderr
+    assert "change record" not in alone.stderr
+    exported = json.loads(alone.stdout)
+    assert "overlay" not in exported and len(exported["findings"]) == 2
+    assert json.loads(report("--format", "json").stdout)["findings"] == []
+
+
+def test_without_records_nothing_is_said(bucket):
+    stored = stored_scan()
+    write_change(stored, -5, [instance(next(stored.findings())["resource_id"], "gone")], [])  # older than the scan
+    table = report()
+    assert table.exit_code == 0, table.stderr
+    assert "change record" not in table.stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_record_that_cannot_be_read_is_one_line(bucket, fmt):
+    stored = stored_scan()
+    key = write_change(stored, 1, [], [])
+    bucket.put_object(Bucket=BUCKET, Key=key, Body=b"{not json")
+    assert error_line(report("--format", fmt)) == f"error: s3://{BUCKET}/{key}: not JSON"
+    assert report("--no-changes", "--format", fmt).exit_code == 0
+
+
+def test_no_changes_is_for_an_environment_only(tmp_path):
+    result = CliRunner().invoke(app, ["report", "--plan", str(tmp_path / "plan.yaml"), "--no-changes"])
+    assert result.exit_code == 2
+    assert "--no-changes: only with --env" in result.stderr

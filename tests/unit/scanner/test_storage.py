@@ -280,3 +280,44 @@ def test_a_bucket_takes_a_file_object_as_well_as_a_spooled_file(s3) -> None:
     assert s3.get_object(Bucket=BUCKET, Key="reports/plain.bin")["Body"].read() == b"from memory"
     assert list(read_lines(store, KEY)) == [{"from": "disk"}]
     assert s3.head_object(Bucket=BUCKET, Key=KEY)["ContentType"] == "application/gzip"
+
+
+def test_keys_lists_a_prefix_in_key_order_after_a_key(any_store) -> None:
+    for key in (
+        "reports/changes/20250601T120500000000Z-b.json",
+        "reports/changes/20250601T120000000000Z-a.json",
+        "reports/changes/2025/nested.json",
+        "reports/changes-state/us-east-1/instance/i-1.json",
+        "reports/latest.json",
+    ):
+        any_store.put_bytes(key, b"{}", JSON_TYPE)
+    assert list(any_store.keys("reports/changes/")) == [
+        "reports/changes/2025/nested.json",
+        "reports/changes/20250601T120000000000Z-a.json",
+        "reports/changes/20250601T120500000000Z-b.json",
+    ]
+    assert list(any_store.keys("reports/changes/", "reports/changes/20250601T120000000000Z")) == [
+        "reports/changes/20250601T120000000000Z-a.json",
+        "reports/changes/20250601T120500000000Z-b.json",
+    ]
+    assert list(any_store.keys("reports/changes/2025060")) == [
+        "reports/changes/20250601T120000000000Z-a.json",
+        "reports/changes/20250601T120500000000Z-b.json",
+    ]
+    assert list(any_store.keys("reports/changes/", "reports/changes/20250601T120500000000Z-b.json")) == []
+    assert list(any_store.keys("reports/nothing-here/")) == []
+
+
+def test_a_folder_lists_no_temporary_file(tmp_path) -> None:
+    """A write in progress is a dot-file beside its target: never a key."""
+    store = DirStore(tmp_path)
+    store.put_bytes("reports/changes/a.json", b"{}", JSON_TYPE)
+    (tmp_path / "reports" / "changes" / ".b.json.x1y2").write_bytes(b"{")
+    assert list(store.keys("reports/changes/")) == ["reports/changes/a.json"]
+
+
+def test_a_listing_that_fails_is_one_line(s3) -> None:
+    with pytest.raises(ReportReadError) as caught:
+        list(S3Store(s3, "no-such-bucket").keys("reports/changes/"))
+    assert str(caught.value).startswith("s3://no-such-bucket/reports/changes/: NoSuchBucket: ")
+    assert "\n" not in str(caught.value)
