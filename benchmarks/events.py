@@ -7,8 +7,10 @@ a report bucket, an alert topic and Security Hub; a fleet of `--instances` insta
 `--groups` security groups; a full scan first (the latest report every change is judged
 against). Then two cases:
 
-* one event: a ModifyInstanceMetadataOptions (a CloudTrail record from the test fixtures) for one
-  instance, put on the bus, received from the queue and handed to the scanner as a batch of one;
+* one event: a security group of one instance opened to the world (all traffic from 0.0.0.0/0)
+  and its AuthorizeSecurityGroupIngress record (a CloudTrail record from the test fixtures) put
+  on the bus, received from the queue and handed to the scanner as a batch of one: new
+  failures, imported into Security Hub and alerted;
 * a burst: `--burst` events over `--instances` resources (each instance gets burst/instances
   events of three kinds in turn: metadata options, a state change, an address association),
   put on the bus, received, and handed over in batches of `--batch-size` messages in queue
@@ -45,10 +47,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-FIXTURE = (
-    Path(__file__).resolve().parents[1] / "tests/unit/scanner/fixtures/events/modify_instance_metadata_options.json"
-)
+FIXTURES = Path(__file__).resolve().parents[1] / "tests/unit/scanner/fixtures/events"
 PLACEHOLDER = "i-0bbbbbbbbbbbbbbb1"
+"""The instance of the metadata-options record."""
+GROUP_PLACEHOLDER = "sg-0123456789abcdef0"
+"""The group of the ingress record."""
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 BUCKET = "bench-reports"
@@ -114,7 +117,12 @@ class Bench:
     def _count(self, model: Any, **_: Any) -> None:
         self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
-    def seed(self) -> list[str]:
+    def seed(self) -> tuple[list[str], str]:
+        """The fleet, and a group of its own for one more instance (the one-event case)."""
+        lone = self.ec2.create_security_group(GroupName="lone", Description="bench")["GroupId"]
+        self.ec2.run_instances(
+            ImageId="ami-760aaa0f", MinCount=1, MaxCount=1, InstanceType="t3.micro", SecurityGroupIds=[lone]
+        )
         per_group = max(1, self.args.instances // self.args.groups)
         instances: list[str] = []
         for number in range(self.args.groups):
@@ -128,7 +136,7 @@ class Bench:
                 SecurityGroupIds=[group],
             )
             instances += [i["InstanceId"] for i in reservation["Instances"]]
-        return instances
+        return instances, lone
 
     def full_scan(self) -> None:
         from ec2c.scanner.handler import publish
@@ -168,9 +176,21 @@ class Bench:
         return time.perf_counter() - started, response
 
 
-def metadata_event(instance: str) -> dict[str, Any]:
-    detail = json.loads(FIXTURE.read_text().replace(PLACEHOLDER, instance))["detail"]
+def _recorded(name: str, placeholder: str, value: str) -> dict[str, Any]:
+    detail = json.loads((FIXTURES / f"{name}.json").read_text().replace(placeholder, value))["detail"]
     return {"Source": "aws.ec2", "DetailType": "AWS API Call via CloudTrail", "Detail": json.dumps(detail)}
+
+
+def metadata_event(instance: str) -> dict[str, Any]:
+    return _recorded("modify_instance_metadata_options", PLACEHOLDER, instance)
+
+
+def opened(bench: Bench, group: str) -> dict[str, Any]:
+    """The group opened to the world in EC2, and the API call's record."""
+    bench.ec2.authorize_security_group_ingress(
+        GroupId=group, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    )
+    return _recorded("authorize_security_group_ingress", GROUP_PLACEHOLDER, group)
 
 
 def state_event(instance: str) -> dict[str, Any]:
@@ -242,7 +262,8 @@ def run_case(bench: Bench, name: str, entries: list[dict[str, Any]], batch_size:
         f"resource): {dict(sorted((c, n) for c, n in bench.calls.items() if c.startswith(('ec2:', 'ssm:'))))}"
     )
     print(f"  other calls: {dict(sorted(others.items()))}")
-    print(f"  new findings imported: {new}; messages handed back: {retried}")
+    imported = bench.calls["securityhub:BatchImportFindings"]
+    print(f"  new findings: {new} (Security Hub import calls: {imported}); messages handed back: {retried}")
     goal = max(timings) < 2.0 if len(entries) == 1 else True
     calls_goal = ec2 / max(1, distinct) <= 3
     print(
@@ -270,13 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     with mock_aws():
         bench = Bench(args)
         seeded = time.perf_counter()
-        instances = bench.seed()
+        instances, lone = bench.seed()
         bench.full_scan()
         print(
-            f"fleet: {len(instances)} instances in {args.groups} groups, full scan as baseline "
+            f"fleet: {len(instances) + 1} instances in {args.groups + 1} groups, full scan as baseline "
             f"in {time.perf_counter() - seeded:.2f} s (not in the figures)"
         )
-        whole, done = run_case(bench, "one event", [metadata_event(instances[0])], args.batch_size, 0)
+        whole, done = run_case(bench, "one event", [opened(bench, lone)], args.batch_size, 0)
         whole_burst, _ = run_case(bench, "burst", list(burst(instances, args.burst)), args.batch_size, done)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS of this process: {peak:.0f} MB")
