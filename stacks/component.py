@@ -624,6 +624,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
                     alert_threshold=threshold,
                     dead_letter_queue_name=values[3],
                     state_machine_arn=values[4],
+                    change_events=args.events is not None,
                 )
             ),
             opts=self._opts(),

@@ -48,9 +48,11 @@ def dashboard_body(
     alert_threshold: float,
     dead_letter_queue_name: str,
     state_machine_arn: str,
+    change_events: bool = False,
 ) -> str:
     """JSON body of the dashboard: compliance, per-rule failures, Lambda health, scans that
-    failed for good (the dead-letter queue), the scan executions, recent errors."""
+    failed for good (the dead-letter queue), the scan executions, with `change_events` the
+    change-event path's counts and its time from a change to the verdict, and recent errors."""
     ns = metric_namespace
     rule_search = (
         f"SEARCH('{{{ns},{contract.METRIC_RULE_DIMENSION}}} "
@@ -125,10 +127,11 @@ def dashboard_body(
             x=12,
             y=12,
         ),
+        *(_change_widgets(region, ns, y=18) if change_events else []),
         {
             "type": "log",
             "x": 0,
-            "y": 18,
+            "y": 24 if change_events else 18,
             "width": 24,
             "height": 6,
             "properties": {
@@ -144,3 +147,33 @@ def dashboard_body(
         },
     ]
     return json.dumps({"widgets": widgets})
+
+
+def _change_widgets(region: str, ns: str, *, y: int) -> list[dict[str, Any]]:
+    """What the change-event path did (events in, skipped, handed back to the queue, new
+    failures) and how fast: the time from a change to its verdict, on average and at worst."""
+    counts = (
+        contract.METRIC_CHANGE_EVENTS,
+        contract.METRIC_CHANGE_EVENTS_SKIPPED,
+        contract.METRIC_CHANGE_EVENTS_RETRIED,
+        contract.METRIC_CHANGE_NEW_FAILURES,
+    )
+    return [
+        _metric_widget(
+            "Change events",
+            region,
+            [[ns, metric, {"stat": "Sum"}] for metric in counts],
+            x=0,
+            y=y,
+        ),
+        _metric_widget(
+            "Time from a change to its verdict (s)",
+            region,
+            [
+                [ns, contract.METRIC_TIME_TO_VERDICT, {"stat": "Average"}],
+                [ns, contract.METRIC_TIME_TO_VERDICT, {"stat": "Maximum"}],
+            ],
+            x=12,
+            y=y,
+        ),
+    ]

@@ -10,7 +10,7 @@ from ec2c.stacks.dashboard import PERIOD_S, dashboard_body
 STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:compliance-scan-dev-1a2b3c4"
 
 
-def _widgets() -> list[dict]:
+def _widgets(change_events: bool = False) -> list[dict]:
     body = dashboard_body(
         region="eu-west-1",
         function_name="ec2-compliance-dev",
@@ -19,6 +19,7 @@ def _widgets() -> list[dict]:
         alert_threshold=85.0,
         dead_letter_queue_name="compliance-scanner-dlq-dev-1a2b3c4",
         state_machine_arn=STATE_MACHINE_ARN,
+        change_events=change_events,
     )
     return json.loads(body)["widgets"]
 
@@ -92,3 +93,24 @@ def test_the_scan_executions_of_the_state_machine_are_shown() -> None:
         ["AWS/States", metric, "StateMachineArn", STATE_MACHINE_ARN, {"stat": "Sum"}]
         for metric in ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut")
     ]
+
+
+def test_the_change_event_path_adds_its_counts_and_time_to_verdict_above_the_logs() -> None:
+    widgets = _widgets(change_events=True)
+    assert [w["type"] for w in widgets] == ["metric"] * 8 + ["log"]
+    positions = [(w["x"], w["y"]) for w in widgets]
+    assert len(set(positions)) == len(positions)
+    by_title = {w["properties"]["title"]: w for w in widgets}
+    assert [m[1] for m in by_title["Change events"]["properties"]["metrics"]] == [
+        "ChangeEventsReceived",
+        "ChangeEventsSkipped",
+        "ChangeEventsRetried",
+        "ChangeNewFailures",
+    ]
+    latency = by_title["Time from a change to its verdict (s)"]["properties"]["metrics"]
+    assert latency == [
+        ["Acme/EC2", "ChangeTimeToVerdict", {"stat": "Average"}],
+        ["Acme/EC2", "ChangeTimeToVerdict", {"stat": "Maximum"}],
+    ]
+    assert by_title["Recent scanner errors"]["y"] == 24
+    assert "Change events" not in {w["properties"]["title"] for w in _widgets()}

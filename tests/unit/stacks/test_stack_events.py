@@ -449,3 +449,13 @@ def test_a_queue_policy_without_rules_is_refused() -> None:
     with pytest.raises(ValueError) as caught:
         iam.events_queue_policy(queue_arn="arn:aws:sqs:eu-west-1:123456789012:q", rule_arns=[])
     assert str(caught.value) == "events_queue_policy: expected at least one rule ARN, got none"
+
+
+def test_the_dashboard_shows_the_change_path_only_when_it_exists(without: Deployment, deployment: Deployment) -> None:
+    def titles(stack: Deployment) -> set[str]:
+        body = json.loads(stack.one("aws:cloudwatch/dashboard:Dashboard").state["dashboardBody"])
+        return {widget["properties"]["title"] for widget in body["widgets"]}
+
+    change = {"Change events", "Time from a change to its verdict (s)"}
+    assert change <= titles(deployment)
+    assert not change & titles(without)
