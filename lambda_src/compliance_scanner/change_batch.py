@@ -163,7 +163,7 @@ def _collect(
     needed = needed_sources(settings.policy)
     collected = _Collected()
     for group in groups:
-        collection = collect_targets(session, _targets(group), needed, budget, now)
+        collection = collect_targets(session, _targets(group), needed, budget, now, group.account)
         collected.calls += collection.calls
         collected.errors += [error.to_document() for error in collection.errors]
         if not collection.complete:

@@ -79,9 +79,14 @@ def collect_targets(
     needed: frozenset[str],
     budget: TimeBudget,
     observed_at: datetime,
+    account_id: str | None = None,
 ) -> TargetedCollection:
     """The records of `targets`, reading only the sources in `needed`. API failures and an
-    exhausted budget are recorded in the result, never raised."""
+    exhausted budget are recorded in the result, never raised.
+
+    `account_id` is the account the targets belong to: a full scan names the account record
+    after the owner of the region's instances, which a change to a guardrail alone never lists;
+    without it that record would be "unknown", another resource than the full scan's."""
     guardrails = frozenset(source for source in ACCOUNT_FETCHERS if source in needed and targets.account_guardrails)
     with RegionCollector(
         session, targets.region, needed, budget, observed_at, regional_sources=guardrails
@@ -89,6 +94,7 @@ def collect_targets(
         instances, missing_instances = _instances(collector, targets)
         templates, missing_templates = _templates(collector, targets, needed, observed_at)
         groups = _default_groups(collector, targets, needed, observed_at)
+        collector.owner_id = collector.owner_id or account_id
         account = collector.resources()
         return TargetedCollection(
             records=[*instances, *templates, *groups, *account],
