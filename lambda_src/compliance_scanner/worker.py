@@ -333,6 +333,8 @@ def scan_region(
             owner = collector.owner_id or carried.owner_id
             if can_continue and collector.stopped_reason is not None:
                 return _continued(store, run, region, shards, carried, collector, owner, pages)
+            # a region without instances names no owner: its account record is still the run's
+            collector.owner_id = owner or run.account_id
             resources = collector.resources()
             account = run.account_id or owner
             history = history or _History(previous, region, account, run.history_error is not None)

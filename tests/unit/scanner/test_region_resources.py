@@ -89,6 +89,7 @@ def test_guardrails_and_templates_are_judged_once_per_region(session, ec2, api_c
     assert set(account) == {"ebs_default_encryption"}
     assert account["ebs_default_encryption"]["status"] == "FAIL"  # moto's default: off
     assert account["ebs_default_encryption"]["resource_arn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    assert account["ebs_default_encryption"]["resource_id"] == ACCOUNT  # no instance names the owner: the run does
     (default_vpc,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     (default_group,) = ec2.describe_security_groups(
         Filters=[{"Name": "vpc-id", "Values": [default_vpc["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}]
