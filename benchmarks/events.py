@@ -26,7 +26,7 @@ what the goal of under 2 s for one event is about), the API calls the scanner ma
 per affected resource (the goal: at most 3), evaluations (resources judged) per event, the new
 findings imported into Security Hub, and the peak RSS of this process.
 
-The scanner is `change_batch.handle_changes`, the handler's change path, called with this
+The scanner is `changes.batch.handle_changes`, the handler's change path, called with this
 script's boto3 session so its calls can be counted (the handler builds its own session from the
 environment). moto's EventBridge leaves `account` out of the envelopes it delivers, which
 EventBridge always sets; it is added back to each message body, and nothing else is changed.
@@ -74,7 +74,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         import boto3
 
-        from ec2c.scanner.events import event_names, event_patterns
+        from ec2c.scanner.changes.events import event_names, event_patterns
         from ec2c.scanner.policy import load_policy
         from ec2c.scanner.rules import CATALOGUE
         from ec2c.scanner.settings import load_settings
@@ -169,7 +169,7 @@ class Bench:
         return records
 
     def handle(self, records: list[dict[str, Any]]) -> tuple[float, dict[str, Any]]:
-        from ec2c.scanner.change_batch import handle_changes
+        from ec2c.scanner.changes.batch import handle_changes
 
         started = time.perf_counter()
         response = handle_changes(self.session, self.settings, self.store, {"Records": records}, account_id=ACCOUNT)
@@ -219,7 +219,7 @@ def burst(instances: list[str], count: int) -> Iterator[dict[str, Any]]:
 def records_written(bench: Bench, before: int) -> list[dict[str, Any]]:
     from datetime import UTC, datetime
 
-    from ec2c.scanner.change_records import records_since
+    from ec2c.scanner.changes.records import records_since
 
     return [record for _, record in records_since(bench.store, datetime(2000, 1, 1, tzinfo=UTC))][before:]
 

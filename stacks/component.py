@@ -24,7 +24,7 @@ import ec2c.stacks.dashboard as dashboard
 import ec2c.stacks.iam as iam
 import ec2c.stacks.packaging as packaging
 from ec2c.scanner import contract, workflow
-from ec2c.scanner.events import event_names, event_patterns
+from ec2c.scanner.changes.events import event_names, event_patterns
 from ec2c.scanner.permissions import required_iam_actions
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.stacks.args import ComplianceAnalyzerArgs, EventsArgs
@@ -724,7 +724,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
     ) -> None:
         """The change-event path: EventBridge rules -> home bus -> SQS -> the scanner.
 
-        One rule per pattern of `ec2c.scanner.events` (the CloudTrail API calls that can change a
+        One rule per pattern of `ec2c.scanner.changes.events` (the CloudTrail API calls that can change a
         verdict, and EC2 state changes), in the home region and in every other scan region: a
         rule has exactly one pattern, and one rule per pattern keeps each one exactly as the
         scanner derives it (an `$or` would merge the two into a form nobody else builds).

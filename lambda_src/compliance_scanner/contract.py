@@ -47,6 +47,6 @@ state a continuation resumes from, each region's result for the aggregate). Noth
 after the run; the bucket expires it after `WORK_RETENTION_DAYS`."""
 WORK_RETENTION_DAYS = 2
 CHANGES_PREFIX = "reports/changes/"
-"""Change records of event-driven evaluations (`change_records`), keyed by the time they were
+"""Change records of event-driven evaluations (`changes.records`), keyed by the time they were
 written so a listing after a report's start gives exactly the records that are newer."""
 SCHEMA_VERSION = 3

@@ -18,7 +18,7 @@ import boto3
 
 from . import steps, workflow
 from .asff import to_asff
-from .change_batch import handle_changes, is_change_batch
+from .changes.batch import handle_changes, is_change_batch
 from .clients import make_client
 from .publish import put_metrics, send_alert
 from .reader import Report, load_latest
@@ -43,7 +43,7 @@ def _log_progress(region: str, seen: int) -> None:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """An SQS batch is one of change events (`change_batch`); an `action` in the event is a step
+    """An SQS batch is one of change events (`changes.batch`); an `action` in the event is a step
     of the Step Functions scan (`workflow`); without either, the invocation scans every region
     itself, as a direct invoke always has."""
     changes = is_change_batch(event)

@@ -29,7 +29,7 @@ Account guardrails that PASS or are SKIPPED are not failures and never appear in
 table; a compact matrix (rule x region: FAIL / pass / skipped) summarises all their results.
 
 A finding a change record re-evaluated since the full scan (`ec2c report --env`, see
-`ec2c.scanner.overlay`) says so under its message: `changed: re-evaluated <time>`.
+`ec2c.scanner.changes.overlay`) says so under its message: `changed: re-evaluated <time>`.
 
 Every string from AWS or a user (tags, names, messages, regions, rule ids) is a rich `Text`,
 never parsed as console markup.

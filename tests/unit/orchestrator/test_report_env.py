@@ -194,7 +194,7 @@ def write_change(stored: Report, minutes: int, resources: list[dict[str, str]], 
     event path stores it; returns its key."""
     from datetime import datetime, timedelta
 
-    from ec2c.scanner.change_records import record_key
+    from ec2c.scanner.changes.records import record_key
     from ec2c.scanner.storage import put_json
 
     moment = datetime.fromisoformat(stored.index["generated_at"].replace("Z", "+00:00")) + timedelta(minutes=minutes)

@@ -1,4 +1,4 @@
-"""`change_batch` through `index.handler` on moto, the paths the end-to-end tests leave out: what
+"""`changes.batch` through `index.handler` on moto, the paths the end-to-end tests leave out: what
 is skipped and why, what is handed back to the queue when the results cannot be read or written,
 what is carried when a rule's data could not be read, and the touched resources found through an
 interface, an image, a prefix list, a deleted launch template or the account's guardrails.
@@ -25,10 +25,10 @@ import index
 import pytest
 from botocore.exceptions import ClientError
 
-from ec2c.scanner.change_batch import is_change_batch
-from ec2c.scanner.change_records import STATE_PREFIX, state_key
+from ec2c.scanner.changes.batch import is_change_batch
+from ec2c.scanner.changes.events import API_CALL, STATE_CHANGE
+from ec2c.scanner.changes.records import STATE_PREFIX, state_key
 from ec2c.scanner.contract import CHANGES_PREFIX, LATEST_REPORT_KEY
-from ec2c.scanner.events import API_CALL, STATE_CHANGE
 from ec2c.scanner.registry import Severity
 from ec2c.scanner.settings import ConfigError, load_settings
 from ec2c.scanner.storage import get_json

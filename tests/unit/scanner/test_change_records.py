@@ -1,4 +1,4 @@
-"""`change_records`: the record format's checks, the keys, the per-resource states, and
+"""`changes.records`: the record format's checks, the keys, the per-resource states, and
 `records_since` over a bucket on moto and a folder (the two stores the records live in)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from ec2c.scanner.change_records import (
+from ec2c.scanner.changes.records import (
     CHANGE_SCHEMA_VERSION,
     STATE_PREFIX,
     check_record,

@@ -1,4 +1,4 @@
-"""`change_verdicts.judge`: the outcomes of re-evaluated resources against what they failed
+"""`changes.verdicts.judge`: the outcomes of re-evaluated resources against what they failed
 before, from real records through `evaluate_resources` and the findings a scan writes for them."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ec2c.scanner import sources
-from ec2c.scanner.change_records import state_key
-from ec2c.scanner.change_verdicts import BatchContext, ResourceKey, judge, key_of
+from ec2c.scanner.changes.records import state_key
+from ec2c.scanner.changes.verdicts import BatchContext, ResourceKey, judge, key_of
 from ec2c.scanner.documents import Finding, iso_utc
 from ec2c.scanner.evaluation import Outcome, evaluate_resources
 from ec2c.scanner.model import FAIL, InstanceRecord, MetadataOptions

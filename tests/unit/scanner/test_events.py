@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from ec2c.scanner import events, sources
-from ec2c.scanner.events import Affected, Skipped, affected, coalesce, event_names, event_patterns
+from ec2c.scanner import sources
+from ec2c.scanner.changes import events
+from ec2c.scanner.changes.events import Affected, Skipped, affected, coalesce, event_names, event_patterns
 from ec2c.scanner.rules import CATALOGUE
 
 FIXTURES = Path(__file__).parent / "fixtures" / "events"

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict, cast
 
-from .contract import CHANGES_PREFIX, REPORT_PREFIX
-from .documents import ErrorDocument, Finding
-from .storage import MissingObject, ReportReadError, Store, get_json
+from ..contract import CHANGES_PREFIX, REPORT_PREFIX
+from ..documents import ErrorDocument, Finding
+from ..storage import MissingObject, ReportReadError, Store, get_json
 
 CHANGE_SCHEMA_VERSION = 1
 CHANGE_KIND = "change"

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from . import sources
-from .registry import INSTANCE
-from .rules.base import Rule
+from .. import sources
+from ..registry import INSTANCE
+from ..rules.base import Rule
 
 EVENT_SOURCE = "aws.ec2"
 API_CALL = "AWS API Call via CloudTrail"

@@ -1,7 +1,7 @@
 """The latest full report with the change records written since laid over it (`ec2c report --env`).
 
 A full scan rewrites its report a few times a day; between two, event-driven evaluations write
-change records (`change_records`), each with the complete current failures of the resources it
+change records (`records`), each with the complete current failures of the resources it
 re-evaluated. Laying them over the report gives "the estate as of the last change" without
 rewriting the shards: a resource some record names takes its findings from the latest such
 record (none for a resource gone since), and every other resource keeps the scan's.
@@ -33,13 +33,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from .change_records import ChangeRecord
-from .documents import Finding, OverlayDocument, RegionEntry, ReportIndex, RuleCounts, Summary, Unevaluated
-from .model import FAIL
-from .reader import Report
-from .registry import ACCOUNT, INSTANCE
-from .report import account_order
-from .storage import ReportReadError
+from ..documents import Finding, OverlayDocument, RegionEntry, ReportIndex, RuleCounts, Summary, Unevaluated
+from ..model import FAIL
+from ..reader import Report
+from ..registry import ACCOUNT, INSTANCE
+from ..report import account_order
+from ..storage import ReportReadError
+from .records import ChangeRecord
 
 ResourceKey = tuple[str, str, str]
 """(resource type, region, resource id): what a record overrides."""

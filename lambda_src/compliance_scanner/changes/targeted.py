@@ -18,11 +18,11 @@ from typing import Any
 
 import boto3
 
-from . import sources
-from .budget import TimeBudget
-from .collector import ID_BATCH, RegionCollector
-from .model import AccountRecord, InstanceRecord, LaunchTemplateRecord, ScanError, SecurityGroupRecord
-from .region_resources import ACCOUNT_FETCHERS, default_security_groups_among, launch_templates_named
+from .. import sources
+from ..budget import TimeBudget
+from ..collector import ID_BATCH, RegionCollector
+from ..model import AccountRecord, InstanceRecord, LaunchTemplateRecord, ScanError, SecurityGroupRecord
+from ..region_resources import ACCOUNT_FETCHERS, default_security_groups_among, launch_templates_named
 
 INSTANCE_ID_FILTER = "instance-id"
 GROUP_ID_FILTER = "instance.group-id"

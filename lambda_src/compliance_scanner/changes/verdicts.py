@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from .change_records import (
+from ..documents import ErrorDocument, Finding, iso_utc
+from ..evaluation import Outcome
+from ..history import is_active
+from ..model import FAIL, PASS, SKIPPED
+from ..registry import Severity
+from ..report import finding_document
+from .records import (
     CHANGE_KIND,
     CHANGE_SCHEMA_VERSION,
     ChangedResource,
@@ -27,12 +33,6 @@ from .change_records import (
     SkippedEvent,
     state_key,
 )
-from .documents import ErrorDocument, Finding, iso_utc
-from .evaluation import Outcome
-from .history import is_active
-from .model import FAIL, PASS, SKIPPED
-from .registry import Severity
-from .report import finding_document
 
 ResourceKey = tuple[str, str, str]
 """(region, resource type, resource id): what a record overrides."""

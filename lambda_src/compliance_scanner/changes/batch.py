@@ -7,7 +7,7 @@ after enough receives, send good events to the dead-letter queue with it. The ev
 merged per account and region (`events.coalesce`), so a burst for one instance is one
 evaluation; only the touched resources are read (`targeted.collect_targets`, filtered calls),
 evaluated with every enabled rule and the policy's suppressions, and judged against what they
-failed before (`change_verdicts`).
+failed before (`verdicts`).
 
 The order of the writes is the contract: the change record first (what the overlay reads), then
 the alert and Security Hub, then the resources' states last. A failure before the states are
@@ -29,13 +29,11 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .alerts import change_alert_message, change_alert_subject
-from .asff import findings_to_asff
-from .budget import TimeBudget
-from .change_records import SkippedEvent, read_state, record_key, stamp, state_key
-from .change_verdicts import BatchContext, ResourceKey, Verdicts, judge, key_of
-from .clients import make_client
-from .contract import (
+from ..alerts import change_alert_message, change_alert_subject
+from ..asff import findings_to_asff
+from ..budget import TimeBudget
+from ..clients import make_client
+from ..contract import (
     METRIC_CHANGE_EVENTS,
     METRIC_CHANGE_EVENTS_RETRIED,
     METRIC_CHANGE_EVENTS_SKIPPED,
@@ -43,17 +41,19 @@ from .contract import (
     METRIC_CHANGE_RESOURCES,
     METRIC_TIME_TO_VERDICT,
 )
-from .documents import ErrorDocument, Finding
-from .evaluation import Outcome, evaluate_resources
+from ..documents import ErrorDocument, Finding
+from ..evaluation import Outcome, evaluate_resources
+from ..permissions import needed_sources
+from ..reader import Report, load_latest
+from ..registry import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE
+from ..rules import CATALOGUE
+from ..security_hub import import_findings
+from ..settings import Settings
+from ..storage import ReportReadError, Store, put_json
 from .events import Affected, Skipped, affected, coalesce, event_names
-from .permissions import needed_sources
-from .reader import Report, load_latest
-from .registry import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE
-from .rules import CATALOGUE
-from .security_hub import import_findings
-from .settings import Settings
-from .storage import ReportReadError, Store, put_json
+from .records import SkippedEvent, read_state, record_key, stamp, state_key
 from .targeted import Targets, collect_targets
+from .verdicts import BatchContext, ResourceKey, Verdicts, judge, key_of
 
 LOG = logging.getLogger("ec2c.scanner")
 SQS_SOURCE = "aws:sqs"
