@@ -392,3 +392,37 @@ def test_a_trail_listed_for_another_region_does_not_cover_this_one() -> None:
     check = check_region(RegionListing(HOME, (stray,)))
 
     assert check.verdict is Verdict.not_ok and check.problem == f"no trail covers {HOME}"
+
+
+def test_a_denied_selector_read_is_cannot_tell_and_names_that_call(account, tmp_path, monkeypatch) -> None:
+    account.trail("org-trail")
+    real = trail.cloudtrail_client
+    monkeypatch.setattr(
+        trail, "cloudtrail_client", lambda session, region: denied(real(session, region), "get_event_selectors")
+    )
+
+    checks = diagnose(account, tmp_path)
+
+    assert checks[HOME].verdict is Verdict.cannot_tell
+    assert checks[HOME].problem == (
+        "cannot tell: reading trail org-trail failed (GetEventSelectors: AccessDeniedException: not authorized)"
+    )
+
+
+def test_an_sdk_failure_is_named_by_its_class() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    error = trail.call_error("GetTrailStatus", EndpointConnectionError(endpoint_url="https://cloudtrail.example"))
+
+    assert (error.operation, error.code) == ("GetTrailStatus", "EndpointConnectionError")
+    assert "https://cloudtrail.example" in error.message
+
+
+def test_a_trail_neither_logging_nor_recording_management_writes_needs_both_fixes() -> None:
+    idle = TrailFacts("idle", f"arn:aws:cloudtrail:{HOME}:1:trail/idle", HOME, True, False, False)
+
+    check = check_region(RegionListing(HOME, (idle,)))
+
+    assert check.verdict is Verdict.not_ok
+    assert check.problem == "trail idle records no management write events and is not logging"
+    assert "and start its logging" in (check.fix or "")

@@ -287,3 +287,37 @@ def test_no_changes_is_for_an_environment_only(tmp_path):
     result = CliRunner().invoke(app, ["report", "--plan", str(tmp_path / "plan.yaml"), "--no-changes"])
     assert result.exit_code == 2
     assert "--no-changes: only with --env" in result.stderr
+
+
+def test_a_record_cut_off_while_reading_is_one_line(bucket, monkeypatch):
+    """A record's body cut off after GetObject succeeded: botocore's error, named, no traceback."""
+    from botocore.exceptions import ResponseStreamingError
+
+    from ec2c.orchestrator.scan import latest
+
+    def cut(*args: Any, **kwargs: Any) -> Any:
+        raise ResponseStreamingError(error="Connection broken: IncompleteRead(3 bytes read)")
+        yield  # a generator, as records_since is
+
+    stored_scan()
+    monkeypatch.setattr(latest, "records_since", cut)
+    line = error_line(report())
+    assert line.startswith(f"error: s3://{BUCKET}/reports/changes/: ") and "IncompleteRead" in line
+
+
+def test_a_report_time_that_is_no_time_cannot_be_overlaid(bucket):
+    document = {"schema_version": 2, "run_id": "r1", "generated_at": "yesterday", "summary": {}, "findings": []}
+    bucket.put_object(Bucket=BUCKET, Key=LATEST_REPORT_KEY, Body=json.dumps(document).encode())
+    line = error_line(report("--format", "json"))
+    assert line == (
+        f"error: s3://{BUCKET}/{LATEST_REPORT_KEY}: generated_at 'yesterday' is not an ISO 8601 time, so the "
+        "change records newer than the report cannot be told; --no-changes shows the report alone"
+    )
+
+
+def test_a_report_without_a_store_has_no_records_to_overlay():
+    from ec2c.orchestrator.scan.latest import DeployedReport, with_changes
+
+    alone = load_report({"run_id": "r", "generated_at": "2026-01-01T00:00:00Z", "summary": {}}, None, "test")
+    latest = DeployedReport(alone, BUCKET, REGION)
+    assert with_changes(latest) is latest

@@ -204,6 +204,27 @@ def test_suppressed_failures_are_counted_as_suppressed(base, store) -> None:
     assert summary["non_compliant_instances"] == 3  # imdsv2_required still fails, unsuppressed
 
 
+def test_a_replaced_failure_that_was_suppressed_did_not_make_its_instance_failing(base, store) -> None:
+    """The full scan had accepted one instance's failures; the record finds one of them failing
+    unsuppressed now: that instance becomes non-compliant, and only its active failure counts."""
+    accepted = instances(base)[0]
+    findings = [
+        dict(f, suppressed=True, suppression_reason="accepted") if f["resource_id"] == accepted else f
+        for f in base.findings()
+    ]
+    summary = {**base.summary, "non_compliant_instances": 2, "by_severity": {**base.summary["by_severity"], "high": 4}}
+    export = {**base.index, "summary": summary, "findings": findings, "new_findings": [], "resolved_findings": []}
+    inline = load_report(export, None, "export.json")
+    imds, _ = failures_of(base, accepted)
+    write(store, 1, [evaluated(accepted)], [failing(imds)])
+
+    report = overlaid(inline, store)
+
+    assert report.summary["non_compliant_instances"] == 3
+    assert report.summary["by_severity"]["high"] == 5
+    assert [f["rule_id"] for f in failures_of(report, accepted)] == ["imdsv2_required"]
+
+
 def test_no_records_leave_the_report_as_it_is(base, store) -> None:
     assert overlaid(base, store) is base
     assert overlay(base, []) is base
@@ -232,6 +253,11 @@ def unreadable(store: DirStore, key: str, body: bytes) -> str:
         (b"{not json", "not JSON"),
         (b'{"kind": "report"}', "not a change record (kind is not 'change')"),
         (b'{"kind": "change", "schema_version": 1}', "change record without a resources list"),
+        (
+            b'{"kind": "change", "schema_version": 1, "resources": [], "findings": [], "new_findings": [],'
+            b' "resolved_findings": []}',
+            "change record without a generated_at time",
+        ),
     ],
 )
 def test_a_record_that_cannot_be_read_is_an_error_naming_it(base, store, body, why) -> None:

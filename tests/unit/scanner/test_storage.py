@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
 
 from ec2c.scanner.storage import (
     JSON_TYPE,
@@ -321,3 +322,17 @@ def test_a_listing_that_fails_is_one_line(s3) -> None:
         list(S3Store(s3, "no-such-bucket").keys("reports/changes/"))
     assert str(caught.value).startswith("s3://no-such-bucket/reports/changes/: NoSuchBucket: ")
     assert "\n" not in str(caught.value)
+
+
+def test_a_listing_that_cannot_reach_s3_is_one_line(s3) -> None:
+    """A connection failure (botocore's own error, not an S3 answer) names the prefix too."""
+
+    def unreachable(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
+
+    s3.meta.events.register("before-call.s3.ListObjectsV2", unreachable)
+    with pytest.raises(ReportReadError) as caught:
+        list(S3Store(s3, BUCKET).keys("reports/changes/"))
+    assert str(caught.value) == (
+        f's3://{BUCKET}/reports/changes/: Could not connect to the endpoint URL: "https://s3.amazonaws.com"'
+    )
