@@ -34,12 +34,17 @@ def should_alert(index: ReportIndex) -> bool:
 
 
 def alert_subject(index: ReportIndex) -> str:
-    """SNS subjects must be ASCII, single-line and at most 100 characters."""
+    """The run's rate, new findings and account, as an SNS subject (`_subject`)."""
     subject = (
         f"EC2 compliance {format_rate(index['summary']['compliance_rate'])}: {index['new_findings']} new "
         f"finding(s) in account {index['account_id'] or 'unknown'}"
     )
-    ascii_only = subject.encode("ascii", errors="ignore").decode("ascii")
+    return _subject(subject)
+
+
+def _subject(text: str) -> str:
+    """SNS subjects must be ASCII, single-line and at most 100 characters."""
+    ascii_only = text.encode("ascii", errors="ignore").decode("ascii")
     return " ".join(ascii_only.split())[:SUBJECT_LIMIT]
 
 
@@ -109,8 +114,9 @@ CHANGE_ALERT_CAP = 20
 
 
 def change_alert_subject(count: int, least: str, account_id: str | None) -> str:
-    subject = f"EC2 compliance: {count} new {least}+ failure(s) after a change in account {account_id or 'unknown'}"
-    return " ".join(subject.encode("ascii", errors="ignore").decode("ascii").split())[:SUBJECT_LIMIT]
+    return _subject(
+        f"EC2 compliance: {count} new {least}+ failure(s) after a change in account {account_id or 'unknown'}"
+    )
 
 
 def change_alert_message(

@@ -109,13 +109,11 @@ class S3Store:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if error.get("Code") in _MISSING_CODES:
+            if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
                 raise MissingObject(self.uri(key), "no such object") from None
-            message = " ".join(str(error.get("Message", "")).split())
-            raise ReportReadError(self.uri(key), f"{error.get('Code', 'Unknown')}: {message}") from None
+            raise _read_error(self.uri(key), exc) from None
         except BotoCoreError as exc:
-            raise ReportReadError(self.uri(key), " ".join(str(exc).split())) from None
+            raise _read_error(self.uri(key), exc) from None
 
     def keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
         """ListObjectsV2 pages (S3 returns keys in UTF-8 binary order, which is the order of
@@ -126,12 +124,17 @@ class S3Store:
             for page in pages:
                 for item in page.get("Contents", []):
                     yield item["Key"]
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            message = " ".join(str(error.get("Message", "")).split())
-            raise ReportReadError(self.uri(prefix), f"{error.get('Code', 'Unknown')}: {message}") from None
-        except BotoCoreError as exc:
-            raise ReportReadError(self.uri(prefix), " ".join(str(exc).split())) from None
+        except (ClientError, BotoCoreError) as exc:
+            raise _read_error(self.uri(prefix), exc) from None
+
+
+def _read_error(where: str, exc: ClientError | BotoCoreError) -> ReportReadError:
+    """A failed read in one line: S3's code and message, or botocore's own error."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        message = " ".join(str(error.get("Message", "")).split())
+        return ReportReadError(where, f"{error.get('Code', 'Unknown')}: {message}")
+    return ReportReadError(where, " ".join(str(exc).split()))
 
 
 class DirStore:

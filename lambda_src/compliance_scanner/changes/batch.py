@@ -53,7 +53,7 @@ from ..storage import ReportReadError, Store, put_json
 from .events import Affected, Skipped, affected, coalesce, event_names
 from .records import SkippedEvent, read_state, record_key, stamp, state_key
 from .targeted import Targets, collect_targets
-from .verdicts import BatchContext, ResourceKey, Verdicts, judge, key_of
+from .verdicts import BatchContext, ResourceKey, Verdicts, judge, key_of, outcome_key
 
 LOG = logging.getLogger("ec2c.scanner")
 SQS_SOURCE = "aws:sqs"
@@ -136,16 +136,7 @@ def _names_something(targets: Targets) -> bool:
     """Whether the targets name anything: an event that only says "some instance of the region"
     (an address disassociated by association id) would cost a full read of the region, which is
     the scheduled scan's job."""
-    return bool(
-        targets.instance_ids
-        or targets.security_group_ids
-        or targets.network_interface_ids
-        or targets.prefix_list_ids
-        or targets.image_ids
-        or targets.launch_template_ids
-        or targets.launch_template_names
-        or targets.account_guardrails
-    )
+    return targets != Targets(targets.region)
 
 
 @dataclass
@@ -263,7 +254,7 @@ def handle_changes(
             ),
             collected.outcomes,
             collected.gone,
-            _previous(store, base, base_unusable, [*(_outcome_key(o) for o in collected.outcomes), *collected.gone]),
+            _previous(store, base, base_unusable, [*(outcome_key(o) for o in collected.outcomes), *collected.gone]),
         )
         put_json(store, key, verdicts.record)
         alerted = _alert(session, settings, store.uri(key), verdicts)
@@ -301,11 +292,6 @@ def handle_changes(
         ),
     )
     return {"batchItemFailures": [{"itemIdentifier": message} for message in retry]}
-
-
-def _outcome_key(outcome: Outcome) -> ResourceKey:
-    resource = outcome.resource
-    return (resource.region, resource.resource_type, resource.resource_id)
 
 
 def _latest(store: Store) -> tuple[Report | None, bool]:

@@ -139,17 +139,7 @@ class _Touch:
     account_guardrails: bool = False
 
     def empty(self) -> bool:
-        return not (
-            self.instance_ids
-            or self.network_interface_ids
-            or self.security_group_ids
-            or self.prefix_list_ids
-            or self.image_ids
-            or self.launch_template_ids
-            or self.launch_template_names
-            or self.all_instances
-            or self.account_guardrails
-        )
+        return self == _Touch()
 
 
 def _key(mapping: Mapping[str, Any], key: str) -> Any:

@@ -34,15 +34,15 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ..documents import Finding, OverlayDocument, RegionEntry, ReportIndex, RuleCounts, Summary, Unevaluated
+from ..history import is_active
 from ..model import FAIL
 from ..reader import Report
 from ..registry import ACCOUNT, INSTANCE
 from ..report import account_order
 from ..storage import ReportReadError
 from .records import ChangeRecord
+from .verdicts import ResourceKey, key_of
 
-ResourceKey = tuple[str, str, str]
-"""(resource type, region, resource id): what a record overrides."""
 _STATES = ("evaluated", "gone")
 _FINDING_TEXT = ("resource_id", "region", "rule_id", "severity", "status")
 
@@ -53,13 +53,6 @@ class _Override:
 
     gone: bool
     findings: list[Finding] = field(default_factory=list)
-
-
-def resource_key(finding: Mapping[str, Any]) -> ResourceKey:
-    """A finding's resource; a schema 1 finding (no `resource_type`, no `resource_id`) is an
-    instance's."""
-    kind = str(finding.get("resource_type") or INSTANCE)
-    return kind, str(finding.get("region")), str(finding.get("resource_id") or finding.get("instance_id"))
 
 
 class OverlaidReport(Report):
@@ -80,9 +73,9 @@ class OverlaidReport(Report):
         """The base findings of every resource no record names, then the records' findings
         (of `region` only, when given)."""
         for finding in self.base.findings(region):
-            if resource_key(finding) not in self._overrides:
+            if key_of(finding) not in self._overrides:
                 yield finding
-        for (kind, where, _), override in sorted(self._overrides.items()):
+        for (where, kind, _), override in sorted(self._overrides.items(), key=_by_kind):
             if kind != ACCOUNT and (region is None or where == region):
                 yield from override.findings
 
@@ -113,14 +106,14 @@ def overlay(report: Report, records: Iterable[tuple[str, ChangeRecord]]) -> Repo
     for finding in _replaced(report, overrides):
         counts.add(finding, -1)
         regions.add(finding, -1)
-        if _active(finding):
-            failing_before.add(resource_key(finding))
+        if is_active(finding):
+            failing_before.add(key_of(finding))
     for resource, override in overrides.items():
         for finding in override.findings:
             counts.add(finding, 1)
             regions.add(finding, 1)
-        now = any(_active(finding) for finding in override.findings)
-        counts.non_compliant_by(resource[0], int(now) - int(resource in failing_before))
+        now = any(is_active(finding) for finding in override.findings)
+        counts.non_compliant_by(resource[1], int(now) - int(resource in failing_before))
     index = cast(ReportIndex, dict(report.index))
     index["summary"] = counts.summary()
     index["account_findings"] = _account_findings(report.index["account_findings"], overrides)
@@ -145,14 +138,14 @@ def _apply(overrides: dict[ResourceKey, _Override], key: str, record: ChangeReco
             raise ReportReadError(
                 where, f"resources entry {number}: state {resource.get('state')!r} is not 'evaluated' or 'gone'"
             )
-        resource_id = (str(resource["resource_type"]), str(resource["region"]), str(resource["resource_id"]))
+        resource_id = (str(resource["region"]), str(resource["resource_type"]), str(resource["resource_id"]))
         named[resource_id] = _Override(gone=resource["state"] == "gone")
     for number, finding in enumerate(record["findings"], start=1):
         if not isinstance(finding, Mapping) or not all(isinstance(finding.get(name), str) for name in _FINDING_TEXT):
             raise ReportReadError(where, f"findings entry {number} is not a finding (no {', '.join(_FINDING_TEXT)})")
         if finding["status"] != FAIL:
             raise ReportReadError(where, f"findings entry {number} has status {finding['status']!r}, not FAIL")
-        target = named.get(resource_key(finding))
+        target = named.get(key_of(finding))
         if target is None or target.gone:
             raise ReportReadError(
                 where, f"findings entry {number} is of {finding['resource_id']}, which the record did not evaluate"
@@ -164,12 +157,12 @@ def _apply(overrides: dict[ResourceKey, _Override], key: str, record: ChangeReco
 def _replaced(report: Report, overrides: Mapping[ResourceKey, _Override]) -> Iterator[Finding]:
     """The base failures the records replace: findings streamed from the regions the records
     name (those only), then the account guardrails' failures."""
-    for region in sorted({region for kind, region, _ in overrides if kind != ACCOUNT}):
+    for region in sorted({region for region, kind, _ in overrides if kind != ACCOUNT}):
         for finding in report.findings(region):
-            if resource_key(finding) in overrides:
+            if key_of(finding) in overrides:
                 yield finding
     for finding in report.index["account_findings"]:
-        if finding["status"] == FAIL and resource_key(finding) in overrides:
+        if finding["status"] == FAIL and key_of(finding) in overrides:
             yield finding
 
 
@@ -179,7 +172,7 @@ def _account_findings(base: list[Finding], overrides: Mapping[ResourceKey, _Over
     one), failures first."""
     kept: list[Finding] = []
     for finding in base:
-        override = overrides.get(resource_key(finding))
+        override = overrides.get(key_of(finding))
         if override is None:
             kept.append(finding)
         elif (
@@ -188,7 +181,7 @@ def _account_findings(base: list[Finding], overrides: Mapping[ResourceKey, _Over
             and not any(f["rule_id"] == finding["rule_id"] for f in override.findings)
         ):
             kept.append(finding)
-    added = [f for (kind, _, _), o in overrides.items() if kind == ACCOUNT for f in o.findings]
+    added = [f for (_, kind, _), o in overrides.items() if kind == ACCOUNT for f in o.findings]
     return sorted([*kept, *added], key=account_order)
 
 
@@ -202,7 +195,7 @@ class _Regions:
 
     def add(self, finding: Mapping[str, Any], step: int) -> None:
         entry = self._by_region.get(str(finding.get("region")))
-        if entry is not None and resource_key(finding)[0] != ACCOUNT:
+        if entry is not None and key_of(finding)[1] != ACCOUNT:
             entry["findings"] = max(entry["findings"] + step, 0)
 
     def entries(self) -> list[RegionEntry]:
@@ -256,6 +249,7 @@ class _Counts:
         }
 
 
-def _active(finding: Mapping[str, Any]) -> bool:
-    """An unsuppressed FAIL: what makes a resource non-compliant."""
-    return finding.get("status") == FAIL and not finding.get("suppressed")
+def _by_kind(item: tuple[ResourceKey, _Override]) -> tuple[str, str, str]:
+    """The records' findings by resource type, then region and id."""
+    region, kind, resource_id = item[0]
+    return kind, region, resource_id

@@ -39,11 +39,19 @@ ResourceKey = tuple[str, str, str]
 
 
 def key_of(finding: Mapping[str, Any]) -> ResourceKey:
+    """A finding's resource; a schema 1 finding (no `resource_type`, no `resource_id`) is an
+    instance's."""
     return (
         str(finding["region"]),
         str(finding.get("resource_type") or "instance"),
         str(finding.get("resource_id") or finding["instance_id"]),
     )
+
+
+def outcome_key(outcome: Outcome) -> ResourceKey:
+    """The resource an outcome is about, as `key_of` names a finding's."""
+    resource = outcome.resource
+    return (resource.region, resource.resource_type, resource.resource_id)
 
 
 @dataclass(frozen=True)
@@ -91,8 +99,7 @@ def judge(
     seen_at = iso_utc(context.generated_at)
     by_resource: dict[ResourceKey, list[Outcome]] = {}
     for outcome in outcomes:
-        resource = outcome.resource
-        by_resource.setdefault((resource.region, resource.resource_type, resource.resource_id), []).append(outcome)
+        by_resource.setdefault(outcome_key(outcome), []).append(outcome)
     resources: list[ChangedResource] = []
     findings: list[Finding] = []
     new: list[Finding] = []

@@ -259,12 +259,15 @@ def test_one_good_trail_is_enough_beside_a_bad_one(account, tmp_path) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def test_a_denied_trail_status_is_cannot_tell_in_every_region_it_covers(account, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("method", "operation"), [("get_trail_status", "GetTrailStatus"), ("get_event_selectors", "GetEventSelectors")]
+)
+def test_a_denied_trail_read_is_cannot_tell_in_every_region_it_covers(
+    account, tmp_path, monkeypatch, method, operation
+) -> None:
     account.trail("org-trail")
     real = trail.cloudtrail_client
-    monkeypatch.setattr(
-        trail, "cloudtrail_client", lambda session, region: denied(real(session, region), "get_trail_status")
-    )
+    monkeypatch.setattr(trail, "cloudtrail_client", lambda session, region: denied(real(session, region), method))
 
     checks = diagnose(account, tmp_path)
 
@@ -273,9 +276,9 @@ def test_a_denied_trail_status_is_cannot_tell_in_every_region_it_covers(account,
         assert checks[region].error_code == "AccessDeniedException"
         assert checks[region].trail == "org-trail"
         assert checks[region].problem == (
-            "cannot tell: reading trail org-trail failed (GetTrailStatus: AccessDeniedException: not authorized)"
+            f"cannot tell: reading trail org-trail failed ({operation}: AccessDeniedException: not authorized)"
         )
-        assert "cloudtrail:GetTrailStatus" in (checks[region].fix or "")
+        assert f"cloudtrail:{operation}" in (checks[region].fix or "")
 
 
 def test_a_denied_listing_is_cannot_tell_for_that_region_only(account, tmp_path, monkeypatch) -> None:
@@ -392,21 +395,6 @@ def test_a_trail_listed_for_another_region_does_not_cover_this_one() -> None:
     check = check_region(RegionListing(HOME, (stray,)))
 
     assert check.verdict is Verdict.not_ok and check.problem == f"no trail covers {HOME}"
-
-
-def test_a_denied_selector_read_is_cannot_tell_and_names_that_call(account, tmp_path, monkeypatch) -> None:
-    account.trail("org-trail")
-    real = trail.cloudtrail_client
-    monkeypatch.setattr(
-        trail, "cloudtrail_client", lambda session, region: denied(real(session, region), "get_event_selectors")
-    )
-
-    checks = diagnose(account, tmp_path)
-
-    assert checks[HOME].verdict is Verdict.cannot_tell
-    assert checks[HOME].problem == (
-        "cannot tell: reading trail org-trail failed (GetEventSelectors: AccessDeniedException: not authorized)"
-    )
 
 
 def test_an_sdk_failure_is_named_by_its_class() -> None:
