@@ -21,7 +21,7 @@ from ..errors import OperationFailed
 from .fingerprint import TAG_INPUTS, inputs_fingerprint
 from .locks import read_locks, store_for
 from .progress import ProgressView, op_counts
-from .workspace import StackTarget, first_error, open_stack, qualified_name
+from .workspace import StackTarget, first_error, lock_message, open_stack, qualified_name
 
 Operation = Literal["preview", "up", "refresh", "destroy"]
 SECRET_MASK = "[secret]"
@@ -74,16 +74,6 @@ def _translate(
             " (nothing was changed)"
         )
     return OperationFailed(f"{operation} of stack {target.stack_name!r} failed: {reason}")
-
-
-def lock_message(target: StackTarget) -> str:
-    """Who holds the lock, and the command that releases it once that update is known dead."""
-    locks = read_locks(store_for(target.backend_url), target.env.project, target.stack_name)
-    holder = "; ".join(lock.describe() for lock in locks) or "holder unknown"
-    return (
-        f"stack {qualified_name(target)} in {target.backend_url} is locked by another update ({holder}); "
-        f"wait for it, or if it crashed run `ec2c cancel --env {target.env.name} --stack {target.stack_name}`"
-    )
 
 
 def run_operation(

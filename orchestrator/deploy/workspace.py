@@ -20,6 +20,7 @@ from ..engine.pulumi_cli import Engine
 from ..engine.supervisor import SUPERVISOR
 from ..errors import BadInput, OperationFailed
 from .environments import Environment
+from .locks import read_locks, store_for
 
 LOCAL_PASSPHRASE = "ec2c-local-embedded-backend"
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
@@ -213,6 +214,31 @@ def _select_or_create(
         ), True
     except auto.StackAlreadyExistsError:
         return select(), False
+    except auto.ConcurrentUpdateError:
+        return _made_by_the_lock_holder(target, select)
+
+
+def _made_by_the_lock_holder(target: StackTarget, select: Callable[[], auto.Stack]) -> tuple[auto.Stack, bool]:
+    """`stack init` refused because another process holds the stack's lock.
+
+    The engine locks a stack while it creates it, and the first of two racing runs may already be
+    updating it: the stack it made is selected (its update then reports the lock with its holder),
+    and a lock on a stack that does not exist yet is reported as the lock it is.
+    """
+    try:
+        return select(), False
+    except auto.StackNotFoundError:
+        raise OperationFailed(lock_message(target)) from None
+
+
+def lock_message(target: StackTarget) -> str:
+    """Who holds the lock, and the command that releases it once that update is known dead."""
+    locks = read_locks(store_for(target.backend_url), target.env.project, target.stack_name)
+    holder = "; ".join(lock.describe() for lock in locks) or "holder unknown"
+    return (
+        f"stack {qualified_name(target)} in {target.backend_url} is locked by another update ({holder}); "
+        f"wait for it, or if it crashed run `ec2c cancel --env {target.env.name} --stack {target.stack_name}`"
+    )
 
 
 def first_error(exc: auto.CommandError) -> str:

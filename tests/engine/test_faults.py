@@ -344,6 +344,26 @@ def test_two_first_ups_racing_get_a_lock_message_not_already_exists(project):
     assert project.lock_files() == []
 
 
+def test_a_first_up_while_another_run_holds_the_lock_of_the_stack_it_is_creating(project):
+    """The window two racing first runs can hit: `stack init` of the second meets the first's lock
+    before the stack exists. Held here by a live process's lock file, so it happens every time."""
+    lock_dir = project.state / "locks" / "organization" / "ec2-compliance" / "eng"
+    lock_dir.mkdir(parents=True)
+    (lock_dir / "creating.json").write_text(
+        json.dumps(
+            {"pid": os.getpid(), "username": "ci", "hostname": os.uname().nodename, "timestamp": "2026-12-03T09:05:00Z"}
+        )
+    )
+    blocked = project.ec2c("up", "--env", "eng")
+    assert blocked.returncode == 1
+    assert "stack organization/ec2-compliance/eng in file://" in blocked.stderr
+    assert f"is locked by another update (pid {os.getpid()} on " in blocked.stderr and "alive" in blocked.stderr
+    assert "ec2c cancel --env eng --stack eng" in blocked.stderr and "Traceback" not in blocked.stderr
+    (lock_dir / "creating.json").unlink()
+    assert project.ec2c("up", "--env", "eng").returncode == 0
+    assert project.ec2c("destroy", "--env", "eng").returncode == 0
+
+
 def test_bad_pytest_arguments_are_rejected_before_deploying(project):
     result = project.ec2c("test", "--env", "eng", "--tests", str(SUITES / "passing"), "--", "--no-such-flag")
     assert result.returncode == 2

@@ -20,7 +20,7 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 from rich.console import Console
 
-from ec2c.orchestrator.deploy import lifecycle
+from ec2c.orchestrator.deploy import lifecycle, workspace
 from ec2c.orchestrator.deploy.environments import validate
 from ec2c.orchestrator.deploy.fingerprint import TAG_INPUTS, inputs_fingerprint
 from ec2c.orchestrator.deploy.lifecycle import (
@@ -106,8 +106,9 @@ class Backend:
         self.opened: list[bool] = []
         self.locks = locks or []
         monkeypatch.setattr(lifecycle, "open_stack", self._open)
-        monkeypatch.setattr(lifecycle, "store_for", lambda url: url)
-        monkeypatch.setattr(lifecycle, "read_locks", lambda store, project, name: list(self.locks))
+        for module in (lifecycle, workspace):
+            monkeypatch.setattr(module, "store_for", lambda url: url)
+            monkeypatch.setattr(module, "read_locks", lambda store, project, name: list(self.locks))
 
     def _open(self, target, engine, program, *, create: bool, tags=None) -> Stack:
         self.opened.append(create)

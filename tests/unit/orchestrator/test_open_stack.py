@@ -55,8 +55,10 @@ class Backend:
         salt: str | None = None,
         select_error: Exception | None = None,
         race: bool = False,
+        locked_by: set[str] | None = None,
     ) -> None:
         self.existing, self.salt, self.select_error, self.race = existing, salt, select_error, race
+        self.locked_by = locked_by
         self.calls: list[str] = []
         self.workspace = Workspace()
         monkeypatch.setattr(auto, "select_stack", self.select)
@@ -79,6 +81,11 @@ class Backend:
         if self.race:
             self.existing.add(stack_name)
             raise auto.StackAlreadyExistsError(_result(f"error: stack '{stack_name}' already exists"))
+        if self.locked_by is not None:
+            self.existing |= self.locked_by
+            raise auto.ConcurrentUpdateError(
+                _result("error: the stack is currently locked by 1 lock(s). Either wait for the other process(es)")
+            )
         if self.salt is not None:
             path = Path(opts.work_dir) / f"Pulumi.{stack_name}.yaml"
             path.write_text(yaml.safe_dump({"encryptionsalt": self.salt}), encoding="utf-8")
@@ -141,6 +148,31 @@ def test_two_first_runs_racing_both_get_the_stack(monkeypatch, tmp_path) -> None
     open_stack(_target(tmp_path), Engine(), lambda: None, tags={"ec2c:kind": "ephemeral"})
     assert backend.calls == ["select", "create", "select"]
     assert backend.workspace.tags == {}
+
+
+def test_a_create_refused_by_the_lock_of_the_run_that_made_the_stack_gets_that_stack(monkeypatch, tmp_path) -> None:
+    backend = Backend(monkeypatch, set(), locked_by={"dev"})
+    open_stack(_target(tmp_path), Engine(), lambda: None, tags={"ec2c:kind": "ephemeral"})
+    assert backend.calls == ["select", "create", "select"]
+    assert backend.workspace.tags == {}
+
+
+def test_a_lock_on_a_stack_still_being_created_is_the_lock_message(monkeypatch, tmp_path) -> None:
+    backend = Backend(monkeypatch, set(), locked_by=set())
+    folder = tmp_path / ".pulumi-state" / ".pulumi" / "locks" / "organization" / "ec2-compliance" / "dev"
+    folder.mkdir(parents=True)
+    (folder / "other.json").write_text(
+        '{"pid": 4242, "username": "ci", "hostname": "runner-9", "timestamp": "2026-12-03T09:05:00Z"}'
+    )
+    with pytest.raises(OperationFailed) as failed:
+        open_stack(_target(tmp_path), Engine(), lambda: None)
+    assert backend.calls == ["select", "create", "select"]
+    message = failed.value.message
+    assert message.startswith(
+        f"stack organization/ec2-compliance/dev in file://{tmp_path / '.pulumi-state'} is locked by another update ("
+    )
+    assert "(pid 4242 on runner-9 (ci) since 2026-12-03 09:05:00Z, on another host)" in message
+    assert message.endswith("wait for it, or if it crashed run `ec2c cancel --env dev --stack dev`")
 
 
 def test_a_missing_stack_is_not_created_when_only_reading(monkeypatch, tmp_path) -> None:
