@@ -43,7 +43,7 @@ from .normalize import (
     security_group_ids,
     ssm_status_from_api,
 )
-from .region_resources import ACCOUNT_FETCHERS, RESOURCE_LISTERS, Fetch, Lister
+from .region_resources import ACCOUNT_FETCHERS, RESOURCE_LISTERS, Fetch, Lister, is_default_group
 
 if TYPE_CHECKING:
     from types_boto3_ec2 import EC2Client
@@ -191,6 +191,9 @@ class _Region:
     """The page being enriched."""
     errors: list[ScanError] = field(default_factory=list)
     security_groups: dict[str, Any] = field(default_factory=dict)
+    default_groups: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The VPC default groups among those read, as the API gave them, when the default-group rule
+    needs them: a re-evaluation of a changed group need not read it a second time."""
     prefix_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
     images: dict[str, Any] = field(default_factory=dict)
     subnet_routes: dict[str, Any] = field(default_factory=dict)
@@ -281,6 +284,8 @@ def _security_groups(region: _Region) -> dict[str, Any]:
             except API_ERRORS as exc:
                 region.report(error_from(region.calls.region, sources.IAM_ACTIONS[sources.PREFIX_LISTS], exc))
     region.security_groups.update({g["GroupId"]: security_group_from_api(g, region.prefix_lists) for g in found})
+    if sources.DEFAULT_SECURITY_GROUPS in region.needed:
+        region.default_groups.update({g["GroupId"]: g for g in found if is_default_group(g)})
     region.mark_asked(sources.SECURITY_GROUPS, wanted_groups)
     return {"security_groups": region.security_groups}
 
@@ -624,6 +629,13 @@ class RegionCollector:
             self.complete = False
             self.errors.append(error_from(self.region, action or sources.IAM_ACTIONS[source], exc))
         return None
+
+    def groups_read(self, group_ids: Collection[str]) -> tuple[list[Mapping[str, Any]], frozenset[str]]:
+        """Of `group_ids`, the default groups the page fetchers have read, and the ids they never
+        asked for (a group whose read failed was not asked): only those remain to be read."""
+        context = self._context
+        known = [context.default_groups[i] for i in sorted(group_ids) if i in context.default_groups]
+        return known, frozenset(group_ids) - context.asked.get(sources.SECURITY_GROUPS, set())
 
     def all_errors(self) -> list[ScanError]:
         """The listing's and the regional reads' errors, then those the page fetchers recorded."""

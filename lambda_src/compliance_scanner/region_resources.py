@@ -28,7 +28,8 @@ TEMPLATE_NOT_FOUND_CODES = (
     "InvalidLaunchTemplateName.NotFoundException",
 )
 """What DescribeLaunchTemplates answers when one of the ids or names it is given does not exist."""
-DEFAULT_GROUP_FILTER = {"Name": "group-name", "Values": ["default"]}
+DEFAULT_GROUP_NAME = "default"
+DEFAULT_GROUP_FILTER = {"Name": "group-name", "Values": [DEFAULT_GROUP_NAME]}
 """Only a VPC's default security group can carry the reserved name `default`."""
 Fetch = Callable[[Any, Any, Any], dict[str, Any]]
 Lister = Callable[[Any, Any, str, datetime], list[Any]]
@@ -90,20 +91,36 @@ def default_security_groups(calls: Any, ec2: Any, region: str, observed_at: date
 
 
 def default_security_groups_among(
-    calls: Any, ec2: Any, region: str, observed_at: datetime, group_ids: Collection[str]
+    calls: Any,
+    ec2: Any,
+    region: str,
+    observed_at: datetime,
+    group_ids: Collection[str],
+    known: Iterable[Mapping[str, Any]] = (),
 ) -> list[SecurityGroupRecord]:
     """The VPC default groups among `group_ids` (a group-id filter beside the name filter, a
-    batch of ids per call): any other group, or one deleted since, simply does not come back."""
-    found = calls.by_id_filter(
-        ec2,
-        "ec2:DescribeSecurityGroups",
-        "describe_security_groups",
-        "SecurityGroups",
-        "group-id",
-        list(group_ids),
-        extra_filters=[DEFAULT_GROUP_FILTER],
-    )
+    batch of ids per call): any other group, or one deleted since, simply does not come back.
+
+    `known` are default groups read already (those of the instances, by the page fetchers), to
+    be kept as they are; their ids are left out of `group_ids` by the caller, and no ids left
+    means no call."""
+    found = [
+        *known,
+        *calls.by_id_filter(
+            ec2,
+            "ec2:DescribeSecurityGroups",
+            "describe_security_groups",
+            "SecurityGroups",
+            "group-id",
+            list(group_ids),
+            extra_filters=[DEFAULT_GROUP_FILTER],
+        ),
+    ]
     return _default_groups(found, region, observed_at)
+
+
+def is_default_group(raw: Mapping[str, Any]) -> bool:
+    return raw.get("GroupName") == DEFAULT_GROUP_NAME
 
 
 def _default_groups(

@@ -195,7 +195,9 @@ def _default_groups(
     if sources.DEFAULT_SECURITY_GROUPS not in needed or not targets.security_group_ids:
         return []
 
+    known, unread = collector.groups_read(targets.security_group_ids)
+
     def read(calls: Any, ec2: Any) -> list[SecurityGroupRecord]:
-        return default_security_groups_among(calls, ec2, targets.region, observed_at, targets.security_group_ids)
+        return default_security_groups_among(calls, ec2, targets.region, observed_at, unread, known)
 
     return collector.read(sources.DEFAULT_SECURITY_GROUPS, read) or []

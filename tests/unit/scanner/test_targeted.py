@@ -122,8 +122,9 @@ def test_targeted_records_and_verdicts_are_the_full_scans(session, ec2) -> None:
 
 
 def test_a_group_brings_exactly_its_instances_at_under_three_calls_each(session, ec2, api_calls) -> None:
-    """Three instances use the group, two others do not: one filtered listing, one call per
-    page source for the three together, one default-group check."""
+    """Three instances use the group, two others do not: one filtered listing and one call per
+    page source for the three together; the default-group check reads nothing more, since the
+    group was read for its instances."""
     group = open_group(ec2, "web", [tcp(443, IpRanges=[{"CidrIp": "0.0.0.0/0"}])])
     users = launch(ec2, 3, SecurityGroupIds=[group])
     launch(ec2, 2)
@@ -133,9 +134,40 @@ def test_a_group_brings_exactly_its_instances_at_under_three_calls_each(session,
 
     assert sorted(ids(collection, InstanceRecord)) == sorted(users)
     assert failures(collection) == [] and collection.complete
-    assert collection.calls == sum(api_calls.values()) == 1 + len(PAGE_SOURCES) + 1
+    assert collection.calls == sum(api_calls.values()) == 1 + len(PAGE_SOURCES)
     assert collection.calls <= 3 * len(users)
-    assert api_calls["ec2:DescribeInstances"] == 1 and api_calls["ec2:DescribeSecurityGroups"] == 2
+    assert api_calls["ec2:DescribeInstances"] == 1 and api_calls["ec2:DescribeSecurityGroups"] == 1
+
+
+def test_a_changed_default_group_is_read_once_whether_or_not_an_instance_uses_it(session, ec2, api_calls) -> None:
+    """The default group of the VPC: read by the page fetchers for the instance using it, it is
+    the record of the default-group rule as read there; unused, the default-group check reads it."""
+    group = default_group(ec2)
+    everything = full_scan(session)
+    api_calls.clear()
+    unused = collect(session, security_group_ids=frozenset({group}))
+    assert ids(unused, InstanceRecord) == [] and ids(unused, SecurityGroupRecord) == [group]
+    assert api_calls == Counter({"ec2:DescribeInstances": 1, "ec2:DescribeSecurityGroups": 1})
+
+    [user] = launch(ec2, 1, SecurityGroupIds=[group])
+    everything = full_scan(session)
+    api_calls.clear()
+    used = collect(session, security_group_ids=frozenset({group}))
+    assert ids(used, InstanceRecord) == [user] and ids(used, SecurityGroupRecord) == [group]
+    assert used.records == [everything[record.resource_id] for record in used.records]
+    assert api_calls["ec2:DescribeSecurityGroups"] == 1 and used.calls == 1 + len(PAGE_SOURCES)
+
+
+def test_a_default_group_the_page_fetchers_failed_to_read_is_read_by_the_check(session, ec2) -> None:
+    """The instances' group read fails (their exposure rules go unread); the default-group check
+    asks for the group itself and fails alike, so nothing about the group passes for read."""
+    group = default_group(ec2)
+    launch(ec2, 1, SecurityGroupIds=[group])
+    hits = fail_when(session, "DescribeSecurityGroups", "UnauthorizedOperation")
+    collection = collect(session, security_group_ids=frozenset({group}))
+    assert len(hits) == 2  # the page fetcher's read, then the check's own
+    assert ids(collection, SecurityGroupRecord) == [] and not collection.complete
+    assert ("ec2:DescribeSecurityGroups", "UnauthorizedOperation") in failures(collection)
 
 
 def test_one_instance_costs_one_listing_and_one_call_per_page_source(session, ec2, api_calls) -> None:
