@@ -7,7 +7,7 @@ and says how many were left out; the report in S3 always has all of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from .documents import ReportIndex, format_rate
@@ -28,15 +28,17 @@ def below_threshold(index: ReportIndex) -> bool:
     return float(rate) < float(index["policy"]["alert_threshold"])
 
 
-def should_alert(index: ReportIndex) -> bool:
-    """Alert when compliance is below the policy's threshold, or on new findings if enabled."""
-    return below_threshold(index) or (index["new_findings"] > 0 and bool(index["policy"]["alert_on_new_findings"]))
+def should_alert(index: ReportIndex, repeated: int = 0) -> bool:
+    """Alert when compliance is below the policy's threshold, or on new findings if enabled;
+    `repeated` of the new findings were alerted already (after a change) and are no news."""
+    fresh = index["new_findings"] - repeated
+    return below_threshold(index) or (fresh > 0 and bool(index["policy"]["alert_on_new_findings"]))
 
 
-def alert_subject(index: ReportIndex) -> str:
-    """The run's rate, new findings and account, as an SNS subject (`_subject`)."""
+def alert_subject(index: ReportIndex, repeated: int = 0) -> str:
+    """The run's rate, new findings not alerted yet and account, as an SNS subject (`_subject`)."""
     subject = (
-        f"EC2 compliance {format_rate(index['summary']['compliance_rate'])}: {index['new_findings']} new "
+        f"EC2 compliance {format_rate(index['summary']['compliance_rate'])}: {index['new_findings'] - repeated} new "
         f"finding(s) in account {index['account_id'] or 'unknown'}"
     )
     return _subject(subject)
@@ -82,17 +84,31 @@ def _size(lines: list[str]) -> int:
     return len("\n".join(lines).encode("utf-8"))
 
 
-def alert_message(report: Report, report_uri: str, limit_bytes: int = MESSAGE_LIMIT_BYTES) -> str:
+def alert_message(
+    report: Report,
+    report_uri: str,
+    limit_bytes: int = MESSAGE_LIMIT_BYTES,
+    alerted: Collection[str] = frozenset(),
+    repeated: int = 0,
+) -> str:
     """The alert text, at most `limit_bytes` of UTF-8 (as long as the summary itself fits): the
-    new findings are streamed from the shards until the next line would not fit."""
-    return compose_alert(report.index, report.new_findings(), report_uri, limit_bytes)
+    new findings are streamed from the shards until the next line would not fit. The `alerted`
+    ones (`repeated` of them are new here) went out after a change already: counted, not listed."""
+    new = (finding for finding in report.new_findings() if finding.get("finding_id") not in alerted)
+    return compose_alert(report.index, new, report_uri, limit_bytes, repeated)
 
 
 def compose_alert(
-    index: ReportIndex, new: Iterable[Mapping[str, Any]], report_uri: str, limit_bytes: int = MESSAGE_LIMIT_BYTES
+    index: ReportIndex,
+    new: Iterable[Mapping[str, Any]],
+    report_uri: str,
+    limit_bytes: int = MESSAGE_LIMIT_BYTES,
+    repeated: int = 0,
 ) -> str:
-    total = index["new_findings"]
+    total = index["new_findings"] - repeated
     head = _summary_lines(index) + ["", f"New findings: {total}"]
+    if repeated:
+        head.append(f"Alerted already after a change since the last report, not listed again: {repeated}")
     footer = ["", f"Full report: {report_uri}"]
     omission = [f"... and {total} more new findings: see the full report."]
     budget = limit_bytes - _size(head + omission + footer)

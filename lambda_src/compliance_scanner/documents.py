@@ -146,6 +146,8 @@ class ReportIndex(TypedDict):
     errors: list[ErrorDocument]
     expired_suppressions: list[dict[str, object]]
     previous_run_id: str | None
+    previous_generated_at: str | None
+    """When the report the history was taken against started (null without one)."""
     new_findings: int
     resolved_findings: int
     region_shards: list[RegionEntry]
@@ -159,6 +161,12 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_iso_utc(text: str) -> datetime:
+    """A document timestamp back as an aware datetime (`Z` and offsets alike); ValueError when
+    it is no ISO 8601 time."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
 def format_rate(rate: float | None) -> str:
     """A compliance rate for people: `93.5%`, or `n/a` when nothing was evaluated."""
     return "n/a" if rate is None else f"{float(rate):.1f}%"
@@ -170,7 +178,7 @@ def format_time(value: str | None) -> str:
     if not value:
         return "-"
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = parse_iso_utc(value)
     except ValueError:
         return value
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"

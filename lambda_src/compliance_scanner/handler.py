@@ -19,7 +19,9 @@ import boto3
 from . import steps, workflow
 from .asff import to_asff
 from .changes.batch import handle_changes, is_change_batch
+from .changes.records import alerted_since
 from .clients import make_client
+from .documents import ReportIndex, parse_iso_utc
 from .publish import put_metrics, send_alert
 from .reader import Report, load_latest
 from .report import report_key
@@ -107,7 +109,11 @@ def publish(session: boto3.session.Session, settings: Settings, store: S3Store, 
     key = report_key(index)
     put_metrics(make_client(session, "cloudwatch", settings.home_region), settings.namespace, index)
     alerted = settings.topic_arn is not None and send_alert(
-        make_client(session, "sns", settings.home_region), settings.topic_arn, report, store.uri(key)
+        make_client(session, "sns", settings.home_region),
+        settings.topic_arn,
+        report,
+        store.uri(key),
+        _alerted_after_changes(settings, store, index),
     )
     imported = None
     if settings.security_hub:
@@ -131,6 +137,20 @@ def publish(session: boto3.session.Session, settings: Settings, store: S3Store, 
         json.dumps({k: v for k, v in result.items() if k != "summary"}, sort_keys=True),
     )
     return result
+
+
+def _alerted_after_changes(settings: Settings, store: S3Store, index: ReportIndex) -> frozenset[str]:
+    """The new findings the change path alerted already, since the start of the report this one
+    is compared with (a failure found then is new to this report too). Records that cannot be
+    listed or read leave nothing out: an alert repeated, never one lost."""
+    if not index["new_findings"]:
+        return frozenset()
+    since = index["previous_generated_at"]
+    try:
+        return alerted_since(store, parse_iso_utc(since) if since else None, settings.events_alert_severity)
+    except ReportReadError as exc:
+        LOG.warning("change records unread, the alert lists every new finding: %s", exc)
+        return frozenset()
 
 
 def _previous(store: S3Store) -> tuple[Report | None, str | None]:

@@ -6,8 +6,7 @@ report itself is stored by `scanner.store_index` and the workers' shards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .alerts import alert_message, alert_subject, should_alert
@@ -18,7 +17,7 @@ from .contract import (
     METRIC_RULE_DIMENSION,
     METRIC_RULE_FAILURES,
 )
-from .documents import ReportIndex
+from .documents import ReportIndex, parse_iso_utc
 from .reader import Report
 
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 def metric_data(index: ReportIndex) -> list[dict[str, Any]]:
     """Totals plus one RuleFailures datum per enabled rule (unsuppressed failures)."""
     summary = index["summary"]
-    timestamp = datetime.fromisoformat(index["generated_at"].replace("Z", "+00:00"))
+    timestamp = parse_iso_utc(index["generated_at"])
     data = [
         {"MetricName": METRIC_COMPLIANT, "Value": summary["compliant_instances"], "Unit": "Count"},
         {
@@ -65,13 +64,18 @@ def put_metrics(cloudwatch_client: CloudWatchClient, namespace: str, index: Repo
         cloudwatch_client.put_metric_data(Namespace=namespace, MetricData=list(chunk))
 
 
-def send_alert(sns_client: SNSClient, topic_arn: str, report: Report, report_uri: str) -> bool:
-    """Publish the alert if the report calls for one; returns whether it was sent."""
-    if not should_alert(report.index):
+def send_alert(
+    sns_client: SNSClient, topic_arn: str, report: Report, report_uri: str, alerted: Collection[str] = frozenset()
+) -> bool:
+    """Publish the alert if the report calls for one; returns whether it was sent. `alerted` are
+    the finding ids alerted already after a change: new findings among them are no news, so
+    they neither call for the alert nor are listed in it again."""
+    repeated = sum(1 for f in report.new_findings() if f.get("finding_id") in alerted) if alerted else 0
+    if not should_alert(report.index, repeated):
         return False
     sns_client.publish(
         TopicArn=topic_arn,
-        Subject=alert_subject(report.index),
-        Message=alert_message(report, report_uri),
+        Subject=alert_subject(report.index, repeated),
+        Message=alert_message(report, report_uri, alerted=alerted, repeated=repeated),
     )
     return True

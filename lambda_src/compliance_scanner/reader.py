@@ -181,6 +181,7 @@ def _index(document: Mapping[str, Any], regions: list[RegionEntry]) -> ReportInd
             "errors": list(document.get("errors") or []),
             "expired_suppressions": list(document.get("expired_suppressions") or []),
             "previous_run_id": document.get("previous_run_id"),
+            "previous_generated_at": document.get("previous_generated_at"),
             "new_findings": count("new_findings"),
             "resolved_findings": count("resolved_findings"),
             "region_shards": regions,

@@ -172,6 +172,7 @@ def aggregate(
         ],
         "expired_suppressions": [s.to_document() for s in run.policy.suppressions if s.expired(today)],
         "previous_run_id": previous.index["run_id"] if previous is not None else None,
+        "previous_generated_at": previous.index["generated_at"] if previous is not None else None,
         "new_findings": sum(result.entry["new"] for result in scanned),
         "resolved_findings": sum(result.entry["resolved"] for result in scanned),
         "region_shards": [result.entry for result in scanned],

@@ -41,7 +41,7 @@ from ..contract import (
     METRIC_CHANGE_RESOURCES,
     METRIC_TIME_TO_VERDICT,
 )
-from ..documents import ErrorDocument, Finding
+from ..documents import ErrorDocument, Finding, parse_iso_utc
 from ..evaluation import Outcome, evaluate_resources
 from ..permissions import needed_sources
 from ..reader import Report, load_latest
@@ -178,10 +178,10 @@ def _previous(
     (None) when the report could not be read."""
     previous: dict[ResourceKey, Sequence[Finding] | None] = {}
     from_base: set[ResourceKey] = set()
-    started = _moment(base.index["generated_at"]) if base is not None else None
+    started = parse_iso_utc(base.index["generated_at"]) if base is not None else None
     for key in dict.fromkeys(keys):
         state = read_state(store, state_key(*key))
-        if state is not None and (started is None or _moment(state["evaluated_at"]) >= started):
+        if state is not None and (started is None or parse_iso_utc(state["evaluated_at"]) >= started):
             previous[key] = state["failing"]
         elif base_unusable:
             previous[key] = None
@@ -199,10 +199,6 @@ def _previous(
             found[key_of(finding)].append(finding)
     previous.update(found)
     return previous
-
-
-def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def handle_changes(

@@ -14,12 +14,13 @@ one without reading every record since the last full scan.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict, cast
 
 from ..contract import CHANGES_PREFIX, REPORT_PREFIX
 from ..documents import ErrorDocument, Finding
+from ..registry import Severity
 from ..storage import MissingObject, ReportReadError, Store, get_json
 
 CHANGE_SCHEMA_VERSION = 1
@@ -99,15 +100,31 @@ def state_key(region: str, resource_type: str, resource_id: str) -> str:
     return f"{STATE_PREFIX}{region}/{resource_type}/{resource_id}.json"
 
 
-def records_since(store: Store, after: datetime) -> Iterator[tuple[str, ChangeRecord]]:
-    """(key, record) for every change record written after `after`, oldest first. A key that
-    does not parse as a record is a ReportReadError naming it: an overlay is never silently
-    short of a record."""
-    for key in store.keys(CHANGES_PREFIX, CHANGES_PREFIX + stamp(after)):
+def records_since(store: Store, after: datetime | None) -> Iterator[tuple[str, ChangeRecord]]:
+    """(key, record) for every change record written after `after` (every one when None), oldest
+    first. A key that does not parse as a record is a ReportReadError naming it: an overlay is
+    never silently short of a record."""
+    for key in store.keys(CHANGES_PREFIX, CHANGES_PREFIX + stamp(after) if after is not None else ""):
         if not key.endswith(".json"):
             continue
         document = get_json(store, key)
         yield key, check_record(document, store.uri(key))
+
+
+def alerting(findings: Iterable[Finding], least: Severity) -> list[Finding]:
+    """The new failures a change alert is about: those at `least` or worse."""
+    return [f for f in findings if Severity(f["severity"]).rank <= least.rank]
+
+
+def alerted_since(store: Store, after: datetime | None, least: Severity) -> frozenset[str]:
+    """The finding ids the change path alerted as new in the records written after `after`
+    (every record when None): a full scan comparing with the report of `after` finds them new
+    too, and its alert need not repeat them."""
+    return frozenset(
+        finding["finding_id"]
+        for _, record in records_since(store, after)
+        for finding in alerting(record["new_findings"], least)
+    )
 
 
 def check_record(document: Any, where: str) -> ChangeRecord:

@@ -31,6 +31,7 @@ from .records import (
     EventCounts,
     ResourceStateDocument,
     SkippedEvent,
+    alerting,
     state_key,
 )
 
@@ -79,7 +80,7 @@ class Verdicts:
 
     def alerting(self, least: Severity) -> list[Finding]:
         """The new failures at `least` or worse, worst first (then by resource and rule)."""
-        chosen = [f for f in self.record["new_findings"] if Severity(f["severity"]).rank <= least.rank]
+        chosen = alerting(self.record["new_findings"], least)
         return sorted(chosen, key=lambda f: (Severity(f["severity"]).rank, key_of(f), f["rule_id"]))
 
 
