@@ -20,7 +20,7 @@ from . import steps, workflow
 from .asff import to_asff
 from .changes.batch import handle_changes, is_change_batch
 from .changes.records import alerted_since
-from .clients import make_client
+from .collection.clients import make_client
 from .documents import ReportIndex, parse_iso_utc
 from .publish import put_metrics, send_alert
 from .reader import Report, load_latest

@@ -18,9 +18,9 @@ from typing import Any
 import boto3
 
 from . import sources
-from .budget import TimeBudget
-from .clients import make_client
-from .collector import Progress
+from .collection.budget import TimeBudget
+from .collection.clients import make_client
+from .collection.collector import Progress
 from .contract import LATEST_REPORT_KEY, SCHEMA_VERSION
 from .documents import ErrorDocument, ReportIndex, RunDocument, iso_utc
 from .permissions import needed_sources

@@ -19,8 +19,8 @@ from typing import Any
 
 import boto3
 
-from .budget import TimeBudget
-from .collector import Progress
+from .collection.budget import TimeBudget
+from .collection.collector import Progress
 from .documents import ErrorDocument
 from .reader import Report, load_latest, read_report
 from .report import report_key

@@ -23,8 +23,8 @@ from typing import Any
 
 import boto3
 
-from .budget import TimeBudget
-from .collector import Progress, RegionCollector
+from .collection.budget import TimeBudget
+from .collection.collector import Progress, RegionCollector
 from .documents import ErrorDocument, Finding, RegionEntry, Unevaluated
 from .evaluation import Outcome, evaluate_resources
 from .history import PreviousFailures, finding_digest, is_active

@@ -31,8 +31,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..alerts import change_alert_message, change_alert_subject
 from ..asff import findings_to_asff
-from ..budget import TimeBudget
-from ..clients import make_client
+from ..collection.budget import TimeBudget
+from ..collection.clients import make_client
 from ..contract import (
     METRIC_CHANGE_EVENTS,
     METRIC_CHANGE_EVENTS_RETRIED,

@@ -19,10 +19,10 @@ from typing import Any
 import boto3
 
 from .. import sources
-from ..budget import TimeBudget
-from ..collector import ID_BATCH, RegionCollector
+from ..collection.budget import TimeBudget
+from ..collection.collector import ID_BATCH, RegionCollector
+from ..collection.region_resources import ACCOUNT_FETCHERS, default_security_groups_among, launch_templates_named
 from ..model import AccountRecord, InstanceRecord, LaunchTemplateRecord, ScanError, SecurityGroupRecord
-from ..region_resources import ACCOUNT_FETCHERS, default_security_groups_among, launch_templates_named
 
 INSTANCE_ID_FILTER = "instance-id"
 GROUP_ID_FILTER = "instance.group-id"

@@ -20,7 +20,8 @@ import pytest
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-from ec2c.scanner import collector, workflow
+from ec2c.scanner import workflow
+from ec2c.scanner.collection import collector
 from ec2c.scanner.handler import handler
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.reader import Report, load_latest

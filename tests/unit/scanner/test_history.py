@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ec2c.scanner import collector
+from ec2c.scanner.collection import collector
 from ec2c.scanner.history import PreviousFailures, finding_digest, is_active
 from ec2c.scanner.identity import finding_id
 from ec2c.scanner.policy import load_policy

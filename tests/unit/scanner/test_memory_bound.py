@@ -35,7 +35,7 @@ reservations of 250, so that a page holds 1,000 instances as the scanner's page 
 (seeding 4,000 one-instance reservations into moto would take minutes)."""
 HANDLER = """
 import json
-from ec2c.scanner import collector
+from ec2c.scanner.collection import collector
 from ec2c.scanner.handler import handler
 
 collector.PAGE_SIZE = 1000 // 250

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ec2c.scanner import sources
-from ec2c.scanner.model import IngressPermission, VolumeInfo
-from ec2c.scanner.normalize import (
+from ec2c.scanner.collection.normalize import (
     Lookups,
     UndecodableUserData,
     as_utc,
@@ -23,6 +22,7 @@ from ec2c.scanner.normalize import (
     permission_from_api,
     security_group_from_api,
 )
+from ec2c.scanner.model import IngressPermission, VolumeInfo
 
 from .conftest import NOW, REGION
 

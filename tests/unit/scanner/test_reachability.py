@@ -114,7 +114,7 @@ def test_unreadable_route_tables_keep_the_severity_and_say_why(session, ec2, mon
     def denied(*args: Any, **kwargs: Any) -> None:
         raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DescribeRouteTables")
 
-    import ec2c.scanner.collector as collector
+    import ec2c.scanner.collection.collector as collector
 
     monkeypatch.setitem(collector.FETCHERS, sources.ROUTE_TABLES, denied)
     report = run([REGION], load_policy(SSH_ONLY))
@@ -146,7 +146,7 @@ def test_grade_reads_the_address_family_that_has_a_route(fields, expected) -> No
 
 
 def test_route_tables_skip_blackholes_and_non_gateway_targets() -> None:
-    from ec2c.scanner.normalize import route_tables_from_api
+    from ec2c.scanner.collection.normalize import route_tables_from_api
 
     tables = [
         {

@@ -15,10 +15,10 @@ import pytest
 from botocore.stub import Stubber
 
 from ec2c.scanner import sources
-from ec2c.scanner.budget import TimeBudget
-from ec2c.scanner.collector import _Calls
+from ec2c.scanner.collection.budget import TimeBudget
+from ec2c.scanner.collection.collector import _Calls
+from ec2c.scanner.collection.region_resources import ACCOUNT_FETCHERS, launch_templates
 from ec2c.scanner.policy import load_policy
-from ec2c.scanner.region_resources import ACCOUNT_FETCHERS, launch_templates
 
 from .conftest import ACCOUNT, REGION
 
@@ -194,7 +194,7 @@ def test_resources_that_cannot_be_listed_make_the_region_incomplete(monkeypatch,
     """Templates or default groups that were not listed must not pass for fixed ones."""
     from botocore.exceptions import ClientError
 
-    from ec2c.scanner.region_resources import RESOURCE_LISTERS
+    from ec2c.scanner.collection.region_resources import RESOURCE_LISTERS
 
     def denied(*_: Any) -> list[Any]:
         raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, operation)
@@ -206,7 +206,7 @@ def test_resources_that_cannot_be_listed_make_the_region_incomplete(monkeypatch,
 
 
 def test_undecodable_template_user_data_is_kept_as_an_error() -> None:
-    from ec2c.scanner.normalize import template_version_from_api
+    from ec2c.scanner.collection.normalize import template_version_from_api
 
     version = template_version_from_api({"VersionNumber": 3, "LaunchTemplateData": {"UserData": "%%%"}}, ("latest",))
     assert version.user_data is None and version.user_data_error.startswith("not valid base64")

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto.core.botocore_stubber import MockRawResponse
 
-from ec2c.scanner import collector
+from ec2c.scanner.collection import collector
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.reader import Report
 

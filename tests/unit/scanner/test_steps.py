@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from ec2c.scanner import collector, steps, workflow
-from ec2c.scanner.budget import TimeBudget
+from ec2c.scanner import steps, workflow
+from ec2c.scanner.collection import collector
+from ec2c.scanner.collection.budget import TimeBudget
 from ec2c.scanner.handler import handler
 from ec2c.scanner.scanner import new_run, run_document, run_from_document
 from ec2c.scanner.settings import ConfigError, Settings

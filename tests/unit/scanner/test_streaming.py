@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from ec2c.scanner import collector, worker
-from ec2c.scanner.budget import TimeBudget
-from ec2c.scanner.collector import RegionCollector
+from ec2c.scanner import worker
+from ec2c.scanner.collection import collector
+from ec2c.scanner.collection.budget import TimeBudget
+from ec2c.scanner.collection.collector import RegionCollector
 from ec2c.scanner.permissions import needed_sources
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.rules import CATALOGUE

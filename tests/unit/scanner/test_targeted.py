@@ -13,9 +13,9 @@ import boto3
 from botocore.exceptions import ClientError
 
 from ec2c.scanner import sources
-from ec2c.scanner.budget import TimeBudget
 from ec2c.scanner.changes.targeted import TargetedCollection, Targets, collect_targets
-from ec2c.scanner.collector import FETCHERS, ID_BATCH, RegionCollector
+from ec2c.scanner.collection.budget import TimeBudget
+from ec2c.scanner.collection.collector import FETCHERS, ID_BATCH, RegionCollector
 from ec2c.scanner.evaluation import evaluate_resources
 from ec2c.scanner.model import AccountRecord, InstanceRecord, LaunchTemplateRecord, Record, SecurityGroupRecord
 from ec2c.scanner.permissions import needed_sources

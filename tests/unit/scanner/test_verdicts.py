@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from ec2c.scanner import collector
+from ec2c.scanner.collection import collector
 from ec2c.scanner.policy import load_policy
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.scanner import scan

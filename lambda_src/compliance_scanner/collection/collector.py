@@ -27,10 +27,10 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from . import sources
+from .. import sources
+from ..model import AccountRecord, InstanceRecord, LaunchTemplateRecord, ScanError, SecurityGroupRecord
 from .budget import BudgetExhausted, TimeBudget
 from .clients import RETRY_CONFIG, make_client
-from .model import AccountRecord, InstanceRecord, LaunchTemplateRecord, ScanError, SecurityGroupRecord
 from .normalize import (
     Lookups,
     UndecodableUserData,

@@ -16,8 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import sources
-from .model import LaunchTemplateRecord, SecurityGroupRecord
+from .. import sources
+from ..model import LaunchTemplateRecord, SecurityGroupRecord
 from .normalize import default_group_from_api, tags_from_api, template_version_from_api
 
 TEMPLATE_PAGE_SIZE = 200

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import sources
-from .model import (
+from .. import sources
+from ..model import (
     ImageInfo,
     IngressPermission,
     InstanceRecord,
