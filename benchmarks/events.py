@@ -74,8 +74,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         import boto3
 
+        from ec2c.scanner.assessment.policy import load_policy
         from ec2c.scanner.changes.events import event_names, event_patterns
-        from ec2c.scanner.policy import load_policy
         from ec2c.scanner.rules import CATALOGUE
         from ec2c.scanner.settings import load_settings
         from ec2c.scanner.storage import S3Store

@@ -24,8 +24,8 @@ import ec2c.stacks.dashboard as dashboard
 import ec2c.stacks.iam as iam
 import ec2c.stacks.packaging as packaging
 from ec2c.scanner import contract, workflow
+from ec2c.scanner.assessment.permissions import required_iam_actions
 from ec2c.scanner.changes.events import event_names, event_patterns
-from ec2c.scanner.permissions import required_iam_actions
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.stacks.args import ComplianceAnalyzerArgs, EventsArgs
 from ec2c.stacks.lambda_env import MAX_TOPIC_NAME_CHARS, scanner_environment

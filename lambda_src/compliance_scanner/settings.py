@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .assessment.policy import Policy, policy_from_json
 from .contract import (
     DEFAULT_METRIC_NAMESPACE,
     ENV_EVENTS_ALERT_SEVERITY,
@@ -21,7 +22,6 @@ from .contract import (
     ENV_SNS_TOPIC_ARN,
     REGION_PATTERN,
 )
-from .policy import Policy, policy_from_json
 from .registry import Severity
 
 

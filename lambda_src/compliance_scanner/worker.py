@@ -23,13 +23,13 @@ from typing import Any
 
 import boto3
 
+from .assessment.evaluation import Outcome, evaluate_resources
+from .assessment.policy import Policy
 from .collection.budget import TimeBudget
 from .collection.collector import Progress, RegionCollector
 from .documents import ErrorDocument, Finding, RegionEntry, Unevaluated
-from .evaluation import Outcome, evaluate_resources
 from .history import PreviousFailures, finding_digest, is_active
 from .model import FAIL, SKIPPED, ScanError
-from .policy import Policy
 from .reader import Report
 from .registry import ACCOUNT
 from .report import (

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from ec2c.scanner.policy import PolicyError, load_policy
+from ec2c.scanner.assessment.policy import PolicyError, load_policy
 from ec2c.scanner.registry import Severity
 from ec2c.stacks import bounds
 from ec2c.stacks.bounds import EMAIL_PATTERN, LOG_RETENTION_DAYS, REGION_PATTERN, Bound, Setting

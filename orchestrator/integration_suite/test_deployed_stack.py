@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from ec2c.scanner import contract
-from ec2c.scanner.policy import load_policy
+from ec2c.scanner.assessment.policy import load_policy
 
 EXPECTED_OUTPUTS = {
     "lambda_function_arn",

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
+from ec2c.scanner.assessment.policy import Policy
 from ec2c.scanner.contract import REPORT_PREFIX
-from ec2c.scanner.policy import Policy
 from ec2c.scanner.reader import Report
 from ec2c.scanner.scanner import scan as scanner_scan
 from ec2c.scanner.security_hub import ImportResult

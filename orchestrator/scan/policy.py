@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ec2c.scanner.policy import Policy, PolicyError, load_policy
+from ec2c.scanner.assessment.policy import Policy, PolicyError, load_policy
 
 from ..deploy.environments import DEFAULTS_FILE, ConfigDir
 from ..errors import BadInput

@@ -31,6 +31,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..alerts import change_alert_message, change_alert_subject
 from ..asff import findings_to_asff
+from ..assessment.evaluation import Outcome, evaluate_resources
+from ..assessment.permissions import needed_sources
 from ..collection.budget import TimeBudget
 from ..collection.clients import make_client
 from ..contract import (
@@ -42,8 +44,6 @@ from ..contract import (
     METRIC_TIME_TO_VERDICT,
 )
 from ..documents import ErrorDocument, Finding, parse_iso_utc
-from ..evaluation import Outcome, evaluate_resources
-from ..permissions import needed_sources
 from ..reader import Report, load_latest
 from ..registry import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE
 from ..rules import CATALOGUE

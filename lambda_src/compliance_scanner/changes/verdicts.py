@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from ..assessment.evaluation import Outcome
 from ..documents import ErrorDocument, Finding, iso_utc
-from ..evaluation import Outcome
 from ..history import is_active
 from ..model import FAIL, PASS, SKIPPED
 from ..registry import Severity

@@ -27,8 +27,8 @@ from ec2c.orchestrator.fleet.plan import latest_reader
 from ec2c.orchestrator.reporting import estate as estate_module
 from ec2c.orchestrator.reporting.estate import Estate, TargetReport, merge, tally
 from ec2c.orchestrator.reporting.estate_output import write_estate
+from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.contract import LATEST_REPORT_KEY
-from ec2c.scanner.policy import load_policy
 from ec2c.scanner.reader import Report, load_latest, load_report
 from ec2c.scanner.report import CSV_COLUMNS
 from ec2c.scanner.rules import CATALOGUE

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 from ec2c.orchestrator.cli import app
 from ec2c.orchestrator.deploy.environments import ConfigDir
 from ec2c.orchestrator.deploy.rollout import load_plan
-from ec2c.scanner.policy import load_policy
+from ec2c.scanner.assessment.policy import load_policy
 
 
 def test_init_writes_a_valid_starter_folder(tmp_path):

@@ -15,10 +15,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from ec2c.scanner.assessment.evaluation import evaluate_resources
+from ec2c.scanner.assessment.policy import Policy
 from ec2c.scanner.documents import iso_utc
-from ec2c.scanner.evaluation import evaluate_resources
 from ec2c.scanner.model import FAIL, InstanceRecord, Record
-from ec2c.scanner.policy import Policy
 from ec2c.scanner.reader import Report, load_report
 from ec2c.scanner.report import SummaryCounter, finding_document, policy_document
 from ec2c.scanner.scanner import scan

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ec2c.scanner import sources
+from ec2c.scanner.assessment.evaluation import Outcome, evaluate_resources
+from ec2c.scanner.assessment.policy import Policy, load_policy
 from ec2c.scanner.changes.records import state_key
 from ec2c.scanner.changes.verdicts import BatchContext, ResourceKey, judge, key_of
 from ec2c.scanner.documents import Finding, iso_utc
-from ec2c.scanner.evaluation import Outcome, evaluate_resources
 from ec2c.scanner.model import FAIL, InstanceRecord, MetadataOptions
-from ec2c.scanner.policy import Policy, load_policy
 from ec2c.scanner.registry import INSTANCE, Severity
 from ec2c.scanner.report import finding_document
 from ec2c.scanner.rules import CATALOGUE

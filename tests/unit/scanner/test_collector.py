@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections import Counter
 
 from ec2c.scanner import sources
+from ec2c.scanner.assessment.permissions import needed_sources
 from ec2c.scanner.collection.budget import TimeBudget
 from ec2c.scanner.collection.collector import RegionCollector
 from ec2c.scanner.collection.region_resources import ACCOUNT_FETCHERS
 from ec2c.scanner.model import AccountRecord
-from ec2c.scanner.permissions import needed_sources
 
 from .conftest import NOW, REGION, launch
 from .test_region_resources import REGION_RULES

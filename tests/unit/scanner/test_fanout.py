@@ -21,9 +21,9 @@ from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from ec2c.scanner import workflow
+from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.collection import collector
 from ec2c.scanner.handler import handler
-from ec2c.scanner.policy import load_policy
 from ec2c.scanner.reader import Report, load_latest
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.scanner import scan

@@ -9,15 +9,15 @@ from datetime import date, datetime
 
 import pytest
 
-from ec2c.scanner.permissions import required_iam_actions
-from ec2c.scanner.policy import (
+from ec2c.scanner.assessment.permissions import required_iam_actions
+from ec2c.scanner.assessment.policy import (
     DEFAULT_ALERT_THRESHOLD,
     PolicyError,
     load_policy,
     policy_from_json,
 )
+from ec2c.scanner.assessment.suppressions import Suppression, TagSelector
 from ec2c.scanner.rules import CATALOGUE
-from ec2c.scanner.suppressions import Suppression, TagSelector
 
 FULL = {
     "alert_threshold": 75,

@@ -16,8 +16,8 @@ from ec2c.scanner.alerts import (
     compose_alert,
     should_alert,
 )
+from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.contract import LATEST_REPORT_KEY
-from ec2c.scanner.policy import load_policy
 from ec2c.scanner.publish import metric_data, put_metrics, send_alert
 from ec2c.scanner.reader import Report, load_latest
 from ec2c.scanner.report import SummaryCounter

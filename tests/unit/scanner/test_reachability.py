@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from ec2c.scanner import sources
+from ec2c.scanner.assessment.policy import load_policy
+from ec2c.scanner.assessment.reachability import grade
 from ec2c.scanner.model import InternetRoute
-from ec2c.scanner.policy import load_policy
-from ec2c.scanner.reachability import grade
 
 from .conftest import LINUX_AMI, REGION, record
 
@@ -171,7 +171,7 @@ def test_route_tables_skip_blackholes_and_non_gateway_targets() -> None:
 
 
 def test_unknown_reason_names_what_is_missing() -> None:
-    from ec2c.scanner.reachability import unknown_reason
+    from ec2c.scanner.assessment.reachability import unknown_reason
 
     assert unknown_reason(record(public_ip="54.0.0.1")) == (
         "reachability unknown: no route table found for the instance's subnet"

@@ -15,10 +15,10 @@ import pytest
 from botocore.stub import Stubber
 
 from ec2c.scanner import sources
+from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.collection.budget import TimeBudget
 from ec2c.scanner.collection.collector import _Calls
 from ec2c.scanner.collection.region_resources import ACCOUNT_FETCHERS, launch_templates
-from ec2c.scanner.policy import load_policy
 
 from .conftest import ACCOUNT, REGION
 

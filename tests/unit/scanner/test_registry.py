@@ -11,9 +11,9 @@ import pytest
 
 from ec2c.scanner import model
 from ec2c.scanner.asff import to_asff_finding
-from ec2c.scanner.evaluation import evaluate_resources
+from ec2c.scanner.assessment.evaluation import evaluate_resources
+from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.identity import resource_arn
-from ec2c.scanner.policy import load_policy
 from ec2c.scanner.registry import (
     RESOURCE_TYPE_KEYS,
     RESOURCE_TYPES,

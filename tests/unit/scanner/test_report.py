@@ -9,10 +9,10 @@ import io
 from datetime import date, datetime, timedelta, timezone
 
 from ec2c.scanner import sources
+from ec2c.scanner.assessment.evaluation import evaluate_resources
+from ec2c.scanner.assessment.policy import Policy, load_policy
 from ec2c.scanner.documents import format_rate, format_time, iso_utc
-from ec2c.scanner.evaluation import evaluate_resources
 from ec2c.scanner.model import ImageInfo, MetadataOptions, Record, SsmStatus
-from ec2c.scanner.policy import Policy, load_policy
 from ec2c.scanner.report import (
     CSV_COLUMNS,
     SummaryCounter,

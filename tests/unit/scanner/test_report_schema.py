@@ -17,7 +17,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import pytest
 
 from ec2c.scanner import documents
-from ec2c.scanner.policy import load_policy
+from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.reader import INLINE_LISTS, Report
 from ec2c.scanner.report import CSV_COLUMNS
 from ec2c.scanner.storage import read_lines, read_text_lines

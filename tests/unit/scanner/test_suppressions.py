@@ -6,11 +6,11 @@ from datetime import date
 
 import pytest
 
-from ec2c.scanner.evaluation import evaluate_resources
+from ec2c.scanner.assessment.evaluation import evaluate_resources
+from ec2c.scanner.assessment.policy import load_policy
+from ec2c.scanner.assessment.suppressions import Suppression, TagSelector, find_suppression
 from ec2c.scanner.model import FAIL, PASS
-from ec2c.scanner.policy import load_policy
 from ec2c.scanner.rules import CATALOGUE
-from ec2c.scanner.suppressions import Suppression, TagSelector, find_suppression
 
 from .conftest import record
 

@@ -13,13 +13,13 @@ import boto3
 from botocore.exceptions import ClientError
 
 from ec2c.scanner import sources
+from ec2c.scanner.assessment.evaluation import evaluate_resources
+from ec2c.scanner.assessment.permissions import needed_sources
+from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.changes.targeted import TargetedCollection, Targets, collect_targets
 from ec2c.scanner.collection.budget import TimeBudget
 from ec2c.scanner.collection.collector import FETCHERS, ID_BATCH, RegionCollector
-from ec2c.scanner.evaluation import evaluate_resources
 from ec2c.scanner.model import AccountRecord, InstanceRecord, LaunchTemplateRecord, Record, SecurityGroupRecord
-from ec2c.scanner.permissions import needed_sources
-from ec2c.scanner.policy import load_policy
 
 from .conftest import NOW, REGION, launch
 from .test_scan import fail_when, open_group, tcp

@@ -13,8 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
+from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.collection import collector
-from ec2c.scanner.policy import load_policy
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import DirStore

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ec2c.scanner import contract, workflow
-from ec2c.scanner.policy import DEFAULT_ALERT_THRESHOLD, PolicyError, load_policy
+from ec2c.scanner.assessment.policy import DEFAULT_ALERT_THRESHOLD, PolicyError, load_policy
 from ec2c.stacks import ArgsError, ComplianceAnalyzerArgs
 from ec2c.stacks.args import (
     RUN_DOCUMENT_ALLOWANCE_BYTES,

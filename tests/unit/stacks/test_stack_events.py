@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from stack_harness import ACCOUNT, PARTITION, REGION, Deployment, Registration, deploy, run_program
 
+from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.changes.events import event_names, event_patterns
 from ec2c.scanner.contract import ENV_EVENTS_ALERT_SEVERITY
-from ec2c.scanner.policy import load_policy
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.stacks import OUTPUT_NAMES, ArgsError, ComplianceAnalyzerArgs, iam, program
 from ec2c.stacks.args import EventsArgs

@@ -9,9 +9,9 @@ connect (critical). Pure function over the instance record.
 
 from __future__ import annotations
 
-from . import sources
-from .model import InstanceRecord
-from .registry import Severity
+from .. import sources
+from ..model import InstanceRecord
+from ..registry import Severity
 
 
 def grade(instance: InstanceRecord) -> tuple[Severity, str] | None:

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .registry import SEVERITY_NAMES, Severity
-from .rules import CATALOGUE, INTEGER, PORTS, REGEXES, STRINGS, Param, Rule
+from ..registry import SEVERITY_NAMES, Severity
+from ..rules import CATALOGUE, INTEGER, PORTS, REGEXES, STRINGS, Param, Rule
 from .suppressions import Suppression, parse_suppression
 from .validation import (
     PolicyError,

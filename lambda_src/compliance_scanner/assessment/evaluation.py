@@ -9,11 +9,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from .model import FAIL, InstanceRecord, Record, RuleResult
+from ..model import FAIL, InstanceRecord, Record, RuleResult
+from ..registry import Severity
+from ..rules import CATALOGUE, evaluate
 from .policy import Policy, RuleConfig
 from .reachability import grade, unknown_reason
-from .registry import Severity
-from .rules import CATALOGUE, evaluate
 from .suppressions import Suppression, find_suppression
 
 

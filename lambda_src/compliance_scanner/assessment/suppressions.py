@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from .registry import INSTANCE, RESOURCE_TYPE_KEYS
+from ..registry import INSTANCE, RESOURCE_TYPE_KEYS
 from .validation import (
     Where,
     check_keys,

@@ -3,9 +3,9 @@ rules' declared sources so the collector and the Lambda's policy cannot drift ap
 
 from __future__ import annotations
 
-from . import sources
+from .. import sources
+from ..rules import CATALOGUE
 from .policy import Policy
-from .rules import CATALOGUE
 
 
 def needed_sources(policy: Policy) -> frozenset[str]:
