@@ -98,7 +98,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  #
 
 from ec2c.scanner import contract, workflow  # noqa: E402
 from ec2c.scanner.handler import handler  # noqa: E402
-from ec2c.scanner.reader import load_latest  # noqa: E402
+from ec2c.scanner.reports.reader import load_latest  # noqa: E402
 from ec2c.scanner.storage import S3Store  # noqa: E402
 from tests.sfn_seam import LocalLambda  # noqa: E402
 

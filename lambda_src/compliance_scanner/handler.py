@@ -17,16 +17,16 @@ from typing import Any
 import boto3
 
 from . import steps, workflow
-from .asff import to_asff
 from .changes.batch import handle_changes, is_change_batch
 from .changes.records import alerted_since
 from .collection.clients import make_client
 from .documents import ReportIndex, parse_iso_utc
-from .publish import put_metrics, send_alert
-from .reader import Report, load_latest
-from .report import report_key
+from .reports.asff import to_asff
+from .reports.publish import put_metrics, send_alert
+from .reports.reader import Report, load_latest
+from .reports.report import report_key
+from .reports.security_hub import import_findings
 from .scanner import scan
-from .security_hub import import_findings
 from .settings import ConfigError, Settings, load_settings
 from .storage import ReportReadError, S3Store
 

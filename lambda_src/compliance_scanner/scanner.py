@@ -25,8 +25,8 @@ from .collection.clients import make_client
 from .collection.collector import Progress
 from .contract import LATEST_REPORT_KEY, SCHEMA_VERSION
 from .documents import ErrorDocument, ReportIndex, RunDocument, iso_utc
-from .reader import Report
-from .report import SummaryCounter, account_order, partial_reason, policy_document, report_key
+from .reports.reader import Report
+from .reports.report import SummaryCounter, account_order, partial_reason, policy_document, report_key
 from .storage import Store, put_json
 from .worker import HISTORY_OPERATION, RegionResult, Run, scan_region
 

@@ -28,11 +28,11 @@ from .assessment.policy import Policy
 from .collection.budget import TimeBudget
 from .collection.collector import Progress, RegionCollector
 from .documents import ErrorDocument, Finding, RegionEntry, Unevaluated
-from .history import PreviousFailures, finding_digest, is_active
 from .model import FAIL, SKIPPED, ScanError
-from .reader import Report
 from .registry import ACCOUNT
-from .report import (
+from .reports.history import PreviousFailures, finding_digest, is_active
+from .reports.reader import Report
+from .reports.report import (
     CSV_COLUMNS,
     PART_SHARDS,
     FindingKey,

@@ -33,7 +33,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:  # the reader pulls in the rules and the policy: the CLI starts without them
-    from ec2c.scanner.reader import Report
+    from ec2c.scanner.reports.reader import Report
 
 
 @guard

@@ -18,7 +18,7 @@ from typing import Any
 
 from ec2c.scanner.contract import LATEST_REPORT_KEY
 from ec2c.scanner.documents import iso_utc
-from ec2c.scanner.reader import Report, load_latest
+from ec2c.scanner.reports.reader import Report, load_latest
 from ec2c.scanner.storage import ReportReadError, S3Store
 
 from ..deploy.environments import ConfigDir, locate_config_dir

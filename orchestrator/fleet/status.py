@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ec2c.scanner.documents import iso_utc
-from ec2c.scanner.reader import Report
+from ec2c.scanner.reports.reader import Report
 from ec2c.scanner.storage import ReportReadError
 
 from ..deploy.backend_state import read_stack_state

@@ -4,7 +4,7 @@ Rates are computed from instance counts, never averaged: a 10-instance account a
 1,000-instance account at 100% make an estate at 99.5%, not 75%. A target whose report could not
 be read is listed with its reason and makes the estate partial; it is never counted compliant.
 
-Each target's report is a `ec2c.scanner.reader.Report` (schema 3 index and shards, or a
+Each target's report is a `ec2c.scanner.reports.reader.Report` (schema 3 index and shards, or a
 schema 1/2 document upgraded by `load_report`). Building an estate reads each one twice at most:
 
 1. **Tally** (`tally`, in parallel across targets): the target's findings are streamed once to
@@ -50,9 +50,9 @@ from typing import Any, TextIO
 
 from ec2c.scanner.documents import Finding
 from ec2c.scanner.model import FAIL
-from ec2c.scanner.reader import Report
 from ec2c.scanner.registry import INSTANCE
-from ec2c.scanner.report import CSV_COLUMNS
+from ec2c.scanner.reports.reader import Report
+from ec2c.scanner.reports.report import CSV_COLUMNS
 from ec2c.scanner.storage import ReportReadError
 
 from .render import table_order

@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ec2c.scanner.documents import format_rate
-from ec2c.scanner.reader import Report
-from ec2c.scanner.report import run_prefix
+from ec2c.scanner.reports.reader import Report
+from ec2c.scanner.reports.report import run_prefix
 
 from .html_views import (
     FindingView,

@@ -2,7 +2,7 @@
 
 Why: security data lakes and SIEMs (Amazon Security Lake, Splunk, Sentinel, ...) ingest OCSF
 natively, so emitting it lets them take our findings without a custom parser. Like the CSV and
-ASFF outputs this works from a `ec2c.scanner.reader.Report` alone (any schema `load_report`
+ASFF outputs this works from a `ec2c.scanner.reports.reader.Report` alone (any schema `load_report`
 reads), so a report loaded back from S3 converts exactly like a fresh one. The events are yielded
 one at a time as the report's failures stream from its shards: a writer puts each in the output
 and drops it, so no list of every event (or finding) is ever built.
@@ -52,8 +52,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ec2c.scanner.documents import ReportIndex
-from ec2c.scanner.reader import Report
 from ec2c.scanner.registry import INSTANCE, RESOURCE_TYPES, SEVERITIES, Severity
+from ec2c.scanner.reports.reader import Report
 from ec2c.scanner.rules.mappings import compliance_controls
 
 OCSF_VERSION = "1.5.0"

@@ -1,6 +1,6 @@
 """Human rendering of a scan report: rich tables for the terminal (stderr).
 
-Works from a `ec2c.scanner.reader.Report` alone (a fresh scan's, or one read back from a
+Works from a `ec2c.scanner.reports.reader.Report` alone (a fresh scan's, or one read back from a
 bucket or a folder), so it can render a report from anywhere. Layout choices for an 80-column
 terminal with many findings: findings are sorted by severity, the resource cell stacks name over
 id and region, messages wrap, and the table stops after `limit` rows with a pointer to the full
@@ -53,7 +53,7 @@ from ec2c.scanner.documents import Summary, format_rate, format_time
 from ec2c.scanner.registry import ACCOUNT, INSTANCE, RESOURCE_TYPE_KEYS, RESOURCE_TYPES, SEVERITIES, Severity
 
 if TYPE_CHECKING:  # the reader pulls in the rules and the policy: the CLI starts without them
-    from ec2c.scanner.reader import Report
+    from ec2c.scanner.reports.reader import Report
 
 SEVERITY_ORDER: tuple[str, ...] = tuple(severity.value for severity in SEVERITIES)
 SEVERITY_STYLE: dict[str, str] = {

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from ec2c.scanner.asff import to_asff
-from ec2c.scanner.reader import Report
+from ec2c.scanner.reports.asff import to_asff
+from ec2c.scanner.reports.reader import Report
 
 from ..console import err
 from ..errors import OperationFailed

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ec2c.scanner.reader import Report
 from ec2c.scanner.registry import Severity
+from ec2c.scanner.reports.reader import Report
 
 from ..errors import OperationFailed
 from ..reporting.render import severity_rank

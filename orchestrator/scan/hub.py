@@ -21,9 +21,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ec2c.scanner.asff import to_asff
-from ec2c.scanner.reader import Report
-from ec2c.scanner.security_hub import (
+from ec2c.scanner.reports.asff import to_asff
+from ec2c.scanner.reports.reader import Report
+from ec2c.scanner.reports.security_hub import (
     ImportResult,
     active_findings,
     archived,

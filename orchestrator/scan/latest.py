@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError
 from ec2c.scanner.changes.overlay import overlay
 from ec2c.scanner.changes.records import records_since
 from ec2c.scanner.contract import CHANGES_PREFIX, LATEST_REPORT_KEY
-from ec2c.scanner.reader import Report, load_latest
+from ec2c.scanner.reports.reader import Report, load_latest
 from ec2c.scanner.storage import S3Store
 
 from ..deploy import operations

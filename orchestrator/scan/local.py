@@ -24,9 +24,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from ec2c.scanner.assessment.policy import Policy
 from ec2c.scanner.contract import REPORT_PREFIX
-from ec2c.scanner.reader import Report
+from ec2c.scanner.reports.reader import Report
+from ec2c.scanner.reports.security_hub import ImportResult
 from ec2c.scanner.scanner import scan as scanner_scan
-from ec2c.scanner.security_hub import ImportResult
 from ec2c.scanner.storage import Store
 
 from ..errors import OperationFailed

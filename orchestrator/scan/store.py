@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ec2c.scanner.reader import Report, load_latest
+from ec2c.scanner.reports.reader import Report, load_latest
 from ec2c.scanner.storage import DirStore, ReportReadError, Store
 
 from ..errors import BadInput, OperationFailed

@@ -13,7 +13,7 @@ import pytest
 
 from ec2c.scanner.contract import LATEST_REPORT_KEY
 from ec2c.scanner.documents import format_time
-from ec2c.scanner.reader import Report, load_report, read_report
+from ec2c.scanner.reports.reader import Report, load_report, read_report
 
 from .conftest import MOTO_CREDENTIALS as CREDENTIALS
 

@@ -29,8 +29,6 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..alerts import change_alert_message, change_alert_subject
-from ..asff import findings_to_asff
 from ..assessment.evaluation import Outcome, evaluate_resources
 from ..assessment.permissions import needed_sources
 from ..collection.budget import TimeBudget
@@ -44,10 +42,12 @@ from ..contract import (
     METRIC_TIME_TO_VERDICT,
 )
 from ..documents import ErrorDocument, Finding, parse_iso_utc
-from ..reader import Report, load_latest
 from ..registry import ACCOUNT, INSTANCE, LAUNCH_TEMPLATE
+from ..reports.alerts import change_alert_message, change_alert_subject
+from ..reports.asff import findings_to_asff
+from ..reports.reader import Report, load_latest
+from ..reports.security_hub import import_findings
 from ..rules import CATALOGUE
-from ..security_hub import import_findings
 from ..settings import Settings
 from ..storage import ReportReadError, Store, put_json
 from .events import Affected, Skipped, affected, coalesce, event_names

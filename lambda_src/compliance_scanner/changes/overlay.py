@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ..documents import Finding, OverlayDocument, RegionEntry, ReportIndex, RuleCounts, Summary, Unevaluated
-from ..history import is_active
 from ..model import FAIL
-from ..reader import Report
 from ..registry import ACCOUNT, INSTANCE
-from ..report import account_order
+from ..reports.history import is_active
+from ..reports.reader import Report
+from ..reports.report import account_order
 from ..storage import ReportReadError
 from .records import ChangeRecord
 from .verdicts import ResourceKey, key_of

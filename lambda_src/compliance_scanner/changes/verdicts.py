@@ -19,10 +19,10 @@ from typing import Any, cast
 
 from ..assessment.evaluation import Outcome
 from ..documents import ErrorDocument, Finding, iso_utc
-from ..history import is_active
 from ..model import FAIL, PASS, SKIPPED
 from ..registry import Severity
-from ..report import finding_document
+from ..reports.history import is_active
+from ..reports.report import finding_document
 from .records import (
     CHANGE_KIND,
     CHANGE_SCHEMA_VERSION,

@@ -29,8 +29,8 @@ from ec2c.orchestrator.reporting.estate import Estate, TargetReport, merge, tall
 from ec2c.orchestrator.reporting.estate_output import write_estate
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.contract import LATEST_REPORT_KEY
-from ec2c.scanner.reader import Report, load_latest, load_report
-from ec2c.scanner.report import CSV_COLUMNS
+from ec2c.scanner.reports.reader import Report, load_latest, load_report
+from ec2c.scanner.reports.report import CSV_COLUMNS
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import DirStore, ReportReadError, S3Store, ShardWriter, put_json

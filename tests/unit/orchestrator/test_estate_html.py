@@ -17,7 +17,7 @@ import pytest
 from ec2c.orchestrator.reporting.estate import Estate, TargetReport
 from ec2c.orchestrator.reporting.estate_html import build_view, rate_tone, to_html
 from ec2c.scanner.documents import format_rate
-from ec2c.scanner.reader import Report, load_report
+from ec2c.scanner.reports.reader import Report, load_report
 from tests.unit.orchestrator.test_html_report import ATTRIBUTE_BREAKER, HOSTILE, NETWORK, Page
 
 GENERATED_AT = "2026-11-26T12:00:00Z"

@@ -20,7 +20,7 @@ import pytest
 
 from ec2c.orchestrator.reporting import html_report
 from ec2c.orchestrator.reporting.html_report import build_view, to_html
-from ec2c.scanner.reader import Report, load_report
+from ec2c.scanner.reports.reader import Report, load_report
 
 MINIMAL = {
     "run_id": "r",

@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from ec2c.orchestrator.reporting import render
-from ec2c.scanner.reader import Report, load_report
+from ec2c.scanner.reports.reader import Report, load_report
 
 ACCOUNT_ID = "123456789012"
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]

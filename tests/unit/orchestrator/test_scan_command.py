@@ -22,8 +22,8 @@ from ec2c.orchestrator import demo
 from ec2c.orchestrator.cli import app
 from ec2c.orchestrator.reporting import render as scan_render
 from ec2c.scanner.contract import LATEST_REPORT_KEY, SCHEMA_VERSION
-from ec2c.scanner.reader import load_report, read_report
-from ec2c.scanner.report import CSV_COLUMNS
+from ec2c.scanner.reports.reader import load_report, read_report
+from ec2c.scanner.reports.report import CSV_COLUMNS
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.storage import DirStore
 

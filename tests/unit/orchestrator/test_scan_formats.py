@@ -8,7 +8,7 @@ import json
 import boto3
 import pytest
 
-from ec2c.scanner.reader import load_report
+from ec2c.scanner.reports.reader import load_report
 from tests.unit.orchestrator.test_scan_command import flat, run, seed_instance
 
 REGION = "us-east-1"

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from ec2c.orchestrator.reporting import render as scan_render
 from ec2c.scanner.model import ScanError
-from ec2c.scanner.reader import load_report
+from ec2c.scanner.reports.reader import load_report
 from tests.unit.orchestrator.test_scan_command import flat, only_rules, run, seed_instance
 
 REPO = Path(__file__).resolve().parents[3]

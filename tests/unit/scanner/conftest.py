@@ -19,8 +19,8 @@ from ec2c.scanner.assessment.evaluation import evaluate_resources
 from ec2c.scanner.assessment.policy import Policy
 from ec2c.scanner.documents import iso_utc
 from ec2c.scanner.model import FAIL, InstanceRecord, Record
-from ec2c.scanner.reader import Report, load_report
-from ec2c.scanner.report import SummaryCounter, finding_document, policy_document
+from ec2c.scanner.reports.reader import Report, load_report
+from ec2c.scanner.reports.report import SummaryCounter, finding_document, policy_document
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import DirStore
 

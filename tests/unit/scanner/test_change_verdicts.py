@@ -16,7 +16,7 @@ from ec2c.scanner.changes.verdicts import BatchContext, ResourceKey, judge, key_
 from ec2c.scanner.documents import Finding, iso_utc
 from ec2c.scanner.model import FAIL, InstanceRecord, MetadataOptions
 from ec2c.scanner.registry import INSTANCE, Severity
-from ec2c.scanner.report import finding_document
+from ec2c.scanner.reports.report import finding_document
 from ec2c.scanner.rules import CATALOGUE
 
 from .conftest import ACCOUNT, NOW, REGION, record

@@ -24,7 +24,7 @@ from ec2c.scanner import workflow
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.collection import collector
 from ec2c.scanner.handler import handler
-from ec2c.scanner.reader import Report, load_latest
+from ec2c.scanner.reports.reader import Report, load_latest
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import S3Store, read_lines, read_text_lines

@@ -16,7 +16,7 @@ from typing import Any
 import index
 
 from ec2c.scanner.contract import CHANGES_PREFIX
-from ec2c.scanner.reader import read_report
+from ec2c.scanner.reports.reader import read_report
 from ec2c.scanner.storage import S3Store
 
 from .conftest import BUCKET, REGION, launch

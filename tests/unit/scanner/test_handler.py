@@ -12,7 +12,7 @@ import pytest
 from ec2c.scanner.assessment.policy import PolicyError
 from ec2c.scanner.handler import account_from_context
 from ec2c.scanner.identity import finding_id
-from ec2c.scanner.reader import Report, read_report
+from ec2c.scanner.reports.reader import Report, read_report
 from ec2c.scanner.settings import ConfigError, load_settings
 from ec2c.scanner.storage import S3Store
 

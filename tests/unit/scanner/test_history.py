@@ -12,9 +12,9 @@ import pytest
 
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.collection import collector
-from ec2c.scanner.history import PreviousFailures, finding_digest, is_active
 from ec2c.scanner.identity import finding_id
-from ec2c.scanner.reader import Report, load_report
+from ec2c.scanner.reports.history import PreviousFailures, finding_digest, is_active
+from ec2c.scanner.reports.reader import Report, load_report
 from ec2c.scanner.rules import CATALOGUE
 
 from .conftest import ACCOUNT, NOW, OTHER_REGION, REGION, inline_report, launch, tag_spec

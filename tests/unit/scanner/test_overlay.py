@@ -14,7 +14,7 @@ from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.changes.overlay import overlay
 from ec2c.scanner.changes.records import ChangedResource, ChangeRecord, record_key, records_since
 from ec2c.scanner.documents import Finding, iso_utc
-from ec2c.scanner.reader import Report, load_report
+from ec2c.scanner.reports.reader import Report, load_report
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.storage import DirStore, ReportReadError, put_json
 

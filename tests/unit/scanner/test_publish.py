@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from ec2c.scanner.alerts import (
+from ec2c.scanner.assessment.policy import load_policy
+from ec2c.scanner.contract import LATEST_REPORT_KEY
+from ec2c.scanner.reports.alerts import (
     MESSAGE_LIMIT_BYTES,
     alert_message,
     alert_subject,
@@ -16,11 +18,9 @@ from ec2c.scanner.alerts import (
     compose_alert,
     should_alert,
 )
-from ec2c.scanner.assessment.policy import load_policy
-from ec2c.scanner.contract import LATEST_REPORT_KEY
-from ec2c.scanner.publish import metric_data, put_metrics, send_alert
-from ec2c.scanner.reader import Report, load_latest
-from ec2c.scanner.report import SummaryCounter
+from ec2c.scanner.reports.publish import metric_data, put_metrics, send_alert
+from ec2c.scanner.reports.reader import Report, load_latest
+from ec2c.scanner.reports.report import SummaryCounter
 from ec2c.scanner.scanner import scan
 from ec2c.scanner.storage import MissingObject, ReportReadError, S3Store
 

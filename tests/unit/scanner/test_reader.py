@@ -12,8 +12,8 @@ import pytest
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.contract import LATEST_REPORT_KEY
 from ec2c.scanner.documents import Summary
-from ec2c.scanner.reader import load_latest, load_report, read_report
-from ec2c.scanner.report import report_key
+from ec2c.scanner.reports.reader import load_latest, load_report, read_report
+from ec2c.scanner.reports.report import report_key
 from ec2c.scanner.rules import CATALOGUE
 from ec2c.scanner.storage import DirStore, MissingObject, ReportReadError
 

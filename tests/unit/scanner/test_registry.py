@@ -10,7 +10,6 @@ from datetime import date
 import pytest
 
 from ec2c.scanner import model
-from ec2c.scanner.asff import to_asff_finding
 from ec2c.scanner.assessment.evaluation import evaluate_resources
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.identity import resource_arn
@@ -22,7 +21,8 @@ from ec2c.scanner.registry import (
     ResourceType,
     Severity,
 )
-from ec2c.scanner.report import finding_document
+from ec2c.scanner.reports.asff import to_asff_finding
+from ec2c.scanner.reports.report import finding_document
 from ec2c.scanner.rules import CATALOGUE, Rule
 
 from .conftest import ACCOUNT, NOW, record

@@ -13,7 +13,7 @@ from ec2c.scanner.assessment.evaluation import evaluate_resources
 from ec2c.scanner.assessment.policy import Policy, load_policy
 from ec2c.scanner.documents import format_rate, format_time, iso_utc
 from ec2c.scanner.model import ImageInfo, MetadataOptions, Record, SsmStatus
-from ec2c.scanner.report import (
+from ec2c.scanner.reports.report import (
     CSV_COLUMNS,
     SummaryCounter,
     account_order,

@@ -18,8 +18,8 @@ import pytest
 
 from ec2c.scanner import documents
 from ec2c.scanner.assessment.policy import load_policy
-from ec2c.scanner.reader import INLINE_LISTS, Report
-from ec2c.scanner.report import CSV_COLUMNS
+from ec2c.scanner.reports.reader import INLINE_LISTS, Report
+from ec2c.scanner.reports.report import CSV_COLUMNS
 from ec2c.scanner.storage import read_lines, read_text_lines
 
 from .conftest import NOW, REGION, launch

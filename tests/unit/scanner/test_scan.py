@@ -14,7 +14,7 @@ from moto.core.botocore_stubber import MockRawResponse
 
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.collection import collector
-from ec2c.scanner.reader import Report
+from ec2c.scanner.reports.reader import Report
 
 from .conftest import ACCOUNT, NOW, OTHER_REGION, REGION, instance_rules_only, launch, tag_spec
 

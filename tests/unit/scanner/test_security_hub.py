@@ -10,9 +10,9 @@ import index
 import pytest
 from botocore.config import Config
 
-from ec2c.scanner.asff import product_arn, related_requirements, to_asff
-from ec2c.scanner.reader import Report, read_report
-from ec2c.scanner.security_hub import (
+from ec2c.scanner.reports.asff import product_arn, related_requirements, to_asff
+from ec2c.scanner.reports.reader import Report, read_report
+from ec2c.scanner.reports.security_hub import (
     ImportResult,
     active_findings,
     archived,
@@ -265,7 +265,7 @@ def test_archived_findings_drop_what_security_hub_adds() -> None:
 def test_call_errors_are_described_by_code_and_message() -> None:
     from botocore.exceptions import ClientError
 
-    from ec2c.scanner.security_hub import describe
+    from ec2c.scanner.reports.security_hub import describe
 
     error = ClientError({"Error": {"Code": "InvalidAccessException", "Message": "not subscribed"}}, "GetFindings")
     assert describe(error) == "InvalidAccessException: not subscribed"

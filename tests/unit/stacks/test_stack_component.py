@@ -766,7 +766,7 @@ def test_async_retries_are_configurable() -> None:
 
 def test_security_hub_import_is_allowed_on_the_default_product_only() -> None:
     """Off by default; on, the function is told (SECURITY_HUB_IMPORT) and may import into the
-    home region's default product, the product `ec2c.scanner.asff` writes to."""
+    home region's default product, the product `ec2c.scanner.reports.asff` writes to."""
     off = deploy(ComplianceAnalyzerArgs(environment="dev"))
     assert "ImportFindings" not in _policy_statements(off)
     assert "SECURITY_HUB_IMPORT" not in off.one(FUNCTION).inputs["environment"]["variables"]

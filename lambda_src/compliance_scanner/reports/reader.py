@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, cast
 
-from .contract import LATEST_REPORT_KEY, SCHEMA_VERSION
-from .documents import Finding, RegionEntry, ReportIndex, Summary, Unevaluated
-from .model import FAIL
-from .registry import ACCOUNT, RESOURCE_TYPE_KEYS, SEVERITY_NAMES
+from ..contract import LATEST_REPORT_KEY, SCHEMA_VERSION
+from ..documents import Finding, RegionEntry, ReportIndex, Summary, Unevaluated
+from ..model import FAIL
+from ..registry import ACCOUNT, RESOURCE_TYPE_KEYS, SEVERITY_NAMES
+from ..storage import MissingObject, ReportReadError, Store, get_json, read_lines
 from .report import CSV_COLUMNS, FindingKey, cannot_tell, csv_cell, csv_row
-from .storage import MissingObject, ReportReadError, Store, get_json, read_lines
 
 _SHARD_OF = {
     "findings": "findings",

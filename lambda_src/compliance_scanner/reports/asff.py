@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from .identity import finding_id, partition_of, resource_arn
+from ..identity import finding_id, partition_of, resource_arn
+from ..registry import ACCOUNT, INSTANCE, RESOURCE_TYPES, Severity
+from ..rules.mappings import compliance_controls
 from .reader import Report
-from .registry import ACCOUNT, INSTANCE, RESOURCE_TYPES, Severity
-from .rules.mappings import compliance_controls
 
 SCHEMA_VERSION = "2018-10-08"
 GENERATOR_PREFIX = "ec2-compliance/"

@@ -25,14 +25,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from .assessment.evaluation import Outcome
-from .assessment.policy import Policy
-from .contract import REPORT_PREFIX, WORK_PREFIX
-from .documents import Finding, PolicyDocument, RuleCounts, Shards, Summary, Unevaluated
-from .identity import finding_id, resource_arn
-from .model import FAIL, PASS, SKIPPED
-from .registry import INSTANCE, RESOURCE_TYPE_KEYS, SEVERITY_NAMES, Severity
-from .rules import CATALOGUE
+from ..assessment.evaluation import Outcome
+from ..assessment.policy import Policy
+from ..contract import REPORT_PREFIX, WORK_PREFIX
+from ..documents import Finding, PolicyDocument, RuleCounts, Shards, Summary, Unevaluated
+from ..identity import finding_id, resource_arn
+from ..model import FAIL, PASS, SKIPPED
+from ..registry import INSTANCE, RESOURCE_TYPE_KEYS, SEVERITY_NAMES, Severity
+from ..rules import CATALOGUE
 
 CSV_COLUMNS = (
     "instance_id",

@@ -17,8 +17,8 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .identity import finding_id
-from .model import FAIL
+from ..identity import finding_id
+from ..model import FAIL
 
 
 def finding_digest(finding: Mapping[str, Any], account_id: str | None) -> int:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from .documents import ReportIndex, format_rate
+from ..documents import ReportIndex, format_rate
+from ..registry import SEVERITIES
 from .reader import Report
-from .registry import SEVERITIES
 
 MESSAGE_LIMIT_BYTES = 240 * 1024
 """Below SNS's 262,144-byte limit, leaving room for the subject and message attributes."""

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .alerts import alert_message, alert_subject, should_alert
-from .contract import (
+from ..contract import (
     METRIC_COMPLIANCE_RATE,
     METRIC_COMPLIANT,
     METRIC_NON_COMPLIANT,
     METRIC_RULE_DIMENSION,
     METRIC_RULE_FAILURES,
 )
-from .documents import ReportIndex, parse_iso_utc
+from ..documents import ReportIndex, parse_iso_utc
+from .alerts import alert_message, alert_subject, should_alert
 from .reader import Report
 
 if TYPE_CHECKING:
