@@ -110,6 +110,18 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def _time(value: object) -> datetime | None:
+    """A time from the engine's history or a stack tag, aware (a zoneless one taken as UTC); None
+    for one that is no ISO 8601 time: tags can be set by hand (`pulumi stack tag set`), and a bad
+    one leaves the birth to the next source, never a crash of the whole listing."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return _aware(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
 def _engine_json(workspace: auto.LocalWorkspace, args: list[str]) -> Any:
     result = workspace.pulumi_command.run(args, workspace.work_dir, workspace.env_vars)
     return json.loads(result.stdout or "null")
@@ -136,10 +148,8 @@ def list_stacks(env: Environment, root: Path, engine: Engine) -> list[StackRow]:
         history = _engine_json(workspace, ["stack", "history", "--json", "--stack", summary.name]) or []
         if history:
             row.last_result = history[0].get("result")
-            oldest = history[-1].get("startTime")
-            row.created = _aware(datetime.fromisoformat(oldest.replace("Z", "+00:00"))) if oldest else None
-        if tags.get(TAG_CREATED_AT):
-            row.created = datetime.fromisoformat(tags[TAG_CREATED_AT].replace("Z", "+00:00"))
+            row.created = _time(history[-1].get("startTime"))
+        row.created = _time(tags.get(TAG_CREATED_AT)) or row.created
         if row.created is None:
             row.created = checkpoint_written(store, env.project, row.name)
         row.created_by = tags.get(TAG_CREATED_BY)
