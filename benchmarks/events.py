@@ -139,8 +139,8 @@ class Bench:
         return instances, lone
 
     def full_scan(self) -> None:
-        from ec2c.scanner.handler import publish
-        from ec2c.scanner.scanner import scan
+        from ec2c.scanner.run.handler import publish
+        from ec2c.scanner.run.scanner import scan
 
         report = scan(self.session, self.settings.regions, self.settings.policy, self.store, account_id=ACCOUNT)
         publish(self.session, self.settings, self.store, report)

@@ -1,6 +1,6 @@
 """Fan-out benchmark: the Step Functions scan of several regions, at one and at several workers at once.
 
-The deployed scan is a state machine (`ec2c.scanner.workflow.definition`): Plan, a Map over
+The deployed scan is a state machine (`ec2c.scanner.run.workflow.definition`): Plan, a Map over
 the regions at MaxConcurrency workers, each region's worker invoked until its region is done
 (ScanRegion, MoreToScan), then Aggregate. This script runs that very definition and measures, for
 each MaxConcurrency asked (default 1 and 6), what the execution costs:
@@ -16,7 +16,7 @@ each MaxConcurrency asked (default 1 and 6), what the execution costs:
 
 How: moto's Step Functions interpreter runs the execution in this process
 (`mock_aws(config={"stepfunctions": {"execute_state_machine": True}})`); its Lambda tasks reach
-the real handler (`ec2c.scanner.handler.handler`) through the one seam of the tests
+the real handler (`ec2c.scanner.run.handler.handler`) through the one seam of the tests
 (`tests.sfn_seam.LocalLambda`), whose `clock` gives each invocation a real-time budget: a
 simulated function timeout (`--lambda-timeout-s`) minus the time the invocation has taken so
 far, of which the scanner keeps max(15 s, 10 %) in reserve (`budget.TimeBudget`). The default
@@ -97,8 +97,8 @@ from moto import mock_aws  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
 
 from ec2c.scanner import contract, workflow  # noqa: E402
-from ec2c.scanner.handler import handler  # noqa: E402
 from ec2c.scanner.reports.reader import load_latest  # noqa: E402
+from ec2c.scanner.run.handler import handler  # noqa: E402
 from ec2c.scanner.storage import S3Store  # noqa: E402
 from tests.sfn_seam import LocalLambda  # noqa: E402
 
@@ -306,7 +306,7 @@ class Account:
         self.role_arn = iam.create_role(RoleName="scan", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         archive = io.BytesIO()
         with zipfile.ZipFile(archive, "w") as zipped:
-            zipped.writestr("index.py", "from ec2c.scanner.handler import handler\n")
+            zipped.writestr("index.py", "from ec2c.scanner.run.handler import handler\n")
         self.function_arn = self.session.client("lambda").create_function(
             FunctionName="scanner",
             Runtime="python3.12",

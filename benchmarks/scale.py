@@ -100,7 +100,7 @@ GOAL_TIME_GROWTH = 1.2
 CHILD = """
 import json, sys, time
 started = time.monotonic()
-from ec2c.scanner.handler import handler
+from ec2c.scanner.run.handler import handler
 
 
 class Context:

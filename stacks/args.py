@@ -16,9 +16,9 @@ from datetime import date
 from typing import Any
 
 import ec2c.stacks.bounds as bounds
-from ec2c.scanner import workflow
 from ec2c.scanner.assessment.policy import Policy, load_policy
 from ec2c.scanner.registry import SEVERITY_NAMES
+from ec2c.scanner.run import workflow
 from ec2c.stacks.bounds import Bound
 from ec2c.stacks.lambda_env import ENV_SIZE_LIMIT_BYTES, worst_case_environment_size
 from ec2c.stacks.schedule import schedule_problem

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ec2c.scanner import contract, workflow
+from ec2c.scanner import contract
+from ec2c.scanner.run import workflow
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,11 @@ import pulumi_aws as aws
 import ec2c.stacks.dashboard as dashboard
 import ec2c.stacks.iam as iam
 import ec2c.stacks.packaging as packaging
-from ec2c.scanner import contract, workflow
+from ec2c.scanner import contract
 from ec2c.scanner.assessment.permissions import required_iam_actions
 from ec2c.scanner.changes.events import event_names, event_patterns
 from ec2c.scanner.rules import CATALOGUE
+from ec2c.scanner.run import workflow
 from ec2c.stacks.args import ComplianceAnalyzerArgs, EventsArgs
 from ec2c.stacks.lambda_env import MAX_TOPIC_NAME_CHARS, scanner_environment
 
@@ -506,7 +507,7 @@ class ComplianceAnalyzer(pulumi.ComponentResource):
         return function
 
     def _state_machine(self, args: ComplianceAnalyzerArgs, function: aws.lambda_.Function) -> aws.sfn.StateMachine:
-        """The scan as a STANDARD state machine (`ec2c.scanner.workflow`): plan, a Map of
+        """The scan as a STANDARD state machine (`ec2c.scanner.run.workflow`): plan, a Map of
         `region_concurrency` region workers, aggregate, all on the scanner function.
 
         Its role, assumable by Step Functions on behalf of this account only, may invoke that one

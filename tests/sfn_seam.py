@@ -96,7 +96,7 @@ def scanner_function(session: Any) -> tuple[str, str]:
     role = session.client("iam").create_role(RoleName="scan", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zipped:
-        zipped.writestr("index.py", "from ec2c.scanner.handler import handler\n")
+        zipped.writestr("index.py", "from ec2c.scanner.run.handler import handler\n")
     function_arn = session.client("lambda").create_function(
         FunctionName="scanner",
         Runtime="python3.12",

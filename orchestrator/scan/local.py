@@ -1,4 +1,4 @@
-"""`ec2c scan`'s service: the Lambda's own scan (`ec2c.scanner.scanner.scan`) from a workstation.
+"""`ec2c scan`'s service: the Lambda's own scan (`ec2c.scanner.run.scanner.scan`) from a workstation.
 
 Without `--demo` it uses the caller's AWS credentials exactly as the SDK finds them (`AWS_PROFILE`,
 `AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`, SSO, instance roles ...): it only builds a
@@ -26,7 +26,7 @@ from ec2c.scanner.assessment.policy import Policy
 from ec2c.scanner.contract import REPORT_PREFIX
 from ec2c.scanner.reports.reader import Report
 from ec2c.scanner.reports.security_hub import ImportResult
-from ec2c.scanner.scanner import scan as scanner_scan
+from ec2c.scanner.run.scanner import scan as scanner_scan
 from ec2c.scanner.storage import Store
 
 from ..errors import OperationFailed

@@ -1,6 +1,6 @@
 """A scan of a deployed environment through its Step Functions state machine: start it, follow it.
 
-The state machine is `ec2c.scanner.workflow.definition()`: Plan, a Map of region workers
+The state machine is `ec2c.scanner.run.workflow.definition()`: Plan, a Map of region workers
 (each region's ScanRegion task invoked again and again until its region is done), Aggregate. What
 a person wants to see while it runs is each region's state, and that is all in the execution's
 history: `fold` turns a list of history events into a `RunProgress` (pure, no AWS), `new_events`
@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import uuid4
 
-from ec2c.scanner import workflow
+from ec2c.scanner.run import workflow
 
 STATE_MACHINE_OUTPUT = "state_machine_arn"
 """The stack output naming the environment's scan state machine."""

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ec2c.scanner.handler import handler
+from ec2c.scanner.run.handler import handler
 
 __all__ = ["handler"]

@@ -36,7 +36,7 @@ from ec2c.orchestrator.reporting.render import sort_findings
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.documents import format_rate
 from ec2c.scanner.reports.reader import Report, load_report
-from ec2c.scanner.scanner import scan
+from ec2c.scanner.run.scanner import scan
 from ec2c.scanner.storage import DirStore
 
 REPO = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo scanned into a folder with the bucket's layout (index, dated copy, shards)."""
     from ec2c.orchestrator import demo
     from ec2c.scanner.assessment.policy import load_policy
-    from ec2c.scanner.scanner import scan
+    from ec2c.scanner.run.scanner import scan
     from ec2c.scanner.storage import DirStore
 
     root = tmp_path_factory.mktemp("store")

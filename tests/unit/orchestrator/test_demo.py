@@ -17,7 +17,7 @@ from ec2c.orchestrator import demo
 from ec2c.orchestrator.demo import session as demo_session_module
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.rules import CATALOGUE
-from ec2c.scanner.scanner import scan
+from ec2c.scanner.run.scanner import scan
 from ec2c.scanner.storage import DirStore
 
 

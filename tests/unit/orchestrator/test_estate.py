@@ -32,7 +32,7 @@ from ec2c.scanner.contract import LATEST_REPORT_KEY
 from ec2c.scanner.reports.reader import Report, load_latest, load_report
 from ec2c.scanner.reports.report import CSV_COLUMNS
 from ec2c.scanner.rules import CATALOGUE
-from ec2c.scanner.scanner import scan
+from ec2c.scanner.run.scanner import scan
 from ec2c.scanner.storage import DirStore, ReportReadError, S3Store, ShardWriter, put_json
 from tests.unit.orchestrator.test_html_report import Page
 

@@ -686,7 +686,7 @@ def test_a_sharded_report_points_at_its_csv_shards(monkeypatch, tmp_path) -> Non
 
     from ec2c.scanner.assessment.policy import load_policy
     from ec2c.scanner.rules import CATALOGUE
-    from ec2c.scanner.scanner import scan
+    from ec2c.scanner.run.scanner import scan
     from ec2c.scanner.storage import DirStore
 
     for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):

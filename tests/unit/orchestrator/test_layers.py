@@ -17,7 +17,7 @@ from ec2c.orchestrator.cli.app import COMMANDS
 
 REPO = Path(__file__).resolve().parents[3]
 ROOTS = ("ec2c.orchestrator", "ec2c.stacks", "ec2c.scanner")
-HEAVY = ("boto3", "botocore", "pulumi", "pulumi_aws", "moto", "jinja2", "ec2c.scanner.scanner", "ec2c.stacks")
+HEAVY = ("boto3", "botocore", "pulumi", "pulumi_aws", "moto", "jinja2", "ec2c.scanner.run.scanner", "ec2c.stacks")
 
 
 @pytest.fixture(scope="module")

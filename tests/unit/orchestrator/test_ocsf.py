@@ -18,7 +18,7 @@ from ec2c.orchestrator.reporting.ocsf import to_ocsf
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.reports.reader import Report, load_report
 from ec2c.scanner.rules.mappings import compliance_controls
-from ec2c.scanner.scanner import scan
+from ec2c.scanner.run.scanner import scan
 from ec2c.scanner.storage import DirStore
 
 py_ocsf_models = pytest.importorskip("py_ocsf_models")

@@ -19,7 +19,7 @@ from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.contract import LATEST_REPORT_KEY
 from ec2c.scanner.reports.reader import Report, load_report
 from ec2c.scanner.rules import CATALOGUE
-from ec2c.scanner.scanner import scan
+from ec2c.scanner.run.scanner import scan
 from ec2c.scanner.storage import S3Store
 
 BUCKET = "reports-dev"

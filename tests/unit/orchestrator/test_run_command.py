@@ -26,10 +26,10 @@ from ec2c.orchestrator.cli import app
 from ec2c.orchestrator.deploy import operations
 from ec2c.orchestrator.scan import remote, run_scan
 from ec2c.orchestrator.scan.run_scan import Phase, RegionProgress, RegionState
-from ec2c.scanner import workflow
 from ec2c.scanner.collection import collector
-from ec2c.scanner.handler import handler
 from ec2c.scanner.rules import CATALOGUE
+from ec2c.scanner.run import workflow
+from ec2c.scanner.run.handler import handler
 from tests.sfn_seam import Handler, LocalLambda, scanner_function
 
 REGION = "us-east-1"

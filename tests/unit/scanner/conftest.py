@@ -21,7 +21,7 @@ from ec2c.scanner.documents import iso_utc
 from ec2c.scanner.model import FAIL, InstanceRecord, Record
 from ec2c.scanner.reports.reader import Report, load_report
 from ec2c.scanner.reports.report import SummaryCounter, finding_document, policy_document
-from ec2c.scanner.scanner import scan
+from ec2c.scanner.run.scanner import scan
 from ec2c.scanner.storage import DirStore
 
 REGION = "us-east-1"

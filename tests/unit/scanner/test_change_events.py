@@ -23,12 +23,12 @@ import index
 import pytest
 from botocore.exceptions import ClientError
 
-from ec2c.scanner import handler as handler_module
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.changes.events import event_names, event_patterns
 from ec2c.scanner.changes.records import STATE_PREFIX, records_since
 from ec2c.scanner.contract import CHANGES_PREFIX
 from ec2c.scanner.rules import CATALOGUE
+from ec2c.scanner.run import handler as handler_module
 from ec2c.scanner.storage import S3Store
 
 from .conftest import BUCKET, REGION, LambdaContext, instance_rules_only, launch

@@ -20,13 +20,13 @@ import pytest
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-from ec2c.scanner import workflow
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.collection import collector
-from ec2c.scanner.handler import handler
 from ec2c.scanner.reports.reader import Report, load_latest
 from ec2c.scanner.rules import CATALOGUE
-from ec2c.scanner.scanner import scan
+from ec2c.scanner.run import workflow
+from ec2c.scanner.run.handler import handler
+from ec2c.scanner.run.scanner import scan
 from ec2c.scanner.storage import S3Store, read_lines, read_text_lines
 from tests.sfn_seam import Handler, LocalLambda, scanner_function
 

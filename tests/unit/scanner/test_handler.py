@@ -10,9 +10,9 @@ import index
 import pytest
 
 from ec2c.scanner.assessment.policy import PolicyError
-from ec2c.scanner.handler import account_from_context
 from ec2c.scanner.identity import finding_id
 from ec2c.scanner.reports.reader import Report, read_report
+from ec2c.scanner.run.handler import account_from_context
 from ec2c.scanner.settings import ConfigError, load_settings
 from ec2c.scanner.storage import S3Store
 

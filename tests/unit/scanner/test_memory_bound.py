@@ -36,7 +36,7 @@ reservations of 250, so that a page holds 1,000 instances as the scanner's page 
 HANDLER = """
 import json
 from ec2c.scanner.collection import collector
-from ec2c.scanner.handler import handler
+from ec2c.scanner.run.handler import handler
 
 collector.PAGE_SIZE = 1000 // 250
 

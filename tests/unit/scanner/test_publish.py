@@ -21,7 +21,7 @@ from ec2c.scanner.reports.alerts import (
 from ec2c.scanner.reports.publish import metric_data, put_metrics, send_alert
 from ec2c.scanner.reports.reader import Report, load_latest
 from ec2c.scanner.reports.report import SummaryCounter
-from ec2c.scanner.scanner import scan
+from ec2c.scanner.run.scanner import scan
 from ec2c.scanner.storage import MissingObject, ReportReadError, S3Store
 
 from .conftest import NOW, REGION, inline_report, launch, record, report_from_records

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from ec2c.scanner import steps, workflow
 from ec2c.scanner.collection import collector
 from ec2c.scanner.collection.budget import TimeBudget
-from ec2c.scanner.handler import handler
-from ec2c.scanner.scanner import new_run, run_document, run_from_document
+from ec2c.scanner.run import steps, workflow
+from ec2c.scanner.run.handler import handler
+from ec2c.scanner.run.scanner import new_run, run_document, run_from_document
+from ec2c.scanner.run.worker import NoProgress, scan_region
 from ec2c.scanner.settings import ConfigError, Settings
 from ec2c.scanner.storage import DirStore, read_lines
-from ec2c.scanner.worker import NoProgress, scan_region
 
 from .conftest import ACCOUNT, NOW, REGION, launch
 from .test_history import OPT_IN_ONLY, failure, pairs, previous_of

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from ec2c.scanner import worker
 from ec2c.scanner.assessment.permissions import needed_sources
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.collection import collector
 from ec2c.scanner.collection.budget import TimeBudget
 from ec2c.scanner.collection.collector import RegionCollector
 from ec2c.scanner.rules import CATALOGUE
-from ec2c.scanner.scanner import scan
+from ec2c.scanner.run import worker
+from ec2c.scanner.run.scanner import scan
 from ec2c.scanner.storage import DirStore, read_lines
 
 from .conftest import LINUX_AMI, NOW, REGION, launch, tag_spec

@@ -16,7 +16,7 @@ from moto.server import ThreadedMotoServer
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.collection import collector
 from ec2c.scanner.rules import CATALOGUE
-from ec2c.scanner.scanner import scan
+from ec2c.scanner.run.scanner import scan
 from ec2c.scanner.storage import DirStore
 
 from .conftest import REGION, launch

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from ec2c.scanner import contract, workflow
+from ec2c.scanner import contract
 from ec2c.scanner.assessment.policy import DEFAULT_ALERT_THRESHOLD, PolicyError, load_policy
+from ec2c.scanner.run import workflow
 from ec2c.stacks import ArgsError, ComplianceAnalyzerArgs
 from ec2c.stacks.args import (
     RUN_DOCUMENT_ALLOWANCE_BYTES,

@@ -19,7 +19,8 @@ from stack_harness import (
     deploy,
 )
 
-from ec2c.scanner import contract, workflow
+from ec2c.scanner import contract
+from ec2c.scanner.run import workflow
 from ec2c.stacks import OUTPUT_NAMES, TYPE_TOKEN, ComplianceAnalyzerArgs, packaging
 from ec2c.stacks.component import AUTONAME_SUFFIX_CHARS, AUTONAMED_LIMITS
 from ec2c.stacks.lambda_env import MAX_TOPIC_NAME_CHARS

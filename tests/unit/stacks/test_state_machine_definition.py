@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ec2c.scanner import workflow
+from ec2c.scanner.run import workflow
 
 REPO = Path(__file__).resolve().parents[3]
 VALIDATOR = Path(os.environ.get("ASL_VALIDATOR") or REPO / ".tools" / "asl" / "node_modules" / ".bin" / "asl-validator")

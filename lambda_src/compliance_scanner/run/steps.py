@@ -19,14 +19,14 @@ from typing import Any
 
 import boto3
 
-from .collection.budget import TimeBudget
-from .collection.collector import Progress
-from .documents import ErrorDocument
-from .reports.reader import Report, load_latest, read_report
-from .reports.report import report_key
+from ..collection.budget import TimeBudget
+from ..collection.collector import Progress
+from ..documents import ErrorDocument
+from ..reports.reader import Report, load_latest, read_report
+from ..reports.report import report_key
+from ..settings import ConfigError, Settings, event_regions, region_name
+from ..storage import ReportReadError, Store, get_json, put_json
 from .scanner import aggregate, new_run, run_document, run_from_document, store_index
-from .settings import ConfigError, Settings, event_regions, region_name
-from .storage import ReportReadError, Store, get_json, put_json
 from .worker import RegionResult, Resume, result_key, scan_region
 
 WORKER_OPERATION = "states:ScanRegion"

@@ -17,17 +17,17 @@ from typing import Any
 
 import boto3
 
-from . import sources
-from .assessment.permissions import needed_sources
-from .assessment.policy import Policy
-from .collection.budget import TimeBudget
-from .collection.clients import make_client
-from .collection.collector import Progress
-from .contract import LATEST_REPORT_KEY, SCHEMA_VERSION
-from .documents import ErrorDocument, ReportIndex, RunDocument, iso_utc
-from .reports.reader import Report
-from .reports.report import SummaryCounter, account_order, partial_reason, policy_document, report_key
-from .storage import Store, put_json
+from .. import sources
+from ..assessment.permissions import needed_sources
+from ..assessment.policy import Policy
+from ..collection.budget import TimeBudget
+from ..collection.clients import make_client
+from ..collection.collector import Progress
+from ..contract import LATEST_REPORT_KEY, SCHEMA_VERSION
+from ..documents import ErrorDocument, ReportIndex, RunDocument, iso_utc
+from ..reports.reader import Report
+from ..reports.report import SummaryCounter, account_order, partial_reason, policy_document, report_key
+from ..storage import Store, put_json
 from .worker import HISTORY_OPERATION, RegionResult, Run, scan_region
 
 REGION_WORKERS = 4

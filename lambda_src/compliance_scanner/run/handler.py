@@ -16,19 +16,19 @@ from typing import Any
 
 import boto3
 
+from ..changes.batch import handle_changes, is_change_batch
+from ..changes.records import alerted_since
+from ..collection.clients import make_client
+from ..documents import ReportIndex, parse_iso_utc
+from ..reports.asff import to_asff
+from ..reports.publish import put_metrics, send_alert
+from ..reports.reader import Report, load_latest
+from ..reports.report import report_key
+from ..reports.security_hub import import_findings
+from ..settings import ConfigError, Settings, load_settings
+from ..storage import ReportReadError, S3Store
 from . import steps, workflow
-from .changes.batch import handle_changes, is_change_batch
-from .changes.records import alerted_since
-from .collection.clients import make_client
-from .documents import ReportIndex, parse_iso_utc
-from .reports.asff import to_asff
-from .reports.publish import put_metrics, send_alert
-from .reports.reader import Report, load_latest
-from .reports.report import report_key
-from .reports.security_hub import import_findings
 from .scanner import scan
-from .settings import ConfigError, Settings, load_settings
-from .storage import ReportReadError, S3Store
 
 LOG = logging.getLogger("ec2c.scanner")
 LOG.setLevel(logging.INFO)

@@ -23,16 +23,16 @@ from typing import Any
 
 import boto3
 
-from .assessment.evaluation import Outcome, evaluate_resources
-from .assessment.policy import Policy
-from .collection.budget import TimeBudget
-from .collection.collector import Progress, RegionCollector
-from .documents import ErrorDocument, Finding, RegionEntry, Unevaluated
-from .model import FAIL, SKIPPED, ScanError
-from .registry import ACCOUNT
-from .reports.history import PreviousFailures, finding_digest, is_active
-from .reports.reader import Report
-from .reports.report import (
+from ..assessment.evaluation import Outcome, evaluate_resources
+from ..assessment.policy import Policy
+from ..collection.budget import TimeBudget
+from ..collection.collector import Progress, RegionCollector
+from ..documents import ErrorDocument, Finding, RegionEntry, Unevaluated
+from ..model import FAIL, SKIPPED, ScanError
+from ..registry import ACCOUNT
+from ..reports.history import PreviousFailures, finding_digest, is_active
+from ..reports.reader import Report
+from ..reports.report import (
     CSV_COLUMNS,
     PART_SHARDS,
     FindingKey,
@@ -49,7 +49,7 @@ from .reports.report import (
     unread_actions,
     work_prefix,
 )
-from .storage import ReportReadError, ShardWriter, Store, get_json, put_json, read_lines
+from ..storage import ReportReadError, ShardWriter, Store, get_json, put_json, read_lines
 
 HISTORY_OPERATION = "history"
 """The operation of the error recorded when the previous run's shard of a region is unusable."""
