@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rich.console import Console
 
-from ec2c.orchestrator.deploy.environments import ConfigDir
+from ec2c.orchestrator.deploy.inputs.environments import ConfigDir
 from ec2c.orchestrator.deploy.lifecycle import run_operation
 from ec2c.orchestrator.deploy.programs import resolve_program
 from ec2c.orchestrator.deploy.progress import ProgressView

@@ -28,7 +28,7 @@ _VERDICTS = {"ok": ("OK", "green"), "not_ok": ("not OK", "red"), "cannot_tell": 
 def doctor(env: EnvOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """Check that CloudTrail gives the change-event path the API calls of every scan region
     (reads only: creates and changes nothing)."""
-    from ..deploy.environments import locate_config_dir
+    from ..deploy.inputs.environments import locate_config_dir
     from ..scan import trail
     from ..scan.aws import checked_session
 

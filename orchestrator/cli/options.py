@@ -36,7 +36,7 @@ def stack_name(value: str | None) -> str | None:
     """
     if value is None:
         return None
-    from ..deploy.names import stack_name_problem
+    from ..deploy.inputs.names import stack_name_problem
 
     problem = stack_name_problem(value)
     if problem is not None:

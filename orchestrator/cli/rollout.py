@@ -23,7 +23,7 @@ from .guard import guard
 from .options import ConfigDirOpt, JsonOpt
 
 if TYPE_CHECKING:
-    from ..deploy.environments import ConfigDir
+    from ..deploy.inputs.environments import ConfigDir
     from ..deploy.lifecycle import Operation
     from ..deploy.rollout import Plan, RolloutReport
 
@@ -89,7 +89,7 @@ def rollout(
     ] = "ec2-compliance-deployer",
 ) -> None:
     """Roll out across environments, accounts and regions in ordered waves; only what changed."""
-    from ..deploy.environments import locate_config_dir
+    from ..deploy.inputs.environments import locate_config_dir
     from ..deploy.rollout import load_plan, parse_shard, select
 
     checked = next((known for known in ROLLOUT_OPERATIONS if known == operation), None)

@@ -72,7 +72,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Replace files that already exist.")] = False,
 ) -> None:
     """Write a starter config folder: defaults.yaml (the policy, commented), example.yaml, rollouts/example.yaml."""
-    from ..deploy.init import write_starter_config
+    from ..deploy.inputs.init import write_starter_config
 
     written = write_starter_config(folder, force=force)
     for path in written:
@@ -84,7 +84,7 @@ def init(
 @guard
 def envs(config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """List the environments and where each one deploys (embedded state: next to the config folder)."""
-    from ..deploy.environments import locate_config_dir
+    from ..deploy.inputs.environments import locate_config_dir
     from ..deploy.workspace import resolve_backend
 
     config = locate_config_dir(config_dir)
@@ -143,7 +143,7 @@ def destroy(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm destroying a protected environment.")] = False,
 ) -> None:
     """Delete every resource of the stack (protected environments need confirmation)."""
-    from ..deploy.environments import locate_config_dir
+    from ..deploy.inputs.environments import locate_config_dir
 
     environment = locate_config_dir(config_dir).load(env)
     if environment.protected and not yes:
@@ -201,8 +201,8 @@ def test(
     pytest_args: Annotated[list[str] | None, typer.Argument(help="Extra pytest arguments (after --).")] = None,
 ) -> None:
     """Deploy an ephemeral `<env>-<id>` stack, check idempotency, run the tests on it, always tear it down."""
-    from ..deploy.environments import locate_config_dir
     from ..deploy.ephemeral import check_pytest_args, ephemeral_stack_name, run_ephemeral
+    from ..deploy.inputs.environments import locate_config_dir
     from ..deploy.programs import resolve_program
     from ..deploy.progress import ProgressView
     from ..engine.pulumi_cli import require_engine
@@ -256,7 +256,7 @@ def _age(seconds: float | None) -> str:
 @guard
 def stacks(env: EnvOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """List every stack of the environment's backend: kind, age, last update, resources, lock holder."""
-    from ..deploy.environments import locate_config_dir
+    from ..deploy.inputs.environments import locate_config_dir
     from ..deploy.inventory import list_stacks
     from ..engine.pulumi_cli import require_engine
 
@@ -305,7 +305,7 @@ def sweep(
     as_json: JsonOpt = False,
 ) -> None:
     """Destroy and remove the environment's ephemeral stacks left by crashed or killed runs."""
-    from ..deploy.environments import locate_config_dir
+    from ..deploy.inputs.environments import locate_config_dir
     from ..deploy.inventory import parse_duration
     from ..deploy.inventory import sweep as sweep_stacks
     from ..deploy.programs import resolve_program

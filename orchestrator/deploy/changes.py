@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import OperationFailed
 from .backend_state import StackState, read_stack_state
-from .fingerprint import TAG_INPUTS
+from .inputs.fingerprint import TAG_INPUTS
 from .workspace import StackTarget
 
 DRIFT_OPS = ("update", "delete", "replace")

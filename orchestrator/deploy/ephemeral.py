@@ -32,7 +32,7 @@ from ..engine.pulumi_cli import Engine
 from ..engine.supervisor import SUPERVISOR, Abandoned, Interrupted
 from ..errors import BadInput, OperationFailed
 from . import testing
-from .environments import Environment
+from .inputs.environments import Environment
 from .lifecycle import destroy_and_remove, run_operation
 from .locks import delete_stale_locks, stack_lock_dir, store_for
 from .progress import ProgressView

@@ -22,8 +22,8 @@ from pulumi import automation as auto
 
 from ..engine.pulumi_cli import Engine
 from ..errors import BadInput, OperationFailed
-from .environments import Environment
 from .ephemeral import TAG_CREATED_AT, TAG_CREATED_BY, TAG_CREATOR_PID
+from .inputs.environments import Environment
 from .lifecycle import break_lock, destroy_and_remove
 from .locks import LockInfo, checkpoint_written, pid_alive, read_locks, store_for
 from .progress import ProgressView

@@ -18,7 +18,7 @@ from ..console import err
 from ..engine.pulumi_cli import Engine
 from ..engine.supervisor import SUPERVISOR, Interrupted, signal_name
 from ..errors import OperationFailed
-from .fingerprint import TAG_INPUTS, inputs_fingerprint
+from .inputs.fingerprint import TAG_INPUTS, inputs_fingerprint
 from .locks import read_locks, store_for
 from .progress import ProgressView, op_counts
 from .workspace import StackTarget, first_error, lock_message, open_stack, qualified_name

@@ -15,8 +15,8 @@ from ..engine.pulumi_cli import Engine, require_engine
 from ..engine.supervisor import SUPERVISOR
 from ..errors import OperationFailed
 from .changes import REASON_FORCED, StateReader, backend_reader, decide, drift_reason
-from .environments import ConfigDir, Environment, locate_config_dir
-from .fingerprint import inputs_fingerprint
+from .inputs.environments import ConfigDir, Environment, locate_config_dir
+from .inputs.fingerprint import inputs_fingerprint
 from .lifecycle import Operation, OperationResult, read_outputs, run_operation
 from .progress import ProgressView
 from .rollout import Plan, PlannedTarget, RolloutReport, TargetFailed, TargetRun, execute

@@ -15,7 +15,7 @@ from ec2c.stacks import ComplianceAnalyzerArgs, program
 from ec2c.stacks.args import EventsArgs
 
 from ..errors import BadInput
-from .environments import Environment, EventsSettings
+from .inputs.environments import Environment, EventsSettings
 
 PulumiProgram = Callable[[], None]
 ProgramFactory = Callable[[Environment], PulumiProgram]

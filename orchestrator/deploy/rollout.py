@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import BadInput, Ec2cError, OperationFailed
-from .environments import ConfigDir, Environment, describe_validation_error, read_yaml
+from .inputs.environments import ConfigDir, Environment, describe_validation_error, read_yaml
 from .lifecycle import Operation, OperationResult
 
 STATUS_OK = "ok"

@@ -19,7 +19,7 @@ from ..console import err
 from ..engine.pulumi_cli import Engine
 from ..engine.supervisor import SUPERVISOR
 from ..errors import BadInput, OperationFailed
-from .environments import Environment
+from .inputs.environments import Environment
 from .locks import read_locks, store_for
 
 LOCAL_PASSPHRASE = "ec2c-local-embedded-backend"

@@ -21,8 +21,8 @@ from ec2c.scanner.documents import iso_utc
 from ec2c.scanner.reports.reader import Report, load_latest
 from ec2c.scanner.storage import ReportReadError, S3Store
 
-from ..deploy.environments import ConfigDir, locate_config_dir
-from ..deploy.fingerprint import scanner_sha256
+from ..deploy.inputs.environments import ConfigDir, locate_config_dir
+from ..deploy.inputs.fingerprint import scanner_sha256
 from ..deploy.rollout import PlannedTarget, load_plan
 from ..engine.pulumi_cli import require_engine
 from ..reporting.estate import Estate

@@ -19,7 +19,7 @@ from ec2c.scanner.reports.reader import Report
 from ec2c.scanner.storage import ReportReadError
 
 from ..deploy.backend_state import read_stack_state
-from ..deploy.fingerprint import TAG_INPUTS, inputs_fingerprint
+from ..deploy.inputs.fingerprint import TAG_INPUTS, inputs_fingerprint
 from ..deploy.workspace import resolve_backend
 from ..errors import OperationFailed
 from ..reporting.estate import TargetReport

@@ -25,7 +25,7 @@ def aws(stack_outputs: dict[str, Any]):
 @pytest.fixture(scope="session")
 def environment(stack_outputs: dict[str, Any]):
     """The environment the stack was deployed from, when `ec2c test` says which one."""
-    from ec2c.orchestrator.deploy.environments import locate_config_dir
+    from ec2c.orchestrator.deploy.inputs.environments import locate_config_dir
 
     name = os.environ.get(ENV_NAME_VAR)
     if not name:

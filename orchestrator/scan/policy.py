@@ -10,7 +10,7 @@ from typing import Any
 
 from ec2c.scanner.assessment.policy import Policy, PolicyError, load_policy
 
-from ..deploy.environments import DEFAULTS_FILE, ConfigDir
+from ..deploy.inputs.environments import DEFAULTS_FILE, ConfigDir
 from ..errors import BadInput
 from ..yamlfiles import parse_yaml, read_text
 

@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..deploy.environments import Environment
+from ..deploy.inputs.environments import Environment
 from ..errors import OperationFailed
 from .aws import caller_account, describe_aws_error
 

@@ -11,7 +11,7 @@ import time
 
 import pulumi
 
-from ec2c.orchestrator.deploy.environments import Environment
+from ec2c.orchestrator.deploy.inputs.environments import Environment
 
 OUTPUT_NAMES = (
     "lambda_function_arn",

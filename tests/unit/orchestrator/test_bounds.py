@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ec2c.orchestrator.deploy import environments
-from ec2c.orchestrator.deploy.environments import (
+from ec2c.orchestrator.deploy.inputs import environments
+from ec2c.orchestrator.deploy.inputs.environments import (
     Environment,
     LambdaSettings,
     Retention,

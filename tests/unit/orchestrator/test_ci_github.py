@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ec2c.orchestrator.deploy.environments import ConfigDir
+from ec2c.orchestrator.deploy.inputs.environments import ConfigDir
 from ec2c.orchestrator.deploy.rollout import Plan, load_plan, parse_shard, select
 from ec2c.orchestrator.errors import BadInput
 from ec2c.orchestrator.fleet import ci_github

@@ -111,7 +111,7 @@ def denied(client: Any, operation: str, message: str = "not authorized") -> Any:
 
 
 def diagnose(account: Account, tmp_path: Path) -> dict[str, Any]:
-    from ec2c.orchestrator.deploy.environments import ConfigDir
+    from ec2c.orchestrator.deploy.inputs.environments import ConfigDir
 
     environment = ConfigDir(config(tmp_path)).load("dev")
     return {check.region: check for check in trail.diagnose(environment, account.session).regions}

@@ -11,8 +11,8 @@ from pulumi.automation._cmd import CommandResult
 from rich.console import Console
 
 from ec2c.orchestrator.deploy import workspace
-from ec2c.orchestrator.deploy.environments import validate
 from ec2c.orchestrator.deploy.ephemeral import ephemeral_stack_name
+from ec2c.orchestrator.deploy.inputs.environments import validate
 from ec2c.orchestrator.deploy.lifecycle import SECRET_MASK, plain_outputs
 from ec2c.orchestrator.deploy.progress import ProgressView, condense
 from ec2c.orchestrator.errors import BadInput

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ec2c.orchestrator.deploy import programs
-from ec2c.orchestrator.deploy.environments import ConfigDir, Environment, EventsSettings
+from ec2c.orchestrator.deploy.inputs.environments import ConfigDir, Environment, EventsSettings
 from ec2c.orchestrator.deploy.programs import analyzer_program
 from ec2c.orchestrator.errors import BadInput
 from ec2c.scanner.registry import Severity

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ec2c.orchestrator.deploy.environments import ConfigDir, deep_merge, locate_config_dir
+from ec2c.orchestrator.deploy.inputs.environments import ConfigDir, deep_merge, locate_config_dir
 from ec2c.orchestrator.errors import BadInput
 
 REPO_CONFIG = Path(__file__).resolve().parents[3] / "config"
@@ -261,7 +261,7 @@ def test_lambda_settings_reach_the_stack_args(tmp_path, monkeypatch):
 
 
 def test_the_environment_file_shares_the_stacks_concurrency_bounds():
-    from ec2c.orchestrator.deploy.environments import LambdaSettings
+    from ec2c.orchestrator.deploy.inputs.environments import LambdaSettings
     from ec2c.stacks.bounds import REGION_CONCURRENCY, RESERVED_CONCURRENCY
 
     def field_range(name: str) -> tuple[int, int]:

@@ -17,7 +17,6 @@ from types import SimpleNamespace
 import pytest
 
 from ec2c.orchestrator.deploy import ephemeral
-from ec2c.orchestrator.deploy.environments import validate
 from ec2c.orchestrator.deploy.ephemeral import (
     TAG_CREATED_AT,
     TAG_CREATED_BY,
@@ -28,6 +27,7 @@ from ec2c.orchestrator.deploy.ephemeral import (
     environment_variables,
     run_ephemeral,
 )
+from ec2c.orchestrator.deploy.inputs.environments import validate
 from ec2c.orchestrator.deploy.testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
 from ec2c.orchestrator.deploy.workspace import StackMissing
 from ec2c.orchestrator.engine.supervisor import SUPERVISOR, Abandoned, Interrupted

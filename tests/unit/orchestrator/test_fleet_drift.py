@@ -13,7 +13,7 @@ import pytest
 from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 
-from ec2c.orchestrator.deploy.environments import validate
+from ec2c.orchestrator.deploy.inputs.environments import validate
 from ec2c.orchestrator.errors import OperationFailed
 from ec2c.orchestrator.fleet import drift
 from ec2c.orchestrator.fleet.drift import detect

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ec2c.orchestrator.deploy import inventory
-from ec2c.orchestrator.deploy.environments import validate
+from ec2c.orchestrator.deploy.inputs.environments import validate
 from ec2c.orchestrator.deploy.inventory import (
     KIND_EPHEMERAL,
     KIND_OTHER,

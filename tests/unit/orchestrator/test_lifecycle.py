@@ -21,8 +21,8 @@ from pulumi.automation._cmd import CommandResult
 from rich.console import Console
 
 from ec2c.orchestrator.deploy import lifecycle, workspace
-from ec2c.orchestrator.deploy.environments import validate
-from ec2c.orchestrator.deploy.fingerprint import TAG_INPUTS, inputs_fingerprint
+from ec2c.orchestrator.deploy.inputs.environments import validate
+from ec2c.orchestrator.deploy.inputs.fingerprint import TAG_INPUTS, inputs_fingerprint
 from ec2c.orchestrator.deploy.lifecycle import (
     OperationResult,
     clear_pending_operations,

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from ec2c.orchestrator.cli import app
 from ec2c.orchestrator.cli import stack as stack_commands
 from ec2c.orchestrator.deploy import inventory
-from ec2c.orchestrator.deploy.environments import validate
 from ec2c.orchestrator.deploy.ephemeral import EphemeralRun, Step, check_pytest_args, planned_changes
+from ec2c.orchestrator.deploy.inputs.environments import validate
 from ec2c.orchestrator.deploy.inventory import StackRow, kind_of, parse_duration
 from ec2c.orchestrator.deploy.locks import (
     FileStore,

@@ -20,8 +20,8 @@ from ec2c.stacks import bounds
 from ec2c.stacks.bounds import EMAIL_PATTERN, LOG_RETENTION_DAYS, REGION_PATTERN, Bound, Setting
 from ec2c.stacks.schedule import schedule_problem
 
-from ..errors import BadInput
-from ..yamlfiles import read_yaml_mapping
+from ...errors import BadInput
+from ...yamlfiles import read_yaml_mapping
 
 DEFAULTS_FILE = "defaults.yaml"
 ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,16}$")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..errors import BadInput
+from ...errors import BadInput
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "config"
+TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "config"
 
 
 def template_files() -> list[Path]:
