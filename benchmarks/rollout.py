@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 
 from ec2c.orchestrator.deploy.inputs.environments import ConfigDir
-from ec2c.orchestrator.deploy.lifecycle import run_operation
 from ec2c.orchestrator.deploy.programs import resolve_program
-from ec2c.orchestrator.deploy.progress import ProgressView
 from ec2c.orchestrator.deploy.rollout import Plan, PlannedTarget, execute
-from ec2c.orchestrator.deploy.workspace import StackTarget
+from ec2c.orchestrator.deploy.stack.lifecycle import run_operation
+from ec2c.orchestrator.deploy.stack.progress import ProgressView
+from ec2c.orchestrator.deploy.stack.workspace import StackTarget
 from ec2c.orchestrator.engine.pulumi_cli import require_engine
 
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2", "ap-northeast-1")

@@ -24,8 +24,8 @@ from .options import ConfigDirOpt, JsonOpt
 
 if TYPE_CHECKING:
     from ..deploy.inputs.environments import ConfigDir
-    from ..deploy.lifecycle import Operation
     from ..deploy.rollout import Plan, RolloutReport
+    from ..deploy.stack.lifecycle import Operation
 
 ROLLOUT_OPERATIONS: tuple[Operation, ...] = ("up", "preview", "refresh", "destroy")
 CI_SYSTEMS = ("github",)
@@ -139,8 +139,8 @@ def _deploy(
     from ..deploy.changes import UNREADABLE
     from ..deploy.operations import roll_out
     from ..deploy.programs import resolve_program
-    from ..deploy.progress import ProgressView
     from ..deploy.rollout import STATUS_FAILED, STATUS_SKIPPED
+    from ..deploy.stack.progress import ProgressView
     from ..engine.pulumi_cli import require_engine
 
     targets = [t for _, _, ts in parsed.waves for t in ts]

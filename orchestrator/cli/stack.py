@@ -20,7 +20,7 @@ from .guard import guard
 from .options import ConfigDirOpt, EnvOpt, JsonOpt, StackOpt, stack_option
 
 if TYPE_CHECKING:
-    from ..deploy.lifecycle import Operation
+    from ..deploy.stack.lifecycle import Operation
 
 DEFAULT_TESTS = Path(__file__).resolve().parents[1] / "integration_suite"
 """The shipped integration suite, which `ec2c test` runs unless told otherwise."""
@@ -31,7 +31,7 @@ def _stack_operation(
 ) -> None:
     from ..deploy.operations import environment_stack, run_stack_operation
     from ..deploy.programs import resolve_program
-    from ..deploy.progress import ProgressView
+    from ..deploy.stack.progress import ProgressView
     from ..engine.pulumi_cli import require_engine
 
     resolved = environment_stack(env_name, stack, config_dir)
@@ -85,7 +85,7 @@ def init(
 def envs(config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """List the environments and where each one deploys (embedded state: next to the config folder)."""
     from ..deploy.inputs.environments import locate_config_dir
-    from ..deploy.workspace import resolve_backend
+    from ..deploy.stack.workspace import resolve_backend
 
     config = locate_config_dir(config_dir)
     environments = config.load_all()
@@ -167,8 +167,8 @@ def outputs(
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Reveal secret outputs.")] = False,
 ) -> None:
     """Print the stack's outputs."""
-    from ..deploy.lifecycle import read_outputs
     from ..deploy.operations import environment_stack
+    from ..deploy.stack.lifecycle import read_outputs
     from ..engine.pulumi_cli import require_engine
 
     if as_json and env_file:
@@ -204,7 +204,7 @@ def test(
     from ..deploy.ephemeral import check_pytest_args, ephemeral_stack_name, run_ephemeral
     from ..deploy.inputs.environments import locate_config_dir
     from ..deploy.programs import resolve_program
-    from ..deploy.progress import ProgressView
+    from ..deploy.stack.progress import ProgressView
     from ..engine.pulumi_cli import require_engine
 
     config = locate_config_dir(config_dir)
@@ -309,7 +309,7 @@ def sweep(
     from ..deploy.inventory import parse_duration
     from ..deploy.inventory import sweep as sweep_stacks
     from ..deploy.programs import resolve_program
-    from ..deploy.progress import ProgressView
+    from ..deploy.stack.progress import ProgressView
     from ..engine.pulumi_cli import require_engine
 
     if older_than is None and stack is None:
@@ -355,7 +355,7 @@ def cancel(
     """Release a stack's lock left by a crashed or killed update."""
     from ..deploy.inventory import cancel_lock
     from ..deploy.operations import environment_stack
-    from ..deploy.workspace import qualified_name
+    from ..deploy.stack.workspace import qualified_name
     from ..engine.pulumi_cli import require_engine
 
     target = environment_stack(env, stack, config_dir).target

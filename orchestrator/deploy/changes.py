@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import OperationFailed
-from .backend_state import StackState, read_stack_state
 from .inputs.fingerprint import TAG_INPUTS
-from .workspace import StackTarget
+from .stack.backend_state import StackState, read_stack_state
+from .stack.workspace import StackTarget
 
 DRIFT_OPS = ("update", "delete", "replace")
 """What a refresh that found drift reports (the same ops `ec2c drift` shows)."""

@@ -33,11 +33,11 @@ from ..engine.supervisor import SUPERVISOR, Abandoned, Interrupted
 from ..errors import BadInput, OperationFailed
 from . import testing
 from .inputs.environments import Environment
-from .lifecycle import destroy_and_remove, run_operation
-from .locks import delete_stale_locks, stack_lock_dir, store_for
-from .progress import ProgressView
+from .stack.lifecycle import destroy_and_remove, run_operation
+from .stack.locks import delete_stale_locks, stack_lock_dir, store_for
+from .stack.progress import ProgressView
+from .stack.workspace import StackMissing, StackTarget
 from .testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
-from .workspace import StackMissing, StackTarget
 
 EPHEMERAL_ID_ALPHABET = string.ascii_lowercase + string.digits
 PYTEST_NO_TESTS = 5

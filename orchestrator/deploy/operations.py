@@ -17,10 +17,10 @@ from ..errors import OperationFailed
 from .changes import REASON_FORCED, StateReader, backend_reader, decide, drift_reason
 from .inputs.environments import ConfigDir, Environment, locate_config_dir
 from .inputs.fingerprint import inputs_fingerprint
-from .lifecycle import Operation, OperationResult, read_outputs, run_operation
-from .progress import ProgressView
 from .rollout import Plan, PlannedTarget, RolloutReport, TargetFailed, TargetRun, execute
-from .workspace import StackTarget
+from .stack.lifecycle import Operation, OperationResult, read_outputs, run_operation
+from .stack.progress import ProgressView
+from .stack.workspace import StackTarget
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import BadInput, Ec2cError, OperationFailed
 from .inputs.environments import ConfigDir, Environment, describe_validation_error, read_yaml
-from .lifecycle import Operation, OperationResult
+from .stack.lifecycle import Operation, OperationResult
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"

@@ -14,8 +14,8 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from ..deploy.lifecycle import no_program
-from ..deploy.workspace import StackTarget, first_error, open_stack
+from ..deploy.stack.lifecycle import no_program
+from ..deploy.stack.workspace import StackTarget, first_error, open_stack
 from ..errors import OperationFailed
 
 DRIFT_OPS = ("update", "delete", "replace")

@@ -18,9 +18,9 @@ from ec2c.scanner.documents import iso_utc
 from ec2c.scanner.reports.reader import Report
 from ec2c.scanner.storage import ReportReadError
 
-from ..deploy.backend_state import read_stack_state
 from ..deploy.inputs.fingerprint import TAG_INPUTS, inputs_fingerprint
-from ..deploy.workspace import resolve_backend
+from ..deploy.stack.backend_state import read_stack_state
+from ..deploy.stack.workspace import resolve_backend
 from ..errors import OperationFailed
 from ..reporting.estate import TargetReport
 

@@ -9,10 +9,10 @@ from datetime import UTC
 
 import pytest
 
-from ec2c.orchestrator.deploy.backend_state import HistoryEntry, read_stack_state
 from ec2c.orchestrator.deploy.inputs.environments import ConfigDir
-from ec2c.orchestrator.deploy.lifecycle import SECRET_MASK, no_program, plain_outputs
-from ec2c.orchestrator.deploy.workspace import StackTarget, open_stack
+from ec2c.orchestrator.deploy.stack.backend_state import HistoryEntry, read_stack_state
+from ec2c.orchestrator.deploy.stack.lifecycle import SECRET_MASK, no_program, plain_outputs
+from ec2c.orchestrator.deploy.stack.workspace import StackTarget, open_stack
 from ec2c.orchestrator.engine.pulumi_cli import require_engine
 from ec2c.orchestrator.errors import OperationFailed
 

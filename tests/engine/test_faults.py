@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ec2c.orchestrator.deploy.locks import pid_alive
+from ec2c.orchestrator.deploy.stack.locks import pid_alive
 
 SUITES = Path(__file__).resolve().parent / "suites"
 CHECK_FILES = ("-o", "python_files=check_*.py")

@@ -193,8 +193,8 @@ def test_estate_report_merges_counts_and_says_what_it_could_not_read(project, fl
 def _edit_recorded_region(project, monkeypatch, stack_name: str, region: str) -> None:
     """Change what the state records for the stack reference, through the engine's export/import."""
     from ec2c.orchestrator.deploy.inputs.environments import ConfigDir
-    from ec2c.orchestrator.deploy.lifecycle import no_program
-    from ec2c.orchestrator.deploy.workspace import StackTarget, open_stack
+    from ec2c.orchestrator.deploy.stack.lifecycle import no_program
+    from ec2c.orchestrator.deploy.stack.workspace import StackTarget, open_stack
     from ec2c.orchestrator.engine.pulumi_cli import require_engine
 
     from .conftest import PASSPHRASE

@@ -20,9 +20,9 @@ import pytest
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
-from ec2c.orchestrator.deploy import backend_state, locks
-from ec2c.orchestrator.deploy.backend_state import BackendReadError, HistoryEntry, StackState, read_stack_state
-from ec2c.orchestrator.deploy.lifecycle import SECRET_MASK
+from ec2c.orchestrator.deploy.stack import backend_state, locks
+from ec2c.orchestrator.deploy.stack.backend_state import BackendReadError, HistoryEntry, StackState, read_stack_state
+from ec2c.orchestrator.deploy.stack.lifecycle import SECRET_MASK
 
 PROJECT = "ec2-compliance"
 ROOT_URN = "urn:pulumi:eng::ec2-compliance::pulumi:pulumi:Stack::ec2-compliance-eng"

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from ec2c.orchestrator.deploy import operations
-from ec2c.orchestrator.deploy.backend_state import BackendReadError, HistoryEntry, StackState
 from ec2c.orchestrator.deploy.changes import Decision, decide, drift_reason
 from ec2c.orchestrator.deploy.inputs import fingerprint
 from ec2c.orchestrator.deploy.inputs.environments import ConfigDir, validate
 from ec2c.orchestrator.deploy.inputs.fingerprint import TAG_INPUTS, inputs_document, inputs_fingerprint
-from ec2c.orchestrator.deploy.lifecycle import OperationResult
 from ec2c.orchestrator.deploy.rollout import Plan, PlannedTarget
-from ec2c.orchestrator.deploy.workspace import StackTarget
+from ec2c.orchestrator.deploy.stack.backend_state import BackendReadError, HistoryEntry, StackState
+from ec2c.orchestrator.deploy.stack.lifecycle import OperationResult
+from ec2c.orchestrator.deploy.stack.workspace import StackTarget
 
 WHEN = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 OK_UP = HistoryEntry("update", "succeeded", WHEN)

@@ -10,11 +10,11 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 from rich.console import Console
 
-from ec2c.orchestrator.deploy import workspace
 from ec2c.orchestrator.deploy.ephemeral import ephemeral_stack_name
 from ec2c.orchestrator.deploy.inputs.environments import validate
-from ec2c.orchestrator.deploy.lifecycle import SECRET_MASK, plain_outputs
-from ec2c.orchestrator.deploy.progress import ProgressView, condense
+from ec2c.orchestrator.deploy.stack import workspace
+from ec2c.orchestrator.deploy.stack.lifecycle import SECRET_MASK, plain_outputs
+from ec2c.orchestrator.deploy.stack.progress import ProgressView, condense
 from ec2c.orchestrator.errors import BadInput
 
 URN = "urn:pulumi:dev::ec2-compliance::ec2compliance:index:ComplianceAnalyzer$aws:s3/bucket:Bucket::reports-dev"

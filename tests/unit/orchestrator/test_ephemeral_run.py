@@ -28,8 +28,8 @@ from ec2c.orchestrator.deploy.ephemeral import (
     run_ephemeral,
 )
 from ec2c.orchestrator.deploy.inputs.environments import validate
+from ec2c.orchestrator.deploy.stack.workspace import StackMissing
 from ec2c.orchestrator.deploy.testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
-from ec2c.orchestrator.deploy.workspace import StackMissing
 from ec2c.orchestrator.engine.supervisor import SUPERVISOR, Abandoned, Interrupted
 from ec2c.orchestrator.errors import OperationFailed
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from ec2c.orchestrator.deploy.backend_state import BackendReadError, HistoryEntry, StackState
 from ec2c.orchestrator.deploy.inputs.environments import validate
 from ec2c.orchestrator.deploy.inputs.fingerprint import TAG_INPUTS, inputs_fingerprint
+from ec2c.orchestrator.deploy.stack.backend_state import BackendReadError, HistoryEntry, StackState
 from ec2c.orchestrator.errors import OperationFailed
 from ec2c.orchestrator.fleet import status
 from ec2c.orchestrator.fleet.status import (

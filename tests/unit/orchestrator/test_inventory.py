@@ -25,7 +25,7 @@ from ec2c.orchestrator.deploy.inventory import (
     kind_of,
     sweep,
 )
-from ec2c.orchestrator.deploy.locks import LockInfo
+from ec2c.orchestrator.deploy.stack.locks import LockInfo
 from ec2c.orchestrator.errors import BadInput, OperationFailed
 
 NOW = datetime.now(UTC)

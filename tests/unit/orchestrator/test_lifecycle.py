@@ -20,10 +20,10 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 from rich.console import Console
 
-from ec2c.orchestrator.deploy import lifecycle, workspace
 from ec2c.orchestrator.deploy.inputs.environments import validate
 from ec2c.orchestrator.deploy.inputs.fingerprint import TAG_INPUTS, inputs_fingerprint
-from ec2c.orchestrator.deploy.lifecycle import (
+from ec2c.orchestrator.deploy.stack import lifecycle, workspace
+from ec2c.orchestrator.deploy.stack.lifecycle import (
     OperationResult,
     clear_pending_operations,
     destroy_and_remove,
@@ -32,9 +32,9 @@ from ec2c.orchestrator.deploy.lifecycle import (
     remove_stack,
     run_operation,
 )
-from ec2c.orchestrator.deploy.locks import LockInfo
-from ec2c.orchestrator.deploy.progress import ProgressView
-from ec2c.orchestrator.deploy.workspace import StackTarget
+from ec2c.orchestrator.deploy.stack.locks import LockInfo
+from ec2c.orchestrator.deploy.stack.progress import ProgressView
+from ec2c.orchestrator.deploy.stack.workspace import StackTarget
 from ec2c.orchestrator.engine.supervisor import SUPERVISOR, Interrupted
 from ec2c.orchestrator.errors import OperationFailed
 

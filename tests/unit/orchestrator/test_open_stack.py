@@ -16,7 +16,13 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 
 from ec2c.orchestrator.deploy.inputs.environments import validate
-from ec2c.orchestrator.deploy.workspace import StackMissing, StackTarget, open_stack, settings_file, workspace_options
+from ec2c.orchestrator.deploy.stack.workspace import (
+    StackMissing,
+    StackTarget,
+    open_stack,
+    settings_file,
+    workspace_options,
+)
 from ec2c.orchestrator.engine.supervisor import SUPERVISOR, Interrupted
 from ec2c.orchestrator.errors import OperationFailed
 

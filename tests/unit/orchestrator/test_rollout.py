@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from ec2c.orchestrator.deploy.inputs.environments import ConfigDir
-from ec2c.orchestrator.deploy.lifecycle import OperationResult
 from ec2c.orchestrator.deploy.rollout import Shard, TargetRun, execute, load_plan, parse_shard, select
+from ec2c.orchestrator.deploy.stack.lifecycle import OperationResult
 from ec2c.orchestrator.errors import BadInput, OperationFailed
 
 REPO = Path(__file__).resolve().parents[3]

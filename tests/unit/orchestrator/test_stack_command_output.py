@@ -22,11 +22,11 @@ from typer.testing import CliRunner
 from ec2c.orchestrator.cli import app
 from ec2c.orchestrator.cli import stack as stack_cli
 from ec2c.orchestrator.deploy import ephemeral, inventory, operations, programs
-from ec2c.orchestrator.deploy import lifecycle as lifecycle_module
 from ec2c.orchestrator.deploy.ephemeral import EphemeralRun, Step
 from ec2c.orchestrator.deploy.inventory import StackRow, SweepOutcome
-from ec2c.orchestrator.deploy.lifecycle import OperationResult
-from ec2c.orchestrator.deploy.locks import LockInfo
+from ec2c.orchestrator.deploy.stack import lifecycle as lifecycle_module
+from ec2c.orchestrator.deploy.stack.lifecycle import OperationResult
+from ec2c.orchestrator.deploy.stack.locks import LockInfo
 from ec2c.orchestrator.engine import pulumi_cli
 
 ENGINE = SimpleNamespace(binary=Path("/opt/pulumi/bin/pulumi"), root=Path("/opt/pulumi"), version="3.259.0")

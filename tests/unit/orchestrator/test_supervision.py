@@ -23,7 +23,7 @@ from ec2c.orchestrator.deploy import inventory
 from ec2c.orchestrator.deploy.ephemeral import EphemeralRun, Step, check_pytest_args, planned_changes
 from ec2c.orchestrator.deploy.inputs.environments import validate
 from ec2c.orchestrator.deploy.inventory import StackRow, kind_of, parse_duration
-from ec2c.orchestrator.deploy.locks import (
+from ec2c.orchestrator.deploy.stack.locks import (
     FileStore,
     LockInfo,
     S3Store,

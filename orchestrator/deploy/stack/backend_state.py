@@ -48,7 +48,7 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import OperationFailed
+from ...errors import OperationFailed
 from .lifecycle import SECRET_MASK
 from .locks import STACKS_ROOT, Store, store_for
 

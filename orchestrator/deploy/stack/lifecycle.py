@@ -14,11 +14,11 @@ from typing import Any, Literal
 
 from pulumi import automation as auto
 
-from ..console import err
-from ..engine.pulumi_cli import Engine
-from ..engine.supervisor import SUPERVISOR, Interrupted, signal_name
-from ..errors import OperationFailed
-from .inputs.fingerprint import TAG_INPUTS, inputs_fingerprint
+from ...console import err
+from ...engine.pulumi_cli import Engine
+from ...engine.supervisor import SUPERVISOR, Interrupted, signal_name
+from ...errors import OperationFailed
+from ..inputs.fingerprint import TAG_INPUTS, inputs_fingerprint
 from .locks import read_locks, store_for
 from .progress import ProgressView, op_counts
 from .workspace import StackTarget, first_error, lock_message, open_stack, qualified_name

@@ -15,11 +15,11 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from ..console import err
-from ..engine.pulumi_cli import Engine
-from ..engine.supervisor import SUPERVISOR
-from ..errors import BadInput, OperationFailed
-from .inputs.environments import Environment
+from ...console import err
+from ...engine.pulumi_cli import Engine
+from ...engine.supervisor import SUPERVISOR
+from ...errors import BadInput, OperationFailed
+from ..inputs.environments import Environment
 from .locks import read_locks, store_for
 
 LOCAL_PASSPHRASE = "ec2c-local-embedded-backend"
