@@ -201,7 +201,7 @@ def test(
     pytest_args: Annotated[list[str] | None, typer.Argument(help="Extra pytest arguments (after --).")] = None,
 ) -> None:
     """Deploy an ephemeral `<env>-<id>` stack, check idempotency, run the tests on it, always tear it down."""
-    from ..deploy.ephemeral import check_pytest_args, ephemeral_stack_name, run_ephemeral
+    from ..deploy.ci.ephemeral import check_pytest_args, ephemeral_stack_name, run_ephemeral
     from ..deploy.inputs.environments import locate_config_dir
     from ..deploy.programs import resolve_program
     from ..deploy.stack.progress import ProgressView
@@ -256,8 +256,8 @@ def _age(seconds: float | None) -> str:
 @guard
 def stacks(env: EnvOpt, config_dir: ConfigDirOpt = None, as_json: JsonOpt = False) -> None:
     """List every stack of the environment's backend: kind, age, last update, resources, lock holder."""
+    from ..deploy.ci.inventory import list_stacks
     from ..deploy.inputs.environments import locate_config_dir
-    from ..deploy.inventory import list_stacks
     from ..engine.pulumi_cli import require_engine
 
     config = locate_config_dir(config_dir)
@@ -305,9 +305,9 @@ def sweep(
     as_json: JsonOpt = False,
 ) -> None:
     """Destroy and remove the environment's ephemeral stacks left by crashed or killed runs."""
+    from ..deploy.ci.inventory import parse_duration
+    from ..deploy.ci.inventory import sweep as sweep_stacks
     from ..deploy.inputs.environments import locate_config_dir
-    from ..deploy.inventory import parse_duration
-    from ..deploy.inventory import sweep as sweep_stacks
     from ..deploy.programs import resolve_program
     from ..deploy.stack.progress import ProgressView
     from ..engine.pulumi_cli import require_engine
@@ -353,7 +353,7 @@ def cancel(
     config_dir: ConfigDirOpt = None,
 ) -> None:
     """Release a stack's lock left by a crashed or killed update."""
-    from ..deploy.inventory import cancel_lock
+    from ..deploy.ci.inventory import cancel_lock
     from ..deploy.operations import environment_stack
     from ..deploy.stack.workspace import qualified_name
     from ..engine.pulumi_cli import require_engine

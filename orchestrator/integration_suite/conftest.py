@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from ec2c.orchestrator.deploy import testing
-from ec2c.orchestrator.deploy.testing import ENV_NAME_VAR
+from ec2c.orchestrator.deploy.ci import testing
+from ec2c.orchestrator.deploy.ci.testing import ENV_NAME_VAR
 
 stack_outputs = testing.stack_outputs
 """The fixture `ec2c test` provides as a plugin, registered here too so plain pytest finds it."""

@@ -10,7 +10,7 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 from rich.console import Console
 
-from ec2c.orchestrator.deploy.ephemeral import ephemeral_stack_name
+from ec2c.orchestrator.deploy.ci.ephemeral import ephemeral_stack_name
 from ec2c.orchestrator.deploy.inputs.environments import validate
 from ec2c.orchestrator.deploy.stack import workspace
 from ec2c.orchestrator.deploy.stack.lifecycle import SECRET_MASK, plain_outputs

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from ec2c.orchestrator.deploy import ephemeral
-from ec2c.orchestrator.deploy.ephemeral import (
+from ec2c.orchestrator.deploy.ci import ephemeral
+from ec2c.orchestrator.deploy.ci.ephemeral import (
     TAG_CREATED_AT,
     TAG_CREATED_BY,
     TAG_CREATOR_PID,
@@ -27,9 +27,9 @@ from ec2c.orchestrator.deploy.ephemeral import (
     environment_variables,
     run_ephemeral,
 )
+from ec2c.orchestrator.deploy.ci.testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
 from ec2c.orchestrator.deploy.inputs.environments import validate
 from ec2c.orchestrator.deploy.stack.workspace import StackMissing
-from ec2c.orchestrator.deploy.testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
 from ec2c.orchestrator.engine.supervisor import SUPERVISOR, Abandoned, Interrupted
 from ec2c.orchestrator.errors import OperationFailed
 

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ec2c.orchestrator.deploy import inventory
-from ec2c.orchestrator.deploy.inputs.environments import validate
-from ec2c.orchestrator.deploy.inventory import (
+from ec2c.orchestrator.deploy.ci import inventory
+from ec2c.orchestrator.deploy.ci.inventory import (
     KIND_EPHEMERAL,
     KIND_OTHER,
     StackRow,
@@ -25,6 +24,7 @@ from ec2c.orchestrator.deploy.inventory import (
     kind_of,
     sweep,
 )
+from ec2c.orchestrator.deploy.inputs.environments import validate
 from ec2c.orchestrator.deploy.stack.locks import LockInfo
 from ec2c.orchestrator.errors import BadInput, OperationFailed
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from ec2c.orchestrator.deploy.ephemeral import TAG_CREATED_AT, TAG_CREATED_BY, TAG_CREATOR_PID
+from ec2c.orchestrator.deploy.ci.ephemeral import TAG_CREATED_AT, TAG_CREATED_BY, TAG_CREATOR_PID
+from ec2c.orchestrator.deploy.ci.inventory import KIND_ENVIRONMENT, KIND_EPHEMERAL, KIND_OTHER, list_stacks
 from ec2c.orchestrator.deploy.inputs.environments import validate
-from ec2c.orchestrator.deploy.inventory import KIND_ENVIRONMENT, KIND_EPHEMERAL, KIND_OTHER, list_stacks
 from ec2c.orchestrator.engine.pulumi_cli import Engine
 from ec2c.orchestrator.errors import OperationFailed
 

@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
 from ec2c.orchestrator.cli import stack as stack_commands
-from ec2c.orchestrator.deploy import inventory
-from ec2c.orchestrator.deploy.ephemeral import EphemeralRun, Step, check_pytest_args, planned_changes
+from ec2c.orchestrator.deploy.ci import inventory
+from ec2c.orchestrator.deploy.ci.ephemeral import EphemeralRun, Step, check_pytest_args, planned_changes
+from ec2c.orchestrator.deploy.ci.inventory import StackRow, kind_of, parse_duration
 from ec2c.orchestrator.deploy.inputs.environments import validate
-from ec2c.orchestrator.deploy.inventory import StackRow, kind_of, parse_duration
 from ec2c.orchestrator.deploy.stack.locks import (
     FileStore,
     LockInfo,

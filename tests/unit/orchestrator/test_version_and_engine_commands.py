@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
-from ec2c.orchestrator.deploy import testing
+from ec2c.orchestrator.deploy.ci import testing
 from ec2c.orchestrator.engine import pulumi_cli
 from ec2c.orchestrator.engine.pulumi_cli import Engine
 from ec2c.orchestrator.engine.version import PINNED_VERSION

@@ -27,16 +27,16 @@ from pathlib import Path
 import pytest
 from rich.markup import escape
 
-from ..console import err
-from ..engine.pulumi_cli import Engine
-from ..engine.supervisor import SUPERVISOR, Abandoned, Interrupted
-from ..errors import BadInput, OperationFailed
+from ...console import err
+from ...engine.pulumi_cli import Engine
+from ...engine.supervisor import SUPERVISOR, Abandoned, Interrupted
+from ...errors import BadInput, OperationFailed
+from ..inputs.environments import Environment
+from ..stack.lifecycle import destroy_and_remove, run_operation
+from ..stack.locks import delete_stale_locks, stack_lock_dir, store_for
+from ..stack.progress import ProgressView
+from ..stack.workspace import StackMissing, StackTarget
 from . import testing
-from .inputs.environments import Environment
-from .stack.lifecycle import destroy_and_remove, run_operation
-from .stack.locks import delete_stale_locks, stack_lock_dir, store_for
-from .stack.progress import ProgressView
-from .stack.workspace import StackMissing, StackTarget
 from .testing import ENV_NAME_VAR, OUTPUTS_ENV_VAR
 
 EPHEMERAL_ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -152,7 +152,7 @@ def check_pytest_args(tests: Path, extra_args: Sequence[str]) -> None:
         "--collect-only",
         "-q",
         "-p",
-        "ec2c.orchestrator.deploy.testing",
+        "ec2c.orchestrator.deploy.ci.testing",
         *pytest_args(tests, None, extra_args),
     ]
     result = subprocess.run(args, capture_output=True, text=True, env=env)

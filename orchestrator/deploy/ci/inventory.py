@@ -20,14 +20,14 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from ..engine.pulumi_cli import Engine
-from ..errors import BadInput, OperationFailed
+from ...engine.pulumi_cli import Engine
+from ...errors import BadInput, OperationFailed
+from ..inputs.environments import Environment
+from ..stack.lifecycle import break_lock, destroy_and_remove
+from ..stack.locks import LockInfo, checkpoint_written, pid_alive, read_locks, store_for
+from ..stack.progress import ProgressView
+from ..stack.workspace import StackTarget, first_error, qualified_name, workspace_options
 from .ephemeral import TAG_CREATED_AT, TAG_CREATED_BY, TAG_CREATOR_PID
-from .inputs.environments import Environment
-from .stack.lifecycle import break_lock, destroy_and_remove
-from .stack.locks import LockInfo, checkpoint_written, pid_alive, read_locks, store_for
-from .stack.progress import ProgressView
-from .stack.workspace import StackTarget, first_error, qualified_name, workspace_options
 
 KIND_ENVIRONMENT = "environment"
 KIND_EPHEMERAL = "ephemeral"
