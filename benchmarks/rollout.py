@@ -28,7 +28,7 @@ from rich.console import Console
 
 from ec2c.orchestrator.deploy.inputs.environments import ConfigDir
 from ec2c.orchestrator.deploy.programs import resolve_program
-from ec2c.orchestrator.deploy.rollout import Plan, PlannedTarget, execute
+from ec2c.orchestrator.deploy.rollouts.rollout import Plan, PlannedTarget, execute
 from ec2c.orchestrator.deploy.stack.lifecycle import run_operation
 from ec2c.orchestrator.deploy.stack.progress import ProgressView
 from ec2c.orchestrator.deploy.stack.workspace import StackTarget

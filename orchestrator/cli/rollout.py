@@ -2,7 +2,7 @@
 
 A CI matrix spreads one plan over several machines: `--wave`, `--shard K/N` and `--account`
 choose one job's part, and `--ci github` prints the workflow that runs every part in order
-(the services: `deploy.operations.roll_out`, `deploy.rollout.select`, `fleet.ci_github`).
+(the services: `deploy.rollouts.operations.roll_out`, `deploy.rollouts.rollout.select`, `fleet.ci_github`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .options import ConfigDirOpt, JsonOpt
 
 if TYPE_CHECKING:
     from ..deploy.inputs.environments import ConfigDir
-    from ..deploy.rollout import Plan, RolloutReport
+    from ..deploy.rollouts.rollout import Plan, RolloutReport
     from ..deploy.stack.lifecycle import Operation
 
 ROLLOUT_OPERATIONS: tuple[Operation, ...] = ("up", "preview", "refresh", "destroy")
@@ -90,7 +90,7 @@ def rollout(
 ) -> None:
     """Roll out across environments, accounts and regions in ordered waves; only what changed."""
     from ..deploy.inputs.environments import locate_config_dir
-    from ..deploy.rollout import load_plan, parse_shard, select
+    from ..deploy.rollouts.rollout import load_plan, parse_shard, select
 
     checked = next((known for known in ROLLOUT_OPERATIONS if known == operation), None)
     if checked is None:
@@ -136,10 +136,10 @@ def _deploy(
     refresh: bool,
     selection: list[str],
 ) -> None:
-    from ..deploy.changes import UNREADABLE
-    from ..deploy.operations import roll_out
     from ..deploy.programs import resolve_program
-    from ..deploy.rollout import STATUS_FAILED, STATUS_SKIPPED
+    from ..deploy.rollouts.changes import UNREADABLE
+    from ..deploy.rollouts.operations import roll_out
+    from ..deploy.rollouts.rollout import STATUS_FAILED, STATUS_SKIPPED
     from ..deploy.stack.progress import ProgressView
     from ..engine.pulumi_cli import require_engine
 

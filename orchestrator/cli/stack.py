@@ -1,5 +1,5 @@
 """Stack commands of `ec2c`: init, envs, preview, up, refresh, destroy, outputs, test, stacks,
-sweep, cancel (the services: `deploy.operations` and the deploy modules it names)."""
+sweep, cancel (the services: `deploy.rollouts.operations` and the deploy modules it names)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ DEFAULT_TESTS = Path(__file__).resolve().parents[1] / "integration_suite"
 def _stack_operation(
     operation: Operation, env_name: str, stack: str | None, config_dir: Path | None, as_json: bool
 ) -> None:
-    from ..deploy.operations import environment_stack, run_stack_operation
     from ..deploy.programs import resolve_program
+    from ..deploy.rollouts.operations import environment_stack, run_stack_operation
     from ..deploy.stack.progress import ProgressView
     from ..engine.pulumi_cli import require_engine
 
@@ -167,7 +167,7 @@ def outputs(
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Reveal secret outputs.")] = False,
 ) -> None:
     """Print the stack's outputs."""
-    from ..deploy.operations import environment_stack
+    from ..deploy.rollouts.operations import environment_stack
     from ..deploy.stack.lifecycle import read_outputs
     from ..engine.pulumi_cli import require_engine
 
@@ -354,7 +354,7 @@ def cancel(
 ) -> None:
     """Release a stack's lock left by a crashed or killed update."""
     from ..deploy.ci.inventory import cancel_lock
-    from ..deploy.operations import environment_stack
+    from ..deploy.rollouts.operations import environment_stack
     from ..deploy.stack.workspace import qualified_name
     from ..engine.pulumi_cli import require_engine
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from ..deploy.rollout import MAX_SHARDS, Plan, PlannedTarget, Shard, select
+from ..deploy.rollouts.rollout import MAX_SHARDS, Plan, PlannedTarget, Shard, select
 from ..errors import BadInput
 
 DEFAULT_ROLE_NAME = "ec2-compliance-deployer"

@@ -23,7 +23,7 @@ from ec2c.scanner.storage import ReportReadError, S3Store
 
 from ..deploy.inputs.environments import ConfigDir, locate_config_dir
 from ..deploy.inputs.fingerprint import scanner_sha256
-from ..deploy.rollout import PlannedTarget, load_plan
+from ..deploy.rollouts.rollout import PlannedTarget, load_plan
 from ..engine.pulumi_cli import require_engine
 from ..reporting.estate import Estate
 from ..scan.aws import checked_session

@@ -33,7 +33,7 @@ from ec2c.scanner.contract import CHANGES_PREFIX, LATEST_REPORT_KEY
 from ec2c.scanner.reports.reader import Report, load_latest
 from ec2c.scanner.storage import S3Store
 
-from ..deploy import operations
+from ..deploy.rollouts import operations
 from ..errors import OperationFailed
 from .aws import checked_session, describe_aws_error
 from .store import unreadable_as_failure

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..deploy import operations
+from ..deploy.rollouts import operations
 from ..engine.supervisor import SUPERVISOR, Interrupted
 from ..errors import OperationFailed
 from . import run_scan

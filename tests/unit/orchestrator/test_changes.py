@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from ec2c.orchestrator.deploy import operations
-from ec2c.orchestrator.deploy.changes import Decision, decide, drift_reason
 from ec2c.orchestrator.deploy.inputs import fingerprint
 from ec2c.orchestrator.deploy.inputs.environments import ConfigDir, validate
 from ec2c.orchestrator.deploy.inputs.fingerprint import TAG_INPUTS, inputs_document, inputs_fingerprint
-from ec2c.orchestrator.deploy.rollout import Plan, PlannedTarget
+from ec2c.orchestrator.deploy.rollouts import operations
+from ec2c.orchestrator.deploy.rollouts.changes import Decision, decide, drift_reason
+from ec2c.orchestrator.deploy.rollouts.rollout import Plan, PlannedTarget
 from ec2c.orchestrator.deploy.stack.backend_state import BackendReadError, HistoryEntry, StackState
 from ec2c.orchestrator.deploy.stack.lifecycle import OperationResult
 from ec2c.orchestrator.deploy.stack.workspace import StackTarget

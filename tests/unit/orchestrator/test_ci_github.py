@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from ec2c.orchestrator.deploy.inputs.environments import ConfigDir
-from ec2c.orchestrator.deploy.rollout import Plan, load_plan, parse_shard, select
+from ec2c.orchestrator.deploy.rollouts.rollout import Plan, load_plan, parse_shard, select
 from ec2c.orchestrator.errors import BadInput
 from ec2c.orchestrator.fleet import ci_github
 from ec2c.orchestrator.fleet.ci_github import DEFAULT_ROLE_NAME, github_workflow

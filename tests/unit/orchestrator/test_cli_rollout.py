@@ -12,8 +12,8 @@ import yaml
 from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
-from ec2c.orchestrator.deploy import operations
-from ec2c.orchestrator.deploy.rollout import RolloutReport, TargetOutcome
+from ec2c.orchestrator.deploy.rollouts import operations
+from ec2c.orchestrator.deploy.rollouts.rollout import RolloutReport, TargetOutcome
 
 REPO_CONFIG = Path(__file__).resolve().parents[3] / "config"
 EXAMPLE_PLAN = REPO_CONFIG / "rollouts" / "example.yaml"

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
 from ec2c.orchestrator.deploy.inputs.environments import ConfigDir
-from ec2c.orchestrator.deploy.rollout import load_plan
+from ec2c.orchestrator.deploy.rollouts.rollout import load_plan
 from ec2c.scanner.assessment.policy import load_policy
 
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
-from ec2c.orchestrator.deploy import operations
+from ec2c.orchestrator.deploy.rollouts import operations
 from ec2c.scanner.assessment.policy import load_policy
 from ec2c.scanner.contract import LATEST_REPORT_KEY
 from ec2c.scanner.reports.reader import Report, load_report

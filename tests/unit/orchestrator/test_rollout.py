@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from ec2c.orchestrator.deploy.inputs.environments import ConfigDir
-from ec2c.orchestrator.deploy.rollout import Shard, TargetRun, execute, load_plan, parse_shard, select
+from ec2c.orchestrator.deploy.rollouts.rollout import Shard, TargetRun, execute, load_plan, parse_shard, select
 from ec2c.orchestrator.deploy.stack.lifecycle import OperationResult
 from ec2c.orchestrator.errors import BadInput, OperationFailed
 

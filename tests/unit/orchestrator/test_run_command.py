@@ -23,7 +23,7 @@ from test_scan_command import clean_env, dummy_creds  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
-from ec2c.orchestrator.deploy import operations
+from ec2c.orchestrator.deploy.rollouts import operations
 from ec2c.orchestrator.scan import remote, run_scan
 from ec2c.orchestrator.scan.run_scan import Phase, RegionProgress, RegionState
 from ec2c.scanner.collection import collector

@@ -162,7 +162,7 @@ def test_report_of_a_stack_without_a_bucket_output_says_to_deploy(monkeypatch) -
     from typer.testing import CliRunner
 
     from ec2c.orchestrator.cli import app
-    from ec2c.orchestrator.deploy import operations
+    from ec2c.orchestrator.deploy.rollouts import operations
 
     environment = SimpleNamespace(stack_name="dev", aws=SimpleNamespace(region="eu-west-1"))
     monkeypatch.setattr(operations, "stack_outputs", lambda env, stack, config_dir: ({}, environment))

@@ -21,10 +21,11 @@ from typer.testing import CliRunner
 
 from ec2c.orchestrator.cli import app
 from ec2c.orchestrator.cli import stack as stack_cli
-from ec2c.orchestrator.deploy import operations, programs
+from ec2c.orchestrator.deploy import programs
 from ec2c.orchestrator.deploy.ci import ephemeral, inventory
 from ec2c.orchestrator.deploy.ci.ephemeral import EphemeralRun, Step
 from ec2c.orchestrator.deploy.ci.inventory import StackRow, SweepOutcome
+from ec2c.orchestrator.deploy.rollouts import operations
 from ec2c.orchestrator.deploy.stack import lifecycle as lifecycle_module
 from ec2c.orchestrator.deploy.stack.lifecycle import OperationResult
 from ec2c.orchestrator.deploy.stack.locks import LockInfo

@@ -23,9 +23,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import BadInput, Ec2cError, OperationFailed
-from .inputs.environments import ConfigDir, Environment, describe_validation_error, read_yaml
-from .stack.lifecycle import Operation, OperationResult
+from ...errors import BadInput, Ec2cError, OperationFailed
+from ..inputs.environments import ConfigDir, Environment, describe_validation_error, read_yaml
+from ..stack.lifecycle import Operation, OperationResult
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"

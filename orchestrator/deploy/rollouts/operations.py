@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.pulumi_cli import Engine, require_engine
-from ..engine.supervisor import SUPERVISOR
-from ..errors import OperationFailed
+from ...engine.pulumi_cli import Engine, require_engine
+from ...engine.supervisor import SUPERVISOR
+from ...errors import OperationFailed
+from ..inputs.environments import ConfigDir, Environment, locate_config_dir
+from ..inputs.fingerprint import inputs_fingerprint
+from ..stack.lifecycle import Operation, OperationResult, read_outputs, run_operation
+from ..stack.progress import ProgressView
+from ..stack.workspace import StackTarget
 from .changes import REASON_FORCED, StateReader, backend_reader, decide, drift_reason
-from .inputs.environments import ConfigDir, Environment, locate_config_dir
-from .inputs.fingerprint import inputs_fingerprint
 from .rollout import Plan, PlannedTarget, RolloutReport, TargetFailed, TargetRun, execute
-from .stack.lifecycle import Operation, OperationResult, read_outputs, run_operation
-from .stack.progress import ProgressView
-from .stack.workspace import StackTarget
 
 
 @dataclass(frozen=True)

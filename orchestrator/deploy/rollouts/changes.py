@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import OperationFailed
-from .inputs.fingerprint import TAG_INPUTS
-from .stack.backend_state import StackState, read_stack_state
-from .stack.workspace import StackTarget
+from ...errors import OperationFailed
+from ..inputs.fingerprint import TAG_INPUTS
+from ..stack.backend_state import StackState, read_stack_state
+from ..stack.workspace import StackTarget
 
 DRIFT_OPS = ("update", "delete", "replace")
 """What a refresh that found drift reports (the same ops `ec2c drift` shows)."""
