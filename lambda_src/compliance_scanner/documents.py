@@ -162,9 +162,11 @@ def iso_utc(moment: datetime) -> str:
 
 
 def parse_iso_utc(text: str) -> datetime:
-    """A document timestamp back as an aware datetime (`Z` and offsets alike); ValueError when
-    it is no ISO 8601 time."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    """An ISO 8601 time back as an aware UTC datetime (`Z` and offsets alike; a zoneless one is
+    UTC, as every time the scanner writes or AWS returns is, never this machine's zone);
+    ValueError when it is no ISO 8601 time."""
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def format_rate(rate: float | None) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import sources
+from ..documents import parse_iso_utc
 from ..model import (
     ImageInfo,
     IngressPermission,
@@ -71,9 +72,7 @@ def parse_stopped_since(reason: str | None) -> datetime | None:
 
 def parse_iso_time(value: str | None) -> datetime | None:
     """ISO 8601 strings such as an image's DeprecationTime ('2024-01-01T00:00:00.000Z')."""
-    if not value:
-        return None
-    return as_utc(datetime.fromisoformat(value))
+    return parse_iso_utc(value) if value else None
 
 
 class UndecodableUserData(ValueError):

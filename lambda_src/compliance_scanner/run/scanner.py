@@ -24,7 +24,7 @@ from ..collection.budget import TimeBudget
 from ..collection.clients import make_client
 from ..collection.collector import Progress
 from ..contract import LATEST_REPORT_KEY, SCHEMA_VERSION
-from ..documents import ErrorDocument, ReportIndex, RunDocument, iso_utc
+from ..documents import ErrorDocument, ReportIndex, RunDocument, iso_utc, parse_iso_utc
 from ..reports.reader import Report
 from ..reports.report import SummaryCounter, account_order, partial_reason, policy_document, report_key
 from ..storage import Store, put_json
@@ -81,7 +81,7 @@ def run_document(run: Run, previous_key: str | None) -> RunDocument:
 def run_from_document(document: Mapping[str, Any], policy: Policy) -> Run:
     """The run a step was handed; ValueError (naming the field) for a document that is not one."""
     try:
-        observed_at = datetime.fromisoformat(str(document["observed_at"])).astimezone(UTC)
+        observed_at = parse_iso_utc(str(document["observed_at"]))
         return new_run(policy, observed_at, document["account_id"], str(document["run_id"]), document["history_error"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"event.run: expected the plan step's run document ({exc})") from None

@@ -6,12 +6,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from datetime import date, datetime, timedelta, timezone
+import time
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
 
 from ec2c.scanner import sources
 from ec2c.scanner.assessment.evaluation import evaluate_resources
 from ec2c.scanner.assessment.policy import Policy, load_policy
-from ec2c.scanner.documents import format_rate, format_time, iso_utc
+from ec2c.scanner.documents import format_rate, format_time, iso_utc, parse_iso_utc
 from ec2c.scanner.model import ImageInfo, MetadataOptions, Record, SsmStatus
 from ec2c.scanner.reports.report import (
     CSV_COLUMNS,
@@ -342,3 +345,20 @@ def test_times_and_rates_are_shown_one_way() -> None:
     assert format_time("yesterday") == "yesterday"
     assert format_time(None) == format_time("") == "-"
     assert (format_rate(None), format_rate(93.46), format_rate(100)) == ("n/a", "93.5%", "100.0%")
+
+
+def test_a_time_read_back_is_utc_whatever_the_machines_zone(monkeypatch) -> None:
+    """A zoneless time is UTC (as every time written or returned by AWS is), not local time: on a
+    workstation two hours east of UTC it still reads as the same moment, and shows as such."""
+    monkeypatch.setenv("TZ", "Etc/GMT-2")
+    time.tzset()
+    try:
+        assert parse_iso_utc("2025-06-01T12:00:00") == datetime(2025, 6, 1, 12, tzinfo=UTC)
+        assert parse_iso_utc("2025-06-01T14:00:00+02:00") == datetime(2025, 6, 1, 12, tzinfo=UTC)
+        assert parse_iso_utc("2025-06-01T12:00:00.000Z").tzinfo is UTC
+        assert format_time("2025-06-01T12:00:00") == "2025-06-01 12:00 UTC"
+        with pytest.raises(ValueError):
+            parse_iso_utc("yesterday")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
